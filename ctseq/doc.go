@@ -1,0 +1,107 @@
+// Package ctseq implements the per-CPU context-tracking word: one atomic
+// 64-bit value per CPU that packs a sequence counter, the CPU's state
+// (Kernel, Idle, User) and its pending work bits.
+//
+// It is the userspace form of the Linux kernel's context_tracking.state as
+// used by Valentin Schneider's IPI-deferral series: a sender that wants a CPU
+// to run some kernel-side work (a cache flush, a generation bump) sets a work
+// bit if that CPU is in user mode, and the CPU runs the work at its next
+// kernel entry; if the CPU is in the kernel, the sender interrupts it instead.
+// Never both, and never neither.
+//
+// # The protocol
+//
+// One Word belongs to one CPU (its owner). The owner makes transitions; any
+// goroutine may send work or take snapshots.
+//
+//  1. Send. SetWorkIfUser loads the word and, only if its state is User,
+//     compare-and-swaps it to the same value with the work bits ORed in.
+//     If the state is not User, or becomes something else before the CAS, it
+//     returns false having written nothing, and the caller sends an IPI.
+//
+//  2. Enter the kernel. KernelEnter does one atomic add that changes the
+//     state from User to Kernel, advances the sequence, and returns the new
+//     word, whose work bits are exactly the ones accepted by step 1 since
+//     the previous entry. The owner then clears those bits (a second add,
+//     only if there were any) and runs them with Table.Drain.
+//
+//  3. Return to user. UserEnter does one atomic add: Kernel to User and the
+//     next sequence. From this instant step 1 succeeds again.
+//
+// Where two CPUs race, and why it is safe:
+//
+//   - Sender's CAS against the owner's KernelEnter add (the seed-000 race).
+//     Both are read-modify-writes of the same word, so one is first. If the
+//     CAS is first, the add returns its bits: the work runs deferred, once,
+//     and the sender sends no IPI. If the add is first, the CAS expected a
+//     User word and fails; the retry sees Kernel and refuses: the work is
+//     sent by IPI, once, and nothing was left in the word. In Peter
+//     Zijlstra's 2021 design the work lived in a second atomic, ORed in
+//     before the CAS on the state word; when that CAS failed the bits stayed
+//     behind, and the work ran twice (once deferred, once by IPI). Here the
+//     bits and the state are the same word, so that interleaving does not
+//     exist. The explorer in package internal/explore checks every
+//     interleaving of this race, and a mutant with the two-atomic design is
+//     caught.
+//
+//   - Two senders. Their CASes serialise; the loser retries on the winner's
+//     value. A bit already pending in a User word is accepted without a
+//     write: the owner's next entry, which is after the sender's load, runs it.
+//
+//   - Owner returns to user after the sender saw it in the kernel. The
+//     sender sends an IPI, which now lands in user mode. This race is
+//     inherent (the kernel has it too); the runtime counts such IPIs.
+//
+// # Clearing the bits: on entry, without a CAS loop
+//
+// The kernel adds on entry and clears the bits on exit with a CAS loop
+// (new = (old &^ work) + inc). This package clears them on entry, but without
+// a CAS loop: while the state is not User no sender can set a bit, and only
+// the owner clears bits, so the owner may subtract exactly the bits its
+// entry returned. Costs, per user/kernel round trip:
+//
+//	                       no work pending       work pending
+//	kernel (add/CAS exit)  add + load + CAS      add + load + CAS
+//	CAS loop on entry      add + load + CAS      add + load + CAS
+//	ctseq (add, sub)       add + add             add + add + add
+//
+// Every owner operation is wait-free (a single instruction on amd64, LOCK
+// XADD), so a burst of senders can never make the owner retry, and a kernel
+// entry without work costs one atomic add, the raw operation it is built on.
+// The price: a Snapshot taken between the entry and the clearing sees a Kernel
+// word that still shows the claimed bits; they are no longer pending
+// (Snapshot.Work says so).
+//
+// # Idle
+//
+// Idle refuses work, unlike the kernel's "not RCU-watching" test, which
+// accepts it: a parked CPU may stay parked indefinitely, so work left in its
+// word could wait forever. The runtime (package ctdefer) wakes a parked CPU,
+// or runs work registered as safe to run remotely on its behalf.
+//
+// # Grace periods
+//
+// The same word answers RCU's question: Snapshot a word, and later
+// QuiescentSince tells whether the owner has been in User or Idle since:
+// either it was at the snapshot, or the sequence has moved. Nested entries
+// (Enter and Exit, as an interrupt inside kernel code) make no transition and
+// so never end a grace period early.
+//
+// # Memory ordering
+//
+// Every access goes through internal/atomicx, whose operations are Go
+// atomics: sequentially consistent. The protocol needs less: the owner's
+// transition adds need release (for what it did before) and acquire (for what
+// senders did before setting bits), which a full barrier provides, and which
+// LOCK-prefixed instructions give anyway on amd64. The senders' initial load
+// could be relaxed, since the CAS validates it. Each call site says which
+// operation it pairs with.
+//
+// # Sequence wrap
+//
+// The sequence has SeqBits bits (46; 2 under the ctdefer_narrowseq build tag)
+// and wraps. Wrap can only make QuiescentSince answer "not yet" for a word
+// that did move (after a multiple of 2^SeqBits transitions), never "yes" for
+// one that did not, so a grace period may take one more poll but is never cut
+// short. The package's tests pass in both builds.
+package ctseq

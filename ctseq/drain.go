@@ -1,0 +1,115 @@
+package ctseq
+
+import (
+	"fmt"
+	"runtime/debug"
+)
+
+// Handler is the code run for one work bit. It runs on the owner, in kernel
+// mode, early: it must not block, and it must not rely on state that another
+// pending bit protects (the danger zone between KernelEnter and its drain).
+type Handler func()
+
+// Table maps work bits to handlers. The zero Table has no handlers. Fill it
+// before the owner starts; Drain only reads it.
+type Table struct {
+	h [WorkBits]Handler
+}
+
+// Set registers h for bit b. It panics if b is out of range or h is nil.
+// Not safe to call concurrently with Drain.
+func (t *Table) Set(b Bit, h Handler) {
+	if b >= WorkBits {
+		panic(fmt.Sprintf("ctseq: Table.Set: bit %d out of range [0, %d)", b, WorkBits))
+	}
+	if h == nil {
+		panic(fmt.Sprintf("ctseq: Table.Set: nil handler for bit %d", b))
+	}
+	t.h[b] = h
+}
+
+// Registered returns the set of bits that have a handler.
+func (t *Table) Registered() Work {
+	var w Work
+	for b, h := range t.h {
+		if h != nil {
+			w |= 1 << b
+		}
+	}
+	return w
+}
+
+// HandlerPanic is the value Drain panics with when handlers panicked: the
+// first one's bit, value and stack, and how many others panicked after it.
+type HandlerPanic struct {
+	Bit    Bit
+	Value  any
+	Stack  []byte
+	Others int
+}
+
+func (p *HandlerPanic) Error() string {
+	s := fmt.Sprintf("ctseq: handler for bit %d panicked: %v", p.Bit, p.Value)
+	if p.Others > 0 {
+		s += fmt.Sprintf(" (and %d more handlers panicked)", p.Others)
+	}
+	return s
+}
+
+// Unwrap returns the panic value if it is an error.
+func (p *HandlerPanic) Unwrap() error {
+	err, _ := p.Value.(error)
+	return err
+}
+
+// Drain runs the handler of every bit in work, lowest bit first, each exactly
+// once.
+//
+// A handler that panics does not lose the others: Drain recovers, runs every
+// remaining bit, and then panics with a *HandlerPanic that carries the first
+// panic's bit, value and stack and counts the rest. A bit without a handler
+// is treated the same way (it is a programming error: the bit was accepted
+// but nobody registered code for it). Drain of an empty set costs one
+// comparison.
+func (t *Table) Drain(work Work) {
+	if work == 0 {
+		return
+	}
+	var first *HandlerPanic
+	for work != 0 {
+		work, first = t.run(work, first)
+	}
+	if first != nil {
+		panic(first)
+	}
+}
+
+// run runs the bits of work in order until one panics; it returns the bits
+// not yet run and the first panic so far. One deferred recover per panic,
+// not per handler, keeps the common path cheap.
+func (t *Table) run(work Work, first *HandlerPanic) (rest Work, p *HandlerPanic) {
+	var cur Bit
+	p = first
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if p == nil {
+			p = &HandlerPanic{Bit: cur, Value: r, Stack: debug.Stack()}
+		} else {
+			p.Others++
+		}
+		rest = work // already without cur
+	}()
+	for work != 0 {
+		cur, _ = work.Lowest()
+		work &^= 1 << cur
+		h := t.h[cur]
+		if h == nil {
+			panic(fmt.Sprintf("ctseq: Table.Drain: no handler for bit %d", cur))
+		}
+		h()
+	}
+	return 0, p
+}

@@ -1,0 +1,55 @@
+package ctseq
+
+// Snapshot is a copy of a Word's value at one instant, for grace-period
+// detection (RCU's "watching" snapshot). The zero Snapshot reads as a word
+// in Kernel with sequence 0 and no work.
+type Snapshot struct{ v uint64 }
+
+// Seq returns the sequence counter, in [0, 2^SeqBits).
+func (s Snapshot) Seq() uint64 { return seqOf(s.v) }
+
+// State returns the owner's state at the snapshot.
+func (s Snapshot) State() State { return stateOf(s.v) }
+
+// Work returns the work bits present at the snapshot. In a User word these
+// are pending; in a Kernel word they were claimed by the transition that
+// produced it and are being cleared (see KernelEnter).
+func (s Snapshot) Work() Work { return workOf(s.v) }
+
+// Quiescent reports whether the owner was outside the kernel (User or Idle)
+// at the snapshot: a quiescent state in itself.
+func (s Snapshot) Quiescent() bool { return s.State() != Kernel }
+
+// Snapshot returns the word's current value. Any goroutine may call it.
+func (w *Word) Snapshot() Snapshot {
+	// load: pairs with every owner transition; a transition that happened
+	// before this load is reflected in the sequence.
+	return Snapshot{w.v.Load()}
+}
+
+// QuiescentSince reports whether the owner has passed through a quiescent
+// state since s was taken from this word: it was in User or Idle at s, or it
+// has made at least one transition since (RCU's "stopped since"). Once true
+// for a given s, it stays true, except across a sequence wrap (below).
+//
+// It never reports true while the owner is still inside the same kernel
+// stretch that s observed: the sequence changes only at transitions, and
+// nested Enter/Exit pairs make none.
+//
+// Wrap: the sequence is SeqBits wide, so after a multiple of 2^SeqBits
+// transitions it reads equal again. The only consequence is a false "not yet"
+// (a grace period waits one more poll), never a false "yes". With SeqBits >= 2,
+// any 1 to 2^SeqBits-1 transitions (in particular an exit/enter pair) are
+// always detected.
+//
+// Any goroutine may call it.
+func (w *Word) QuiescentSince(s Snapshot) bool {
+	if s.Quiescent() {
+		return true
+	}
+	// load: compare sequences only: the owner's work-bit clearing in Kernel
+	// changes the word but is not a transition. Pairs with the owner's
+	// transition adds: a transition that completed before this load is
+	// seen, and with it everything the owner did before it.
+	return seqOf(w.v.Load()) != s.Seq()
+}

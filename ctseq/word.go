@@ -1,0 +1,192 @@
+package ctseq
+
+import (
+	"fmt"
+
+	"github.com/ctdefer/ctdefer/internal/atomicx"
+)
+
+// Word is one CPU's context-tracking word: its sequence counter, its pending
+// work bits and its state, packed into one atomic 64-bit value so that
+// "set work only while the target is in user mode" and "observe the target's
+// state" are a single atomic step (see the package documentation).
+//
+// The zero value is ready to use: state Kernel, sequence 0, no work.
+// A Word must not be copied after first use (go vet reports copies).
+//
+// Methods are split by who may call them:
+//   - owner only (the goroutine that plays this CPU): UserEnter, KernelEnter,
+//     IdleEnter, IdleExit, Enter, Exit;
+//   - anyone, concurrently: SetWorkIfUser, Snapshot, QuiescentSince.
+//
+// Owner methods check the state they find and panic on a transition that is
+// not allowed ("ctseq: Word.UserEnter from user"); after such a panic the
+// word's contents are undefined.
+//
+// On 32-bit platforms a Word must be 64-bit aligned: make it the first field
+// of its struct, or allocate it on its own.
+type Word struct {
+	_ noCopy // first: a trailing zero-size field would pad Word to 16 bytes
+
+	// v is the packed word. Layout (see layout.go):
+	//
+	//	[ seq : SeqBits ][ reserved ][ work : 16 ][ state : 2 ]
+	//
+	// Invariants:
+	//   - the sequence changes only by the owner, by exactly +1 (mod
+	//     2^SeqBits) per transition;
+	//   - the state changes only by the owner;
+	//   - work bits are set only by SetWorkIfUser, only in a word whose state
+	//     is User; they are cleared only by the owner, after a transition out
+	//     of User or Idle has claimed them. So in any word whose state is
+	//     not User, the work bits are frozen for everyone but the owner.
+	v atomicx.Uint64
+}
+
+// UserEnter moves the owner from Kernel to User: from here on deferrable work
+// is accepted instead of being sent as an IPI.
+//
+// Owner only; the word must be in Kernel (after KernelEnter, IdleExit, or at
+// the start). Work bits are always clear in Kernel at this point (see
+// KernelEnter), so the add cannot disturb them.
+func (w *Word) UserEnter() {
+	// RMW: publish User. Full barrier: everything the owner did in the
+	// kernel happens before any sender's SetWorkIfUser that observes User
+	// (pairs with the load/CAS in SetWorkIfUser).
+	n := w.v.Add(delta(Kernel, User))
+	if stateOf(n) != User {
+		w.misuse("UserEnter", Kernel, n, delta(Kernel, User))
+	}
+}
+
+// KernelEnter moves the owner from User to Kernel and returns the work that
+// was pending at that instant. The caller must run it (Table.Drain) before it
+// relies on any state the work protects: the stretch between KernelEnter and
+// the drain is the danger zone.
+//
+// Owner only; the word must be in User.
+//
+// Every bit accepted by SetWorkIfUser while the owner was in User is returned
+// by exactly one KernelEnter (or IdleExit): the add below is the one instant
+// at which acceptance stops, and the bits it returns are frozen from then on.
+func (w *Word) KernelEnter() Work {
+	// RMW: leave User, advance the sequence, and read the pending work in
+	// the same atomic step. From this instant every SetWorkIfUser fails
+	// (its CAS expected a User word) and its caller sends an IPI instead:
+	// a bit set before this add is returned here, a bit attempted after
+	// it is refused. Pairs with the CAS in SetWorkIfUser.
+	n := w.v.Add(delta(User, Kernel))
+	if stateOf(n) != Kernel {
+		w.misuse("KernelEnter", User, n, delta(User, Kernel))
+	}
+	return w.claim(n)
+}
+
+// IdleEnter moves the owner from Kernel to Idle (parked).
+//
+// Owner only; the word must be in Kernel.
+func (w *Word) IdleEnter() {
+	// RMW: publish Idle. Full barrier: the owner's kernel work happens
+	// before any observer that sees Idle (pairs with Snapshot and
+	// QuiescentSince, and with the runtime's run-on-behalf decision).
+	n := w.v.Add(delta(Kernel, Idle))
+	if stateOf(n) != Idle {
+		w.misuse("IdleEnter", Kernel, n, delta(Kernel, Idle))
+	}
+}
+
+// IdleExit moves the owner from Idle back to Kernel and returns the work that
+// was pending at that instant (always empty today, since SetWorkIfUser
+// refuses Idle; returned so that the contract does not change if Idle ever
+// accepts work).
+//
+// Owner only; the word must be in Idle.
+func (w *Word) IdleExit() Work {
+	// RMW: leave Idle and advance the sequence. Full barrier: whatever
+	// observers did before they saw the new sequence is ordered before
+	// the owner's kernel code that follows.
+	n := w.v.Add(delta(Idle, Kernel))
+	if stateOf(n) != Kernel {
+		w.misuse("IdleExit", Idle, n, delta(Idle, Kernel))
+	}
+	return w.claim(n)
+}
+
+// claim clears the work bits of n, a Kernel word just produced by the
+// owner's transition, and returns them. Only the owner calls it.
+func (w *Word) claim(n uint64) Work {
+	work := workOf(n)
+	if work != 0 {
+		// RMW: clear exactly the bits just claimed. No CAS loop is needed:
+		// the word is in Kernel, so no sender can set a bit (their CAS
+		// expects User) and no one else clears bits; subtracting the bits
+		// we saw leaves the sequence and state untouched and the work
+		// field zero. Paid only when there was work.
+		w.v.Sub(uint64(work) << workShift)
+	}
+	return work
+}
+
+// SetWorkIfUser sets the bits of work in the word if, and only if, the owner
+// is in User, and reports whether it did.
+//
+// true: the owner will run the work at its next KernelEnter, which has not
+// happened yet; the caller must not also send an IPI. Bits already pending
+// are coalesced: one execution serves every request made before it.
+//
+// false: the owner was in Kernel or Idle at the instant of the decision, and
+// the word is unchanged; the caller must deliver the work another way (an
+// IPI, or running it on behalf of an idle owner).
+//
+// Idle refuses on purpose: a parked CPU may never enter the kernel again on
+// its own, so work left in its word could wait forever; the runtime decides
+// whether to wake it or to run the work on its behalf.
+//
+// Any goroutine may call SetWorkIfUser, concurrently with the owner and with
+// other senders. SetWorkIfUser(0) sets nothing and reports whether the owner
+// was in User.
+func (w *Word) SetWorkIfUser(work Work) bool {
+	// load: first guess for the CAS; also the decision point when the bits
+	// are already pending (see below). Pairs with the owner's transitions.
+	old := w.v.Load()
+	for {
+		if stateOf(old) != User {
+			// The owner is in the kernel or idle at this load: refuse,
+			// leaving no trace.
+			return false
+		}
+		n := old | uint64(work)<<workShift
+		if n == old {
+			// Every bit is already pending in a User word: the owner's
+			// next KernelEnter, which comes after this load, returns
+			// them. No write is needed to be served.
+			return true
+		}
+		// CAS: set the bits only in the User word just observed. If the
+		// owner transitioned in between, the sequence or state differs,
+		// the CAS fails and the loop re-decides on the fresh value: the
+		// decision and the write are one atomic step (the seed-000 race
+		// with two atomics cannot happen). Pairs with the Add in
+		// KernelEnter, which returns the bits this CAS set.
+		if w.v.CompareAndSwap(old, n) {
+			return true
+		}
+		// load: the word changed (another sender, or the owner): retry
+		// with its current value. The owner makes at most one transition
+		// per loop, so under fair scheduling the loop ends.
+		old = w.v.Load()
+	}
+}
+
+// misuse reports an owner transition from the wrong state. n is the word
+// after the faulty add; undoing delta recovers the state it was found in.
+func (w *Word) misuse(method string, want State, n, d uint64) {
+	found := stateOf(n - d)
+	panic(fmt.Sprintf("ctseq: Word.%s from %v (want %v); transitions are owner-only and must alternate", method, found, want))
+}
+
+// noCopy makes go vet's copylocks check report copies of a Word.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}

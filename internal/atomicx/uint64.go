@@ -1,0 +1,50 @@
+package atomicx
+
+import "go.uber.org/atomic"
+
+// Uint64 is an atomic 64-bit word.
+//
+// The zero value is 0 and ready to use. A Uint64 must not be copied after
+// first use. On 32-bit platforms it must be 64-bit aligned: place it first in
+// its struct (go.uber.org/atomic does not align it for you), as every user in
+// this module does.
+type Uint64 struct {
+	v atomic.Uint64
+}
+
+// Load atomically loads the word.
+func (u *Uint64) Load() uint64 {
+	yield(OpLoad, u)
+	return u.v.Load()
+}
+
+// Store atomically stores val.
+func (u *Uint64) Store(val uint64) {
+	yield(OpStore, u)
+	u.v.Store(val)
+}
+
+// Add atomically adds delta (wrapping) and returns the new value.
+func (u *Uint64) Add(delta uint64) uint64 {
+	yield(OpAdd, u)
+	return u.v.Add(delta)
+}
+
+// Sub atomically subtracts delta (wrapping) and returns the new value.
+func (u *Uint64) Sub(delta uint64) uint64 {
+	yield(OpAdd, u)
+	return u.v.Sub(delta)
+}
+
+// Swap atomically stores val and returns the previous value.
+func (u *Uint64) Swap(val uint64) uint64 {
+	yield(OpSwap, u)
+	return u.v.Swap(val)
+}
+
+// CompareAndSwap atomically replaces old by new if the word holds old, and
+// reports whether it did.
+func (u *Uint64) CompareAndSwap(old, new uint64) bool {
+	yield(OpCAS, u)
+	return u.v.CompareAndSwap(old, new)
+}
