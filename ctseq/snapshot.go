@@ -53,3 +53,18 @@ func (w *Word) QuiescentSince(s Snapshot) bool {
 	// seen, and with it everything the owner did before it.
 	return seqOf(w.v.Load()) != s.Seq()
 }
+
+// ServedBy returns the sequence of the transition that runs work accepted in
+// the User word s: the owner's next transition, s.Seq()+1 modulo 2^SeqBits.
+func (s Snapshot) ServedBy() uint64 { return (s.Seq() + 1) & SeqMask }
+
+// SeqMask masks a sequence value to SeqBits bits.
+const SeqMask = uint64(1)<<SeqBits - 1
+
+// SeqReached reports whether sequence cur is at or past target, treating the
+// counter as a ring (RCU's ULONG_CMP_GE): cur is "past" target when it is less
+// than half the ring ahead. Meaningful only while the two are less than
+// 2^(SeqBits-1) transitions apart.
+func SeqReached(cur, target uint64) bool {
+	return (cur-target)&SeqMask < 1<<(SeqBits-1)
+}

@@ -20,8 +20,10 @@ import (
 //   - anyone, concurrently: SetWorkIfUser, Snapshot, QuiescentSince.
 //
 // Owner methods check the state they find and panic on a transition that is
-// not allowed ("ctseq: Word.UserEnter from user"); after such a panic the
-// word's contents are undefined.
+// not allowed ("ctseq: Word.UserEnter from user (want kernel)"). The check
+// reads the result of the transition's own add, so it costs nothing on the
+// correct path; before panicking the add is undone, so the word is restored
+// unless a sender's CAS hit the instant between the two adds.
 //
 // On 32-bit platforms a Word must be 64-bit aligned: make it the first field
 // of its struct, or allocate it on its own.
@@ -146,6 +148,17 @@ func (w *Word) claim(n uint64) Work {
 // other senders. SetWorkIfUser(0) sets nothing and reports whether the owner
 // was in User.
 func (w *Word) SetWorkIfUser(work Work) bool {
+	_, ok := w.SetWorkIfUserAt(work)
+	return ok
+}
+
+// SetWorkIfUserAt is SetWorkIfUser that also returns the word it decided on:
+// on success the User word the bits were accepted in, on refusal the word
+// that was not in User. After a success, the transition that returns the
+// bits is the owner's next one, whose sequence is at.Seq()+1 modulo
+// 2^SeqBits (see ServedBy): a caller that must wait for the work to have run
+// waits for that entry.
+func (w *Word) SetWorkIfUserAt(work Work) (at Snapshot, ok bool) {
 	// load: first guess for the CAS; also the decision point when the bits
 	// are already pending (see below). Pairs with the owner's transitions.
 	old := w.v.Load()
@@ -153,14 +166,14 @@ func (w *Word) SetWorkIfUser(work Work) bool {
 		if stateOf(old) != User {
 			// The owner is in the kernel or idle at this load: refuse,
 			// leaving no trace.
-			return false
+			return Snapshot{old}, false
 		}
 		n := old | uint64(work)<<workShift
 		if n == old {
 			// Every bit is already pending in a User word: the owner's
 			// next KernelEnter, which comes after this load, returns
 			// them. No write is needed to be served.
-			return true
+			return Snapshot{old}, true
 		}
 		// CAS: set the bits only in the User word just observed. If the
 		// owner transitioned in between, the sequence or state differs,
@@ -169,18 +182,25 @@ func (w *Word) SetWorkIfUser(work Work) bool {
 		// with two atomics cannot happen). Pairs with the Add in
 		// KernelEnter, which returns the bits this CAS set.
 		if w.v.CompareAndSwap(old, n) {
-			return true
+			return Snapshot{old}, true
 		}
-		// load: the word changed (another sender, or the owner): retry
-		// with its current value. The owner makes at most one transition
-		// per loop, so under fair scheduling the loop ends.
+		// load: the word changed: another sender's CAS won, or the owner
+		// made transitions. Retry with the current value. The loop is
+		// lock-free, not wait-free: it repeats only if the fresh word is
+		// User again, i.e. another sender succeeded or the owner made a
+		// whole kernel round trip in between; an owner cycling without
+		// pause could in principle starve one sender, never all.
 		old = w.v.Load()
 	}
 }
 
 // misuse reports an owner transition from the wrong state. n is the word
-// after the faulty add; undoing delta recovers the state it was found in.
+// after the faulty add. It first undoes the add (RMW: restores the word
+// the owner found, so that senders stop seeing a corrupted state; a sender
+// CAS that slipped in between the two adds is the only way the word can
+// stay damaged), then panics.
 func (w *Word) misuse(method string, want State, n, d uint64) {
+	w.v.Sub(d)
 	found := stateOf(n - d)
 	panic(fmt.Sprintf("ctseq: Word.%s from %v (want %v); transitions are owner-only and must alternate", method, found, want))
 }

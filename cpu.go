@@ -1,0 +1,277 @@
+package ctdefer
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/ctdefer/ctdefer/ctseq"
+)
+
+// CPU is the owner's handle on one claimed CPU. Claim returns it to the
+// goroutine that pinned itself; its methods may be called only from that
+// goroutine (with Options.Debug, a call from another thread panics with a
+// *MisuseError wrapping ErrWrongThread). Remote code uses the Domain's
+// Defer and DeferWait, which never need a *CPU.
+//
+// The owner's life:
+//
+//	c, err := d.Claim(cpu)       // kernel mode, pinned
+//	for !c.Closing() {
+//		c.UserEnter()            // user mode: deferrable work is queued
+//		hotLoop(c)               // calls c.Poll() now and then
+//		c.KernelEnter()          // deferred work and IPIs run here
+//		housekeeping(c)          // may call c.Poll(), c.Idle(ctx)
+//	}
+//	c.Release()
+type CPU struct {
+	_        noCopy
+	d        *Domain
+	s        *slot
+	cpu      int
+	tid      int
+	flushAll ctseq.Work // non-zero iff claimed with FlushOnEntry
+	debug    bool
+	pinned   bool
+	restore  func() error
+	released bool
+}
+
+// Claim pins the calling goroutine to cpu and returns the owner handle, in
+// kernel mode. It locks the goroutine to its OS thread and sets the thread's
+// affinity to exactly cpu (unless Options.Unpinned). IPIs posted to cpu while
+// no worker had it are run before Claim returns.
+//
+// Errors: ErrBadCPU (cpu not in the domain), ErrCPUBusy (already claimed),
+// ErrCPUNotAllowed (the kernel refused the affinity: cpuset, hotplug),
+// ErrAffinity (any other affinity failure, with the errno), ErrNotSupported
+// (pinning on a platform without it), ErrClosed.
+func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
+	s, err := d.slotOf(cpu)
+	if err != nil {
+		return nil, err
+	}
+	var cfg claimConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	d.mu.Lock()
+	if d.closed.Load() {
+		d.mu.Unlock()
+		return nil, fmt.Errorf("ctdefer: Claim(%d): %w", cpu, ErrClosed)
+	}
+	if !s.claimed.CompareAndSwap(false, true) {
+		d.mu.Unlock()
+		return nil, fmt.Errorf("ctdefer: Claim(%d): claimed by thread %d: %w", cpu, s.ownerTid.Load(), ErrCPUBusy)
+	}
+	d.seal()
+	d.claimers.Add(1)
+	all := d.all
+	d.mu.Unlock()
+
+	runtime.LockOSThread()
+	c := &CPU{d: d, s: s, cpu: cpu, debug: d.opts.Debug, pinned: !d.opts.Unpinned}
+	if c.pinned {
+		if c.restore, err = pinThread(cpu); err != nil {
+			runtime.UnlockOSThread()
+			s.claimed.Store(false)
+			d.claimers.Done()
+			return nil, err
+		}
+	}
+	c.tid = gettid()
+	s.ownerTid.Store(int64(c.tid))
+	if cfg.flushOnEntry {
+		c.flushAll = all
+	}
+	s.flushOnEntry.Store(cfg.flushOnEntry) // store: read by senders choosing load-only deferral
+	c.handleIPIs(false)
+	return c, nil
+}
+
+// CPU returns the CPU number.
+func (c *CPU) CPU() int { return c.cpu }
+
+// Domain returns the Domain the CPU belongs to.
+func (c *CPU) Domain() *Domain { return c.d }
+
+// Closing reports whether the Domain is closing: the owner should finish its
+// loop and Release.
+func (c *CPU) Closing() bool { return c.d.closed.Load() }
+
+// State returns the CPU's current context-tracking state.
+func (c *CPU) State() ctseq.State { return c.s.word.Snapshot().State() }
+
+// UserEnter returns the CPU to user mode. IPIs already posted are handled
+// first (the kernel's exit-to-user work loop); from the transition on, work
+// sent to this CPU is deferred to its next KernelEnter instead of
+// interrupting it.
+func (c *CPU) UserEnter() {
+	if c.debug {
+		c.checkOwner("CPU.UserEnter")
+	}
+	if c.s.mbox.pending() {
+		c.handleIPIs(false)
+	}
+	c.s.word.UserEnter()
+}
+
+// KernelEnter moves the CPU from user mode into the kernel: it runs the work
+// deferred while the CPU was in user mode (each pending work once, in
+// registration order), then any pending IPIs. Without pending work it costs
+// one atomic add and one load.
+func (c *CPU) KernelEnter() {
+	if c.debug {
+		c.checkOwner("CPU.KernelEnter")
+		c.checkPlacement("CPU.KernelEnter")
+	}
+	work := c.s.word.KernelEnter()
+	if c.flushAll != 0 {
+		c.flush()
+	} else if work != 0 {
+		c.drain(work)
+	}
+	if c.s.mbox.pending() {
+		c.handleIPIs(false)
+	}
+}
+
+// Poll is the CPU's interrupt check, for long stretches in either mode: in
+// the kernel it handles pending IPIs; in user mode a pending IPI interrupts
+// the CPU (it enters the kernel, runs deferred work and the IPIs, and
+// returns to user mode: counted in Stats.IPIsInUser). Without a pending IPI
+// it costs one load of a line that only senders of IPIs write.
+func (c *CPU) Poll() {
+	if c.s.mbox.pending() {
+		c.pollSlow()
+	}
+}
+
+func (c *CPU) pollSlow() {
+	if c.debug {
+		c.checkOwner("CPU.Poll")
+	}
+	e := c.s.word.Enter() // an interrupt entry: nested if already in the kernel
+	if e.Outer() {
+		if c.flushAll != 0 {
+			c.flush()
+		} else if w := e.Work(); w != 0 {
+			c.drain(w)
+		}
+	}
+	c.handleIPIs(e.Outer())
+	c.s.word.Exit(e)
+}
+
+// Idle parks the CPU until an IPI arrives, ctx ends, or the Domain closes,
+// without spinning. While parked the CPU is in the Idle state: senders post
+// IPIs and wake it, or run RemoteSafe work on its behalf without waking it.
+// Idle must be called in kernel mode; it returns in kernel mode after handling
+// the IPIs that woke it. It returns nil after a wake-up, ctx.Err() if ctx
+// ended, ErrClosed if the Domain is closing.
+func (c *CPU) Idle(ctx context.Context) error {
+	if c.debug {
+		c.checkOwner("CPU.Idle")
+	}
+	if c.s.mbox.pending() {
+		c.handleIPIs(false)
+		return nil
+	}
+	c.s.word.IdleEnter()
+	err := c.s.parkUntil(ctx, c.d.closed.Load)
+	c.s.unpark()
+	if w := c.s.word.IdleExit(); w != 0 {
+		c.drain(w)
+	}
+	c.handleIPIs(false)
+	return err
+}
+
+// Release gives the CPU up: it enters the kernel if needed, runs every
+// pending deferred work and IPI, restores the thread's previous affinity and
+// unlocks it from the goroutine. Work sent afterwards is held in the CPU's
+// mailbox for the next Claim (or handed back by Close). Release returns an
+// error only if the affinity could not be restored (the CPU is released
+// anyway). Calling Release twice panics.
+func (c *CPU) Release() error {
+	if c.released {
+		panic(fmt.Sprintf("ctdefer: CPU.Release: CPU %d released twice", c.cpu))
+	}
+	if c.debug {
+		c.checkOwner("CPU.Release")
+	}
+	if st := c.s.word.Snapshot().State(); st != ctseq.Kernel {
+		e := c.s.word.Enter()
+		if w := e.Work(); w != 0 {
+			c.drain(w)
+		}
+	}
+	c.handleIPIs(false)
+	c.s.flushOnEntry.Store(false)
+	c.released = true
+	var err error
+	if c.restore != nil {
+		err = c.restore()
+	}
+	c.s.ownerTid.Store(0)
+	runtime.UnlockOSThread()
+	// store: the CPU is free; its word stays in Kernel, so every later
+	// delivery goes to the mailbox (pairs with the CAS in Claim).
+	c.s.claimed.Store(false)
+	c.d.claimers.Done()
+	// A post that raced with the handleIPIs above waits in the mailbox for
+	// the next Claim or for Close.
+	return err
+}
+
+// drain runs deferred work claimed by a kernel entry.
+func (c *CPU) drain(work ctseq.Work) {
+	c.runEntryWork(work)
+	c.s.ostats.drains.Inc()
+	c.s.ostats.deferred.Add(uint64(work.Len()))
+}
+
+// flush runs every registered work (FlushOnEntry).
+func (c *CPU) flush() {
+	c.runEntryWork(c.flushAll)
+	c.s.ostats.flushes.Inc()
+	c.s.ostats.flushRuns.Add(uint64(c.flushAll.Len()))
+}
+
+// runEntryWork runs the work of the current kernel entry and publishes its
+// completion for DeferWait.
+func (c *CPU) runEntryWork(work ctseq.Work) {
+	s := c.s
+	if c.debug {
+		s.danger.Store(uint32(work)) // store: enter the danger zone for these bits
+	}
+	c.traceLog("drain", work)
+	s.table.Drain(work)
+	// load: the sequence of the entry just drained (the owner is still in
+	// it: only the owner moves the sequence).
+	seq := s.word.Snapshot().Seq()
+	s.doneSeq.Store(seq) // store: pairs with the load in DeferWait's wait
+}
+
+// handleIPIs claims and runs the mailbox's work.
+func (c *CPU) handleIPIs(inUser bool) {
+	s := c.s
+	work, gen := s.mbox.claim()
+	if work == 0 {
+		return
+	}
+	if posted := s.ipiPostedAt.Swap(0); posted != 0 {
+		lat := int64(time.Since(c.d.epoch)) - posted
+		if lat > s.ostats.maxIPILatency.Load() {
+			s.ostats.maxIPILatency.Store(lat)
+		}
+	}
+	c.traceLog("ipi-handle", work)
+	s.table.Drain(work)
+	s.ipiDone.Store(gen) // store: pairs with the load in DeferWait's wait
+	s.ostats.ipiRuns.Add(uint64(work.Len()))
+	if inUser {
+		s.ostats.ipisInUser.Inc()
+	}
+}

@@ -1,0 +1,210 @@
+package ctdefer
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/ctdefer/ctdefer/ctseq"
+)
+
+// Delivering work to a CPU: exactly once, deferred or by IPI, never both.
+//
+//  1. Deferral. SetWorkIfUserAt on the target's word: one CAS that succeeds
+//     only while the target is in user mode. On success the target's next
+//     kernel entry (sequence at.Seq()+1) runs the work; nothing else is
+//     done, no IPI is sent. For a target claimed with FlushOnEntry the word
+//     is only loaded: if it is in user mode, its next entry runs every work
+//     anyway.
+//  2. Refusal (the target is in the kernel or idle at the CAS, which wrote
+//     nothing). If the work is RemoteSafe and the target is parked, the
+//     sender borrows the parked CPU and runs the work itself (park.go).
+//  3. Otherwise an IPI: the work is posted to the target's mailbox
+//     (mailbox.go), and a parked target is woken (park.go). The target runs
+//     it at its next poll point: Poll, KernelEnter, UserEnter, or on waking.
+//
+// Steps 1 and 3 cannot both deliver one Defer: step 3 runs only after step 1
+// refused, and a refusal leaves no trace in the word (package ctseq). A bit
+// set in step 1 is returned by exactly one kernel entry; a bit posted in step
+// 3 is taken by exactly one mailbox claim. Both run the handler once.
+//
+// The inherent race: the target may return to user mode between the refusal
+// and its handling of the IPI; it then handles the IPI at a Poll in user mode
+// (an interruption of the hot loop). Stats.IPIsInUser counts it.
+
+// ticket says how a delivery is completed, for DeferWait.
+type ticket struct {
+	kind uint8  // ticketDone, ticketDeferred, ticketIPI
+	seq  uint64 // ticketDeferred: the kernel entry that runs it; ticketIPI: the mailbox generation
+}
+
+const (
+	ticketDone = iota
+	ticketDeferred
+	ticketIPI
+)
+
+// Defer delivers w to cpu and returns without waiting for it to run. The
+// work runs on cpu exactly once for this delivery, after Defer began:
+// deferred to the CPU's next kernel entry if it is in user mode, else by
+// IPI. Deliveries of the same work to the same CPU pending at the same time
+// are merged into one execution.
+//
+// Errors: ErrBadCPU, ErrUnregistered, ErrClosed. Defer never allocates.
+func (d *Domain) Defer(cpu int, w Work) error {
+	s, err := d.target(cpu, w)
+	if err != nil {
+		return err
+	}
+	_, err = d.deliver(s, w)
+	return err
+}
+
+// DeferWait delivers w to cpu like Defer and waits until it has run. It
+// honours ctx; without a deadline in ctx it gives up after Options.IPITimeout
+// with an error wrapping ErrIPITimeout that says what the CPU was doing.
+// On ctx's end it returns an error wrapping ctx.Err(); the work is still
+// delivered and will run.
+func (d *Domain) DeferWait(ctx context.Context, cpu int, w Work) error {
+	s, err := d.target(cpu, w)
+	if err != nil {
+		return err
+	}
+	t, err := d.deliver(s, w)
+	if err != nil || t.kind == ticketDone {
+		return err
+	}
+	return d.wait(ctx, s, w, t)
+}
+
+// target validates a delivery.
+func (d *Domain) target(cpu int, w Work) (*slot, error) {
+	if w.d != d || w.info == nil {
+		return nil, fmt.Errorf("ctdefer: Defer(%d, %s): %w", cpu, w.Name(), ErrUnregistered)
+	}
+	if d.closed.Load() { // load: Close's CAS; a delivery racing with it still lands (see Close)
+		return nil, fmt.Errorf("ctdefer: Defer(%d, %s): %w", cpu, w.Name(), ErrClosed)
+	}
+	if uint(cpu) >= uint(len(d.index)) || d.index[cpu] < 0 {
+		return nil, fmt.Errorf("ctdefer: Defer(%d, %s): domain CPUs %v: %w", cpu, w.Name(), d.cpus, ErrBadCPU)
+	}
+	return &d.slots[d.index[cpu]], nil
+}
+
+// deliver is steps 1 to 3.
+func (d *Domain) deliver(s *slot, w Work) (ticket, error) {
+	bit := ctseq.Work(1) << w.info.bit
+	if s.flushOnEntry.Load() { // load: set at Claim
+		// Step 1, FlushOnEntry: the next entry runs everything.
+		if snap := s.word.Snapshot(); snap.State() == ctseq.User {
+			return ticket{ticketDeferred, snap.ServedBy()}, nil
+		}
+	} else if at, ok := s.word.SetWorkIfUserAt(bit); ok {
+		// Step 1: deferred. The fast path ends here.
+		return ticket{ticketDeferred, at.ServedBy()}, nil
+	}
+	return d.ipi(s, w, bit)
+}
+
+// ipi is steps 2 and 3, the slow path.
+func (d *Domain) ipi(s *slot, w Work, bit ctseq.Work) (ticket, error) {
+	if w.info.remoteSafe && s.tryBorrow() {
+		d.runOnBehalf(s, w)
+		return ticket{kind: ticketDone}, nil
+	}
+	// Record the post time before posting, so that the owner's claim,
+	// which clears it after taking the bits, cannot see a post without it.
+	s.ipiPostedAt.CompareAndSwap(0, int64(time.Since(d.epoch))) // CAS: first unhandled post wins
+	gen, ok := s.mbox.post(bit)
+	if !ok {
+		return ticket{}, fmt.Errorf("ctdefer: Defer(%d, %s): %w", s.cpu, w.Name(), ErrClosed)
+	}
+	s.sstats.ipis.Inc()
+	d.traceIPI(s.cpu, w)
+	s.wakeIfParked()
+	return ticket{ticketIPI, gen}, nil
+}
+
+// runOnBehalf runs a RemoteSafe handler for a borrowed, parked CPU.
+func (d *Domain) runOnBehalf(s *slot, w Work) {
+	defer s.giveBack()
+	w.info.handler(s.cpu)
+	s.sstats.onBehalf.Inc()
+}
+
+// wait blocks until t is completed: spin (yielding) for Options.SpinWait,
+// then sleep with a growing interval, HotSpot's policy.
+func (d *Domain) wait(ctx context.Context, s *slot, w Work, t ticket) error {
+	done := func() bool {
+		if t.kind == ticketDeferred {
+			// load: pairs with the owner's store after its drain.
+			return ctseq.SeqReached(s.doneSeq.Load(), t.seq)
+		}
+		return s.ipiDone.Load() >= t.seq // load: pairs with the store in handleIPIs
+	}
+	if done() {
+		return nil
+	}
+	start := time.Now()
+	before := s.word.Snapshot()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.opts.IPITimeout)
+		defer cancel()
+	}
+	for d.opts.SpinWait > 0 && time.Since(start) < d.opts.SpinWait {
+		if done() {
+			return nil
+		}
+		runtime.Gosched()
+	}
+	sleep := time.Microsecond
+	timer := time.NewTimer(sleep)
+	defer timer.Stop()
+	for {
+		if done() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if done() {
+				return nil
+			}
+			return d.waitError(ctx, s, w, t, before, time.Since(start))
+		case <-timer.C:
+		}
+		sleep = min(2*sleep, time.Millisecond)
+		timer.Reset(sleep)
+	}
+}
+
+// waitError describes a CPU that did not run delivered work in time.
+func (d *Domain) waitError(ctx context.Context, s *slot, w Work, t ticket, before ctseq.Snapshot, waited time.Duration) error {
+	now := s.word.Snapshot()
+	how := "deferred to its next kernel entry"
+	if t.kind == ticketIPI {
+		how = "sent by IPI"
+	}
+	var doing string
+	switch {
+	case !s.claimed.Load():
+		doing = "no worker has claimed it"
+	case d.closed.Load() && t.kind == ticketIPI && s.mbox.v.Load()&mboxDead != 0:
+		return fmt.Errorf("ctdefer: DeferWait(%d, %s): %w", s.cpu, w.Name(), ErrClosed)
+	case now.Seq() == before.Seq():
+		doing = fmt.Sprintf("stuck in %v: no transition during the wait", now.State())
+		if now.State() == ctseq.Kernel && t.kind == ticketIPI {
+			doing += " and no Poll"
+		}
+	default:
+		doing = fmt.Sprintf("now in %v, %d transitions during the wait",
+			now.State(), (now.Seq()-before.Seq())&ctseq.SeqMask)
+	}
+	err := ctx.Err()
+	if err == context.DeadlineExceeded {
+		err = ErrIPITimeout
+	}
+	return fmt.Errorf("ctdefer: DeferWait(%d, %s): %s, not run after %v: CPU %d %s (thread %d): %w",
+		s.cpu, w.Name(), how, waited.Round(time.Microsecond), s.cpu, doing, s.ownerTid.Load(), err)
+}

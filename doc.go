@@ -1,0 +1,47 @@
+// Package ctdefer brings the Linux kernel's per-CPU work deferral to Go
+// runtimes that run one worker per core: packet loops on isolated cores,
+// per-core schedulers, thread-per-core databases, userspace kernels.
+//
+// # The model
+//
+// A CPU is a worker goroutine locked to an OS thread that is pinned to one
+// core (Domain.Claim). At any instant it is in one of three states, kept in
+// its context-tracking word (package ctseq):
+//
+//   - user: the application's hot loop, which must not be disturbed;
+//   - kernel: the runtime's own code, between a KernelEnter and the next
+//     UserEnter, where interruptions are cheap;
+//   - idle: parked in Idle, sleeping on a futex.
+//
+// Other goroutines deliver work to a CPU with Defer. The work is a handler
+// registered in advance (Domain.Register): a cache flush, a generation bump,
+// anything the CPU must do before it next relies on some shared state. If the
+// CPU is in user mode, Defer sets the work's bit in its word with one
+// compare-and-swap and returns: the CPU runs the work at its next kernel
+// entry, and the hot loop never notices. If the CPU is in the kernel, Defer
+// sends an IPI instead: the work goes into the CPU's mailbox and the CPU runs
+// it at its next poll point (Poll, KernelEnter, UserEnter), or is woken if it
+// is parked; work registered RemoteSafe is run by the sender itself on behalf
+// of a parked CPU. The decision and the deferral are one atomic step, so each
+// delivery runs exactly once: never both deferred and by IPI, never lost.
+//
+// An IPI is a synchronous cross-CPU call in this model: a mailbox plus a
+// wake-up. Go cannot interrupt a running goroutine at an arbitrary
+// instruction, so a CPU in a long stretch (user or kernel) calls Poll now and
+// then; in user mode an IPI found by Poll interrupts the CPU as a real one
+// would (it enters the kernel, runs deferred work and the IPI, and returns).
+//
+// # Guarantees
+//
+//   - Exactly once: each delivery runs its handler once, on its CPU (or, for
+//     RemoteSafe work and a parked CPU, on the sender, while the CPU cannot
+//     run). Deliveries of one work to one CPU pending at the same time are
+//     merged into one execution, as the kernel's work bits are.
+//   - Timeliness: when KernelEnter returns, every work deferred while the CPU
+//     was in user mode has run.
+//   - Nothing lost: Release runs what is pending; Close refuses new work,
+//     waits for the workers, and hands back IPIs no worker could run.
+//
+// The packages: ctseq (the per-CPU word), lazytlb (the lazy-TLB state
+// machine), and this one (pinned workers, IPIs, statistics, debugging).
+package ctdefer

@@ -1,0 +1,320 @@
+package ctdefer
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"go.uber.org/atomic"
+
+	"github.com/ctdefer/ctdefer/ctseq"
+)
+
+// MaxCPU is the largest CPU number a Domain accepts. Linux supports at most
+// 8192 CPUs; larger numbers are refused with ErrBadCPU rather than truncated.
+const MaxCPU = 1<<16 - 1
+
+// Domain is a set of per-CPU contexts sharing one registry of work kinds.
+// Create it with New; it is safe for concurrent use. A Domain must not be
+// copied.
+//
+// The life of a Domain: Register the work kinds, then each worker goroutine
+// Claims its CPU and runs its loop with the returned *CPU, while any
+// goroutine delivers work with Defer or DeferWait. Close refuses new work,
+// waits for every worker to Release, and hands back what could not be run.
+type Domain struct {
+	_     noCopy
+	opts  Options
+	epoch time.Time
+
+	slots []slot  // one per CPU of the domain, in the order of cpus
+	index []int32 // CPU number -> index in slots, -1 if absent
+	cpus  []int
+
+	closed atomic.Bool
+
+	mu       sync.Mutex // guards works, sealed, claim bookkeeping
+	works    []*workInfo
+	sealed   bool       // registration closed (first Claim happened)
+	all      ctseq.Work // every registered bit
+	claimers sync.WaitGroup
+}
+
+// workInfo is one registered kind of work.
+type workInfo struct {
+	name       string
+	bit        ctseq.Bit
+	handler    Handler
+	remoteSafe bool
+}
+
+// Handler is the code run for a work kind, with the number of the CPU it is
+// run for. It runs on that CPU's owner thread in kernel mode (at a kernel
+// entry or poll point), except for RemoteSafe work run on behalf of a parked
+// CPU. It must not block and must not call owner methods.
+type Handler func(cpu int)
+
+// Work identifies a registered kind of work. The zero Work is invalid.
+type Work struct {
+	d    *Domain
+	info *workInfo
+}
+
+// Name returns the name given to Register.
+func (w Work) Name() string {
+	if w.info == nil {
+		return "<invalid>"
+	}
+	return w.info.name
+}
+
+func (w Work) String() string { return w.Name() }
+
+// New creates a Domain over the CPUs in opts.CPUs (default: the process's
+// allowed set). It fails with ErrBadCPU for a negative, duplicate or too
+// large CPU number, ErrCPUNotAllowed for a CPU outside the allowed set, and
+// ErrNotSupported when pinning is requested on a platform without it.
+func New(opts Options) (*Domain, error) {
+	if opts.IPITimeout <= 0 {
+		opts.IPITimeout = defaultIPITimeout
+	}
+	if opts.SpinWait == 0 {
+		opts.SpinWait = defaultSpinWait
+	}
+	cpus := slices.Clone(opts.CPUs)
+	var allowed []int
+	if !opts.Unpinned {
+		var err error
+		if allowed, err = allowedCPUs(); err != nil {
+			return nil, err
+		}
+	}
+	if cpus == nil {
+		if opts.Unpinned {
+			for i := range runtime.NumCPU() {
+				cpus = append(cpus, i)
+			}
+		} else {
+			cpus = allowed
+		}
+	}
+	if len(cpus) == 0 {
+		return nil, fmt.Errorf("ctdefer: New: empty CPU list: %w", ErrBadCPU)
+	}
+	maxCPU := 0
+	for i, c := range cpus {
+		if c < 0 || c > MaxCPU {
+			return nil, fmt.Errorf("ctdefer: New: CPU %d out of range [0, %d]: %w", c, MaxCPU, ErrBadCPU)
+		}
+		if slices.Contains(cpus[:i], c) {
+			return nil, fmt.Errorf("ctdefer: New: CPU %d listed twice: %w", c, ErrBadCPU)
+		}
+		if allowed != nil && !slices.Contains(allowed, c) {
+			return nil, fmt.Errorf("ctdefer: New: CPU %d (allowed: %v): %w", c, allowed, ErrCPUNotAllowed)
+		}
+		maxCPU = max(maxCPU, c)
+	}
+	d := &Domain{
+		opts:  opts,
+		epoch: time.Now(),
+		slots: make([]slot, len(cpus)),
+		index: make([]int32, maxCPU+1),
+		cpus:  cpus,
+	}
+	for i := range d.index {
+		d.index[i] = -1
+	}
+	for i, c := range cpus {
+		d.index[c] = int32(i)
+		d.slots[i].cpu = c
+		d.slots[i].initPark()
+	}
+	return d, nil
+}
+
+// CPUs returns the CPU numbers of the domain.
+func (d *Domain) CPUs() []int { return slices.Clone(d.cpus) }
+
+// Register adds a kind of work and returns its handle. Register may be called
+// only before the first Claim. It fails with ErrNilHandler, ErrTooManyWorks
+// (more than ctseq.WorkBits kinds), ErrRegistrationClosed or ErrClosed.
+func (d *Domain) Register(name string, h Handler, opts ...RegisterOption) (Work, error) {
+	if h == nil {
+		return Work{}, fmt.Errorf("ctdefer: Register(%q): %w", name, ErrNilHandler)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case d.closed.Load():
+		return Work{}, fmt.Errorf("ctdefer: Register(%q): %w", name, ErrClosed)
+	case d.sealed:
+		return Work{}, fmt.Errorf("ctdefer: Register(%q): %w", name, ErrRegistrationClosed)
+	case len(d.works) >= ctseq.WorkBits:
+		return Work{}, fmt.Errorf("ctdefer: Register(%q): %d works already registered (max %d): %w",
+			name, len(d.works), ctseq.WorkBits, ErrTooManyWorks)
+	}
+	info := &workInfo{name: name, bit: ctseq.Bit(len(d.works)), handler: h}
+	for _, o := range opts {
+		o(info)
+	}
+	d.works = append(d.works, info)
+	d.all |= ctseq.Of(info.bit)
+	return Work{d: d, info: info}, nil
+}
+
+// seal closes registration and builds every slot's handler table. Called
+// with d.mu held, at the first Claim.
+func (d *Domain) seal() {
+	if d.sealed {
+		return
+	}
+	d.sealed = true
+	for i := range d.slots {
+		s := &d.slots[i]
+		for _, w := range d.works {
+			s.table.Set(w.bit, d.tableEntry(s, w))
+		}
+	}
+}
+
+// tableEntry wraps a handler for one CPU: it passes the CPU number and, in
+// debug mode, takes the bit out of the danger zone once the handler has run.
+func (d *Domain) tableEntry(s *slot, w *workInfo) ctseq.Handler {
+	h, cpu := w.handler, s.cpu
+	if !d.opts.Debug {
+		return func() { h(cpu) }
+	}
+	mask := ^uint32(ctseq.Of(w.bit))
+	return func() {
+		h(cpu)
+		// load+store: only the owner writes danger; atomic for AssertFlushed readers.
+		s.danger.Store(s.danger.Load() & mask)
+	}
+}
+
+// slotOf returns the slot of cpu.
+func (d *Domain) slotOf(cpu int) (*slot, error) {
+	if uint(cpu) >= uint(len(d.index)) || d.index[cpu] < 0 {
+		return nil, fmt.Errorf("ctdefer: CPU %d (domain: %v): %w", cpu, d.cpus, ErrBadCPU)
+	}
+	return &d.slots[d.index[cpu]], nil
+}
+
+// Stats returns the statistics of one CPU.
+func (d *Domain) Stats(cpu int) (Stats, error) {
+	s, err := d.slotOf(cpu)
+	if err != nil {
+		return Stats{}, err
+	}
+	return s.stats(), nil
+}
+
+// TotalStats returns the statistics summed over every CPU.
+func (d *Domain) TotalStats() Stats {
+	var t Stats
+	for i := range d.slots {
+		t.add(d.slots[i].stats())
+	}
+	return t
+}
+
+// Closed reports whether Close has been called.
+func (d *Domain) Closed() bool { return d.closed.Load() }
+
+// Close refuses new work (Defer and Claim return ErrClosed), wakes every
+// parked CPU (its Idle returns ErrClosed), and waits until every claimed CPU
+// has been released; each owner runs its pending work when it releases.
+// Then it closes the mailboxes of all CPUs. IPIs that were posted to a CPU
+// no worker had claimed are run on its behalf if their work is RemoteSafe;
+// the others are handed back in an *UndeliveredError. If ctx ends before
+// every CPU is released, Close returns an error naming them, wrapping
+// ctx.Err(); their pending work stays with their owners, who run it when they
+// release. A second Close returns ErrClosed.
+func (d *Domain) Close(ctx context.Context) error {
+	if !d.closed.CompareAndSwap(false, true) {
+		return fmt.Errorf("ctdefer: Close: %w", ErrClosed)
+	}
+	for i := range d.slots {
+		d.slots[i].wakeUp()
+	}
+	done := make(chan struct{})
+	go func() { d.claimers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		var busy []int
+		for i := range d.slots {
+			if d.slots[i].claimed.Load() {
+				busy = append(busy, d.slots[i].cpu)
+			}
+		}
+		return fmt.Errorf("ctdefer: Close: CPUs %v still claimed: %w", busy, ctx.Err())
+	}
+	var undelivered []Pending
+	for i := range d.slots {
+		s := &d.slots[i]
+		work, gen := s.mbox.kill()
+		for b := range ctseq.WorkBits {
+			if !work.Has(ctseq.Bit(b)) {
+				continue
+			}
+			w := d.works[b]
+			if w.remoteSafe {
+				w.handler(s.cpu)
+				s.sstats.onBehalf.Inc()
+				continue
+			}
+			undelivered = append(undelivered, Pending{CPU: s.cpu, Work: Work{d: d, info: w}})
+		}
+		if gen != 0 {
+			s.ipiDone.Store(gen) // store: release waiters (they then see the domain closed)
+		}
+	}
+	if undelivered != nil {
+		return &UndeliveredError{Pending: undelivered}
+	}
+	return nil
+}
+
+// Pending is one work delivery that could not be run.
+type Pending struct {
+	CPU  int
+	Work Work
+}
+
+// UndeliveredError is returned by Close for IPIs posted to CPUs that no
+// worker claimed before Close, whose work is not RemoteSafe. It wraps
+// ErrClosed.
+type UndeliveredError struct {
+	Pending []Pending
+}
+
+func (e *UndeliveredError) Error() string {
+	s := "ctdefer: Close: work never delivered:"
+	for _, p := range e.Pending {
+		s += fmt.Sprintf(" %s@CPU%d", p.Work.Name(), p.CPU)
+	}
+	return s
+}
+
+func (e *UndeliveredError) Unwrap() error { return ErrClosed }
+
+
+// noCopy makes go vet's copylocks check report copies.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}
+
+// State returns cpu's current context-tracking state (ctseq.Kernel for a
+// CPU nobody has claimed, or for an unknown CPU).
+func (d *Domain) State(cpu int) ctseq.State {
+	s, err := d.slotOf(cpu)
+	if err != nil {
+		return ctseq.Kernel
+	}
+	return s.word.Snapshot().State()
+}

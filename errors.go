@@ -1,0 +1,81 @@
+package ctdefer
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ctdefer/ctdefer/internal/sysx"
+)
+
+// Sentinel errors. Functions wrap them with the offending value (the CPU
+// number, the work's name, the errno), so test with errors.Is.
+var (
+	// ErrNotSupported: the feature needs Linux (pinning, futex parking,
+	// membarrier) or a kernel that has it. It is the same value as the
+	// internal platform layer returns, so errors.Is works across packages.
+	ErrNotSupported = sysx.ErrNotSupported
+
+	// ErrClosed: the Domain has been closed; no new work is accepted.
+	ErrClosed = errors.New("ctdefer: domain closed")
+
+	// ErrBadCPU: the CPU number is not part of the Domain (or negative).
+	ErrBadCPU = errors.New("ctdefer: CPU not in domain")
+
+	// ErrCPUNotAllowed: the CPU is outside the process's allowed set
+	// (sched_getaffinity: cgroup cpusets, taskset, hotplug).
+	ErrCPUNotAllowed = errors.New("ctdefer: CPU not in the process's allowed set")
+
+	// ErrCPUBusy: the CPU is already claimed by another worker.
+	ErrCPUBusy = errors.New("ctdefer: CPU already claimed")
+
+	// ErrAffinity: sched_setaffinity failed for a reason other than the CPU
+	// not being allowed; the errno is wrapped too.
+	ErrAffinity = errors.New("ctdefer: setting thread affinity failed")
+
+	// ErrTooManyWorks: more work kinds registered than the context-tracking
+	// word has bits (ctseq.WorkBits).
+	ErrTooManyWorks = errors.New("ctdefer: too many registered works")
+
+	// ErrNilHandler: Register was given a nil handler.
+	ErrNilHandler = errors.New("ctdefer: nil handler")
+
+	// ErrUnregistered: the Work was not returned by this Domain's Register
+	// (the zero Work, or one from another Domain).
+	ErrUnregistered = errors.New("ctdefer: work not registered in this domain")
+
+	// ErrRegistrationClosed: Register was called after the first Claim; the
+	// per-CPU handler tables are fixed from then on.
+	ErrRegistrationClosed = errors.New("ctdefer: registration closed after first Claim")
+
+	// ErrIPITimeout: a synchronous delivery did not complete in time; the
+	// error names the CPU and what it was doing.
+	ErrIPITimeout = errors.New("ctdefer: IPI timed out")
+
+	// ErrWrongThread: an owner method was called from a thread other than
+	// the one that claimed the CPU (detected with Options.Debug). It is
+	// carried by the *MisuseError that such a call panics with.
+	ErrWrongThread = errors.New("ctdefer: owner method called from the wrong thread")
+
+	// ErrWrongCPU: in debug mode, the owner thread was found running on a
+	// CPU other than the one it is pinned to.
+	ErrWrongCPU = errors.New("ctdefer: owner thread running on the wrong CPU")
+
+	// ErrDangerZone: in debug mode, state guarded by a work bit was touched
+	// on a CPU between its kernel entry and the drain of that bit.
+	ErrDangerZone = errors.New("ctdefer: guarded state touched in the danger zone")
+)
+
+// MisuseError is the value owner methods panic with when debug checks find a
+// programming error. It wraps ErrWrongThread, ErrWrongCPU or ErrDangerZone.
+type MisuseError struct {
+	Method string // "CPU.KernelEnter", "Work.AssertFlushed", ...
+	CPU    int
+	Err    error  // the sentinel
+	Detail string // thread ids, the bit, the caller
+}
+
+func (e *MisuseError) Error() string {
+	return fmt.Sprintf("ctdefer: %s on CPU %d: %v: %s", e.Method, e.CPU, e.Err, e.Detail)
+}
+
+func (e *MisuseError) Unwrap() error { return e.Err }

@@ -1,0 +1,165 @@
+package ctdefer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/ctseq"
+)
+
+func TestNewBadCPUs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cpus []int
+		want error
+	}{
+		{"negative", []int{-1}, ctdefer.ErrBadCPU},
+		{"duplicate", []int{0, 0}, ctdefer.ErrBadCPU},
+		{"beyond MaxCPU", []int{ctdefer.MaxCPU + 1}, ctdefer.ErrBadCPU},
+		{"empty", []int{}, ctdefer.ErrBadCPU},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ctdefer.New(ctdefer.Options{CPUs: tc.cpus, Unpinned: true})
+			require.ErrorIs(t, err, tc.want, "New(%v)", tc.cpus)
+			if len(tc.cpus) > 0 {
+				require.Contains(t, err.Error(), fmt.Sprint(tc.cpus[len(tc.cpus)-1]), "the error names the CPU")
+			}
+		})
+	}
+}
+
+func TestNewCPUNotAllowed(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		_, err := ctdefer.New(ctdefer.Options{})
+		require.ErrorIs(t, err, ctdefer.ErrNotSupported, "pinned domains need Linux")
+		return
+	}
+	// CPU 4000 (beyond 1023, the limit of a fixed cpu_set_t) is not in any
+	// allowed set on this machine.
+	_, err := ctdefer.New(ctdefer.Options{CPUs: []int{4000}})
+	require.ErrorIs(t, err, ctdefer.ErrCPUNotAllowed)
+	require.Contains(t, err.Error(), "4000")
+	// Unpinned, the same CPU number is fine: it is only a name.
+	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{4000}, Unpinned: true})
+	require.NoError(t, err, "unpinned CPU numbers beyond 1023 work")
+	c, err := d.Claim(4000)
+	require.NoError(t, err)
+	require.NoError(t, c.Release())
+	require.NoError(t, d.Close(context.Background()))
+}
+
+func TestClaimErrors(t *testing.T) {
+	cpus := twoCPUs(t)
+	d := newDomain(t, testOptions())
+	_, err := d.Claim(-1)
+	require.ErrorIs(t, err, ctdefer.ErrBadCPU)
+	_, err = d.Claim(ctdefer.MaxCPU)
+	require.ErrorIs(t, err, ctdefer.ErrBadCPU)
+	startOwner(t, d, cpus[0])
+	_, err = d.Claim(cpus[0])
+	require.ErrorIs(t, err, ctdefer.ErrCPUBusy, "second Claim of a claimed CPU")
+	require.Contains(t, err.Error(), fmt.Sprint(cpus[0]))
+}
+
+func TestRegisterErrors(t *testing.T) {
+	cpus := twoCPUs(t)
+	d := newDomain(t, testOptions())
+	_, err := d.Register("nil", nil)
+	require.ErrorIs(t, err, ctdefer.ErrNilHandler)
+	for i := range ctseq.WorkBits {
+		_, err := d.Register(fmt.Sprint("w", i), func(int) {})
+		require.NoError(t, err, "work %d of %d", i, ctseq.WorkBits)
+	}
+	_, err = d.Register("one too many", func(int) {})
+	require.ErrorIs(t, err, ctdefer.ErrTooManyWorks)
+
+	d2 := newDomain(t, testOptions())
+	o := startOwner(t, d2, cpus[0])
+	_, err = d2.Register("late", func(int) {})
+	require.ErrorIs(t, err, ctdefer.ErrRegistrationClosed, "Register after Claim")
+	o.stop()
+}
+
+func TestDeferErrors(t *testing.T) {
+	cpus := twoCPUs(t)
+	d := newDomain(t, testOptions())
+	other := newDomain(t, testOptions())
+	w, err := d.Register("w", func(int) {})
+	require.NoError(t, err)
+	foreign, err := other.Register("foreign", func(int) {})
+	require.NoError(t, err)
+
+	require.ErrorIs(t, d.Defer(cpus[0], ctdefer.Work{}), ctdefer.ErrUnregistered, "zero Work")
+	require.ErrorIs(t, d.Defer(cpus[0], foreign), ctdefer.ErrUnregistered, "Work of another Domain")
+	require.ErrorIs(t, d.Defer(-1, w), ctdefer.ErrBadCPU)
+	require.ErrorIs(t, d.Defer(ctdefer.MaxCPU+5, w), ctdefer.ErrBadCPU)
+	require.ErrorIs(t, d.DeferWait(context.Background(), -1, w), ctdefer.ErrBadCPU)
+	require.NoError(t, d.Close(context.Background()))
+	require.ErrorIs(t, d.Defer(cpus[0], w), ctdefer.ErrClosed, "Defer after Close")
+	require.ErrorIs(t, d.DeferWait(context.Background(), cpus[0], w), ctdefer.ErrClosed)
+	_, err = d.Register("after close", func(int) {})
+	require.ErrorIs(t, err, ctdefer.ErrClosed)
+}
+
+// recoverMisuse runs f and returns the *MisuseError it panicked with.
+func recoverMisuse(f func()) (me *ctdefer.MisuseError) {
+	defer func() {
+		r := recover()
+		err, _ := r.(error)
+		errors.As(err, &me)
+	}()
+	f()
+	return nil
+}
+
+func TestDebugWrongThreadPanics(t *testing.T) {
+	cpus := twoCPUs(t)
+	d := newDomain(t, testOptions()) // Debug on
+	var c *ctdefer.CPU
+	o := startOwner(t, d, cpus[0])
+	o.do(func(x *ctdefer.CPU) { c = x })
+	// This goroutine is not the owner's thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	me := recoverMisuse(func() { c.KernelEnter() })
+	require.NotNil(t, me, "an owner call from another thread must panic in debug mode")
+	require.ErrorIs(t, me, ctdefer.ErrWrongThread)
+	require.Equal(t, "CPU.KernelEnter", me.Method)
+	require.Equal(t, cpus[0], me.CPU)
+	require.Contains(t, me.Error(), "thread", "both thread ids are named")
+	me = recoverMisuse(func() { c.UserEnter() })
+	require.ErrorIs(t, me, ctdefer.ErrWrongThread)
+}
+
+func TestDebugDangerZone(t *testing.T) {
+	cpus := twoCPUs(t)
+	d := newDomain(t, testOptions())
+	var guarded ctdefer.Work
+	var caught *ctdefer.MisuseError
+	// "first" runs before "guarded" (lower bit) and touches state that
+	// "guarded" brings up to date: a danger-zone bug.
+	first, err := d.Register("first", func(cpu int) {
+		caught = recoverMisuse(func() { guarded.AssertFlushed(cpu) })
+	})
+	require.NoError(t, err)
+	guarded, err = d.Register("guarded", func(int) {})
+	require.NoError(t, err)
+	o := startOwner(t, d, cpus[0])
+	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
+	require.NoError(t, d.Defer(cpus[0], guarded))
+	require.NoError(t, d.Defer(cpus[0], first))
+	o.do(func(c *ctdefer.CPU) {
+		c.KernelEnter()
+		require.NotPanics(t, func() { guarded.AssertFlushed(cpus[0]) }, "after the drain the state is fresh")
+	})
+	require.NotNil(t, caught, "touching guarded state before its drain must panic")
+	require.ErrorIs(t, caught, ctdefer.ErrDangerZone)
+	require.Contains(t, caught.Error(), "guarded", "names the work")
+	require.Contains(t, caught.Error(), "errors_test.go", "names the caller")
+}

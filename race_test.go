@@ -1,0 +1,5 @@
+//go:build race
+
+package ctdefer_test
+
+const raceEnabled = true

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Runs every check ctdefer has: formatting, vet (several build tags and
+# platforms), staticcheck, the unit/race tests, the narrow-sequence build, the
+# exhaustive interleaving explorer, the SPIN models, and one iteration of every
+# benchmark. This is the README's test command and what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt wants these files reformatted:"; echo "$unformatted"; exit 1
+fi
+echo ok
+
+step "go vet (default, explore, narrowseq tags; darwin, windows, 386)"
+go vet ./...
+go vet -tags ctdefer_explore ./...
+go vet -tags ctdefer_narrowseq ./...
+GOOS=darwin go vet ./...
+GOOS=windows go build ./...
+GOARCH=386 go vet ./...
+echo ok
+
+step "staticcheck (pinned in tools/go.mod)"
+go tool -modfile=tools/go.mod staticcheck ./...
+go tool -modfile=tools/go.mod staticcheck -tags ctdefer_explore ./...
+echo ok
+
+step "go test -race"
+go test -race -count=1 ./...
+
+step "go test, GOARCH=386 (32-bit alignment)"
+GOARCH=386 go test -count=1 ./...
+
+step "go test -tags ctdefer_narrowseq (2-bit sequence, wraps every 4 transitions)"
+go test -count=1 -tags ctdefer_narrowseq ./ctseq/...
+
+if [ -d internal/explore ]; then
+	step "exhaustive interleaving explorer (real code + mutants)"
+	go test -count=1 -tags ctdefer_explore -v ./internal/explore/ | grep -v -E '^(=== (RUN|PAUSE|CONT)|\s*$)'
+	step "explorer, narrow sequence"
+	go test -count=1 -tags ctdefer_explore,ctdefer_narrowseq -v ./internal/explore/ | grep -v -E '^(=== (RUN|PAUSE|CONT)|\s*$)'
+fi
+
+if [ -f models/check.sh ]; then
+	step "SPIN models (real designs and mutants)"
+	bash models/check.sh
+fi
+
+step "benchmarks, one iteration each (smoke)"
+go test -count=1 -run '^$' -bench . -benchtime=1x ./...
+
+printf '\nall checks passed\n'
