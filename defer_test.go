@@ -455,4 +455,3 @@ func waitState(t testing.TB, d *ctdefer.Domain, cpu int, want ctseq.State) {
 	require.Eventually(t, func() bool { return d.State(cpu) == want },
 		5*time.Second, 50*time.Microsecond, "CPU %d never reached %v", cpu, want)
 }
-

@@ -302,7 +302,6 @@ func (e *UndeliveredError) Error() string {
 
 func (e *UndeliveredError) Unwrap() error { return ErrClosed }
 
-
 // noCopy makes go vet's copylocks check report copies.
 type noCopy struct{}
 
