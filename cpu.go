@@ -82,10 +82,10 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 	}
 	c.tid = gettid()
 	s.ownerTid.Store(int64(c.tid))
-	if cfg.flushOnEntry {
+	if cfg.policy == policyFlushOnEntry {
 		c.flushAll = all
 	}
-	s.flushOnEntry.Store(cfg.flushOnEntry) // store: read by senders choosing load-only deferral
+	s.policy.Store(cfg.policy) // store: read by senders in deliver
 	c.handleIPIs(false)
 	return c, nil
 }
@@ -208,7 +208,7 @@ func (c *CPU) Release() error {
 		}
 	}
 	c.handleIPIs(false)
-	c.s.flushOnEntry.Store(false)
+	c.s.policy.Store(policyTracked)
 	c.released = true
 	var err error
 	if c.restore != nil {

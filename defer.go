@@ -95,14 +95,18 @@ func (d *Domain) target(cpu int, w Work) (*slot, error) {
 // deliver is steps 1 to 3.
 func (d *Domain) deliver(s *slot, w Work) (ticket, error) {
 	bit := ctseq.Work(1) << w.info.bit
-	if s.flushOnEntry.Load() { // load: set at Claim
-		// Step 1, FlushOnEntry: the next entry runs everything.
+	switch s.policy.Load() { // load: set at Claim, read-mostly line
+	case policyTracked:
+		if at, ok := s.word.SetWorkIfUserAt(bit); ok {
+			// Step 1: deferred. The fast path ends here.
+			return ticket{ticketDeferred, at.ServedBy()}, nil
+		}
+	case policyFlushOnEntry:
+		// Step 1, FlushOnEntry: the next entry runs everything, so a
+		// load that sees user mode is the whole delivery.
 		if snap := s.word.Snapshot(); snap.State() == ctseq.User {
 			return ticket{ticketDeferred, snap.ServedBy()}, nil
 		}
-	} else if at, ok := s.word.SetWorkIfUserAt(bit); ok {
-		// Step 1: deferred. The fast path ends here.
-		return ticket{ticketDeferred, at.ServedBy()}, nil
 	}
 	return d.ipi(s, w, bit)
 }

@@ -62,8 +62,15 @@ func RemoteSafe() RegisterOption {
 type ClaimOption func(*claimConfig)
 
 type claimConfig struct {
-	flushOnEntry bool
+	policy uint32
 }
+
+// Delivery policies of a claimed CPU (slot.policy).
+const (
+	policyTracked      uint32 = iota // deferral through work bits (default)
+	policyFlushOnEntry               // FlushOnEntry
+	policyAlwaysIPI                  // AlwaysIPI
+)
 
 // FlushOnEntry makes the CPU run every registered work at each kernel entry,
 // unconditionally, instead of tracking which are pending (the alternative
@@ -71,5 +78,13 @@ type claimConfig struct {
 // in user mode (one load decides), at the price of running every handler on
 // every entry. The bench package measures the crossover.
 func FlushOnEntry() ClaimOption {
-	return func(c *claimConfig) { c.flushOnEntry = true }
+	return func(c *claimConfig) { c.policy = policyFlushOnEntry }
+}
+
+// AlwaysIPI makes every delivery to the CPU an IPI, even while it is in user
+// mode, as if deferral did not exist. It is the baseline that examples and
+// benchmarks compare deferral against; a runtime has no other reason to use
+// it.
+func AlwaysIPI() ClaimOption {
+	return func(c *claimConfig) { c.policy = policyAlwaysIPI }
 }

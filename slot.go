@@ -86,6 +86,6 @@ type coldLine struct {
 	ownerTid     atomic.Int64 // 64-bit first
 	cpu          int
 	claimed      atomic.Bool
-	flushOnEntry atomic.Bool
+	policy       atomic.Uint32 // policyTracked, policyFlushOnEntry, policyAlwaysIPI
 	table        ctseq.Table
 }
