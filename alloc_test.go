@@ -21,7 +21,7 @@ func TestZeroAllocHotPaths(t *testing.T) {
 	o.do(func(c *ctdefer.CPU) {
 		require.Zero(t, testing.AllocsPerRun(1000, func() {
 			c.UserEnter()
-			_ = d.Defer(cpus[0], w)
+			_, _ = d.Defer(cpus[0], w)
 			c.KernelEnter()
 		}), "UserEnter + Defer (deferred) + KernelEnter with work")
 		require.Zero(t, testing.AllocsPerRun(1000, func() {

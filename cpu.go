@@ -140,12 +140,15 @@ func (c *CPU) KernelEnter() {
 // Poll is the CPU's interrupt check, for long stretches in either mode: in
 // the kernel it handles pending IPIs; in user mode a pending IPI interrupts
 // the CPU (it enters the kernel, runs deferred work and the IPIs, and
-// returns to user mode: counted in Stats.IPIsInUser). Without a pending IPI
-// it costs one load of a line that only senders of IPIs write.
-func (c *CPU) Poll() {
+// returns to user mode: counted in Stats.IPIsInUser). It reports whether it
+// handled an IPI. Without a pending IPI it costs one load of a line that only
+// senders of IPIs write.
+func (c *CPU) Poll() bool {
 	if c.s.mbox.pending() {
 		c.pollSlow()
+		return true
 	}
+	return false
 }
 
 func (c *CPU) pollSlow() {

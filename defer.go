@@ -3,7 +3,6 @@ package ctdefer
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/ctdefer/ctdefer/ctseq"
@@ -14,9 +13,8 @@ import (
 //  1. Deferral. SetWorkIfUserAt on the target's word: one CAS that succeeds
 //     only while the target is in user mode. On success the target's next
 //     kernel entry (sequence at.Seq()+1) runs the work; nothing else is
-//     done, no IPI is sent. For a target claimed with FlushOnEntry the word
-//     is only loaded: if it is in user mode, its next entry runs every work
-//     anyway.
+//     done, no IPI is sent. For a target claimed with FlushOnEntry the CAS
+//     sets no bit: its next entry runs every work anyway.
 //  2. Refusal (the target is in the kernel or idle at the CAS, which wrote
 //     nothing). If the work is RemoteSafe and the target is parked, the
 //     sender borrows the parked CPU and runs the work itself (park.go).
@@ -45,20 +43,55 @@ const (
 	ticketIPI
 )
 
-// Defer delivers w to cpu and returns without waiting for it to run. The
-// work runs on cpu exactly once for this delivery, after Defer began:
-// deferred to the CPU's next kernel entry if it is in user mode, else by
-// IPI. Deliveries of the same work to the same CPU pending at the same time
-// are merged into one execution.
+func (t ticket) how() Delivery {
+	switch t.kind {
+	case ticketDeferred:
+		return Deferred
+	case ticketIPI:
+		return IPI
+	}
+	return OnBehalf
+}
+
+// Delivery says how Defer delivered work.
+type Delivery uint8
+
+// The ways a delivery can go.
+const (
+	// Deferred: the CPU was in user mode; the work runs at its next
+	// kernel entry and the CPU was not disturbed.
+	Deferred Delivery = iota + 1
+	// IPI: the CPU was in the kernel or idle; the work was posted to its
+	// mailbox and runs at its next poll point (a parked CPU is woken).
+	IPI
+	// OnBehalf: the CPU was parked and the work is RemoteSafe; the caller
+	// ran it before Defer returned.
+	OnBehalf
+)
+
+var deliveryNames = [...]string{"none", "deferred", "ipi", "on-behalf"}
+
+func (k Delivery) String() string {
+	if int(k) < len(deliveryNames) {
+		return deliveryNames[k]
+	}
+	return fmt.Sprintf("Delivery(%d)", uint8(k))
+}
+
+// Defer delivers w to cpu and returns without waiting for it to run, saying
+// how it delivered it. The work runs on cpu exactly once for this delivery,
+// after Defer began: deferred to the CPU's next kernel entry if it is in user
+// mode, else by IPI. Deliveries of the same work to the same CPU pending at
+// the same time are merged into one execution.
 //
 // Errors: ErrBadCPU, ErrUnregistered, ErrClosed. Defer never allocates.
-func (d *Domain) Defer(cpu int, w Work) error {
+func (d *Domain) Defer(cpu int, w Work) (Delivery, error) {
 	s, err := d.target(cpu, w)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	_, err = d.deliver(s, w)
-	return err
+	t, err := d.deliver(s, w)
+	return t.how(), err
 }
 
 // DeferWait delivers w to cpu like Defer and waits until it has run. It
@@ -102,10 +135,11 @@ func (d *Domain) deliver(s *slot, w Work) (ticket, error) {
 			return ticket{ticketDeferred, at.ServedBy()}, nil
 		}
 	case policyFlushOnEntry:
-		// Step 1, FlushOnEntry: the next entry runs everything, so a
-		// load that sees user mode is the whole delivery.
-		if snap := s.word.Snapshot(); snap.State() == ctseq.User {
-			return ticket{ticketDeferred, snap.ServedBy()}, nil
+		// Step 1, FlushOnEntry: the next entry runs everything, so no
+		// bit is needed; the CAS without bits still publishes what the
+		// sender wrote before (a load would not).
+		if at, ok := s.word.SetWorkIfUserAt(0); ok {
+			return ticket{ticketDeferred, at.ServedBy()}, nil
 		}
 	}
 	return d.ipi(s, w, bit)
@@ -137,8 +171,11 @@ func (d *Domain) runOnBehalf(s *slot, w Work) {
 	s.sstats.onBehalf.Inc()
 }
 
-// wait blocks until t is completed: spin (yielding) for Options.SpinWait,
-// then sleep with a growing interval, HotSpot's policy.
+// wait blocks until t is completed: spin for Options.SpinWait, then sleep
+// with a growing interval, HotSpot's policy. The spin does not yield: on a
+// goroutine locked to a pinned thread, runtime.Gosched hands the thread's P
+// to other threads, which may then run on the very CPUs the caller is trying
+// not to disturb.
 func (d *Domain) wait(ctx context.Context, s *slot, w Work, t ticket) error {
 	done := func() bool {
 		if t.kind == ticketDeferred {
@@ -158,10 +195,11 @@ func (d *Domain) wait(ctx context.Context, s *slot, w Work, t ticket) error {
 		defer cancel()
 	}
 	for d.opts.SpinWait > 0 && time.Since(start) < d.opts.SpinWait {
-		if done() {
-			return nil
+		for range 64 {
+			if done() {
+				return nil
+			}
 		}
-		runtime.Gosched()
 	}
 	sleep := time.Microsecond
 	timer := time.NewTimer(sleep)

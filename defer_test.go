@@ -22,7 +22,7 @@ func TestDeferToUserIsDeferred(t *testing.T) {
 	o := startOwner(t, d, cpus[0])
 	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
 
-	require.NoError(t, d.Defer(cpus[0], w), "Defer to a CPU in user mode")
+	require.Equal(t, ctdefer.Deferred, requireDefer(t, d, cpus[0], w, "Defer to a CPU in user mode"))
 	require.Equal(t, 0, cnt.get(cpus[0]), "deferred work must not run before the kernel entry")
 	st, _ := d.Stats(cpus[0])
 	require.Zero(t, st.IPIs, "a CPU in user mode gets no IPI: %v", st)
@@ -46,11 +46,13 @@ func TestDeferToKernelSendsIPI(t *testing.T) {
 	require.NoError(t, err)
 	o := startOwner(t, d, cpus[0])
 
-	require.NoError(t, d.Defer(cpus[0], w), "Defer to a CPU in the kernel")
+	require.Equal(t, ctdefer.IPI, requireDefer(t, d, cpus[0], w, "Defer to a CPU in the kernel"))
 	st, _ := d.Stats(cpus[0])
 	require.Equal(t, uint64(1), st.IPIs, "stats: %v", st)
 	require.Equal(t, 0, cnt.get(cpus[0]), "the IPI waits for a poll point")
-	o.do(func(c *ctdefer.CPU) { c.Poll() })
+	var handled bool
+	o.do(func(c *ctdefer.CPU) { handled = c.Poll() })
+	require.True(t, handled, "Poll reports the IPI it handled")
 	require.Equal(t, 1, cnt.get(cpus[0]), "Poll runs the IPI")
 	o.do(func(c *ctdefer.CPU) { c.Poll(); c.UserEnter(); c.KernelEnter() })
 	require.Equal(t, 1, cnt.get(cpus[0]), "exactly once")
@@ -67,7 +69,7 @@ func TestUserEnterHandlesPendingIPIs(t *testing.T) {
 	w, err := d.Register("count", cnt.handler)
 	require.NoError(t, err)
 	o := startOwner(t, d, cpus[0])
-	require.NoError(t, d.Defer(cpus[0], w), "IPI to a CPU in the kernel")
+	requireDefer(t, d, cpus[0], w, "IPI to a CPU in the kernel")
 	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
 	require.Equal(t, 1, cnt.get(cpus[0]), "UserEnter handles pending IPIs before returning to user")
 	st, _ := d.Stats(cpus[0])
@@ -157,7 +159,7 @@ func TestIdleWakesOnIPI(t *testing.T) {
 	var idleErr error
 	parked := o.async(func(c *ctdefer.CPU) { idleErr = c.Idle(context.Background()) })
 	waitState(t, d, cpus[0], ctseq.Idle)
-	require.NoError(t, d.Defer(cpus[0], w), "Defer to a parked CPU")
+	require.Equal(t, ctdefer.IPI, requireDefer(t, d, cpus[0], w, "Defer to a parked CPU"))
 	select {
 	case <-parked:
 	case <-time.After(5 * time.Second):
@@ -247,13 +249,13 @@ func TestReleaseRunsPendingWork(t *testing.T) {
 	require.NoError(t, err)
 	o := startOwner(t, d, cpus[0])
 	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
-	require.NoError(t, d.Defer(cpus[0], w), "deferred while in user")
+	requireDefer(t, d, cpus[0], w, "deferred while in user")
 	o.stop() // Release from user mode
 	require.NoError(t, o.err, "Release")
 	require.Equal(t, 1, cnt.get(cpus[0]), "Release runs deferred work")
 
 	// Work sent to the released CPU waits in its mailbox for the next Claim.
-	require.NoError(t, d.Defer(cpus[0], w))
+	requireDefer(t, d, cpus[0], w)
 	require.Equal(t, 1, cnt.get(cpus[0]))
 	o2 := startOwner(t, d, cpus[0])
 	require.Equal(t, 2, cnt.get(cpus[0]), "Claim runs IPIs posted while the CPU was free")
@@ -273,14 +275,14 @@ func TestCloseRefusesAndHandsBack(t *testing.T) {
 
 	o := startOwner(t, d, cpus[0])
 	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
-	require.NoError(t, d.Defer(cpus[0], wp), "deferred to a live CPU")
-	require.NoError(t, d.Defer(cpus[1], wp), "IPI to a CPU nobody claimed")
-	require.NoError(t, d.Defer(cpus[1], ws), "remote-safe IPI to a CPU nobody claimed")
+	requireDefer(t, d, cpus[0], wp, "deferred to a live CPU")
+	requireDefer(t, d, cpus[1], wp, "IPI to a CPU nobody claimed")
+	requireDefer(t, d, cpus[1], ws, "remote-safe IPI to a CPU nobody claimed")
 
 	closed := make(chan error)
 	go func() { closed <- d.Close(context.Background()) }()
 	require.Eventually(t, d.Closed, time.Second, time.Millisecond)
-	require.ErrorIs(t, d.Defer(cpus[0], wp), ctdefer.ErrClosed, "Defer after Close")
+	requireDeferErr(t, d, cpus[0], wp, ctdefer.ErrClosed, "Defer after Close")
 	_, err = d.Claim(cpus[1])
 	require.ErrorIs(t, err, ctdefer.ErrClosed, "Claim after Close")
 	o.stop() // the worker sees Closing and releases: its deferred work runs
@@ -336,7 +338,7 @@ func TestFlushOnEntryRunsEveryWork(t *testing.T) {
 	require.NoError(t, err)
 	o := startOwner(t, d, cpus[0], ctdefer.FlushOnEntry())
 	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
-	require.NoError(t, d.Defer(cpus[0], wa))
+	requireDefer(t, d, cpus[0], wa)
 	o.do(func(c *ctdefer.CPU) { c.KernelEnter() })
 	require.Equal(t, 1, a.get(cpus[0]), "the deferred work ran")
 	require.Equal(t, 1, b.get(cpus[0]), "FlushOnEntry runs every registered work")

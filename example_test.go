@@ -26,7 +26,7 @@ func ExampleDomain_Defer() {
 	})
 
 	done := make(chan struct{})
-	inUser, deliveredDeferred, deliveredIPI := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	step, deliveredDeferred, deliveredIPI := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() { // the worker
 		defer close(done)
 		c, err := d.Claim(0)
@@ -35,20 +35,22 @@ func ExampleDomain_Defer() {
 		}
 		defer c.Release()
 		c.UserEnter() // hot loop: not to be disturbed
-		inUser <- struct{}{}
+		step <- struct{}{}
 		<-deliveredDeferred
 		fmt.Println("hot loop ran undisturbed")
 		c.KernelEnter() // the deferred bump runs here
-		inUser <- struct{}{}
+		step <- struct{}{}
 		<-deliveredIPI
 		c.Poll() // the IPI runs here
 	}()
 
-	<-inUser
-	_ = d.Defer(0, bump) // worker in user mode: deferred
+	<-step
+	how, _ := d.Defer(0, bump) // worker in user mode
+	fmt.Println("first delivery:", how)
 	deliveredDeferred <- struct{}{}
-	<-inUser
-	_ = d.Defer(0, bump) // worker in the kernel: IPI
+	<-step
+	how, _ = d.Defer(0, bump) // worker in the kernel
+	fmt.Println("second delivery:", how)
 	deliveredIPI <- struct{}{}
 	<-done
 
@@ -56,8 +58,10 @@ func ExampleDomain_Defer() {
 	fmt.Printf("deferred=%d ipis=%d executed=%d\n", st.Deferred, st.IPIs, st.Executed)
 	_ = d.Close(context.Background())
 	// Output:
+	// first delivery: deferred
 	// hot loop ran undisturbed
 	// CPU 0 applies generation 1
+	// second delivery: ipi
 	// CPU 0 applies generation 2
 	// deferred=1 ipis=1 executed=2
 }

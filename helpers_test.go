@@ -129,3 +129,19 @@ func twoCPUs(t testing.TB) []int {
 	}
 	return cpus[:2]
 }
+
+// requireDefer delivers w and fails the test on error; extra arguments
+// after the work are the failure message.
+func requireDefer(t testing.TB, d *ctdefer.Domain, cpu int, w ctdefer.Work, msg ...any) ctdefer.Delivery {
+	t.Helper()
+	how, err := d.Defer(cpu, w)
+	require.NoError(t, err, msg...)
+	return how
+}
+
+// requireDeferErr asserts that delivering w fails with target.
+func requireDeferErr(t testing.TB, d *ctdefer.Domain, cpu int, w ctdefer.Work, target error, msg ...any) {
+	t.Helper()
+	_, err := d.Defer(cpu, w)
+	require.ErrorIs(t, err, target, msg...)
+}

@@ -46,13 +46,11 @@ func (m *mailbox) post(work ctseq.Work) (gen uint64, ok bool) {
 			return 0, false
 		}
 		n := old | uint64(work)
-		if n == old {
-			// Already pending: the next claim takes it.
-			return old>>mboxGenShift + 1, true
-		}
-		// CAS: post. Full barrier: whatever the sender wrote before
-		// Defer happens before the owner's claim that takes these bits
-		// (pairs with the CAS in claim).
+		// CAS: post, even if the bits are already pending (then it
+		// rewrites the same value). Full barrier: whatever the sender
+		// wrote before Defer happens before the owner's claim, which
+		// reads this write (pairs with the CAS in claim); a load alone
+		// would publish nothing.
 		if m.v.CompareAndSwap(old, n) {
 			return old>>mboxGenShift + 1, true
 		}

@@ -74,9 +74,10 @@ const (
 
 // FlushOnEntry makes the CPU run every registered work at each kernel entry,
 // unconditionally, instead of tracking which are pending (the alternative
-// discussed in seed 001). Senders then never write the CPU's word when it is
-// in user mode (one load decides), at the price of running every handler on
-// every entry. The bench package measures the crossover.
+// discussed in seed 001). Senders then set no bit (their CAS only publishes
+// their writes), and entries need no bookkeeping of which work is pending, at
+// the price of running every handler on every entry. The bench package
+// measures the crossover.
 func FlushOnEntry() ClaimOption {
 	return func(c *claimConfig) { c.policy = policyFlushOnEntry }
 }

@@ -25,4 +25,7 @@ func (s *slot) wakeUp() {
 	_, _ = sysx.FutexWake(&s.wakeSeq, 1)
 }
 
-func (s *slot) initPark() {}
+// parkOS needs nothing on Linux: the futex is wakeSeq itself.
+type parkOS struct{}
+
+func (s *slot) initPark() { s.parkOS = parkOS{} }

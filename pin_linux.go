@@ -11,13 +11,14 @@ import (
 )
 
 // allowedCPUs returns the process's allowed CPU set (sched_getaffinity of
-// the thread-group leader), which follows taskset and cgroup cpusets.
+// the thread-group leader), which follows taskset and cgroup cpusets, plus
+// the CPUs Isolate took out of it.
 func allowedCPUs() ([]int, error) {
 	set, err := sysx.ProcessAffinity()
 	if err != nil {
 		return nil, fmt.Errorf("ctdefer: reading the allowed CPU set: %w", err)
 	}
-	return set.List(), nil
+	return withIsolated(set).List(), nil
 }
 
 // pinThread pins the calling (already locked) thread to cpu and returns a

@@ -66,8 +66,8 @@ type parkLine struct {
 	// wakeSeq is the futex word a parked owner sleeps on; wakers bump it
 	// before waking (see park.go).
 	wakeSeq uint32
-	// parkCh is the portable wake channel (platforms without futex).
-	parkCh chan struct{}
+	// parkOS is the platform's extra parking state (park_*.go).
+	parkOS parkOS
 }
 
 type progressLine struct {

@@ -45,8 +45,11 @@
 //     caught.
 //
 //   - Two senders. Their CASes serialise; the loser retries on the winner's
-//     value. A bit already pending in a User word is accepted without a
-//     write: the owner's next entry, which is after the sender's load, runs it.
+//     value. A bit already pending in a User word is accepted with a CAS
+//     that rewrites the same value: the owner's next entry runs it once for
+//     both, and it reads the second sender's write too, so that sender's
+//     payload is published as well (a load alone would decide correctly but
+//     publish nothing).
 //
 //   - Owner returns to user after the sender saw it in the kernel. The
 //     sender sends an IPI, which now lands in user mode. This race is

@@ -57,7 +57,8 @@ func (w *Word) UserEnter() {
 	// (pairs with the load/CAS in SetWorkIfUser).
 	n := w.v.Add(delta(Kernel, User))
 	if stateOf(n) != User {
-		w.misuse("UserEnter", Kernel, n, delta(Kernel, User))
+		w.v.Sub(delta(Kernel, User)) // RMW: undo the faulty add (see misuseError)
+		panic(misuse[opUserEnter])
 	}
 }
 
@@ -79,7 +80,8 @@ func (w *Word) KernelEnter() Work {
 	// it is refused. Pairs with the CAS in SetWorkIfUser.
 	n := w.v.Add(delta(User, Kernel))
 	if stateOf(n) != Kernel {
-		w.misuse("KernelEnter", User, n, delta(User, Kernel))
+		w.v.Sub(delta(User, Kernel)) // RMW: undo the faulty add (see misuseError)
+		panic(misuse[opKernelEnter])
 	}
 	return w.claim(n)
 }
@@ -93,7 +95,8 @@ func (w *Word) IdleEnter() {
 	// QuiescentSince, and with the runtime's run-on-behalf decision).
 	n := w.v.Add(delta(Kernel, Idle))
 	if stateOf(n) != Idle {
-		w.misuse("IdleEnter", Kernel, n, delta(Kernel, Idle))
+		w.v.Sub(delta(Kernel, Idle)) // RMW: undo the faulty add (see misuseError)
+		panic(misuse[opIdleEnter])
 	}
 }
 
@@ -109,7 +112,8 @@ func (w *Word) IdleExit() Work {
 	// the owner's kernel code that follows.
 	n := w.v.Add(delta(Idle, Kernel))
 	if stateOf(n) != Kernel {
-		w.misuse("IdleExit", Idle, n, delta(Idle, Kernel))
+		w.v.Sub(delta(Idle, Kernel)) // RMW: undo the faulty add (see misuseError)
+		panic(misuse[opIdleExit])
 	}
 	return w.claim(n)
 }
@@ -145,8 +149,9 @@ func (w *Word) claim(n uint64) Work {
 // whether to wake it or to run the work on its behalf.
 //
 // Any goroutine may call SetWorkIfUser, concurrently with the owner and with
-// other senders. SetWorkIfUser(0) sets nothing and reports whether the owner
-// was in User.
+// other senders. SetWorkIfUser(0) sets no bit but still writes the word when
+// the owner is in User, so that what the caller did before it happens before
+// the owner's next kernel entry (FlushOnEntry runtimes use this).
 func (w *Word) SetWorkIfUser(work Work) bool {
 	_, ok := w.SetWorkIfUserAt(work)
 	return ok
@@ -169,18 +174,20 @@ func (w *Word) SetWorkIfUserAt(work Work) (at Snapshot, ok bool) {
 			return Snapshot{old}, false
 		}
 		n := old | uint64(work)<<workShift
-		if n == old {
-			// Every bit is already pending in a User word: the owner's
-			// next KernelEnter, which comes after this load, returns
-			// them. No write is needed to be served.
-			return Snapshot{old}, true
-		}
 		// CAS: set the bits only in the User word just observed. If the
 		// owner transitioned in between, the sequence or state differs,
 		// the CAS fails and the loop re-decides on the fresh value: the
 		// decision and the write are one atomic step (the seed-000 race
 		// with two atomics cannot happen). Pairs with the Add in
-		// KernelEnter, which returns the bits this CAS set.
+		// KernelEnter, which returns the bits this CAS set and, by
+		// reading this write, orders everything the sender did before it
+		// (the work's payload) before the handler.
+		//
+		// The CAS is made even when every bit is already pending (n ==
+		// old): a load that saw them would decide correctly, but it
+		// writes nothing the owner's Add could read from, so the
+		// sender's earlier writes would not be ordered before the
+		// handler that serves it. The kernel always writes too.
 		if w.v.CompareAndSwap(old, n) {
 			return Snapshot{old}, true
 		}
@@ -194,15 +201,38 @@ func (w *Word) SetWorkIfUserAt(work Work) (at Snapshot, ok bool) {
 	}
 }
 
-// misuse reports an owner transition from the wrong state. n is the word
-// after the faulty add. It first undoes the add (RMW: restores the word
-// the owner found, so that senders stop seeing a corrupted state; a sender
-// CAS that slipped in between the two adds is the only way the word can
-// stay damaged), then panics.
-func (w *Word) misuse(method string, want State, n, d uint64) {
-	w.v.Sub(d)
-	found := stateOf(n - d)
-	panic(fmt.Sprintf("ctseq: Word.%s from %v (want %v); transitions are owner-only and must alternate", method, found, want))
+// misuseError is the panic value of an owner transition made from the wrong
+// state. The transition first undoes its add (restoring the word the owner
+// found, so that senders stop seeing a corrupted state; a sender CAS that
+// slipped in between the two adds is the only way the word can stay
+// damaged). Building the value needs no call, which keeps the transitions
+// small enough to inline.
+type misuseError struct {
+	method string
+	want   State
+}
+
+// Owner transitions, for misuse reports.
+const (
+	opUserEnter = iota
+	opKernelEnter
+	opIdleEnter
+	opIdleExit
+)
+
+// misuse holds the panic values of the transitions, built once, so that
+// the check in each transition needs no call and the transitions stay small
+// enough to inline.
+var misuse = [...]error{
+	opUserEnter:   misuseError{"UserEnter", Kernel},
+	opKernelEnter: misuseError{"KernelEnter", User},
+	opIdleEnter:   misuseError{"IdleEnter", Kernel},
+	opIdleExit:    misuseError{"IdleExit", Idle},
+}
+
+func (e misuseError) Error() string {
+	return fmt.Sprintf("ctseq: Word.%s outside %v; transitions are owner-only and must alternate",
+		e.method, e.want)
 }
 
 // noCopy makes go vet's copylocks check report copies of a Word.

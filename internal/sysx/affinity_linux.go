@@ -139,14 +139,24 @@ func ThreadAffinity() (CPUSet, error) {
 // kernel's mask; a per-CPU worker whose CPU went offline or left its cgroup
 // sees this.
 func SetThreadAffinity(s CPUSet) error {
+	return SetTaskAffinity(0, s)
+}
+
+// SetTaskAffinity restricts the OS thread tid of this process (0: the
+// calling thread) to the CPUs in s, sched_setaffinity(tid, s). Errors are as
+// for SetThreadAffinity; ESRCH means the thread has exited.
+func SetTaskAffinity(tid int, s CPUSet) error {
 	var small [initialMaskLongs]uintptr
 	mask := toKernelMask(s, small[:])
 	// Syscall, not RawSyscall: the kernel may sleep while it migrates the
 	// thread (stop_one_cpu), and the Go scheduler should know.
 	_, _, errno := unix.Syscall(unix.SYS_SCHED_SETAFFINITY,
-		0, uintptr(len(mask)*longSize), uintptr(unsafe.Pointer(&mask[0])))
+		uintptr(tid), uintptr(len(mask)*longSize), uintptr(unsafe.Pointer(&mask[0])))
 	if errno != 0 {
-		return fmt.Errorf("sysx: sched_setaffinity to CPUs %q: %w", s, errnoError(errno))
+		return fmt.Errorf("sysx: sched_setaffinity of thread %d to CPUs %q: %w", tid, s, errnoError(errno))
 	}
 	return nil
 }
+
+// TaskAffinity returns the CPU set of the OS thread tid of this process.
+func TaskAffinity(tid int) (CPUSet, error) { return getAffinity(tid) }

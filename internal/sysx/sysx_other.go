@@ -25,6 +25,18 @@ func SetThreadAffinity(s CPUSet) error {
 	return fmt.Errorf("sysx: sched_setaffinity to CPUs %q: %w", s, ErrNotSupported)
 }
 
+// SetTaskAffinity is not supported on this platform: it returns an error
+// wrapping [ErrNotSupported].
+func SetTaskAffinity(tid int, s CPUSet) error {
+	return fmt.Errorf("sysx: sched_setaffinity of thread %d to CPUs %q: %w", tid, s, ErrNotSupported)
+}
+
+// TaskAffinity is not supported on this platform: it returns an error
+// wrapping [ErrNotSupported].
+func TaskAffinity(tid int) (CPUSet, error) {
+	return CPUSet{}, fmt.Errorf("sysx: sched_getaffinity of thread %d: %w", tid, ErrNotSupported)
+}
+
 // Gettid returns -1 on this platform: there is no portable thread ID to
 // report without cgo.
 func Gettid() int {

@@ -1,0 +1,77 @@
+package ctseq_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctdefer/ctdefer/ctseq"
+)
+
+// recordingTable registers a handler on every bit that appends its bit to
+// *ran.
+func recordingTable(ran *[]ctseq.Bit) *ctseq.Table {
+	var tab ctseq.Table
+	for b := ctseq.Bit(0); b < ctseq.WorkBits; b++ {
+		tab.Set(b, func() { *ran = append(*ran, b) })
+	}
+	return &tab
+}
+
+func TestTableDrainOrderExactlyOnce(t *testing.T) {
+	var ran []ctseq.Bit
+	tab := recordingTable(&ran)
+	require.Equal(t, ctseq.Work(0xffff), tab.Registered(), "every bit registered")
+	tab.Drain(ctseq.Of(9) | ctseq.Of(0) | ctseq.Of(15) | ctseq.Of(3))
+	require.Equal(t, []ctseq.Bit{0, 3, 9, 15}, ran, "Drain runs each bit once, lowest first")
+	ran = ran[:0]
+	tab.Drain(0)
+	require.Empty(t, ran, "Drain(0) runs nothing")
+}
+
+func TestTableDrainHandlerPanic(t *testing.T) {
+	var ran []ctseq.Bit
+	tab := recordingTable(&ran)
+	boom := errors.New("boom")
+	tab.Set(2, func() { ran = append(ran, 2); panic(boom) })
+	tab.Set(5, func() { ran = append(ran, 5); panic("second") })
+	tab.Set(7, func() { ran = append(ran, 7); panic("third") })
+
+	var r any
+	func() {
+		defer func() { r = recover() }()
+		tab.Drain(ctseq.Of(1) | ctseq.Of(2) | ctseq.Of(5) | ctseq.Of(6) | ctseq.Of(7) | ctseq.Of(8))
+	}()
+	require.Equal(t, []ctseq.Bit{1, 2, 5, 6, 7, 8}, ran, "a panicking handler must not lose the others, nor run any twice")
+	hp, ok := r.(*ctseq.HandlerPanic)
+	require.True(t, ok, "Drain must panic with *ctseq.HandlerPanic, got %T", r)
+	require.Equal(t, ctseq.Bit(2), hp.Bit, "the first panicking bit is reported")
+	require.Equal(t, boom, hp.Value, "the first panic value is reported")
+	require.Equal(t, 2, hp.Others, "the later panics are counted")
+	require.NotEmpty(t, hp.Stack, "the first panic's stack is kept")
+	require.ErrorIs(t, hp, boom, "HandlerPanic unwraps an error value")
+	require.Contains(t, hp.Error(), "bit 2", "the message names the bit")
+	require.Contains(t, hp.Error(), "2 more", "the message counts the others")
+}
+
+func TestTableDrainMissingHandler(t *testing.T) {
+	var ran []ctseq.Bit
+	var tab ctseq.Table
+	tab.Set(0, func() { ran = append(ran, 0) })
+	tab.Set(4, func() { ran = append(ran, 4) })
+	require.Equal(t, ctseq.Of(0)|ctseq.Of(4), tab.Registered(), "Registered lists set bits")
+
+	var r any
+	func() {
+		defer func() { r = recover() }()
+		tab.Drain(ctseq.Of(0) | ctseq.Of(3) | ctseq.Of(4))
+	}()
+	require.Equal(t, []ctseq.Bit{0, 4}, ran, "a missing handler must not stop the others")
+	hp, ok := r.(*ctseq.HandlerPanic)
+	require.True(t, ok, "a missing handler panics with *ctseq.HandlerPanic, got %T", r)
+	require.Equal(t, ctseq.Bit(3), hp.Bit, "the missing bit is reported")
+	require.Zero(t, hp.Others, "only one problem")
+	require.Contains(t, fmt.Sprint(hp.Value), "ctseq: Table.Drain: no handler for bit 3", "the value names the missing bit")
+}

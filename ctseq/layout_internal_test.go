@@ -1,0 +1,114 @@
+package ctseq
+
+import (
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+)
+
+const seqMax = uint64(1)<<SeqBits - 1
+
+// pack builds a raw word from its fields, independently of the accessors
+// under test.
+func pack(seq uint64, work Work, s State) uint64 {
+	return seq<<(64-SeqBits) | uint64(work)<<StateBits | uint64(s)
+}
+
+func TestLayoutRoundTrip(t *testing.T) {
+	cases := []struct {
+		seq   uint64
+		work  Work
+		state State
+	}{
+		{0, 0, Kernel},
+		{0, 0, Idle},
+		{0, 0, User},
+		{1, 1, User},
+		{seqMax, 0, Kernel},
+		{seqMax, 0xffff, User},
+		{seqMax, 0x8001, Idle},
+		{seqMax >> 1, 0x5555, User},
+		{1, 0xaaaa, Kernel},
+	}
+	for _, c := range cases {
+		v := pack(c.seq, c.work, c.state)
+		require.Equal(t, c.seq, seqOf(v), "seqOf(%#x)", v)
+		require.Equal(t, c.work, workOf(v), "workOf(%#x)", v)
+		require.Equal(t, c.state, stateOf(v), "stateOf(%#x)", v)
+		s := Snapshot{v}
+		require.Equal(t, c.seq, s.Seq(), "Snapshot.Seq of %#x", v)
+		require.Equal(t, c.work, s.Work(), "Snapshot.Work of %#x", v)
+		require.Equal(t, c.state, s.State(), "Snapshot.State of %#x", v)
+		require.Equal(t, c.state != Kernel, s.Quiescent(), "Snapshot.Quiescent of %#x", v)
+	}
+	require.Equal(t, uint64(0), workMask&stateMask, "work and state fields overlap")
+	require.Equal(t, uint64(0), workMask&(seqMax<<seqShift), "work and sequence fields overlap")
+	require.Equal(t, uint64(1)<<WorkBits-1, workMask>>workShift, "work field is %d bits wide", WorkBits)
+}
+
+func TestWordSize(t *testing.T) {
+	require.Equal(t, uintptr(8), unsafe.Sizeof(Word{}), "Word must be exactly one 64-bit word: noCopy adds nothing")
+	require.Equal(t, uintptr(0), unsafe.Offsetof(Word{}.v), "the atomic must be at offset 0 for 32-bit alignment")
+}
+
+// transitions cycles the owner through every kind of transition, starting and
+// ending in Kernel.
+var transitions = []struct {
+	name string
+	to   State
+	do   func(*Word)
+}{
+	{"UserEnter", User, func(w *Word) { w.UserEnter() }},
+	{"KernelEnter", Kernel, func(w *Word) { w.KernelEnter() }},
+	{"IdleEnter", Idle, func(w *Word) { w.IdleEnter() }},
+	{"IdleExit", Kernel, func(w *Word) { w.IdleExit() }},
+}
+
+func TestSequenceAdvancesAndWraps(t *testing.T) {
+	// Start four transitions before the top of the sequence so that both
+	// builds (SeqBits 46 and 2) cross the wrap within a few steps.
+	var w Word
+	start := (seqMax - 3) & seqMax
+	w.v.Store(pack(start, 0, Kernel))
+	want := start
+	wrapped := false
+	for i := 0; i < 3*len(transitions); i++ {
+		tr := transitions[i%len(transitions)]
+		before := w.v.Load()
+		tr.do(&w)
+		after := w.v.Load()
+		want = (want + 1) & seqMax
+		if want == 0 {
+			wrapped = true
+		}
+		require.Equal(t, want, seqOf(after), "%s #%d: the sequence advances by exactly one modulo 2^%d", tr.name, i, SeqBits)
+		require.Equal(t, tr.to, stateOf(after), "%s #%d: state", tr.name, i)
+		require.Equal(t, Work(0), workOf(after), "%s #%d: no work appears", tr.name, i)
+		require.Equal(t, before&^(seqMax<<seqShift)&^stateMask, after&^(seqMax<<seqShift)&^stateMask,
+			"%s #%d: a transition changes only the sequence and state (carry must not escape the fields)", tr.name, i)
+	}
+	require.True(t, wrapped, "the test must cross the sequence wrap")
+}
+
+func TestKernelEnterClaimAtWrap(t *testing.T) {
+	// Pending work in a User word whose sequence is at its maximum: the
+	// entry's add wraps the sequence to 0 and the claim must leave exactly
+	// the new sequence and Kernel behind.
+	var w Word
+	w.v.Store(pack(seqMax, 0xffff, User))
+	require.Equal(t, Work(0xffff), w.KernelEnter(), "every pending bit is returned at the wrap")
+	require.Equal(t, pack(0, 0, Kernel), w.v.Load(), "after the wrap the word is sequence 0, Kernel, no work")
+}
+
+func TestQuiescentSinceIgnoresClaim(t *testing.T) {
+	// A snapshot taken between KernelEnter's add and its claim sees the
+	// claimed bits; clearing them is not a transition.
+	var w Word
+	w.v.Store(pack(5, Of(1)|Of(2), Kernel))
+	s := w.Snapshot()
+	require.Equal(t, Of(1)|Of(2), s.Work(), "the snapshot shows the bits being claimed")
+	require.Equal(t, Of(1)|Of(2), w.claim(w.v.Load()), "claim returns the bits of the Kernel word")
+	require.Equal(t, pack(5, 0, Kernel), w.v.Load(), "claim clears only the work bits")
+	require.False(t, w.QuiescentSince(s), "clearing claimed bits must not end a grace period")
+}

@@ -1,0 +1,118 @@
+package mutant
+
+import (
+	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/internal/atomicx"
+)
+
+// seqWord is a minimal copy of ctseq.Word: the same layout (from ctseq's
+// exported widths, so the narrow-sequence build narrows it too), the same
+// atomic operations in the same order, without the misuse checks and the
+// nested Enter/Exit. The one-fault mutants embed it and replace one method;
+// Reference embeds it unchanged.
+//
+// ctseq.Word cannot serve as the base: its word is unexported, and a mutant
+// must change what one atomic operation writes.
+type seqWord struct {
+	v atomicx.Uint64 // [ seq : SeqBits ][ reserved ][ work : WorkBits ][ state : StateBits ]
+}
+
+const (
+	swWorkShift = ctseq.StateBits
+	swSeqShift  = 64 - ctseq.SeqBits
+	swSeqInc    = uint64(1) << swSeqShift
+	swStateMask = uint64(1)<<ctseq.StateBits - 1
+	swWorkMask  = (uint64(1)<<ctseq.WorkBits - 1) << swWorkShift
+)
+
+// swDelta moves a word from state from to state to and advances the
+// sequence by one, as ctseq's delta.
+func swDelta(from, to ctseq.State) uint64 { return swSeqInc + uint64(to) - uint64(from) }
+
+func swState(v uint64) ctseq.State { return ctseq.State(v & swStateMask) }
+func swWork(v uint64) ctseq.Work   { return ctseq.Work((v & swWorkMask) >> swWorkShift) }
+
+// UserEnter moves the owner from Kernel to User. Owner only.
+func (w *seqWord) UserEnter() {
+	w.v.Add(swDelta(ctseq.Kernel, ctseq.User)) // RMW: publish User; pairs with SetWorkIfUser's load and CAS
+}
+
+// KernelEnter moves the owner from User to Kernel and returns the work
+// pending at that instant. Owner only.
+func (w *seqWord) KernelEnter() ctseq.Work {
+	return w.claim(w.v.Add(swDelta(ctseq.User, ctseq.Kernel))) // RMW: leave User and read the work; pairs with SetWorkIfUser's CAS
+}
+
+// IdleEnter moves the owner from Kernel to Idle. Owner only.
+func (w *seqWord) IdleEnter() {
+	w.v.Add(swDelta(ctseq.Kernel, ctseq.Idle)) // RMW: publish Idle; pairs with Snapshot and QuiescentSince
+}
+
+// IdleExit moves the owner from Idle to Kernel and returns the work pending
+// at that instant. Owner only.
+func (w *seqWord) IdleExit() ctseq.Work {
+	return w.claim(w.v.Add(swDelta(ctseq.Idle, ctseq.Kernel))) // RMW: leave Idle; pairs with Snapshot and QuiescentSince
+}
+
+func (w *seqWord) claim(n uint64) ctseq.Work {
+	work := swWork(n)
+	if work != 0 {
+		w.v.Sub(uint64(work) << swWorkShift) // RMW: clear the bits just claimed; no sender writes a Kernel word
+	}
+	return work
+}
+
+// SetWorkIfUser sets work if the owner is in User and reports whether it
+// did, as ctseq.Word.SetWorkIfUser. Any goroutine.
+func (w *seqWord) SetWorkIfUser(work ctseq.Work) bool {
+	old := w.v.Load() // load: first guess for the CAS; pairs with the owner's transitions
+	for {
+		if swState(old) != ctseq.User {
+			return false
+		}
+		n := old | uint64(work)<<swWorkShift
+		if n == old {
+			return true
+		}
+		if w.v.CompareAndSwap(old, n) { // RMW: set the bits only in the User word observed; pairs with KernelEnter's add
+			return true
+		}
+		old = w.v.Load() // load: retry on the current value; pairs with the owner's transitions and other senders' CASes
+	}
+}
+
+// Snapshot returns the word's current value. Any goroutine.
+func (w *seqWord) Snapshot() Snapshot {
+	return Snapshot{w.v.Load()} // load: pairs with the owner's transitions
+}
+
+// QuiescentSince reports whether the owner was in User or Idle at s or has
+// made a transition since, as ctseq.Word.QuiescentSince. Any goroutine.
+func (w *seqWord) QuiescentSince(s Snapshot) bool {
+	if s.State() != ctseq.Kernel {
+		return true
+	}
+	return w.v.Load()>>swSeqShift != s.Seq() // load: pairs with the owner's transitions
+}
+
+// Snapshot is a copy of a mutant word's value, read as a ctseq.Snapshot.
+type Snapshot struct{ v uint64 }
+
+// Seq returns the sequence counter, in [0, 2^ctseq.SeqBits).
+func (s Snapshot) Seq() uint64 { return s.v >> swSeqShift }
+
+// State returns the owner's state at the snapshot.
+func (s Snapshot) State() ctseq.State { return swState(s.v) }
+
+// Work returns the work bits present at the snapshot.
+func (s Snapshot) Work() ctseq.Work { return swWork(s.v) }
+
+// Reference is the unmutated copy of ctseq.Word on which IgnoreState and
+// ForgetSeq are built: the control. A checker that fails Reference is wrong,
+// and one that passes it but fails a mutant caught that mutant's fault, not
+// a difference between the copy and ctseq.
+//
+// The zero value is in Kernel with sequence 0 and no work.
+type Reference struct {
+	seqWord
+}
