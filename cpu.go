@@ -167,6 +167,16 @@ func (c *CPU) pollSlow() {
 	c.s.word.Exit(e)
 }
 
+// Quiesce declares a quiescent state in kernel mode: the owner holds no
+// reference that a grace period must wait for. Grace periods that began
+// before it no longer wait for this CPU. One atomic add.
+func (c *CPU) Quiesce() {
+	if c.debug {
+		c.checkOwner("CPU.Quiesce")
+	}
+	c.s.word.Quiesce()
+}
+
 // Idle parks the CPU until an IPI arrives, ctx ends, or the Domain closes,
 // without spinning. While parked the CPU is in the Idle state: senders post
 // IPIs and wake it, or run RemoteSafe work on its behalf without waking it.

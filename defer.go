@@ -111,6 +111,24 @@ func (d *Domain) DeferWait(ctx context.Context, cpu int, w Work) error {
 	return d.wait(ctx, s, w, t)
 }
 
+// IPI delivers w to cpu as an IPI whatever the CPU's state, even in user
+// mode, and waits until it has run, honouring ctx like DeferWait. It is for
+// work that cannot wait for the CPU's next kernel entry: the user-mode code
+// itself depends on it (a flush of translations the hot loop is using). The
+// CPU runs it at its next poll point; RemoteSafe work is run on behalf of a
+// parked CPU.
+func (d *Domain) IPI(ctx context.Context, cpu int, w Work) error {
+	s, err := d.target(cpu, w)
+	if err != nil {
+		return err
+	}
+	t, err := d.ipi(s, w, ctseq.Work(1)<<w.info.bit)
+	if err != nil || t.kind == ticketDone {
+		return err
+	}
+	return d.wait(ctx, s, w, t)
+}
+
 // target validates a delivery.
 func (d *Domain) target(cpu int, w Work) (*slot, error) {
 	if w.d != d || w.info == nil {

@@ -317,3 +317,25 @@ func (d *Domain) State(cpu int) ctseq.State {
 	}
 	return s.word.Snapshot().State()
 }
+
+// Snapshot returns cpu's context-tracking word, for grace-period detection
+// (see QuiescentSince). An unknown CPU gives ErrBadCPU.
+func (d *Domain) Snapshot(cpu int) (ctseq.Snapshot, error) {
+	s, err := d.slotOf(cpu)
+	if err != nil {
+		return ctseq.Snapshot{}, err
+	}
+	return s.word.Snapshot(), nil
+}
+
+// QuiescentSince reports whether cpu has passed through a quiescent state
+// since snap was taken from it: it was in user mode or idle then, or it has
+// made a transition since (or called CPU.Quiesce). See
+// ctseq.Word.QuiescentSince. An unknown CPU reports true: nothing runs there.
+func (d *Domain) QuiescentSince(cpu int, snap ctseq.Snapshot) bool {
+	s, err := d.slotOf(cpu)
+	if err != nil {
+		return true
+	}
+	return s.word.QuiescentSince(snap)
+}

@@ -83,9 +83,9 @@ type progressLine struct {
 }
 
 type coldLine struct {
-	ownerTid     atomic.Int64 // 64-bit first
-	cpu          int
-	claimed      atomic.Bool
-	policy       atomic.Uint32 // policyTracked, policyFlushOnEntry, policyAlwaysIPI
-	table        ctseq.Table
+	ownerTid atomic.Int64 // 64-bit first
+	cpu      int
+	claimed  atomic.Bool
+	policy   atomic.Uint32 // policyTracked, policyFlushOnEntry, policyAlwaysIPI
+	table    ctseq.Table
 }

@@ -118,6 +118,24 @@ func (w *Word) IdleExit() Work {
 	return w.claim(n)
 }
 
+// Quiesce advances the sequence without leaving the kernel: the owner
+// declares a quiescent state inside a kernel stretch (it holds no reference
+// that a grace period must wait for), the way RCU's QSBR flavour reports one.
+// QuiescentSince then answers true for snapshots taken before it.
+//
+// Owner only; the word must be in Kernel. It is a transition for the
+// sequence (P4) but not for the state, so work acceptance is unaffected.
+func (w *Word) Quiesce() {
+	// RMW: advance the sequence. Full barrier: the owner's accesses before
+	// it happen before any observer's QuiescentSince that sees the new
+	// sequence (pairs with the load in QuiescentSince).
+	n := w.v.Add(seqInc)
+	if stateOf(n) != Kernel {
+		w.v.Sub(seqInc) // RMW: undo the faulty add (see misuseError)
+		panic(misuse[opQuiesce])
+	}
+}
+
 // claim clears the work bits of n, a Kernel word just produced by the
 // owner's transition, and returns them. Only the owner calls it.
 func (w *Word) claim(n uint64) Work {
@@ -218,6 +236,7 @@ const (
 	opKernelEnter
 	opIdleEnter
 	opIdleExit
+	opQuiesce
 )
 
 // misuse holds the panic values of the transitions, built once, so that
@@ -228,6 +247,7 @@ var misuse = [...]error{
 	opKernelEnter: misuseError{"KernelEnter", User},
 	opIdleEnter:   misuseError{"IdleEnter", Kernel},
 	opIdleExit:    misuseError{"IdleExit", Idle},
+	opQuiesce:     misuseError{"Quiesce", Kernel},
 }
 
 func (e misuseError) Error() string {

@@ -182,3 +182,19 @@ func TestTableSetMisusePanics(t *testing.T) {
 
 // next returns the sequence that follows s, modulo 2^SeqBits.
 func next(s uint64) uint64 { return (s + 1) & (1<<ctseq.SeqBits - 1) }
+
+func TestQuiesce(t *testing.T) {
+	var w ctseq.Word
+	snap := w.Snapshot()
+	require.False(t, w.QuiescentSince(snap), "a Kernel snapshot is not quiescent by itself")
+	w.Quiesce()
+	require.True(t, w.QuiescentSince(snap), "Quiesce ends the grace period of a Kernel snapshot")
+	after := w.Snapshot()
+	require.Equal(t, ctseq.Kernel, after.State(), "Quiesce does not leave the kernel")
+	require.Equal(t, (snap.Seq()+1)&ctseq.SeqMask, after.Seq(), "Quiesce advances the sequence by one")
+	require.False(t, w.SetWorkIfUser(ctseq.Of(0)), "still refusing work in the kernel")
+	w.UserEnter()
+	require.PanicsWithError(t, "ctseq: Word.Quiesce outside kernel; transitions are owner-only and must alternate",
+		func() { w.Quiesce() }, "Quiesce in user mode is misuse")
+	require.Equal(t, ctseq.User, w.Snapshot().State(), "the faulty add was undone")
+}
