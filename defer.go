@@ -207,10 +207,9 @@ func (d *Domain) wait(ctx context.Context, s *slot, w Work, t ticket) error {
 	}
 	start := time.Now()
 	before := s.word.Snapshot()
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d.opts.IPITimeout)
-		defer cancel()
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = start.Add(d.opts.IPITimeout)
 	}
 	for d.opts.SpinWait > 0 && time.Since(start) < d.opts.SpinWait {
 		for range 64 {
@@ -219,6 +218,8 @@ func (d *Domain) wait(ctx context.Context, s *slot, w Work, t ticket) error {
 			}
 		}
 	}
+	// Sleep phase: a timer and a select, allocated only for waits that
+	// outlast the spin.
 	sleep := time.Microsecond
 	timer := time.NewTimer(sleep)
 	defer timer.Stop()
@@ -226,21 +227,28 @@ func (d *Domain) wait(ctx context.Context, s *slot, w Work, t ticket) error {
 		if done() {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
+		now := time.Now()
+		if !now.Before(deadline) || ctx.Err() != nil {
 			if done() {
 				return nil
 			}
-			return d.waitError(ctx, s, w, t, before, time.Since(start))
+			err := ctx.Err()
+			if err == nil || err == context.DeadlineExceeded {
+				err = ErrIPITimeout
+			}
+			return d.waitError(s, w, t, before, now.Sub(start), err)
+		}
+		select {
+		case <-ctx.Done():
 		case <-timer.C:
 		}
-		sleep = min(2*sleep, time.Millisecond)
-		timer.Reset(sleep)
+		sleep = min(2*sleep, time.Millisecond, deadline.Sub(now))
+		timer.Reset(max(sleep, 0))
 	}
 }
 
 // waitError describes a CPU that did not run delivered work in time.
-func (d *Domain) waitError(ctx context.Context, s *slot, w Work, t ticket, before ctseq.Snapshot, waited time.Duration) error {
+func (d *Domain) waitError(s *slot, w Work, t ticket, before ctseq.Snapshot, waited time.Duration, err error) error {
 	now := s.word.Snapshot()
 	how := "deferred to its next kernel entry"
 	if t.kind == ticketIPI {
@@ -260,10 +268,6 @@ func (d *Domain) waitError(ctx context.Context, s *slot, w Work, t ticket, befor
 	default:
 		doing = fmt.Sprintf("now in %v, %d transitions during the wait",
 			now.State(), (now.Seq()-before.Seq())&ctseq.SeqMask)
-	}
-	err := ctx.Err()
-	if err == context.DeadlineExceeded {
-		err = ErrIPITimeout
 	}
 	return fmt.Errorf("ctdefer: DeferWait(%d, %s): %s, not run after %v: CPU %d %s (thread %d): %w",
 		s.cpu, w.Name(), how, waited.Round(time.Microsecond), s.cpu, doing, s.ownerTid.Load(), err)

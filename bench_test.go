@@ -1,0 +1,97 @@
+package ctdefer_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/ctdefer/ctdefer"
+)
+
+// benchOwner claims the first allowed CPU for the benchmark goroutine and
+// registers n no-op works.
+func benchOwner(b *testing.B, n int, opts ...ctdefer.ClaimOption) (*ctdefer.Domain, *ctdefer.CPU, []ctdefer.Work) {
+	b.Helper()
+	o := testOptions()
+	o.Debug = false
+	d := newDomain(b, o)
+	works := make([]ctdefer.Work, n)
+	for i := range works {
+		w, err := d.Register(fmt.Sprint("nop", i), func(int) {})
+		if err != nil {
+			b.Fatal(err)
+		}
+		works[i] = w
+	}
+	c, err := d.Claim(d.CPUs()[0], opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Release() })
+	return d, c, works
+}
+
+// BenchmarkCPUKernelEnterNoWork: a UserEnter/KernelEnter round trip with
+// nothing pending (two atomic adds and the mailbox poll), beside
+// BenchmarkCPUKernelEnterWithWork, which also delivers one work to itself
+// (one CAS) and runs it at the entry.
+func BenchmarkCPUKernelEnterNoWork(b *testing.B) {
+	_, c, _ := benchOwner(b, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		c.UserEnter()
+		c.KernelEnter()
+	}
+}
+
+func BenchmarkCPUKernelEnterWithWork(b *testing.B) {
+	d, c, works := benchOwner(b, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		c.UserEnter()
+		_, _ = d.Defer(c.CPU(), works[0])
+		c.KernelEnter()
+	}
+}
+
+// BenchmarkCPUEntryTracked vs BenchmarkCPUEntryFlushOnEntry (seed 001's
+// alternative): per op one round trip in which one work was delivered, with
+// 1, 4 or 16 works registered. Tracked bits run only the delivered work;
+// FlushOnEntry runs every registered work at every entry. The handlers do
+// nothing, so this is the bookkeeping floor; real flushes widen the gap by
+// their own cost times the number of works.
+func BenchmarkCPUEntryTracked(b *testing.B) {
+	for _, n := range []int{1, 4, 16} {
+		b.Run(fmt.Sprint("works=", n), func(b *testing.B) { benchEntry(b, n) })
+	}
+}
+
+func BenchmarkCPUEntryFlushOnEntry(b *testing.B) {
+	for _, n := range []int{1, 4, 16} {
+		b.Run(fmt.Sprint("works=", n), func(b *testing.B) { benchEntry(b, n, ctdefer.FlushOnEntry()) })
+	}
+}
+
+func benchEntry(b *testing.B, n int, opts ...ctdefer.ClaimOption) {
+	d, c, works := benchOwner(b, n, opts...)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		c.UserEnter()
+		_, _ = d.Defer(c.CPU(), works[0])
+		c.KernelEnter()
+	}
+}
+
+// BenchmarkCPUPollNothing: the hot loop's Poll when no IPI is pending.
+func BenchmarkCPUPollNothing(b *testing.B) {
+	_, c, _ := benchOwner(b, 1)
+	c.UserEnter()
+	defer c.KernelEnter()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		c.Poll()
+	}
+}
