@@ -45,6 +45,9 @@ if [ -d internal/explore ]; then
 	go test -count=1 -tags ctdefer_explore,ctdefer_narrowseq -v ./internal/explore/ | grep -v -E '^(=== (RUN|PAUSE|CONT)|\s*$)'
 fi
 
+step "torture: 1,000,000 items over pinned workers (rcutorture style)"
+go test -count=1 -run '^TestTorture$' -v -torture.items=1000000 . | grep -E '^\s+torture_test.go|^(ok|FAIL|---)'
+
 if [ -f models/check.sh ]; then
 	step "SPIN models (real designs and mutants)"
 	bash models/check.sh
