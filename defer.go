@@ -71,6 +71,7 @@ const (
 
 var deliveryNames = [...]string{"none", "deferred", "ipi", "on-behalf"}
 
+// String returns "deferred", "ipi" or "on-behalf".
 func (k Delivery) String() string {
 	if int(k) < len(deliveryNames) {
 		return deliveryNames[k]

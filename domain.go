@@ -71,6 +71,7 @@ func (w Work) Name() string {
 	return w.info.name
 }
 
+// String returns the work's name.
 func (w Work) String() string { return w.Name() }
 
 // New creates a Domain over the CPUs in opts.CPUs (default: the process's
@@ -292,6 +293,7 @@ type UndeliveredError struct {
 	Pending []Pending
 }
 
+// Error lists the undelivered work.
 func (e *UndeliveredError) Error() string {
 	s := "ctdefer: Close: work never delivered:"
 	for _, p := range e.Pending {
@@ -300,12 +302,15 @@ func (e *UndeliveredError) Error() string {
 	return s
 }
 
+// Unwrap returns ErrClosed.
 func (e *UndeliveredError) Unwrap() error { return ErrClosed }
 
 // noCopy makes go vet's copylocks check report copies.
 type noCopy struct{}
 
+// Lock is a no-op that lets go vet's copylocks check see noCopy.
 func (*noCopy) Lock()   {}
+// Unlock is a no-op, see Lock.
 func (*noCopy) Unlock() {}
 
 // State returns cpu's current context-tracking state (ctseq.Kernel for a

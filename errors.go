@@ -74,8 +74,10 @@ type MisuseError struct {
 	Detail string // thread ids, the bit, the caller
 }
 
+// Error describes the misuse.
 func (e *MisuseError) Error() string {
 	return fmt.Sprintf("ctdefer: %s on CPU %d: %v: %s", e.Method, e.CPU, e.Err, e.Detail)
 }
 
+// Unwrap returns the sentinel (ErrWrongThread, ErrWrongCPU, ErrDangerZone).
 func (e *MisuseError) Unwrap() error { return e.Err }

@@ -44,6 +44,7 @@ type Stats struct {
 	MaxIPILatency time.Duration
 }
 
+// String formats the counters on one line.
 func (s Stats) String() string {
 	return fmt.Sprintf("deferred=%d drains=%d flushes=%d ipis=%d ipi-runs=%d ipis-in-user=%d on-behalf=%d refused=%d executed=%d max-ipi-latency=%v",
 		s.Deferred, s.Drains, s.Flushes, s.IPIs, s.IPIRuns, s.IPIsInUser, s.OnBehalf, s.Refused, s.Executed, s.MaxIPILatency)

@@ -48,6 +48,7 @@ type HandlerPanic struct {
 	Others int
 }
 
+// Error describes the first panic and counts the others.
 func (p *HandlerPanic) Error() string {
 	s := fmt.Sprintf("ctseq: handler for bit %d panicked: %v", p.Bit, p.Value)
 	if p.Others > 0 {

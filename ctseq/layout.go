@@ -66,6 +66,7 @@ const (
 
 var stateNames = [...]string{"kernel", "idle", "user", "reserved"}
 
+// String returns "kernel", "idle", "user" or "reserved".
 func (s State) String() string {
 	if int(s) < len(stateNames) {
 		return stateNames[s]

@@ -250,6 +250,7 @@ var misuse = [...]error{
 	opQuiesce:     misuseError{"Quiesce", Kernel},
 }
 
+// Error names the transition and the state it needs.
 func (e misuseError) Error() string {
 	return fmt.Sprintf("ctseq: Word.%s outside %v; transitions are owner-only and must alternate",
 		e.method, e.want)
@@ -258,5 +259,7 @@ func (e misuseError) Error() string {
 // noCopy makes go vet's copylocks check report copies of a Word.
 type noCopy struct{}
 
+// Lock is a no-op that lets go vet's copylocks check see noCopy.
 func (*noCopy) Lock()   {}
+// Unlock is a no-op, see Lock.
 func (*noCopy) Unlock() {}

@@ -34,4 +34,5 @@ func (w Work) Lowest() (Bit, bool) {
 	return Bit(bits.TrailingZeros16(uint16(w))), true
 }
 
+// String formats the set in hex.
 func (w Work) String() string { return fmt.Sprintf("Work(%#04x)", uint16(w)) }

@@ -14,6 +14,7 @@ const (
 
 var opNames = [...]string{"load", "store", "add", "swap", "cas"}
 
+// String names the access.
 func (o Op) String() string {
 	if int(o) < len(opNames) {
 		return opNames[o]
