@@ -309,7 +309,8 @@ func (e *UndeliveredError) Unwrap() error { return ErrClosed }
 type noCopy struct{}
 
 // Lock is a no-op that lets go vet's copylocks check see noCopy.
-func (*noCopy) Lock()   {}
+func (*noCopy) Lock() {}
+
 // Unlock is a no-op, see Lock.
 func (*noCopy) Unlock() {}
 

@@ -260,6 +260,7 @@ func (e misuseError) Error() string {
 type noCopy struct{}
 
 // Lock is a no-op that lets go vet's copylocks check see noCopy.
-func (*noCopy) Lock()   {}
+func (*noCopy) Lock() {}
+
 // Unlock is a no-op, see Lock.
 func (*noCopy) Unlock() {}
