@@ -177,7 +177,8 @@ func (c *CPU) Quiesce() {
 	c.s.word.Quiesce()
 }
 
-// Idle parks the CPU until an IPI arrives, ctx ends, or the Domain closes,
+// Idle parks the CPU until an IPI arrives, a full reschedule request is
+// pending (Domain.Resched, see NeedResched), ctx ends, or the Domain closes,
 // without spinning. While parked the CPU is in the Idle state: senders post
 // IPIs and wake it, or run RemoteSafe work on its behalf without waking it.
 // Idle must be called in kernel mode; it returns in kernel mode after handling
@@ -187,7 +188,7 @@ func (c *CPU) Idle(ctx context.Context) error {
 	if c.debug {
 		c.checkOwner("CPU.Idle")
 	}
-	if c.s.mbox.pending() {
+	if c.s.mbox.pending() || c.s.resched.full() {
 		c.handleIPIs(false)
 		return nil
 	}

@@ -19,8 +19,9 @@ const (
 //
 //  1. word.IdleEnter, then park.Store(parkParked): from here senders see an
 //     idle CPU; they post IPIs and wake it, or borrow it.
-//  2. Loop: v := wakeSeq (load); if the mailbox has work, the domain is
-//     closing or ctx is done, stop; else sleep on wakeSeq while it equals v.
+//  2. Loop: v := wakeSeq (load); if the mailbox has work, a full reschedule
+//     request is pending (resched.go), the domain is closing or ctx is
+//     done, stop; else sleep on wakeSeq while it equals v.
 //  3. Unpark: CAS parkParked -> parkRunning. If a sender has borrowed the
 //     CPU, mark parkBorrowedWaited and sleep until it gives the CPU back.
 //  4. word.IdleExit, then handle IPIs.
@@ -28,6 +29,7 @@ const (
 // The sender's side (after posting to the mailbox):
 //
 //  5. If park (load) is not parkRunning: wakeSeq++ and wake the sleeper.
+//     Domain.Resched does the same after setting a full request.
 //
 // Why no wake-up is lost (all Go atomics are sequentially consistent, so
 // there is one total order of these steps): suppose the owner's mailbox check
@@ -103,7 +105,7 @@ func (s *slot) parkUntil(ctx context.Context, closed func() bool) error {
 	}
 	for {
 		v := s.loadWake()
-		if s.mbox.pending() {
+		if s.mbox.pending() || s.resched.full() {
 			return nil
 		}
 		if closed() {

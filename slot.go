@@ -20,6 +20,7 @@ const cacheLine = unsafe.Sizeof(cpu.CacheLinePad{})
 //
 //	wordLine      written by senders (CAS) and the owner (transitions)
 //	mboxLine      written by senders (IPIs), claimed by the owner
+//	reschedLine   written by Resched callers, polled and cleared by the owner
 //	parkLine      owner (park/unpark), run-on-behalf senders (borrow), wakers
 //	progressLine  owner-written, read by synchronous senders waiting
 //	ownerStats    owner-written statistics
@@ -35,6 +36,8 @@ type slot struct {
 	_ [(cacheLine - unsafe.Sizeof(wordLine{})%cacheLine) % cacheLine]byte
 	mboxLine
 	_ [(cacheLine - unsafe.Sizeof(mboxLine{})%cacheLine) % cacheLine]byte
+	reschedLine
+	_ [(cacheLine - unsafe.Sizeof(reschedLine{})%cacheLine) % cacheLine]byte
 	parkLine
 	_ [(cacheLine - unsafe.Sizeof(parkLine{})%cacheLine) % cacheLine]byte
 	progressLine

@@ -15,7 +15,7 @@ func TestSlotLayout(t *testing.T) {
 	var s slot
 	require.Zero(t, unsafe.Sizeof(s)%cacheLine, "slot size %d is not a multiple of the %d-byte line", unsafe.Sizeof(s), cacheLine)
 	for _, off := range []uintptr{
-		unsafe.Offsetof(s.wordLine), unsafe.Offsetof(s.mboxLine), unsafe.Offsetof(s.parkLine),
+		unsafe.Offsetof(s.wordLine), unsafe.Offsetof(s.mboxLine), unsafe.Offsetof(s.reschedLine), unsafe.Offsetof(s.parkLine),
 		unsafe.Offsetof(s.progressLine), unsafe.Offsetof(s.ostats), unsafe.Offsetof(s.sstats),
 		unsafe.Offsetof(s.coldLine),
 	} {

@@ -1,0 +1,103 @@
+package ctdefer_test
+
+import (
+	"sync/atomic"
+	"testing"
+
+	"github.com/ctdefer/ctdefer"
+)
+
+// The sender's cost of a reschedule request beside a deferral, the other
+// undisturbing delivery, in one run. The owner sits in user mode on the
+// first test CPU; "Polled" variants have it poll and clear in a loop, so
+// every request also moves the line to the owner and back.
+
+// benchReschedTarget claims the first test CPU on an owner goroutine, in
+// user mode, and returns the domain, the CPU and a registered no-op work.
+func benchReschedTarget(b *testing.B) (*ctdefer.Domain, int, ctdefer.Work, *owner) {
+	b.Helper()
+	opts := testOptions()
+	opts.Debug = false
+	d := newDomain(b, opts)
+	w, err := d.Register("nop", func(int) {})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu := d.CPUs()[0]
+	o := startOwner(b, d, cpu)
+	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
+	return d, cpu, w, o
+}
+
+func benchResched(b *testing.B, level ctdefer.ReschedLevel) {
+	d, cpu, _, _ := benchReschedTarget(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.Resched(cpu, level); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDomainReschedLazy: one atomic Or.
+func BenchmarkDomainReschedLazy(b *testing.B) { benchResched(b, ctdefer.ReschedLazy) }
+
+// BenchmarkDomainReschedFull: one atomic Or (the wake-up check is skipped
+// while the request is pending).
+func BenchmarkDomainReschedFull(b *testing.B) { benchResched(b, ctdefer.ReschedFull) }
+
+// BenchmarkDomainDeferUser is the baseline: a deferral to a CPU in user
+// mode, one load and one CAS of the context-tracking word.
+func BenchmarkDomainDeferUser(b *testing.B) {
+	d, cpu, w, _ := benchReschedTarget(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.Defer(cpu, w); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// pollingOwner makes the owner loop on poll until the benchmark ends.
+func pollingOwner(b *testing.B, o *owner, poll func(c *ctdefer.CPU)) {
+	var stop atomic.Bool
+	ran := o.async(func(c *ctdefer.CPU) {
+		for !stop.Load() { // load: until the benchmark ends
+			poll(c)
+		}
+	})
+	b.Cleanup(func() { stop.Store(true); <-ran }) // store: end the owner's loop
+}
+
+// BenchmarkDomainReschedFullPolled: the owner honours each request at its
+// preemption point (NeedResched, ClearResched), in user mode.
+func BenchmarkDomainReschedFullPolled(b *testing.B) {
+	d, cpu, _, o := benchReschedTarget(b)
+	pollingOwner(b, o, func(c *ctdefer.CPU) {
+		if c.NeedResched() {
+			c.ClearResched()
+		}
+	})
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.Resched(cpu, ctdefer.ReschedFull); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDomainDeferUserPolled is its baseline: the owner makes kernel
+// round trips (KernelEnter runs the deferred work, UserEnter returns).
+func BenchmarkDomainDeferUserPolled(b *testing.B) {
+	d, cpu, w, o := benchReschedTarget(b)
+	pollingOwner(b, o, func(c *ctdefer.CPU) {
+		c.KernelEnter()
+		c.UserEnter()
+	})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.Defer(cpu, w); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
