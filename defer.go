@@ -87,6 +87,24 @@ func (k Delivery) String() string {
 //
 // Errors: ErrBadCPU, ErrUnregistered, ErrClosed. Defer never allocates.
 func (d *Domain) Defer(cpu int, w Work) (Delivery, error) {
+	// Fast path, step 1 only, kept small: a valid delivery to a tracked
+	// CPU in user mode is a few loads and one CAS.
+	if w.d == d && uint(cpu) < uint(len(d.index)) && !d.closed.Load() { // load: Close's CAS
+		if i := d.index[cpu]; i >= 0 {
+			s := &d.slots[i]
+			if s.policy.Load() == policyTracked { // load: set at Claim
+				if s.word.SetWorkIfUser(ctseq.Work(1) << w.info.bit) {
+					return Deferred, nil
+				}
+			}
+		}
+	}
+	return d.deferSlow(cpu, w)
+}
+
+// deferSlow is Defer for everything but a tracked CPU in user mode: the
+// validation errors, FlushOnEntry, and the IPI path.
+func (d *Domain) deferSlow(cpu int, w Work) (Delivery, error) {
 	s, err := d.target(cpu, w)
 	if err != nil {
 		return 0, err
