@@ -66,7 +66,7 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 		return nil, fmt.Errorf("ctdefer: Claim(%d): claimed by thread %d: %w", cpu, s.ownerTid.Load(), ErrCPUBusy)
 	}
 	d.seal()
-	d.claimers.Add(1)
+	d.claimers.Inc()
 	all := d.all
 	d.mu.Unlock()
 
@@ -76,7 +76,7 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 		if c.restore, err = pinThread(cpu); err != nil {
 			runtime.UnlockOSThread()
 			s.claimed.Store(false)
-			d.claimers.Done()
+			d.claimers.Dec()
 			return nil, err
 		}
 	}
@@ -233,7 +233,7 @@ func (c *CPU) Release() error {
 	// store: the CPU is free; its word stays in Kernel, so every later
 	// delivery goes to the mailbox (pairs with the CAS in Claim).
 	c.s.claimed.Store(false)
-	c.d.claimers.Done()
+	c.d.claimers.Dec()
 	// A post that raced with the handleIPIs above waits in the mailbox for
 	// the next Claim or for Close.
 	return err

@@ -40,7 +40,7 @@ type Domain struct {
 	works    []*workInfo
 	sealed   bool       // registration closed (first Claim happened)
 	all      ctseq.Work // every registered bit
-	claimers sync.WaitGroup
+	claimers atomic.Int32 // claimed CPUs; Close waits for zero
 }
 
 // workInfo is one registered kind of work.
@@ -235,24 +235,34 @@ func (d *Domain) Closed() bool { return d.closed.Load() }
 // ctx.Err(); their pending work stays with their owners, who run it when they
 // release. A second Close returns ErrClosed.
 func (d *Domain) Close(ctx context.Context) error {
-	if !d.closed.CompareAndSwap(false, true) {
+	// Under mu, so that no Claim is between its closed check and its
+	// claimers increment while Close starts waiting.
+	d.mu.Lock()
+	if d.closed.Load() {
+		d.mu.Unlock()
 		return fmt.Errorf("ctdefer: Close: %w", ErrClosed)
 	}
+	d.closed.Store(true)
+	d.mu.Unlock()
 	for i := range d.slots {
 		d.slots[i].wakeUp()
 	}
-	done := make(chan struct{})
-	go func() { d.claimers.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		var busy []int
-		for i := range d.slots {
-			if d.slots[i].claimed.Load() {
-				busy = append(busy, d.slots[i].cpu)
+	// Wait for the workers to release, polling (no goroutine is left
+	// behind if ctx ends first).
+	for sleep := 10 * time.Microsecond; d.claimers.Load() != 0; sleep = min(2*sleep, 5*time.Millisecond) {
+		t := time.NewTimer(sleep)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			var busy []int
+			for i := range d.slots {
+				if d.slots[i].claimed.Load() {
+					busy = append(busy, d.slots[i].cpu)
+				}
 			}
+			return fmt.Errorf("ctdefer: Close: CPUs %v still claimed: %w", busy, ctx.Err())
 		}
-		return fmt.Errorf("ctdefer: Close: CPUs %v still claimed: %w", busy, ctx.Err())
 	}
 	var undelivered []Pending
 	for i := range d.slots {
