@@ -38,8 +38,8 @@ type Domain struct {
 
 	mu       sync.Mutex // guards works, sealed, claim bookkeeping
 	works    []*workInfo
-	sealed   bool       // registration closed (first Claim happened)
-	all      ctseq.Work // every registered bit
+	sealed   bool         // registration closed (first Claim happened)
+	all      ctseq.Work   // every registered bit
 	claimers atomic.Int32 // claimed CPUs; Close waits for zero
 }
 
@@ -354,4 +354,14 @@ func (d *Domain) QuiescentSince(cpu int, snap ctseq.Snapshot) bool {
 		return true
 	}
 	return s.word.QuiescentSince(snap)
+}
+
+// Claimed reports whether a worker holds cpu (between Claim and Release).
+// An unclaimed CPU runs nothing: grace periods need not wait for it.
+func (d *Domain) Claimed(cpu int) bool {
+	s, err := d.slotOf(cpu)
+	if err != nil {
+		return false
+	}
+	return s.claimed.Load() // load: pairs with the CAS in Claim and the store in Release
 }

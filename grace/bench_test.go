@@ -1,0 +1,179 @@
+package grace_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/grace"
+	"github.com/ctdefer/ctdefer/internal/sysx"
+)
+
+// The write side, beside its peers in one run:
+//
+//	Synchronize/user-idle     every CPU in user mode or idle: a few loads per CPU
+//	Synchronize/kernel-nudge  one CPU in a kernel stretch, reporting at Checkpoint after a nudge (an IPI)
+//	ExpeditedBarrier/...      the membarrier analogue, same two cases
+//	Membarrier                membarrier(PRIVATE_EXPEDITED), the system call
+//	RWMutexWrite/...          Lock+Unlock of the RWMutex a Go user would pick, readers idle or busy
+func BenchmarkSynchronize(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		mode int32
+	}{{"user-idle", modeUser}, {"kernel-nudge", modeKernelCheckpoint}} {
+		b.Run(bc.name, func(b *testing.B) {
+			f := benchFixture(b, bc.mode, grace.Options{NudgeAfter: time.Nanosecond})
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := f.g.Synchronize(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			st := f.g.Stats()
+			b.ReportMetric(float64(st.Nudges)/float64(b.N), "nudges/op")
+		})
+	}
+}
+
+func BenchmarkExpeditedBarrier(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		mode int32
+	}{{"user-idle", modeUser}, {"kernel", modeKernelPoll}} {
+		b.Run(bc.name, func(b *testing.B) {
+			f := benchFixture(b, bc.mode, grace.Options{})
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := f.g.ExpeditedBarrier(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(f.g.Stats().BarrierIPIs)/float64(b.N), "ipis/op")
+		})
+	}
+}
+
+// benchFixture: in user mode, the first CPU runs user mode and the second
+// is idle. In a kernel mode, the domain has only the first CPU, spinning in
+// the kernel: on a 2-CPU machine the benchmark's goroutine must have the
+// other CPU to itself, or the OS time-slices it with the spinning owner and
+// every round trip costs a scheduler tick.
+func benchFixture(b *testing.B, mode int32, opts grace.Options) *fixture {
+	if mode == modeUser {
+		f := newFixture(b, 2, opts)
+		f.ownerWith(f.cpus[0], modeUser)
+		f.ownerWith(f.cpus[1], modeIdle)
+		return f
+	}
+	f := newFixture(b, 1, opts)
+	f.ownerWith(f.cpus[0], mode)
+	return f
+}
+
+func BenchmarkMembarrier(b *testing.B) {
+	if _, err := sysx.Membarrier(sysx.MembarrierCmdRegisterPrivateExpedited, 0, 0); err != nil {
+		b.Skipf("membarrier(REGISTER_PRIVATE_EXPEDITED) unavailable: %v", err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := sysx.Membarrier(sysx.MembarrierCmdPrivateExpedited, 0, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// rwScheme is the baseline: readers hold RLock around their use of the
+// published object; the writer's "grace period" is Lock+Unlock.
+type rwScheme struct {
+	mu  sync.RWMutex
+	obj *int
+	gen int
+}
+
+func BenchmarkRWMutexWrite(b *testing.B) {
+	for _, readers := range []int{0, 2} {
+		name := "idle-readers"
+		if readers > 0 {
+			name = "busy-readers"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := &rwScheme{obj: new(int)}
+			var stop atomic.Bool
+			var wg sync.WaitGroup
+			for range readers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for !stop.Load() {
+						s.mu.RLock()
+						_ = *s.obj
+						s.mu.RUnlock()
+					}
+				}()
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				s.mu.Lock()
+				s.gen++ // the update; Lock is the wait for readers
+				s.mu.Unlock()
+			}
+			stop.Store(true)
+			wg.Wait()
+		})
+	}
+}
+
+// The read side: a kernel section (UserEnter then KernelEnter: the
+// transitions an owner makes anyway; the grace period costs nothing more)
+// beside an RWMutex RLock/RUnlock pair, and the owner's Checkpoint.
+func BenchmarkReadSide(b *testing.B) {
+	b.Run("kernel-section", func(b *testing.B) {
+		f := newFixture(b, 1, grace.Options{})
+		withOwner(b, f, func(c *ctdefer.CPU) {
+			for b.Loop() {
+				c.UserEnter()
+				c.KernelEnter()
+			}
+		})
+	})
+	b.Run("checkpoint", func(b *testing.B) {
+		f := newFixture(b, 1, grace.Options{})
+		withOwner(b, f, func(c *ctdefer.CPU) {
+			for b.Loop() {
+				f.g.Checkpoint(c)
+			}
+		})
+	})
+	b.Run("rwmutex-rlock", func(b *testing.B) {
+		s := &rwScheme{obj: new(int)}
+		n := 0
+		b.ReportAllocs()
+		for b.Loop() {
+			s.mu.RLock()
+			n += *s.obj
+			s.mu.RUnlock()
+		}
+		_ = n
+	})
+}
+
+// withOwner claims the fixture's first CPU on the benchmark's own goroutine
+// and runs fn with it.
+func withOwner(b *testing.B, f *fixture, fn func(c *ctdefer.CPU)) {
+	c, err := f.d.Claim(f.cpus[0])
+	if err != nil {
+		if errors.Is(err, ctdefer.ErrNotSupported) {
+			b.Skip(err)
+		}
+		b.Fatal(err)
+	}
+	defer func() { _ = c.Release() }()
+	b.ReportAllocs()
+	fn(c)
+}

@@ -1,0 +1,71 @@
+// Package grace builds grace periods, deferred reclamation and an expedited
+// barrier on a [ctdefer.Domain], from the per-CPU context-tracking words the
+// Domain already keeps: the Tasks-RCU idea (seed 003) and membarrier's
+// skipping rule (seed 002), with no cost on the read side.
+//
+// # The model
+//
+// Read-side critical sections are a CPU owner's kernel-mode stretches: from
+// KernelEnter (or the return from Idle) to the next UserEnter (or Idle).
+// Inside one, the owner may load a published pointer and use the object
+// without any further ceremony. A CPU passes a quiescent state when it is in
+// user mode or idle, when it makes a transition, or when its owner calls
+// CPU.Quiesce or [Domain.Checkpoint] (it holds no reference there: RCU's QSBR
+// report). Readers pay nothing beyond the transitions they already make.
+//
+// A grace period ([Domain.Synchronize]) waits until every CPU of the Domain
+// has passed a quiescent state since the call began. CPUs in user mode or
+// idle are never interrupted: one load of their word shows it. CPUs in a long
+// kernel stretch are nudged after [Options.NudgeAfter]: an IPI whose handler
+// asks the owner to report at its next Checkpoint. A CPU that never reports
+// makes Synchronize fail, when its context ends, with a [*StallError] naming
+// the CPU and what it is doing, rather than hang.
+//
+// The polling form ([Domain.Start], [Domain.Poll]) is liburcu's
+// start_poll_synchronize_rcu and DPDK's QSBR token; concurrent callers share
+// grace periods. [Domain.Retire] runs a function after a grace period
+// (call_rcu) and [Domain.Barrier] waits for everything retired so far
+// (rcu_barrier). [Domain.ExpeditedBarrier] is the membarrier analogue: it
+// waits only until every CPU in the kernel has executed a poll point.
+//
+// # What is ordered
+//
+// Go atomics are sequentially consistent: all of them, in every goroutine,
+// behave as if executed in one total order consistent with each goroutine's
+// program order, and an atomic operation that observes the effect of another
+// is synchronized after it (a happens-before edge). Every guarantee below is
+// one of these two facts applied to a named pair of operations; the protocol
+// essay in grace.go gives the steps.
+//
+//   - Everything a CPU did before its quiescent state happens before
+//     Synchronize returns. The edge: the owner's transition (the atomic add
+//     of UserEnter, IdleEnter, KernelEnter, IdleExit) or its Quiesce add is
+//     observed by the grace-period driver's load of the word (in
+//     Domain.Snapshot, or in QuiescentSince); the driver then stores the end
+//     of the grace period, which the waiter's load observes. For a CPU
+//     released meanwhile, the edge is Release's store to the claimed flag
+//     and the driver's load of it.
+//   - A reader that enters the kernel after the grace period began sees
+//     what the updater stored (atomically) before calling Synchronize: the
+//     updater's store precedes the driver's snapshot load, which precedes the
+//     reader's entry add, which precedes the reader's load, in the total
+//     order. So once Synchronize returns, no reader can still hold the old
+//     object: those that loaded it were in a kernel stretch that began
+//     before the snapshot, and each has since ended it.
+//
+// A reference loaded in a kernel stretch must not be used after the stretch
+// ends, nor after Quiesce or Checkpoint: that is the reader's only rule.
+//
+// Where weaker ordering would do: the driver's snapshot and QuiescentSince
+// loads need only acquire, the owner's adds only release; the Start callers'
+// request and the driver's start need the store-load ordering that only a
+// sequentially consistent pair (or a fence) gives.
+//
+// # Who may call what
+//
+// Any goroutine may call Synchronize, Start, Poll, Completed, Wait, Retire,
+// Barrier and ExpeditedBarrier, except the owner of a CPU of the Domain inside
+// a kernel stretch: a grace period would wait for that very CPU, a deadlock
+// that ends only with the context (use Start and Poll, or TryRetire, there).
+// Checkpoint is for owners, with their own *ctdefer.CPU.
+package grace

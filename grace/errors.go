@@ -1,0 +1,88 @@
+package grace
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ctdefer/ctdefer/ctseq"
+)
+
+// Sentinel errors; test with errors.Is.
+var (
+	// ErrStalled: a wait ended (its context did) while some CPU had not
+	// passed the quiescent state or poll point it needed. The error is a
+	// *StallError naming the CPUs.
+	ErrStalled = errors.New("grace: CPU did not report a quiescent state")
+
+	// ErrClosed: Retire or TryRetire after Close, or a second Close.
+	ErrClosed = errors.New("grace: domain closed")
+
+	// ErrBacklog: TryRetire found Options.MaxPending callbacks waiting.
+	ErrBacklog = errors.New("grace: too many retired callbacks pending")
+
+	// ErrNotOwner: Checkpoint was given a CPU of another ctdefer.Domain.
+	ErrNotOwner = errors.New("grace: CPU not in this domain")
+)
+
+// StallError describes a wait that its context ended: which CPUs it was
+// still waiting for and what each was doing. It matches ErrStalled and the
+// context's error with errors.Is.
+type StallError struct {
+	Op     string        // "Synchronize", "Barrier", "ExpeditedBarrier", "Close"
+	Waited time.Duration // how long the caller waited
+	CPUs   []StalledCPU  // the CPUs holding it up (empty if none was recorded)
+	Err    error         // the context's error
+}
+
+// StalledCPU is one CPU that held up a grace period or a barrier.
+type StalledCPU struct {
+	CPU     int
+	State   ctseq.State // its state when the error was built
+	Seq     uint64      // its word's sequence then
+	SnapSeq uint64      // its word's sequence when the wait snapshotted it
+	// Nudged: the grace period posted it a nudge (or the barrier an IPI).
+	Nudged bool
+	// Handled: the nudge or IPI ran, at one of its poll points: the owner
+	// polls, but did not reach a Checkpoint, Quiesce or transition since.
+	Handled bool
+}
+
+func (c StalledCPU) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CPU %d (in %v at sequence %d since the snapshot at %d", c.CPU, c.State, c.Seq, c.SnapSeq)
+	switch {
+	case c.Seq != c.SnapSeq:
+		b.WriteString(", moved since: it is about to be seen")
+	case c.Handled:
+		b.WriteString(", nudge handled at a poll point: the owner polls but reports no quiescent state (call Checkpoint, Quiesce, UserEnter or Idle)")
+	case c.Nudged:
+		b.WriteString(", nudged, nudge not handled: the owner does not poll")
+	default:
+		b.WriteString(", not nudged")
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+func (e *StallError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "grace: %s: still waiting after %v", e.Op, e.Waited.Round(time.Microsecond))
+	if len(e.CPUs) == 0 {
+		b.WriteString(" (no CPU recorded as holding it up)")
+	}
+	for i, c := range e.CPUs {
+		if i == 0 {
+			b.WriteString(" for ")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(c.String())
+	}
+	fmt.Fprintf(&b, ": %v", e.Err)
+	return b.String()
+}
+
+// Unwrap returns ErrStalled and the context's error.
+func (e *StallError) Unwrap() []error { return []error{ErrStalled, e.Err} }

@@ -1,0 +1,602 @@
+package grace
+
+import (
+	"context"
+	"fmt"
+	"time"
+	"unsafe"
+
+	"go.uber.org/atomic"
+	"golang.org/x/sys/cpu"
+
+	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/internal/atomicx"
+)
+
+// The grace-period engine: how Start, Poll and Synchronize share grace
+// periods without a background goroutine.
+//
+// Three words: seq (the grace-period sequence: twice the number of grace
+// periods completed, plus one while one is in progress; written only by the
+// driver), need (the highest token requested) and drive (1 while some
+// goroutine drives the engine). A Token is the value seq must reach.
+//
+//  1. Start loads seq = s. If s is even (no grace period in progress) the
+//     next one to start begins after this load, so its end, s+2, is the
+//     token. If s is odd, the one in progress may have snapshotted some CPU
+//     before the call began, so the token is the end of the next one, s+3.
+//     Both are (s+3) &^ 1: Linux's rcu_seq_snap.
+//  2. Start raises need to the token (CAS loop, never lowering it), then
+//     advances the engine (step 3). Concurrent callers that load the same s
+//     get the same token: they share one grace period.
+//  3. Advance: CAS drive 0->1; whoever wins is the driver, the others return
+//     at once (they are waiters; the driver or their own next Poll serves
+//     them). The driver loops:
+//     a. seq even and need > seq: start a grace period (step 4);
+//     b. seq odd: scan the CPUs still pending (step 5); if none is left,
+//     store seq+1 (the grace period is over) and go back to a.
+//     c. otherwise stop: store drive = 0, then load seq and need again, and
+//     drive once more if a request arrived and no grace period runs. A
+//     Start whose CAS on drive failed raised need before that CAS, and the
+//     CAS failed because drive was 1, so the driver's Store(0) comes after
+//     it in the total order, and the driver's reload of need sees the
+//     request: no request is left behind.
+//  4. Start of a grace period: store seq = s+1 (odd), then snapshot every
+//     claimed CPU's word (one load each). A CPU in user mode or idle is
+//     quiescent already and not recorded: that is the whole cost of a grace
+//     period over idle or user CPUs, no write to any of their lines. CPUs in
+//     the kernel are recorded as pending with their snapshot. Every snapshot
+//     load comes after the store of s+1, hence after the load of step 1 of
+//     every caller whose token is s+2 or later.
+//  5. Scan: a pending CPU is done when QuiescentSince(snapshot) (its word's
+//     sequence moved: a transition or a Quiesce; one load) or when it is no
+//     longer claimed (Release ended its last stretch). The first scan that
+//     finds a CPU still pending starts the grace period's clock; after
+//     Options.NudgeAfter each such CPU is nudged once: its nudged field is
+//     set to the grace period and ctdefer's Defer posts the nudge work (an
+//     IPI: the CPU is in the kernel).
+//  6. The nudge handler runs at the CPU's next poll point, on its owner
+//     thread (or on its behalf if it has gone idle meanwhile). A poll point
+//     inside a kernel stretch is not a quiescent state: the owner may hold a
+//     reference across it. So the handler only sets the CPU's asked flag;
+//     the owner reports at its next Checkpoint (a point where it holds no
+//     reference), which then calls CPU.Quiesce, or at its next transition.
+//     Why an IPI rather than a shared "grace period waiting" flag that
+//     Checkpoint would read: Checkpoint then reads only lines that other
+//     CPUs write when this CPU is actually needed (the mailbox, the asked
+//     flag), never a line the driver writes at every grace period.
+//  7. Poll(t) loads seq and compares with t; if short, it advances (step 3)
+//     and loads again. Synchronize is Start, then Poll with spin-then-sleep
+//     until done or the context ends.
+//
+// Where two parties race, and why it is safe:
+//
+//   - Start's load (1) against the driver's start store (4): if the load
+//     sees the old even value, the store and every snapshot come after it;
+//     if it sees the odd value, the token skips that grace period.
+//   - The driver's snapshot (4) against the owner's KernelEnter: a snapshot
+//     that sees User is quiescent, and the owner's later entry add comes
+//     after the snapshot load, so its stretch began after the grace period
+//     did: it sees the updater's new pointer (package doc). A snapshot that
+//     sees Kernel waits for the sequence to move (5).
+//   - The driver's scan (5) against the owner's transition: the scan's load
+//     either sees the new sequence (done, and the owner's earlier accesses
+//     happen before the end of the grace period) or not (pending, scanned
+//     again).
+//   - The end store (4b) against Poll's load (7): a Poll that sees it is
+//     synchronized after everything the driver observed.
+//
+// Seed-003 subtlety (trampolines, Tasks RCU): a CPU may be inside the
+// critical section even when it is not in a system call; here that is any
+// point between kernel entry and exit, including inside a nested IPI handler
+// and at poll points, which is why neither counts as quiescent.
+
+// Token identifies a grace period to wait for, from Start. The zero Token
+// is always complete. Tokens from different Domains must not be mixed.
+type Token struct{ seq uint64 }
+
+// Options configures a Domain. The zero value is the documented default for
+// every field.
+type Options struct {
+	// NudgeAfter is how long a grace period lets a CPU stay in one kernel
+	// stretch before nudging it. Zero means DefaultNudgeAfter; a negative
+	// value means never; a positive value below a microsecond means at the
+	// first scan that finds the CPU in the kernel.
+	NudgeAfter time.Duration
+
+	// SpinWait is how long a waiter (Synchronize, Wait, Barrier,
+	// ExpeditedBarrier) spins before sleeping between checks with a
+	// growing interval (up to a millisecond). Zero means DefaultSpinWait;
+	// negative means never spin.
+	SpinWait time.Duration
+
+	// MaxPending bounds the callbacks retired and not yet run: at the bound,
+	// Retire blocks until the reclaimer has completed a grace period, and
+	// TryRetire fails with ErrBacklog. Zero means DefaultMaxPending.
+	MaxPending int
+}
+
+// Defaults of Options.
+const (
+	DefaultNudgeAfter = time.Millisecond
+	DefaultSpinWait   = 20 * time.Microsecond
+	DefaultMaxPending = 1 << 16
+)
+
+// cacheLine is the padding unit between groups written by different
+// parties (64 bytes on amd64 and 386, 128 on arm64 and ppc64).
+const cacheLine = unsafe.Sizeof(cpu.CacheLinePad{})
+
+// Domain is a grace-period domain over a ctdefer.Domain. Create it with New
+// before the first Claim (it registers the nudge work). It is safe for
+// concurrent use and must not be copied.
+type Domain struct {
+	_ noCopy
+
+	// The engine's words, one line each (see the essay above). Each group
+	// starts with its 64-bit atomic and fills whole lines, so they stay
+	// 8-byte aligned on 32-bit platforms.
+	seqLine
+	_ [(cacheLine - unsafe.Sizeof(seqLine{})%cacheLine) % cacheLine]byte
+	needLine
+	_ [(cacheLine - unsafe.Sizeof(needLine{})%cacheLine) % cacheLine]byte
+	driveLine
+	_ [(cacheLine - unsafe.Sizeof(driveLine{})%cacheLine) % cacheLine]byte
+	statsLine
+	_ [(cacheLine - unsafe.Sizeof(statsLine{})%cacheLine) % cacheLine]byte
+
+	// Read-only after New.
+	d          *ctdefer.Domain
+	cpus       []int   // CPU numbers, in the Domain's order
+	index      []int32 // CPU number -> index in cpus, -1 if absent
+	work       ctdefer.Work
+	nudge      bool          // nudge laggards at all
+	nudgeAfter time.Duration // 0: at the first scan
+	spin       time.Duration
+	claimed    func(cpu int) bool
+	per        []perCPU
+
+	// Driver state: only the goroutine holding drive touches it.
+	pending []int32          // indices of the CPUs holding up the grace period
+	snaps   []ctseq.Snapshot // per index: the snapshot of the grace period in progress
+	clock   time.Time        // when the first scan found a laggard
+	clocked bool
+
+	rec reclaimer
+}
+
+type seqLine struct {
+	// seq is the grace-period sequence: 2*completed, +1 while one is in
+	// progress. Stored only by the driver; loaded by everyone.
+	seq atomicx.Uint64
+}
+
+type needLine struct {
+	// need is the highest token requested (Start's CAS loop raises it; the
+	// driver loads it). need <= seq means nothing is requested.
+	need atomicx.Uint64
+}
+
+type driveLine struct {
+	// drive is 1 while a goroutine drives the engine (CAS 0->1 to take it,
+	// Store(0) to give it back); it guards the driver state.
+	drive atomicx.Uint64
+}
+
+type statsLine struct {
+	nudges   atomic.Uint64 // nudges posted
+	reports  atomic.Uint64 // quiescent states reported at Checkpoint after a nudge
+	barriers atomic.Uint64 // expedited barriers
+	bIPIs    atomic.Uint64 // IPIs posted by expedited barriers
+	bgen     atomic.Uint64 // expedited-barrier generation
+}
+
+// perCPU is one CPU's grace-period state, in two line groups.
+type perCPU struct {
+	driverSide
+	_ [(cacheLine - unsafe.Sizeof(driverSide{})%cacheLine) % cacheLine]byte
+	ownerSide
+	_ [(cacheLine - unsafe.Sizeof(ownerSide{})%cacheLine) % cacheLine]byte
+}
+
+// driverSide is written by the grace-period driver and by barrier callers;
+// the nudge handler reads it when it runs.
+type driverSide struct {
+	heldGP   atomic.Uint64 // the grace period (odd seq) this CPU holds up, or 0
+	snapSeq  atomic.Uint64 // its word's sequence at that grace period's snapshot
+	nudgedGP atomic.Uint64 // the grace period that nudged it last
+	breq     atomic.Uint64 // highest barrier generation posted to it (CAS max)
+}
+
+// ownerSide is written by the nudge handler, which runs on the owner's
+// thread (or on its behalf while it is parked: never concurrently with the
+// owner), and read by the owner's Checkpoint and by waiters.
+type ownerSide struct {
+	seenGP atomic.Uint64 // the grace period whose nudge the handler ran last
+	back   atomic.Uint64 // the barrier generation the handler acknowledged
+	asked  atomic.Uint32 // 1: report at the next Checkpoint
+}
+
+// New creates a grace-period Domain over d. It registers one work kind on d
+// (the nudge, also the expedited barrier's IPI), so it must be called
+// before the first Claim; it fails with d's Register error otherwise
+// (ctdefer.ErrRegistrationClosed, ErrTooManyWorks, ErrClosed).
+func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
+	cpus := d.CPUs()
+	g := &Domain{
+		d:          d,
+		cpus:       cpus,
+		nudge:      opts.NudgeAfter >= 0,
+		nudgeAfter: opts.NudgeAfter,
+		spin:       opts.SpinWait,
+		per:        make([]perCPU, len(cpus)),
+		pending:    make([]int32, 0, len(cpus)),
+		snaps:      make([]ctseq.Snapshot, len(cpus)),
+		claimed:    claimedFunc(d),
+	}
+	switch {
+	case opts.NudgeAfter == 0:
+		g.nudgeAfter = DefaultNudgeAfter
+	case opts.NudgeAfter < time.Microsecond:
+		g.nudgeAfter = 0
+	}
+	if g.spin == 0 {
+		g.spin = DefaultSpinWait
+	}
+	maxCPU := 0
+	for _, c := range cpus {
+		maxCPU = max(maxCPU, c)
+	}
+	g.index = make([]int32, maxCPU+1)
+	for i := range g.index {
+		g.index[i] = -1
+	}
+	for i, c := range cpus {
+		g.index[c] = int32(i)
+	}
+	// RemoteSafe: the handler touches only this package's atomics, so a
+	// nudge or barrier IPI to a CPU that has gone idle meanwhile runs on
+	// the sender instead of waking it (an idle CPU is quiescent anyway).
+	w, err := d.Register("grace", g.handle, ctdefer.RemoteSafe())
+	if err != nil {
+		return nil, fmt.Errorf("grace: New: %w", err)
+	}
+	g.work = w
+	g.rec.init(g, opts.MaxPending)
+	return g, nil
+}
+
+// claimedFunc returns how to ask d whether a CPU is claimed. CPUs nobody
+// has claimed run nothing, so they are quiescent; a Domain that cannot say
+// is asked nothing, and every CPU counts as claimed (safe, but a grace
+// period then waits for unclaimed CPUs until its context ends: claim every
+// CPU of the Domain, or keep the Domain to the CPUs you claim).
+func claimedFunc(d *ctdefer.Domain) func(int) bool {
+	if c, ok := any(d).(interface{ Claimed(cpu int) bool }); ok {
+		return c.Claimed
+	}
+	return func(int) bool { return true }
+}
+
+// Start requests a grace period that begins after the call, advances the
+// engine as far as it goes without waiting, and returns the token to poll.
+// If every CPU is in user mode or idle, the grace period is complete when
+// Start returns. Concurrent callers share grace periods.
+func (g *Domain) Start() Token {
+	s := g.seq.Load() // load: step 1; pairs with the driver's start store (step 4)
+	t := (s + 3) &^ 1
+	// Fast path: no grace period runs and we can drive. The request need
+	// not be published: if seq is still s we start the grace period
+	// ourselves (step 4); otherwise one started after our load and serves
+	// t. need only tells drivers to start grace periods nobody started.
+	// CAS: become the driver; pairs with the Store(0) in release.
+	if s&1 == 0 && g.drive.CompareAndSwap(0, 1) {
+		if g.seq.Load() == s { // load: only the driver stores seq, and we are it
+			g.begin(s + 1)
+		}
+		g.drive1()
+		if g.release() {
+			g.advance()
+		}
+		return Token{t}
+	}
+	for n := g.need.Load(); n < t; n = g.need.Load() { // load: first guess for the CAS
+		// CAS: raise the request (step 2), never lowering it; pairs with
+		// the driver's load of need in steps 3a and 3c.
+		if g.need.CompareAndSwap(n, t) {
+			break
+		}
+	}
+	g.advance()
+	return Token{t}
+}
+
+// Completed reports whether the grace period of t is over, without driving
+// anything: one load.
+func (g *Domain) Completed(t Token) bool {
+	// load: pairs with the driver's end store (step 4b): everything the
+	// driver observed, hence every CPU's accesses before its quiescent
+	// state, happens before a true answer.
+	return g.seq.Load() >= t.seq
+}
+
+// Poll reports whether the grace period of t is over, advancing the engine
+// (step 3) if it is not: never blocks. CPUs still in a kernel stretch are
+// nudged once NudgeAfter has passed since a scan first found them there, so
+// some goroutine must Poll (or Wait) now and then for a grace period to
+// progress: there is no background driver.
+func (g *Domain) Poll(t Token) bool {
+	if mutation == mutNoWait {
+		return true
+	}
+	if g.Completed(t) {
+		return true
+	}
+	g.advance()
+	return g.Completed(t)
+}
+
+// Synchronize returns once every CPU of the Domain has passed a quiescent
+// state since the call began: it was in user mode or idle, or has made a
+// transition or reported (Quiesce, Checkpoint) since. CPUs in user mode or
+// idle are not interrupted; CPUs in a kernel stretch are nudged after
+// NudgeAfter. If ctx ends first, it returns a *StallError naming the CPUs
+// it waits for (errors.Is: ErrStalled and ctx.Err()).
+//
+// Everything a CPU did before its quiescent state happens before
+// Synchronize returns (see the package documentation for the edge).
+// Must not be called by an owner inside a kernel stretch (a deadlock until
+// ctx ends).
+func (g *Domain) Synchronize(ctx context.Context) error {
+	return g.wait(ctx, "Synchronize", g.Start())
+}
+
+// Wait blocks until the grace period of t is over, driving the engine,
+// or until ctx ends (then a *StallError, as Synchronize).
+func (g *Domain) Wait(ctx context.Context, t Token) error {
+	return g.wait(ctx, "Wait", t)
+}
+
+func (g *Domain) wait(ctx context.Context, op string, t Token) error {
+	if g.Poll(t) {
+		return nil
+	}
+	start := time.Now()
+	if err := await(ctx, g.spin, func() bool { return g.Poll(t) }); err != nil {
+		return g.stallError(op, time.Since(start), err)
+	}
+	return nil
+}
+
+// advance is step 3.
+func (g *Domain) advance() {
+	// CAS: become the driver; pairs with the Store(0) below.
+	for g.drive.CompareAndSwap(0, 1) {
+		g.drive1()
+		if !g.release() {
+			return
+		}
+	}
+}
+
+// release gives the engine back (step 3c) and reports whether a request
+// arrived while we drove that no grace period serves yet: the caller must
+// then try to drive again.
+func (g *Domain) release() bool {
+	g.drive.Store(0) // store: give the engine back; pairs with the CAS in advance and Start
+	s := g.seq.Load()
+	return s&1 == 0 && g.need.Load() > s // load: a request raised meanwhile (pairs with Start's CAS)
+}
+
+// drive1 runs steps 3a and 3b until the engine has nothing to do without
+// waiting. Only the driver calls it.
+func (g *Domain) drive1() {
+	for {
+		s := g.seq.Load() // load: only the driver stores seq, and we are it
+		if s&1 == 0 {
+			if g.need.Load() <= s { // load: pairs with Start's CAS
+				return
+			}
+			s++
+			g.begin(s)
+		}
+		if !g.scan(s) {
+			return
+		}
+		// store: the grace period is over (step 4b). Pairs with the
+		// loads in Completed: every load the scans made, which observed
+		// each CPU's quiescent state, happens before a waiter's return.
+		g.seq.Store(s + 1)
+	}
+}
+
+// begin is step 4: s is the new, odd sequence.
+func (g *Domain) begin(s uint64) {
+	// store: the grace period starts. Every snapshot below comes after it
+	// in the total order, hence after the Start loads that computed a
+	// token this grace period serves (pairs with the load in Start).
+	g.seq.Store(s)
+	g.pending = g.pending[:0]
+	g.clocked = false
+	for i, cpu := range g.cpus {
+		if !g.claimed(cpu) {
+			continue // nothing runs there; a later Claim starts after this
+		}
+		// load: the word, once. User or Idle: quiescent in itself (its
+		// next entry add comes after this load); Kernel: pending.
+		snap, _ := g.d.Snapshot(cpu)
+		if snap.Quiescent() || mutation == mutKernelQuiescent {
+			continue
+		}
+		g.snaps[i] = snap
+		g.pending = append(g.pending, int32(i))
+		st := &g.per[i]
+		st.snapSeq.Store(snap.Seq()) // store: diagnostics only
+		st.heldGP.Store(s)           // store: read by the nudge handler and diagnostics
+	}
+}
+
+// scan is step 5: it drops the CPUs that have passed a quiescent state and
+// reports whether none is left; it nudges the others when due.
+func (g *Domain) scan(s uint64) bool {
+	keep := g.pending[:0]
+	for _, i := range g.pending {
+		cpu, st := g.cpus[i], &g.per[i]
+		// load (QuiescentSince): pairs with the owner's transition or
+		// Quiesce add, which it observes when it answers true.
+		quiet := g.d.QuiescentSince(cpu, g.snaps[i]) || !g.claimed(cpu)
+		if mutation == mutPollQuiescent && st.seenGP.Load() == s {
+			quiet = true // the mutant: a handled nudge (a poll point) counts as quiescent
+		}
+		if quiet {
+			st.heldGP.Store(0) // store: diagnostics and the nudge handler
+			continue
+		}
+		keep = append(keep, i)
+	}
+	g.pending = keep
+	if len(keep) == 0 {
+		return true
+	}
+	g.nudgeLaggards(s)
+	return false
+}
+
+// nudgeLaggards is the end of step 5.
+func (g *Domain) nudgeLaggards(s uint64) {
+	if !g.nudge {
+		return
+	}
+	if g.nudgeAfter > 0 {
+		if !g.clocked {
+			g.clock, g.clocked = time.Now(), true
+			return
+		}
+		if time.Since(g.clock) < g.nudgeAfter {
+			return
+		}
+	}
+	for _, i := range g.pending {
+		st := &g.per[i]
+		if st.nudgedGP.Load() == s {
+			continue
+		}
+		// store: before the post; the handler's load of it is ordered
+		// after by the mailbox CAS pair (post, claim) inside Defer.
+		st.nudgedGP.Store(s)
+		// Defer, not IPI: Defer never blocks (the driver must not wait
+		// on one CPU while others report) and never interrupts a CPU
+		// that has returned to user mode meanwhile (it defers; the
+		// transition already ended the wait). An error means the
+		// ctdefer.Domain is closing: its CPUs are being released.
+		if _, err := g.d.Defer(g.cpus[i], g.work); err == nil {
+			g.nudges.Inc()
+		}
+	}
+}
+
+// handle is the nudge and barrier-IPI handler (step 6). It runs on the
+// CPU's owner at a poll point, or on its behalf while it is parked.
+func (g *Domain) handle(cpu int) {
+	st := &g.per[g.index[cpu]]
+	// Barrier: acknowledge every request posted before this run. load:
+	// pairs with the requester's CAS, which precedes its post.
+	if r := st.breq.Load(); r > st.back.Load() {
+		st.back.Store(r) // store: pairs with the barrier's load in its wait
+	}
+	// Grace period: ask for a report if the nudge is for the grace period
+	// this CPU still holds up (a stale nudge, run after the CPU was seen,
+	// asks nothing).
+	if gp := st.nudgedGP.Load(); gp != 0 && gp == st.heldGP.Load() {
+		st.seenGP.Store(gp)
+		st.asked.Store(1) // store: read by Checkpoint on the same thread
+	}
+}
+
+// Checkpoint is the owner's report point, for long kernel stretches: the
+// owner of c holds no reference to anything a grace period protects here.
+// It handles pending IPIs (c.Poll), and if a grace period has nudged this
+// CPU, reports a quiescent state (c.Quiesce, in the kernel). Otherwise it
+// costs two loads of lines that other CPUs write only when they need this
+// one (the mailbox, the asked flag). Owner only, in any mode.
+//
+// An owner that never leaves the kernel for long may as well call
+// c.Quiesce where it holds nothing (one atomic add); Checkpoint spares the
+// add, and the line traffic it causes, until a grace period needs it.
+func (g *Domain) Checkpoint(c *ctdefer.CPU) {
+	st := g.perOf(c)
+	c.Poll()
+	if st.asked.Load() == 0 { // load: the handler's store (same thread, or a finished borrow)
+		return
+	}
+	st.asked.Store(0) // store: only the owner clears it
+	if c.State() == ctseq.Kernel {
+		c.Quiesce() // RMW: the quiescent state; pairs with the driver's QuiescentSince load
+	}
+	g.reports.Inc()
+}
+
+func (g *Domain) perOf(c *ctdefer.CPU) *perCPU {
+	cpu := c.CPU()
+	if c.Domain() != g.d || uint(cpu) >= uint(len(g.index)) || g.index[cpu] < 0 {
+		panic(fmt.Errorf("grace: Checkpoint(CPU %d): %w", cpu, ErrNotOwner))
+	}
+	return &g.per[g.index[cpu]]
+}
+
+// stallError describes the grace period in progress and its laggards.
+func (g *Domain) stallError(op string, waited time.Duration, err error) error {
+	s := g.seq.Load() // load: the grace period in progress, if any
+	e := &StallError{Op: op, Waited: waited, Err: err}
+	if s&1 == 0 {
+		return e
+	}
+	for i, cpu := range g.cpus {
+		st := &g.per[i]
+		if st.heldGP.Load() != s {
+			continue
+		}
+		e.CPUs = append(e.CPUs, g.stalled(cpu, st.snapSeq.Load(), st.nudgedGP.Load() == s, st.seenGP.Load() == s))
+	}
+	return e
+}
+
+func (g *Domain) stalled(cpu int, snapSeq uint64, nudged, handled bool) StalledCPU {
+	now, _ := g.d.Snapshot(cpu)
+	return StalledCPU{CPU: cpu, State: now.State(), Seq: now.Seq(), SnapSeq: snapSeq, Nudged: nudged, Handled: handled}
+}
+
+// Stats counts what a Domain did.
+type Stats struct {
+	GracePeriods uint64 // grace periods completed
+	Started      uint64 // grace periods started: snapshot rounds
+	Nudges       uint64 // nudges posted to CPUs in long kernel stretches
+	Reports      uint64 // quiescent states reported at Checkpoint after a nudge
+	Barriers     uint64 // expedited barriers
+	BarrierIPIs  uint64 // IPIs the expedited barriers posted
+	Retired      uint64 // callbacks retired
+	Reclaimed    uint64 // retired callbacks run
+	Pending      uint64 // retired callbacks not yet run
+}
+
+// Stats returns the Domain's counters.
+func (g *Domain) Stats() Stats {
+	st := Stats{
+		GracePeriods: g.seq.Load() / 2, // load: seq counts them (see seqLine)
+		Started:      (g.seq.Load() + 1) / 2,
+		Nudges:       g.nudges.Load(),
+		Reports:      g.reports.Load(),
+		Barriers:     g.barriers.Load(),
+		BarrierIPIs:  g.bIPIs.Load(),
+	}
+	st.Retired, st.Reclaimed = g.rec.counts()
+	st.Pending = st.Retired - st.Reclaimed
+	return st
+}
+
+// noCopy makes go vet's copylocks check report copies.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}

@@ -1,0 +1,275 @@
+package grace_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/grace"
+)
+
+// Every CPU in user mode or idle: the grace period completes inside Start,
+// with one snapshot round and no nudge.
+func TestSynchronizeUserIdle(t *testing.T) {
+	f := newFixture(t, 2, grace.Options{NudgeAfter: time.Nanosecond})
+	f.ownerWith(f.cpus[0], modeUser)
+	f.ownerWith(f.cpus[1], modeIdle)
+	tok := f.g.Start()
+	require.True(t, f.g.Completed(tok), "grace period over user/idle CPUs not complete after Start")
+	require.NoError(t, f.g.Synchronize(ctxFor(t, 5*time.Second)), "Synchronize")
+	st := f.g.Stats()
+	require.Equal(t, uint64(2), st.GracePeriods, "one grace period per call: %+v", st)
+	require.Equal(t, uint64(0), st.Nudges, "no CPU is in the kernel: %+v", st)
+	require.Equal(t, uint64(0), f.d.TotalStats().IPIs, "no IPI to user or idle CPUs")
+}
+
+// A CPU in a kernel stretch holds the grace period until it leaves.
+func TestSynchronizeWaitsForKernelStretch(t *testing.T) {
+	f := newFixture(t, 1, grace.Options{NudgeAfter: -1})
+	sb := f.ownerWith(f.cpus[0], modeKernel)
+	done := make(chan error, 1)
+	go func() { done <- f.g.Synchronize(ctxFor(t, 10*time.Second)) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Synchronize returned (%v) while the CPU is still in its kernel stretch", err)
+	case <-time.After(30 * time.Millisecond):
+	}
+	sb.set(t, modeUser)
+	require.NoError(t, <-done, "Synchronize after the CPU left the kernel")
+}
+
+// A transition is a quiescent state; so is Quiesce.
+func TestPollTransitionAndQuiesce(t *testing.T) {
+	f := newFixture(t, 1, grace.Options{NudgeAfter: -1})
+	quiesce := make(chan struct{})
+	quiesced := make(chan struct{})
+	f.owner(f.cpus[0], func(c *ctdefer.CPU) {
+		<-quiesce
+		c.Quiesce()
+		close(quiesced)
+		<-quiesce
+	})
+	require.True(t, f.g.Poll(grace.Token{}), "the zero Token is complete")
+	tok := f.g.Start()
+	require.False(t, f.g.Poll(tok), "complete while the CPU is in the kernel since Claim")
+	require.False(t, f.g.Poll(tok), "complete on the second poll")
+	quiesce <- struct{}{}
+	<-quiesced
+	require.True(t, f.g.Poll(tok), "not complete after Quiesce")
+	close(quiesce)
+}
+
+// A CPU in a long kernel stretch that calls Checkpoint is nudged and
+// reports.
+func TestSynchronizeNudgeCheckpoint(t *testing.T) {
+	f := newFixture(t, 1, grace.Options{NudgeAfter: 100 * time.Microsecond})
+	f.ownerWith(f.cpus[0], modeKernelCheckpoint)
+	for range 10 {
+		require.NoError(t, f.g.Synchronize(ctxFor(t, 5*time.Second)), "Synchronize")
+	}
+	st := f.g.Stats()
+	require.GreaterOrEqual(t, st.Nudges, uint64(1), "no nudge: %+v", st)
+	require.GreaterOrEqual(t, st.Reports, uint64(1), "no report: %+v", st)
+	require.Equal(t, uint64(10), st.GracePeriods, "%+v", st)
+}
+
+// A CPU that polls but never reports, and one that does not even poll,
+// make Synchronize fail when its context ends, naming them.
+func TestSynchronizeStall(t *testing.T) {
+	for _, tc := range []struct {
+		mode    int32
+		handled bool
+	}{{modeKernelPoll, true}, {modeKernel, false}} {
+		t.Run(fmt.Sprint("handled=", tc.handled), func(t *testing.T) {
+			f := newFixture(t, 1, grace.Options{NudgeAfter: time.Nanosecond})
+			cpu := f.cpus[0]
+			sb := f.ownerWith(cpu, tc.mode)
+			err := f.g.Synchronize(ctxFor(t, 50*time.Millisecond))
+			require.ErrorIs(t, err, grace.ErrStalled, "Synchronize over a stuck CPU")
+			require.ErrorIs(t, err, context.DeadlineExceeded, "the context's error is wrapped")
+			var se *grace.StallError
+			require.ErrorAs(t, err, &se)
+			require.Len(t, se.CPUs, 1, "one CPU holds it up: %v", err)
+			c := se.CPUs[0]
+			require.Equal(t, cpu, c.CPU, "%v", err)
+			require.True(t, c.Nudged, "nudged: %v", err)
+			require.Equal(t, tc.handled, c.Handled, "nudge handled: %v", err)
+			require.Equal(t, c.SnapSeq, c.Seq, "no transition: %v", err)
+			require.Contains(t, err.Error(), fmt.Sprintf("CPU %d (in kernel", cpu))
+			t.Log(err)
+			sb.set(t, modeUser) // the grace period completes now
+			require.NoError(t, f.g.Synchronize(ctxFor(t, 5*time.Second)), "Synchronize after the CPU left")
+		})
+	}
+}
+
+// Concurrent callers share grace periods: N callers that arrive while one
+// is in progress are served by the next one.
+func TestSynchronizeBatching(t *testing.T) {
+	const callers = 64
+	f := newFixture(t, 1, grace.Options{NudgeAfter: -1})
+	sb := f.ownerWith(f.cpus[0], modeKernel)
+	var wg sync.WaitGroup
+	var returned atomic.Int32
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f.g.Synchronize(ctxFor(t, 10*time.Second)); err != nil {
+				t.Errorf("Synchronize: %v", err)
+			}
+			returned.Add(1)
+		}()
+	}
+	time.Sleep(20 * time.Millisecond) // every caller is waiting
+	require.Zero(t, returned.Load(), "a caller returned while the CPU is in its kernel stretch")
+	sb.set(t, modeUser)
+	wg.Wait()
+	st := f.g.Stats()
+	t.Logf("%d concurrent Synchronize callers: %d grace periods (%d snapshot rounds)", callers, st.GracePeriods, st.Started)
+	require.LessOrEqual(t, st.Started, uint64(3), "callers did not share grace periods: %+v", st)
+}
+
+// Retire runs after the grace period, in order; Barrier waits for it.
+func TestRetireAfterGracePeriod(t *testing.T) {
+	f := newFixture(t, 1, grace.Options{NudgeAfter: -1})
+	sb := f.ownerWith(f.cpus[0], modeKernel)
+	var ran []int
+	var mu sync.Mutex
+	for i := range 5 {
+		require.NoError(t, f.g.Retire(func() { mu.Lock(); ran = append(ran, i); mu.Unlock() }), "Retire")
+	}
+	time.Sleep(20 * time.Millisecond)
+	mu.Lock()
+	require.Empty(t, ran, "retired functions ran while the CPU is in its kernel stretch")
+	mu.Unlock()
+	err := f.g.Barrier(ctxFor(t, 10*time.Millisecond))
+	require.ErrorIs(t, err, grace.ErrStalled, "Barrier over a stuck CPU")
+	sb.set(t, modeUser)
+	require.NoError(t, f.g.Barrier(ctxFor(t, 5*time.Second)), "Barrier")
+	require.Equal(t, []int{0, 1, 2, 3, 4}, ran, "run once each, in Retire order")
+	st := f.g.Stats()
+	require.Equal(t, uint64(5), st.Reclaimed, "%+v", st)
+	require.Zero(t, st.Pending, "%+v", st)
+}
+
+// At MaxPending, TryRetire refuses and Retire blocks until a batch has run.
+func TestRetireBound(t *testing.T) {
+	f := newFixture(t, 1, grace.Options{NudgeAfter: -1, MaxPending: 2})
+	sb := f.ownerWith(f.cpus[0], modeKernel)
+	var n atomic.Int32
+	inc := func() { n.Add(1) }
+	require.NoError(t, f.g.Retire(inc))
+	require.NoError(t, f.g.TryRetire(inc))
+	require.ErrorIs(t, f.g.TryRetire(inc), grace.ErrBacklog, "TryRetire at the bound")
+	blocked := make(chan error, 1)
+	go func() { blocked <- f.g.Retire(inc) }()
+	select {
+	case err := <-blocked:
+		t.Fatalf("Retire at the bound returned (%v) before a grace period", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	sb.set(t, modeUser)
+	require.NoError(t, <-blocked, "blocked Retire")
+	require.NoError(t, f.g.Barrier(ctxFor(t, 5*time.Second)))
+	require.Equal(t, int32(3), n.Load(), "each retired function ran once")
+}
+
+// Close drains what is pending; afterwards Retire fails.
+func TestCloseDrains(t *testing.T) {
+	f := newFixture(t, 1, grace.Options{NudgeAfter: -1})
+	f.ownerWith(f.cpus[0], modeUser)
+	var n atomic.Int32
+	for range 100 {
+		require.NoError(t, f.g.Retire(func() { n.Add(1) }))
+	}
+	require.NoError(t, f.g.Close(ctxFor(t, 5*time.Second)), "Close")
+	require.Equal(t, int32(100), n.Load(), "Close ran everything retired")
+	require.ErrorIs(t, f.g.Retire(func() {}), grace.ErrClosed, "Retire after Close")
+	require.ErrorIs(t, f.g.Close(context.Background()), grace.ErrClosed, "second Close")
+	require.NoError(t, f.g.Synchronize(ctxFor(t, 5*time.Second)), "Synchronize after Close")
+}
+
+// Close whose context ends drops the functions it could not run, naming
+// the CPU; they never run.
+func TestCloseTimeoutDrops(t *testing.T) {
+	f := newFixture(t, 1, grace.Options{NudgeAfter: -1})
+	sb := f.ownerWith(f.cpus[0], modeKernel)
+	var n atomic.Int32
+	for range 3 {
+		require.NoError(t, f.g.Retire(func() { n.Add(1) }))
+	}
+	err := f.g.Close(ctxFor(t, 20*time.Millisecond))
+	require.ErrorIs(t, err, grace.ErrStalled, "Close over a stuck CPU")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Contains(t, err.Error(), "3 retired callbacks dropped")
+	require.Contains(t, err.Error(), fmt.Sprintf("CPU %d", f.cpus[0]))
+	sb.set(t, modeUser)
+	require.Zero(t, n.Load(), "a dropped function ran")
+	require.Error(t, f.g.Barrier(context.Background()), "Barrier after a failed Close")
+}
+
+// The expedited barrier skips CPUs in user mode or idle, and IPIs those in
+// the kernel, which answer at their next poll point.
+func TestExpeditedBarrier(t *testing.T) {
+	f := newFixture(t, 2, grace.Options{})
+	a := f.ownerWith(f.cpus[0], modeUser)
+	f.ownerWith(f.cpus[1], modeIdle)
+	require.NoError(t, f.g.ExpeditedBarrier(ctxFor(t, 5*time.Second)))
+	require.Equal(t, uint64(0), f.g.Stats().BarrierIPIs, "an IPI to a user or idle CPU")
+	require.Equal(t, uint64(0), f.d.TotalStats().IPIs, "an IPI to a user or idle CPU")
+
+	a.set(t, modeKernelPoll)
+	require.NoError(t, f.g.ExpeditedBarrier(ctxFor(t, 5*time.Second)))
+	require.Equal(t, uint64(1), f.g.Stats().BarrierIPIs, "one IPI to the kernel CPU")
+
+	a.set(t, modeKernel) // never polls
+	err := f.g.ExpeditedBarrier(ctxFor(t, 20*time.Millisecond))
+	require.ErrorIs(t, err, grace.ErrStalled)
+	require.Contains(t, err.Error(), fmt.Sprintf("CPU %d (in kernel", f.cpus[0]))
+	a.set(t, modeUser)
+}
+
+// New after the first Claim cannot register its nudge.
+func TestNewAfterClaim(t *testing.T) {
+	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true})
+	require.NoError(t, err)
+	c, err := d.Claim(0)
+	require.NoError(t, err)
+	_, err = grace.New(d, grace.Options{})
+	require.ErrorIs(t, err, ctdefer.ErrRegistrationClosed)
+	require.NoError(t, c.Release())
+	require.NoError(t, d.Close(context.Background()))
+}
+
+// Checkpoint with a CPU of another domain is a programming error.
+func TestCheckpointWrongDomain(t *testing.T) {
+	f := newFixture(t, 1, grace.Options{})
+	other, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true})
+	require.NoError(t, err)
+	c, err := other.Claim(0)
+	require.NoError(t, err)
+	defer func() {
+		require.NoError(t, c.Release())
+		require.NoError(t, other.Close(context.Background()))
+	}()
+	defer func() {
+		p := recover()
+		err, _ := p.(error)
+		require.ErrorIs(t, err, grace.ErrNotOwner, "panic value %v", p)
+	}()
+	f.g.Checkpoint(c)
+}
+
+func TestStallErrorNoCPU(t *testing.T) {
+	e := &grace.StallError{Op: "Synchronize", Waited: time.Second, Err: context.Canceled}
+	require.True(t, errors.Is(e, grace.ErrStalled) && errors.Is(e, context.Canceled))
+	require.Contains(t, e.Error(), "no CPU recorded")
+}

@@ -1,0 +1,162 @@
+package grace_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/grace"
+)
+
+// unpinned: pin workers only where the platform can.
+var unpinned = runtime.GOOS != "linux"
+
+// fixture is a ctdefer.Domain over n CPUs with a grace.Domain on it.
+type fixture struct {
+	t    testing.TB
+	d    *ctdefer.Domain
+	g    *grace.Domain
+	cpus []int
+	wg   sync.WaitGroup
+}
+
+// newFixture creates the domains over the first n CPUs the process may use
+// (all of them if n <= 0). Cleanup closes both domains, grace first.
+func newFixture(t testing.TB, n int, opts grace.Options) *fixture {
+	t.Helper()
+	all, err := ctdefer.New(ctdefer.Options{Unpinned: unpinned})
+	require.NoError(t, err, "probe domain")
+	cpus := all.CPUs()
+	require.NoError(t, all.Close(context.Background()), "close probe domain")
+	if n > 0 {
+		require.GreaterOrEqual(t, len(cpus), n, "the test needs %d CPUs", n)
+		cpus = cpus[:n]
+	}
+	d, err := ctdefer.New(ctdefer.Options{CPUs: cpus, Unpinned: unpinned})
+	require.NoError(t, err, "ctdefer.New")
+	g, err := grace.New(d, opts)
+	require.NoError(t, err, "grace.New")
+	f := &fixture{t: t, d: d, g: g, cpus: cpus}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := g.Close(ctx); err != nil && !errors.Is(err, grace.ErrClosed) {
+			t.Errorf("grace Close: %v", err)
+		}
+		if err := d.Close(ctx); err != nil {
+			t.Errorf("ctdefer Close: %v", err)
+		}
+		f.wg.Wait()
+	})
+	return f
+}
+
+// owner claims cpu and runs fn with the owner handle, then releases it.
+// It returns once the CPU is claimed. The owner must return when the
+// domain closes (c.Closing) or when the test tells it to.
+func (f *fixture) owner(cpu int, fn func(c *ctdefer.CPU)) {
+	f.t.Helper()
+	claimed := make(chan error, 1)
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		c, err := f.d.Claim(cpu)
+		claimed <- err
+		if err != nil {
+			return
+		}
+		defer func() { _ = c.Release() }()
+		fn(c)
+	}()
+	require.NoError(f.t, <-claimed, "Claim(%d)", cpu)
+}
+
+// switchboard tells owners which mode to be in; they ack each change.
+type switchboard struct {
+	mode atomic.Int32 // modeKernel, modeUser, modeIdle, modeStop
+	seen atomic.Int32 // the mode the owner is in
+}
+
+const (
+	modeKernel int32 = iota
+	modeUser
+	modeIdle
+	modeStop
+	modeKernelCheckpoint // in the kernel, calling Checkpoint
+	modeKernelPoll       // in the kernel, calling only Poll
+)
+
+// run is an owner loop driven by sb: it moves to each requested mode and
+// stays there (spinning in the kernel modes, parked in user and idle so as
+// to leave the Ps to the test) until the next request.
+func (sb *switchboard) run(g *grace.Domain) func(c *ctdefer.CPU) {
+	return func(c *ctdefer.CPU) {
+		for {
+			m := sb.mode.Load()
+			switch m {
+			case modeStop:
+				sb.seen.Store(m)
+				return
+			case modeUser:
+				c.UserEnter()
+				sb.seen.Store(m)
+				for sb.mode.Load() == m && !c.Closing() {
+					time.Sleep(50 * time.Microsecond) // user mode, off the P
+				}
+				c.KernelEnter()
+			case modeIdle:
+				sb.seen.Store(m)
+				for sb.mode.Load() == m && !c.Closing() {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+					_ = c.Idle(ctx)
+					cancel()
+				}
+			default:
+				sb.seen.Store(m)
+				for sb.mode.Load() == m && !c.Closing() {
+					switch m {
+					case modeKernelCheckpoint:
+						g.Checkpoint(c)
+					case modeKernelPoll:
+						c.Poll()
+					}
+				}
+			}
+			if c.Closing() {
+				return
+			}
+		}
+	}
+}
+
+// set requests mode m and waits until the owner is in it.
+func (sb *switchboard) set(t testing.TB, m int32) {
+	t.Helper()
+	sb.mode.Store(m)
+	require.Eventually(t, func() bool { return sb.seen.Load() == m }, 5*time.Second, 10*time.Microsecond, "owner never reached mode %d", m)
+}
+
+// ownerWith starts an owner on cpu driven by a new switchboard in mode m.
+func (f *fixture) ownerWith(cpu int, m int32) *switchboard {
+	f.t.Helper()
+	sb := &switchboard{}
+	sb.mode.Store(m)
+	sb.seen.Store(-1)
+	f.owner(cpu, sb.run(f.g))
+	sb.set(f.t, m)
+	f.t.Cleanup(func() { sb.mode.Store(modeStop) })
+	return sb
+}
+
+func ctxFor(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}

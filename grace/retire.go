@@ -1,0 +1,249 @@
+package grace
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Deferred reclamation: Retire, TryRetire, Barrier, Close.
+//
+// Retired functions are batched per Domain, not per CPU: in the kernel,
+// call_rcu runs on the CPU that frees, so per-CPU lists avoid contention;
+// here Retire is called by updaters, ordinary goroutines that are not
+// CPUs of the Domain, and one mutex-guarded list costs one uncontended lock.
+//
+//  1. Retire appends fn to next under mu and wakes the reclaimer goroutine
+//     (started by the first Retire, stopped by Close).
+//  2. The reclaimer takes the whole of next under mu, as one batch, then
+//     calls Start: the grace period it waits for begins after the take,
+//     hence after every Retire of the batch returned (mu orders them), and
+//     each caller unpublished its object before calling Retire.
+//  3. It waits for that grace period (Poll, spin-then-sleep, nudging as
+//     any waiter does), runs the batch in Retire order, and adds its
+//     length to ran under mu, waking Barrier and blocked Retire callers.
+//
+// While the reclaimer waits, new Retires fill the next batch: under steady
+// load, one grace period serves everything retired during the previous one.
+// Batches run in order, so callbacks run in Retire order, and Barrier only
+// compares counts.
+//
+// The bound: at most MaxPending callbacks retired and not yet run. At the
+// bound, Retire blocks until a batch has run (back-pressure on the updater,
+// never an unbounded list), and TryRetire returns ErrBacklog.
+type reclaimer struct {
+	g   *Domain
+	max uint64
+
+	mu       sync.Mutex
+	next     []func()      // retired, waiting for the reclaimer to take them
+	spare    []func()      // the last batch's array, for reuse
+	retired  uint64        // callbacks ever retired
+	ran      uint64        // callbacks run: the first ran retired ones
+	changed  chan struct{} // closed (and replaced) when ran, closing or err change
+	started  bool          // the reclaimer goroutine runs
+	closing  bool
+	dropped  uint64 // callbacks never run because Close's context ended
+	err      error  // why they were dropped
+	kick     chan struct{}
+	done     chan struct{} // closed when the reclaimer exits
+	ctx      context.Context
+	stopWait context.CancelCauseFunc
+}
+
+func (r *reclaimer) init(g *Domain, max int) {
+	if max <= 0 {
+		max = DefaultMaxPending
+	}
+	r.g, r.max = g, uint64(max)
+	r.changed = make(chan struct{})
+	r.kick = make(chan struct{}, 1)
+	r.done = make(chan struct{})
+	r.ctx, r.stopWait = context.WithCancelCause(context.Background())
+}
+
+// Retire arranges for fn to run after a grace period that begins after
+// Retire returns: when no CPU can still hold what the caller unpublished
+// before calling it. Functions run in Retire order, on one reclaimer
+// goroutine; they must not block for long or panic.
+//
+// If Options.MaxPending callbacks are pending, Retire blocks until the
+// reclaimer has run a batch: it then takes a grace period to return. So an
+// owner of a CPU of the Domain must not call it inside a kernel stretch
+// (that grace period waits for its own CPU): use TryRetire there.
+// After Close it returns an error wrapping ErrClosed and fn is not run.
+func (g *Domain) Retire(fn func()) error { return g.rec.retire(fn, true) }
+
+// TryRetire is Retire that never blocks: at the bound it returns an error
+// wrapping ErrBacklog, and fn is not retired.
+func (g *Domain) TryRetire(fn func()) error { return g.rec.retire(fn, false) }
+
+func (r *reclaimer) retire(fn func(), block bool) error {
+	if fn == nil {
+		panic("grace: Retire: nil function")
+	}
+	r.mu.Lock()
+	for {
+		if r.closing {
+			r.mu.Unlock()
+			return fmt.Errorf("grace: Retire: %w", ErrClosed)
+		}
+		if r.retired-r.ran < r.max {
+			break
+		}
+		if !block {
+			n := r.retired - r.ran
+			r.mu.Unlock()
+			return fmt.Errorf("grace: TryRetire: %d callbacks pending (MaxPending %d): %w", n, r.max, ErrBacklog)
+		}
+		ch := r.changed
+		r.mu.Unlock()
+		<-ch
+		r.mu.Lock()
+	}
+	r.next = append(r.next, fn)
+	r.retired++
+	if !r.started {
+		r.started = true
+		go r.loop()
+	}
+	r.mu.Unlock()
+	r.wake()
+	return nil
+}
+
+// wake makes the reclaimer look at next; a pending wake-up is enough.
+func (r *reclaimer) wake() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// notify wakes every Barrier and blocked Retire. Called with mu held.
+func (r *reclaimer) notify() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// loop is the reclaimer goroutine: steps 2 and 3 until closed and drained.
+func (r *reclaimer) loop() {
+	defer close(r.done)
+	g := r.g
+	for {
+		r.mu.Lock()
+		for len(r.next) == 0 && !r.closing {
+			r.mu.Unlock()
+			<-r.kick
+			r.mu.Lock()
+		}
+		if len(r.next) == 0 { // closing, and everything has run
+			r.mu.Unlock()
+			return
+		}
+		batch := r.next
+		r.next, r.spare = r.spare, nil
+		r.mu.Unlock()
+
+		t := g.Start() // after the take: after every Retire of the batch
+		start := time.Now()
+		if !g.Poll(t) {
+			if err := await(r.ctx, g.spin, func() bool { return g.Poll(t) }); err != nil {
+				// Close's context ended: drop what is left. Never running
+				// a callback is safe; running it early is not.
+				r.mu.Lock()
+				r.err = g.stallError("Close", time.Since(start), context.Cause(r.ctx))
+				r.dropped = r.retired - r.ran
+				r.next = nil
+				r.notify()
+				r.mu.Unlock()
+				return
+			}
+		}
+		for i, fn := range batch {
+			fn()
+			batch[i] = nil
+		}
+		r.mu.Lock()
+		r.ran += uint64(len(batch))
+		r.spare = batch[:0]
+		r.notify()
+		r.mu.Unlock()
+	}
+}
+
+// Barrier waits until every function retired before the call has run
+// (rcu_barrier). If ctx ends first it returns a *StallError naming the CPUs
+// the reclaimer's grace period waits for. After a Close whose context ended,
+// it returns Close's error.
+func (g *Domain) Barrier(ctx context.Context) error {
+	r := &g.rec
+	start := time.Now()
+	r.mu.Lock()
+	target := r.retired
+	for r.ran < target {
+		if r.err != nil {
+			err := r.err
+			r.mu.Unlock()
+			return fmt.Errorf("grace: Barrier: callbacks dropped by Close: %w", err)
+		}
+		ch := r.changed
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return g.stallError("Barrier", time.Since(start), ctx.Err())
+		}
+		r.mu.Lock()
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// Close refuses new Retires (ErrClosed), runs every function already
+// retired after its grace period, and stops the reclaimer goroutine. If ctx
+// ends first, the functions not yet run are dropped (never run: safe, as
+// running one early would not be), and Close returns an error counting them
+// and wrapping the *StallError that names the CPUs holding the grace period
+// up. Blocked Retire calls return ErrClosed. Synchronize, Start, Poll and
+// ExpeditedBarrier keep working after Close. A second Close returns an
+// error wrapping ErrClosed.
+//
+// Close the grace Domain before the ctdefer.Domain, while the owners still
+// run: a grace period needs their transitions.
+func (g *Domain) Close(ctx context.Context) error {
+	r := &g.rec
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		return fmt.Errorf("grace: Close: %w", ErrClosed)
+	}
+	r.closing = true
+	started := r.started
+	r.notify()
+	r.mu.Unlock()
+	defer r.stopWait(nil)
+	if !started {
+		return nil
+	}
+	r.wake()
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		r.stopWait(ctx.Err())
+		<-r.done
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return fmt.Errorf("grace: Close: %d retired callbacks dropped, never run: %w", r.dropped, r.err)
+	}
+	return nil
+}
+
+func (r *reclaimer) counts() (retired, ran uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.retired, r.ran
+}

@@ -1,0 +1,330 @@
+//go:build ctdefer_explore
+
+package explore_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/explore"
+	"github.com/ctdefer/ctdefer/internal/mutant"
+	"github.com/ctdefer/ctdefer/lazytlb"
+)
+
+// The lazy-TLB scenarios (P5): one CPU and one address space; an owner
+// going active, lazy and back while a flusher shoots down. The IPI is a
+// mailbox word the owner services at its poll points, as in the ctseq
+// scenarios; the flusher waits (explore.Wait) until it has been serviced,
+// which is lazytlb's synchronous IPI. The real package runs through
+// lazytlb.NewWithSender with that mailbox as its SendFunc.
+//
+// Checks:
+//   - P5 fresh: whenever the owner uses the address space, the generation it
+//     flushed to is at least that of every shootdown that has returned;
+//   - P5 kept (final): every Lazy -> Flush mark was seen by a switch back
+//     (FLUSH is never overwritten), the SPIN model's p5_flush_kept.
+
+// lazyImpl is a one-CPU lazy TLB under test.
+type lazyImpl struct {
+	name string
+	new  func(r *explore.Run, ipi func()) lazyCPU
+}
+
+type lazyCPU interface {
+	enterLazy()
+	switchBack()
+	handleIPI()
+	shootdown() (gen uint64, marked bool)
+	flushed() uint64
+	marksSeen() int
+	// join and leave are the owner's SwitchTo and Leave; ok is false for
+	// the mutant copies, which have no set.
+	join() (ok bool)
+	leave()
+}
+
+type realLazy struct {
+	r  *explore.Run
+	t  *lazytlb.TLB
+	c  *lazytlb.CPU
+	mm *lazytlb.MM
+}
+
+func newRealLazy(p lazytlb.Policy, joined bool) func(r *explore.Run, ipi func()) lazyCPU {
+	return func(r *explore.Run, ipi func()) lazyCPU {
+		t, err := lazytlb.NewWithSender([]int{0}, func(context.Context, int, bool) error { ipi(); return nil },
+			lazytlb.Options{Policy: p, Flush: func(int, *lazytlb.MM, uint64) {}})
+		if err != nil {
+			panic(err)
+		}
+		c, _ := t.CPU(0)
+		l := &realLazy{r: r, t: t, c: c, mm: t.NewMM("a")}
+		if joined {
+			c.SwitchTo(l.mm) // in Setup: not a scheduling point
+		}
+		return l
+	}
+}
+
+func (l *realLazy) enterLazy()  { l.c.EnterLazy() }
+func (l *realLazy) switchBack() { l.c.SwitchBack() }
+func (l *realLazy) handleIPI()  { l.t.HandleIPI(0) }
+func (l *realLazy) join() bool  { l.c.SwitchTo(l.mm); return true }
+func (l *realLazy) leave()      { l.c.Leave() }
+func (l *realLazy) marksSeen() int {
+	return int(l.t.Stats().MarksSeen)
+}
+
+func (l *realLazy) flushed() uint64 {
+	g, _ := l.mm.Flushed(0) // a plain atomic: not a scheduling point
+	return g
+}
+
+func (l *realLazy) shootdown() (uint64, bool) {
+	res, err := l.t.Shootdown(context.Background(), l.mm)
+	if err != nil {
+		l.r.Fail(err)
+	}
+	return res.Gen, res.Marked == 1
+}
+
+// mutantLazy adapts mutant.PlainStore and its control mutant.SwapSwitch.
+type mutantLazy[M interface {
+	EnterLazy()
+	SwitchBack() bool
+	HandleIPI()
+	Shootdown(func()) (uint64, bool)
+	Flushed() uint64
+	MarksSeen() int
+}] struct {
+	m   M
+	ipi func()
+}
+
+func (l *mutantLazy[M]) enterLazy()                { l.m.EnterLazy() }
+func (l *mutantLazy[M]) switchBack()               { l.m.SwitchBack() }
+func (l *mutantLazy[M]) handleIPI()                { l.m.HandleIPI() }
+func (l *mutantLazy[M]) shootdown() (uint64, bool) { return l.m.Shootdown(l.ipi) }
+func (l *mutantLazy[M]) flushed() uint64           { return l.m.Flushed() }
+func (l *mutantLazy[M]) marksSeen() int            { return l.m.MarksSeen() }
+func (l *mutantLazy[M]) join() bool                { return false }
+func (l *mutantLazy[M]) leave()                    {}
+
+var (
+	lazyReal = func(p lazytlb.Policy) lazyImpl {
+		return lazyImpl{name: "lazytlb/" + p.String(), new: newRealLazy(p, true)}
+	}
+	lazyPlainStore = lazyImpl{name: "plain-store", new: func(r *explore.Run, ipi func()) lazyCPU {
+		m := new(mutant.PlainStore)
+		r.Name(m, "state", showLazyState)
+		return &mutantLazy[*mutant.PlainStore]{m: m, ipi: ipi}
+	}}
+	lazySwapControl = lazyImpl{name: "mutant.SwapSwitch", new: func(r *explore.Run, ipi func()) lazyCPU {
+		m := new(mutant.SwapSwitch)
+		r.Name(m, "state", showLazyState)
+		return &mutantLazy[*mutant.SwapSwitch]{m: m, ipi: ipi}
+	}}
+)
+
+func showLazyState(v uint64) string {
+	if v == 0 {
+		return "ok" // the mutants' zero value
+	}
+	return lazytlb.State(v).String()
+}
+
+// lazyWorld is one run's mailbox and bookkeeping.
+type lazyWorld struct {
+	r           *explore.Run
+	cpu         lazyCPU
+	mbox        *atomicx.Uint64 // 1: a flush IPI is pending
+	completed   uint64          // generation of the newest shootdown that returned
+	marks       int             // successful Lazy -> Flush marks
+	flusherDone bool
+}
+
+func newLazyWorld(r *explore.Run, im lazyImpl) *lazyWorld {
+	w := &lazyWorld{r: r, mbox: new(atomicx.Uint64)}
+	r.Name(w.mbox, "ipi", nil)
+	w.cpu = im.new(r, w.ipi)
+	return w
+}
+
+// ipi is the flusher's synchronous IPI: post, then wait until serviced.
+func (w *lazyWorld) ipi() {
+	w.mbox.Store(1)
+	explore.Wait(func() bool { return w.mbox.Load() == 0 })
+}
+
+// poll is the owner's poll point.
+func (w *lazyWorld) poll() {
+	if w.mbox.Load() != 0 {
+		w.cpu.handleIPI()
+		w.mbox.Store(0)
+	}
+}
+
+// use is a use of the address space by the owner: P5 fresh.
+func (w *lazyWorld) use(where string) {
+	f, c := w.cpu.flushed(), w.completed
+	w.r.Assert(f >= c, "P5: owner uses the mm %s at generation %d, but the shootdown of generation %d has returned", where, f, c)
+}
+
+// serveUntilFlusherDone keeps taking IPIs until the flusher has finished.
+func (w *lazyWorld) serveUntilFlusherDone() {
+	for {
+		explore.Wait(func() bool { return w.flusherDone || w.mbox.Load() != 0 })
+		if w.flusherDone {
+			return
+		}
+		w.poll()
+	}
+}
+
+func (w *lazyWorld) addFlusher(flushes int) {
+	w.r.Go("flusher", func() {
+		for range flushes {
+			gen, marked := w.cpu.shootdown()
+			// Same step as the shootdown's last operation (the mark's CAS,
+			// or the return from the IPI wait): it has returned.
+			if marked {
+				w.marks++
+			}
+			w.completed = gen
+		}
+		w.flusherDone = true
+	})
+}
+
+func (w *lazyWorld) checkKept() error {
+	if seen := w.cpu.marksSeen(); seen != w.marks {
+		return fmt.Errorf("P5: %d Lazy -> Flush marks, but the switch backs saw %d: a FLUSH was overwritten", w.marks, seen)
+	}
+	return nil
+}
+
+// switchVsShootdown: the owner, active on the mm, does rounds of {poll,
+// use, enter lazy, poll, switch back, use, poll}, then takes IPIs until the
+// flusher is done and uses the mm once more; the flusher shoots down
+// flushes times.
+func switchVsShootdown(im lazyImpl, rounds, flushes int) explore.Scenario {
+	name := "lazytlb/switch-vs-shootdown"
+	if rounds != 1 || flushes != 2 {
+		name += fmt.Sprintf("-%dx%d", rounds, flushes)
+	}
+	return explore.Scenario{Name: name, Setup: func(r *explore.Run) {
+		w := newLazyWorld(r, im)
+		r.Go("owner", func() {
+			for range rounds {
+				w.poll()
+				w.use("while active")
+				w.cpu.enterLazy()
+				w.poll() // lazy work polls too
+				w.cpu.switchBack()
+				w.use("after the switch back")
+				w.poll()
+			}
+			w.serveUntilFlusherDone()
+			w.use("at the end")
+		})
+		w.addFlusher(flushes)
+		r.Check(w.checkKept)
+	}}
+}
+
+// joinVsShootdown: the owner starts with nothing loaded, joins the mm,
+// uses it, leaves, joins again and uses it (the Dekker pattern of join
+// against the shootdown's read of the set), while the flusher shoots down
+// twice.
+func joinVsShootdown(p lazytlb.Policy) explore.Scenario {
+	im := lazyImpl{name: "lazytlb/" + p.String(), new: newRealLazy(p, false)}
+	return explore.Scenario{Name: "lazytlb/join-vs-shootdown", Setup: func(r *explore.Run) {
+		w := newLazyWorld(r, im)
+		r.Go("owner", func() {
+			w.cpu.join()
+			w.use("after join")
+			w.poll()
+			w.cpu.leave()
+			w.poll()
+			w.cpu.join()
+			w.use("after rejoin")
+			w.cpu.enterLazy()
+			w.cpu.leave()
+			w.serveUntilFlusherDone()
+		})
+		w.addFlusher(2)
+	}}
+}
+
+type lazyExploration struct {
+	scenario explore.Scenario
+	impl     string
+	mutant   bool
+	opts     explore.Options
+}
+
+func lazyExplorations() []lazyExploration {
+	var rows []lazyExploration
+	for _, p := range []lazytlb.Policy{lazytlb.PolicyLazy, lazytlb.PolicyEager, lazytlb.PolicyFlushOnSwitch} {
+		im := lazyReal(p)
+		rows = append(rows,
+			lazyExploration{scenario: switchVsShootdown(im, 1, 2), impl: im.name},
+			lazyExploration{scenario: switchVsShootdown(im, 2, 2), impl: im.name},
+			lazyExploration{scenario: joinVsShootdown(p), impl: im.name})
+	}
+	rows = append(rows,
+		lazyExploration{scenario: switchVsShootdown(lazySwapControl, 1, 2), impl: lazySwapControl.name},
+		lazyExploration{scenario: switchVsShootdown(lazySwapControl, 2, 2), impl: lazySwapControl.name},
+		lazyExploration{scenario: switchVsShootdown(lazyPlainStore, 1, 2), impl: lazyPlainStore.name, mutant: true},
+		lazyExploration{scenario: switchVsShootdown(lazyPlainStore, 1, 1), impl: lazyPlainStore.name, mutant: true})
+	return rows
+}
+
+// TestLazyTLBExplore runs the lazy-TLB scenarios over package lazytlb (each
+// policy) and the swap control exhaustively or within the stated bound,
+// requiring 0 violations, and over the plain-store mutant, requiring a P5
+// violation. With -v:
+//
+//	lazytlb/switch-vs-shootdown: N interleavings (bound=none), 0 violations
+//	mutant plain-store: caught after M interleavings; schedule=[…]
+func TestLazyTLBExplore(t *testing.T) {
+	for _, x := range lazyExplorations() {
+		t.Run(x.scenario.Name+"/"+x.impl, func(t *testing.T) {
+			start := time.Now()
+			res := explore.Explore(x.scenario, x.opts)
+			took := time.Since(start).Round(time.Millisecond)
+			bound := "none"
+			if x.opts.Preemptions > 0 {
+				bound = fmt.Sprint(x.opts.Preemptions)
+			}
+			v := res.Violation
+			switch {
+			case !x.mutant && v != nil:
+				t.Fatalf("%s on %s: violation after %d interleavings: %v\nschedule=%v\n%s",
+					x.scenario.Name, x.impl, res.Schedules, v, v.Schedule, v.TraceString(0))
+			case !x.mutant:
+				if !res.Complete {
+					t.Fatalf("%s on %s: incomplete after %d interleavings", x.scenario.Name, x.impl, res.Schedules)
+				}
+				t.Logf("%s: %d interleavings (bound=%s), 0 violations (%s, longest %d steps, %v)",
+					x.scenario.Name, res.Schedules, bound, x.impl, res.Longest, took)
+			case v == nil:
+				t.Fatalf("mutant %s survived %s: %d interleavings (bound=%s), 0 violations",
+					x.impl, x.scenario.Name, res.Schedules, bound)
+			default:
+				t.Logf("mutant %s: %s caught after %d interleavings (%v); schedule=%v\n  %v\n%s",
+					x.impl, x.scenario.Name, res.Schedules, took, v.Schedule, v, v.TraceString(12))
+				if !strings.HasPrefix(v.Error(), "P5:") {
+					t.Errorf("mutant %s caught for %q, want a P5 violation", x.impl, v)
+				}
+				if err := explore.Replay(x.scenario, v.Schedule); err == nil || err.Error() != v.Error() {
+					t.Errorf("Replay(%v) = %v, want %v", v.Schedule, err, v)
+				}
+			}
+		})
+	}
+}

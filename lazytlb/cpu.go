@@ -1,0 +1,166 @@
+package lazytlb
+
+import (
+	"fmt"
+
+	"github.com/ctdefer/ctdefer"
+)
+
+// CPU is the owner's handle on one CPU's lazy-TLB state. Get it with
+// TLB.CPU or TLB.Attach on the goroutine that owns the CPU (the one that
+// claimed it from the Domain); its methods may be called only from that
+// goroutine, which is the one that runs the flush callback and the IPI
+// handler. Remote code uses TLB.Shootdown. A CPU must not be copied.
+//
+// The owner's life, in the kernel's terms (numbers refer to the handshake
+// in state.go):
+//
+//	c.SwitchTo(mm)   // 1: load mm (join its set); flush if behind
+//	...              // user code uses mm; poll IPIs
+//	c.EnterLazy()    // 2: run other work, keeping mm loaded
+//	...              // other work; poll IPIs
+//	c.SwitchBack()   // 3: use mm again; flush if a shootdown marked us
+//	c.Leave()        // 4: switch away for good (leave the set)
+//
+// Call Leave before releasing the CPU: a shootdown that found the CPU OK
+// waits for it to handle its IPI.
+type CPU struct {
+	_ noCopy
+	t *TLB
+	s *slot
+}
+
+// CPU returns the owner handle of cpu. Errors: ErrBadCPU.
+func (t *TLB) CPU(cpu int) (*CPU, error) {
+	s := t.slotOf(cpu)
+	if s == nil {
+		return nil, fmt.Errorf("lazytlb: TLB.CPU(%d): CPUs %v: %w", cpu, t.cpus, ErrBadCPU)
+	}
+	return &CPU{t: t, s: s}, nil
+}
+
+// Attach returns the owner handle of the CPU that c owns. Call it on c's
+// owner goroutine. Errors: ErrWrongDomain (c belongs to another Domain than
+// the one given to New).
+func (t *TLB) Attach(c *ctdefer.CPU) (*CPU, error) {
+	if t.d == nil || c.Domain() != t.d {
+		return nil, fmt.Errorf("lazytlb: TLB.Attach(CPU %d): %w", c.CPU(), ErrWrongDomain)
+	}
+	return t.CPU(c.CPU())
+}
+
+// Number returns the CPU number.
+func (c *CPU) Number() int { return c.s.cpu }
+
+// MM returns the address space loaded on the CPU, or nil.
+func (c *CPU) MM() *MM { return c.s.loaded }
+
+// State returns the CPU's state word now (a shootdown may have turned Lazy
+// into Flush).
+func (c *CPU) State() State { return c.s.state.load() }
+
+// SwitchTo makes mm the CPU's active address space and reports whether it
+// flushed. If mm is loaded lazily it is SwitchBack; if another address
+// space is loaded it is Leave followed by a join of mm, which flushes if the
+// CPU is behind mm's generation. SwitchTo of the active mm does nothing.
+// A nil mm, or one of another TLB, panics.
+func (c *CPU) SwitchTo(mm *MM) bool {
+	if mm == nil || mm.t != c.t {
+		panic("lazytlb: CPU.SwitchTo: nil MM or MM of another TLB")
+	}
+	s := c.s
+	if s.loaded == mm {
+		if !s.lazy {
+			return false
+		}
+		return c.switchBack()
+	}
+	if s.loaded != nil {
+		c.leave()
+	}
+	return c.join(mm)
+}
+
+// EnterLazy lets the CPU run other work while keeping its address space
+// loaded (a kernel thread borrowing the mm): shootdowns stop interrupting it
+// (except under PolicyEager) and mark it instead. One atomic store; never
+// allocates. It panics if no address space is loaded or the CPU is already
+// lazy.
+func (c *CPU) EnterLazy() {
+	s := c.s
+	if s.loaded == nil || s.lazy {
+		panic("lazytlb: CPU.EnterLazy: not active on an address space")
+	}
+	s.lazy = true
+	s.state.store(Lazy) // step 2: from OK only the owner writes
+}
+
+// SwitchBack returns from lazy mode to the loaded address space and reports
+// whether it flushed: under PolicyLazy only if a shootdown marked the CPU
+// while it was lazy and it is behind the generation (one atomic swap
+// otherwise); under PolicyFlushOnSwitch always. Never allocates. It panics
+// if the CPU is not lazy.
+func (c *CPU) SwitchBack() bool {
+	if !c.s.lazy {
+		panic("lazytlb: CPU.SwitchBack: not lazy")
+	}
+	return c.switchBack()
+}
+
+// Leave switches away from the loaded address space for good: the CPU leaves
+// its set, so shootdowns no longer consider it; a later SwitchTo compares
+// generations. It panics if no address space is loaded.
+func (c *CPU) Leave() {
+	if c.s.loaded == nil {
+		panic("lazytlb: CPU.Leave: no address space loaded")
+	}
+	c.leave()
+}
+
+// switchBack is step 3 of the handshake (state.go).
+func (c *CPU) switchBack() bool {
+	s, t, mm := c.s, c.t, c.s.loaded
+	s.lazy = false
+	if t.opts.Policy == PolicyFlushOnSwitch {
+		s.state.store(OK) // no shootdown writes a Lazy word under this policy
+		// load: after the store that makes shootdowns IPI this CPU:
+		// pairs with Shootdown's Add (Dekker).
+		t.flush(s, mm, mm.gen.Load())
+		s.ostats.switchFlushes.Inc()
+		return true
+	}
+	if s.state.swap(OK) != Flush {
+		return false // no shootdown relies on this CPU: the fast path ends here
+	}
+	s.ostats.marksSeen.Inc()
+	if !t.flushIfBehind(s, mm) {
+		return false // overtaken: an IPI or a join already flushed this far
+	}
+	s.ostats.switchFlushes.Inc()
+	return true
+}
+
+// join is step 1.
+func (c *CPU) join(mm *MM) bool {
+	s := c.s
+	s.loaded, s.lazy = mm, false
+	s.state.store(OK) // from Off only the owner writes
+	mm.join(s.idx)
+	if !c.t.flushIfBehind(s, mm) {
+		return false
+	}
+	s.ostats.joinFlushes.Inc()
+	return true
+}
+
+// leave is step 4.
+func (c *CPU) leave() {
+	s := c.s
+	if s.state.swap(Off) == Flush {
+		// The mark is dropped: the CPU will compare generations when it
+		// rejoins, and the marking shootdown's bump precedes that read.
+		s.ostats.marksSeen.Inc()
+	}
+	s.loaded.leave(s.idx)
+	s.loaded, s.lazy = nil, false
+}

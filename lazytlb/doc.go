@@ -1,0 +1,101 @@
+// Package lazytlb is the lazy-TLB state machine of Rik van Riel's 2016 patch
+// (seed 004) with the generations of today's x86 (arch/x86/mm/tlb.c), for Go
+// runtimes built on package ctdefer.
+//
+// # The model
+//
+// An address space ([MM]) is any shared structure whose translations each
+// CPU caches privately: a routing table, a userspace kernel's page map, a
+// sharded index. Changing it needs a shootdown ([TLB.Shootdown]): every CPU
+// that may hold a stale cached translation must flush before the change is
+// done. A CPU that switched to other work without dropping the address space
+// (a kernel thread borrowing the mm) is lazy ([CPU.EnterLazy]): it need not be
+// interrupted, only flush before it uses the address space again
+// ([CPU.SwitchBack]).
+//
+// Each CPU has a state word, Off / OK / Lazy / Flush. A shootdown bumps the
+// MM's generation and, for each CPU of the MM's set: OK -> IPI (through
+// ctdefer.Domain.IPI, synchronous: the flush runs on that CPU before the
+// shootdown goes on); Lazy -> compare-and-swap to Flush, no IPI; Flush ->
+// nothing. The owner's switch back from lazy is one atomic swap to OK, so a
+// concurrent Lazy -> Flush is returned to it and never overwritten. The
+// handshake, every racing pair and the seed's lost-flush interleaving
+// (a plain read-then-store switch back) are in state.go.
+//
+// # Which carries the truth: the Flush state, the generations, or both
+//
+// Both, for different questions, and neither alone would do:
+//
+//   - The Flush state carries the obligation: "a shootdown that skipped this
+//     CPU relies on its next switch back". It is the only thing a switch back
+//     reads on its fast path: one swap of the CPU's own cache line, no read of
+//     the MM's line, which every shootdown writes and every CPU would then
+//     pull. A CPU that finds Lazy knows that no shootdown has relied on it,
+//     and uses its translations without looking further.
+//
+//   - The generations carry the measure: how far a flush must go, and
+//     whether it is still needed. A CPU marked Flush may have been flushed
+//     meanwhile (an IPI of an eager or kernel-range shootdown, a flush at
+//     join), so the marked switch back compares its flushed-to generation
+//     with the MM's and skips an overtaken flush. At join time (SwitchTo an
+//     MM not loaded) and in the IPI handler the generation is the only
+//     truth: a CPU outside the set was never marked, and the Dekker pattern
+//     (set the bit then read gen, against bump gen then read the set) makes
+//     the comparison sound.
+//
+// Today's x86 makes the generation alone the truth on the switch back too:
+// it stores "not lazy", issues a full barrier and compares tlb_gen on every
+// switch back, so a plain store is sound there and no Flush state exists.
+// That costs the same fence as our swap (an XCHG is a full barrier on x86;
+// so is the store plus smp_mb) plus a read of the MM's contended line on
+// every switch back. Keeping the obligation in the CPU's own word makes the
+// common switch back (no shootdown happened) touch nothing shared, and makes
+// the seed's question concrete: the switch back must be a read-modify-write.
+// The benchmarks measure it (CAS vs swap vs plain store vs a lock, as a
+// ratio; see bench_test.go). The SPIN model models/lazytlb.pml decides the
+// switch back on the state word alone, as here; the generation filter only
+// removes flushes that the model's cpu_gen >= completed_gen property does not
+// need.
+//
+// # Policies
+//
+// Three policies run side by side, one per TLB: [PolicyLazy] (this design),
+// [PolicyEager] (IPI every CPU of the set, lazy or not) and
+// [PolicyFlushOnSwitch] (skip lazy CPUs without marking them; every switch
+// back flushes unconditionally). Shootdowns of [KernelRange] translations,
+// used only by kernel-mode code, go through ctdefer.Domain.DeferWait instead:
+// a CPU in user mode gets a context-tracking work bit and flushes at its next
+// kernel entry without being interrupted (the seed-001 design).
+//
+// # Integration with package ctdefer
+//
+// Create the TLB with [New] over a *ctdefer.Domain before the first Claim: it
+// registers its flush work. Each worker, after Claim, takes its owner handle
+// with [TLB.Attach] (or [TLB.CPU]); the IPI handler runs on the worker at its
+// poll points (Poll, KernelEnter, UserEnter, Idle), so a worker in a long
+// stretch that uses an address space must poll. [NewWithSender] plugs another
+// delivery mechanism in (the interleaving explorer uses a mailbox).
+//
+// # Memory ordering
+//
+// Every cross-CPU word goes through internal/atomicx (Go atomics, which are
+// sequentially consistent), so the explorer can interleave them. The
+// protocol needs the total order in exactly two places, the Dekker patterns
+// (join's CAS then gen load vs the shootdown's gen add then set load; the
+// flush-on-switch store then gen load vs the add then state load): a
+// store-load ordering, which only a full barrier gives. Elsewhere
+// acquire/release would suffice: the shootdown's loads of the state could be
+// relaxed (the CAS validates them), and the mark's CAS needs only to be
+// ordered after the generation add (release).
+//
+// # Zero values, copying, goroutines
+//
+// The zero TLB, MM and CPU are not usable: make them with New or
+// NewWithSender, TLB.NewMM and TLB.CPU or TLB.Attach. None may be copied
+// (go vet reports copies). TLB and MM methods may be called from any
+// goroutine; CPU methods only from the owner of that CPU. Owner methods
+// called in the wrong state panic with "lazytlb: CPU.<Method>: ..."; bad
+// arguments to TLB and MM methods give errors wrapping the sentinels.
+// On 32-bit platforms the 64-bit atomics are the first fields of their
+// structs, and per-CPU slots are padded to whole cache lines.
+package lazytlb

@@ -1,0 +1,33 @@
+package lazytlb
+
+import (
+	"errors"
+
+	"github.com/ctdefer/ctdefer"
+)
+
+// Sentinel errors. Functions wrap them with the offending value; test with
+// errors.Is. Programming errors by a CPU's owner (an owner method in the
+// wrong state) panic instead, with messages prefixed "lazytlb: CPU.<Method>".
+var (
+	// ErrBadCPU: the CPU number is not one of the TLB's (or the CPU list is
+	// empty, has duplicates or out-of-range numbers). The same value as
+	// ctdefer.ErrBadCPU, so errors.Is works across the packages.
+	ErrBadCPU = ctdefer.ErrBadCPU
+
+	// ErrNilFlush: Options.Flush is nil.
+	ErrNilFlush = errors.New("lazytlb: nil flush callback")
+
+	// ErrNilSender: NewWithSender was given a nil SendFunc.
+	ErrNilSender = errors.New("lazytlb: nil sender")
+
+	// ErrBadPolicy: Options.Policy is not one of the Policy constants.
+	ErrBadPolicy = errors.New("lazytlb: unknown policy")
+
+	// ErrForeignMM: the MM is nil or belongs to another TLB.
+	ErrForeignMM = errors.New("lazytlb: address space of another TLB")
+
+	// ErrWrongDomain: the *ctdefer.CPU belongs to another Domain than the
+	// TLB's, or the TLB was made by NewWithSender.
+	ErrWrongDomain = errors.New("lazytlb: CPU of another domain")
+)

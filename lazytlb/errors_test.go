@@ -1,0 +1,161 @@
+package lazytlb_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/lazytlb"
+)
+
+func nopFlush(int, *lazytlb.MM, uint64) {}
+
+func nopSend(context.Context, int, bool) error { return nil }
+
+func TestNewWithSenderErrors(t *testing.T) {
+	ok := lazytlb.Options{Flush: nopFlush}
+	for _, tc := range []struct {
+		name string
+		cpus []int
+		send lazytlb.SendFunc
+		opts lazytlb.Options
+		want error
+		in   string
+	}{
+		{"nil sender", []int{0}, nil, ok, lazytlb.ErrNilSender, "nil sender"},
+		{"nil flush", []int{0}, nopSend, lazytlb.Options{}, lazytlb.ErrNilFlush, "flush"},
+		{"bad policy", []int{0}, nopSend, lazytlb.Options{Flush: nopFlush, Policy: 7}, lazytlb.ErrBadPolicy, "Policy(7)"},
+		{"empty", nil, nopSend, ok, lazytlb.ErrBadCPU, "empty"},
+		{"negative", []int{-1}, nopSend, ok, lazytlb.ErrBadCPU, "CPU -1"},
+		{"too large", []int{ctdefer.MaxCPU + 1}, nopSend, ok, lazytlb.ErrBadCPU, "out of range"},
+		{"duplicate", []int{1, 1}, nopSend, ok, lazytlb.ErrBadCPU, "CPU 1 listed twice"},
+	} {
+		_, err := lazytlb.NewWithSender(tc.cpus, tc.send, tc.opts)
+		require.ErrorIs(t, err, tc.want, "%s", tc.name)
+		require.ErrorContains(t, err, tc.in, "%s: the error names the value", tc.name)
+		require.ErrorContains(t, err, "lazytlb: NewWithSender", "%s: the error names the function", tc.name)
+	}
+}
+
+func TestBadCPUErrors(t *testing.T) {
+	d := newDirect(t, []int{0, 2}, lazytlb.PolicyLazy)
+	_, err := d.t.CPU(1)
+	require.ErrorIs(t, err, lazytlb.ErrBadCPU, "CPU 1 is not in the TLB")
+	require.ErrorIs(t, err, ctdefer.ErrBadCPU, "the same sentinel as the root package")
+	require.ErrorContains(t, err, "TLB.CPU(1)", "names the value")
+	_, err = d.t.NewMM("a").Flushed(7)
+	require.ErrorIs(t, err, lazytlb.ErrBadCPU, "Flushed of an unknown CPU")
+	require.Equal(t, lazytlb.Off, d.t.State(99), "State of an unknown CPU is Off")
+	require.PanicsWithValue(t, "lazytlb: TLB.HandleIPI: CPU 5 not in the TLB [0 2]", func() { d.t.HandleIPI(5) },
+		"HandleIPI of an unknown CPU is a sender bug")
+}
+
+func TestShootdownForeignMM(t *testing.T) {
+	a := newDirect(t, []int{0}, lazytlb.PolicyLazy)
+	b := newDirect(t, []int{0}, lazytlb.PolicyLazy)
+	_, err := a.t.Shootdown(context.Background(), b.t.NewMM("b"))
+	require.ErrorIs(t, err, lazytlb.ErrForeignMM, "MM of another TLB")
+	require.ErrorContains(t, err, "mm b", "names the MM")
+	_, err = a.t.Shootdown(context.Background(), nil)
+	require.ErrorIs(t, err, lazytlb.ErrForeignMM, "nil MM")
+}
+
+func TestShootdownCanceled(t *testing.T) {
+	d := newDirect(t, []int{0}, lazytlb.PolicyLazy)
+	mm := d.t.NewMM("a")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := d.t.Shootdown(ctx, mm)
+	require.ErrorIs(t, err, context.Canceled, "a canceled context stops the shootdown")
+	require.Zero(t, mm.Gen(), "before it bumps the generation")
+}
+
+// An IPI that fails is reported with the CPU; a CPU that left meanwhile is
+// not an error.
+func TestShootdownIPIErrorNamesCPU(t *testing.T) {
+	var tlb *lazytlb.TLB
+	var leave func()
+	tlb, err := lazytlb.NewWithSender([]int{3}, func(context.Context, int, bool) error {
+		if leave != nil {
+			leave()
+		}
+		return ctdefer.ErrIPITimeout
+	}, lazytlb.Options{Flush: nopFlush})
+	require.NoError(t, err)
+	c, err := tlb.CPU(3)
+	require.NoError(t, err)
+	mm := tlb.NewMM("a")
+	c.SwitchTo(mm)
+	r, err := tlb.Shootdown(context.Background(), mm)
+	require.ErrorIs(t, err, ctdefer.ErrIPITimeout, "the delivery error is wrapped")
+	require.ErrorContains(t, err, "lazytlb: Shootdown(a): CPU 3", "with the MM and the CPU")
+	require.Equal(t, 1, r.IPIs, "the result says what was attempted: %v", r)
+
+	leave = c.Leave // the CPU leaves while its IPI is pending
+	_, err = tlb.Shootdown(context.Background(), mm)
+	require.NoError(t, err, "no flush is owed by a CPU that was in the set when read but has left")
+}
+
+func TestOwnerMisusePanics(t *testing.T) {
+	d := newDirect(t, []int{0}, lazytlb.PolicyLazy)
+	other := newDirect(t, []int{0}, lazytlb.PolicyLazy)
+	c := d.cpu(t, 0)
+	require.PanicsWithValue(t, "lazytlb: CPU.EnterLazy: not active on an address space", c.EnterLazy, "EnterLazy with nothing loaded")
+	require.PanicsWithValue(t, "lazytlb: CPU.SwitchBack: not lazy", func() { c.SwitchBack() }, "SwitchBack with nothing loaded")
+	require.PanicsWithValue(t, "lazytlb: CPU.Leave: no address space loaded", c.Leave, "Leave with nothing loaded")
+	require.PanicsWithValue(t, "lazytlb: CPU.SwitchTo: nil MM or MM of another TLB", func() { c.SwitchTo(nil) }, "nil MM")
+	require.PanicsWithValue(t, "lazytlb: CPU.SwitchTo: nil MM or MM of another TLB",
+		func() { c.SwitchTo(other.t.NewMM("x")) }, "foreign MM")
+	c.SwitchTo(d.t.NewMM("a"))
+	require.PanicsWithValue(t, "lazytlb: CPU.SwitchBack: not lazy", func() { c.SwitchBack() }, "SwitchBack while OK")
+	c.EnterLazy()
+	require.PanicsWithValue(t, "lazytlb: CPU.EnterLazy: not active on an address space", c.EnterLazy, "EnterLazy twice")
+}
+
+func TestNewDomainErrors(t *testing.T) {
+	_, err := lazytlb.New(nil, lazytlb.Options{Flush: nopFlush})
+	require.ErrorIs(t, err, lazytlb.ErrBadCPU, "nil Domain")
+
+	d := newDomain(t, []int{0})
+	_, err = lazytlb.New(d, lazytlb.Options{})
+	require.ErrorIs(t, err, lazytlb.ErrNilFlush, "nil flush")
+	tlb, err := lazytlb.New(d, lazytlb.Options{Flush: nopFlush})
+	require.NoError(t, err, "New before Claim")
+
+	other := newDomain(t, []int{0})
+	w := startWorker(t, other, 0)
+	w.do(func(c *ctdefer.CPU) {
+		_, err := tlb.Attach(c)
+		require.ErrorIs(t, err, lazytlb.ErrWrongDomain, "a CPU of another Domain")
+	})
+	_, err = lazytlb.New(other, lazytlb.Options{Flush: nopFlush})
+	require.ErrorIs(t, err, ctdefer.ErrRegistrationClosed, "New after the first Claim")
+	require.ErrorContains(t, err, "lazytlb: New", "wrapped")
+}
+
+// A Shootdown to a CPU whose worker never polls times out, naming the CPU.
+func TestShootdownTimeoutOnDomain(t *testing.T) {
+	d := newDomain(t, []int{0})
+	tlb, err := lazytlb.New(d, lazytlb.Options{Flush: nopFlush})
+	require.NoError(t, err)
+	mm := tlb.NewMM("a")
+	w := startWorker(t, d, 0)
+	w.do(func(c *ctdefer.CPU) {
+		tc, err := tlb.Attach(c)
+		require.NoError(t, err)
+		tc.SwitchTo(mm)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err = tlb.Shootdown(ctx, mm) // the worker blocks in w's command loop: no poll
+	require.ErrorIs(t, err, ctdefer.ErrIPITimeout, "the IPI was not handled in time (a deadline is reported as the Domain's timeout)")
+	require.ErrorContains(t, err, "CPU 0", "the error names the CPU")
+	w.do(func(c *ctdefer.CPU) {
+		c.Poll() // handle the IPI, then leave before release
+		tc, _ := tlb.Attach(c)
+		tc.Leave()
+	})
+}

@@ -1,0 +1,105 @@
+package lazytlb_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctdefer/ctdefer/lazytlb"
+)
+
+// flushLog records the flushes a TLB's callback ran.
+type flushLog struct {
+	mu      sync.Mutex
+	flushes []flushRec
+}
+
+type flushRec struct {
+	cpu int
+	mm  string
+	gen uint64
+}
+
+func (l *flushLog) flush(cpu int, mm *lazytlb.MM, gen uint64) {
+	l.mu.Lock()
+	l.flushes = append(l.flushes, flushRec{cpu, mm.Name(), gen})
+	l.mu.Unlock()
+}
+
+func (l *flushLog) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.flushes)
+}
+
+func (l *flushLog) last() flushRec {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.flushes) == 0 {
+		return flushRec{}
+	}
+	return l.flushes[len(l.flushes)-1]
+}
+
+// direct is a single-goroutine TLB: its sender runs the IPI handler inline,
+// which is valid because the test goroutine plays every CPU's owner.
+type direct struct {
+	t     *lazytlb.TLB
+	log   *flushLog
+	sends []send
+}
+
+type send struct {
+	cpu    int
+	kernel bool
+}
+
+func newDirect(t *testing.T, cpus []int, p lazytlb.Policy) *direct {
+	t.Helper()
+	d := &direct{log: &flushLog{}}
+	var err error
+	d.t, err = lazytlb.NewWithSender(cpus, func(_ context.Context, cpu int, kernel bool) error {
+		d.sends = append(d.sends, send{cpu, kernel})
+		d.t.HandleIPI(cpu)
+		return nil
+	}, lazytlb.Options{Policy: p, Flush: d.log.flush})
+	require.NoError(t, err, "NewWithSender(%v, %v)", cpus, p)
+	return d
+}
+
+func (d *direct) cpu(t *testing.T, n int) *lazytlb.CPU {
+	t.Helper()
+	c, err := d.t.CPU(n)
+	require.NoError(t, err, "TLB.CPU(%d)", n)
+	return c
+}
+
+func (d *direct) shootdown(t *testing.T, mm *lazytlb.MM, opts ...lazytlb.ShootdownOption) lazytlb.Result {
+	t.Helper()
+	r, err := d.t.Shootdown(context.Background(), mm, opts...)
+	require.NoError(t, err, "Shootdown(%s)", mm.Name())
+	return r
+}
+
+func flushedOf(t testing.TB, mm *lazytlb.MM, cpu int) uint64 {
+	t.Helper()
+	g, err := mm.Flushed(cpu)
+	require.NoError(t, err, "Flushed(%d)", cpu)
+	return g
+}
+
+// oneCPU returns a one-CPU TLB under policy p whose CPU 0 is active on a new
+// MM "a", and lazy if lazy.
+func oneCPU(t *testing.T, p lazytlb.Policy, lazy bool) (*direct, *lazytlb.CPU, *lazytlb.MM) {
+	t.Helper()
+	d := newDirect(t, []int{0}, p)
+	c := d.cpu(t, 0)
+	mm := d.t.NewMM("a")
+	c.SwitchTo(mm)
+	if lazy {
+		c.EnterLazy()
+	}
+	return d, c, mm
+}

@@ -1,0 +1,112 @@
+package lazytlb
+
+import (
+	"fmt"
+	"math/bits"
+	"unsafe"
+
+	"go.uber.org/atomic"
+
+	"github.com/ctdefer/ctdefer/internal/atomicx"
+)
+
+// MM is an address space: any shared structure whose translations each CPU
+// caches privately (a routing table, a userspace kernel's page map, a
+// sharded index). It keeps the set of CPUs that have it loaded (OK, Lazy or
+// Flush) and a generation bumped by every Shootdown; each CPU records the
+// generation it has flushed to.
+//
+// Create it with TLB.NewMM; the zero MM is not usable and an MM must not be
+// copied. Its methods may be called from any goroutine.
+type MM struct {
+	_ noCopy
+	_ align64
+	// gen is the generation of the newest translations: Shootdown's Add
+	// (step 6 in state.go), read by joins, marked switch backs and IPI
+	// handlers. First, for 64-bit alignment on 32-bit platforms; alone on
+	// its line, since every shootdown writes it.
+	gen atomicx.Uint64
+	_   [cacheLine - unsafe.Sizeof(atomicx.Uint64{})]byte
+
+	// cpus is the set of CPUs that have the MM loaded: bit i of word i/64
+	// is slot i. Set by joins, cleared by leaves (CAS loops), read by
+	// shootdowns (step 7).
+	cpus []atomicx.Uint64
+	// flushed[i] is the generation slot i's CPU has flushed its cached
+	// translations to. Written only by that CPU's owner and read by it for
+	// decisions; other goroutines read it only to observe (Flushed), so it
+	// is a plain atomic, not a scheduling point of the explorer.
+	flushed []flushedGen
+	t       *TLB
+	name    string
+}
+
+type flushedGen struct {
+	gen atomic.Uint64
+	_   [cacheLine - 8]byte
+}
+
+// NewMM creates an address space at generation 0 that no CPU has loaded.
+func (t *TLB) NewMM(name string) *MM {
+	return &MM{
+		cpus:    make([]atomicx.Uint64, (len(t.slots)+63)/64),
+		flushed: make([]flushedGen, len(t.slots)),
+		t:       t,
+		name:    name,
+	}
+}
+
+// Name returns the name given to NewMM.
+func (mm *MM) Name() string { return mm.name }
+
+func (mm *MM) String() string { return "mm " + mm.name }
+
+// Gen returns the generation of the newest translations: the number of
+// shootdowns begun on mm.
+func (mm *MM) Gen() uint64 { return mm.gen.Load() } // load: observation only
+
+// CPUs returns the CPUs that have mm loaded now (OK, Lazy or Flush).
+func (mm *MM) CPUs() []int {
+	var cpus []int
+	for w := range mm.cpus {
+		m := mm.cpus[w].Load() // load: observation only
+		for m != 0 {
+			i := w*64 + bits.TrailingZeros64(m)
+			m &= m - 1
+			cpus = append(cpus, mm.t.slots[i].cpu)
+		}
+	}
+	return cpus
+}
+
+// Flushed returns the generation cpu's cached translations of mm were last
+// flushed to. Errors: ErrBadCPU.
+func (mm *MM) Flushed(cpu int) (uint64, error) {
+	s := mm.t.slotOf(cpu)
+	if s == nil {
+		return 0, fmt.Errorf("lazytlb: MM.Flushed(%d): CPUs %v: %w", cpu, mm.t.cpus, ErrBadCPU)
+	}
+	return mm.flushed[s.idx].gen.Load(), nil
+}
+
+// join sets slot i's bit (step 1 in state.go).
+func (mm *MM) join(i int) {
+	w, bit := &mm.cpus[i/64], uint64(1)<<(i%64)
+	old := w.Load() // load: first guess for the CAS
+	// CAS: publish the CPU in the set before it reads gen (the Dekker
+	// pattern): pairs with the Shootdown's load of the set after its Add.
+	for !w.CompareAndSwap(old, old|bit) {
+		old = w.Load() // load: another CPU joined or left; retry
+	}
+}
+
+// leave clears slot i's bit (step 4 in state.go).
+func (mm *MM) leave(i int) {
+	w, bit := &mm.cpus[i/64], uint64(1)<<(i%64)
+	old := w.Load() // load: first guess for the CAS
+	// CAS: leave the set; pairs with the Shootdown's load of the set. A
+	// shootdown that read the bit before finds the state Off and skips.
+	for !w.CompareAndSwap(old, old&^bit) {
+		old = w.Load() // load: another CPU joined or left; retry
+	}
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package lazytlb_test
+
+const raceEnabled = true

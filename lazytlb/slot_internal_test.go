@@ -1,0 +1,32 @@
+package lazytlb
+
+import (
+	"context"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Per-CPU slots fill whole cache lines, so no two CPUs' state words share
+// a line, and every 64-bit atomic is the first field of its struct (8-byte
+// aligned on 32-bit platforms).
+func TestSlotLayout(t *testing.T) {
+	require.Zero(t, unsafe.Sizeof(slot{})%cacheLine, "slot size %d is a multiple of the %d-byte line", unsafe.Sizeof(slot{}), cacheLine)
+	require.Zero(t, unsafe.Sizeof(flushedGen{})%cacheLine, "flushedGen size %d is a multiple of the line", unsafe.Sizeof(flushedGen{}))
+	require.Zero(t, unsafe.Offsetof(slot{}.state), "the state word is first in its slot")
+	require.Zero(t, unsafe.Offsetof(MM{}.gen), "gen is first in MM")
+	require.Equal(t, cacheLine, unsafe.Offsetof(MM{}.cpus), "gen has its line to itself")
+	require.Zero(t, unsafe.Offsetof(flushedGen{}.gen), "flushed gen first")
+
+	tlb, err := NewWithSender([]int{0, 1, 2}, func(context.Context, int, bool) error { return nil },
+		Options{Flush: func(int, *MM, uint64) {}})
+	require.NoError(t, err)
+	mm := tlb.NewMM("a")
+	for i := range tlb.slots {
+		require.Zero(t, uintptr(unsafe.Pointer(&tlb.slots[i].state))%8, "slot %d's state word is 8-byte aligned", i)
+		require.Zero(t, uintptr(unsafe.Pointer(&mm.flushed[i].gen))%8, "flushed[%d] is 8-byte aligned", i)
+	}
+	require.Zero(t, uintptr(unsafe.Pointer(&mm.gen))%8, "gen is 8-byte aligned")
+	require.Zero(t, uintptr(unsafe.Pointer(&mm.cpus[0]))%8, "the set is 8-byte aligned")
+}

@@ -1,0 +1,283 @@
+package lazytlb
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	syncatomic "sync/atomic"
+	"unsafe"
+
+	"go.uber.org/atomic"
+	"golang.org/x/sys/cpu"
+
+	"github.com/ctdefer/ctdefer"
+)
+
+// cacheLine is the padding unit between per-CPU slots: x/sys/cpu's
+// CacheLinePad is 64 bytes on amd64 and 386, 128 on arm64 and ppc64 (where
+// adjacent-line prefetch makes 64 too little).
+const cacheLine = unsafe.Sizeof(cpu.CacheLinePad{})
+
+// FlushFunc drops the translations of mm that cpu has cached, bringing them
+// to generation gen at least (the cache re-reads the shared structure on its
+// next use). It runs on cpu's owner: at a switch back, a join, or a poll
+// point that handles the flush IPI. It must not block and must not call the
+// owner methods of package ctdefer or of this package.
+type FlushFunc func(cpu int, mm *MM, gen uint64)
+
+// SendFunc delivers a TLB's flush to a CPU when no ctdefer.Domain does (see
+// NewWithSender). It must make cpu's owner call TLB.HandleIPI(cpu) and
+// return once that call has returned, honouring ctx. kernel is true for a
+// KernelRange shootdown: the flush may then wait for the CPU's next entry
+// into kernel mode instead of interrupting it.
+type SendFunc func(ctx context.Context, cpu int, kernel bool) error
+
+// Options configures a TLB. The zero value is the documented default of
+// every field except Flush, which is required.
+type Options struct {
+	// Policy selects what a shootdown does with lazy CPUs. The zero value
+	// is PolicyLazy.
+	Policy Policy
+	// Flush is the flush callback. Required.
+	Flush FlushFunc
+	// Name is the name of the flush work registered in the Domain; "" means
+	// "lazytlb.flush".
+	Name string
+}
+
+// Policy is what a shootdown does with the CPUs of an address space.
+type Policy uint8
+
+// The policies, selectable side by side (one per TLB).
+const (
+	// PolicyLazy: IPI the CPUs using the address space (OK); mark the lazy
+	// ones Flush with one CAS and no IPI; a lazy CPU switching back flushes
+	// only if it was marked and is behind the generation. Rik van Riel's
+	// design (seed 004) with today's x86 generations.
+	PolicyLazy Policy = iota
+	// PolicyEager: IPI every CPU of the set, lazy or not: the baseline
+	// before lazy TLB shootdowns.
+	PolicyEager
+	// PolicyFlushOnSwitch: IPI OK CPUs, skip lazy ones without marking
+	// them; every switch back flushes unconditionally (a CR3 reload without
+	// ASIDs).
+	PolicyFlushOnSwitch
+	numPolicies
+)
+
+var policyNames = [...]string{"lazy", "eager", "flush-on-switch"}
+
+func (p Policy) String() string {
+	if p < numPolicies {
+		return policyNames[p]
+	}
+	return fmt.Sprintf("Policy(%d)", uint8(p))
+}
+
+// TLB is the lazy-TLB machinery of a set of CPUs: one state word per CPU,
+// the address spaces (NewMM) and their shootdowns. Create it with New (over
+// a ctdefer.Domain) or NewWithSender; the zero TLB is not usable, and a TLB
+// must not be copied.
+//
+// Methods of TLB and MM may be called from any goroutine. The owner handle
+// of each CPU (TLB.CPU) belongs to that CPU's owner goroutine.
+type TLB struct {
+	_     noCopy
+	_     align64
+	stats flusherStats // 64-bit atomics first
+	slots []slot
+	index []int32 // CPU number -> index in slots, -1 if absent
+	cpus  []int
+	opts  Options
+	send  SendFunc
+	d     *ctdefer.Domain // nil for NewWithSender
+}
+
+// slot is one CPU's state, padded to whole cache lines so that no two
+// CPUs' words share a line (slot_internal_test.go checks the size).
+type slot struct {
+	slotData
+	_ [(cacheLine - unsafe.Sizeof(slotData{})%cacheLine) % cacheLine]byte
+}
+
+type slotData struct {
+	// state is the CPU's state word; first, for 64-bit alignment on 32-bit
+	// platforms. See the handshake in state.go.
+	state stateWord
+	// ownerStats are written by the owner only, on slow paths.
+	ostats ownerStats
+	// loaded is the address space loaded on the CPU (OK, Lazy or Flush),
+	// nil when Off. Owner only: the IPI handler runs on the owner too.
+	loaded *MM
+	// lazy is true between EnterLazy and the switch back. Owner only.
+	lazy bool
+	idx  int // index in TLB.slots
+	cpu  int
+}
+
+// New creates a TLB over the CPUs of d and registers its flush work in d:
+// call it before the first Claim (registration closes then). Shootdowns
+// reach active CPUs with d.IPI (a forced, synchronous IPI, handled at the
+// CPU's next poll point even in user mode, because the user-mode code uses
+// the address space) and kernel-range flushes with d.DeferWait.
+//
+// Errors: ErrNilFlush, ErrBadPolicy, and the Domain's Register errors
+// (ctdefer.ErrRegistrationClosed after the first Claim, ErrTooManyWorks,
+// ErrClosed), wrapped.
+func New(d *ctdefer.Domain, opts Options) (*TLB, error) {
+	if d == nil {
+		return nil, fmt.Errorf("lazytlb: New: nil Domain: %w", ErrBadCPU)
+	}
+	t, err := newTLB("New", d.CPUs(), opts)
+	if err != nil {
+		return nil, err
+	}
+	name := opts.Name
+	if name == "" {
+		name = "lazytlb.flush"
+	}
+	w, err := d.Register(name, t.HandleIPI)
+	if err != nil {
+		return nil, fmt.Errorf("lazytlb: New: %w", err)
+	}
+	t.d = d
+	t.send = func(ctx context.Context, cpu int, kernel bool) error {
+		if kernel {
+			return d.DeferWait(ctx, cpu, w)
+		}
+		return d.IPI(ctx, cpu, w)
+	}
+	return t, nil
+}
+
+// NewWithSender creates a TLB over the given CPU numbers whose flushes are
+// delivered by send instead of a ctdefer.Domain: for other runtimes,
+// simulators, and the interleaving explorer, which plugs a mailbox in.
+//
+// Errors: ErrBadCPU (empty list, negative, too large or duplicate number),
+// ErrNilFlush, ErrBadPolicy, ErrNilSender.
+func NewWithSender(cpus []int, send SendFunc, opts Options) (*TLB, error) {
+	if send == nil {
+		return nil, fmt.Errorf("lazytlb: NewWithSender: %w", ErrNilSender)
+	}
+	t, err := newTLB("NewWithSender", cpus, opts)
+	if err != nil {
+		return nil, err
+	}
+	t.send = send
+	return t, nil
+}
+
+func newTLB(fn string, cpus []int, opts Options) (*TLB, error) {
+	if opts.Flush == nil {
+		return nil, fmt.Errorf("lazytlb: %s: %w", fn, ErrNilFlush)
+	}
+	if opts.Policy >= numPolicies {
+		return nil, fmt.Errorf("lazytlb: %s: %v: %w", fn, opts.Policy, ErrBadPolicy)
+	}
+	if len(cpus) == 0 {
+		return nil, fmt.Errorf("lazytlb: %s: empty CPU list: %w", fn, ErrBadCPU)
+	}
+	maxCPU := 0
+	for i, c := range cpus {
+		if c < 0 || c > ctdefer.MaxCPU {
+			return nil, fmt.Errorf("lazytlb: %s: CPU %d out of range [0, %d]: %w", fn, c, ctdefer.MaxCPU, ErrBadCPU)
+		}
+		if slices.Contains(cpus[:i], c) {
+			return nil, fmt.Errorf("lazytlb: %s: CPU %d listed twice: %w", fn, c, ErrBadCPU)
+		}
+		maxCPU = max(maxCPU, c)
+	}
+	t := &TLB{
+		slots: make([]slot, len(cpus)),
+		index: make([]int32, maxCPU+1),
+		cpus:  slices.Clone(cpus),
+		opts:  opts,
+	}
+	for i := range t.index {
+		t.index[i] = -1
+	}
+	for i, c := range cpus {
+		t.index[c] = int32(i)
+		t.slots[i].idx = i
+		t.slots[i].cpu = c
+	}
+	return t, nil
+}
+
+// Policy returns the TLB's policy.
+func (t *TLB) Policy() Policy { return t.opts.Policy }
+
+// CPUs returns the CPU numbers of the TLB.
+func (t *TLB) CPUs() []int { return slices.Clone(t.cpus) }
+
+// slotOf returns the slot of cpu, or nil.
+func (t *TLB) slotOf(cpu int) *slot {
+	if uint(cpu) >= uint(len(t.index)) || t.index[cpu] < 0 {
+		return nil
+	}
+	return &t.slots[t.index[cpu]]
+}
+
+// State returns cpu's current state (Off for an unknown CPU).
+func (t *TLB) State(cpu int) State {
+	if s := t.slotOf(cpu); s != nil {
+		return s.state.load()
+	}
+	return Off
+}
+
+// HandleIPI is the flush handler: it flushes the address space loaded on cpu
+// if the CPU is behind its generation. New registers it in the Domain; with
+// NewWithSender the SendFunc must have cpu's owner call it. It must run on
+// cpu's owner. An unknown cpu panics.
+func (t *TLB) HandleIPI(cpu int) {
+	s := t.slotOf(cpu)
+	if s == nil {
+		panic(fmt.Sprintf("lazytlb: TLB.HandleIPI: CPU %d not in the TLB %v", cpu, t.cpus))
+	}
+	if mm := s.loaded; mm != nil && t.flushIfBehind(s, mm) {
+		s.ostats.ipiFlushes.Inc()
+	}
+}
+
+// flushIfBehind is the generation test of steps 1, 3 and 5 (state.go): it
+// reads the MM's generation and flushes if the CPU's translations are older.
+// Owner only.
+func (t *TLB) flushIfBehind(s *slot, mm *MM) bool {
+	// load: after the RMW that made the CPU visible to shootdowns (the
+	// Swap of the switch back, the CAS of the join): pairs with the Add
+	// in Shootdown (the Dekker pattern in state.go).
+	g := mm.gen.Load()
+	f := &mm.flushed[s.idx].gen
+	if f.Load() >= g { // owner-written only (see MM.flushed)
+		return false
+	}
+	t.flush(s, mm, g)
+	return true
+}
+
+// flush runs the callback and records the generation reached. Owner only.
+func (t *TLB) flush(s *slot, mm *MM, g uint64) {
+	t.opts.Flush(s.cpu, mm, g)
+	mm.flushed[s.idx].gen.Store(g) // owner-written; read by MM.Flushed observers
+}
+
+// align64 gives a struct 8-byte alignment on 32-bit platforms, even when
+// the compiler places it on the stack (sync/atomic's 64-bit types carry that
+// guarantee; go.uber.org/atomic's and so atomicx's do not).
+type align64 = [0]syncatomic.Uint64
+
+// noCopy makes go vet's copylocks check report copies.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}
+
+// ownerStats are counters written by a CPU's owner on slow paths.
+type ownerStats struct {
+	joinFlushes   atomic.Uint64
+	switchFlushes atomic.Uint64
+	ipiFlushes    atomic.Uint64
+	marksSeen     atomic.Uint64
+}
