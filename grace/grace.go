@@ -233,7 +233,7 @@ func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 		per:        make([]perCPU, len(cpus)),
 		pending:    make([]int32, 0, len(cpus)),
 		snaps:      make([]ctseq.Snapshot, len(cpus)),
-		claimed:    claimedFunc(d),
+		claimed:    d.Claimed,
 	}
 	switch {
 	case opts.NudgeAfter == 0:
@@ -265,18 +265,6 @@ func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 	g.work = w
 	g.rec.init(g, opts.MaxPending)
 	return g, nil
-}
-
-// claimedFunc returns how to ask d whether a CPU is claimed. CPUs nobody
-// has claimed run nothing, so they are quiescent; a Domain that cannot say
-// is asked nothing, and every CPU counts as claimed (safe, but a grace
-// period then waits for unclaimed CPUs until its context ends: claim every
-// CPU of the Domain, or keep the Domain to the CPUs you claim).
-func claimedFunc(d *ctdefer.Domain) func(int) bool {
-	if c, ok := any(d).(interface{ Claimed(cpu int) bool }); ok {
-		return c.Claimed
-	}
-	return func(int) bool { return true }
 }
 
 // Start requests a grace period that begins after the call, advances the
