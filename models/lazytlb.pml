@@ -1,10 +1,10 @@
 /*
  * lazytlb.pml: Rik van Riel's lazy-TLB state machine (seed 004, 2016) as
- * ctdefer will implement it, for one CPU and one address space (mm).
- *
- * There is no Go code yet (no lazytlb package in the repo at the time of
- * writing): the comments name the seed's kernel code each step stands for;
- * the Go implementation should map one atomic per step, like ctseq.
+ * ctdefer's lazytlb package implements it, for one CPU and one address
+ * space (mm). The comments name the seed's kernel code each step stands
+ * for; lazytlb/state.go maps one atomic per step (its switch back also skips
+ * a flush already overtaken by a newer generation, which this model's
+ * property does not need, and its state numbering differs).
  *
  *   state      per-CPU tlbstate: OK (using the mm), LAZY (running a kernel
  *              thread with the mm still loaded), FLUSH (lazy, and a
