@@ -42,6 +42,12 @@
 //   - Nothing lost: Release runs what is pending; Close refuses new work,
 //     waits for the workers, and hands back IPIs no worker could run.
 //
-// The packages: ctseq (the per-CPU word), lazytlb (the lazy-TLB state
-// machine), and this one (pinned workers, IPIs, statistics, debugging).
+// Each pinned worker that spins holds a Go P: give GOMAXPROCS headroom beyond
+// the number of workers, and use Isolate to keep the rest of the process off
+// the workers' CPUs.
+//
+// The packages: ctseq (the per-CPU word), this one (pinned workers, IPIs,
+// lazy rescheduling, statistics, debugging), lazytlb (the lazy-TLB state
+// machine), grace (grace periods and reclamation read off the same words)
+// and membarrier (the membarrier(2) system call).
 package ctdefer
