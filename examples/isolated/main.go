@@ -25,13 +25,12 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/examples/internal/cpuflag"
 )
 
 type config struct {
@@ -79,23 +78,11 @@ func run(cfg config, cpuList string) error {
 	if cfg.rate <= 0 || cfg.duration <= 0 || cfg.entryEvery <= 0 {
 		return errors.New("-rate, -duration and -entry-every must be positive")
 	}
-	probe, err := ctdefer.New(ctdefer.Options{Unpinned: cfg.unpinned})
+	cpus, allowed, err := cpuflag.Choose(cpuList, 2, cfg.unpinned)
 	if err != nil {
-		return fmt.Errorf("%w\n(pinning needs Linux; try -unpinned)", err)
+		return err
 	}
-	allowed := probe.CPUs()
-	_ = probe.Close(context.Background())
-	if cpuList != "" {
-		for _, f := range strings.Split(cpuList, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil {
-				return fmt.Errorf("-cpus %q: %v", cpuList, err)
-			}
-			cfg.cpus = append(cfg.cpus, n)
-		}
-	} else {
-		cfg.cpus = allowed[:min(2, len(allowed))]
-	}
+	cfg.cpus = cpus
 	if len(cfg.cpus) != 2 || cfg.cpus[0] == cfg.cpus[1] {
 		return fmt.Errorf("need two distinct CPUs, have %v (allowed: %v)", cfg.cpus, allowed)
 	}

@@ -20,14 +20,13 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/examples/internal/cpuflag"
 	"github.com/ctdefer/ctdefer/lazytlb"
 )
 
@@ -96,23 +95,11 @@ func run(cfg config, cpuList string) error {
 	if cfg.duration <= 0 || cfg.interval < 0 {
 		return errors.New("-duration must be positive and -interval not negative")
 	}
-	probe, err := ctdefer.New(ctdefer.Options{Unpinned: cfg.unpinned})
+	cpus, _, err := cpuflag.Choose(cpuList, 2, cfg.unpinned)
 	if err != nil {
-		return fmt.Errorf("%w\n(pinning needs Linux; try -unpinned)", err)
+		return err
 	}
-	allowed := probe.CPUs()
-	_ = probe.Close(context.Background())
-	if cpuList != "" {
-		for _, f := range strings.Split(cpuList, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil {
-				return fmt.Errorf("-cpus %q: %v", cpuList, err)
-			}
-			cfg.cpus = append(cfg.cpus, n)
-		}
-	} else {
-		cfg.cpus = allowed[:min(2, len(allowed))]
-	}
+	cfg.cpus = cpus
 	fmt.Printf("workers on CPUs %v (worker 0 mostly active, the others mostly lazy), %v per policy, an update every %v\n\n",
 		cfg.cpus, cfg.duration, cfg.interval)
 

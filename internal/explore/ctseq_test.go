@@ -199,42 +199,14 @@ func explorations() []exploration {
 func TestCtseqExplore(t *testing.T) {
 	for _, x := range explorations() {
 		t.Run(x.scenario.Name+"/"+x.impl.name, func(t *testing.T) {
-			start := time.Now()
-			res := explore.Explore(x.scenario, x.opts)
-			took := time.Since(start).Round(time.Millisecond)
-			bound := "none"
-			if x.opts.Preemptions > 0 {
-				bound = fmt.Sprint(x.opts.Preemptions)
-			}
-			v := res.Violation
+			label, mutant := "", ""
 			switch {
-			case !x.mutant && v != nil:
-				t.Fatalf("%s on %s: violation after %d interleavings: %v\nschedule=%v\n%s",
-					x.scenario.Name, x.impl.name, res.Schedules, v, v.Schedule, v.TraceString(0))
-			case !x.mutant:
-				if !res.Complete {
-					t.Fatalf("%s on %s: incomplete after %d interleavings", x.scenario.Name, x.impl.name, res.Schedules)
-				}
-				line := fmt.Sprintf("%s: %d interleavings (bound=%s), 0 violations (longest %d steps, %v)",
-					x.scenario.Name, res.Schedules, bound, res.Longest, took)
-				if x.impl.name != realWord.name {
-					line = "control " + x.impl.name + ": " + line
-				}
-				t.Log(line)
-			case v == nil:
-				t.Fatalf("mutant %s survived %s: %d interleavings (bound=%s), 0 violations",
-					x.impl.name, x.scenario.Name, res.Schedules, bound)
-			default:
-				t.Logf("mutant %s: %s caught after %d interleavings (%v); schedule=%v\n  %v\n%s",
-					x.impl.name, x.scenario.Name, res.Schedules, took, v.Schedule, v, v.TraceString(12))
-				if !hasPrefix(v.Error(), x.props) {
-					t.Errorf("mutant %s caught for %q, want a violation of %v", x.impl.name, v, x.props)
-				}
-				// Replay reproduces it.
-				if err := explore.Replay(x.scenario, v.Schedule); err == nil || err.Error() != v.Error() {
-					t.Errorf("Replay(%v) = %v, want %v", v.Schedule, err, v)
-				}
+			case x.mutant:
+				mutant = x.impl.name
+			case x.impl.name != realWord.name:
+				label = "control " + x.impl.name
 			}
+			exploreAndReport(t, x.scenario, x.opts, label, mutant, x.props, 12)
 		})
 	}
 }
@@ -281,5 +253,53 @@ func TestCtseqExploreMisuse(t *testing.T) {
 	var pe *explore.PanicError
 	if !errors.As(res.Violation, &pe) || !strings.Contains(fmt.Sprint(pe.Value), "ctseq: Word.KernelEnter") {
 		t.Fatalf("got %+v, want the KernelEnter misuse panic", res)
+	}
+}
+
+// exploreAndReport runs one exploration inside a subtest and reports it.
+// For real code (mutant == "") any violation or an incomplete search fails
+// the test, and the figures are logged as
+//
+//	<scenario>: N interleavings (bound=k), 0 violations (<label>, longest S steps, T)
+//
+// For a mutant, surviving fails the test, and so does being caught for a
+// property not in props or a violation that Replay does not reproduce; the
+// catch is logged as
+//
+//	mutant <mutant>: <scenario> caught after M interleavings (T); schedule=[…]
+func exploreAndReport(t *testing.T, s explore.Scenario, o explore.Options, label, mutant string, props []string, traceSteps int) {
+	t.Helper()
+	start := time.Now()
+	res := explore.Explore(s, o)
+	took := time.Since(start).Round(time.Millisecond)
+	bound := "none"
+	if o.Preemptions > 0 {
+		bound = fmt.Sprint(o.Preemptions)
+	}
+	if label != "" {
+		label += ", "
+	}
+	v := res.Violation
+	switch {
+	case mutant == "" && v != nil:
+		t.Fatalf("%s (%s): violation after %d interleavings: %v\nschedule=%v\n%s",
+			s.Name, label, res.Schedules, v, v.Schedule, v.TraceString(0))
+	case mutant == "":
+		if !res.Complete {
+			t.Fatalf("%s (%s): incomplete after %d interleavings", s.Name, label, res.Schedules)
+		}
+		t.Logf("%s: %d interleavings (bound=%s), 0 violations (%slongest %d steps, %v)",
+			s.Name, res.Schedules, bound, label, res.Longest, took)
+	case v == nil:
+		t.Fatalf("mutant %s survived %s: %d interleavings (bound=%s), 0 violations", mutant, s.Name, res.Schedules, bound)
+	default:
+		t.Logf("mutant %s: %s caught after %d interleavings (%v); schedule=%v\n  %v\n%s",
+			mutant, s.Name, res.Schedules, took, v.Schedule, v, v.TraceString(traceSteps))
+		if !hasPrefix(v.Error(), props) {
+			t.Errorf("mutant %s caught for %q, want a violation of %v", mutant, v, props)
+		}
+		if err := explore.Replay(s, v.Schedule); err == nil || err.Error() != v.Error() {
+			t.Errorf("Replay(%v) = %v, want %v", v.Schedule, err, v)
+		}
 	}
 }

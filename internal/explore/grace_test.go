@@ -190,34 +190,7 @@ func TestGraceExplore(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			undo := grace.Mutate(orNone(x.mutant))
 			defer undo()
-			start := time.Now()
-			res := explore.Explore(x.scenario, x.opts)
-			took := time.Since(start).Round(time.Millisecond)
-			bound := "none"
-			if x.opts.Preemptions > 0 {
-				bound = fmt.Sprint(x.opts.Preemptions)
-			}
-			v := res.Violation
-			switch {
-			case x.mutant == "" && v != nil:
-				t.Fatalf("%s: violation after %d interleavings: %v\nschedule=%v\n%s", x.scenario.Name, res.Schedules, v, v.Schedule, v.TraceString(0))
-			case x.mutant == "":
-				if !res.Complete {
-					t.Fatalf("%s: incomplete after %d interleavings", x.scenario.Name, res.Schedules)
-				}
-				t.Logf("%s: %d interleavings (bound=%s), 0 violations (longest %d steps, %v)", x.scenario.Name, res.Schedules, bound, res.Longest, took)
-			case v == nil:
-				t.Fatalf("mutant %s survived %s: %d interleavings, 0 violations", x.mutant, x.scenario.Name, res.Schedules)
-			default:
-				t.Logf("mutant %s: %s caught after %d interleavings (%v); schedule=%v\n  %v\n%s",
-					x.mutant, x.scenario.Name, res.Schedules, took, v.Schedule, v, v.TraceString(10))
-				if !hasPrefix(v.Error(), []string{"P6"}) {
-					t.Errorf("mutant %s caught for %q, want a P6 violation", x.mutant, v)
-				}
-				if err := explore.Replay(x.scenario, v.Schedule); err == nil || err.Error() != v.Error() {
-					t.Errorf("Replay(%v) = %v, want %v", v.Schedule, err, v)
-				}
-			}
+			exploreAndReport(t, x.scenario, x.opts, "", x.mutant, []string{"P6"}, 10)
 		})
 	}
 }

@@ -5,9 +5,7 @@ package explore_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"github.com/ctdefer/ctdefer/internal/explore"
@@ -294,37 +292,11 @@ func lazyExplorations() []lazyExploration {
 func TestLazyTLBExplore(t *testing.T) {
 	for _, x := range lazyExplorations() {
 		t.Run(x.scenario.Name+"/"+x.impl, func(t *testing.T) {
-			start := time.Now()
-			res := explore.Explore(x.scenario, x.opts)
-			took := time.Since(start).Round(time.Millisecond)
-			bound := "none"
-			if x.opts.Preemptions > 0 {
-				bound = fmt.Sprint(x.opts.Preemptions)
+			label, mutant := x.impl, ""
+			if x.mutant {
+				label, mutant = "", x.impl
 			}
-			v := res.Violation
-			switch {
-			case !x.mutant && v != nil:
-				t.Fatalf("%s on %s: violation after %d interleavings: %v\nschedule=%v\n%s",
-					x.scenario.Name, x.impl, res.Schedules, v, v.Schedule, v.TraceString(0))
-			case !x.mutant:
-				if !res.Complete {
-					t.Fatalf("%s on %s: incomplete after %d interleavings", x.scenario.Name, x.impl, res.Schedules)
-				}
-				t.Logf("%s: %d interleavings (bound=%s), 0 violations (%s, longest %d steps, %v)",
-					x.scenario.Name, res.Schedules, bound, x.impl, res.Longest, took)
-			case v == nil:
-				t.Fatalf("mutant %s survived %s: %d interleavings (bound=%s), 0 violations",
-					x.impl, x.scenario.Name, res.Schedules, bound)
-			default:
-				t.Logf("mutant %s: %s caught after %d interleavings (%v); schedule=%v\n  %v\n%s",
-					x.impl, x.scenario.Name, res.Schedules, took, v.Schedule, v, v.TraceString(12))
-				if !strings.HasPrefix(v.Error(), "P5:") {
-					t.Errorf("mutant %s caught for %q, want a P5 violation", x.impl, v)
-				}
-				if err := explore.Replay(x.scenario, v.Schedule); err == nil || err.Error() != v.Error() {
-					t.Errorf("Replay(%v) = %v, want %v", v.Schedule, err, v)
-				}
-			}
+			exploreAndReport(t, x.scenario, x.opts, label, mutant, []string{"P5"}, 12)
 		})
 	}
 }

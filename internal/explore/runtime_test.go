@@ -123,17 +123,7 @@ func TestRuntimeExplore(t *testing.T) {
 	} {
 		s := runtimeScenario(tc.senders, tc.rounds)
 		t.Run(s.Name, func(t *testing.T) {
-			start := time.Now()
-			res := explore.Explore(s, explore.Options{Preemptions: tc.bound})
-			bound := "none"
-			if tc.bound > 0 {
-				bound = fmt.Sprint(tc.bound)
-			}
-			if res.Violation != nil {
-				t.Fatalf("%s: violation after %d interleavings: %v\nschedule=%v\n%s", s.Name, res.Schedules,
-					res.Violation.Err, res.Violation.Schedule, res.Violation.TraceString(40))
-			}
-			t.Logf("%s: %d interleavings (bound=%s), 0 violations (%v)", s.Name, res.Schedules, bound, time.Since(start).Round(time.Millisecond))
+			exploreAndReport(t, s, explore.Options{Preemptions: tc.bound}, "", "", nil, 0)
 		})
 	}
 }
