@@ -14,12 +14,7 @@ import (
 )
 
 func TestDeferToUserIsDeferred(t *testing.T) {
-	cpus := twoCPUs(t)
-	d := newDomain(t, testOptions())
-	cnt := newCounter()
-	w, err := d.Register("count", cnt.handler)
-	require.NoError(t, err)
-	o := startOwner(t, d, cpus[0])
+	cpus, d, cnt, w, o := countingOwner(t, testOptions())
 	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
 
 	require.Equal(t, ctdefer.Deferred, requireDefer(t, d, cpus[0], w, "Defer to a CPU in user mode"))
@@ -39,12 +34,7 @@ func TestDeferToUserIsDeferred(t *testing.T) {
 }
 
 func TestDeferToKernelSendsIPI(t *testing.T) {
-	cpus := twoCPUs(t)
-	d := newDomain(t, testOptions())
-	cnt := newCounter()
-	w, err := d.Register("count", cnt.handler)
-	require.NoError(t, err)
-	o := startOwner(t, d, cpus[0])
+	cpus, d, cnt, w, o := countingOwner(t, testOptions())
 
 	require.Equal(t, ctdefer.IPI, requireDefer(t, d, cpus[0], w, "Defer to a CPU in the kernel"))
 	st, _ := d.Stats(cpus[0])
@@ -63,12 +53,7 @@ func TestDeferToKernelSendsIPI(t *testing.T) {
 }
 
 func TestUserEnterHandlesPendingIPIs(t *testing.T) {
-	cpus := twoCPUs(t)
-	d := newDomain(t, testOptions())
-	cnt := newCounter()
-	w, err := d.Register("count", cnt.handler)
-	require.NoError(t, err)
-	o := startOwner(t, d, cpus[0])
+	cpus, d, cnt, w, o := countingOwner(t, testOptions())
 	requireDefer(t, d, cpus[0], w, "IPI to a CPU in the kernel")
 	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
 	require.Equal(t, 1, cnt.get(cpus[0]), "UserEnter handles pending IPIs before returning to user")
@@ -81,22 +66,9 @@ func TestUserEnterHandlesPendingIPIs(t *testing.T) {
 // CPU in the kernel, the CPU returns to user mode, and the IPI is handled at
 // a user-mode Poll. It must be counted, and the work must still run once.
 func TestIPILandsInUserMode(t *testing.T) {
-	cpus := twoCPUs(t)
-	d := newDomain(t, testOptions())
-	cnt := newCounter()
-	w, err := d.Register("count", cnt.handler)
-	require.NoError(t, err)
-	o := startOwner(t, d, cpus[0])
+	cpus, d, cnt, w, o := countingOwner(t, testOptions())
 	var stop atomic.Bool
-	loop := o.async(func(c *ctdefer.CPU) {
-		for !stop.Load() {
-			c.UserEnter()
-			for range 50 {
-				c.Poll()
-			}
-			c.KernelEnter()
-		}
-	})
+	loop := o.userKernelLoop(&stop, 50)
 	sent := 0
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -116,25 +88,10 @@ func TestIPILandsInUserMode(t *testing.T) {
 }
 
 func TestDeferWaitDeferredAndIPI(t *testing.T) {
-	cpus := twoCPUs(t)
-	d := newDomain(t, testOptions())
-	cnt := newCounter()
-	w, err := d.Register("count", cnt.handler)
-	require.NoError(t, err)
-	o := startOwner(t, d, cpus[0])
+	cpus, d, cnt, w, o := countingOwner(t, testOptions())
 
-	// The owner loops between user and kernel, polling, until stopped.
 	var stop atomic.Bool
-	loop := o.async(func(c *ctdefer.CPU) {
-		for !stop.Load() {
-			c.UserEnter()
-			for range 100 {
-				c.Poll()
-			}
-			c.KernelEnter()
-			c.Poll()
-		}
-	})
+	loop := o.userKernelLoop(&stop, 100)
 	for i := range 200 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		require.NoError(t, d.DeferWait(ctx, cpus[0], w), "DeferWait #%d", i)
@@ -149,12 +106,7 @@ func TestDeferWaitDeferredAndIPI(t *testing.T) {
 }
 
 func TestIdleWakesOnIPI(t *testing.T) {
-	cpus := twoCPUs(t)
-	d := newDomain(t, testOptions())
-	cnt := newCounter()
-	w, err := d.Register("count", cnt.handler)
-	require.NoError(t, err)
-	o := startOwner(t, d, cpus[0])
+	cpus, d, cnt, w, o := countingOwner(t, testOptions())
 
 	var idleErr error
 	parked := o.async(func(c *ctdefer.CPU) { idleErr = c.Idle(context.Background()) })
@@ -242,12 +194,7 @@ func TestDeferWaitToUnclaimedCPUTimesOut(t *testing.T) {
 }
 
 func TestReleaseRunsPendingWork(t *testing.T) {
-	cpus := twoCPUs(t)
-	d := newDomain(t, testOptions())
-	cnt := newCounter()
-	w, err := d.Register("count", cnt.handler)
-	require.NoError(t, err)
-	o := startOwner(t, d, cpus[0])
+	cpus, d, cnt, w, o := countingOwner(t, testOptions())
 	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
 	requireDefer(t, d, cpus[0], w, "deferred while in user")
 	o.stop() // Release from user mode

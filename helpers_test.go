@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,6 +82,22 @@ func (o *owner) async(f func(c *ctdefer.CPU)) <-chan struct{} {
 	return ran
 }
 
+// userKernelLoop makes the owner loop, until stop is set, through round
+// trips of UserEnter, polls Polls in user mode, KernelEnter and one Poll in
+// kernel mode. The returned channel closes when the loop has ended.
+func (o *owner) userKernelLoop(stop *atomic.Bool, polls int) <-chan struct{} {
+	return o.async(func(c *ctdefer.CPU) {
+		for !stop.Load() {
+			c.UserEnter()
+			for range polls {
+				c.Poll()
+			}
+			c.KernelEnter()
+			c.Poll()
+		}
+	})
+}
+
 var stopMu sync.Mutex
 
 // stop releases the CPU (idempotent).
@@ -144,4 +161,17 @@ func requireDeferErr(t testing.TB, d *ctdefer.Domain, cpu int, w ctdefer.Work, t
 	t.Helper()
 	_, err := d.Defer(cpu, w)
 	require.ErrorIs(t, err, target, msg...)
+}
+
+// countingOwner is the common fixture: a Domain over the allowed CPUs with
+// one counting work, and an owner that has claimed the first CPU.
+func countingOwner(t testing.TB, opts ctdefer.Options, ropts ...ctdefer.RegisterOption) (cpus []int, d *ctdefer.Domain, cnt *counter, w ctdefer.Work, o *owner) {
+	t.Helper()
+	cpus = twoCPUs(t)
+	d = newDomain(t, opts)
+	cnt = newCounter()
+	w, err := d.Register("count", cnt.handler, ropts...)
+	require.NoError(t, err)
+	o = startOwner(t, d, cpus[0])
+	return cpus, d, cnt, w, o
 }
