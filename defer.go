@@ -117,7 +117,8 @@ func (d *Domain) deferSlow(cpu int, w Work) (Delivery, error) {
 // honours ctx; without a deadline in ctx it gives up after Options.IPITimeout
 // with an error wrapping ErrIPITimeout that says what the CPU was doing.
 // On ctx's end it returns an error wrapping ctx.Err(); the work is still
-// delivered and will run.
+// delivered and will run. If Close hands the work back (an IPI to a CPU no
+// worker claimed), it returns an error wrapping ErrClosed.
 func (d *Domain) DeferWait(ctx context.Context, cpu int, w Work) error {
 	s, err := d.target(cpu, w)
 	if err != nil {
@@ -246,6 +247,14 @@ func (d *Domain) wait(ctx context.Context, s *slot, w Work, t ticket) error {
 		if done() {
 			return nil
 		}
+		if t.kind == ticketIPI && s.mbox.dead() {
+			// Close killed the mailbox and handed this generation's work
+			// back (it published ipiDone otherwise: see Close).
+			if done() {
+				return nil
+			}
+			return fmt.Errorf("ctdefer: DeferWait(%d, %s): handed back by Close: %w", s.cpu, w.Name(), ErrClosed)
+		}
 		now := time.Now()
 		if !now.Before(deadline) || ctx.Err() != nil {
 			if done() {
@@ -277,8 +286,6 @@ func (d *Domain) waitError(s *slot, w Work, t ticket, before ctseq.Snapshot, wai
 	switch {
 	case !s.claimed.Load():
 		doing = "no worker has claimed it"
-	case d.closed.Load() && t.kind == ticketIPI && s.mbox.v.Load()&mboxDead != 0:
-		return fmt.Errorf("ctdefer: DeferWait(%d, %s): %w", s.cpu, w.Name(), ErrClosed)
 	case now.Seq() == before.Seq():
 		doing = fmt.Sprintf("stuck in %v: no transition during the wait", now.State())
 		if now.State() == ctseq.Kernel && t.kind == ticketIPI {

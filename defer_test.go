@@ -226,6 +226,11 @@ func TestCloseRefusesAndHandsBack(t *testing.T) {
 	requireDefer(t, d, cpus[1], wp, "IPI to a CPU nobody claimed")
 	requireDefer(t, d, cpus[1], ws, "remote-safe IPI to a CPU nobody claimed")
 
+	// A synchronous delivery of work that Close will hand back.
+	waitErr := make(chan error)
+	go func() { waitErr <- d.DeferWait(context.Background(), cpus[1], wp) }()
+	require.Eventually(t, func() bool { st, _ := d.Stats(cpus[1]); return st.IPIs == 3 }, time.Second, time.Millisecond)
+
 	closed := make(chan error)
 	go func() { closed <- d.Close(context.Background()) }()
 	require.Eventually(t, d.Closed, time.Second, time.Millisecond)
@@ -243,6 +248,7 @@ func TestCloseRefusesAndHandsBack(t *testing.T) {
 	require.Equal(t, cpus[1], ue.Pending[0].CPU)
 	require.Equal(t, "plain", ue.Pending[0].Work.Name())
 	require.Equal(t, 0, plain.get(cpus[1]), "handed back, not run")
+	require.ErrorIs(t, <-waitErr, ctdefer.ErrClosed, "DeferWait of work Close handed back")
 	require.ErrorIs(t, d.Close(context.Background()), ctdefer.ErrClosed, "second Close")
 }
 

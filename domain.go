@@ -268,6 +268,7 @@ func (d *Domain) Close(ctx context.Context) error {
 	for i := range d.slots {
 		s := &d.slots[i]
 		work, gen := s.mbox.kill()
+		handedBack := false
 		for b := range ctseq.WorkBits {
 			if !work.Has(ctseq.Bit(b)) {
 				continue
@@ -279,9 +280,13 @@ func (d *Domain) Close(ctx context.Context) error {
 				continue
 			}
 			undelivered = append(undelivered, Pending{CPU: s.cpu, Work: Work{d: d, info: w}})
+			handedBack = true
 		}
-		if gen != 0 {
-			s.ipiDone.Store(gen) // store: release waiters (they then see the domain closed)
+		if !handedBack {
+			// store: everything this generation held has run; release its
+			// waiters. If some work was handed back, the waiters find the
+			// mailbox dead and return ErrClosed instead (see wait).
+			s.ipiDone.Store(gen)
 		}
 	}
 	if undelivered != nil {
