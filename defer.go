@@ -131,6 +131,25 @@ func (d *Domain) DeferWait(ctx context.Context, cpu int, w Work) error {
 	return d.wait(ctx, s, w, t)
 }
 
+// Send delivers w to cpu like Defer; when the delivery is an IPI it waits,
+// like DeferWait, until the work has run, and when it is deferred it returns
+// at once. That is the synchronous form for work that only kernel-mode code
+// depends on (seed 001's kernel-range TLB flush, sync_core): a CPU in user
+// mode runs deferred work at its next kernel entry, before any kernel-mode
+// code, so waiting for that entry would add nothing but latency, and could
+// last as long as the CPU's user-mode stretch.
+func (d *Domain) Send(ctx context.Context, cpu int, w Work) (Delivery, error) {
+	s, err := d.target(cpu, w)
+	if err != nil {
+		return 0, err
+	}
+	t, err := d.deliver(s, w)
+	if err != nil || t.kind != ticketIPI {
+		return t.how(), err
+	}
+	return IPI, d.wait(ctx, s, w, t)
+}
+
 // IPI delivers w to cpu as an IPI whatever the CPU's state, even in user
 // mode, and waits until it has run, honouring ctx like DeferWait. It is for
 // work that cannot wait for the CPU's next kernel entry: the user-mode code

@@ -410,3 +410,31 @@ func waitState(t testing.TB, d *ctdefer.Domain, cpu int, want ctseq.State) {
 	require.Eventually(t, func() bool { return d.State(cpu) == want },
 		5*time.Second, 50*time.Microsecond, "CPU %d never reached %v", cpu, want)
 }
+
+func TestSendWaitsOnlyForIPIs(t *testing.T) {
+	opts := testOptions()
+	opts.IPITimeout = 5 * time.Second
+	cpus, d, cnt, w, o := countingOwner(t, opts)
+	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
+	start := time.Now()
+	how, err := d.Send(context.Background(), cpus[0], w)
+	require.NoError(t, err)
+	require.Equal(t, ctdefer.Deferred, how, "the CPU is in user mode")
+	require.Less(t, time.Since(start), time.Second, "Send does not wait for a deferred delivery")
+	require.Equal(t, 0, cnt.get(cpus[0]), "not run yet: it runs at the next kernel entry")
+	o.do(func(c *ctdefer.CPU) { c.KernelEnter() })
+	require.Equal(t, 1, cnt.get(cpus[0]))
+
+	var stop atomic.Bool
+	loop := o.async(func(c *ctdefer.CPU) {
+		for !stop.Load() {
+			c.Poll()
+		}
+	})
+	how, err = d.Send(context.Background(), cpus[0], w)
+	require.NoError(t, err)
+	require.Equal(t, ctdefer.IPI, how, "the CPU is in the kernel")
+	require.Equal(t, 2, cnt.get(cpus[0]), "Send returned after the IPI ran")
+	stop.Store(true)
+	<-loop
+}
