@@ -222,8 +222,24 @@ func (d *Domain) ipi(s *slot, w Work, bit ctseq.Work) (ticket, error) {
 }
 
 // runOnBehalf runs a RemoteSafe handler for a borrowed, parked CPU.
+//
+// The handler is that CPU's kernel-mode code, run on another thread, so the
+// CPU's word must say so: a grace period or an expedited barrier that saw the
+// CPU Idle during the handler would skip it (seed 002's kthread case) while
+// the handler still holds references. The borrower holds the CPU
+// exclusively (the owner cannot leave its park while it is borrowed, see
+// park.go), so it plays the owner for the word: IdleExit before the handler,
+// IdleEnter after, two transitions that observers see as a kernel stretch.
+// Senders meanwhile see Kernel and post IPIs, which the owner handles when
+// it wakes.
 func (d *Domain) runOnBehalf(s *slot, w Work) {
 	defer s.giveBack()
+	// Idle refuses work, so the exit claims nothing; a non-empty claim would
+	// be a broken invariant, not work to drop.
+	if stray := s.word.IdleExit(); stray != 0 {
+		panic(fmt.Sprintf("ctdefer: run on behalf of CPU %d: Idle word held work %v", s.cpu, stray))
+	}
+	defer s.word.IdleEnter()
 	w.info.handler(s.cpu)
 	s.sstats.onBehalf.Inc()
 }

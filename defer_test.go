@@ -438,3 +438,31 @@ func TestSendWaitsOnlyForIPIs(t *testing.T) {
 	stop.Store(true)
 	<-loop
 }
+
+// A handler run on behalf of a parked CPU is that CPU's kernel-mode code:
+// while it runs the CPU's word shows Kernel, so a grace period or a barrier
+// that looks at the word waits for it; afterwards the CPU is idle again.
+func TestOnBehalfShowsKernelStretch(t *testing.T) {
+	cpus := twoCPUs(t)
+	d := newDomain(t, testOptions())
+	var during ctseq.State
+	var snapDuring ctseq.Snapshot
+	w, err := d.Register("observe", func(cpu int) {
+		during = d.State(cpu)
+		snapDuring, _ = d.Snapshot(cpu)
+	}, ctdefer.RemoteSafe())
+	require.NoError(t, err)
+	o := startOwner(t, d, cpus[0])
+	ctx, cancel := context.WithCancel(context.Background())
+	parked := o.async(func(c *ctdefer.CPU) { _ = c.Idle(ctx) })
+	waitState(t, d, cpus[0], ctseq.Idle)
+	before, _ := d.Snapshot(cpus[0])
+	require.Equal(t, ctdefer.OnBehalf, requireDefer(t, d, cpus[0], w))
+	require.Equal(t, ctseq.Kernel, during, "during the borrowed run the CPU is in a kernel stretch")
+	require.False(t, snapDuring.Quiescent(), "a snapshot taken during the run is not quiescent")
+	after, _ := d.Snapshot(cpus[0])
+	require.Equal(t, ctseq.Idle, after.State(), "idle again after the run")
+	require.Equal(t, (before.Seq()+2)&ctseq.SeqMask, after.Seq(), "two transitions: IdleExit and IdleEnter")
+	cancel()
+	<-parked
+}

@@ -53,7 +53,10 @@ type RegisterOption func(*workInfo)
 // the target parked then runs the work itself, on the target's behalf, instead
 // of waking it (HotSpot's handshake rule). The owner cannot leave Idle until
 // such a run has finished, so the handler sees the CPU's state as the owner
-// left it. Use it for work that only touches memory, never the thread.
+// left it, and for the run the CPU's word shows a kernel stretch (IdleExit
+// before, IdleEnter after), so that grace periods and barriers wait for the
+// handler as they would for the owner. Use it for work that only touches
+// memory, never the thread.
 func RemoteSafe() RegisterOption {
 	return func(w *workInfo) { w.remoteSafe = true }
 }

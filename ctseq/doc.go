@@ -104,7 +104,8 @@
 //
 // The sequence has SeqBits bits (46; 2 under the ctdefer_narrowseq build tag)
 // and wraps. Wrap can only make QuiescentSince answer "not yet" for a word
-// that did move (after a multiple of 2^SeqBits transitions), never "yes" for
-// one that did not, so a grace period may take one more poll but is never cut
-// short. The package's tests pass in both builds.
+// that did move (after a multiple of 2^SeqBits transitions) and is in the
+// kernel again, never "yes" for one that did not, so a grace period may take
+// one more poll but is never cut short. The package's tests pass in both
+// builds.
 package ctseq

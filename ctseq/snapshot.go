@@ -28,9 +28,10 @@ func (w *Word) Snapshot() Snapshot {
 }
 
 // QuiescentSince reports whether the owner has passed through a quiescent
-// state since s was taken from this word: it was in User or Idle at s, or it
-// has made at least one transition since (RCU's "stopped since"). Once true
-// for a given s, it stays true, except across a sequence wrap (below).
+// state since s was taken from this word: it was in User or Idle at s, it is
+// in User or Idle now, or it has made at least one transition since (RCU's
+// "stopped since"). Once true for a given s, it stays true, except across a
+// sequence wrap (below).
 //
 // It never reports true while the owner is still inside the same kernel
 // stretch that s observed: the sequence changes only at transitions, and
@@ -38,20 +39,23 @@ func (w *Word) Snapshot() Snapshot {
 //
 // Wrap: the sequence is SeqBits wide, so after a multiple of 2^SeqBits
 // transitions it reads equal again. The only consequence is a false "not yet"
-// (a grace period waits one more poll), never a false "yes". With SeqBits >= 2,
-// any 1 to 2^SeqBits-1 transitions (in particular an exit/enter pair) are
-// always detected.
+// for an owner that is in the kernel again at the instant of the call (an
+// owner found in User or Idle is quiescent whatever its sequence), never a
+// false "yes"; the next call after the owner leaves that kernel stretch
+// answers true. With SeqBits >= 2, any 1 to 2^SeqBits-1 transitions (in
+// particular an exit/enter pair) are always detected.
 //
 // Any goroutine may call it.
 func (w *Word) QuiescentSince(s Snapshot) bool {
 	if s.Quiescent() {
 		return true
 	}
-	// load: compare sequences only: the owner's work-bit clearing in Kernel
-	// changes the word but is not a transition. Pairs with the owner's
-	// transition adds: a transition that completed before this load is
-	// seen, and with it everything the owner did before it.
-	return seqOf(w.v.Load()) != s.Seq()
+	// load: pairs with the owner's transition adds: a transition that
+	// completed before this load is seen, and with it everything the owner
+	// did before it. Compare sequences only: the owner's work-bit clearing
+	// in Kernel changes the word but is not a transition.
+	cur := w.v.Load()
+	return stateOf(cur) != Kernel || seqOf(cur) != s.Seq()
 }
 
 // ServedBy returns the sequence of the transition that runs work accepted in
