@@ -230,7 +230,10 @@ func (d *Domain) Closed() bool { return d.closed.Load() }
 // has been released; each owner runs its pending work when it releases.
 // Then it closes the mailboxes of all CPUs. IPIs that were posted to a CPU
 // no worker had claimed are run on its behalf if their work is RemoteSafe;
-// the others are handed back in an *UndeliveredError. If ctx ends before
+// the others are handed back in an *UndeliveredError (such handlers run on
+// the goroutine calling Close, for CPUs no worker holds: they are not
+// read-side critical sections of package grace, which does not wait for
+// unclaimed CPUs). If ctx ends before
 // every CPU is released, Close returns an error naming them, wrapping
 // ctx.Err(); their pending work stays with their owners, who run it when they
 // release. A second Close returns ErrClosed.
