@@ -5,9 +5,12 @@
 //
 // # The model
 //
-// Read-side critical sections are a CPU owner's kernel-mode stretches: from
-// KernelEnter (or the return from Idle) to the next UserEnter (or Idle).
-// Inside one, the owner may load a published pointer and use the object
+// Read-side critical sections are a CPU's kernel-mode stretches: from
+// KernelEnter (or the return from Idle) to the next UserEnter (or Idle), on
+// its owner; and, while the owner is parked in Idle, a RemoteSafe handler
+// that another goroutine runs on the CPU's behalf, which ctdefer brackets
+// with IdleExit and IdleEnter on the CPU's word (a borrowed kernel stretch).
+// Inside one, the code may load a published pointer and use the object
 // without any further ceremony. A CPU passes a quiescent state when it is in
 // user mode or idle, when it makes a transition, or when its owner calls
 // CPU.Quiesce or [Domain.Checkpoint] (it holds no reference there: RCU's QSBR
@@ -15,18 +18,22 @@
 //
 // A grace period ([Domain.Synchronize]) waits until every CPU of the Domain
 // has passed a quiescent state since the call began. CPUs in user mode or
-// idle are never interrupted: one load of their word shows it. CPUs in a long
-// kernel stretch are nudged after [Options.NudgeAfter]: an IPI whose handler
-// asks the owner to report at its next Checkpoint. A CPU that never reports
-// makes Synchronize fail, when its context ends, with a [*StallError] naming
-// the CPU and what it is doing, rather than hang.
+// idle are never interrupted and none of their lines is written: two loads
+// per CPU (its claimed flag and its word) show it; a CPU seen idle whose
+// handler is run on its behalf later is in a kernel stretch that began after
+// the grace period did. CPUs in a long kernel stretch are nudged once the
+// grace period has waited [Options.NudgeAfter] for them: an IPI whose
+// handler asks the owner to report at its next Checkpoint. A CPU that never
+// reports makes Synchronize fail, when its context ends, with a
+// [*StallError] naming the CPU and what it is doing, rather than hang.
 //
 // The polling form ([Domain.Start], [Domain.Poll]) is liburcu's
 // start_poll_synchronize_rcu and DPDK's QSBR token; concurrent callers share
 // grace periods. [Domain.Retire] runs a function after a grace period
 // (call_rcu) and [Domain.Barrier] waits for everything retired so far
 // (rcu_barrier). [Domain.ExpeditedBarrier] is the membarrier analogue: it
-// waits only until every CPU in the kernel has executed a poll point.
+// waits only until every CPU in the kernel (a borrowed handler included) has
+// executed a poll point or a transition.
 //
 // # What is ordered
 //
@@ -38,13 +45,16 @@
 // essay in grace.go gives the steps.
 //
 //   - Everything a CPU did before its quiescent state happens before
-//     Synchronize returns. The edge: the owner's transition (the atomic add
-//     of UserEnter, IdleEnter, KernelEnter, IdleExit) or its Quiesce add is
-//     observed by the grace-period driver's load of the word (in
-//     Domain.Snapshot, or in QuiescentSince); the driver then stores the end
-//     of the grace period, which the waiter's load observes. For a CPU
-//     released meanwhile, the edge is Release's store to the claimed flag
-//     and the driver's load of it.
+//     Synchronize returns. The edge: the transition (the atomic add of
+//     UserEnter, IdleEnter, KernelEnter, IdleExit, by the owner or by a
+//     borrower running a handler on its behalf) or the owner's Quiesce add
+//     is observed by the grace-period driver's load of the word (in
+//     Domain.Snapshot, or in QuiescentSince, which also answers true for a
+//     CPU in user mode or idle at the load: that load observes the add that
+//     put it there); the driver then stores the end of the grace period,
+//     which the waiter's load observes. For a CPU released meanwhile, the
+//     edge is Release's store to the claimed flag and the driver's load of
+//     it.
 //   - A reader that enters the kernel after the grace period began sees
 //     what the updater stored (atomically) before calling Synchronize: the
 //     updater's store precedes the driver's snapshot load, which precedes the

@@ -24,6 +24,11 @@ var (
 
 	// ErrNotOwner: Checkpoint was given a CPU of another ctdefer.Domain.
 	ErrNotOwner = errors.New("grace: CPU not in this domain")
+
+	// ErrInCallback: Barrier or Close was called from a retired callback,
+	// on the reclaimer goroutine: it would wait for the reclaimer, that is
+	// for itself. (Retire from a callback is allowed: see Retire.)
+	ErrInCallback = errors.New("grace: called from a retired callback: it would wait for itself")
 )
 
 // StallError describes a wait that its context ended: which CPUs it was
@@ -43,9 +48,13 @@ type StalledCPU struct {
 	Seq     uint64      // its word's sequence then
 	SnapSeq uint64      // its word's sequence when the wait snapshotted it
 	// Nudged: the grace period posted it a nudge (or the barrier an IPI).
+	// False if none was due yet (Options.NudgeAfter), or none could be
+	// posted because the ctdefer.Domain is closing.
 	Nudged bool
-	// Handled: the nudge or IPI ran, at one of its poll points: the owner
-	// polls, but did not reach a Checkpoint, Quiesce or transition since.
+	// Handled: the nudge ran, at one of its poll points: the owner polls,
+	// but did not reach a Checkpoint, Quiesce or transition since. Always
+	// false for ExpeditedBarrier, whose wait for a CPU ends when its IPI
+	// is handled.
 	Handled bool
 }
 
@@ -60,7 +69,7 @@ func (c StalledCPU) String() string {
 	case c.Nudged:
 		b.WriteString(", nudged, nudge not handled: the owner does not poll")
 	default:
-		b.WriteString(", not nudged")
+		b.WriteString(", not nudged: none due, or the ctdefer.Domain is closing")
 	}
 	b.WriteByte(')')
 	return b.String()

@@ -10,17 +10,30 @@ import (
 // The expedited barrier: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) for the
 // CPUs of a Domain, with seed 002's rule for which CPUs may be skipped.
 //
-//  1. The caller takes a new generation g (an atomic add).
-//  2. For each claimed CPU, it loads the word once (Snapshot).
+//  1. The caller takes a new generation g (an atomic add on the Domain's
+//     statistics line; it doubles as the barrier count).
+//  2. For each CPU, it loads the claimed flag (unclaimed: skipped, nothing
+//     runs there) and then the word, once (Snapshot).
 //     a. User or Idle: skipped, no IPI, no write to any line of the CPU.
 //     b. Kernel: the caller raises the CPU's request to g (CAS max) and
 //     posts the barrier work with ctdefer's Defer: an IPI (mailbox CAS),
 //     run at the CPU's next poll point; run on the caller itself if the
-//     CPU has parked meanwhile (RemoteSafe); deferred to the CPU's next
-//     kernel entry if it has returned to user mode meanwhile.
+//     CPU has parked meanwhile (RemoteSafe: inside a kernel stretch of the
+//     CPU's word, IdleExit and IdleEnter around the handler); deferred to
+//     the CPU's next kernel entry if it has returned to user mode
+//     meanwhile. If Defer fails, the ctdefer.Domain is closing: nothing is
+//     posted, but the CPU may still be claimed and inside its stretch, so
+//     it is waited for all the same (step 3), by its word or its release.
 //  3. The caller waits until each CPU of 2b has acknowledged g (the handler
-//     stores the request it finds), or has moved its sequence since the
-//     snapshot (a transition or a Quiesce), or is no longer claimed.
+//     stores the request it finds), or is quiescent since the snapshot
+//     (QuiescentSince: in user mode or idle now, or its sequence moved: a
+//     transition or a Quiesce), or is no longer claimed.
+//
+// The cost: with every CPU in user mode or idle, two loads per CPU (the
+// claimed flag, on a read-mostly line, and the word) and one atomic add on
+// the Domain's own statistics line. Per CPU in the kernel, add the CAS on
+// its request word, Defer's CAS on its mailbox, an add on the IPI count, and
+// the wait for its poll point.
 //
 // Why skipping a CPU seen in user mode or idle is sound (Nick Piggin's
 // argument in seed 002: the skip is sound only if the skipped CPU is
@@ -29,21 +42,33 @@ import (
 // Here the code that matters is kernel-mode code: the runtime's own code,
 // which is what this barrier orders; user-mode code is the application's hot
 // loop, which a Go runtime cannot interrupt at an arbitrary instruction
-// anyway. A CPU seen in User or Idle:
+// anyway. Kernel-mode code of a CPU runs on its owner, or, while the owner
+// is parked, on a borrower that runs a RemoteSafe handler on its behalf
+// (seed 002's kthread case): ctdefer makes the borrower enter a kernel
+// stretch of the CPU's word (IdleExit) before the handler and leave it
+// (IdleEnter) after, so a borrowed handler is kernel-mode code of the CPU
+// like the owner's. A CPU seen in User or Idle:
 //
-//   - made its last transition (UserEnter or IdleEnter) with an atomic add
-//     on its word, and the snapshot load of step 2 observed that add (or a
-//     later value): everything the CPU did in the kernel before it happens
-//     before the snapshot, hence before the barrier returns;
-//   - will make its next transition (KernelEnter, IdleExit, or the Enter of
-//     a Poll that handles an IPI in user mode) with another atomic add on
-//     the same word, before any kernel-mode access. That add comes after
-//     the snapshot load in the single total order of Go's atomics (the load
-//     did not observe it), so every atomic access the CPU makes after it
-//     comes after every atomic access the caller made before step 2: they
-//     observe the caller's stores. For plain (non-atomic) data, Go requires
-//     a happens-before edge, and a load alone publishes nothing: publish
-//     such data through an atomic, as Go requires anyway.
+//   - made its last transition (UserEnter or IdleEnter, the owner's or a
+//     borrower's) with an atomic add on its word, and the snapshot load of
+//     step 2 observed that add (or a later value): everything the CPU did
+//     in the kernel before it, a borrowed handler included, happens before
+//     the snapshot, hence before the barrier returns;
+//   - will make its next transition (KernelEnter, IdleExit by the owner or
+//     by a borrower, or the Enter of a Poll that handles an IPI in user
+//     mode) with another atomic add on the same word, before any
+//     kernel-mode access. That add comes after the snapshot load in the
+//     single total order of Go's atomics (the load did not observe it), so
+//     every atomic access the CPU makes after it comes after every atomic
+//     access the caller made before step 2: they observe the caller's
+//     stores. For plain (non-atomic) data, Go requires a happens-before
+//     edge, and a load alone publishes nothing: publish such data through
+//     an atomic, as Go requires anyway.
+//
+// A CPU seen in Kernel because a borrower is running a handler on its
+// behalf is waited for like any other: the post goes to its mailbox (the
+// borrow holds the park), and step 3 ends at the borrower's IdleEnter (the
+// word is Idle again, with a new sequence) or at the owner's poll point.
 //
 // Which accesses each step orders:
 //
@@ -57,39 +82,46 @@ import (
 //     point.
 //   - Step 3's load of the acknowledgment, which observes the handler's
 //     store: everything the CPU did before that poll point happens before
-//     the barrier returns. The same holds through the sequence load for a
+//     the barrier returns. The same holds through the word's load for a
 //     CPU that made a transition instead (the load observes the add), and
-//     through the claimed flag for one that was released.
+//     through the claimed flag for one that was released (Release's store
+//     comes after the owner's last access).
 //
 // So when ExpeditedBarrier returns, every CPU of the Domain has a point P,
 // after the call began, such that its accesses before P happen before the
 // return and its atomic accesses after P follow the caller's atomic accesses
-// before the call: P is its poll point (IPI), its transition, or, for a CPU
-// skipped in step 2a, its next transition, which it has not reached yet.
+// before the call: P is its poll point (IPI), its transition, its release,
+// or, for a CPU skipped in step 2a, its next transition, which it has not
+// reached yet.
 //
 // What it does not do: wait for kernel stretches to end (that is
 // Synchronize), or order user-mode code that runs without poll points.
 
 // ExpeditedBarrier returns once every CPU of the Domain that is in the
 // kernel when it is called has executed a poll point (Poll, Checkpoint,
-// KernelEnter, UserEnter, the return from Idle) or a transition since; CPUs
-// in user mode or idle are skipped, without IPI. It costs one load per CPU
-// when every CPU is in user mode or idle. If ctx ends first it returns a
-// *StallError naming the CPUs that did not poll. See the protocol above for
-// what is ordered.
+// KernelEnter, UserEnter, the return from Idle) or a transition since, or
+// has been released; CPUs in user mode or idle are skipped, without IPI. A
+// handler running on behalf of a parked CPU counts as that CPU being in the
+// kernel. With every CPU in user mode or idle it costs two loads per CPU and
+// one atomic add (see the protocol above, which also says what is ordered).
+//
+// While the ctdefer.Domain is closing no IPI can be posted; a CPU still in
+// its kernel stretch is then waited for until its next transition or its
+// Release. If ctx ends first it returns a *StallError naming the CPUs it
+// still waits for (StalledCPU.Nudged: whether an IPI was posted to it).
 func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 	gen := g.bgen.Inc() // RMW: step 1; generations are unique
-	g.barriers.Inc()
 	// Most domains are small: keep the wait list on the stack.
 	var ibuf [16]int32
 	var sbuf [16]ctseq.Snapshot
-	wait, snaps := ibuf[:0], sbuf[:0]
+	var pbuf [16]bool
+	wait, snaps, posted := ibuf[:0], sbuf[:0], pbuf[:0]
 	for i, cpu := range g.cpus {
-		if !g.claimed(cpu) {
+		if !g.claimed(cpu) { // load: pairs with the CAS in Claim and the store in Release
 			continue
 		}
 		snap, _ := g.d.Snapshot(cpu) // load: step 2, pairs with the CPU's transition adds
-		if snap.Quiescent() {
+		if snap.Quiescent() || mutation == mutBarrierSkipKernel {
 			continue // step 2a
 		}
 		st := &g.per[i]
@@ -100,21 +132,27 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 				break
 			}
 		}
-		if _, err := g.d.Defer(cpu, g.work); err != nil {
-			continue // the ctdefer.Domain is closing: its CPUs are released
+		// The only error is ErrClosed (the CPU and the work are the
+		// Domain's own): the ctdefer.Domain is closing and its owners are
+		// releasing, but this one may still be inside its stretch. Keep it:
+		// step 3 waits for its transition or its release instead.
+		_, err := g.d.Defer(cpu, g.work)
+		if err == nil {
+			g.bIPIs.Inc()
 		}
-		g.bIPIs.Inc()
-		wait, snaps = append(wait, int32(i)), append(snaps, snap)
+		wait, snaps, posted = append(wait, int32(i)), append(snaps, snap), append(posted, err == nil)
 	}
 	done := func() bool { // step 3
 		for k := 0; k < len(wait); {
 			i := wait[k]
 			cpu := g.cpus[i]
 			// load: pairs with the handler's store of the acknowledgment.
+			// QuiescentSince: pairs with the CPU's transition or Quiesce
+			// add. claimed: pairs with Release's store.
 			if g.per[i].back.Load() >= gen || g.d.QuiescentSince(cpu, snaps[k]) || !g.claimed(cpu) {
 				last := len(wait) - 1
-				wait[k], snaps[k] = wait[last], snaps[last]
-				wait, snaps = wait[:last], snaps[:last]
+				wait[k], snaps[k], posted[k] = wait[last], snaps[last], posted[last]
+				wait, snaps, posted = wait[:last], snaps[:last], posted[:last]
 				continue
 			}
 			k++
@@ -128,7 +166,9 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 	if err := await(ctx, g.spin, done); err != nil {
 		e := &StallError{Op: "ExpeditedBarrier", Waited: time.Since(start), Err: err}
 		for k, i := range wait {
-			e.CPUs = append(e.CPUs, g.stalled(g.cpus[i], snaps[k].Seq(), true, false))
+			// Handled is false by construction: a handled barrier IPI
+			// acknowledges the generation and ends the wait for the CPU.
+			e.CPUs = append(e.CPUs, g.stalled(g.cpus[i], snaps[k].Seq(), posted[k], false))
 		}
 		return e
 	}

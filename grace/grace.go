@@ -42,26 +42,43 @@ import (
 //     CAS failed because drive was 1, so the driver's Store(0) comes after
 //     it in the total order, and the driver's reload of need sees the
 //     request: no request is left behind.
-//  4. Start of a grace period: store seq = s+1 (odd), then snapshot every
-//     claimed CPU's word (one load each). A CPU in user mode or idle is
-//     quiescent already and not recorded: that is the whole cost of a grace
-//     period over idle or user CPUs, no write to any of their lines. CPUs in
-//     the kernel are recorded as pending with their snapshot. Every snapshot
-//     load comes after the store of s+1, hence after the load of step 1 of
-//     every caller whose token is s+2 or later.
-//  5. Scan: a pending CPU is done when QuiescentSince(snapshot) (its word's
-//     sequence moved: a transition or a Quiesce; one load) or when it is no
-//     longer claimed (Release ended its last stretch). The first scan that
-//     finds a CPU still pending starts the grace period's clock; after
-//     Options.NudgeAfter each such CPU is nudged once: its nudged field is
-//     set to the grace period and ctdefer's Defer posts the nudge work (an
-//     IPI: the CPU is in the kernel).
+//  4. Start of a grace period: store seq = s+1 (odd), then, for every CPU,
+//     load its claimed flag (a read-mostly line of ctdefer's slot) and, if
+//     claimed, its word (Snapshot). A CPU in user mode or idle is quiescent
+//     already and not recorded. So a grace period over user or idle CPUs
+//     costs two loads per CPU and writes none of their lines; on the
+//     engine's own lines it costs the drive CAS, the two stores of seq, the
+//     store of drive and the reloads of step 3c. CPUs in the kernel are
+//     recorded as pending with their snapshot. Every snapshot load comes
+//     after the store of s+1, hence after the load of step 1 of every
+//     caller whose token is s+2 or later.
+//  5. Scan: a pending CPU is done when QuiescentSince(snapshot) or when it
+//     is no longer claimed (Release ended its last stretch). QuiescentSince
+//     is one load of the word; it is true if the CPU is in user mode or
+//     idle now, or if its sequence moved since the snapshot (a transition
+//     or a Quiesce). The first answer carries the grace period even across
+//     a sequence wrap (2^SeqBits transitions make the sequence read equal
+//     again): a CPU found in user mode or idle is done whatever its
+//     sequence, so a wrap can only make the scan wait for a CPU that is in
+//     the kernel again, until its next transition or Quiesce, never end the
+//     wait early. The first scan that finds a CPU still pending starts the
+//     grace period's clock (once per grace period, for all its laggards);
+//     once Options.NudgeAfter has passed on it, each CPU still pending is
+//     nudged once: its nudged field is set to the grace period and
+//     ctdefer's Defer posts the nudge work (an IPI: the CPU is in the
+//     kernel). If Defer fails (the ctdefer.Domain is closing) the field is
+//     put back, nothing is posted, and the CPU stays pending: its owner
+//     still ends the stretch by a transition or by Release.
 //  6. The nudge handler runs at the CPU's next poll point, on its owner
-//     thread (or on its behalf if it has gone idle meanwhile). A poll point
-//     inside a kernel stretch is not a quiescent state: the owner may hold a
-//     reference across it. So the handler only sets the CPU's asked flag;
-//     the owner reports at its next Checkpoint (a point where it holds no
-//     reference), which then calls CPU.Quiesce, or at its next transition.
+//     thread, or on its behalf if it has gone idle meanwhile. A borrower
+//     runs it inside a kernel stretch of the CPU's word (ctdefer's
+//     runOnBehalf: IdleExit before, IdleEnter after), which is itself a pair
+//     of transitions: the CPU was idle, hence quiescent, anyway. A poll
+//     point inside a kernel stretch is not a quiescent state: the owner may
+//     hold a reference across it. So the handler only sets the CPU's asked
+//     flag; the owner reports at its next Checkpoint (a point where it holds
+//     no reference), which then calls CPU.Quiesce, or at its next
+//     transition.
 //     Why an IPI rather than a shared "grace period waiting" flag that
 //     Checkpoint would read: Checkpoint then reads only lines that other
 //     CPUs write when this CPU is actually needed (the mailbox, the asked
@@ -78,8 +95,20 @@ import (
 //   - The driver's snapshot (4) against the owner's KernelEnter: a snapshot
 //     that sees User is quiescent, and the owner's later entry add comes
 //     after the snapshot load, so its stretch began after the grace period
-//     did: it sees the updater's new pointer (package doc). A snapshot that
-//     sees Kernel waits for the sequence to move (5).
+//     did: it sees the updater's new pointer (package doc). The same holds
+//     for a snapshot that sees Idle and a handler later run on the CPU's
+//     behalf: the borrower's IdleExit add comes after the snapshot load. A
+//     snapshot that sees Kernel (the owner's stretch, or a borrowed handler
+//     in progress) waits for the word to leave it (5).
+//   - The driver's claimed load (4) against Claim: a CPU seen unclaimed is
+//     skipped; a later Claim's CAS on the flag comes after that load, so
+//     its first stretch began after the grace period did. Against Release:
+//     a CPU released after the claimed load is pending or quiescent by its
+//     word, and the scan's later load of the flag sees the release (5); one
+//     released and claimed again between two scans is still pending (the
+//     word of a released CPU stays in Kernel at the same sequence), so the
+//     new owner's stretch holds the grace period until its first transition:
+//     a wait longer than needed, never shorter.
 //   - The driver's scan (5) against the owner's transition: the scan's load
 //     either sees the new sequence (done, and the owner's earlier accesses
 //     happen before the end of the grace period) or not (pending, scanned
@@ -99,10 +128,16 @@ type Token struct{ seq uint64 }
 // Options configures a Domain. The zero value is the documented default for
 // every field.
 type Options struct {
-	// NudgeAfter is how long a grace period lets a CPU stay in one kernel
-	// stretch before nudging it. Zero means DefaultNudgeAfter; a negative
-	// value means never; a positive value below a microsecond means at the
-	// first scan that finds the CPU in the kernel.
+	// NudgeAfter is how long a grace period waits for its laggards before
+	// nudging them. The clock is the grace period's, not a CPU's: it starts
+	// at the first scan that finds some CPU still holding the grace period
+	// up (the scan right after the snapshot, normally), and once it has
+	// run out every CPU still pending is nudged, at most once per grace
+	// period, at the next scan (some goroutine must Poll or Wait). How long
+	// a CPU has already been in its kernel stretch when the grace period
+	// begins does not count. Zero means DefaultNudgeAfter; a negative value
+	// means never; a positive value below a microsecond means at the first
+	// scan that finds a laggard.
 	NudgeAfter time.Duration
 
 	// SpinWait is how long a waiter (Synchronize, Wait, Barrier,
@@ -185,11 +220,10 @@ type driveLine struct {
 }
 
 type statsLine struct {
-	nudges   atomic.Uint64 // nudges posted
-	reports  atomic.Uint64 // quiescent states reported at Checkpoint after a nudge
-	barriers atomic.Uint64 // expedited barriers
-	bIPIs    atomic.Uint64 // IPIs posted by expedited barriers
-	bgen     atomic.Uint64 // expedited-barrier generation
+	nudges  atomic.Uint64 // nudges posted
+	reports atomic.Uint64 // quiescent states reported at Checkpoint after a nudge
+	bIPIs   atomic.Uint64 // IPIs posted by expedited barriers
+	bgen    atomic.Uint64 // expedited-barrier generation: also the number of barriers
 }
 
 // perCPU is one CPU's grace-period state, in two line groups.
@@ -257,7 +291,9 @@ func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 	}
 	// RemoteSafe: the handler touches only this package's atomics, so a
 	// nudge or barrier IPI to a CPU that has gone idle meanwhile runs on
-	// the sender instead of waking it (an idle CPU is quiescent anyway).
+	// the sender instead of waking it, inside a kernel stretch of the
+	// CPU's word (IdleExit, handler, IdleEnter: ctdefer's runOnBehalf),
+	// which is a transition for the grace period and the barrier alike.
 	w, err := d.Register("grace", g.handle, ctdefer.RemoteSafe())
 	if err != nil {
 		return nil, fmt.Errorf("grace: New: %w", err)
@@ -269,8 +305,15 @@ func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 
 // Start requests a grace period that begins after the call, advances the
 // engine as far as it goes without waiting, and returns the token to poll.
-// If every CPU is in user mode or idle, the grace period is complete when
-// Start returns. Concurrent callers share grace periods.
+// Concurrent callers share grace periods.
+//
+// Whether the grace period is complete when Start returns: if Start drives
+// the engine itself (no other goroutine is driving it) and every claimed CPU
+// is in user mode or idle, or has passed a quiescent state since a grace
+// period in progress began, the token is complete on return. If another
+// goroutine is driving (a Poll, a Wait, the reclaimer, a concurrent Start),
+// Start only records the request and returns at once: that driver, or the
+// caller's next Poll, completes it, even when every CPU is in user mode.
 func (g *Domain) Start() Token {
 	s := g.seq.Load() // load: step 1; pairs with the driver's start store (step 4)
 	t := (s + 3) &^ 1
@@ -311,9 +354,9 @@ func (g *Domain) Completed(t Token) bool {
 
 // Poll reports whether the grace period of t is over, advancing the engine
 // (step 3) if it is not: never blocks. CPUs still in a kernel stretch are
-// nudged once NudgeAfter has passed since a scan first found them there, so
-// some goroutine must Poll (or Wait) now and then for a grace period to
-// progress: there is no background driver.
+// nudged once NudgeAfter has passed since the grace period's first scan
+// that found a CPU holding it up, so some goroutine must Poll (or Wait) now
+// and then for a grace period to progress: there is no background driver.
 func (g *Domain) Poll(t Token) bool {
 	if mutation == mutNoWait {
 		return true
@@ -328,9 +371,10 @@ func (g *Domain) Poll(t Token) bool {
 // Synchronize returns once every CPU of the Domain has passed a quiescent
 // state since the call began: it was in user mode or idle, or has made a
 // transition or reported (Quiesce, Checkpoint) since. CPUs in user mode or
-// idle are not interrupted; CPUs in a kernel stretch are nudged after
-// NudgeAfter. If ctx ends first, it returns a *StallError naming the CPUs
-// it waits for (errors.Is: ErrStalled and ctx.Err()).
+// idle are not interrupted; CPUs in a kernel stretch are nudged once the
+// grace period has waited NudgeAfter for them. If ctx ends first, it
+// returns a *StallError naming the CPUs it waits for (errors.Is: ErrStalled
+// and ctx.Err()).
 //
 // Everything a CPU did before its quiescent state happens before
 // Synchronize returns (see the package documentation for the edge).
@@ -433,7 +477,8 @@ func (g *Domain) scan(s uint64) bool {
 		cpu, st := g.cpus[i], &g.per[i]
 		// load (QuiescentSince): pairs with the owner's transition or
 		// Quiesce add, which it observes when it answers true.
-		quiet := g.d.QuiescentSince(cpu, g.snaps[i]) || !g.claimed(cpu)
+		quiet := g.d.QuiescentSince(cpu, g.snaps[i]) ||
+			(!g.claimed(cpu) && mutation != mutIgnoreRelease) // load: pairs with the store in Release
 		if mutation == mutPollQuiescent && st.seenGP.Load() == s {
 			quiet = true // the mutant: a handled nudge (a poll point) counts as quiescent
 		}
@@ -467,7 +512,8 @@ func (g *Domain) nudgeLaggards(s uint64) {
 	}
 	for _, i := range g.pending {
 		st := &g.per[i]
-		if st.nudgedGP.Load() == s {
+		prev := st.nudgedGP.Load() // load: only the driver writes it, and we are it
+		if prev == s {
 			continue
 		}
 		// store: before the post; the handler's load of it is ordered
@@ -477,10 +523,14 @@ func (g *Domain) nudgeLaggards(s uint64) {
 		// on one CPU while others report) and never interrupts a CPU
 		// that has returned to user mode meanwhile (it defers; the
 		// transition already ended the wait). An error means the
-		// ctdefer.Domain is closing: its CPUs are being released.
-		if _, err := g.d.Defer(g.cpus[i], g.work); err == nil {
-			g.nudges.Inc()
+		// ctdefer.Domain is closing: nothing is posted, so the CPU is
+		// not recorded as nudged (diagnostics), and it stays pending
+		// until its owner leaves the stretch or releases it.
+		if _, err := g.d.Defer(g.cpus[i], g.work); err != nil {
+			st.nudgedGP.Store(prev) // store: undo; a stale handler asks nothing either way
+			continue
 		}
+		g.nudges.Inc()
 	}
 }
 
@@ -505,9 +555,11 @@ func (g *Domain) handle(cpu int) {
 // Checkpoint is the owner's report point, for long kernel stretches: the
 // owner of c holds no reference to anything a grace period protects here.
 // It handles pending IPIs (c.Poll), and if a grace period has nudged this
-// CPU, reports a quiescent state (c.Quiesce, in the kernel). Otherwise it
-// costs two loads of lines that other CPUs write only when they need this
-// one (the mailbox, the asked flag). Owner only, in any mode.
+// CPU, reports a quiescent state: c.Quiesce, counted in Stats.Reports. In
+// user mode the CPU is quiescent by its state, which the grace period's
+// scan sees without a report: Checkpoint then only clears the request.
+// Otherwise it costs two loads of lines that other CPUs write only when they
+// need this one (the mailbox, the asked flag). Owner only, in any mode.
 //
 // An owner that never leaves the kernel for long may as well call
 // c.Quiesce where it holds nothing (one atomic add); Checkpoint spares the
@@ -519,9 +571,10 @@ func (g *Domain) Checkpoint(c *ctdefer.CPU) {
 		return
 	}
 	st.asked.Store(0) // store: only the owner clears it
-	if c.State() == ctseq.Kernel {
-		c.Quiesce() // RMW: the quiescent state; pairs with the driver's QuiescentSince load
+	if c.State() != ctseq.Kernel {
+		return // user mode: already quiescent, nothing to report
 	}
+	c.Quiesce() // RMW: the quiescent state; pairs with the driver's QuiescentSince load
 	g.reports.Inc()
 }
 
@@ -560,7 +613,7 @@ type Stats struct {
 	GracePeriods uint64 // grace periods completed
 	Started      uint64 // grace periods started: snapshot rounds
 	Nudges       uint64 // nudges posted to CPUs in long kernel stretches
-	Reports      uint64 // quiescent states reported at Checkpoint after a nudge
+	Reports      uint64 // quiescent states reported at Checkpoint (in the kernel) after a nudge
 	Barriers     uint64 // expedited barriers
 	BarrierIPIs  uint64 // IPIs the expedited barriers posted
 	Retired      uint64 // callbacks retired
@@ -575,7 +628,7 @@ func (g *Domain) Stats() Stats {
 		Started:      (g.seq.Load() + 1) / 2,
 		Nudges:       g.nudges.Load(),
 		Reports:      g.reports.Load(),
-		Barriers:     g.barriers.Load(),
+		Barriers:     g.bgen.Load(),
 		BarrierIPIs:  g.bIPIs.Load(),
 	}
 	st.Retired, st.Reclaimed = g.rec.counts()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,8 +16,11 @@ import (
 	"github.com/ctdefer/ctdefer/grace"
 )
 
-// Every CPU in user mode or idle: the grace period completes inside Start,
-// with one snapshot round and no nudge.
+// Every CPU in user mode or idle: the grace period completes inside Start
+// (which drives: nothing else does here), with one snapshot round and no
+// nudge. The owners stay put for the whole test by construction: one sleeps
+// in user mode, the other is parked in a single Idle call (ownerWith waits
+// until its word says Idle), so no scan can find either in the kernel.
 func TestSynchronizeUserIdle(t *testing.T) {
 	f := newFixture(t, 2, grace.Options{NudgeAfter: time.Nanosecond})
 	f.ownerWith(f.cpus[0], modeUser)
@@ -28,6 +32,7 @@ func TestSynchronizeUserIdle(t *testing.T) {
 	require.Equal(t, uint64(2), st.GracePeriods, "one grace period per call: %+v", st)
 	require.Equal(t, uint64(0), st.Nudges, "no CPU is in the kernel: %+v", st)
 	require.Equal(t, uint64(0), f.d.TotalStats().IPIs, "no IPI to user or idle CPUs")
+	require.Equal(t, uint64(0), f.d.TotalStats().OnBehalf, "no work run on behalf of the idle CPU")
 }
 
 // A CPU in a kernel stretch holds the grace period until it leaves.
@@ -217,7 +222,8 @@ func TestCloseTimeoutDrops(t *testing.T) {
 }
 
 // The expedited barrier skips CPUs in user mode or idle, and IPIs those in
-// the kernel, which answer at their next poll point.
+// the kernel, which answer at their next poll point. The user and idle
+// owners stay put while the first barrier runs (see TestSynchronizeUserIdle).
 func TestExpeditedBarrier(t *testing.T) {
 	f := newFixture(t, 2, grace.Options{})
 	a := f.ownerWith(f.cpus[0], modeUser)
@@ -234,7 +240,151 @@ func TestExpeditedBarrier(t *testing.T) {
 	err := f.g.ExpeditedBarrier(ctxFor(t, 20*time.Millisecond))
 	require.ErrorIs(t, err, grace.ErrStalled)
 	require.Contains(t, err.Error(), fmt.Sprintf("CPU %d (in kernel", f.cpus[0]))
+	var se *grace.StallError
+	require.ErrorAs(t, err, &se)
+	require.Len(t, se.CPUs, 1, "%v", err)
+	require.True(t, se.CPUs[0].Nudged, "the IPI was posted: %v", err)
+	require.False(t, se.CPUs[0].Handled, "%v", err)
 	a.set(t, modeUser)
+}
+
+// While the ctdefer.Domain closes, Defer refuses every IPI, but an owner may
+// still be inside its kernel stretch (it has not looked at Closing yet): the
+// barrier must keep waiting for it, without an IPI, until it makes a
+// transition or releases the CPU, and report it if its context ends first.
+func TestExpeditedBarrierDuringClose(t *testing.T) {
+	for _, leave := range []string{"transition", "release"} {
+		t.Run(leave, func(t *testing.T) {
+			f := newFixture(t, 1, grace.Options{})
+			cpu := f.cpus[0]
+			var exit atomic.Bool
+			spinning, inUser, hold := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			f.owner(cpu, func(c *ctdefer.CPU) {
+				close(spinning)
+				for !exit.Load() { // a kernel stretch without poll points, deaf to Closing
+					runtime.Gosched()
+				}
+				if leave == "transition" {
+					c.UserEnter()
+					close(inUser)
+					<-hold // stay claimed, in user mode
+				}
+			}) // then Release
+			<-spinning
+			closed := make(chan error, 1)
+			go func() { closed <- f.d.Close(ctxFor(t, 10*time.Second)) }()
+			require.Eventually(t, f.d.Closed, 5*time.Second, 10*time.Microsecond, "Close never began")
+
+			err := f.g.ExpeditedBarrier(ctxFor(t, 20*time.Millisecond))
+			require.ErrorIs(t, err, grace.ErrStalled, "a barrier over a CPU in its stretch during Close")
+			var se *grace.StallError
+			require.ErrorAs(t, err, &se)
+			require.Len(t, se.CPUs, 1, "%v", err)
+			require.Equal(t, cpu, se.CPUs[0].CPU, "%v", err)
+			require.False(t, se.CPUs[0].Nudged, "no IPI can be posted during Close: %v", err)
+			require.Contains(t, err.Error(), "closing")
+			t.Log(err)
+			require.Zero(t, f.g.Stats().BarrierIPIs, "an IPI posted during Close")
+
+			returned := make(chan error, 1)
+			go func() { returned <- f.g.ExpeditedBarrier(ctxFor(t, 10*time.Second)) }()
+			select {
+			case err := <-returned:
+				t.Fatalf("ExpeditedBarrier returned (%v) while the CPU is still in its kernel stretch", err)
+			case <-time.After(30 * time.Millisecond):
+			}
+			exit.Store(true)
+			require.NoError(t, <-returned, "ExpeditedBarrier after the CPU's %s", leave)
+			if leave == "transition" {
+				<-inUser
+				select {
+				case err := <-closed:
+					t.Fatalf("Close returned (%v) before the CPU was released", err)
+				default:
+				}
+				close(hold)
+			}
+			require.NoError(t, <-closed, "ctdefer Close")
+		})
+	}
+}
+
+// A checkpoint in user mode reports nothing: the CPU is quiescent by its
+// state, which the grace period sees without a report.
+func TestCheckpointInUserMode(t *testing.T) {
+	f := newFixture(t, 1, grace.Options{NudgeAfter: time.Nanosecond})
+	step := make(chan struct{})
+	f.owner(f.cpus[0], func(c *ctdefer.CPU) {
+		for {
+			select {
+			case <-step:
+				c.UserEnter()
+				f.g.Checkpoint(c) // asked is set: the nudge ran at a Poll below
+				c.KernelEnter()
+				f.g.Checkpoint(c) // nothing asked any more
+				<-step
+				return
+			default:
+				c.Poll() // handles the nudge: asked = 1
+			}
+		}
+	})
+	err := f.g.Synchronize(ctxFor(t, 20*time.Millisecond))
+	var se *grace.StallError
+	require.ErrorAs(t, err, &se)
+	require.True(t, len(se.CPUs) == 1 && se.CPUs[0].Handled, "the nudge ran at a poll point: %v", err)
+	step <- struct{}{}
+	step <- struct{}{}
+	require.NoError(t, f.g.Synchronize(ctxFor(t, 5*time.Second)))
+	st := f.g.Stats()
+	require.GreaterOrEqual(t, st.Nudges, uint64(1), "%+v", st)
+	require.Zero(t, st.Reports, "a Checkpoint in user mode counted a report: %+v", st)
+}
+
+// A retired function may retire more, even at MaxPending (the reclaimer
+// would otherwise wait for room that only it can make); Barrier and Close
+// from a retired function fail instead of waiting for themselves.
+func TestRetireFromCallback(t *testing.T) {
+	f := newFixture(t, 1, grace.Options{NudgeAfter: -1, MaxPending: 1})
+	f.ownerWith(f.cpus[0], modeUser)
+	var ran atomic.Int32
+	errs := make(chan error, 8)
+	leaf := func() { ran.Add(1) }
+	require.NoError(t, f.g.Retire(func() {
+		ran.Add(1)
+		errs <- f.g.Retire(leaf)    // at the bound: this batch is not counted as run yet
+		errs <- f.g.Retire(func() { // past the bound
+			ran.Add(1)
+			errs <- f.g.Retire(leaf) // from the next batch, at the bound again
+		})
+		errs <- f.g.TryRetire(leaf) // never blocks, never exceeds the bound
+		bErr := f.g.Barrier(context.Background())
+		if !errors.Is(bErr, grace.ErrInCallback) {
+			errs <- fmt.Errorf("Barrier from a callback: %w", bErr)
+		}
+		cErr := f.g.Close(context.Background())
+		if !errors.Is(cErr, grace.ErrInCallback) {
+			errs <- fmt.Errorf("Close from a callback: %w", cErr)
+		}
+	}))
+	require.Eventually(t, func() bool { return ran.Load() == 4 }, 5*time.Second, 100*time.Microsecond,
+		"retired functions that retire did not all run: %d of 4 (the reclaimer deadlocked?)", ran.Load())
+	require.NoError(t, f.g.Barrier(ctxFor(t, 5*time.Second)))
+	require.NoError(t, <-errs, "Retire from a callback at the bound")
+	require.NoError(t, <-errs, "Retire from a callback past the bound")
+	require.ErrorIs(t, <-errs, grace.ErrBacklog, "TryRetire from a callback past the bound")
+	require.NoError(t, <-errs, "Retire from a callback of the next batch")
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	st := f.g.Stats()
+	require.Equal(t, uint64(4), st.Retired, "%+v", st)
+	require.Equal(t, uint64(4), st.Reclaimed, "%+v", st)
+	require.NoError(t, f.g.Retire(leaf), "Close from the callback closed the Domain")
+	require.NoError(t, f.g.Close(ctxFor(t, 5*time.Second)))
+	require.Equal(t, int32(5), ran.Load())
 }
 
 // New after the first Claim cannot register its nudge.

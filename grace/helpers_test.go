@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/grace"
 )
 
@@ -28,7 +29,8 @@ type fixture struct {
 }
 
 // newFixture creates the domains over the first n CPUs the process may use
-// (all of them if n <= 0). Cleanup closes both domains, grace first.
+// (all of them if n <= 0). Cleanup closes both domains, grace first (a test
+// may have closed either already).
 func newFixture(t testing.TB, n int, opts grace.Options) *fixture {
 	t.Helper()
 	all, err := ctdefer.New(ctdefer.Options{Unpinned: unpinned})
@@ -50,7 +52,7 @@ func newFixture(t testing.TB, n int, opts grace.Options) *fixture {
 		if err := g.Close(ctx); err != nil && !errors.Is(err, grace.ErrClosed) {
 			t.Errorf("grace Close: %v", err)
 		}
-		if err := d.Close(ctx); err != nil {
+		if err := d.Close(ctx); err != nil && !errors.Is(err, ctdefer.ErrClosed) {
 			t.Errorf("ctdefer Close: %v", err)
 		}
 		f.wg.Wait()
@@ -82,6 +84,11 @@ func (f *fixture) owner(cpu int, fn func(c *ctdefer.CPU)) {
 type switchboard struct {
 	mode atomic.Int32 // modeKernel, modeUser, modeIdle, modeStop
 	seen atomic.Int32 // the mode the owner is in
+	d    *ctdefer.Domain
+	cpu  int
+
+	mu     sync.Mutex
+	unpark context.CancelFunc // ends the owner's park in modeIdle; nil otherwise
 }
 
 const (
@@ -94,8 +101,13 @@ const (
 )
 
 // run is an owner loop driven by sb: it moves to each requested mode and
-// stays there (spinning in the kernel modes, parked in user and idle so as
-// to leave the Ps to the test) until the next request.
+// stays there (spinning in the kernel modes, sleeping in user mode and
+// parked in idle so as to leave the Ps to the test) until the next request.
+// In modeIdle the owner stays parked in one Idle call, whose context set
+// cancels: it enters the kernel only if something wakes it (an IPI, which
+// the tests that use it do not send: work for a parked CPU is RemoteSafe
+// and runs on its behalf), so a test that waits for the park (set) sees no
+// kernel stretch of the owner's until it changes the mode.
 func (sb *switchboard) run(g *grace.Domain) func(c *ctdefer.CPU) {
 	return func(c *ctdefer.CPU) {
 		for {
@@ -112,12 +124,18 @@ func (sb *switchboard) run(g *grace.Domain) func(c *ctdefer.CPU) {
 				}
 				c.KernelEnter()
 			case modeIdle:
+				ctx, cancel := context.WithCancel(context.Background())
+				sb.mu.Lock()
+				sb.unpark = cancel // published before the mode check below
+				sb.mu.Unlock()
 				sb.seen.Store(m)
 				for sb.mode.Load() == m && !c.Closing() {
-					ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
-					_ = c.Idle(ctx)
-					cancel()
+					_ = c.Idle(ctx) // returns on cancel, close, or an IPI
 				}
+				sb.mu.Lock()
+				sb.unpark = nil
+				sb.mu.Unlock()
+				cancel()
 			default:
 				sb.seen.Store(m)
 				for sb.mode.Load() == m && !c.Closing() {
@@ -136,22 +154,41 @@ func (sb *switchboard) run(g *grace.Domain) func(c *ctdefer.CPU) {
 	}
 }
 
-// set requests mode m and waits until the owner is in it.
+// set requests mode m and waits until the owner is in it: for modeIdle,
+// until its CPU is parked (ctseq.Idle), not merely inside the idle loop.
 func (sb *switchboard) set(t testing.TB, m int32) {
 	t.Helper()
-	sb.mode.Store(m)
-	require.Eventually(t, func() bool { return sb.seen.Load() == m }, 5*time.Second, 10*time.Microsecond, "owner never reached mode %d", m)
+	sb.request(m)
+	require.Eventually(t, func() bool {
+		return sb.seen.Load() == m && (m != modeIdle || sb.d.State(sb.cpu) == ctseq.Idle)
+	}, 5*time.Second, 10*time.Microsecond, "owner never reached mode %d", m)
+}
+
+// request asks for mode m without waiting: it stores the mode, then ends
+// a park in progress if the mode changed (a park cancelled for the mode it
+// is in would turn the owner's loop into Idle calls that return at once).
+// The owner publishes its cancel before it checks the mode, so either it
+// sees m or this sees its cancel.
+func (sb *switchboard) request(m int32) {
+	if sb.mode.Swap(m) == m {
+		return
+	}
+	sb.mu.Lock()
+	if sb.unpark != nil {
+		sb.unpark()
+	}
+	sb.mu.Unlock()
 }
 
 // ownerWith starts an owner on cpu driven by a new switchboard in mode m.
 func (f *fixture) ownerWith(cpu int, m int32) *switchboard {
 	f.t.Helper()
-	sb := &switchboard{}
+	sb := &switchboard{d: f.d, cpu: cpu}
 	sb.mode.Store(m)
 	sb.seen.Store(-1)
 	f.owner(cpu, sb.run(f.g))
 	sb.set(f.t, m)
-	f.t.Cleanup(func() { sb.mode.Store(modeStop) })
+	f.t.Cleanup(func() { sb.request(modeStop) })
 	return sb
 }
 

@@ -7,8 +7,10 @@ package grace
 type mutationKind uint8
 
 const (
-	mutNone            mutationKind = iota
-	mutNoWait                       // Poll reports every grace period complete at once
-	mutKernelQuiescent              // a snapshot in the kernel counts as quiescent
-	mutPollQuiescent                // a handled nudge (a poll point) counts as quiescent
+	mutNone              mutationKind = iota
+	mutNoWait                         // Poll reports every grace period complete at once
+	mutKernelQuiescent                // a snapshot in the kernel counts as quiescent
+	mutPollQuiescent                  // a handled nudge (a poll point) counts as quiescent
+	mutIgnoreRelease                  // the scan ignores the claimed flag: a released CPU holds the grace period forever
+	mutBarrierSkipKernel              // the expedited barrier skips CPUs in the kernel too
 )

@@ -3,6 +3,7 @@ package grace
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -32,6 +33,17 @@ import (
 // The bound: at most MaxPending callbacks retired and not yet run. At the
 // bound, Retire blocks until a batch has run (back-pressure on the updater,
 // never an unbounded list), and TryRetire returns ErrBacklog.
+//
+// Callbacks run on the reclaimer goroutine, and ran counts a batch only once
+// all of it has run. So a callback that retires (a node whose children are
+// freed in turn: call_rcu from an RCU callback) must not wait for room, which
+// only the reclaimer itself, after the callback returns, can make. Retire
+// therefore recognises the reclaimer goroutine (its goroutine id, recorded
+// when it starts; parsed from runtime.Stack, and only on the blocking path)
+// and admits it past the bound: the excess is at most what callbacks retire
+// themselves, and it runs after the next grace period like anything else.
+// Barrier and Close from a callback would wait for the reclaimer as well:
+// they fail with ErrInCallback instead.
 type reclaimer struct {
 	g   *Domain
 	max uint64
@@ -48,6 +60,7 @@ type reclaimer struct {
 	err      error  // why they were dropped
 	kick     chan struct{}
 	done     chan struct{} // closed when the reclaimer exits
+	gid      uint64        // the reclaimer goroutine's id, once it runs; 0 before
 	ctx      context.Context
 	stopWait context.CancelCauseFunc
 }
@@ -72,7 +85,12 @@ func (r *reclaimer) init(g *Domain, max int) {
 // reclaimer has run a batch: it then takes a grace period to return. So an
 // owner of a CPU of the Domain must not call it inside a kernel stretch
 // (that grace period waits for its own CPU): use TryRetire there.
-// After Close it returns an error wrapping ErrClosed and fn is not run.
+// A retired function may itself call Retire: on the reclaimer goroutine,
+// Retire never blocks, and admits fn past the bound (the reclaimer is the
+// one that would make room). A function that hands fn to another goroutine
+// and waits for that goroutine's Retire would deadlock at the bound.
+// After Close it returns an error wrapping ErrClosed and fn is not run
+// (also when a retired function calls it during Close's drain).
 func (g *Domain) Retire(fn func()) error { return g.rec.retire(fn, true) }
 
 // TryRetire is Retire that never blocks: at the bound it returns an error
@@ -97,6 +115,9 @@ func (r *reclaimer) retire(fn func(), block bool) error {
 			r.mu.Unlock()
 			return fmt.Errorf("grace: TryRetire: %d callbacks pending (MaxPending %d): %w", n, r.max, ErrBacklog)
 		}
+		if r.onReclaimer() {
+			break // a callback retiring: waiting would deadlock; admit it
+		}
 		ch := r.changed
 		r.mu.Unlock()
 		<-ch
@@ -111,6 +132,35 @@ func (r *reclaimer) retire(fn func(), block bool) error {
 	r.mu.Unlock()
 	r.wake()
 	return nil
+}
+
+// onReclaimer reports whether the caller is the reclaimer goroutine, that
+// is, a retired callback. Called with mu held; it costs a runtime.Stack
+// call, so only on paths that would otherwise wait for the reclaimer.
+func (r *reclaimer) onReclaimer() bool {
+	return r.gid != 0 && goid() == r.gid
+}
+
+// goid returns the calling goroutine's id, from the first line of its stack
+// trace ("goroutine 42 [running]:"). Go exposes no other way; the format has
+// been stable since Go 1.0, and a parse failure gives 0, which matches no
+// reclaimer (the deadlock this guards against would then be possible again,
+// not a wrong admission).
+func goid() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	const prefix = "goroutine "
+	if len(b) < len(prefix) || string(b[:len(prefix)]) != prefix {
+		return 0
+	}
+	var id uint64
+	for _, c := range b[len(prefix):] {
+		if c < '0' || c > '9' {
+			break
+		}
+		id = id*10 + uint64(c-'0')
+	}
+	return id
 }
 
 // wake makes the reclaimer look at next; a pending wake-up is enough.
@@ -131,6 +181,10 @@ func (r *reclaimer) notify() {
 func (r *reclaimer) loop() {
 	defer close(r.done)
 	g := r.g
+	id := goid()
+	r.mu.Lock()
+	r.gid = id
+	r.mu.Unlock()
 	for {
 		r.mu.Lock()
 		for len(r.next) == 0 && !r.closing {
@@ -176,7 +230,8 @@ func (r *reclaimer) loop() {
 // Barrier waits until every function retired before the call has run
 // (rcu_barrier). If ctx ends first it returns a *StallError naming the CPUs
 // the reclaimer's grace period waits for. After a Close whose context ended,
-// it returns Close's error.
+// it returns Close's error. Called from a retired function (which would wait
+// for itself), it returns an error wrapping ErrInCallback.
 func (g *Domain) Barrier(ctx context.Context) error {
 	r := &g.rec
 	start := time.Now()
@@ -187,6 +242,10 @@ func (g *Domain) Barrier(ctx context.Context) error {
 			err := r.err
 			r.mu.Unlock()
 			return fmt.Errorf("grace: Barrier: callbacks dropped by Close: %w", err)
+		}
+		if r.onReclaimer() {
+			r.mu.Unlock()
+			return fmt.Errorf("grace: Barrier: %w", ErrInCallback)
 		}
 		ch := r.changed
 		r.mu.Unlock()
@@ -211,10 +270,16 @@ func (g *Domain) Barrier(ctx context.Context) error {
 // error wrapping ErrClosed.
 //
 // Close the grace Domain before the ctdefer.Domain, while the owners still
-// run: a grace period needs their transitions.
+// run: a grace period needs their transitions. Called from a retired
+// function (which would wait for itself), it returns an error wrapping
+// ErrInCallback and closes nothing.
 func (g *Domain) Close(ctx context.Context) error {
 	r := &g.rec
 	r.mu.Lock()
+	if r.onReclaimer() {
+		r.mu.Unlock()
+		return fmt.Errorf("grace: Close: %w", ErrInCallback)
+	}
 	if r.closing {
 		r.mu.Unlock()
 		return fmt.Errorf("grace: Close: %w", ErrClosed)

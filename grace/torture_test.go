@@ -18,26 +18,52 @@ import (
 	"github.com/ctdefer/ctdefer/grace"
 )
 
-var tortureFor = flag.Duration("grace.torture", 2*time.Second, "duration of TestTorture (200ms under -short)")
+var tortureFor = flag.Duration("grace.torture", 2*time.Second, "duration of TestTorture (200ms under -short or -race)")
 
-// tortureObject is what the updater publishes. pipe is rcutorture's pipe
-// count: 0 while published, 1 once replaced (its grace period running),
-// 2 once its grace period is over and it has been freed (poisoned).
+// tortureObject is what the updater publishes.
 type tortureObject struct {
-	gen    uint64
-	pipe   atomic.Uint32
-	poison atomic.Bool
+	gen uint64
+	// retiredAt is 0 while the object is published; once the updater has
+	// unpublished it, 1 + the number of grace periods completed, loaded
+	// right after the unpublishing Swap.
+	retiredAt atomic.Uint64
+	poison    atomic.Bool // set when the object is freed
 }
 
-const pipeLen = 3 // buckets 0, 1, 2+
+// pipeLen is the number of "Reader Pipe" buckets: 0, 1, 2, 3 or more grace
+// periods completed since the object read was unpublished.
+const pipeLen = 4
 
-// TestTorture is rcutorture for package grace: readers on pinned CPUs
-// dereference the published object inside kernel stretches, holding it
-// across poll points, checkpointing only between stretches; an updater
-// replaces it and frees the old one after a grace period, alternately via
-// Retire and Synchronize, with barriers now and then. A freed object is
-// poisoned; a reader that sees poison, or an object whose grace period is
-// over (pipe 2: "Reader Pipe" past bucket 1), counts an error.
+// TestTorture is rcutorture for package grace.
+//
+// Readers, one per CPU but one (pinned where the platform allows), spend
+// almost all their time in read-side critical sections: kernel stretches of
+// 1 to 20µs, and one in twenty of 100 to 500µs (longer than NudgeAfter, so
+// grace periods nudge them and they report at Checkpoint), each holding one
+// reference to the published object across poll points. Between stretches
+// they Checkpoint (70%: no quiescent state unless asked), make a short
+// user-mode round trip (a transition, 30%) or, rarely, idle (0.05%: an Idle
+// takes a timer's wake-up, up to a millisecond on a loaded machine, and the
+// updater's samples would crowd into those windows).
+//
+// The updater replaces the object, pausing a random 0 to 10µs between
+// updates (rcutorture's writer delay, so that grace periods begin at random
+// points of the readers' stretches), and frees (poisons) every object it
+// unpublished, by one of three paths in turn: Retire (half of them),
+// Synchronize then free, or Start then free once a later Poll reports the
+// token complete; Barrier now and then. At the end it waits for
+// everything: every unpublished object is freed. Waiters spin for 200µs
+// before sleeping, so that a grace period ends close to the transition or
+// report that completes it, not at the next millisecond tick.
+//
+// Checks, on every read of the held object: it is not poisoned; and its age
+// in grace periods, the completed count now minus the count the updater
+// loaded just after unpublishing it, goes into the "Reader Pipe" histogram.
+// rcutorture's rule: age 0 or 1 is legitimate (the one grace period that
+// completed may have begun before the object was unpublished), age 2 or
+// more is a bug: the second grace period began after the first ended, hence
+// after the unpublishing, and the reader, which loaded the pointer before
+// that and is still in the same stretch, should have held it up.
 func TestTorture(t *testing.T) {
 	dur := *tortureFor
 	if testing.Short() || raceEnabled {
@@ -47,13 +73,20 @@ func TestTorture(t *testing.T) {
 	defer runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 4))
 	runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 4))
 
-	f := newFixture(t, 0, grace.Options{NudgeAfter: 100 * time.Microsecond, MaxPending: 1024})
+	// Readers on every CPU but one, which the updater, the reclaimer and
+	// the runtime keep (the isolated-CPU layout ctdefer is for). With a
+	// reader on every CPU, the updater would run mostly while readers
+	// park, so its grace periods would find them idle and test little.
+	n := max(1, runtime.NumCPU()-1)
+	f := newFixture(t, n, grace.Options{NudgeAfter: 100 * time.Microsecond, MaxPending: 1024, SpinWait: 200 * time.Microsecond})
+	gps := f.g.GracePeriodsCompleted
 	var cur atomic.Pointer[tortureObject]
 	cur.Store(&tortureObject{})
 	var stop atomic.Bool
 	type readerStats struct {
-		reads, stretches, idles, poisoned uint64
-		pipe                              [pipeLen]uint64
+		reads, retiredReads, stretches, long, idles, poisoned uint64
+		held, idle, total                                     time.Duration
+		pipe                                                  [pipeLen]uint64
 	}
 	rs := make([]readerStats, len(f.cpus))
 	var readers sync.WaitGroup
@@ -63,65 +96,115 @@ func TestTorture(t *testing.T) {
 			defer readers.Done()
 			st := &rs[i]
 			rng := rand.New(rand.NewPCG(uint64(cpu), 1))
+			begin := time.Now()
 			for !stop.Load() && !c.Closing() {
-				// One kernel stretch: the read-side critical section.
+				// One read-side critical section: a kernel stretch
+				// holding p, with poll points (not quiescent states).
+				hold := time.Duration(1+rng.IntN(20)) * time.Microsecond
+				if rng.IntN(20) == 0 {
+					hold = time.Duration(100+rng.IntN(400)) * time.Microsecond
+					st.long++
+				}
+				t0 := time.Now()
 				p := cur.Load()
-				for range 1 + rng.IntN(64) {
-					c.Poll() // a poll point, reference held
+				for k := 0; ; k++ {
+					if k%16 == 0 {
+						if time.Since(t0) >= hold {
+							break
+						}
+						c.Poll() // a poll point, reference held
+					}
 					st.reads++
 					if p.poison.Load() {
 						st.poisoned++
 					}
+					age := uint64(0)
+					if r := p.retiredAt.Load(); r != 0 {
+						age = gps() - (r - 1) // loaded after r: at least r-1
+						st.retiredReads++
+					}
+					st.pipe[min(age, pipeLen-1)]++
 				}
-				st.pipe[min(int(p.pipe.Load()), pipeLen-1)]++
+				st.held += time.Since(t0)
 				st.stretches++
-				switch r := rng.IntN(100); {
-				case r < 60:
+				switch r := rng.IntN(10_000); {
+				case r < 7000:
 					f.g.Checkpoint(c) // reference dropped: report if asked
-				case r < 95:
+				case r < 9995:
 					c.UserEnter()
 					for range rng.IntN(200) {
 						c.Poll()
 					}
-					if r < 70 {
-						runtime.Gosched()
-					}
 					c.KernelEnter()
 				default:
-					ctx, cancel := context.WithTimeout(context.Background(), 50*time.Microsecond)
+					t1 := time.Now()
+					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Microsecond)
 					_ = c.Idle(ctx)
 					cancel()
+					st.idle += time.Since(t1)
 					st.idles++
 				}
 			}
+			st.total = time.Since(begin)
 		})
 	}
 
-	var updates, retires, syncs, barriers uint64
+	var updates, retires, syncs, polled, pollWaited, barriers uint64
+	var freed atomic.Uint64
+	free := func(o *tortureObject) {
+		o.poison.Store(true)
+		freed.Add(1)
+	}
+	type pollFree struct {
+		tok grace.Token
+		obj *tortureObject
+	}
+	var polls []pollFree
+	urng := rand.New(rand.NewPCG(0, 2))
 	ctx := ctxFor(t, dur+30*time.Second)
 	start := time.Now()
 	var latency time.Duration
 	for gen := uint64(1); time.Since(start) < dur; gen++ {
 		old := cur.Swap(&tortureObject{gen: gen})
-		old.pipe.Store(1)
-		free := func() { old.pipe.Store(2); old.poison.Store(true) }
+		old.retiredAt.Store(gps() + 1)
 		updates++
 		switch gen % 4 {
 		case 0, 1:
-			require.NoError(t, f.g.Retire(free), "Retire")
+			require.NoError(t, f.g.Retire(func() { free(old) }), "Retire")
 			retires++
 		case 2:
 			s := time.Now()
 			require.NoError(t, f.g.Synchronize(ctx), "Synchronize")
 			latency += time.Since(s)
 			syncs++
-			free()
+			free(old)
 		case 3:
-			if gen%64 == 3 {
-				require.NoError(t, f.g.Barrier(ctx), "Barrier")
-				barriers++
+			tok := f.g.Start()
+			if !f.g.Completed(tok) {
+				pollWaited++
 			}
+			polls = append(polls, pollFree{tok, old})
+			polled++
 		}
+		// Free what the tokens allow, oldest first (tokens only grow).
+		for len(polls) > 0 && f.g.Poll(polls[0].tok) {
+			free(polls[0].obj)
+			polls = polls[1:]
+		}
+		if gen%64 == 0 {
+			require.NoError(t, f.g.Barrier(ctx), "Barrier")
+			barriers++
+		}
+		// A random pause (rcutorture's writer delay): without it the
+		// updater falls into step with the readers, each update starting
+		// right after the transition that ended the previous wait, when
+		// the reader is still out of its stretch.
+		for pause, t0 := time.Duration(urng.IntN(10_000)), time.Now(); time.Since(t0) < pause; {
+		}
+	}
+	for _, p := range polls {
+		require.NoError(t, f.g.Wait(ctx, p.tok), "Wait")
+		free(p.obj)
 	}
 	require.NoError(t, f.g.Barrier(ctx), "final Barrier")
 	stop.Store(true)
@@ -130,9 +213,14 @@ func TestTorture(t *testing.T) {
 	var total readerStats
 	for _, s := range rs {
 		total.reads += s.reads
+		total.retiredReads += s.retiredReads
 		total.stretches += s.stretches
+		total.long += s.long
 		total.idles += s.idles
 		total.poisoned += s.poisoned
+		total.held += s.held
+		total.idle += s.idle
+		total.total += s.total
 		for k := range s.pipe {
 			total.pipe[k] += s.pipe[k]
 		}
@@ -140,13 +228,16 @@ func TestTorture(t *testing.T) {
 	gs := f.g.Stats()
 	var b strings.Builder
 	fmt.Fprintf(&b, "grace torture: %v, %d CPUs (pinned %v), GOMAXPROCS %d\n", dur, len(f.cpus), !unpinned, runtime.GOMAXPROCS(0))
-	fmt.Fprintf(&b, "  updates %d (retire %d, synchronize %d, barriers %d); mean Synchronize %v\n",
-		updates, retires, syncs, barriers, latency/time.Duration(max(syncs, 1)))
+	fmt.Fprintf(&b, "  updates %d: retire %d, synchronize %d (mean %v), start/poll %d (%d still waiting for a reader when Start returned), barriers %d; freed %d\n",
+		updates, retires, syncs, latency/time.Duration(max(syncs, 1)), polled, pollWaited, barriers, freed.Load())
 	fmt.Fprintf(&b, "  grace periods %d (started %d), nudges %d, reports %d, retired %d, reclaimed %d\n",
 		gs.GracePeriods, gs.Started, gs.Nudges, gs.Reports, gs.Retired, gs.Reclaimed)
-	fmt.Fprintf(&b, "  reads %d in %d kernel stretches (%d idles); poisoned reads %d\n", total.reads, total.stretches, total.idles, total.poisoned)
-	fmt.Fprintf(&b, "  Reader Pipe: %v (staleness in grace periods; any entry past bucket 1 is a bug)\n", total.pipe)
-	ok := total.poisoned == 0 && total.pipe[2] == 0 && gs.Retired == gs.Reclaimed
+	pct := func(d time.Duration) float64 { return 100 * d.Seconds() / max(total.total.Seconds(), 1e-9) }
+	fmt.Fprintf(&b, "  readers: %d stretches (%d long), holding a reference %.0f%% of the time, idle %.0f%% (%d idles); %d reads, %d of unpublished objects; poisoned reads %d\n",
+		total.stretches, total.long, pct(total.held), pct(total.idle), total.idles, total.reads, total.retiredReads, total.poisoned)
+	fmt.Fprintf(&b, "  Reader Pipe (grace periods since unpublished, per read; 0 includes published): %v; any entry past bucket 1 is a bug\n", total.pipe)
+	ok := total.poisoned == 0 && total.pipe[2] == 0 && total.pipe[3] == 0 &&
+		freed.Load() == updates && gs.Retired == gs.Reclaimed
 	if ok {
 		b.WriteString("  SUCCESS")
 	} else {
@@ -155,4 +246,5 @@ func TestTorture(t *testing.T) {
 	t.Log(b.String())
 	require.True(t, ok, "torture failed:\n%s", b.String())
 	require.Positive(t, total.pipe[0], "readers never saw a current object")
+	require.Positive(t, total.retiredReads, "readers never held an object across its unpublishing: the torture tests nothing")
 }

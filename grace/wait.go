@@ -10,8 +10,13 @@ import (
 // (yielding the processor between rounds: waiters are ordinary goroutines,
 // and the CPUs they wait for may need a P to make progress), then sleeps
 // with an interval that doubles from a microsecond to a millisecond.
-// It returns nil, or ctx.Err() if ctx ended first.
+// It returns nil, or ctx.Err() if ctx ended first. Under the interleaving
+// explorer (ctdefer_explore builds with SetAwait) it waits with the
+// explorer's hook instead.
 func await(ctx context.Context, spin time.Duration, done func() bool) error {
+	if exploreAwait(done) {
+		return nil
+	}
 	start := time.Now()
 	for spin > 0 && time.Since(start) < spin {
 		for range 16 {

@@ -5,14 +5,19 @@ package explore_test
 // Grace periods (package grace) under the explorer: the real ctdefer.Domain,
 // the real grace engine, a reader that is a CPU's owner and an updater that
 // replaces the object the reader uses and poisons the old one after a grace
-// period. Property P6: the reader never sees poison.
+// period. Property P6: the reader never sees poison. And the expedited
+// barrier, property P7: it does not return before a CPU that was in the
+// kernel when it was called has executed a poll point or a transition, or
+// has been released.
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/grace"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"github.com/ctdefer/ctdefer/internal/explore"
@@ -39,6 +44,13 @@ type graceConfig struct {
 	// updaters: the number of updaters, each replacing its own object and
 	// sharing the grace-period engine (the batching path).
 	updaters int
+	// release: after its first stretch the reader releases the CPU (its
+	// word stays in Kernel at the same sequence: only the claimed flag
+	// says the stretch is over), and stops there unless reclaim is set.
+	release bool
+	// reclaim: after the release, the reader claims the CPU again (kernel
+	// mode, still no transition of the word) and reads in that stretch.
+	reclaim bool
 }
 
 // graceScenario: the reader claims the CPU (kernel mode) and, in that first
@@ -86,6 +98,8 @@ func graceScenario(name string, cfg graceConfig) explore.Scenario {
 				r.Assert(v != objPoison, "P6: reader in kernel stretch %d read object %d of updater %d after it was poisoned", stretch, k, u)
 			}
 		}
+		var gap atomicx.Uint64 // the reader's mark between Release and Claim
+		r.Name(&gap, "gap", nil)
 		r.Go("reader", func() {
 			c, err := d.Claim(0) // kernel mode: the first stretch
 			if err != nil {
@@ -95,14 +109,32 @@ func graceScenario(name string, cfg graceConfig) explore.Scenario {
 			if cfg.checkpoint {
 				g.Checkpoint(c) // no reference held here
 			}
+			if cfg.release {
+				// Release ends the stretch without a transition: the
+				// engine learns it from the claimed flag alone.
+				if err := c.Release(); err != nil {
+					r.Fail(err)
+				}
+				if !cfg.reclaim {
+					return
+				}
+				// Claim and Release set the claimed flag with sync/atomic,
+				// not atomicx: no scheduling point. This store is one, so
+				// that the engine may scan while the CPU is unclaimed.
+				gap.Store(1)
+				if c, err = d.Claim(0); err != nil {
+					r.Fail(err)
+				}
+				read(c, 2) // the new owner's first stretch
+				c.UserEnter()
+				return
+			}
 			c.UserEnter()
 			c.KernelEnter()
 			read(c, 2)
-			// The reader ends in user mode without Release: a released CPU's
-			// word stays in the kernel, and until ctdefer.Domain can say
-			// which CPUs are claimed, the engine must count it as a CPU
-			// still in its kernel stretch. (Its goroutine exits locked to
-			// its thread, which the runtime then discards.)
+			// The reader ends in user mode without Release (the release
+			// scenarios take that path). Its goroutine exits locked to
+			// its thread, which the runtime then discards.
 			c.UserEnter()
 		})
 		step := func(fn func()) {
@@ -147,17 +179,89 @@ func graceScenario(name string, cfg graceConfig) explore.Scenario {
 	}}
 }
 
+// barrierScenario: the reader claims the CPU (kernel mode) and, in that
+// first stretch, writes and reads a word around a poll point, then returns
+// to user mode (where a late IPI is deferred or handled at UserEnter), or,
+// with release, releases the CPU (which handles a posted IPI, else leaves
+// the word in Kernel: only the claimed flag ends the barrier's wait).
+// The caller runs ExpeditedBarrier (its wait is the explorer's Wait, see
+// grace.SetAwait). Check P7: if the reader was claimed and in the kernel
+// just before the call, then when the barrier returns it has since handled
+// an IPI at a poll point (ctdefer's IPIRuns, counted in the step of the
+// mailbox claim that runs the handler), made a transition (QuiescentSince on
+// the word as it was before the call), or been released.
+func barrierScenario(name string, release bool) explore.Scenario {
+	return explore.Scenario{Name: name, Setup: func(r *explore.Run) {
+		d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true})
+		if err != nil {
+			panic(err)
+		}
+		g, err := grace.New(d, grace.Options{SpinWait: -1})
+		if err != nil {
+			panic(err)
+		}
+		var data atomicx.Uint64
+		r.Name(&data, "data", nil)
+		r.Go("reader", func() {
+			c, err := d.Claim(0) // kernel mode
+			if err != nil {
+				r.Fail(err)
+			}
+			data.Store(1) // kernel-mode work
+			c.Poll()      // the barrier's IPI runs here, if posted by now
+			_ = data.Load()
+			if release {
+				if err := c.Release(); err != nil {
+					r.Fail(err)
+				}
+				return
+			}
+			c.UserEnter()
+		})
+		ipiRuns := func() uint64 {
+			st, err := d.Stats(0)
+			if err != nil {
+				panic(err)
+			}
+			return st.IPIRuns
+		}
+		r.Go("barrier", func() {
+			var before ctseq.Snapshot
+			var runs uint64
+			var claimed bool
+			explore.Atomically(func() {
+				before, _ = d.Snapshot(0)
+				runs, claimed = ipiRuns(), d.Claimed(0)
+			})
+			if err := g.ExpeditedBarrier(context.Background()); err != nil {
+				r.Fail(err)
+			}
+			ok := true
+			explore.Atomically(func() {
+				inKernel := claimed && before.State() == ctseq.Kernel
+				ok = !inKernel || d.QuiescentSince(0, before) || ipiRuns() > runs || !d.Claimed(0)
+			})
+			r.Assert(ok, "P7: ExpeditedBarrier returned while the reader, in the kernel when it was called, had executed no poll point, transition or release since")
+		})
+	}}
+}
+
 // graceRow is one exploration of the grace table.
 type graceRow struct {
 	scenario explore.Scenario
 	mutant   string // "" for the real engine, else the grace.Mutate name
 	opts     explore.Options
+	props    []string // what a mutant must be caught for; P6 if empty
+	barrier  bool     // the scenario calls ExpeditedBarrier: install the explorer's wait
 }
 
 func graceRows() []graceRow {
 	s := func(name string, cfg graceConfig) explore.Scenario { return graceScenario(name, cfg) }
 	basic := graceConfig{coarse: true}
 	poll := graceConfig{coarse: true, poll: true, checkpoint: true}
+	release := graceConfig{coarse: true, release: true}
+	reclaim := graceConfig{coarse: true, poll: true, release: true, reclaim: true}
+	deadlock := []string{explore.ErrDeadlock.Error()}
 	return []graceRow{
 		{scenario: s("grace/synchronize", basic)},
 		{scenario: s("grace/synchronize-nudge", poll)},
@@ -173,11 +277,26 @@ func graceRows() []graceRow {
 		{scenario: s("grace/synchronize", basic), mutant: "no-wait"},
 		{scenario: s("grace/synchronize", basic), mutant: "kernel-quiescent"},
 		{scenario: s("grace/synchronize-nudge", poll), mutant: "poll-quiescent"},
+		// Release during a grace period: the word stays in Kernel, so
+		// only the claimed flag (in EngineState, for the updater's wait)
+		// ends the wait. The mutant that ignores it never completes the
+		// grace period: caught as a deadlock (the updater waits forever).
+		{scenario: s("grace/release", release)},
+		{scenario: s("grace/release", release), mutant: "ignore-release", props: deadlock},
+		// Released and claimed again (a scheduling point in between), the
+		// new owner reading in its first stretch; fine-grained updater.
+		{scenario: s("grace/reclaim", reclaim)},
+		{scenario: s("grace/reclaim-fine", graceConfig{poll: true, release: true, reclaim: true}), opts: explore.Options{Preemptions: 2}},
+		{scenario: s("grace/reclaim", reclaim), mutant: "kernel-quiescent"},
+		{scenario: barrierScenario("grace/expedited-barrier", false), barrier: true},
+		{scenario: barrierScenario("grace/expedited-barrier-release", true), barrier: true},
+		{scenario: barrierScenario("grace/expedited-barrier", false), barrier: true, mutant: "barrier-skip-kernel", props: []string{"P7"}},
 	}
 }
 
 // TestGraceExplore runs the grace scenarios over the real engine, requiring
-// 0 violations, and over each mutant, requiring P6 to be caught:
+// 0 violations, and over each mutant, requiring its property (P6 unless the
+// row says otherwise) to be caught:
 //
 //	grace/synchronize: N interleavings, 0 violations
 //	mutant no-wait: grace/synchronize caught after M interleavings; schedule=[…]
@@ -190,7 +309,14 @@ func TestGraceExplore(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			undo := grace.Mutate(orNone(x.mutant))
 			defer undo()
-			exploreAndReport(t, x.scenario, x.opts, "", x.mutant, []string{"P6"}, 10)
+			if x.barrier {
+				defer grace.SetAwait(explore.Wait)()
+			}
+			props := x.props
+			if props == nil {
+				props = []string{"P6"}
+			}
+			exploreAndReport(t, x.scenario, x.opts, "", x.mutant, props, 10)
 		})
 	}
 }
