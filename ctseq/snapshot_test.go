@@ -102,8 +102,8 @@ func TestQuiescentSinceAcrossWrapInUser(t *testing.T) {
 	var w ctseq.Word
 	snap := w.Snapshot()
 	transitions := 2 // Quiesce, then UserEnter: no wrap in the default build
-	if ctseq.SeqBits <= 4 {
-		transitions = 1 << ctseq.SeqBits
+	if bits := ctseq.SeqBits; bits <= 4 {
+		transitions = 1 << bits // a variable shift: the constant overflows int on 32-bit
 	}
 	for range transitions - 1 {
 		w.Quiesce()

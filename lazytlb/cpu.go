@@ -22,31 +22,63 @@ import (
 //	c.SwitchBack()   // 3: use mm again; flush if a shootdown marked us
 //	c.Leave()        // 4: switch away for good (leave the set)
 //
-// Call Leave before releasing the CPU: a shootdown that found the CPU OK
-// waits for it to handle its IPI.
+// Call Leave before releasing the CPU (ctdefer.CPU.Release): a CPU left in
+// an address space's set has no one to take its flush IPIs, so shootdowns
+// of that address space fail (with ErrNoOwner) until the CPU is claimed
+// again, and the next Attach to the CPU panics. Leave itself waits for the
+// shootdowns that are sending to the CPU at that moment, taking their IPIs,
+// so that none of them is left waiting for a CPU nobody polls.
 type CPU struct {
-	_ noCopy
-	t *TLB
-	s *slot
+	_  noCopy
+	t  *TLB
+	s  *slot
+	dc *ctdefer.CPU // Attach: polled by Leave; nil for TLB.CPU
 }
 
-// CPU returns the owner handle of cpu. Errors: ErrBadCPU.
+// CPU returns the owner handle of cpu, for a TLB made by NewWithSender: call
+// it once per CPU, on the goroutine that owns it; a second call for the same
+// CPU panics. Errors: ErrBadCPU, ErrWrongDomain (a TLB made by New: use
+// Attach, whose handle Leave polls through).
 func (t *TLB) CPU(cpu int) (*CPU, error) {
 	s := t.slotOf(cpu)
 	if s == nil {
 		return nil, fmt.Errorf("lazytlb: TLB.CPU(%d): CPUs %v: %w", cpu, t.cpus, ErrBadCPU)
 	}
-	return &CPU{t: t, s: s}, nil
+	if t.d != nil {
+		return nil, fmt.Errorf("lazytlb: TLB.CPU(%d): a TLB made by New: use Attach: %w", cpu, ErrWrongDomain)
+	}
+	c := &CPU{t: t, s: s}
+	if !s.handle.CompareAndSwap(nil, c) {
+		panic(fmt.Sprintf("lazytlb: TLB.CPU: CPU %d already has an owner handle", cpu))
+	}
+	return c, nil
 }
 
 // Attach returns the owner handle of the CPU that c owns. Call it on c's
-// owner goroutine. Errors: ErrWrongDomain (c belongs to another Domain than
-// the one given to New).
+// owner goroutine; calls with the same c return the same handle, and a new
+// claim of the CPU gets a new one. It panics if the CPU's previous owner
+// released it without Leave (the CPU is still in an address space's set).
+// Errors: ErrWrongDomain (c belongs to another Domain than the one given to
+// New, or the TLB was made by NewWithSender).
 func (t *TLB) Attach(c *ctdefer.CPU) (*CPU, error) {
 	if t.d == nil || c.Domain() != t.d {
 		return nil, fmt.Errorf("lazytlb: TLB.Attach(CPU %d): %w", c.CPU(), ErrWrongDomain)
 	}
-	return t.CPU(c.CPU())
+	s := t.slotOf(c.CPU())
+	old := s.handle.Load()
+	if old != nil && old.dc == c {
+		return old, nil
+	}
+	// A new claim: the Domain allows one claimer at a time, so the owner
+	// of old has released the CPU (its Release happens before c's Claim).
+	if mm := s.loaded; mm != nil {
+		panic(fmt.Sprintf("lazytlb: TLB.Attach: CPU %d still has %v loaded: its previous owner released it without CPU.Leave", s.cpu, mm))
+	}
+	h := &CPU{t: t, s: s, dc: c}
+	if !s.handle.CompareAndSwap(old, h) {
+		panic(fmt.Sprintf("lazytlb: TLB.Attach: CPU %d attached concurrently from two goroutines", s.cpu))
+	}
+	return h, nil
 }
 
 // Number returns the CPU number.
@@ -109,7 +141,12 @@ func (c *CPU) SwitchBack() bool {
 
 // Leave switches away from the loaded address space for good: the CPU leaves
 // its set, so shootdowns no longer consider it; a later SwitchTo compares
-// generations. It panics if no address space is loaded.
+// generations. Then it waits until no shootdown is still sending to the CPU
+// (step 4 in state.go), polling meanwhile: through the *ctdefer.CPU given to
+// Attach, or Options.Poll for NewWithSender. The wait lasts as long as a
+// send that had already checked the CPU's membership: one IPI round trip,
+// which this very poll completes. Call it before releasing the CPU. It panics
+// if no address space is loaded.
 func (c *CPU) Leave() {
 	if c.s.loaded == nil {
 		panic("lazytlb: CPU.Leave: no address space loaded")
@@ -162,5 +199,29 @@ func (c *CPU) leave() {
 		s.ostats.marksSeen.Inc()
 	}
 	s.loaded.leave(s.idx)
-	s.loaded, s.lazy = nil, false
+	s.loaded, s.lazy = nil, false // an IPI taken below flushes nothing
+	// load: after mm.leave's CAS cleared the bit: pairs with the
+	// shootdown's Add of inflight before its re-check (Dekker, step 7s).
+	if s.inflight.Load() == 0 {
+		return // the common case: no shootdown is sending to this CPU
+	}
+	s.ostats.leaveWaits.Inc()
+	for !c.sendsDone() {
+		c.poll()
+	}
+}
+
+// sendsDone reports whether no shootdown is sending to the CPU.
+func (c *CPU) sendsDone() bool {
+	return c.s.inflight.Load() == 0 // load: Leave's wait; pairs with the shootdown's Sub after its send
+}
+
+// poll takes the flush IPIs posted to the CPU, for Leave's wait.
+func (c *CPU) poll() {
+	switch {
+	case c.dc != nil:
+		c.dc.Poll()
+	case c.t.opts.Poll != nil:
+		c.t.opts.Poll(c.s.cpu, c.sendsDone)
+	}
 }

@@ -17,7 +17,9 @@
 // MM's generation and, for each CPU of the MM's set: OK -> IPI (through
 // ctdefer.Domain.IPI, synchronous: the flush runs on that CPU before the
 // shootdown goes on); Lazy -> compare-and-swap to Flush, no IPI; Flush ->
-// nothing. The owner's switch back from lazy is one atomic swap to OK, so a
+// nothing. A CPU leaving the set ([CPU.Leave]) waits for the IPIs already
+// on their way to it, polling, so that none is left waiting for a CPU its
+// owner released. The owner's switch back from lazy is one atomic swap to OK, so a
 // concurrent Lazy -> Flush is returned to it and never overwritten. The
 // handshake, every racing pair and the seed's lost-flush interleaving
 // (a plain read-then-store switch back) are in state.go.
@@ -51,11 +53,11 @@
 // every switch back. Keeping the obligation in the CPU's own word makes the
 // common switch back (no shootdown happened) touch nothing shared, and makes
 // the seed's question concrete: the switch back must be a read-modify-write.
-// The benchmarks measure it (CAS vs swap vs plain store vs a lock, as a
-// ratio; see bench_test.go). The SPIN model models/lazytlb.pml decides the
-// switch back on the state word alone, as here; the generation filter only
-// removes flushes that the model's cpu_gen >= completed_gen property does not
-// need.
+// The benchmarks measure it (swap vs CAS vs Go's atomic store vs a true
+// plain store vs the seed's lock, each net of a baseline; see
+// bench_test.go). The SPIN model models/lazytlb.pml decides the switch back
+// on the state word alone, as here; the generation filter only removes
+// flushes that the model's cpu_gen >= completed_gen property does not need.
 //
 // # Policies
 //
@@ -63,39 +65,52 @@
 // [PolicyEager] (IPI every CPU of the set, lazy or not) and
 // [PolicyFlushOnSwitch] (skip lazy CPUs without marking them; every switch
 // back flushes unconditionally). Shootdowns of [KernelRange] translations,
-// used only by kernel-mode code, go through ctdefer.Domain.DeferWait instead:
-// a CPU in user mode gets a context-tracking work bit and flushes at its next
-// kernel entry without being interrupted (the seed-001 design).
+// used only by kernel-mode code, go through ctdefer.Domain.Send instead: a
+// CPU in user mode gets a context-tracking work bit and flushes at its next
+// kernel entry, before any kernel-mode code, without being interrupted (the
+// seed-001 design); the shootdown does not wait for that entry, which may be
+// as far off as the CPU's user-mode stretch is long. Only the IPIs (CPUs in
+// the kernel or idle) are waited for.
 //
 // # Integration with package ctdefer
 //
 // Create the TLB with [New] over a *ctdefer.Domain before the first Claim: it
 // registers its flush work. Each worker, after Claim, takes its owner handle
-// with [TLB.Attach] (or [TLB.CPU]); the IPI handler runs on the worker at its
-// poll points (Poll, KernelEnter, UserEnter, Idle), so a worker in a long
-// stretch that uses an address space must poll. [NewWithSender] plugs another
-// delivery mechanism in (the interleaving explorer uses a mailbox).
+// with [TLB.Attach]; the IPI handler runs on the worker at its poll points
+// (Poll, KernelEnter, UserEnter, Idle), so a worker in a long stretch that
+// uses an address space must poll. Leave polls through the same
+// *ctdefer.CPU while it waits, and must come before Release: a CPU released
+// with an address space loaded makes shootdowns of it fail with
+// [ErrNoOwner], and the next Attach to it panic. [NewWithSender] plugs
+// another delivery mechanism in (the interleaving explorer uses a mailbox);
+// its owners take their handles with [TLB.CPU] and poll through
+// [Options.Poll].
 //
 // # Memory ordering
 //
 // Every cross-CPU word goes through internal/atomicx (Go atomics, which are
 // sequentially consistent), so the explorer can interleave them. The
-// protocol needs the total order in exactly two places, the Dekker patterns
-// (join's CAS then gen load vs the shootdown's gen add then set load; the
-// flush-on-switch store then gen load vs the add then state load): a
-// store-load ordering, which only a full barrier gives. Elsewhere
-// acquire/release would suffice: the shootdown's loads of the state could be
-// relaxed (the CAS validates them), and the mark's CAS needs only to be
-// ordered after the generation add (release).
+// protocol relies on the total order wherever one side writes then reads
+// what the other writes then reads (store-load ordering, which only a full
+// barrier gives): join's CAS then gen load against the shootdown's gen add
+// then set load; the switch back's swap (or flush-on-switch store) then gen
+// load against the add then state load, which is also what makes skipping
+// a CPU found Flush or Off sound, so those state loads cannot be relaxed;
+// and leave's CAS of the set then load of the in-flight count against the
+// shootdown's add to that count then re-check of the set. state.go walks
+// through each.
 //
 // # Zero values, copying, goroutines
 //
 // The zero TLB, MM and CPU are not usable: make them with New or
-// NewWithSender, TLB.NewMM and TLB.CPU or TLB.Attach. None may be copied
+// NewWithSender, TLB.NewMM and TLB.Attach or TLB.CPU (one handle per CPU:
+// a second TLB.CPU for the same CPU panics). None may be copied
 // (go vet reports copies). TLB and MM methods may be called from any
 // goroutine; CPU methods only from the owner of that CPU. Owner methods
 // called in the wrong state panic with "lazytlb: CPU.<Method>: ..."; bad
 // arguments to TLB and MM methods give errors wrapping the sentinels.
-// On 32-bit platforms the 64-bit atomics are the first fields of their
-// structs, and per-CPU slots are padded to whole cache lines.
+// On 32-bit platforms the 64-bit atomics are 8-aligned (first in their
+// structs, or at a multiple of 8 in an aligned one), per-CPU slots are
+// padded to whole cache lines, and an MM's generation has a line of
+// padding on each side.
 package lazytlb

@@ -28,6 +28,12 @@ var (
 	ErrForeignMM = errors.New("lazytlb: address space of another TLB")
 
 	// ErrWrongDomain: the *ctdefer.CPU belongs to another Domain than the
-	// TLB's, or the TLB was made by NewWithSender.
+	// TLB's, or the TLB was made by NewWithSender (Attach); the TLB was
+	// made by New (TLB.CPU: use Attach).
 	ErrWrongDomain = errors.New("lazytlb: CPU of another domain")
+
+	// ErrNoOwner: a Shootdown found a CPU in the address space's set that
+	// no worker has claimed: its owner released it (ctdefer.CPU.Release)
+	// without CPU.Leave, so nobody would take the flush IPI.
+	ErrNoOwner = errors.New("lazytlb: CPU in the set has no owner")
 )

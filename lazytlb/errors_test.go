@@ -2,6 +2,8 @@ package lazytlb_test
 
 import (
 	"context"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,7 +15,7 @@ import (
 
 func nopFlush(int, *lazytlb.MM, uint64) {}
 
-func nopSend(context.Context, int, bool) error { return nil }
+func nopSend(context.Context, int, bool) (ctdefer.Delivery, error) { return ctdefer.IPI, nil }
 
 func TestNewWithSenderErrors(t *testing.T) {
 	ok := lazytlb.Options{Flush: nopFlush}
@@ -73,16 +75,10 @@ func TestShootdownCanceled(t *testing.T) {
 	require.Zero(t, mm.Gen(), "before it bumps the generation")
 }
 
-// An IPI that fails is reported with the CPU; a CPU that left meanwhile is
-// not an error.
+// An IPI that fails is reported with the CPU, and counted as attempted.
 func TestShootdownIPIErrorNamesCPU(t *testing.T) {
-	var tlb *lazytlb.TLB
-	var leave func()
-	tlb, err := lazytlb.NewWithSender([]int{3}, func(context.Context, int, bool) error {
-		if leave != nil {
-			leave()
-		}
-		return ctdefer.ErrIPITimeout
+	tlb, err := lazytlb.NewWithSender([]int{3}, func(context.Context, int, bool) (ctdefer.Delivery, error) {
+		return ctdefer.IPI, ctdefer.ErrIPITimeout
 	}, lazytlb.Options{Flush: nopFlush})
 	require.NoError(t, err)
 	c, err := tlb.CPU(3)
@@ -92,11 +88,50 @@ func TestShootdownIPIErrorNamesCPU(t *testing.T) {
 	r, err := tlb.Shootdown(context.Background(), mm)
 	require.ErrorIs(t, err, ctdefer.ErrIPITimeout, "the delivery error is wrapped")
 	require.ErrorContains(t, err, "lazytlb: Shootdown(a): CPU 3", "with the MM and the CPU")
-	require.Equal(t, 1, r.IPIs, "the result says what was attempted: %v", r)
+	require.Equal(t, lazytlb.Result{Gen: 1, CPUs: 1, IPIs: 1}, r, "the result says what was attempted")
+	require.Equal(t, uint64(1), tlb.Stats().IPIs, "Stats counts the failed send too")
+}
 
-	leave = c.Leave // the CPU leaves while its IPI is pending
-	_, err = tlb.Shootdown(context.Background(), mm)
-	require.NoError(t, err, "no flush is owed by a CPU that was in the set when read but has left")
+// A CPU that leaves mm while its IPI is pending owes no flush: the failed
+// send is not an error, whatever the CPU does next. Here its owner switches
+// to another MM, so the CPU is OK again, but on that MM: the verdict is
+// taken on mm's set, not on the state. The owner's Leave (inside SwitchTo)
+// waits for the send to end, so it cannot join the other MM before.
+func TestShootdownCPULeftDuringFailedSend(t *testing.T) {
+	var tlb *lazytlb.TLB
+	var mm *lazytlb.MM
+	var failing atomic.Bool
+	switchNow := make(chan struct{})
+	tlb, err := lazytlb.NewWithSender([]int{3}, func(context.Context, int, bool) (ctdefer.Delivery, error) {
+		if !failing.Load() {
+			return ctdefer.IPI, nil
+		}
+		close(switchNow)
+		for len(mm.CPUs()) != 0 { // the owner is in Leave: its bit is clear
+			runtime.Gosched()
+		}
+		return ctdefer.IPI, ctdefer.ErrIPITimeout
+	}, lazytlb.Options{Flush: nopFlush})
+	require.NoError(t, err)
+	c, err := tlb.CPU(3)
+	require.NoError(t, err)
+	mm = tlb.NewMM("a")
+	other := tlb.NewMM("b")
+	c.SwitchTo(mm)
+	switched := make(chan struct{})
+	go func() { // the owner, from now on
+		<-switchNow
+		c.SwitchTo(other) // Leave (waits for the send), then join b: OK again
+		close(switched)
+	}()
+	failing.Store(true)
+	r, err := tlb.Shootdown(context.Background(), mm)
+	require.NoError(t, err, "no flush is owed by a CPU that left mm while its IPI was pending")
+	require.Equal(t, lazytlb.Result{Gen: 1, CPUs: 1, IPIs: 1}, r, "the send was attempted")
+	<-switched
+	require.Equal(t, lazytlb.OK, c.State(), "the CPU is active again, on b")
+	require.Equal(t, []int{3}, other.CPUs(), "b's set has it")
+	require.Equal(t, uint64(1), tlb.Stats().LeaveWaits, "its Leave waited for the send: %v", tlb.Stats())
 }
 
 func TestOwnerMisusePanics(t *testing.T) {
@@ -113,6 +148,8 @@ func TestOwnerMisusePanics(t *testing.T) {
 	require.PanicsWithValue(t, "lazytlb: CPU.SwitchBack: not lazy", func() { c.SwitchBack() }, "SwitchBack while OK")
 	c.EnterLazy()
 	require.PanicsWithValue(t, "lazytlb: CPU.EnterLazy: not active on an address space", c.EnterLazy, "EnterLazy twice")
+	require.PanicsWithValue(t, "lazytlb: TLB.CPU: CPU 0 already has an owner handle", func() { _, _ = d.t.CPU(0) },
+		"a second owner handle for one CPU")
 }
 
 func TestNewDomainErrors(t *testing.T) {
@@ -124,6 +161,9 @@ func TestNewDomainErrors(t *testing.T) {
 	require.ErrorIs(t, err, lazytlb.ErrNilFlush, "nil flush")
 	tlb, err := lazytlb.New(d, lazytlb.Options{Flush: nopFlush})
 	require.NoError(t, err, "New before Claim")
+	_, err = tlb.CPU(0)
+	require.ErrorIs(t, err, lazytlb.ErrWrongDomain, "TLB.CPU on a TLB made by New: owners Attach")
+	require.ErrorContains(t, err, "use Attach")
 
 	other := newDomain(t, []int{0})
 	w := startWorker(t, other, 0)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/lazytlb"
 )
 
@@ -44,7 +45,9 @@ func (l *flushLog) last() flushRec {
 }
 
 // direct is a single-goroutine TLB: its sender runs the IPI handler inline,
-// which is valid because the test goroutine plays every CPU's owner.
+// which is valid because the test goroutine plays every CPU's owner. A
+// kernel-range send plays a CPU in user mode: it reports ctdefer.Deferred
+// (the handler, run inline, stands for the CPU's next kernel entry).
 type direct struct {
 	t     *lazytlb.TLB
 	log   *flushLog
@@ -60,10 +63,13 @@ func newDirect(t *testing.T, cpus []int, p lazytlb.Policy) *direct {
 	t.Helper()
 	d := &direct{log: &flushLog{}}
 	var err error
-	d.t, err = lazytlb.NewWithSender(cpus, func(_ context.Context, cpu int, kernel bool) error {
+	d.t, err = lazytlb.NewWithSender(cpus, func(_ context.Context, cpu int, kernel bool) (ctdefer.Delivery, error) {
 		d.sends = append(d.sends, send{cpu, kernel})
 		d.t.HandleIPI(cpu)
-		return nil
+		if kernel {
+			return ctdefer.Deferred, nil
+		}
+		return ctdefer.IPI, nil
 	}, lazytlb.Options{Policy: p, Flush: d.log.flush})
 	require.NoError(t, err, "NewWithSender(%v, %v)", cpus, p)
 	return d

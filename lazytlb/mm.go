@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"go.uber.org/atomic"
+	"golang.org/x/sys/cpu"
 
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 )
@@ -21,10 +22,14 @@ import (
 type MM struct {
 	_ noCopy
 	_ align64
+	// A whole line of padding on each side of gen: an MM is not allocated
+	// on a line boundary, so this is what keeps gen alone on its line
+	// (every shootdown writes it) whatever the MM's address.
+	_ cpu.CacheLinePad
 	// gen is the generation of the newest translations: Shootdown's Add
 	// (step 6 in state.go), read by joins, marked switch backs and IPI
-	// handlers. First, for 64-bit alignment on 32-bit platforms; alone on
-	// its line, since every shootdown writes it.
+	// handlers. At offset cacheLine, a multiple of 8: 64-bit aligned on
+	// 32-bit platforms too, since align64 aligns the MM.
 	gen atomicx.Uint64
 	_   [cacheLine - unsafe.Sizeof(atomicx.Uint64{})]byte
 
@@ -100,12 +105,21 @@ func (mm *MM) join(i int) {
 	}
 }
 
+// has reports whether slot i's bit is set: step 7s's re-check.
+func (mm *MM) has(i int) bool {
+	// load: after the Add of the CPU's inflight: pairs with leave's CAS,
+	// which the owner follows with a load of inflight (Dekker, step 7s).
+	return mm.cpus[i/64].Load()&(uint64(1)<<(i%64)) != 0
+}
+
 // leave clears slot i's bit (step 4 in state.go).
 func (mm *MM) leave(i int) {
 	w, bit := &mm.cpus[i/64], uint64(1)<<(i%64)
 	old := w.Load() // load: first guess for the CAS
-	// CAS: leave the set; pairs with the Shootdown's load of the set. A
-	// shootdown that read the bit before finds the state Off and skips.
+	// CAS: leave the set; pairs with the Shootdown's load of the set and
+	// its re-check before a send (step 7s). A shootdown that read the bit
+	// before finds the state Off and skips, or re-checks after announcing
+	// its send and skips, or is waited for by the owner (CPU.leave).
 	for !w.CompareAndSwap(old, old&^bit) {
 		old = w.Load() // load: another CPU joined or left; retry
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/internal/mutant"
 	"github.com/ctdefer/ctdefer/lazytlb"
 )
@@ -52,7 +53,7 @@ type realSwitch struct {
 func newRealSwitch(t testing.TB) *realSwitch {
 	r := &realSwitch{}
 	var err error
-	r.t, err = lazytlb.NewWithSender([]int{0}, func(context.Context, int, bool) error { r.send(); return nil },
+	r.t, err = lazytlb.NewWithSender([]int{0}, func(context.Context, int, bool) (ctdefer.Delivery, error) { r.send(); return ctdefer.IPI, nil },
 		lazytlb.Options{Flush: func(int, *lazytlb.MM, uint64) {}})
 	require.NoError(t, err)
 	r.c, err = r.t.CPU(0)

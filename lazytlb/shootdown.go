@@ -6,16 +6,23 @@ import (
 	"math/bits"
 
 	"go.uber.org/atomic"
+
+	"github.com/ctdefer/ctdefer"
 )
 
-// Result says what one Shootdown did, CPU by CPU.
+// Result says what one Shootdown did, CPU by CPU. Each CPU found in the
+// set is counted in exactly one of IPIs, Marked, AlreadyMarked,
+// SkippedLazy, Left and Deferred.
 type Result struct {
 	// Gen is the generation the shootdown published: after it returns,
-	// every CPU that uses the MM has flushed to at least Gen.
+	// every CPU that uses the MM has flushed to at least Gen (for a
+	// KernelRange shootdown: every CPU that uses it in kernel mode).
 	Gen uint64
 	// CPUs is the number of CPUs found in the MM's set.
 	CPUs int
-	// IPIs counts synchronous flush IPIs sent (and completed).
+	// IPIs counts the flush IPIs the shootdown attempted: sends that ran
+	// the flush, and failed ones (the one that made Shootdown return an
+	// error, or one to a CPU that left meanwhile).
 	IPIs int
 	// Marked counts lazy CPUs marked Flush with one CAS, without an IPI.
 	Marked int
@@ -24,10 +31,12 @@ type Result struct {
 	// SkippedLazy counts lazy CPUs skipped without marking
 	// (PolicyFlushOnSwitch: they flush at every switch back anyway).
 	SkippedLazy int
-	// Left counts CPUs found Off: they left the set meanwhile.
+	// Left counts CPUs that left the set meanwhile: found Off, or out of
+	// the set at the re-check before a send.
 	Left int
-	// Deferred counts KernelRange flushes delivered with DeferWait
-	// (deferred to a user-mode CPU's next kernel entry, else an IPI).
+	// Deferred counts KernelRange flushes deferred to a user-mode CPU's
+	// next kernel entry (ctdefer.Domain.Send), not waited for. A
+	// KernelRange flush sent as an IPI is counted in IPIs.
 	Deferred int
 }
 
@@ -52,10 +61,11 @@ type shootdownConfig = ShootdownOption
 // kernel-mode code (the runtime's own code, between KernelEnter and
 // UserEnter, and IPI handlers): a CPU in user mode cannot use them before
 // its next kernel entry. Every CPU of the set, lazy or not, then gets the
-// flush through the Domain's DeferWait: deferred with a context-tracking
-// work bit to its next kernel entry if it is in user mode (no
-// interruption), an IPI if it is in the kernel. The lazy states are left
-// alone. Shootdown still returns only once each CPU has flushed.
+// flush through the Domain's Send: deferred with a context-tracking work bit
+// to its next kernel entry if it is in user mode, where it runs before any
+// kernel-mode code, so the shootdown neither interrupts nor waits for it
+// (Result.Deferred); an IPI that is waited for if it is in the kernel or
+// idle (Result.IPIs). The lazy states are left alone.
 func KernelRange() ShootdownOption {
 	return ShootdownOption{kernel: true}
 }
@@ -63,16 +73,25 @@ func KernelRange() ShootdownOption {
 // Shootdown publishes a new generation of mm's translations and returns
 // once no CPU can still use an older one (steps 6 to 8 of the handshake in
 // state.go). What it does with each CPU of mm's set depends on the policy
-// and the CPU's state; Result counts it. The caller must not be the owner
-// of a CPU in the set that is using mm (its IPI would wait for itself).
+// and the CPU's state; Result counts it.
 //
-// It honours ctx: an IPI that does not complete in time gives an error
-// naming the CPU (wrapping ctx.Err(), or ctdefer.ErrIPITimeout without a
-// deadline); CPUs after it are not handled, and the flushes already posted
+// The caller must not be the owner of a CPU that the shootdown may IPI:
+// under PolicyEager or with KernelRange, of any CPU in mm's set; under the
+// other policies, of a CPU in the set that is active (OK) on mm. Its IPI
+// would wait for the caller itself.
+//
+// With a TLB made by New, an IPI not handled before ctx's deadline, or
+// before the Domain's Options.IPITimeout without a deadline, gives an error
+// wrapping ctdefer.ErrIPITimeout (not context.DeadlineExceeded); a canceled
+// ctx gives one wrapping context.Canceled; a ctx already done when Shootdown
+// is called gives ctx.Err() wrapped, before the generation is bumped. With
+// NewWithSender the error is the SendFunc's. Either way it names the MM and
+// the CPU; CPUs after it are not handled, and the flushes already posted
 // still run. A CPU that left mm while its IPI was pending is not an error.
-// Errors: ErrForeignMM, and ctx's or the delivery's error wrapped with the
-// CPU. Marking and skipping never allocate; an IPI whose wait outlasts the
-// Domain's SpinWait allocates the Domain's timer.
+// Errors: ErrForeignMM; ErrNoOwner (New: a CPU of the set that no worker has
+// claimed: its owner released it without Leave); ctx's or the delivery's
+// error, wrapped. Marking and skipping never allocate; an IPI whose wait
+// outlasts the Domain's SpinWait allocates the Domain's timer.
 func (t *TLB) Shootdown(ctx context.Context, mm *MM, opts ...ShootdownOption) (Result, error) {
 	if mm == nil || mm.t != t {
 		return Result{}, fmt.Errorf("lazytlb: Shootdown(%v): %w", mm, ErrForeignMM)
@@ -103,13 +122,12 @@ func (t *TLB) Shootdown(ctx context.Context, mm *MM, opts ...ShootdownOption) (R
 
 // shootOne is step 7 for one CPU.
 func (t *TLB) shootOne(ctx context.Context, mm *MM, s *slot, cfg shootdownConfig, res *Result) error {
-	if cfg.kernel {
-		res.Deferred++
-		return t.deliver(ctx, mm, s, true, res)
+	if cfg.kernel || t.opts.Policy == PolicyEager {
+		return t.deliver(ctx, mm, s, cfg.kernel, res)
 	}
-	if t.opts.Policy == PolicyEager {
-		return t.deliver(ctx, mm, s, false, res)
-	}
+	// load: step 7, after the Add (a store-then-load pattern with the
+	// owner's Swap or Store then gen load: skipping on Flush or Off needs
+	// the total order, see state.go); pairs with the owner's Store/Swap.
 	st := s.state.load()
 	for {
 		switch st {
@@ -134,31 +152,59 @@ func (t *TLB) shootOne(ctx context.Context, mm *MM, s *slot, cfg shootdownConfig
 	}
 }
 
-// deliver sends the flush to s's CPU and waits for it.
+// deliver is step 7s: announce the send to s's CPU, re-check that the CPU
+// is still in mm's set, send the flush and wait for it (unless deferred).
 func (t *TLB) deliver(ctx context.Context, mm *MM, s *slot, kernel bool, res *Result) error {
-	if !kernel {
+	// RMW: announce the send before the re-check; pairs with Leave's load
+	// of inflight after its CAS cleared the bit (Dekker, steps 4 and 7s).
+	s.inflight.Add(1)
+	if !mm.has(s.idx) {
+		s.inflight.Sub(1) // RMW: no send; pairs with Leave's wait
+		res.Left++        // it left: a rejoin reads gen after this shootdown's Add
+		return nil
+	}
+	// The CPU is in the set and its Leave, if any, now waits for us:
+	// only an owner that released without Leave is not polling.
+	if t.d != nil && !t.d.Claimed(s.cpu) {
+		s.inflight.Sub(1) // RMW: no send; pairs with Leave's wait
+		return fmt.Errorf("lazytlb: Shootdown(%s): CPU %d is in the set but no worker has claimed it (released without Leave?): %w",
+			mm.name, s.cpu, ErrNoOwner)
+	}
+	how, err := t.send(ctx, s.cpu, kernel)
+	if kernel && err == nil && how == ctdefer.Deferred {
+		res.Deferred++ // runs at the CPU's next kernel entry, before any kernel-mode code
+	} else {
 		res.IPIs++
 	}
-	err := t.send(ctx, s.cpu, kernel)
-	if err == nil {
-		return nil
+	if err != nil {
+		switch {
+		case !mm.has(s.idx):
+			// The owner cleared its bit meanwhile and is in Leave, which
+			// waits for this send: no flush of mm is owed.
+			err = nil
+		case t.d != nil && !t.d.Claimed(s.cpu):
+			err = fmt.Errorf("lazytlb: Shootdown(%s): CPU %d: no worker has claimed it (released without Leave?): %w: %w",
+				mm.name, s.cpu, ErrNoOwner, err)
+		default:
+			err = fmt.Errorf("lazytlb: Shootdown(%s): CPU %d: %w", mm.name, s.cpu, err)
+		}
 	}
-	if s.state.load() == Off { // the CPU left mm meanwhile: no flush is owed
-		return nil
-	}
-	return fmt.Errorf("lazytlb: Shootdown(%s): CPU %d: %w", mm.name, s.cpu, err)
+	s.inflight.Sub(1) // RMW: the send is over (after the re-check above); pairs with Leave's wait
+	return err
 }
 
 // Stats counts what a TLB's shootdowns and owners did.
 type Stats struct {
 	Shootdowns    uint64
-	IPIs          uint64 // flush IPIs sent
+	CPUs          uint64 // CPUs found in the sets: the sum of the six below
+	IPIs          uint64 // flush IPIs attempted (failed ones included)
 	Marked        uint64 // lazy CPUs marked Flush (no IPI)
 	AlreadyMarked uint64 // CPUs found Flush (no IPI)
 	SkippedLazy   uint64 // lazy CPUs skipped unmarked (flush-on-switch)
 	Left          uint64 // CPUs found Off
-	Deferred      uint64 // kernel-range deliveries through DeferWait
+	Deferred      uint64 // kernel-range flushes deferred to a kernel entry (not waited for)
 	MarksSeen     uint64 // Flush states consumed by switch backs and leaves
+	LeaveWaits    uint64 // Leaves that waited for a shootdown sending to their CPU
 	JoinFlushes   uint64 // flushes at SwitchTo of an MM not loaded
 	SwitchFlushes uint64 // flushes at switch back
 	IPIFlushes    uint64 // flushes by the IPI handler
@@ -168,9 +214,9 @@ type Stats struct {
 func (s Stats) Skipped() uint64 { return s.Marked + s.AlreadyMarked + s.SkippedLazy + s.Left }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("shootdowns=%d ipis=%d skipped=%d (marked=%d already-marked=%d skipped-lazy=%d left=%d) deferred=%d marks-seen=%d flushes: join=%d switch=%d ipi=%d",
-		s.Shootdowns, s.IPIs, s.Skipped(), s.Marked, s.AlreadyMarked, s.SkippedLazy, s.Left, s.Deferred,
-		s.MarksSeen, s.JoinFlushes, s.SwitchFlushes, s.IPIFlushes)
+	return fmt.Sprintf("shootdowns=%d cpus=%d ipis=%d skipped=%d (marked=%d already-marked=%d skipped-lazy=%d left=%d) deferred=%d marks-seen=%d leave-waits=%d flushes: join=%d switch=%d ipi=%d",
+		s.Shootdowns, s.CPUs, s.IPIs, s.Skipped(), s.Marked, s.AlreadyMarked, s.SkippedLazy, s.Left, s.Deferred,
+		s.MarksSeen, s.LeaveWaits, s.JoinFlushes, s.SwitchFlushes, s.IPIFlushes)
 }
 
 // Stats returns the TLB's counters.
@@ -178,6 +224,7 @@ func (t *TLB) Stats() Stats {
 	f := &t.stats
 	st := Stats{
 		Shootdowns:    f.shootdowns.Load(),
+		CPUs:          f.cpus.Load(),
 		IPIs:          f.ipis.Load(),
 		Marked:        f.marked.Load(),
 		AlreadyMarked: f.alreadyMarked.Load(),
@@ -191,6 +238,7 @@ func (t *TLB) Stats() Stats {
 		st.JoinFlushes += o.joinFlushes.Load()
 		st.SwitchFlushes += o.switchFlushes.Load()
 		st.IPIFlushes += o.ipiFlushes.Load()
+		st.LeaveWaits += o.leaveWaits.Load()
 	}
 	return st
 }
@@ -198,6 +246,7 @@ func (t *TLB) Stats() Stats {
 // flusherStats are written by shootdowns, once per call.
 type flusherStats struct {
 	shootdowns    atomic.Uint64
+	cpus          atomic.Uint64
 	ipis          atomic.Uint64
 	marked        atomic.Uint64
 	alreadyMarked atomic.Uint64
@@ -211,7 +260,7 @@ func (f *flusherStats) add(r *Result) {
 	for _, c := range [...]struct {
 		n int
 		c *atomic.Uint64
-	}{{r.IPIs, &f.ipis}, {r.Marked, &f.marked}, {r.AlreadyMarked, &f.alreadyMarked},
+	}{{r.CPUs, &f.cpus}, {r.IPIs, &f.ipis}, {r.Marked, &f.marked}, {r.AlreadyMarked, &f.alreadyMarked},
 		{r.SkippedLazy, &f.skippedLazy}, {r.Left, &f.left}, {r.Deferred, &f.deferred}} {
 		if c.n != 0 {
 			c.c.Add(uint64(c.n))

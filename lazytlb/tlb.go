@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/cpu"
 
 	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/internal/atomicx"
 )
 
 // cacheLine is the padding unit between per-CPU slots: x/sys/cpu's
@@ -26,11 +27,22 @@ const cacheLine = unsafe.Sizeof(cpu.CacheLinePad{})
 type FlushFunc func(cpu int, mm *MM, gen uint64)
 
 // SendFunc delivers a TLB's flush to a CPU when no ctdefer.Domain does (see
-// NewWithSender). It must make cpu's owner call TLB.HandleIPI(cpu) and
-// return once that call has returned, honouring ctx. kernel is true for a
-// KernelRange shootdown: the flush may then wait for the CPU's next entry
-// into kernel mode instead of interrupting it.
-type SendFunc func(ctx context.Context, cpu int, kernel bool) error
+// NewWithSender). It must make cpu's owner call TLB.HandleIPI(cpu) and,
+// honouring ctx, return once that call has returned, saying ctdefer.IPI. The
+// one exception is kernel (a KernelRange shootdown): if the CPU is in user
+// mode and will run the flush at its next entry into kernel mode, before any
+// kernel-mode code, SendFunc may arrange that and return ctdefer.Deferred at
+// once (ctdefer.Domain.Send). Shootdown counts every call in Result.IPIs,
+// failed ones included, except those that return ctdefer.Deferred without
+// error (Result.Deferred).
+type SendFunc func(ctx context.Context, cpu int, kernel bool) (ctdefer.Delivery, error)
+
+// PollFunc is the owner's poll point for a TLB made by NewWithSender. Leave
+// calls it on cpu's owner, in a loop, while a shootdown is still sending to
+// cpu (see CPU.Leave). It must run the flush if one has been sent to cpu
+// (have the owner call TLB.HandleIPI, as the SendFunc's delivery does); it
+// may block until one is sent or done reports true, and must then return.
+type PollFunc func(cpu int, done func() bool)
 
 // Options configures a TLB. The zero value is the documented default of
 // every field except Flush, which is required.
@@ -43,6 +55,12 @@ type Options struct {
 	// Name is the name of the flush work registered in the Domain; "" means
 	// "lazytlb.flush".
 	Name string
+	// Poll is the owners' poll point for NewWithSender (see PollFunc); New
+	// ignores it (Leave polls the *ctdefer.CPU given to Attach). nil: Leave
+	// spins on the in-flight count alone, which is right only for a SendFunc
+	// that runs HandleIPI without the owner's help (a simulation that plays
+	// every CPU on one goroutine, where no send is in flight during Leave).
+	Poll PollFunc
 }
 
 // Policy is what a shootdown does with the CPUs of an address space.
@@ -104,8 +122,17 @@ type slotData struct {
 	// state is the CPU's state word; first, for 64-bit alignment on 32-bit
 	// platforms. See the handshake in state.go.
 	state stateWord
-	// ownerStats are written by the owner only, on slow paths.
+	// inflight counts the shootdowns between their announcement and the end
+	// of their send to this CPU (step 7s in state.go); Leave waits for zero
+	// (step 4). Second, 8-aligned like state; on state's line, which a
+	// shootdown touching this CPU reads anyway.
+	inflight atomicx.Uint64
+	// ownerStats are written by the owner only, on slow paths. 64-bit
+	// atomics: at offset 16, before any 4-byte field on 32-bit platforms.
 	ostats ownerStats
+	// handle is the owner handle given out by TLB.CPU or Attach, to refuse
+	// a second one. Not a word of the protocol: misuse detection only.
+	handle syncatomic.Pointer[CPU]
 	// loaded is the address space loaded on the CPU (OK, Lazy or Flush),
 	// nil when Off. Owner only: the IPI handler runs on the owner too.
 	loaded *MM
@@ -119,7 +146,9 @@ type slotData struct {
 // call it before the first Claim (registration closes then). Shootdowns
 // reach active CPUs with d.IPI (a forced, synchronous IPI, handled at the
 // CPU's next poll point even in user mode, because the user-mode code uses
-// the address space) and kernel-range flushes with d.DeferWait.
+// the address space) and kernel-range flushes with d.Send (deferred to the
+// next kernel entry of a CPU in user mode without waiting, else an IPI that
+// is waited for). Owners take their handles with Attach.
 //
 // Errors: ErrNilFlush, ErrBadPolicy, and the Domain's Register errors
 // (ctdefer.ErrRegistrationClosed after the first Claim, ErrTooManyWorks,
@@ -141,11 +170,11 @@ func New(d *ctdefer.Domain, opts Options) (*TLB, error) {
 		return nil, fmt.Errorf("lazytlb: New: %w", err)
 	}
 	t.d = d
-	t.send = func(ctx context.Context, cpu int, kernel bool) error {
+	t.send = func(ctx context.Context, cpu int, kernel bool) (ctdefer.Delivery, error) {
 		if kernel {
-			return d.DeferWait(ctx, cpu, w)
+			return d.Send(ctx, cpu, w)
 		}
-		return d.IPI(ctx, cpu, w)
+		return ctdefer.IPI, d.IPI(ctx, cpu, w)
 	}
 	return t, nil
 }
@@ -153,6 +182,8 @@ func New(d *ctdefer.Domain, opts Options) (*TLB, error) {
 // NewWithSender creates a TLB over the given CPU numbers whose flushes are
 // delivered by send instead of a ctdefer.Domain: for other runtimes,
 // simulators, and the interleaving explorer, which plugs a mailbox in.
+// Owners take their handles with TLB.CPU; set Options.Poll so that Leave
+// can take the flushes in flight to its CPU.
 //
 // Errors: ErrBadCPU (empty list, negative, too large or duplicate number),
 // ErrNilFlush, ErrBadPolicy, ErrNilSender.
@@ -280,4 +311,5 @@ type ownerStats struct {
 	switchFlushes atomic.Uint64
 	ipiFlushes    atomic.Uint64
 	marksSeen     atomic.Uint64
+	leaveWaits    atomic.Uint64
 }

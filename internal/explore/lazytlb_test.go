@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"github.com/ctdefer/ctdefer/internal/explore"
 	"github.com/ctdefer/ctdefer/internal/mutant"
@@ -24,12 +25,16 @@ import (
 //   - P5 fresh: whenever the owner uses the address space, the generation it
 //     flushed to is at least that of every shootdown that has returned;
 //   - P5 kept (final): every Lazy -> Flush mark was seen by a switch back
-//     (FLUSH is never overwritten), the SPIN model's p5_flush_kept.
+//     (FLUSH is never overwritten), the SPIN model's p5_flush_kept;
+//   - no deadlock: in leave-vs-shootdown the owner stops polling once it
+//     has left (it released the CPU), so a shootdown that sent it an IPI
+//     after that would wait forever (the explorer reports threads that wait
+//     with none able to run).
 
 // lazyImpl is a one-CPU lazy TLB under test.
 type lazyImpl struct {
 	name string
-	new  func(r *explore.Run, ipi func()) lazyCPU
+	new  func(r *explore.Run, ipi func(), poll func(done func() bool)) lazyCPU
 }
 
 type lazyCPU interface {
@@ -52,10 +57,10 @@ type realLazy struct {
 	mm *lazytlb.MM
 }
 
-func newRealLazy(p lazytlb.Policy, joined bool) func(r *explore.Run, ipi func()) lazyCPU {
-	return func(r *explore.Run, ipi func()) lazyCPU {
-		t, err := lazytlb.NewWithSender([]int{0}, func(context.Context, int, bool) error { ipi(); return nil },
-			lazytlb.Options{Policy: p, Flush: func(int, *lazytlb.MM, uint64) {}})
+func newRealLazy(p lazytlb.Policy, joined bool) func(r *explore.Run, ipi func(), poll func(done func() bool)) lazyCPU {
+	return func(r *explore.Run, ipi func(), poll func(done func() bool)) lazyCPU {
+		t, err := lazytlb.NewWithSender([]int{0}, func(context.Context, int, bool) (ctdefer.Delivery, error) { ipi(); return ctdefer.IPI, nil },
+			lazytlb.Options{Policy: p, Flush: func(int, *lazytlb.MM, uint64) {}, Poll: func(_ int, done func() bool) { poll(done) }})
 		if err != nil {
 			panic(err)
 		}
@@ -116,12 +121,12 @@ var (
 	lazyReal = func(p lazytlb.Policy) lazyImpl {
 		return lazyImpl{name: "lazytlb/" + p.String(), new: newRealLazy(p, true)}
 	}
-	lazyPlainStore = lazyImpl{name: "plain-store", new: func(r *explore.Run, ipi func()) lazyCPU {
+	lazyPlainStore = lazyImpl{name: "plain-store", new: func(r *explore.Run, ipi func(), _ func(func() bool)) lazyCPU {
 		m := new(mutant.PlainStore)
 		r.Name(m, "state", showLazyState)
 		return &mutantLazy[*mutant.PlainStore]{m: m, ipi: ipi}
 	}}
-	lazySwapControl = lazyImpl{name: "mutant.SwapSwitch", new: func(r *explore.Run, ipi func()) lazyCPU {
+	lazySwapControl = lazyImpl{name: "mutant.SwapSwitch", new: func(r *explore.Run, ipi func(), _ func(func() bool)) lazyCPU {
 		m := new(mutant.SwapSwitch)
 		r.Name(m, "state", showLazyState)
 		return &mutantLazy[*mutant.SwapSwitch]{m: m, ipi: ipi}
@@ -148,8 +153,15 @@ type lazyWorld struct {
 func newLazyWorld(r *explore.Run, im lazyImpl) *lazyWorld {
 	w := &lazyWorld{r: r, mbox: new(atomicx.Uint64)}
 	r.Name(w.mbox, "ipi", nil)
-	w.cpu = im.new(r, w.ipi)
+	w.cpu = im.new(r, w.ipi, w.pollUntil)
 	return w
+}
+
+// pollUntil is the owner's poll point while it waits in Leave: it waits
+// until an IPI is posted or done reports true, then polls.
+func (w *lazyWorld) pollUntil(done func() bool) {
+	explore.Wait(func() bool { return w.mbox.Load() != 0 || done() })
+	w.poll()
 }
 
 // ipi is the flusher's synchronous IPI: post, then wait until serviced.
@@ -258,6 +270,76 @@ func joinVsShootdown(p lazytlb.Policy) explore.Scenario {
 	}}
 }
 
+// leaveVsShootdown: the owner, active on the mm (lazy first if lazy),
+// leaves it and releases the CPU: it ends, and nobody polls the mailbox any
+// more. The flusher shoots down twice. A shootdown that read the CPU in the
+// set, or OK, before the leave must not then send it an IPI that nobody
+// will take (a deadlock); one whose send was already under way must be
+// served by the leaving owner.
+func leaveVsShootdown(p lazytlb.Policy, lazy bool) explore.Scenario {
+	im := lazyImpl{name: "lazytlb/" + p.String(), new: newRealLazy(p, true)}
+	name := "lazytlb/leave-vs-shootdown"
+	if lazy {
+		name += "-lazy"
+	}
+	return explore.Scenario{Name: name, Setup: func(r *explore.Run) {
+		w := newLazyWorld(r, im)
+		r.Go("owner", func() {
+			w.poll()
+			w.use("while active")
+			if lazy {
+				w.cpu.enterLazy()
+			}
+			w.cpu.leave() // takes the IPIs in flight
+			// Released: no more polls.
+		})
+		w.addFlusher(2)
+		r.Check(w.checkKept)
+	}}
+}
+
+// leaveMutant adapts mutant.LeaveNoWait and its control mutant.LeaveWait.
+type leaveMutant interface {
+	Join()
+	Leave(poll func(done func() bool))
+	Shootdown(ipi func()) uint64
+	HandleIPI()
+	Flushed() uint64
+}
+
+// leaveVsShootdownMutant is leaveVsShootdown over a mutant copy (eager, one
+// CPU): the owner joins, uses the mm, leaves and stops polling.
+func leaveVsShootdownMutant(newM func() leaveMutant) explore.Scenario {
+	return explore.Scenario{Name: "lazytlb/leave-vs-shootdown", Setup: func(r *explore.Run) {
+		m := newM()
+		mbox := new(atomicx.Uint64)
+		r.Name(mbox, "ipi", nil)
+		poll := func() {
+			if mbox.Load() != 0 {
+				m.HandleIPI()
+				mbox.Store(0)
+			}
+		}
+		var completed uint64
+		r.Go("owner", func() {
+			m.Join()
+			r.Assert(m.Flushed() >= completed, "P5: owner uses the mm at generation %d, but the shootdown of generation %d has returned", m.Flushed(), completed)
+			m.Leave(func(done func() bool) {
+				explore.Wait(func() bool { return mbox.Load() != 0 || done() })
+				poll()
+			})
+		})
+		r.Go("flusher", func() {
+			for range 2 {
+				completed = m.Shootdown(func() {
+					mbox.Store(1)
+					explore.Wait(func() bool { return mbox.Load() == 0 })
+				})
+			}
+		})
+	}}
+}
+
 type lazyExploration struct {
 	scenario explore.Scenario
 	impl     string
@@ -267,13 +349,23 @@ type lazyExploration struct {
 
 func lazyExplorations() []lazyExploration {
 	var rows []lazyExploration
+	// Step 7s (announce, re-check, send, end) and Leave's wait add steps to
+	// every send: the two longest scenarios are bounded in preemptions
+	// (exhaustive, join-vs-shootdown alone runs 30 million schedules, six
+	// minutes); the others are exhaustive.
+	bounded := explore.Options{Preemptions: 7}
 	for _, p := range []lazytlb.Policy{lazytlb.PolicyLazy, lazytlb.PolicyEager, lazytlb.PolicyFlushOnSwitch} {
 		im := lazyReal(p)
 		rows = append(rows,
 			lazyExploration{scenario: switchVsShootdown(im, 1, 2), impl: im.name},
-			lazyExploration{scenario: switchVsShootdown(im, 2, 2), impl: im.name},
-			lazyExploration{scenario: joinVsShootdown(p), impl: im.name})
+			lazyExploration{scenario: switchVsShootdown(im, 2, 2), impl: im.name, opts: bounded},
+			lazyExploration{scenario: joinVsShootdown(p), impl: im.name, opts: bounded},
+			lazyExploration{scenario: leaveVsShootdown(p, false), impl: im.name})
 	}
+	rows = append(rows,
+		lazyExploration{scenario: leaveVsShootdown(lazytlb.PolicyLazy, true), impl: lazyReal(lazytlb.PolicyLazy).name},
+		lazyExploration{scenario: leaveVsShootdownMutant(func() leaveMutant { return new(mutant.LeaveWait) }), impl: "mutant.LeaveWait"},
+		lazyExploration{scenario: leaveVsShootdownMutant(func() leaveMutant { return new(mutant.LeaveNoWait) }), impl: "leave-no-wait", mutant: true})
 	rows = append(rows,
 		lazyExploration{scenario: switchVsShootdown(lazySwapControl, 1, 2), impl: lazySwapControl.name},
 		lazyExploration{scenario: switchVsShootdown(lazySwapControl, 2, 2), impl: lazySwapControl.name},
@@ -285,7 +377,7 @@ func lazyExplorations() []lazyExploration {
 // TestLazyTLBExplore runs the lazy-TLB scenarios over package lazytlb (each
 // policy) and the swap control exhaustively or within the stated bound,
 // requiring 0 violations, and over the plain-store mutant, requiring a P5
-// violation. With -v:
+// violation, and the leave-no-wait mutant, requiring a deadlock. With -v:
 //
 //	lazytlb/switch-vs-shootdown: N interleavings (bound=none), 0 violations
 //	mutant plain-store: caught after M interleavings; schedule=[…]
@@ -296,7 +388,7 @@ func TestLazyTLBExplore(t *testing.T) {
 			if x.mutant {
 				label, mutant = "", x.impl
 			}
-			exploreAndReport(t, x.scenario, x.opts, label, mutant, []string{"P5"}, 12)
+			exploreAndReport(t, x.scenario, x.opts, label, mutant, []string{"P5", explore.ErrDeadlock.Error()}, 12)
 		})
 	}
 }

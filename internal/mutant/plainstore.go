@@ -118,3 +118,92 @@ func (m *lazyCPU) Shootdown(ipi func()) (gen uint64, marked bool) {
 		return gen, false
 	}
 }
+
+// LeaveNoWait is package lazytlb's eager shootdown of one CPU and that
+// CPU's Leave as they were before step 7s (lazytlb/state.go): the
+// shootdown reads the set once and sends, and Leave only clears the CPU's
+// bit. A shootdown that read the bit before the owner cleared it then sends
+// an IPI to a CPU whose owner has left and stopped polling (released it),
+// and waits for it forever: the explorer reports a deadlock. LeaveWait is
+// the control with step 7s and Leave's wait, as lazytlb does now.
+//
+// The zero value is a CPU out of the set; Join puts it in.
+type LeaveNoWait struct {
+	leaveCPU
+}
+
+// Leave clears the CPU's bit and returns: the bug. Owner only.
+func (m *LeaveNoWait) Leave(func(done func() bool)) {
+	m.member.Store(0) // store: leave the set; pairs with Shootdown's load
+}
+
+// Shootdown bumps the generation and sends ipi (which must run HandleIPI
+// on the owner and return after it) if the CPU is in the set: read once,
+// no re-check. It returns the new generation. Any goroutine.
+func (m *LeaveNoWait) Shootdown(ipi func()) uint64 {
+	gen := m.gen.Add(1)       // RMW: the new generation; pairs with the join's load
+	if m.member.Load() != 0 { // load: the set, read once: the owner may leave and stop polling after it
+		ipi()
+	}
+	return gen
+}
+
+// LeaveWait is the control: lazytlb's Leave (clear the bit, then wait for
+// the sends in flight, polling) and step 7s (announce, re-check, send).
+//
+// The zero value is as LeaveNoWait's.
+type LeaveWait struct {
+	leaveCPU
+	inflight atomicx.Uint64 // shootdowns between announcing and ending a send
+}
+
+// Leave clears the CPU's bit, then polls until no send is in flight: poll
+// must take a pending IPI (HandleIPI) and may block until one is posted or
+// done reports true. Owner only.
+func (m *LeaveWait) Leave(poll func(done func() bool)) {
+	m.member.Store(0) // store: leave the set, before the load of inflight (Dekker); pairs with Shootdown's re-check
+	done := func() bool { return m.inflight.Load() == 0 }
+	for !done() { // load: pairs with Shootdown's Add and Sub
+		poll(done)
+	}
+}
+
+// Shootdown bumps the generation, then announces the send, re-checks the
+// set and sends only if the CPU is still in it. Any goroutine.
+func (m *LeaveWait) Shootdown(ipi func()) uint64 {
+	gen := m.gen.Add(1)       // RMW: the new generation; pairs with the join's load
+	if m.member.Load() == 0 { // load: the set
+		return gen
+	}
+	m.inflight.Add(1)         // RMW: announce, before the re-check (Dekker); pairs with Leave's load
+	if m.member.Load() != 0 { // load: re-check; pairs with Leave's store
+		ipi()
+	}
+	m.inflight.Sub(1) // RMW: the send is over; pairs with Leave's wait
+	return gen
+}
+
+// leaveCPU is the common part: the CPU's bit in the set, the generation and
+// the CPU's flushed generation.
+type leaveCPU struct {
+	member  atomicx.Uint64 // 1 while the CPU is in the set
+	gen     atomicx.Uint64 // the address space's generation
+	flushed uint64         // owner only
+}
+
+// Join puts the CPU in the set and flushes if behind. Owner only.
+func (m *leaveCPU) Join() {
+	m.member.Store(1) // store: join, before the gen load (Dekker); pairs with Shootdown's load
+	g := m.gen.Load() // load: pairs with Shootdown's Add
+	m.flushed = max(m.flushed, g)
+}
+
+// HandleIPI is the flush IPI's handler: flush if in the set. Owner only.
+func (m *leaveCPU) HandleIPI() {
+	if m.member.Load() != 0 { // load: own bit (only the owner writes it)
+		m.flushed = max(m.flushed, m.gen.Load()) // load: pairs with Shootdown's Add
+	}
+}
+
+// Flushed returns the generation the CPU flushed to. Owner only.
+func (m *leaveCPU) Flushed() uint64 { return m.flushed }
