@@ -57,16 +57,16 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 		o(&cfg)
 	}
 	d.mu.Lock()
-	if d.closed.Load() {
+	if d.closed.Load() { // load under mu: Close stores closed under mu too
 		d.mu.Unlock()
 		return nil, fmt.Errorf("ctdefer: Claim(%d): %w", cpu, ErrClosed)
 	}
-	if !s.claimed.CompareAndSwap(false, true) {
+	if !s.claimed.CompareAndSwap(false, true) { // CAS: one owner per CPU; pairs with the store in Release
 		d.mu.Unlock()
 		return nil, fmt.Errorf("ctdefer: Claim(%d): claimed by thread %d: %w", cpu, s.ownerTid.Load(), ErrCPUBusy)
 	}
 	d.seal()
-	d.claimers.Inc()
+	d.claimers.Inc() // RMW under mu: Close waits for zero (see Close)
 	all := d.all
 	d.mu.Unlock()
 
@@ -75,13 +75,13 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 	if c.pinned {
 		if c.restore, err = pinThread(cpu); err != nil {
 			runtime.UnlockOSThread()
-			s.claimed.Store(false)
-			d.claimers.Dec()
+			s.claimed.Store(false) // store: undo the claim; pairs with the CAS above
+			d.claimers.Dec()       // RMW: pairs with Close's load
 			return nil, err
 		}
 	}
 	c.tid = gettid()
-	s.ownerTid.Store(int64(c.tid))
+	s.ownerTid.Store(int64(c.tid)) // store: diagnostics only (error messages)
 	if cfg.policy == policyFlushOnEntry {
 		c.flushAll = all
 	}
@@ -98,7 +98,7 @@ func (c *CPU) Domain() *Domain { return c.d }
 
 // Closing reports whether the Domain is closing: the owner should finish its
 // loop and Release.
-func (c *CPU) Closing() bool { return c.d.closed.Load() }
+func (c *CPU) Closing() bool { return c.d.closed.Load() } // load: pairs with Close's store
 
 // State returns the CPU's current context-tracking state.
 func (c *CPU) State() ctseq.State { return c.s.word.Snapshot().State() }
@@ -222,18 +222,18 @@ func (c *CPU) Release() error {
 		}
 	}
 	c.handleIPIs(false)
-	c.s.policy.Store(policyTracked)
+	c.s.policy.Store(policyTracked) // store: the next Claim sets its own; pairs with deliver's load
 	c.released = true
 	var err error
 	if c.restore != nil {
 		err = c.restore()
 	}
-	c.s.ownerTid.Store(0)
+	c.s.ownerTid.Store(0) // store: diagnostics only
 	runtime.UnlockOSThread()
 	// store: the CPU is free; its word stays in Kernel, so every later
 	// delivery goes to the mailbox (pairs with the CAS in Claim).
 	c.s.claimed.Store(false)
-	c.d.claimers.Dec()
+	c.d.claimers.Dec() // RMW: pairs with Close's load; after the store above
 	// A post that raced with the handleIPIs above waits in the mailbox for
 	// the next Claim or for Close.
 	return err
@@ -275,7 +275,7 @@ func (c *CPU) handleIPIs(inUser bool) {
 	if work == 0 {
 		return
 	}
-	if posted := s.ipiPostedAt.Swap(0); posted != 0 {
+	if posted := s.ipiPostedAt.Swap(0); posted != 0 { // swap: statistics only; pairs with ipi's CAS
 		lat := int64(time.Since(c.d.epoch)) - posted
 		if lat > s.ostats.maxIPILatency.Load() {
 			s.ostats.maxIPILatency.Store(lat)

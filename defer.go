@@ -319,7 +319,7 @@ func (d *Domain) waitError(s *slot, w Work, t ticket, before ctseq.Snapshot, wai
 	}
 	var doing string
 	switch {
-	case !s.claimed.Load():
+	case !s.claimed.Load(): // load: diagnostics
 		doing = "no worker has claimed it"
 	case now.Seq() == before.Seq():
 		doing = fmt.Sprintf("stuck in %v: no transition during the wait", now.State())

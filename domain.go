@@ -223,7 +223,7 @@ func (d *Domain) TotalStats() Stats {
 }
 
 // Closed reports whether Close has been called.
-func (d *Domain) Closed() bool { return d.closed.Load() }
+func (d *Domain) Closed() bool { return d.closed.Load() } // load: pairs with Close's store
 
 // Close refuses new work (Defer and Claim return ErrClosed), wakes every
 // parked CPU (its Idle returns ErrClosed), and waits until every claimed CPU
@@ -241,17 +241,18 @@ func (d *Domain) Close(ctx context.Context) error {
 	// Under mu, so that no Claim is between its closed check and its
 	// claimers increment while Close starts waiting.
 	d.mu.Lock()
-	if d.closed.Load() {
+	if d.closed.Load() { // load under mu
 		d.mu.Unlock()
 		return fmt.Errorf("ctdefer: Close: %w", ErrClosed)
 	}
-	d.closed.Store(true)
+	d.closed.Store(true) // store: new deliveries and claims see it (pairs with their loads)
 	d.mu.Unlock()
 	for i := range d.slots {
 		d.slots[i].wakeUp()
 	}
 	// Wait for the workers to release, polling (no goroutine is left
-	// behind if ctx ends first).
+	// behind if ctx ends first). The claimers load pairs with Release's
+	// decrement, which follows its drain of the CPU's pending work.
 	for sleep := 10 * time.Microsecond; d.claimers.Load() != 0; sleep = min(2*sleep, 5*time.Millisecond) {
 		t := time.NewTimer(sleep)
 		select {
@@ -260,7 +261,7 @@ func (d *Domain) Close(ctx context.Context) error {
 			t.Stop()
 			var busy []int
 			for i := range d.slots {
-				if d.slots[i].claimed.Load() {
+				if d.slots[i].claimed.Load() { // load: diagnostics
 					busy = append(busy, d.slots[i].cpu)
 				}
 			}

@@ -65,7 +65,8 @@ func (s *Stats) add(o Stats) {
 
 // ownerStats are written only by the CPU's owner (atomically, so that Stats
 // may read them from anywhere), on its slow paths: an entry that found work,
-// an IPI handled. An entry without work counts nothing.
+// an IPI handled. An entry without work counts nothing. These atomics order
+// nothing: they are counters, read for reporting only.
 type ownerStats struct {
 	deferred      atomic.Uint64
 	drains        atomic.Uint64
