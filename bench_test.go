@@ -44,16 +44,7 @@ func BenchmarkCPUKernelEnterNoWork(b *testing.B) {
 	}
 }
 
-func BenchmarkCPUKernelEnterWithWork(b *testing.B) {
-	d, c, works := benchOwner(b, 1)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		c.UserEnter()
-		_, _ = d.Defer(c.CPU(), works[0])
-		c.KernelEnter()
-	}
-}
+func BenchmarkCPUKernelEnterWithWork(b *testing.B) { benchEntry(b, 1) }
 
 // BenchmarkCPUEntryTracked vs BenchmarkCPUEntryFlushOnEntry (seed 001's
 // alternative): per op one round trip in which one work was delivered, with
