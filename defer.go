@@ -94,6 +94,9 @@ func (d *Domain) Defer(cpu int, w Work) (Delivery, error) {
 			s := &d.slots[i]
 			if s.policy.Load() == policyTracked { // load: set at Claim
 				if s.word.SetWorkIfUser(ctseq.Work(1) << w.info.bit) {
+					if mutation == mutDoubleDelivery {
+						s.mbox.post(ctseq.Work(1) << w.info.bit) // the mutant: also an IPI
+					}
 					return Deferred, nil
 				}
 			}

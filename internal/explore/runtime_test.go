@@ -113,6 +113,16 @@ func runtimeScenario(senders int, rounds int) explore.Scenario {
 	}}
 }
 
+// TestRuntimeExploreMutant: the same scenario must catch a delivery path
+// that also sends an IPI for work it deferred (seed 000's double execution,
+// at the runtime level).
+func TestRuntimeExploreMutant(t *testing.T) {
+	undo := ctdefer.ExploreMutate("double-delivery")
+	defer undo()
+	s := runtimeScenario(1, 2)
+	exploreAndReport(t, s, explore.Options{}, "", "double-delivery", []string{"P1"}, 12)
+}
+
 func TestRuntimeExplore(t *testing.T) {
 	for _, tc := range []struct {
 		senders, rounds, bound int

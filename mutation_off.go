@@ -1,0 +1,5 @@
+//go:build !ctdefer_explore
+
+package ctdefer
+
+const mutation = mutNone
