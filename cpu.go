@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/internal/sysx"
 )
 
 // CPU is the owner's handle on one claimed CPU. Claim returns it to the
@@ -36,6 +37,7 @@ type CPU struct {
 	pinned   bool
 	restore  func() error
 	released bool
+	lost     runtime.Cleanup // see owner.go; stopped by Release
 }
 
 // Claim pins the calling goroutine to cpu and returns the owner handle, in
@@ -43,45 +45,84 @@ type CPU struct {
 // affinity to exactly cpu (unless Options.Unpinned). IPIs posted to cpu while
 // no worker had it are run before Claim returns.
 //
-// Errors: ErrBadCPU (cpu not in the domain), ErrCPUBusy (already claimed),
-// ErrCPUNotAllowed (the kernel refused the affinity: cpuset, hotplug),
-// ErrAffinity (any other affinity failure, with the errno), ErrNotSupported
-// (pinning on a platform without it), ErrClosed.
+// The owner must call Release before its goroutine ends (defer c.Release()).
+// If it does not, its thread ends with it, and the runtime takes the CPU
+// back when it notices (see ErrOwnerGone): a Claim of that CPU then
+// succeeds.
+//
+// Errors: ErrBadCPU (cpu not in the domain), ErrCPUBusy (claimed by a live
+// owner), ErrAlreadyOwner (the calling goroutine already owns a CPU),
+// ErrNilOption, ErrCPUNotAllowed (the kernel refused the affinity: cpuset,
+// hotplug), ErrAffinity (any other affinity failure, with the errno),
+// ErrNotSupported (pinning on a platform without it), ErrClosed.
 func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
-	s, err := d.slotOf(cpu)
+	s, err := d.slotOf("Claim", cpu)
 	if err != nil {
 		return nil, err
 	}
 	var cfg claimConfig
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("ctdefer: Claim(%d): option %d is nil: %w", cpu, i, ErrNilOption)
+		}
 		o(&cfg)
+	}
+	// Lock first: from here the thread identifies the goroutine.
+	runtime.LockOSThread()
+	tid := gettid()
+	var start uint64
+	if tid > 0 {
+		start, _ = sysx.ThreadStart(tid)
+	}
+	if r, ok := lookupOwner(tid); ok {
+		if start == 0 || r.start == 0 || r.start == start {
+			runtime.UnlockOSThread()
+			return nil, fmt.Errorf("ctdefer: Claim(%d): the calling goroutine (thread %d) already owns CPU %d: %w",
+				cpu, tid, r.s.cpu, ErrAlreadyOwner)
+		}
+		// The tid was recycled: its previous owner exited without Release.
+		r.d.reapIfDead(r.s, false)
+	}
+	if s.claimed.Load() { // load: is the CPU held by an owner that is gone?
+		d.reapIfDead(s, true)
 	}
 	d.mu.Lock()
 	if d.closed.Load() { // load under mu: Close stores closed under mu too
 		d.mu.Unlock()
+		runtime.UnlockOSThread()
 		return nil, fmt.Errorf("ctdefer: Claim(%d): %w", cpu, ErrClosed)
 	}
 	if !s.claimed.CompareAndSwap(false, true) { // CAS: one owner per CPU; pairs with the store in Release
 		d.mu.Unlock()
+		runtime.UnlockOSThread()
 		return nil, fmt.Errorf("ctdefer: Claim(%d): claimed by thread %d: %w", cpu, s.ownerTid.Load(), ErrCPUBusy)
 	}
 	d.seal()
-	d.claimers.Inc() // RMW under mu: Close waits for zero (see Close)
+	d.claimers.Inc()            // RMW under mu: Close waits for zero (see Close)
+	epoch := s.claimEpoch.Inc() // RMW under mu: a new claim (owner.go)
 	all := d.all
+	s.ownerTid.Store(int64(tid)) // store under mu: read by the dead-owner check and diagnostics
+	s.ownerStart.Store(start)    // store under mu: ditto
+	registerOwner(tid, ownerRec{d: d, s: s, start: start})
 	d.mu.Unlock()
 
-	runtime.LockOSThread()
-	c := &CPU{d: d, s: s, cpu: cpu, debug: d.opts.Debug, pinned: !d.opts.Unpinned}
+	c := &CPU{d: d, s: s, cpu: cpu, tid: tid, debug: d.opts.Debug, pinned: !d.opts.Unpinned}
+	// Marks the claim lost if the handle is collected before Release
+	// (owner.go, step 2).
+	c.lost = runtime.AddCleanup(c, claimLost.mark, claimLost{s, epoch})
 	if c.pinned {
 		if c.restore, err = pinThread(cpu); err != nil {
-			runtime.UnlockOSThread()
+			c.lost.Stop()
+			d.mu.Lock()
+			unregisterOwner(tid, s)
+			s.ownerTid.Store(0)
 			s.claimed.Store(false) // store: undo the claim; pairs with the CAS above
 			d.claimers.Dec()       // RMW: pairs with Close's load
+			d.mu.Unlock()
+			runtime.UnlockOSThread()
 			return nil, err
 		}
 	}
-	c.tid = gettid()
-	s.ownerTid.Store(int64(c.tid)) // store: diagnostics only (error messages)
 	if cfg.policy == policyFlushOnEntry {
 		c.flushAll = all
 	}
@@ -156,6 +197,9 @@ func (c *CPU) pollSlow() {
 		c.checkOwner("CPU.Poll")
 	}
 	e := c.s.word.Enter() // an interrupt entry: nested if already in the kernel
+	// Return to the interrupted state even if a handler panics, so that an
+	// owner that recovers finds the CPU in the mode it left.
+	defer c.s.word.Exit(e)
 	if e.Outer() {
 		if c.flushAll != 0 {
 			c.flush()
@@ -164,7 +208,6 @@ func (c *CPU) pollSlow() {
 		}
 	}
 	c.handleIPIs(e.Outer())
-	c.s.word.Exit(e)
 }
 
 // Quiesce declares a quiescent state in kernel mode: the owner holds no
@@ -203,38 +246,61 @@ func (c *CPU) Idle(ctx context.Context) error {
 }
 
 // Release gives the CPU up: it enters the kernel if needed, runs every
-// pending deferred work and IPI, restores the thread's previous affinity and
-// unlocks it from the goroutine. Work sent afterwards is held in the CPU's
-// mailbox for the next Claim (or handed back by Close). Release returns an
-// error only if the affinity could not be restored (the CPU is released
-// anyway). Calling Release twice panics.
-func (c *CPU) Release() error {
+// pending deferred work (every registered work under FlushOnEntry) and IPI,
+// restores the thread's previous affinity and unlocks it from the goroutine.
+// Work sent afterwards is held in the CPU's mailbox for the next Claim (or
+// handed back by Close).
+//
+// If a handler panics, Release still gives the CPU up (affinity restored,
+// thread unlocked, CPU unclaimed; IPIs not yet run stay in the mailbox for
+// the next Claim or Close) and then lets the panic (a *ctseq.HandlerPanic)
+// continue. Release returns an error only if the affinity could not be
+// restored (the CPU is released anyway). Calling Release twice panics.
+func (c *CPU) Release() (err error) {
 	if c.released {
 		panic(fmt.Sprintf("ctdefer: CPU.Release: CPU %d released twice", c.cpu))
 	}
 	if c.debug {
 		c.checkOwner("CPU.Release")
 	}
+	c.released = true
+	c.lost.Stop()
+	defer func() {
+		if rerr := c.giveUp(); err == nil {
+			err = rerr
+		}
+	}()
 	if st := c.s.word.Snapshot().State(); st != ctseq.Kernel {
-		e := c.s.word.Enter()
-		if w := e.Work(); w != 0 {
-			c.drain(w)
+		if e := c.s.word.Enter(); e.Outer() {
+			if c.flushAll != 0 {
+				c.flush()
+			} else if w := e.Work(); w != 0 {
+				c.drain(w)
+			}
 		}
 	}
 	c.handleIPIs(false)
+	return nil
+}
+
+// giveUp is the end of Release, run even if a handler panicked.
+func (c *CPU) giveUp() error {
 	c.s.policy.Store(policyTracked) // store: the next Claim sets its own; pairs with deliver's load
-	c.released = true
 	var err error
 	if c.restore != nil {
 		err = c.restore()
 	}
-	c.s.ownerTid.Store(0) // store: diagnostics only
-	runtime.UnlockOSThread()
+	d := c.d
+	d.mu.Lock()
+	unregisterOwner(c.tid, c.s)
+	c.s.ownerTid.Store(0) // store under mu: the dead-owner check reads it
 	// store: the CPU is free; its word stays in Kernel, so every later
 	// delivery goes to the mailbox (pairs with the CAS in Claim).
 	c.s.claimed.Store(false)
-	c.d.claimers.Dec() // RMW: pairs with Close's load; after the store above
-	// A post that raced with the handleIPIs above waits in the mailbox for
+	d.claimers.Dec() // RMW: pairs with Close's load; after the store above
+	d.mu.Unlock()
+	runtime.UnlockOSThread()
+	// A post that raced with the last handleIPIs waits in the mailbox for
 	// the next Claim or for Close.
 	return err
 }
@@ -261,11 +327,14 @@ func (c *CPU) runEntryWork(work ctseq.Work) {
 		s.danger.Store(uint32(work)) // store: enter the danger zone for these bits
 	}
 	c.traceLog("drain", work)
-	s.table.Drain(work)
-	// load: the sequence of the entry just drained (the owner is still in
-	// it: only the owner moves the sequence).
+	// load: the sequence of the entry being drained (the owner is in it:
+	// only the owner moves the sequence).
 	seq := s.word.Snapshot().Seq()
-	s.doneSeq.Store(seq) // store: pairs with the load in DeferWait's wait
+	// store, deferred so that it follows every handler, and happens even
+	// if one panics (Drain runs the others first): pairs with the load in
+	// DeferWait's wait.
+	defer s.doneSeq.Store(seq)
+	s.table.Drain(work)
 }
 
 // handleIPIs claims and runs the mailbox's work.
@@ -282,10 +351,13 @@ func (c *CPU) handleIPIs(inUser bool) {
 		}
 	}
 	c.traceLog("ipi-handle", work)
-	s.table.Drain(work)
-	s.ipiDone.Store(gen) // store: pairs with the load in DeferWait's wait
 	s.ostats.ipiRuns.Add(uint64(work.Len()))
 	if inUser {
 		s.ostats.ipisInUser.Inc()
 	}
+	// store, deferred so that it follows every handler, and happens even
+	// if one panics (Drain runs the others first): pairs with the load in
+	// DeferWait's wait.
+	defer s.ipiDone.Store(gen)
+	s.table.Drain(work)
 }

@@ -36,7 +36,7 @@ func (w Work) AssertFlushed(cpu int) {
 	if w.d == nil || !w.d.opts.Debug {
 		return
 	}
-	s, err := w.d.slotOf(cpu)
+	s, err := w.d.slotOf("Work.AssertFlushed", cpu)
 	if err != nil {
 		panic(fmt.Sprintf("ctdefer: Work.AssertFlushed: %v", err))
 	}

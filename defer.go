@@ -85,7 +85,12 @@ func (k Delivery) String() string {
 // mode, else by IPI. Deliveries of the same work to the same CPU pending at
 // the same time are merged into one execution.
 //
-// Errors: ErrBadCPU, ErrUnregistered, ErrClosed. Defer never allocates.
+// Defer cannot tell that a CPU's owner has exited without Release (that
+// costs a system call): work deferred to such a CPU is handed back when the
+// runtime notices (see ErrOwnerGone).
+//
+// Errors: ErrBadCPU, ErrUnregistered, ErrClosed. Defer does not allocate
+// when it succeeds; its errors do.
 func (d *Domain) Defer(cpu int, w Work) (Delivery, error) {
 	// Fast path, step 1 only, kept small: a valid delivery to a tracked
 	// CPU in user mode is a few loads and one CAS.
@@ -108,30 +113,38 @@ func (d *Domain) Defer(cpu int, w Work) (Delivery, error) {
 // deferSlow is Defer for everything but a tracked CPU in user mode: the
 // validation errors, FlushOnEntry, and the IPI path.
 func (d *Domain) deferSlow(cpu int, w Work) (Delivery, error) {
-	s, err := d.target(cpu, w)
+	s, err := d.target("Defer", cpu, w)
 	if err != nil {
 		return 0, err
 	}
-	t, err := d.deliver(s, w)
+	t, err := d.deliver("Defer", s, w)
 	return t.how(), err
 }
 
-// DeferWait delivers w to cpu like Defer and waits until it has run. It
-// honours ctx; without a deadline in ctx it gives up after Options.IPITimeout
-// with an error wrapping ErrIPITimeout that says what the CPU was doing.
-// On ctx's end it returns an error wrapping ctx.Err(); the work is still
-// delivered and will run. If Close hands the work back (an IPI to a CPU no
-// worker claimed), it returns an error wrapping ErrClosed.
+// DeferWait delivers w to cpu like Defer and waits until it has run.
+//
+// It honours ctx in every phase of the wait (spinning or sleeping): when ctx
+// ends it returns, within about a millisecond, an error wrapping ctx.Err()
+// (context.DeadlineExceeded or context.Canceled) that says what the CPU was
+// doing; the work is still delivered and will run. Without a deadline in
+// ctx, it gives up after Options.IPITimeout with an error wrapping
+// ErrIPITimeout instead. The wait spins for Options.SpinWait, then sleeps.
+//
+// If the delivery is handed back instead of run, it returns an error
+// wrapping the reason: ErrClosed (an IPI to a CPU no worker held when Close
+// ran) or ErrOwnerGone (the CPU's owner exited without Release; a wait that
+// lasts looks for that). Handed-back work never runs, so the caller may
+// deliver it again.
 func (d *Domain) DeferWait(ctx context.Context, cpu int, w Work) error {
-	s, err := d.target(cpu, w)
+	s, err := d.target("DeferWait", cpu, w)
 	if err != nil {
 		return err
 	}
-	t, err := d.deliver(s, w)
+	t, err := d.deliver("DeferWait", s, w)
 	if err != nil || t.kind == ticketDone {
 		return err
 	}
-	return d.wait(ctx, s, w, t)
+	return d.wait(ctx, "DeferWait", s, w, t)
 }
 
 // Send delivers w to cpu like Defer; when the delivery is an IPI it waits,
@@ -142,15 +155,15 @@ func (d *Domain) DeferWait(ctx context.Context, cpu int, w Work) error {
 // code, so waiting for that entry would add nothing but latency, and could
 // last as long as the CPU's user-mode stretch.
 func (d *Domain) Send(ctx context.Context, cpu int, w Work) (Delivery, error) {
-	s, err := d.target(cpu, w)
+	s, err := d.target("Send", cpu, w)
 	if err != nil {
 		return 0, err
 	}
-	t, err := d.deliver(s, w)
+	t, err := d.deliver("Send", s, w)
 	if err != nil || t.kind != ticketIPI {
 		return t.how(), err
 	}
-	return IPI, d.wait(ctx, s, w, t)
+	return IPI, d.wait(ctx, "Send", s, w, t)
 }
 
 // IPI delivers w to cpu as an IPI whatever the CPU's state, even in user
@@ -160,33 +173,33 @@ func (d *Domain) Send(ctx context.Context, cpu int, w Work) (Delivery, error) {
 // CPU runs it at its next poll point; RemoteSafe work is run on behalf of a
 // parked CPU.
 func (d *Domain) IPI(ctx context.Context, cpu int, w Work) error {
-	s, err := d.target(cpu, w)
+	s, err := d.target("IPI", cpu, w)
 	if err != nil {
 		return err
 	}
-	t, err := d.ipi(s, w, ctseq.Work(1)<<w.info.bit)
+	t, err := d.ipi("IPI", s, w, ctseq.Work(1)<<w.info.bit)
 	if err != nil || t.kind == ticketDone {
 		return err
 	}
-	return d.wait(ctx, s, w, t)
+	return d.wait(ctx, "IPI", s, w, t)
 }
 
-// target validates a delivery.
-func (d *Domain) target(cpu int, w Work) (*slot, error) {
+// target validates a delivery; method names the caller in errors.
+func (d *Domain) target(method string, cpu int, w Work) (*slot, error) {
 	if w.d != d || w.info == nil {
-		return nil, fmt.Errorf("ctdefer: Defer(%d, %s): %w", cpu, w.Name(), ErrUnregistered)
+		return nil, fmt.Errorf("ctdefer: %s(%d, %s): %w", method, cpu, w.Name(), ErrUnregistered)
 	}
-	if d.closed.Load() { // load: Close's CAS; a delivery racing with it still lands (see Close)
-		return nil, fmt.Errorf("ctdefer: Defer(%d, %s): %w", cpu, w.Name(), ErrClosed)
+	if d.closed.Load() { // load: Close's store; a delivery racing with it still lands (see Close)
+		return nil, fmt.Errorf("ctdefer: %s(%d, %s): %w", method, cpu, w.Name(), ErrClosed)
 	}
 	if uint(cpu) >= uint(len(d.index)) || d.index[cpu] < 0 {
-		return nil, fmt.Errorf("ctdefer: Defer(%d, %s): domain CPUs %v: %w", cpu, w.Name(), d.cpus, ErrBadCPU)
+		return nil, fmt.Errorf("ctdefer: %s(%d, %s): domain CPUs %v: %w", method, cpu, w.Name(), d.cpus, ErrBadCPU)
 	}
 	return &d.slots[d.index[cpu]], nil
 }
 
 // deliver is steps 1 to 3.
-func (d *Domain) deliver(s *slot, w Work) (ticket, error) {
+func (d *Domain) deliver(method string, s *slot, w Work) (ticket, error) {
 	bit := ctseq.Work(1) << w.info.bit
 	switch s.policy.Load() { // load: set at Claim, read-mostly line
 	case policyTracked:
@@ -202,11 +215,11 @@ func (d *Domain) deliver(s *slot, w Work) (ticket, error) {
 			return ticket{ticketDeferred, at.ServedBy()}, nil
 		}
 	}
-	return d.ipi(s, w, bit)
+	return d.ipi(method, s, w, bit)
 }
 
 // ipi is steps 2 and 3, the slow path.
-func (d *Domain) ipi(s *slot, w Work, bit ctseq.Work) (ticket, error) {
+func (d *Domain) ipi(method string, s *slot, w Work, bit ctseq.Work) (ticket, error) {
 	if w.info.remoteSafe && s.tryBorrow() {
 		d.runOnBehalf(s, w)
 		return ticket{kind: ticketDone}, nil
@@ -216,7 +229,7 @@ func (d *Domain) ipi(s *slot, w Work, bit ctseq.Work) (ticket, error) {
 	s.ipiPostedAt.CompareAndSwap(0, int64(time.Since(d.epoch))) // CAS: first unhandled post wins
 	gen, ok := s.mbox.post(bit)
 	if !ok {
-		return ticket{}, fmt.Errorf("ctdefer: Defer(%d, %s): %w", s.cpu, w.Name(), ErrClosed)
+		return ticket{}, fmt.Errorf("ctdefer: %s(%d, %s): %w", method, s.cpu, w.Name(), ErrClosed)
 	}
 	s.sstats.ipis.Inc()
 	d.traceIPI(s.cpu, w)
@@ -248,11 +261,11 @@ func (d *Domain) runOnBehalf(s *slot, w Work) {
 }
 
 // wait blocks until t is completed: spin for Options.SpinWait, then sleep
-// with a growing interval, HotSpot's policy. The spin does not yield: on a
-// goroutine locked to a pinned thread, runtime.Gosched hands the thread's P
-// to other threads, which may then run on the very CPUs the caller is trying
-// not to disturb.
-func (d *Domain) wait(ctx context.Context, s *slot, w Work, t ticket) error {
+// with a growing interval, HotSpot's policy, watching ctx in both phases.
+// The spin does not yield: on a goroutine locked to a pinned thread,
+// runtime.Gosched hands the thread's P to other threads, which may then run
+// on the very CPUs the caller is trying not to disturb.
+func (d *Domain) wait(ctx context.Context, method string, s *slot, w Work, t ticket) error {
 	done := func() bool {
 		if t.kind == ticketDeferred {
 			// load: pairs with the owner's store after its drain.
@@ -261,60 +274,88 @@ func (d *Domain) wait(ctx context.Context, s *slot, w Work, t ticket) error {
 		return s.ipiDone.Load() >= t.seq // load: pairs with the store in handleIPIs
 	}
 	if done() {
-		return nil
+		return d.completed(method, s, w, t)
 	}
 	start := time.Now()
 	before := s.word.Snapshot()
-	deadline, ok := ctx.Deadline()
-	if !ok {
+	deadline, callerDeadline := ctx.Deadline()
+	if !callerDeadline {
 		deadline = start.Add(d.opts.IPITimeout)
 	}
-	for d.opts.SpinWait > 0 && time.Since(start) < d.opts.SpinWait {
-		for range 64 {
-			if done() {
-				return nil
-			}
-		}
-	}
-	// Sleep phase: a timer and a select, allocated only for waits that
-	// outlast the spin.
-	sleep := time.Microsecond
-	timer := time.NewTimer(sleep)
-	defer timer.Stop()
+	ctxDone := ctx.Done()
+	var timer *time.Timer // sleep phase only: spin-only waits allocate nothing
+	sleep, sleeps := time.Duration(0), 0
 	for {
-		if done() {
-			return nil
-		}
-		if t.kind == ticketIPI && s.mbox.dead() {
-			// Close killed the mailbox and handed this generation's work
-			// back (it published ipiDone otherwise: see Close).
-			if done() {
-				return nil
-			}
-			return fmt.Errorf("ctdefer: DeferWait(%d, %s): handed back by Close: %w", s.cpu, w.Name(), ErrClosed)
-		}
 		now := time.Now()
-		if !now.Before(deadline) || ctx.Err() != nil {
+		ended := false
+		select {
+		case <-ctxDone:
+			ended = true
+		default:
+			ended = !now.Before(deadline)
+		}
+		if ended {
 			if done() {
-				return nil
+				return d.completed(method, s, w, t)
+			}
+			// Last chance: an owner that exited is why nothing ran.
+			if d.reapIfDead(s, true) && done() {
+				return d.completed(method, s, w, t)
 			}
 			err := ctx.Err()
-			if err == nil || err == context.DeadlineExceeded {
+			switch {
+			case err != nil:
+			case callerDeadline:
+				err = context.DeadlineExceeded // the caller's deadline, a hair before ctx notices
+			default:
 				err = ErrIPITimeout
 			}
-			return d.waitError(s, w, t, before, now.Sub(start), err)
+			return d.waitError(method, s, w, t, before, now.Sub(start), err)
+		}
+		if now.Sub(start) < d.opts.SpinWait {
+			for range 64 {
+				if done() {
+					return d.completed(method, s, w, t)
+				}
+			}
+			continue
+		}
+		if done() {
+			return d.completed(method, s, w, t)
+		}
+		// Sleep phase: up to 1ms at a time, never past the deadline; every
+		// 16 full-length sleeps, look for an owner that exited, with a
+		// garbage collection every 256 if only that can tell (owner.go).
+		sleep = min(max(2*sleep, time.Microsecond), time.Millisecond, deadline.Sub(now))
+		if sleep == time.Millisecond {
+			if sleeps++; sleeps%16 == 0 && d.reapIfDead(s, sleeps%256 == 0) {
+				continue
+			}
+		}
+		if timer == nil {
+			timer = time.NewTimer(sleep)
+			defer timer.Stop()
+		} else {
+			timer.Reset(sleep)
 		}
 		select {
-		case <-ctx.Done():
+		case <-ctxDone:
 		case <-timer.C:
 		}
-		sleep = min(2*sleep, time.Millisecond, deadline.Sub(now))
-		timer.Reset(max(sleep, 0))
 	}
 }
 
+// completed is the result of a wait whose delivery completed: nil if it
+// ran, the reason if it was handed back instead.
+func (d *Domain) completed(method string, s *slot, w Work, t ticket) error {
+	if err := d.handedBack(s, t, ctseq.Work(1)<<w.info.bit); err != nil {
+		return fmt.Errorf("ctdefer: %s(%d, %s): handed back, never run: %w", method, s.cpu, w.Name(), err)
+	}
+	return nil
+}
+
 // waitError describes a CPU that did not run delivered work in time.
-func (d *Domain) waitError(s *slot, w Work, t ticket, before ctseq.Snapshot, waited time.Duration, err error) error {
+func (d *Domain) waitError(method string, s *slot, w Work, t ticket, before ctseq.Snapshot, waited time.Duration, err error) error {
 	now := s.word.Snapshot()
 	how := "deferred to its next kernel entry"
 	if t.kind == ticketIPI {
@@ -333,6 +374,6 @@ func (d *Domain) waitError(s *slot, w Work, t ticket, before ctseq.Snapshot, wai
 		doing = fmt.Sprintf("now in %v, %d transitions during the wait",
 			now.State(), (now.Seq()-before.Seq())&ctseq.SeqMask)
 	}
-	return fmt.Errorf("ctdefer: DeferWait(%d, %s): %s, not run after %v: CPU %d %s (thread %d): %w",
-		s.cpu, w.Name(), how, waited.Round(time.Microsecond), s.cpu, doing, s.ownerTid.Load(), err)
+	return fmt.Errorf("ctdefer: %s(%d, %s): %s, not run after %v: CPU %d %s (thread %d): %w",
+		method, s.cpu, w.Name(), how, waited.Round(time.Microsecond), s.cpu, doing, s.ownerTid.Load(), err)
 }

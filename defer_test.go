@@ -2,6 +2,7 @@ package ctdefer_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -325,7 +326,7 @@ func TestExactlyOnceTwoSenders(t *testing.T) {
 	for s := range 2 {
 		for _, cpu := range cpus {
 			k := key{s, cpu}
-			w, err := d.Register("item", func(on int) {
+			w, err := d.Register(fmt.Sprintf("item-%d-%d", s, cpu), func(on int) {
 				mu.Lock()
 				defer mu.Unlock()
 				if on != k.cpu {

@@ -2,9 +2,12 @@ package ctdefer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +44,13 @@ type Domain struct {
 	sealed   bool         // registration closed (first Claim happened)
 	all      ctseq.Work   // every registered bit
 	claimers atomic.Int32 // claimed CPUs; Close waits for zero
+
+	closeMu   sync.Mutex // one Close at a time (TryLock: a nested Close returns at once)
+	closeDone bool       // guarded by closeMu: Close has finished its job
+
+	handMu  sync.Mutex    // guards handed
+	handed  []handBack    // the hand-back log (owner.go)
+	nHanded atomic.Uint32 // len(handed), readable without handMu
 }
 
 // workInfo is one registered kind of work.
@@ -140,15 +150,27 @@ func New(opts Options) (*Domain, error) {
 func (d *Domain) CPUs() []int { return slices.Clone(d.cpus) }
 
 // Register adds a kind of work and returns its handle. Register may be called
-// only before the first Claim. It fails with ErrNilHandler, ErrTooManyWorks
-// (more than ctseq.WorkBits kinds), ErrRegistrationClosed or ErrClosed.
+// only before the first Claim. The name identifies the work in errors and
+// statistics: it must be non-empty and unique in the Domain. It fails with
+// ErrBadName, ErrNilHandler, ErrNilOption, ErrTooManyWorks (more than
+// ctseq.WorkBits kinds), ErrRegistrationClosed or ErrClosed.
 func (d *Domain) Register(name string, h Handler, opts ...RegisterOption) (Work, error) {
+	if name == "" {
+		return Work{}, fmt.Errorf("ctdefer: Register(%q): %w", name, ErrBadName)
+	}
 	if h == nil {
 		return Work{}, fmt.Errorf("ctdefer: Register(%q): %w", name, ErrNilHandler)
+	}
+	for i, o := range opts {
+		if o == nil {
+			return Work{}, fmt.Errorf("ctdefer: Register(%q): option %d is nil: %w", name, i, ErrNilOption)
+		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	switch {
+	case slices.ContainsFunc(d.works, func(w *workInfo) bool { return w.name == name }):
+		return Work{}, fmt.Errorf("ctdefer: Register(%q): already registered: %w", name, ErrBadName)
 	case d.closed.Load():
 		return Work{}, fmt.Errorf("ctdefer: Register(%q): %w", name, ErrClosed)
 	case d.sealed:
@@ -196,17 +218,17 @@ func (d *Domain) tableEntry(s *slot, w *workInfo) ctseq.Handler {
 	}
 }
 
-// slotOf returns the slot of cpu.
-func (d *Domain) slotOf(cpu int) (*slot, error) {
+// slotOf returns the slot of cpu; method names the caller in the error.
+func (d *Domain) slotOf(method string, cpu int) (*slot, error) {
 	if uint(cpu) >= uint(len(d.index)) || d.index[cpu] < 0 {
-		return nil, fmt.Errorf("ctdefer: CPU %d (domain: %v): %w", cpu, d.cpus, ErrBadCPU)
+		return nil, fmt.Errorf("ctdefer: %s(%d): domain CPUs %v: %w", method, cpu, d.cpus, ErrBadCPU)
 	}
 	return &d.slots[d.index[cpu]], nil
 }
 
 // Stats returns the statistics of one CPU.
 func (d *Domain) Stats(cpu int) (Stats, error) {
-	s, err := d.slotOf(cpu)
+	s, err := d.slotOf("Stats", cpu)
 	if err != nil {
 		return Stats{}, err
 	}
@@ -225,35 +247,76 @@ func (d *Domain) TotalStats() Stats {
 // Closed reports whether Close has been called.
 func (d *Domain) Closed() bool { return d.closed.Load() } // load: pairs with Close's store
 
-// Close refuses new work (Defer and Claim return ErrClosed), wakes every
-// parked CPU (its Idle returns ErrClosed), and waits until every claimed CPU
-// has been released; each owner runs its pending work when it releases.
-// Then it closes the mailboxes of all CPUs. IPIs that were posted to a CPU
-// no worker had claimed are run on its behalf if their work is RemoteSafe;
-// the others are handed back in an *UndeliveredError (such handlers run on
-// the goroutine calling Close, for CPUs no worker holds: they are not
-// read-side critical sections of package grace, which does not wait for
-// unclaimed CPUs). If ctx ends before
-// every CPU is released, Close returns an error naming them, wrapping
-// ctx.Err(); their pending work stays with their owners, who run it when they
-// release. A second Close returns ErrClosed.
+// Close shuts the Domain down, accounting for every delivery:
+//
+//  1. It refuses new work and claims (Defer, DeferWait, Send, IPI, Claim and
+//     Register return ErrClosed from now on) and wakes every parked CPU (its
+//     Idle returns ErrClosed; CPU.Closing reports true).
+//  2. It waits until every claimed CPU has been released; each owner runs
+//     its pending work when it releases. An owner found to have exited
+//     without Release is taken back and its pending work handed back (see
+//     ErrOwnerGone).
+//  3. It closes the mailboxes. IPIs posted to a CPU no worker held are run
+//     on its behalf if their work is RemoteSafe (on the goroutine calling
+//     Close; for CPUs no worker holds, so they are not read-side critical
+//     sections of package grace, which does not wait for unclaimed CPUs),
+//     and handed back otherwise.
+//
+// Close returns nil if every delivery ran. Otherwise its error lists, in an
+// *UndeliveredError, every delivery the Domain handed back instead of
+// running, each with the reason (ErrClosed for step 3, ErrOwnerGone for an
+// owner that exited); a DeferWait, Send or IPI waiting for such a delivery
+// returns an error wrapping the same reason. Work that ran, including
+// RemoteSafe work Close ran itself, is never listed. If a handler that Close
+// runs panics, Close still accounts for everything else, and its error also
+// carries the panic (a *ctseq.HandlerPanic, found with errors.As).
+//
+// If ctx ends before every CPU is released, Close returns an error wrapping
+// ctx.Err() that names the CPUs still claimed; nothing is handed back yet,
+// and the Domain stays closed to new work. Call Close again to finish the
+// job: a later Close resumes at step 2. Once a Close has finished, Close
+// returns ErrClosed.
+//
+// Close must not be called by a CPU's owner, nor from a handler running on
+// an owner (it would wait for itself): it returns an error wrapping
+// ErrWouldDeadlock at once. While one Close runs, another (including one
+// from a handler that Close runs) returns ErrClosed at once.
 func (d *Domain) Close(ctx context.Context) error {
-	// Under mu, so that no Claim is between its closed check and its
-	// claimers increment while Close starts waiting.
-	d.mu.Lock()
-	if d.closed.Load() { // load under mu
-		d.mu.Unlock()
+	if cpu, ok := d.calledByOwner(); ok {
+		return fmt.Errorf("ctdefer: Close: called by the owner of CPU %d (or a handler running on it), "+
+			"which Close would wait for: %w", cpu, ErrWouldDeadlock)
+	}
+	if !d.closeMu.TryLock() {
+		return fmt.Errorf("ctdefer: Close: another Close is in progress: %w", ErrClosed)
+	}
+	defer d.closeMu.Unlock()
+	if d.closeDone {
 		return fmt.Errorf("ctdefer: Close: %w", ErrClosed)
 	}
+	// Step 1, under mu, so that no Claim is between its closed check and
+	// its claimers increment while Close starts waiting.
+	d.mu.Lock()
 	d.closed.Store(true) // store: new deliveries and claims see it (pairs with their loads)
 	d.mu.Unlock()
 	for i := range d.slots {
 		d.slots[i].wakeUp()
 	}
-	// Wait for the workers to release, polling (no goroutine is left
-	// behind if ctx ends first). The claimers load pairs with Release's
-	// decrement, which follows its drain of the CPU's pending work.
+	// Step 2: wait for the workers to release, polling (no goroutine is
+	// left behind if ctx ends first). The claimers load pairs with
+	// Release's decrement, which follows its drain of the CPU's pending
+	// work. Exited owners are looked for once the polls are slow, with a
+	// garbage collection every 40 polls if only that can tell (owner.go).
+	polls := 0
 	for sleep := 10 * time.Microsecond; d.claimers.Load() != 0; sleep = min(2*sleep, 5*time.Millisecond) {
+		if sleep >= time.Millisecond {
+			polls++
+			for i := range d.slots {
+				d.reapIfDead(&d.slots[i], polls%40 == 1)
+			}
+			if d.claimers.Load() == 0 { // load: pairs with reclaim's decrement
+				break
+			}
+		}
 		t := time.NewTimer(sleep)
 		select {
 		case <-t.C:
@@ -265,64 +328,121 @@ func (d *Domain) Close(ctx context.Context) error {
 					busy = append(busy, d.slots[i].cpu)
 				}
 			}
-			return fmt.Errorf("ctdefer: Close: CPUs %v still claimed: %w", busy, ctx.Err())
+			if len(busy) == 0 {
+				continue // released meanwhile: finish the job
+			}
+			return fmt.Errorf("ctdefer: Close: CPUs %v still claimed; call Close again to finish: %w", busy, ctx.Err())
 		}
 	}
-	var undelivered []Pending
+	// Step 3.
+	var panics []error
 	for i := range d.slots {
-		s := &d.slots[i]
-		work, gen := s.mbox.kill()
-		handedBack := false
-		for b := range ctseq.WorkBits {
-			if !work.Has(ctseq.Bit(b)) {
-				continue
-			}
-			w := d.works[b]
-			if w.remoteSafe {
-				w.handler(s.cpu)
-				s.sstats.onBehalf.Inc()
-				continue
-			}
-			undelivered = append(undelivered, Pending{CPU: s.cpu, Work: Work{d: d, info: w}})
-			handedBack = true
-		}
-		if !handedBack {
-			// store: everything this generation held has run; release its
-			// waiters. If some work was handed back, the waiters find the
-			// mailbox dead and return ErrClosed instead (see wait).
-			s.ipiDone.Store(gen)
-		}
+		panics = append(panics, d.closeMailbox(&d.slots[i])...)
 	}
-	if undelivered != nil {
-		return &UndeliveredError{Pending: undelivered}
+	d.closeDone = true
+	var errs []error
+	if pending := d.pendingHandedBack(); pending != nil {
+		errs = append(errs, &UndeliveredError{Pending: pending})
 	}
+	return errors.Join(append(errs, panics...)...)
+}
+
+// closeMailbox is step 3 for one released CPU: it kills the mailbox, runs
+// the RemoteSafe work it held and hands back the rest. A panicking handler
+// is recovered and returned, so that it cannot stop the accounting.
+func (d *Domain) closeMailbox(s *slot) (panics []error) {
+	work, gen := s.mbox.kill()
+	var back ctseq.Work
+	for b := range ctseq.WorkBits {
+		if !work.Has(ctseq.Bit(b)) {
+			continue
+		}
+		w := d.works[b]
+		if !w.remoteSafe {
+			back |= ctseq.Of(ctseq.Bit(b))
+			continue
+		}
+		if p := runRecovered(w, s.cpu); p != nil {
+			panics = append(panics, fmt.Errorf("ctdefer: Close: handler %q run on behalf of CPU %d: %w", w.name, s.cpu, p))
+		}
+		s.sstats.onBehalf.Inc()
+	}
+	if back != 0 {
+		d.handBack(s, ticketIPI, gen, back, fmt.Errorf("ctdefer: CPU %d: posted while no worker held it: %w", s.cpu, ErrClosed))
+	}
+	// store: everything this generation held has run or is in the log;
+	// release its waiters (pairs with the load in wait).
+	s.ipiDone.Store(gen)
+	return panics
+}
+
+// runRecovered runs w's handler for cpu and returns its panic, if any.
+func runRecovered(w *workInfo, cpu int) (p *ctseq.HandlerPanic) {
+	defer func() {
+		if r := recover(); r != nil {
+			p = &ctseq.HandlerPanic{Bit: w.bit, Value: r, Stack: debug.Stack()}
+		}
+	}()
+	w.handler(cpu)
 	return nil
 }
 
-// Pending is one work delivery that could not be run.
+// calledByOwner reports whether the calling goroutine owns a CPU of d: it
+// is locked to a thread that a claimed slot names (a locked thread runs
+// nothing but its goroutine, so the thread identifies it).
+func (d *Domain) calledByOwner() (cpu int, ok bool) {
+	tid := gettid()
+	if tid <= 0 {
+		return 0, false // no thread IDs on this platform
+	}
+	r, ok := lookupOwner(tid)
+	if !ok || r.d != d {
+		return 0, false
+	}
+	return r.s.cpu, true
+}
+
+// Pending is one work delivery that was handed back instead of run.
 type Pending struct {
 	CPU  int
 	Work Work
+	// Err says why: it wraps ErrClosed (posted to a CPU no worker held
+	// when Close ran) or ErrOwnerGone (pending on a CPU whose owner exited
+	// without Release).
+	Err error
 }
 
-// UndeliveredError is returned by Close for IPIs posted to CPUs that no
-// worker claimed before Close, whose work is not RemoteSafe. It wraps
-// ErrClosed.
+// UndeliveredError is returned by Close when deliveries were handed back
+// instead of run (see Close). errors.Is finds ErrClosed, and ErrOwnerGone
+// if an owner exited.
 type UndeliveredError struct {
 	Pending []Pending
 }
 
 // Error lists the undelivered work.
 func (e *UndeliveredError) Error() string {
-	s := "ctdefer: Close: work never delivered:"
+	var b strings.Builder
+	b.WriteString("ctdefer: Close: work handed back, never run:")
 	for _, p := range e.Pending {
-		s += fmt.Sprintf(" %s@CPU%d", p.Work.Name(), p.CPU)
+		why := "closed"
+		if errors.Is(p.Err, ErrOwnerGone) {
+			why = "owner gone"
+		}
+		fmt.Fprintf(&b, " %s@CPU%d (%s)", p.Work.Name(), p.CPU, why)
 	}
-	return s
+	return b.String()
 }
 
-// Unwrap returns ErrClosed.
-func (e *UndeliveredError) Unwrap() error { return ErrClosed }
+// Unwrap returns ErrClosed and the reason of each handed-back delivery.
+func (e *UndeliveredError) Unwrap() []error {
+	errs := []error{ErrClosed}
+	for _, p := range e.Pending {
+		if p.Err != nil {
+			errs = append(errs, p.Err)
+		}
+	}
+	return errs
+}
 
 // noCopy makes go vet's copylocks check report copies.
 type noCopy struct{}
@@ -336,7 +456,7 @@ func (*noCopy) Unlock() {}
 // State returns cpu's current context-tracking state (ctseq.Kernel for a
 // CPU nobody has claimed, or for an unknown CPU).
 func (d *Domain) State(cpu int) ctseq.State {
-	s, err := d.slotOf(cpu)
+	s, err := d.slotOf("State", cpu)
 	if err != nil {
 		return ctseq.Kernel
 	}
@@ -346,7 +466,7 @@ func (d *Domain) State(cpu int) ctseq.State {
 // Snapshot returns cpu's context-tracking word, for grace-period detection
 // (see QuiescentSince). An unknown CPU gives ErrBadCPU.
 func (d *Domain) Snapshot(cpu int) (ctseq.Snapshot, error) {
-	s, err := d.slotOf(cpu)
+	s, err := d.slotOf("Snapshot", cpu)
 	if err != nil {
 		return ctseq.Snapshot{}, err
 	}
@@ -358,7 +478,7 @@ func (d *Domain) Snapshot(cpu int) (ctseq.Snapshot, error) {
 // made a transition since (or called CPU.Quiesce). See
 // ctseq.Word.QuiescentSince. An unknown CPU reports true: nothing runs there.
 func (d *Domain) QuiescentSince(cpu int, snap ctseq.Snapshot) bool {
-	s, err := d.slotOf(cpu)
+	s, err := d.slotOf("QuiescentSince", cpu)
 	if err != nil {
 		return true
 	}
@@ -368,7 +488,7 @@ func (d *Domain) QuiescentSince(cpu int, snap ctseq.Snapshot) bool {
 // Claimed reports whether a worker holds cpu (between Claim and Release).
 // An unclaimed CPU runs nothing: grace periods need not wait for it.
 func (d *Domain) Claimed(cpu int) bool {
-	s, err := d.slotOf(cpu)
+	s, err := d.slotOf("Claimed", cpu)
 	if err != nil {
 		return false
 	}

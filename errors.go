@@ -28,6 +28,31 @@ var (
 	// ErrCPUBusy: the CPU is already claimed by another worker.
 	ErrCPUBusy = errors.New("ctdefer: CPU already claimed")
 
+	// ErrAlreadyOwner: Claim was called by a goroutine that already owns a
+	// CPU (of this or another Domain). Claiming a second CPU would re-pin
+	// the thread and break the first. Detected on Linux, where threads have
+	// IDs.
+	ErrAlreadyOwner = errors.New("ctdefer: the calling goroutine already owns a CPU")
+
+	// ErrOwnerGone: the goroutine that claimed a CPU exited (its thread
+	// ended) without calling Release. The runtime detects it on its slow
+	// paths (a DeferWait that waits too long, Close, a Claim of that CPU),
+	// takes the CPU back and hands back the work that was pending on it:
+	// errors wrapping ErrOwnerGone name the CPU and the thread.
+	ErrOwnerGone = errors.New("ctdefer: CPU owner exited without Release")
+
+	// ErrWouldDeadlock: a call would wait for the calling goroutine itself,
+	// such as Close called by a CPU's owner or from a handler running on
+	// it. It returns at once instead of hanging.
+	ErrWouldDeadlock = errors.New("ctdefer: call would wait for the calling goroutine")
+
+	// ErrBadName: Register was given an empty name, or the name of a work
+	// already registered: names identify work in errors and statistics.
+	ErrBadName = errors.New("ctdefer: empty or duplicate work name")
+
+	// ErrNilOption: a nil RegisterOption or ClaimOption was passed.
+	ErrNilOption = errors.New("ctdefer: nil option")
+
 	// ErrAffinity: sched_setaffinity failed for a reason other than the CPU
 	// not being allowed; the errno is wrapped too.
 	ErrAffinity = errors.New("ctdefer: setting thread affinity failed")

@@ -184,7 +184,7 @@ func (d *Domain) Resched(cpu int, level ReschedLevel) error {
 	if d.closed.Load() { // load: Close's CAS
 		return fmt.Errorf("ctdefer: Resched(%d, %v): %w", cpu, level, ErrClosed)
 	}
-	s, err := d.slotOf(cpu)
+	s, err := d.slotOf("Resched", cpu)
 	if err != nil {
 		return err
 	}

@@ -12,8 +12,9 @@ import (
 
 // cacheLine is the size of the padding between the groups of a slot:
 // x/sys/cpu's CacheLinePad is 64 bytes on amd64 and 386, 128 on arm64 and
-// ppc64 (where adjacent-line prefetch makes 64 too little).
-const cacheLine = unsafe.Sizeof(cpu.CacheLinePad{})
+// ppc64 (where adjacent-line prefetch makes 64 too little). On wasm it is
+// empty (no shared-memory threads): 64 keeps the layout arithmetic valid.
+const cacheLine = max(unsafe.Sizeof(cpu.CacheLinePad{}), 64)
 
 // slot is one CPU's shared state, in groups that each fill whole cache
 // lines, so that groups written by different parties never share a line:
@@ -86,9 +87,12 @@ type progressLine struct {
 }
 
 type coldLine struct {
-	ownerTid atomic.Int64 // 64-bit first
-	cpu      int
-	claimed  atomic.Bool
-	policy   atomic.Uint32 // policyTracked, policyFlushOnEntry, policyAlwaysIPI
-	table    ctseq.Table
+	ownerTid   atomic.Int64  // 64-bit first; the owner thread's tid, 0 if unclaimed
+	ownerStart atomic.Uint64 // the owner thread's start time (owner.go), 0 if unknown
+	claimEpoch atomic.Uint64 // bumped by every Claim (under the Domain's mu)
+	lostEpoch  atomic.Uint64 // the claimEpoch whose *CPU handle was collected (owner.go)
+	cpu        int
+	claimed    atomic.Bool
+	policy     atomic.Uint32 // policyTracked, policyFlushOnEntry, policyAlwaysIPI
+	table      ctseq.Table
 }

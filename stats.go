@@ -39,6 +39,9 @@ type Stats struct {
 	// Executed counts every execution: Deferred + Flushes' handlers +
 	// IPIRuns + OnBehalf.
 	Executed uint64
+	// OwnersGone counts owners found exited without Release, whose CPU
+	// the runtime took back (see ErrOwnerGone).
+	OwnersGone uint64
 	// MaxIPILatency is the worst time observed between an IPI's post and
 	// its handling by the CPU (approximate under concurrent posts).
 	MaxIPILatency time.Duration
@@ -46,8 +49,8 @@ type Stats struct {
 
 // String formats the counters on one line.
 func (s Stats) String() string {
-	return fmt.Sprintf("deferred=%d drains=%d flushes=%d ipis=%d ipi-runs=%d ipis-in-user=%d on-behalf=%d refused=%d executed=%d max-ipi-latency=%v",
-		s.Deferred, s.Drains, s.Flushes, s.IPIs, s.IPIRuns, s.IPIsInUser, s.OnBehalf, s.Refused, s.Executed, s.MaxIPILatency)
+	return fmt.Sprintf("deferred=%d drains=%d flushes=%d ipis=%d ipi-runs=%d ipis-in-user=%d on-behalf=%d refused=%d executed=%d owners-gone=%d max-ipi-latency=%v",
+		s.Deferred, s.Drains, s.Flushes, s.IPIs, s.IPIRuns, s.IPIsInUser, s.OnBehalf, s.Refused, s.Executed, s.OwnersGone, s.MaxIPILatency)
 }
 
 func (s *Stats) add(o Stats) {
@@ -60,6 +63,7 @@ func (s *Stats) add(o Stats) {
 	s.OnBehalf += o.OnBehalf
 	s.Refused += o.Refused
 	s.Executed += o.Executed
+	s.OwnersGone += o.OwnersGone
 	s.MaxIPILatency = max(s.MaxIPILatency, o.MaxIPILatency)
 }
 
@@ -82,6 +86,7 @@ type ownerStats struct {
 type senderStats struct {
 	ipis     atomic.Uint64
 	onBehalf atomic.Uint64
+	reclaims atomic.Uint64 // owners found gone (owner.go)
 }
 
 func (s *slot) stats() Stats {
@@ -94,6 +99,7 @@ func (s *slot) stats() Stats {
 		IPIRuns:       o.ipiRuns.Load(),
 		IPIsInUser:    o.ipisInUser.Load(),
 		OnBehalf:      x.onBehalf.Load(),
+		OwnersGone:    x.reclaims.Load(),
 		MaxIPILatency: time.Duration(o.maxIPILatency.Load()),
 	}
 	st.Refused = st.IPIs + st.OnBehalf

@@ -1,0 +1,257 @@
+package ctdefer
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/internal/sysx"
+)
+
+// Owners, and what happens when one disappears.
+//
+// A worker claims a CPU with its goroutine locked to its OS thread. If the
+// goroutine returns (or panics out) without Release, Go ends the thread with
+// it, and nobody will ever make the CPU's transitions again: work deferred to
+// its word, or posted to its mailbox, would wait forever, and the CPU would
+// stay claimed. The runtime finds such owners on its slow paths:
+//
+//  1. Claim records the owner's thread: its tid and its start time (the pair
+//     names one thread for good; the kernel recycles tids, but a recycled tid
+//     belongs to a thread that started later).
+//  2. A DeferWait that waits long, Close while it waits for the workers, and
+//     a Claim of a busy CPU ask whether that thread still exists
+//     (sysx.ThreadAlive). Only a definite "gone" counts; an unknown answer
+//     (no thread IDs on this platform) never reclaims by itself.
+//     One thread never ends: Go parks the process's main thread forever
+//     when a goroutine locked to it exits, because ending it would end the
+//     process. For that case (and platforms without thread IDs) Claim also
+//     attaches a cleanup to the *CPU handle: once the owner's goroutine is
+//     gone, nothing references the handle, and the next garbage collection
+//     marks the claim lost (slot.lostEpoch). The same slow paths run a
+//     collection when the owner is on the main thread and the wait drags
+//     on. A handle collected while its goroutine lives on is a lost owner
+//     just the same: without the handle nobody can make the CPU's
+//     transitions or Release it.
+//  3. If it is gone, reclaim takes the CPU back under d.mu (one reclaimer per
+//     CPU): it plays the owner for the word (the owner's thread no longer
+//     exists, so no other owner transition can race), which claims the
+//     pending work bits exactly as a kernel entry would, claims the mailbox,
+//     records both in the hand-back log, then publishes the completions
+//     (DeferWait waiters then find their work in the log and return an error
+//     wrapping ErrOwnerGone) and unclaims the CPU. Later deliveries go to the
+//     mailbox, as for any CPU nobody holds.
+//
+// Handed-back work is never also run: the reclaimer takes it out of the word
+// and the mailbox by the same atomic steps that an owner's run would use, so
+// each delivery is either run by an owner or handed back, never both.
+
+// ownerRec is one live owner, by thread.
+type ownerRec struct {
+	d     *Domain
+	s     *slot
+	start uint64
+}
+
+// owners maps the tid of every owner thread to its CPU, across Domains, so
+// that a second Claim by the same goroutine is refused (ErrAlreadyOwner).
+// Lock order: a Domain's mu before ownersMu, never the reverse.
+var (
+	ownersMu sync.Mutex
+	owners   = map[int]ownerRec{}
+)
+
+func registerOwner(tid int, r ownerRec) {
+	if tid <= 0 {
+		return // no thread IDs on this platform
+	}
+	ownersMu.Lock()
+	owners[tid] = r
+	ownersMu.Unlock()
+}
+
+func unregisterOwner(tid int, s *slot) {
+	if tid <= 0 {
+		return
+	}
+	ownersMu.Lock()
+	if r, ok := owners[tid]; ok && r.s == s {
+		delete(owners, tid)
+	}
+	ownersMu.Unlock()
+}
+
+func lookupOwner(tid int) (ownerRec, bool) {
+	if tid <= 0 {
+		return ownerRec{}, false
+	}
+	ownersMu.Lock()
+	defer ownersMu.Unlock()
+	r, ok := owners[tid]
+	return r, ok
+}
+
+// ownerGoneError is the error for work an exited owner left behind.
+func ownerGoneError(cpu, tid int) error {
+	return fmt.Errorf("ctdefer: CPU %d: owner thread %d exited without Release "+
+		"(did the worker goroutine return or panic before calling CPU.Release? "+
+		"defer c.Release() right after Claim): %w", cpu, tid, ErrOwnerGone)
+}
+
+// claimLost is the cleanup attached to a *CPU handle at Claim: the handle
+// of claim epoch of s was collected.
+type claimLost struct {
+	s     *slot
+	epoch uint64
+}
+
+func (l claimLost) mark() {
+	// store: the claim is lost; read by ownerGone. The epoch check keeps a
+	// late cleanup from marking a later claim.
+	if l.s.claimEpoch.Load() == l.epoch {
+		l.s.lostEpoch.Store(l.epoch)
+	}
+}
+
+// ownerGone reports whether the owner of claimed slot s is gone (step 2).
+// With collect, an owner that only a collection can show gone (on the main
+// thread, or where threads have no IDs) gets one.
+func ownerGone(s *slot, collect bool) bool {
+	tid := int(s.ownerTid.Load()) // load: the owner's thread, stored at Claim under mu
+	if tid > 0 && !sysx.ThreadAlive(tid, s.ownerStart.Load()) {
+		return true
+	}
+	lost := func() bool { return s.lostEpoch.Load() == s.claimEpoch.Load() } // loads: pair with mark
+	if lost() || !collect || (tid > 0 && tid != mainThread) {
+		return lost()
+	}
+	runtime.GC()
+	// Cleanups run on their own goroutine after the collection: give
+	// them a moment.
+	for range 20 {
+		if lost() {
+			return true
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+	return lost()
+}
+
+// mainThread is the tid of the process's main thread (its pid).
+var mainThread = os.Getpid()
+
+// reapIfDead reclaims s if its owner is gone, and reports whether it did.
+// collect allows a garbage collection to find out (see ownerGone).
+func (d *Domain) reapIfDead(s *slot, collect bool) bool {
+	// load: cheap filter; the decision is re-made under d.mu.
+	if !s.claimed.Load() {
+		return false
+	}
+	if !ownerGone(s, collect) {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.reapIfDeadLocked(s, false)
+}
+
+// reapIfDeadLocked is reapIfDead with d.mu held.
+func (d *Domain) reapIfDeadLocked(s *slot, collect bool) bool {
+	if !s.claimed.Load() { // load under mu: Claim and reclaim change it under mu too
+		return false
+	}
+	if !ownerGone(s, collect) {
+		return false
+	}
+	d.reclaimLocked(s, int(s.ownerTid.Load()))
+	return true
+}
+
+// reclaimLocked is step 3: take s back from owner thread tid, which no
+// longer exists. Called with d.mu held.
+func (d *Domain) reclaimLocked(s *slot, tid int) {
+	gone := ownerGoneError(s.cpu, tid)
+	// The owner is gone, so this goroutine is the only one that can make
+	// transitions of the word: Enter moves it to Kernel (from User it is a
+	// kernel entry that claims every bit accepted so far, each exactly once;
+	// from then on senders are refused and post to the mailbox).
+	if e := s.word.Enter(); e.Outer() {
+		work := e.Work()
+		if s.policy.Load() == policyFlushOnEntry { // load: the dead owner's policy
+			// Deliveries set no bit under FlushOnEntry: any work may
+			// have been deferred since the last entry.
+			work = d.all
+		}
+		// load: the sequence of the entry just made (nobody else moves it).
+		seq := s.word.Snapshot().Seq()
+		if work != 0 {
+			d.handBack(s, ticketDeferred, seq, work, gone)
+		}
+		s.doneSeq.Store(seq) // store: after the log entry; pairs with the load in wait
+	}
+	if work, gen := s.mbox.claim(); work != 0 {
+		d.handBack(s, ticketIPI, gen, work, gone)
+		s.ipiDone.Store(gen) // store: after the log entry; pairs with the load in wait
+	}
+	s.policy.Store(policyTracked) // store: the next Claim sets its own
+	unregisterOwner(tid, s)
+	s.ownerTid.Store(0)     // store: diagnostics only
+	s.claimed.Store(false)  // store under mu: the CPU is free (pairs with the CAS in Claim)
+	d.claimers.Dec()        // RMW: pairs with Close's load
+	s.sstats.reclaims.Inc() // statistics only
+}
+
+// The hand-back log: every delivery that was taken out of a word or a
+// mailbox without being run (Close, an exited owner), for the waiters of
+// those deliveries and for Close's report. Appending happens before the
+// completion store (doneSeq or ipiDone) that releases the waiters, and a
+// waiter reads the log after seeing that store, so it finds its entry.
+type handBack struct {
+	s    *slot
+	kind uint8      // ticketDeferred (seq is a word sequence) or ticketIPI (a mailbox generation)
+	seq  uint64     // the completion the deliveries were waiting for
+	work ctseq.Work // the deliveries handed back
+	err  error      // why: ErrClosed, or an error wrapping ErrOwnerGone
+}
+
+// handBack appends to the log.
+func (d *Domain) handBack(s *slot, kind uint8, seq uint64, work ctseq.Work, err error) {
+	d.handMu.Lock()
+	d.handed = append(d.handed, handBack{s, kind, seq, work, err})
+	d.handMu.Unlock()
+	d.nHanded.Inc() // RMW: before the caller's completion store; pairs with the load in handedBack
+}
+
+// handedBack returns why the delivery of bit completed by t was handed back
+// instead of run, or nil if it ran. The caller has seen t's completion.
+func (d *Domain) handedBack(s *slot, t ticket, bit ctseq.Work) error {
+	if d.nHanded.Load() == 0 { // load: pairs with the increment in handBack
+		return nil
+	}
+	d.handMu.Lock()
+	defer d.handMu.Unlock()
+	for _, h := range d.handed {
+		if h.s == s && h.kind == t.kind && h.seq == t.seq && h.work&bit != 0 {
+			return h.err
+		}
+	}
+	return nil
+}
+
+// pendingHandedBack lists the log as Close reports it.
+func (d *Domain) pendingHandedBack() []Pending {
+	d.handMu.Lock()
+	defer d.handMu.Unlock()
+	var ps []Pending
+	for _, h := range d.handed {
+		for b := range ctseq.WorkBits {
+			if h.work.Has(ctseq.Bit(b)) {
+				ps = append(ps, Pending{CPU: h.s.cpu, Work: Work{d: d, info: d.works[b]}, Err: h.err})
+			}
+		}
+	}
+	return ps
+}
