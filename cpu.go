@@ -81,7 +81,9 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 				cpu, tid, r.s.cpu, ErrAlreadyOwner)
 		}
 		// The tid was recycled: its previous owner exited without Release.
-		r.d.reapIfDead(r.s, false)
+		// Forget the stale entry; that owner's Domain takes its CPU back on
+		// its own slow paths (owner.go).
+		unregisterOwner(tid, r.s)
 	}
 	if s.claimed.Load() { // load: is the CPU held by an owner that is gone?
 		d.reapIfDead(s, true)

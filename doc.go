@@ -39,8 +39,22 @@
 //     merged into one execution, as the kernel's work bits are.
 //   - Timeliness: when KernelEnter returns, every work deferred while the CPU
 //     was in user mode has run.
-//   - Nothing lost: Release runs what is pending; Close refuses new work,
-//     waits for the workers, and hands back IPIs no worker could run.
+//   - Nothing lost: every delivery either runs or is handed back, never
+//     both, and a handed-back delivery is reported. Release runs what is
+//     pending (under every policy, even if a handler panics: the CPU is
+//     given up first, then the panic continues). Close refuses new work,
+//     waits for the workers, and hands back, in an *UndeliveredError, the
+//     IPIs no worker could run; a Close whose context ended is finished by
+//     the next one. An owner whose goroutine ends without Release is found
+//     on the slow paths (a long DeferWait, Close, a Claim of its CPU): its
+//     CPU is taken back and its pending work handed back with ErrOwnerGone.
+//   - Completions are truthful: DeferWait, Send and IPI return nil only for
+//     work that ran, and an error wrapping the reason (ErrClosed,
+//     ErrOwnerGone) only for work that was handed back, even when a
+//     neighbouring handler panicked.
+//   - Nothing hangs: every wait honours its context in every phase, and a
+//     call that would wait for itself (Close from an owner or a handler)
+//     returns ErrWouldDeadlock at once.
 //
 // Each pinned worker that spins holds a Go P: give GOMAXPROCS headroom beyond
 // the number of workers, and use Isolate to keep the rest of the process off

@@ -21,8 +21,9 @@ var (
 	// ErrBadCPU: the CPU number is not part of the Domain (or negative).
 	ErrBadCPU = errors.New("ctdefer: CPU not in domain")
 
-	// ErrCPUNotAllowed: the CPU is outside the process's allowed set
-	// (sched_getaffinity: cgroup cpusets, taskset, hotplug).
+	// ErrCPUNotAllowed: the CPU is outside the process's allowed set (the
+	// affinity the process started with, see Options.CPUs), or the kernel
+	// refused to pin a thread to it (a cgroup cpuset change, hotplug).
 	ErrCPUNotAllowed = errors.New("ctdefer: CPU not in the process's allowed set")
 
 	// ErrCPUBusy: the CPU is already claimed by another worker.

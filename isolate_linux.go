@@ -19,23 +19,50 @@ import (
 // are not pinned (its template thread, or the thread that needs one), so
 // threads created later inherit the restricted mask too.
 //
+// The CPUs must be in the process's allowed set, the one New uses (see
+// Options.CPUs: the affinity the process started with), and leave at least
+// one CPU of it to the rest of the process. Isolated CPUs stay in that set:
+// New and Claim accept them, which is the point. Isolate never adds a CPU
+// to it.
+//
 // Call it before claiming the isolated CPUs. A thread whose mask lies
 // entirely inside cpus (a worker already pinned there) is left alone. The
-// returned Isolation restores the previous masks.
+// returned Isolation restores the previous masks. Calls of Isolate and
+// Restore are serialised.
 //
-// Errors: ErrCPUNotAllowed if no allowed CPU would remain for the other
-// threads, ErrAffinity (with the errno) if a thread's mask cannot be changed.
+// Errors, checked before any thread is moved: ErrBadCPU for a negative
+// number or one above MaxCPU; ErrCPUNotAllowed for a CPU outside the allowed
+// set, or if no allowed CPU would remain for the other threads. Then
+// ErrAffinity (with the errno) if a thread's mask cannot be read or
+// changed; the threads moved so far are restored.
 func Isolate(cpus ...int) (*Isolation, error) {
-	iso := &Isolation{cpus: cpus}
+	allowed, err := allowedSet()
+	if err != nil {
+		return nil, fmt.Errorf("ctdefer: Isolate(%v): %w", cpus, err)
+	}
+	for _, c := range cpus {
+		if c < 0 || c > MaxCPU {
+			return nil, fmt.Errorf("ctdefer: Isolate(%v): CPU %d out of range [0, %d]: %w", cpus, c, MaxCPU, ErrBadCPU)
+		}
+		if !allowed.Has(c) {
+			return nil, fmt.Errorf("ctdefer: Isolate(%v): CPU %d (allowed: %v): %w", cpus, c, allowed, ErrCPUNotAllowed)
+		}
+	}
 	drop := sysx.CPUSetOf(cpus...)
-	isolatedMu.Lock()
-	defer isolatedMu.Unlock()
+	if drop.Count() == allowed.Count() { // drop is a subset of allowed: equal
+		return nil, fmt.Errorf("ctdefer: Isolate(%v): the process may only run on %v: no CPU would remain for its other threads: %w",
+			cpus, allowed, ErrCPUNotAllowed)
+	}
+	iso := &Isolation{}
+	isolateMu.Lock()
+	defer isolateMu.Unlock()
 	// Two passes: a thread created during the first may have copied an
 	// old mask.
 	for range 2 {
 		tids, err := threadIDs()
 		if err != nil {
-			return nil, err
+			_ = iso.restore()
+			return nil, fmt.Errorf("ctdefer: Isolate(%v): %w", cpus, err)
 		}
 		for _, tid := range tids {
 			old, err := sysx.TaskAffinity(tid)
@@ -43,62 +70,44 @@ func Isolate(cpus ...int) (*Isolation, error) {
 				continue // exited meanwhile
 			}
 			if err != nil {
-				_ = iso.Restore()
+				_ = iso.restore()
 				return nil, fmt.Errorf("ctdefer: Isolate(%v): thread %d: %w: %w", cpus, tid, ErrAffinity, err)
 			}
-			keep := old
-			changed := false
+			// A new set, not a modified copy of old: a CPUSet copy
+			// shares its bits, and old is what Restore puts back.
+			var keep sysx.CPUSet
 			for _, c := range old.List() {
-				if drop.Has(c) {
-					keep.Clear(c)
-					changed = true
+				if !drop.Has(c) {
+					keep.Set(c)
 				}
 			}
-			if !changed {
-				continue
+			if keep.Count() == old.Count() {
+				continue // not on any of the CPUs
 			}
 			if keep.Count() == 0 {
-				if len(iso.moved) == 0 && tid == os.Getpid() {
-					return nil, fmt.Errorf("ctdefer: Isolate(%v): the process may only run on %v: %w", cpus, old, ErrCPUNotAllowed)
-				}
 				continue // a worker pinned inside the isolated set
 			}
 			if err := sysx.SetTaskAffinity(tid, keep); err != nil {
 				if errors.Is(err, syscall.ESRCH) {
 					continue
 				}
-				_ = iso.Restore()
+				_ = iso.restore()
 				return nil, fmt.Errorf("ctdefer: Isolate(%v): thread %d: %w: %w", cpus, tid, ErrAffinity, err)
 			}
 			iso.moved = append(iso.moved, movedThread{tid, old})
 		}
 	}
-	for _, c := range cpus {
-		isolated.Set(c)
-	}
 	return iso, nil
 }
 
-// isolated holds the CPUs taken out of the process's mask by Isolate: they
-// still count as allowed for New and Claim.
-var (
-	isolatedMu sync.Mutex
-	isolated   sysx.CPUSet
-)
+// isolateMu serialises Isolate and Restore: each reads masks that the
+// other writes, and a mask read in the middle of another call's changes
+// would be restored later as if it were the original.
+var isolateMu sync.Mutex
 
-// withIsolated adds the isolated CPUs to an allowed set.
-func withIsolated(s sysx.CPUSet) sysx.CPUSet {
-	isolatedMu.Lock()
-	defer isolatedMu.Unlock()
-	for _, c := range isolated.List() {
-		s.Set(c)
-	}
-	return s
-}
-
-// Isolation records the threads Isolate moved.
+// Isolation records the threads Isolate moved. The nil *Isolation, which
+// Isolate returns with an error, moved none: Restore does nothing.
 type Isolation struct {
-	cpus  []int
 	moved []movedThread
 }
 
@@ -108,15 +117,25 @@ type movedThread struct {
 }
 
 // Threads returns how many threads Isolate moved.
-func (iso *Isolation) Threads() int { return len(iso.moved) }
+func (iso *Isolation) Threads() int {
+	if iso == nil {
+		return 0
+	}
+	return len(iso.moved)
+}
 
 // Restore gives every moved thread that still exists its previous mask.
 func (iso *Isolation) Restore() error {
-	isolatedMu.Lock()
-	for _, c := range iso.cpus {
-		isolated.Clear(c)
+	if iso == nil {
+		return nil
 	}
-	isolatedMu.Unlock()
+	isolateMu.Lock()
+	defer isolateMu.Unlock()
+	return iso.restore()
+}
+
+// restore is Restore with isolateMu held.
+func (iso *Isolation) restore() error {
 	var errs []error
 	for _, m := range iso.moved {
 		if err := sysx.SetTaskAffinity(m.tid, m.mask); err != nil && !errors.Is(err, syscall.ESRCH) {

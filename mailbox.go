@@ -64,11 +64,6 @@ func (m *mailbox) pending() bool {
 	return m.v.Load()&mboxWorkMask != 0 // load: pairs with the CAS in post
 }
 
-// dead reports whether Close has killed the mailbox.
-func (m *mailbox) dead() bool {
-	return m.v.Load()&mboxDead != 0 // load: pairs with the CAS in kill
-}
-
 // claim takes the pending work and advances the generation. It returns the
 // work and the generation to publish once it has run.
 func (m *mailbox) claim() (work ctseq.Work, gen uint64) {

@@ -10,15 +10,37 @@ import (
 	"github.com/ctdefer/ctdefer/internal/sysx"
 )
 
-// allowedCPUs returns the process's allowed CPU set (sched_getaffinity of
-// the thread-group leader), which follows taskset and cgroup cpusets, plus
-// the CPUs Isolate took out of it.
-func allowedCPUs() ([]int, error) {
-	set, err := sysx.ProcessAffinity()
-	if err != nil {
-		return nil, fmt.Errorf("ctdefer: reading the allowed CPU set: %w", err)
+// startAffinity is the process's allowed CPU set as it started:
+// sched_getaffinity of the thread-group leader, read once, while the
+// package is initialised. That is what taskset, the cgroup cpuset and the
+// parent process gave it, and it is read before any code of the package
+// can pin a thread: initialisation runs before main, and before the init
+// functions of every package that imports this one. Reading the leader's
+// mask later would see the pins the package makes itself (a worker that
+// happens to run on the main thread pins the leader when it claims its
+// CPU) and the masks Isolate narrows. Read-only after initialisation (a
+// CPUSet shares its bits: never modify it).
+var startAffinity, startAffinityErr = sysx.ProcessAffinity()
+
+// allowedSet returns the allowed CPU set of New, Claim and Isolate: the
+// process's affinity at start-up (startAffinity). Later changes of the
+// process's mask, whether by taskset -p, a cgroup, Isolate or a pin of the
+// main thread, do not change it; a CPU taken away since then makes Claim
+// fail with ErrCPUNotAllowed when it pins. The result is shared: read only.
+func allowedSet() (sysx.CPUSet, error) {
+	if startAffinityErr != nil {
+		return sysx.CPUSet{}, fmt.Errorf("ctdefer: reading the allowed CPU set: %w", startAffinityErr)
 	}
-	return withIsolated(set).List(), nil
+	return startAffinity, nil
+}
+
+// allowedCPUs returns allowedSet as a list, ascending.
+func allowedCPUs() ([]int, error) {
+	set, err := allowedSet()
+	if err != nil {
+		return nil, err
+	}
+	return set.List(), nil
 }
 
 // pinThread pins the calling (already locked) thread to cpu and returns a

@@ -29,7 +29,19 @@ var (
 	// on the reclaimer goroutine: it would wait for the reclaimer, that is
 	// for itself. (Retire from a callback is allowed: see Retire.)
 	ErrInCallback = errors.New("grace: called from a retired callback: it would wait for itself")
+
+	// ErrNilArgument: a nil pointer, function or context was passed where
+	// a value is required: New's *ctdefer.Domain, Retire's and TryRetire's
+	// function, the context of Synchronize, Wait, Barrier,
+	// ExpeditedBarrier and Close. (Checkpoint, which returns no error,
+	// panics on a nil *ctdefer.CPU instead.)
+	ErrNilArgument = errors.New("grace: nil argument")
 )
+
+// nilContext is the error of a wait given a nil context.
+func nilContext(op string) error {
+	return fmt.Errorf("grace: %s: nil context.Context: %w", op, ErrNilArgument)
+}
 
 // StallError describes a wait that its context ended: which CPUs it was
 // still waiting for and what each was doing. It matches ErrStalled and the

@@ -108,8 +108,13 @@ import (
 // While the ctdefer.Domain is closing no IPI can be posted; a CPU still in
 // its kernel stretch is then waited for until its next transition or its
 // Release. If ctx ends first it returns a *StallError naming the CPUs it
-// still waits for (StalledCPU.Nudged: whether an IPI was posted to it).
+// still waits for (StalledCPU.Nudged: whether an IPI was posted to it),
+// within about a millisecond of ctx's end. A nil ctx is refused with
+// ErrNilArgument.
 func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
+	if ctx == nil {
+		return nilContext("ExpeditedBarrier")
+	}
 	gen := g.bgen.Inc() // RMW: step 1; generations are unique
 	// Most domains are small: keep the wait list on the stack.
 	var ibuf [16]int32

@@ -160,8 +160,11 @@ const (
 )
 
 // cacheLine is the padding unit between groups written by different
-// parties (64 bytes on amd64 and 386, 128 on arm64 and ppc64).
-const cacheLine = unsafe.Sizeof(cpu.CacheLinePad{})
+// parties (64 bytes on amd64 and 386, 128 on arm64 and ppc64). x/sys/cpu's
+// CacheLinePad is empty on wasm (no shared-memory threads): 64, as in the
+// root package's slots, keeps the padding arithmetic below from dividing by
+// zero.
+const cacheLine = max(unsafe.Sizeof(cpu.CacheLinePad{}), 64)
 
 // Domain is a grace-period domain over a ctdefer.Domain. Create it with New
 // before the first Claim (it registers the nudge work). It is safe for
@@ -255,8 +258,12 @@ type ownerSide struct {
 // New creates a grace-period Domain over d. It registers one work kind on d
 // (the nudge, also the expedited barrier's IPI), so it must be called
 // before the first Claim; it fails with d's Register error otherwise
-// (ctdefer.ErrRegistrationClosed, ErrTooManyWorks, ErrClosed).
+// (ctdefer.ErrRegistrationClosed, ErrTooManyWorks, ErrClosed), and with
+// ErrNilArgument if d is nil.
 func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
+	if d == nil {
+		return nil, fmt.Errorf("grace: New: nil *ctdefer.Domain: %w", ErrNilArgument)
+	}
 	cpus := d.CPUs()
 	g := &Domain{
 		d:          d,
@@ -374,7 +381,8 @@ func (g *Domain) Poll(t Token) bool {
 // idle are not interrupted; CPUs in a kernel stretch are nudged once the
 // grace period has waited NudgeAfter for them. If ctx ends first, it
 // returns a *StallError naming the CPUs it waits for (errors.Is: ErrStalled
-// and ctx.Err()).
+// and ctx.Err()), within about a millisecond of ctx's end whatever
+// Options.SpinWait is. A nil ctx is refused with ErrNilArgument.
 //
 // Everything a CPU did before its quiescent state happens before
 // Synchronize returns (see the package documentation for the edge).
@@ -385,12 +393,16 @@ func (g *Domain) Synchronize(ctx context.Context) error {
 }
 
 // Wait blocks until the grace period of t is over, driving the engine,
-// or until ctx ends (then a *StallError, as Synchronize).
+// or until ctx ends (then a *StallError, as Synchronize). A nil ctx is
+// refused with ErrNilArgument.
 func (g *Domain) Wait(ctx context.Context, t Token) error {
 	return g.wait(ctx, "Wait", t)
 }
 
 func (g *Domain) wait(ctx context.Context, op string, t Token) error {
+	if ctx == nil {
+		return nilContext(op)
+	}
 	if g.Poll(t) {
 		return nil
 	}
@@ -560,6 +572,7 @@ func (g *Domain) handle(cpu int) {
 // scan sees without a report: Checkpoint then only clears the request.
 // Otherwise it costs two loads of lines that other CPUs write only when they
 // need this one (the mailbox, the asked flag). Owner only, in any mode.
+// A nil c, or one of another ctdefer.Domain, is a misuse: it panics.
 //
 // An owner that never leaves the kernel for long may as well call
 // c.Quiesce where it holds nothing (one atomic add); Checkpoint spares the
@@ -579,6 +592,9 @@ func (g *Domain) Checkpoint(c *ctdefer.CPU) {
 }
 
 func (g *Domain) perOf(c *ctdefer.CPU) *perCPU {
+	if c == nil {
+		panic("grace: Checkpoint: nil *ctdefer.CPU")
+	}
 	cpu := c.CPU()
 	if c.Domain() != g.d || uint(cpu) >= uint(len(g.index)) || g.index[cpu] < 0 {
 		panic(fmt.Errorf("grace: Checkpoint(CPU %d): %w", cpu, ErrNotOwner))

@@ -90,7 +90,8 @@ func (r *reclaimer) init(g *Domain, max int) {
 // one that would make room). A function that hands fn to another goroutine
 // and waits for that goroutine's Retire would deadlock at the bound.
 // After Close it returns an error wrapping ErrClosed and fn is not run
-// (also when a retired function calls it during Close's drain).
+// (also when a retired function calls it during Close's drain). A nil fn
+// is refused with an error wrapping ErrNilArgument.
 func (g *Domain) Retire(fn func()) error { return g.rec.retire(fn, true) }
 
 // TryRetire is Retire that never blocks: at the bound it returns an error
@@ -99,7 +100,11 @@ func (g *Domain) TryRetire(fn func()) error { return g.rec.retire(fn, false) }
 
 func (r *reclaimer) retire(fn func(), block bool) error {
 	if fn == nil {
-		panic("grace: Retire: nil function")
+		op := "Retire"
+		if !block {
+			op = "TryRetire"
+		}
+		return fmt.Errorf("grace: %s: nil function: %w", op, ErrNilArgument)
 	}
 	r.mu.Lock()
 	for {
@@ -231,8 +236,12 @@ func (r *reclaimer) loop() {
 // (rcu_barrier). If ctx ends first it returns a *StallError naming the CPUs
 // the reclaimer's grace period waits for. After a Close whose context ended,
 // it returns Close's error. Called from a retired function (which would wait
-// for itself), it returns an error wrapping ErrInCallback.
+// for itself), it returns an error wrapping ErrInCallback. A nil ctx is
+// refused with ErrNilArgument.
 func (g *Domain) Barrier(ctx context.Context) error {
+	if ctx == nil {
+		return nilContext("Barrier")
+	}
 	r := &g.rec
 	start := time.Now()
 	r.mu.Lock()
@@ -272,8 +281,13 @@ func (g *Domain) Barrier(ctx context.Context) error {
 // Close the grace Domain before the ctdefer.Domain, while the owners still
 // run: a grace period needs their transitions. Called from a retired
 // function (which would wait for itself), it returns an error wrapping
-// ErrInCallback and closes nothing.
+// ErrInCallback and closes nothing; so does a nil ctx, with
+// ErrNilArgument. When ctx ends, Close returns within about a millisecond,
+// whatever Options.SpinWait is.
 func (g *Domain) Close(ctx context.Context) error {
+	if ctx == nil {
+		return nilContext("Close")
+	}
 	r := &g.rec
 	r.mu.Lock()
 	if r.onReclaimer() {

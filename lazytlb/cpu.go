@@ -59,8 +59,11 @@ func (t *TLB) CPU(cpu int) (*CPU, error) {
 // claim of the CPU gets a new one. It panics if the CPU's previous owner
 // released it without Leave (the CPU is still in an address space's set).
 // Errors: ErrWrongDomain (c belongs to another Domain than the one given to
-// New, or the TLB was made by NewWithSender).
+// New, or the TLB was made by NewWithSender), ErrNilArgument (a nil c).
 func (t *TLB) Attach(c *ctdefer.CPU) (*CPU, error) {
+	if c == nil {
+		return nil, fmt.Errorf("lazytlb: TLB.Attach: nil *ctdefer.CPU: %w", ErrNilArgument)
+	}
 	if t.d == nil || c.Domain() != t.d {
 		return nil, fmt.Errorf("lazytlb: TLB.Attach(CPU %d): %w", c.CPU(), ErrWrongDomain)
 	}

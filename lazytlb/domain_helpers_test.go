@@ -22,6 +22,23 @@ func newDomain(t testing.TB, cpus []int) *ctdefer.Domain {
 	t.Helper()
 	d, err := ctdefer.New(testOptions(cpus))
 	require.NoError(t, err, "ctdefer.New(%v)", cpus)
+	closeAtCleanup(t, d)
+	return d
+}
+
+// unpinnedDomain is a Domain over CPU 0 that does not pin (so the test
+// holds under any taskset), closed at cleanup.
+func unpinnedDomain(t testing.TB, opts ctdefer.Options) *ctdefer.Domain {
+	t.Helper()
+	opts.CPUs, opts.Unpinned = []int{0}, true
+	d, err := ctdefer.New(opts)
+	require.NoError(t, err, "ctdefer.New(%+v)", opts)
+	closeAtCleanup(t, d)
+	return d
+}
+
+// closeAtCleanup closes d when the test ends (it may have closed d itself).
+func closeAtCleanup(t testing.TB, d *ctdefer.Domain) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -29,7 +46,6 @@ func newDomain(t testing.TB, cpus []int) *ctdefer.Domain {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return d
 }
 
 // upToCPUs returns the first n allowed CPUs, or all of them if fewer.

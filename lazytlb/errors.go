@@ -21,6 +21,14 @@ var (
 	// ErrNilSender: NewWithSender was given a nil SendFunc.
 	ErrNilSender = errors.New("lazytlb: nil sender")
 
+	// ErrNilArgument: a nil pointer or context was passed where a value is
+	// required and no sentinel of its own covers it: New's
+	// *ctdefer.Domain, Attach's *ctdefer.CPU, Shootdown's context. (A nil
+	// SendFunc is ErrNilSender, a nil Options.Flush ErrNilFlush, a nil MM
+	// given to Shootdown ErrForeignMM; CPU.SwitchTo, which returns no
+	// error, panics on a nil MM.)
+	ErrNilArgument = errors.New("lazytlb: nil argument")
+
 	// ErrBadPolicy: Options.Policy is not one of the Policy constants.
 	ErrBadPolicy = errors.New("lazytlb: unknown policy")
 

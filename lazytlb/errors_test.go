@@ -154,9 +154,9 @@ func TestOwnerMisusePanics(t *testing.T) {
 
 func TestNewDomainErrors(t *testing.T) {
 	_, err := lazytlb.New(nil, lazytlb.Options{Flush: nopFlush})
-	require.ErrorIs(t, err, lazytlb.ErrBadCPU, "nil Domain")
+	require.ErrorIs(t, err, lazytlb.ErrNilArgument, "nil Domain")
 
-	d := newDomain(t, []int{0})
+	d := unpinnedDomain(t, ctdefer.Options{})
 	_, err = lazytlb.New(d, lazytlb.Options{})
 	require.ErrorIs(t, err, lazytlb.ErrNilFlush, "nil flush")
 	tlb, err := lazytlb.New(d, lazytlb.Options{Flush: nopFlush})
@@ -165,7 +165,7 @@ func TestNewDomainErrors(t *testing.T) {
 	require.ErrorIs(t, err, lazytlb.ErrWrongDomain, "TLB.CPU on a TLB made by New: owners Attach")
 	require.ErrorContains(t, err, "use Attach")
 
-	other := newDomain(t, []int{0})
+	other := unpinnedDomain(t, ctdefer.Options{})
 	w := startWorker(t, other, 0)
 	w.do(func(c *ctdefer.CPU) {
 		_, err := tlb.Attach(c)
@@ -176,9 +176,11 @@ func TestNewDomainErrors(t *testing.T) {
 	require.ErrorContains(t, err, "lazytlb: New", "wrapped")
 }
 
-// A Shootdown to a CPU whose worker never polls times out, naming the CPU.
+// A Shootdown to a CPU whose worker never polls ends with the caller's
+// deadline, naming the CPU (TestShootdownDeadlineVersusIPITimeout tells the
+// caller's deadline from the Domain's IPITimeout).
 func TestShootdownTimeoutOnDomain(t *testing.T) {
-	d := newDomain(t, []int{0})
+	d := unpinnedDomain(t, ctdefer.Options{})
 	tlb, err := lazytlb.New(d, lazytlb.Options{Flush: nopFlush})
 	require.NoError(t, err)
 	mm := tlb.NewMM("a")
@@ -191,7 +193,7 @@ func TestShootdownTimeoutOnDomain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	_, err = tlb.Shootdown(ctx, mm) // the worker blocks in w's command loop: no poll
-	require.ErrorIs(t, err, ctdefer.ErrIPITimeout, "the IPI was not handled in time (a deadline is reported as the Domain's timeout)")
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the IPI was not handled by the caller's deadline")
 	require.ErrorContains(t, err, "CPU 0", "the error names the CPU")
 	w.do(func(c *ctdefer.CPU) {
 		c.Poll() // handle the IPI, then leave before release

@@ -80,21 +80,29 @@ func KernelRange() ShootdownOption {
 // other policies, of a CPU in the set that is active (OK) on mm. Its IPI
 // would wait for the caller itself.
 //
-// With a TLB made by New, an IPI not handled before ctx's deadline, or
-// before the Domain's Options.IPITimeout without a deadline, gives an error
-// wrapping ctdefer.ErrIPITimeout (not context.DeadlineExceeded); a canceled
-// ctx gives one wrapping context.Canceled; a ctx already done when Shootdown
-// is called gives ctx.Err() wrapped, before the generation is bumped. With
-// NewWithSender the error is the SendFunc's. Either way it names the MM and
-// the CPU; CPUs after it are not handled, and the flushes already posted
-// still run. A CPU that left mm while its IPI was pending is not an error.
-// Errors: ErrForeignMM; ErrNoOwner (New: a CPU of the set that no worker has
-// claimed: its owner released it without Leave); ctx's or the delivery's
-// error, wrapped. Marking and skipping never allocate; an IPI whose wait
-// outlasts the Domain's SpinWait allocates the Domain's timer.
+// With a TLB made by New, the wait for an IPI is ctdefer.Domain.IPI's (or
+// Send's): it honours ctx while it spins and while it sleeps, so an IPI not
+// handled when ctx ends gives, within about a millisecond, an error wrapping
+// ctx.Err() (context.DeadlineExceeded for the caller's deadline,
+// context.Canceled); one not handled within the Domain's
+// Options.IPITimeout, when ctx has no deadline, gives an error wrapping
+// ctdefer.ErrIPITimeout and not DeadlineExceeded. A ctx already done when
+// Shootdown is called gives ctx.Err() wrapped, before the generation is
+// bumped. With NewWithSender the error is the SendFunc's. Either way it
+// names the MM and the CPU; CPUs after it are not handled, and the flushes
+// already posted still run. A CPU that left mm while its IPI was pending is
+// not an error. Errors: ErrForeignMM (a nil mm, or one of another TLB);
+// ErrNilArgument (a nil ctx, before the generation is bumped); ErrNoOwner
+// (New: a CPU of the set that no worker has claimed: its owner released it
+// without Leave); ctx's or the delivery's error, wrapped. Marking and
+// skipping never allocate; an IPI whose wait outlasts the Domain's SpinWait
+// allocates the Domain's timer.
 func (t *TLB) Shootdown(ctx context.Context, mm *MM, opts ...ShootdownOption) (Result, error) {
 	if mm == nil || mm.t != t {
 		return Result{}, fmt.Errorf("lazytlb: Shootdown(%v): %w", mm, ErrForeignMM)
+	}
+	if ctx == nil {
+		return Result{}, fmt.Errorf("lazytlb: Shootdown(%s): nil context.Context: %w", mm.name, ErrNilArgument)
 	}
 	var cfg shootdownConfig
 	for _, o := range opts {

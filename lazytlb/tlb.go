@@ -16,8 +16,11 @@ import (
 
 // cacheLine is the padding unit between per-CPU slots: x/sys/cpu's
 // CacheLinePad is 64 bytes on amd64 and 386, 128 on arm64 and ppc64 (where
-// adjacent-line prefetch makes 64 too little).
-const cacheLine = unsafe.Sizeof(cpu.CacheLinePad{})
+// adjacent-line prefetch makes 64 too little). It is empty on wasm (no
+// shared-memory threads): 64, as in the root package's slots, keeps the
+// padding arithmetic (here and in mm.go) from dividing by zero or going
+// negative.
+const cacheLine = max(unsafe.Sizeof(cpu.CacheLinePad{}), 64)
 
 // FlushFunc drops the translations of mm that cpu has cached, bringing them
 // to generation gen at least (the cache re-reads the shared structure on its
@@ -150,12 +153,12 @@ type slotData struct {
 // next kernel entry of a CPU in user mode without waiting, else an IPI that
 // is waited for). Owners take their handles with Attach.
 //
-// Errors: ErrNilFlush, ErrBadPolicy, and the Domain's Register errors
-// (ctdefer.ErrRegistrationClosed after the first Claim, ErrTooManyWorks,
-// ErrClosed), wrapped.
+// Errors: ErrNilArgument (a nil d), ErrNilFlush, ErrBadPolicy, and the
+// Domain's Register errors (ctdefer.ErrRegistrationClosed after the first
+// Claim, ErrTooManyWorks, ErrClosed), wrapped.
 func New(d *ctdefer.Domain, opts Options) (*TLB, error) {
 	if d == nil {
-		return nil, fmt.Errorf("lazytlb: New: nil Domain: %w", ErrBadCPU)
+		return nil, fmt.Errorf("lazytlb: New: nil *ctdefer.Domain: %w", ErrNilArgument)
 	}
 	t, err := newTLB("New", d.CPUs(), opts)
 	if err != nil {

@@ -1,0 +1,26 @@
+//go:build !linux
+
+package ctdefer_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctdefer/ctdefer"
+)
+
+// Without Linux, Isolate checks the CPU numbers (ErrBadCPU, naming the
+// value) and otherwise reports ErrNotSupported.
+func TestIsolateOtherBadCPU(t *testing.T) {
+	for _, c := range []int{-1, ctdefer.MaxCPU + 1} {
+		iso, err := ctdefer.Isolate(0, c)
+		require.ErrorIs(t, err, ctdefer.ErrBadCPU, "Isolate(0, %d)", c)
+		require.NotErrorIs(t, err, ctdefer.ErrNotSupported, "Isolate(0, %d): a bad number first", c)
+		require.ErrorContains(t, err, "CPU", "Isolate(0, %d): names the value", c)
+		require.Nil(t, iso, "Isolate(0, %d)", c)
+	}
+	iso, err := ctdefer.Isolate(0)
+	require.ErrorIs(t, err, ctdefer.ErrNotSupported, "Isolate(0)")
+	require.Nil(t, iso, "Isolate(0)")
+}
