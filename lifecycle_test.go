@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -575,4 +576,20 @@ func TestNilOptionsAreRefused(t *testing.T) {
 	require.NoError(t, noPanic(func() { _, cerr = d.Claim(0, nil) }))
 	require.ErrorIs(t, cerr, ctdefer.ErrNilOption)
 	require.False(t, d.Claimed(0))
+}
+
+// Item 5 and the docs: an owner transition from the wrong state panics with
+// the message the README quotes, and leaves the CPU usable.
+func TestMisusePanicMatchesREADME(t *testing.T) {
+	d := edgeDomain(t)
+	o := startOwner(t, d, 0)
+	var p any
+	o.do(func(c *ctdefer.CPU) { p = recovered(func() { c.KernelEnter() }) }) // already in the kernel
+	err, ok := p.(error)
+	require.True(t, ok, "KernelEnter in the kernel panics with an error, got %v", p)
+	readme, rerr := os.ReadFile("README.md")
+	require.NoError(t, rerr)
+	require.Contains(t, string(readme), err.Error(), "the README quotes the real panic text")
+	require.Equal(t, ctseq.Kernel, d.State(0), "the word was restored")
+	o.do(func(c *ctdefer.CPU) { c.UserEnter(); c.KernelEnter() })
 }

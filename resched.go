@@ -107,7 +107,7 @@ import (
 //   - The owner's poll: NeedResched reads a line written only by requests,
 //     so it stays in the owner's cache (shared) between them; on the word
 //     line every deferral would cost the poll a miss.
-//   - No room: the word's 64 bits are taken (46 sequence, 16 work, 2
+//   - No room: the word's 64 bits are taken (45 sequence, 16 work, 3
 //     state), and the layout's compile-time checks pin that.
 //
 // Lazy requests do not wake a parked CPU: they wait for its next wake-up

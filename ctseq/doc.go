@@ -102,10 +102,21 @@
 //
 // # Sequence wrap
 //
-// The sequence has SeqBits bits (46; 2 under the ctdefer_narrowseq build tag)
-// and wraps. Wrap can only make QuiescentSince answer "not yet" for a word
-// that did move (after a multiple of 2^SeqBits transitions) and is in the
-// kernel again, never "yes" for one that did not, so a grace period may take
-// one more poll but is never cut short. The package's tests pass in both
+// The sequence has SeqBits bits (45; 2 under the ctdefer_narrowseq build tag)
+// and wraps: 2^45 transitions take about 9.8 hours at one per nanosecond.
+// Wrap can only make QuiescentSince answer "not yet" for a word that did move
+// (after a multiple of 2^SeqBits transitions) and is in the kernel again,
+// never "yes" for one that did not, so a grace period may take one more poll
+// but is never cut short. SeqReached, which the runtime uses to wait for a
+// deferred entry, orders two sequences only while they are less than
+// 2^(SeqBits-1) (2^44) transitions apart. The package's tests pass in both
 // builds.
+//
+// # Misuse
+//
+// An owner transition made from the wrong state panics, after undoing its
+// add. The state field holds an encoding of the state (layout.go) under which
+// no such faulty add yields a word that a sender accepts, or disturbs the work
+// bits: a sender racing with the misuse is refused (and sends an IPI), and no
+// accepted work vanishes with the undo.
 package ctseq

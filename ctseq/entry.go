@@ -27,10 +27,10 @@ func (w *Word) Enter() Entry {
 	// load: the owner alone changes the state, so the state read here
 	// cannot change before the transition below; senders may still add
 	// work bits to a User word, and KernelEnter's add claims those too.
-	switch stateOf(w.v.Load()) {
-	case User:
+	switch w.v.Load() & stateMask {
+	case rawUser:
 		return Entry{work: w.KernelEnter(), prev: User, outer: true}
-	case Idle:
+	case rawIdle:
 		return Entry{work: w.IdleExit(), prev: Idle, outer: true}
 	default:
 		return Entry{}

@@ -9,10 +9,24 @@ import (
 
 const seqMax = uint64(1)<<SeqBits - 1
 
-// pack builds a raw word from its fields, independently of the accessors
-// under test.
+// enc returns the encoding of s in the state field (layout.go).
+func enc(s State) uint64 {
+	switch s {
+	case Kernel:
+		return encKernel
+	case Idle:
+		return encIdle
+	case User:
+		return encUser
+	}
+	panic("enc: not a state: " + s.String())
+}
+
+// pack builds a raw (stored) word from its fields, independently of the
+// accessors under test: the actual value with the state's encoding, minus
+// the bias.
 func pack(seq uint64, work Work, s State) uint64 {
-	return seq<<(64-SeqBits) | uint64(work)<<StateBits | uint64(s)
+	return (seq<<(64-SeqBits) | uint64(work)<<StateBits | enc(s)) - bias
 }
 
 func TestLayoutRoundTrip(t *testing.T) {
@@ -33,8 +47,8 @@ func TestLayoutRoundTrip(t *testing.T) {
 	}
 	for _, c := range cases {
 		v := pack(c.seq, c.work, c.state)
-		require.Equal(t, c.seq, seqOf(v), "seqOf(%#x)", v)
-		require.Equal(t, c.work, workOf(v), "workOf(%#x)", v)
+		require.Equal(t, c.seq, seqOf(actual(v)), "seqOf(actual(%#x))", v)
+		require.Equal(t, c.work, workOf(actual(v)), "workOf(actual(%#x))", v)
 		require.Equal(t, c.state, stateOf(v), "stateOf(%#x)", v)
 		s := Snapshot{v}
 		require.Equal(t, c.seq, s.Seq(), "Snapshot.Seq of %#x", v)
@@ -42,6 +56,7 @@ func TestLayoutRoundTrip(t *testing.T) {
 		require.Equal(t, c.state, s.State(), "Snapshot.State of %#x", v)
 		require.Equal(t, c.state != Kernel, s.Quiescent(), "Snapshot.Quiescent of %#x", v)
 	}
+	require.Equal(t, uint64(0), pack(0, 0, Kernel), "the zero word is Kernel, sequence 0, no work")
 	require.Equal(t, uint64(0), workMask&stateMask, "work and state fields overlap")
 	require.Equal(t, uint64(0), workMask&(seqMax<<seqShift), "work and sequence fields overlap")
 	require.Equal(t, uint64(1)<<WorkBits-1, workMask>>workShift, "work field is %d bits wide", WorkBits)
@@ -67,7 +82,7 @@ var transitions = []struct {
 
 func TestSequenceAdvancesAndWraps(t *testing.T) {
 	// Start four transitions before the top of the sequence so that both
-	// builds (SeqBits 46 and 2) cross the wrap within a few steps.
+	// builds (SeqBits 45 and 2) cross the wrap within a few steps.
 	var w Word
 	start := (seqMax - 3) & seqMax
 	w.v.Store(pack(start, 0, Kernel))
@@ -82,10 +97,10 @@ func TestSequenceAdvancesAndWraps(t *testing.T) {
 		if want == 0 {
 			wrapped = true
 		}
-		require.Equal(t, want, seqOf(after), "%s #%d: the sequence advances by exactly one modulo 2^%d", tr.name, i, SeqBits)
+		require.Equal(t, want, seqOf(actual(after)), "%s #%d: the sequence advances by exactly one modulo 2^%d", tr.name, i, SeqBits)
 		require.Equal(t, tr.to, stateOf(after), "%s #%d: state", tr.name, i)
-		require.Equal(t, Work(0), workOf(after), "%s #%d: no work appears", tr.name, i)
-		require.Equal(t, before&^(seqMax<<seqShift)&^stateMask, after&^(seqMax<<seqShift)&^stateMask,
+		require.Equal(t, Work(0), workOf(actual(after)), "%s #%d: no work appears", tr.name, i)
+		require.Equal(t, actual(before)&^(seqMax<<seqShift)&^stateMask, actual(after)&^(seqMax<<seqShift)&^stateMask,
 			"%s #%d: a transition changes only the sequence and state (carry must not escape the fields)", tr.name, i)
 	}
 	require.True(t, wrapped, "the test must cross the sequence wrap")

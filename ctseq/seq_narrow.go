@@ -10,5 +10,5 @@ package ctseq
 // order, so the other packages are not tested under it.
 const (
 	seqBits      = 2
-	reservedBits = 44
+	reservedBits = 43
 )

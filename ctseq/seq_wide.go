@@ -3,6 +3,6 @@
 package ctseq
 
 const (
-	seqBits      = 46
+	seqBits      = 45
 	reservedBits = 0
 )

@@ -2,23 +2,31 @@ package ctseq
 
 // Snapshot is a copy of a Word's value at one instant, for grace-period
 // detection (RCU's "watching" snapshot). The zero Snapshot reads as a word
-// in Kernel with sequence 0 and no work.
+// in Kernel with sequence 0 and no work, as the zero Word does.
+//
+// It holds the word as stored (raw, with the bias of layout.go), so that
+// the zero Snapshot is the zero Word's; the accessors decode the actual
+// value, which matters for Idle words, whose raw upper fields are off by
+// the bias's borrow.
 type Snapshot struct{ v uint64 }
 
 // Seq returns the sequence counter, in [0, 2^SeqBits).
-func (s Snapshot) Seq() uint64 { return seqOf(s.v) }
+func (s Snapshot) Seq() uint64 { return seqOf(actual(s.v)) }
 
-// State returns the owner's state at the snapshot.
+// State returns the owner's state at the snapshot: Kernel, Idle or User, or
+// Transient for a word caught between a misused transition's add and its
+// undo (see Word).
 func (s Snapshot) State() State { return stateOf(s.v) }
 
 // Work returns the work bits present at the snapshot. In a User word these
 // are pending; in a Kernel word they were claimed by the transition that
 // produced it and are being cleared (see KernelEnter).
-func (s Snapshot) Work() Work { return workOf(s.v) }
+func (s Snapshot) Work() Work { return workOf(actual(s.v)) }
 
 // Quiescent reports whether the owner was outside the kernel (User or Idle)
-// at the snapshot: a quiescent state in itself.
-func (s Snapshot) Quiescent() bool { return s.State() != Kernel }
+// at the snapshot: a quiescent state in itself. A Transient snapshot is not
+// quiescent.
+func (s Snapshot) Quiescent() bool { return quiescent(s.v) }
 
 // Snapshot returns the word's current value. Any goroutine may call it.
 func (w *Word) Snapshot() Snapshot {
@@ -45,6 +53,12 @@ func (w *Word) Snapshot() Snapshot {
 // answers true. With SeqBits >= 2, any 1 to 2^SeqBits-1 transitions (in
 // particular an exit/enter pair) are always detected.
 //
+// Misuse: a snapshot or a load that catches a misused transition between its
+// add and its undo (a Transient word, see Word) sees the sequence one ahead,
+// so it may count as a transition although the owner never left the kernel.
+// Misuse is a bug that panics the owner; grace periods are not guaranteed
+// across it.
+//
 // Any goroutine may call it.
 func (w *Word) QuiescentSince(s Snapshot) bool {
 	if s.Quiescent() {
@@ -54,8 +68,10 @@ func (w *Word) QuiescentSince(s Snapshot) bool {
 	// completed before this load is seen, and with it everything the owner
 	// did before it. Compare sequences only: the owner's work-bit clearing
 	// in Kernel changes the word but is not a transition.
+	// Past the state test cur is a raw Kernel word, whose sequence field
+	// is the actual one (layout.go).
 	cur := w.v.Load()
-	return stateOf(cur) != Kernel || seqOf(cur) != s.Seq()
+	return cur&stateMask != rawKernel || seqOf(cur) != s.Seq()
 }
 
 // ServedBy returns the sequence of the transition that runs work accepted in
@@ -68,7 +84,8 @@ const SeqMask = uint64(1)<<SeqBits - 1
 // SeqReached reports whether sequence cur is at or past target, treating the
 // counter as a ring (RCU's ULONG_CMP_GE): cur is "past" target when it is less
 // than half the ring ahead. Meaningful only while the two are less than
-// 2^(SeqBits-1) transitions apart.
+// 2^(SeqBits-1) transitions apart (2^44 in normal builds: about 4.9 hours at
+// one transition per nanosecond).
 func SeqReached(cur, target uint64) bool {
 	return (cur-target)&SeqMask < 1<<(SeqBits-1)
 }

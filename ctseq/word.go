@@ -20,19 +20,33 @@ import (
 //   - anyone, concurrently: SetWorkIfUser, Snapshot, QuiescentSince.
 //
 // Owner methods check the state they find and panic on a transition that is
-// not allowed ("ctseq: Word.UserEnter from user (want kernel)"). The check
-// reads the result of the transition's own add, so it costs nothing on the
-// correct path; before panicking the add is undone, so the word is restored
-// unless a sender's CAS hit the instant between the two adds.
+// not allowed ("ctseq: Word.UserEnter outside kernel; ..."). The check reads
+// the result of the transition's own add, so it costs nothing on the correct
+// path; before panicking the add is undone, restoring the word exactly.
+// Misuse never makes another party's delivery vanish: the state encoding
+// (layout.go) guarantees that no faulty add produces a word SetWorkIfUser
+// accepts, so no sender's bit can be set in the instant between the add and
+// its undo and then wiped by the undo. (Quiesce from User leaves the word
+// User; a bit accepted there survives the undo, which subtracts only seqInc.)
 //
 // On 32-bit platforms a Word must be 64-bit aligned: make it the first field
 // of its struct, or allocate it on its own.
 type Word struct {
 	_ noCopy // first: a trailing zero-size field would pad Word to 16 bytes
 
-	// v is the packed word. Layout (see layout.go):
+	// v is the packed word, stored with a bias. Layout (see layout.go):
 	//
-	//	[ seq : SeqBits ][ reserved ][ work : 16 ][ state : 2 ]
+	//	[ seq : SeqBits ][ reserved ][ work : 16 ][ state : 3 ]
+	//
+	// The state field holds an encoding (Kernel 3, Idle 2, User 5), chosen
+	// so that no transition made from the wrong state yields User, or
+	// carries or borrows out of the field. v stores the actual value minus
+	// bias (= Kernel's encoding), so that the zero Word is Kernel, sequence
+	// 0, no work. In raw terms the state field of Kernel is 0, of User 2, of
+	// Idle 7: the hot paths compare v&stateMask with rawKernel or rawUser.
+	// Kernel and User words have raw work and sequence fields equal to the
+	// actual ones (SetWorkIfUser and claim use them directly); an Idle word
+	// borrows through them, so decoding goes through actual (Snapshot).
 	//
 	// Invariants:
 	//   - the sequence changes only by the owner, by exactly +1 (mod
@@ -55,9 +69,9 @@ func (w *Word) UserEnter() {
 	// RMW: publish User. Full barrier: everything the owner did in the
 	// kernel happens before any sender's SetWorkIfUser that observes User
 	// (pairs with the load/CAS in SetWorkIfUser).
-	n := w.v.Add(delta(Kernel, User))
-	if stateOf(n) != User {
-		w.v.Sub(delta(Kernel, User)) // RMW: undo the faulty add (see misuseError)
+	n := w.v.Add(delta(encKernel, encUser))
+	if n&stateMask != rawUser {
+		w.v.Sub(delta(encKernel, encUser)) // RMW: undo the faulty add (see misuseError)
 		panic(misuse[opUserEnter])
 	}
 }
@@ -78,9 +92,9 @@ func (w *Word) KernelEnter() Work {
 	// (its CAS expected a User word) and its caller sends an IPI instead:
 	// a bit set before this add is returned here, a bit attempted after
 	// it is refused. Pairs with the CAS in SetWorkIfUser.
-	n := w.v.Add(delta(User, Kernel))
-	if stateOf(n) != Kernel {
-		w.v.Sub(delta(User, Kernel)) // RMW: undo the faulty add (see misuseError)
+	n := w.v.Add(delta(encUser, encKernel))
+	if n&stateMask != rawKernel {
+		w.v.Sub(delta(encUser, encKernel)) // RMW: undo the faulty add (see misuseError)
 		panic(misuse[opKernelEnter])
 	}
 	return w.claim(n)
@@ -93,9 +107,9 @@ func (w *Word) IdleEnter() {
 	// RMW: publish Idle. Full barrier: the owner's kernel work happens
 	// before any observer that sees Idle (pairs with Snapshot and
 	// QuiescentSince, and with the runtime's run-on-behalf decision).
-	n := w.v.Add(delta(Kernel, Idle))
-	if stateOf(n) != Idle {
-		w.v.Sub(delta(Kernel, Idle)) // RMW: undo the faulty add (see misuseError)
+	n := w.v.Add(delta(encKernel, encIdle))
+	if n&stateMask != rawIdle {
+		w.v.Sub(delta(encKernel, encIdle)) // RMW: undo the faulty add (see misuseError)
 		panic(misuse[opIdleEnter])
 	}
 }
@@ -110,9 +124,9 @@ func (w *Word) IdleExit() Work {
 	// RMW: leave Idle and advance the sequence. Full barrier: whatever
 	// observers did before they saw the new sequence is ordered before
 	// the owner's kernel code that follows.
-	n := w.v.Add(delta(Idle, Kernel))
-	if stateOf(n) != Kernel {
-		w.v.Sub(delta(Idle, Kernel)) // RMW: undo the faulty add (see misuseError)
+	n := w.v.Add(delta(encIdle, encKernel))
+	if n&stateMask != rawKernel {
+		w.v.Sub(delta(encIdle, encKernel)) // RMW: undo the faulty add (see misuseError)
 		panic(misuse[opIdleExit])
 	}
 	return w.claim(n)
@@ -130,14 +144,15 @@ func (w *Word) Quiesce() {
 	// it happen before any observer's QuiescentSince that sees the new
 	// sequence (pairs with the load in QuiescentSince).
 	n := w.v.Add(seqInc)
-	if stateOf(n) != Kernel {
+	if n&stateMask != rawKernel {
 		w.v.Sub(seqInc) // RMW: undo the faulty add (see misuseError)
 		panic(misuse[opQuiesce])
 	}
 }
 
-// claim clears the work bits of n, a Kernel word just produced by the
-// owner's transition, and returns them. Only the owner calls it.
+// claim clears the work bits of n, a raw Kernel word just produced by the
+// owner's transition (its work field is the actual one: no bias borrow in
+// Kernel), and returns them. Only the owner calls it.
 func (w *Word) claim(n uint64) Work {
 	work := workOf(n)
 	if work != 0 {
@@ -158,9 +173,10 @@ func (w *Word) claim(n uint64) Work {
 // happened yet; the caller must not also send an IPI. Bits already pending
 // are coalesced: one execution serves every request made before it.
 //
-// false: the owner was in Kernel or Idle at the instant of the decision, and
-// the word is unchanged; the caller must deliver the work another way (an
-// IPI, or running it on behalf of an idle owner).
+// false: the owner was in Kernel or Idle at the instant of the decision (or
+// the word was Transient: caught in a misused transition, see Word), and the
+// word is unchanged; the caller must deliver the work another way (an IPI,
+// or running it on behalf of an idle owner).
 //
 // Idle refuses on purpose: a parked CPU may never enter the kernel again on
 // its own, so work left in its word could wait forever; the runtime decides
@@ -181,16 +197,24 @@ func (w *Word) SetWorkIfUser(work Work) bool {
 // bits is the owner's next one, whose sequence is at.Seq()+1 modulo
 // 2^SeqBits (see ServedBy): a caller that must wait for the work to have run
 // waits for that entry.
+//
+// It is kept out of line so that SetWorkIfUser, its wrapper, inlines into
+// callers: the inlining budget admits one of the two, not both, and the
+// compiled shape stays what it was before the state encoding (layout.go)
+// made this body cheap enough to inline (one call either way).
+//
+//go:noinline
 func (w *Word) SetWorkIfUserAt(work Work) (at Snapshot, ok bool) {
 	// load: first guess for the CAS; also the decision point when the bits
 	// are already pending (see below). Pairs with the owner's transitions.
 	old := w.v.Load()
 	for {
-		if stateOf(old) != User {
-			// The owner is in the kernel or idle at this load: refuse,
-			// leaving no trace.
+		if old&stateMask != rawUser {
+			// The owner is in the kernel or idle at this load (or the
+			// word is Transient): refuse, leaving no trace.
 			return Snapshot{old}, false
 		}
+		// A raw User word's work field is the actual one (layout.go).
 		n := old | uint64(work)<<workShift
 		// CAS: set the bits only in the User word just observed. If the
 		// owner transitioned in between, the sequence or state differs,
@@ -220,11 +244,11 @@ func (w *Word) SetWorkIfUserAt(work Work) (at Snapshot, ok bool) {
 }
 
 // misuseError is the panic value of an owner transition made from the wrong
-// state. The transition first undoes its add (restoring the word the owner
-// found, so that senders stop seeing a corrupted state; a sender CAS that
-// slipped in between the two adds is the only way the word can stay
-// damaged). Building the value needs no call, which keeps the transitions
-// small enough to inline.
+// state. The transition first undoes its add, restoring the word the owner
+// found: the faulty word in between is refused by every sender (layout.go),
+// so nothing else can have changed it, except a sender's bit accepted in a
+// User word that Quiesce left User, which the undo keeps. Building the value
+// needs no call, which keeps the transitions small enough to inline.
 type misuseError struct {
 	method string
 	want   State

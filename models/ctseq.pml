@@ -7,12 +7,18 @@
  * step, exactly as every access in word.go is one Go atomic (sequentially
  * consistent, so interleaving at this granularity is exact).
  *
- * The word, narrowed (layout.go has [seq:46|reserved|work:16|state:2]):
+ * The word, narrowed (layout.go has [seq:45|reserved|work:16|state:3]):
  *
- *     bit   5 4    3 2    1 0
- *         [ seq ][ work ][state]     seq mod 4 (like -tags ctdefer_narrowseq),
+ *     bit   6 5    4 3    2 1 0
+ *         [ seq ][ work ][ state ]   seq mod 4 (like -tags ctdefer_narrowseq),
  *                                    work bit i belongs to sender i,
- *                                    state Kernel=0, Idle=1, User=2.
+ *                                    state encoded Kernel=3, Idle=2, User=5.
+ *
+ * As in layout.go, `word` holds the value minus the bias 3 (Kernel's
+ * encoding), so that 0 is Kernel, seq 0, no work; the state is tested on the
+ * stored word's state field (Kernel 0, Idle 7, User 2, as word.go's
+ * n&stateMask != rawUser), and the work and seq fields are decoded from the
+ * actual value (an Idle word borrows through them when stored).
  *
  * Properties (each assertion names a ghost boolean, so a trail says which):
  *   P1 p1_at_most_once / p1_exactly_once: each sender's item runs once,
@@ -44,26 +50,31 @@
  * P1/P2 alone also catch the first two mutants.
  */
 
+/* The states as stored: layout.go rawKernel, rawIdle, rawUser. */
 #define KERNEL 0
-#define IDLE   1
+#define IDLE   7
 #define USER   2
 
-#define STATE_MASK 3
-#define WORK_SHIFT 2
-#define WORK_MASK  12
-#define SEQ_SHIFT  4
-#define SEQ_INC    16
-#define WORD_MASK  63   /* the uint64 add wraps: a carry out of seq is dropped */
+#define BIAS       3    /* layout.go bias = encKernel */
+#define STATE_MASK 7
+#define WORK_SHIFT 3
+#define WORK_MASK  24
+#define SEQ_SHIFT  5
+#define SEQ_INC    32
+#define WORD_MASK  127  /* the uint64 add wraps: a carry out of seq is dropped */
 
-#define stateOf(v) ((v) & STATE_MASK)                 /* layout.go stateOf */
-#define workOf(v)  (((v) & WORK_MASK) >> WORK_SHIFT)  /* layout.go workOf */
-#define seqOf(v)   ((v) >> SEQ_SHIFT)                 /* layout.go seqOf */
+#define actual(v)  (((v) + BIAS) & WORD_MASK)                 /* layout.go actual */
+#define stateOf(v) ((v) & STATE_MASK)                         /* raw state field, as word.go tests it */
+#define workOf(v)  ((actual(v) & WORK_MASK) >> WORK_SHIFT)    /* Snapshot.Work */
+#define seqOf(v)   (actual(v) >> SEQ_SHIFT)                   /* Snapshot.Seq */
+#define enc(s)     (((s) + BIAS) & STATE_MASK)                /* encKernel 3, encIdle 2, encUser 5 */
 
-/* layout.go delta(from, to) = seqInc + to - from (two's complement). */
-#define delta(from, to) (SEQ_INC + (to) - (from))
+/* layout.go delta(enc(from), enc(to)) = seqInc + enc(to) - enc(from) (two's
+ * complement); from and to are stored state fields. */
+#define delta(from, to) (SEQ_INC + enc(to) - enc(from))
 
 #ifdef MUTANT_NO_SEQ
-#define DELTA_KERNEL_ENTER (KERNEL - USER)   /* BUG: seqInc forgotten */
+#define DELTA_KERNEL_ENTER (enc(KERNEL) - enc(USER))   /* BUG: seqInc forgotten */
 #else
 #define DELTA_KERNEL_ENTER delta(USER, KERNEL)
 #endif
@@ -71,7 +82,7 @@
 byte word = 0;          /* Word.v; the zero Word: Kernel, seq 0, no work */
 
 #ifdef MUTANT_TWO_ATOMIC
-#define FLAG 4          /* CT_SEQ_WORK: a flag bit in the state word */
+#define FLAG 8          /* CT_SEQ_WORK: a flag bit in the state word (work bit 0's place) */
 byte ctwork = 0;        /* ct->work: the work bits, in a second atomic */
 #endif
 
@@ -314,7 +325,7 @@ proctype Sender(byte id)
 		/* P3: the decision was taken on a non-User word, and the
 		 * refused send left no trace anywhere. */
 		atomic {
-			p3_refusal_clean = (stateOf(old) != USER && (word & mybits) == 0
+			p3_refusal_clean = (stateOf(old) != USER && (workOf(word) & (1 << id)) == 0
 #ifdef MUTANT_TWO_ATOMIC
 				&& (ctwork & (1 << id)) == 0
 #endif

@@ -57,10 +57,26 @@ func (v view) String() string {
 
 const seqMask = uint64(1)<<ctseq.SeqBits - 1
 
-// showWord formats a raw word in ctseq's layout, for traces.
+// showWord formats a raw word of the mutants (package mutant's seqWord:
+// ctseq's field widths, the plain State values in the state field), for
+// traces.
 func showWord(v uint64) string {
 	return fmt.Sprintf("seq=%d,%v,work=%#x", v>>(64-ctseq.SeqBits), ctseq.State(v&(1<<ctseq.StateBits-1)),
 		(v>>ctseq.StateBits)&(1<<ctseq.WorkBits-1))
+}
+
+// showCtseqWord returns a trace formatter for w. ctseq.Word stores an
+// encoded, biased value (ctseq/layout.go) that only ctseq decodes, so the
+// formatter ignores the raw value it is given and decodes the word through a
+// Snapshot instead: the same value, since no thread runs while the explorer
+// writes its trace, and inside explore.Atomically, so the load is no
+// scheduling point.
+func showCtseqWord(w *ctseq.Word) func(uint64) string {
+	return func(uint64) string {
+		var s ctseq.Snapshot
+		explore.Atomically(func() { s = w.Snapshot() })
+		return fmt.Sprintf("seq=%d,%v,work=%#x", s.Seq(), s.State(), uint16(s.Work()))
+	}
 }
 
 type snapshotLike interface {
@@ -125,7 +141,7 @@ func blind(im impl) impl {
 var (
 	realWord = impl{name: "ctseq.Word", new: func(r *explore.Run) cpuWord {
 		w := new(ctseq.Word)
-		r.Name(w, "word", showWord)
+		r.Name(w, "word", showCtseqWord(w))
 		return adapt[ctseq.Snapshot, *ctseq.Word]{w}
 	}}
 	reference = impl{name: "mutant.Reference", new: func(r *explore.Run) cpuWord {
