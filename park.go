@@ -94,6 +94,23 @@ func (s *slot) wakeIfParked() {
 	}
 }
 
+// loadWake reads the futex word (load: pairs with the increment in wakeUp).
+func (s *slot) loadWake() uint32 { return s.wake.Load() }
+
+// sleep blocks the calling thread while the futex word == v. The kernel
+// compares and sleeps atomically, so a wakeUp that bumped the word after v
+// was read either makes it return at once or wakes it. Spurious returns are
+// fine: every caller re-checks its condition.
+func (s *slot) sleep(v uint32) { s.wake.Wait(v) }
+
+// wakeUp bumps the futex word and wakes the sleeper, if any.
+func (s *slot) wakeUp() {
+	s.wake.Add(1) // RMW: invalidates every v read before; pairs with loadWake
+	s.wake.Wake()
+}
+
+func (s *slot) initPark() { s.wake.Init() }
+
 // parkUntil is steps 1 and 2. It returns nil when there is work to handle,
 // ErrClosed when the domain is closing, ctx's error when ctx ends.
 func (s *slot) parkUntil(ctx context.Context, closed func() bool) error {

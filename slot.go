@@ -67,11 +67,9 @@ type mboxLine struct {
 type parkLine struct {
 	// park is the parking state; see park.go.
 	park atomicx.Uint64
-	// wakeSeq is the futex word a parked owner sleeps on; wakers bump it
-	// before waking (see park.go).
-	wakeSeq uint32
-	// parkOS is the platform's extra parking state (park_*.go).
-	parkOS parkOS
+	// wake is the futex a parked owner sleeps on; wakers bump it before
+	// waking (see park.go).
+	wake atomicx.Futex
 }
 
 type progressLine struct {

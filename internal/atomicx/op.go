@@ -10,9 +10,10 @@ const (
 	OpAdd
 	OpSwap
 	OpCAS
+	OpWake // Futex.Wake: wakes the threads sleeping on the word
 )
 
-var opNames = [...]string{"load", "store", "add", "swap", "cas"}
+var opNames = [...]string{"load", "store", "add", "swap", "cas", "wake"}
 
 // String names the access.
 func (o Op) String() string {
@@ -24,4 +25,12 @@ func (o Op) String() string {
 
 // IsWrite reports whether the access may modify the word (a failed CAS is
 // still counted as a potential write: it competes for the line).
-func (o Op) IsWrite() bool { return o != OpLoad }
+func (o Op) IsWrite() bool { return o != OpLoad && o != OpWake }
+
+// Word is any instrumented word, as the explorer's hooks see it: a pointer
+// to a Uint64, Uint32, Int64, Int32, Bool or Futex.
+type Word interface {
+	// Peek returns the word's value, widened to 64 bits, without being a
+	// scheduling point: for the explorer's traces and conditions.
+	Peek() uint64
+}

@@ -48,3 +48,12 @@ func (u *Uint64) CompareAndSwap(old, new uint64) bool {
 	yield(OpCAS, u)
 	return u.v.CompareAndSwap(old, new)
 }
+
+// Inc atomically adds one and returns the new value.
+func (u *Uint64) Inc() uint64 { return u.Add(1) }
+
+// Dec atomically subtracts one and returns the new value.
+func (u *Uint64) Dec() uint64 { return u.Sub(1) }
+
+// Peek implements Word.
+func (u *Uint64) Peek() uint64 { return u.v.Load() }

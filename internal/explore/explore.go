@@ -119,8 +119,7 @@ func (v *Violation) TraceString(max int) string {
 func Explore(s Scenario, o Options) Result {
 	mu.Lock()
 	defer mu.Unlock()
-	atomicx.Yield = hook
-	defer func() { atomicx.Yield = nil }()
+	defer install()()
 
 	maxSteps := o.MaxSteps
 	if maxSteps <= 0 {
@@ -179,8 +178,7 @@ func FromBytes(s Scenario, data []byte) error {
 func runOne(s Scenario, ch chooser) error {
 	mu.Lock()
 	defer mu.Unlock()
-	atomicx.Yield = hook
-	defer func() { atomicx.Yield = nil }()
+	defer install()()
 	r := execute(s, ch, 0, DefaultMaxSteps, false)
 	if r.violation == nil {
 		return nil
@@ -261,6 +259,12 @@ func (r *Run) traceBefore(t *thread) {
 	st := Step{Thread: t.name, Op: "wait"}
 	if t.status == ready {
 		st.Op = t.op.String()
+		switch t.op {
+		case opFutexWait:
+			st.Op = "futex-wait"
+		case opWoken:
+			st.Op = "woken"
+		}
 		st.Word = r.wordName(t.addr)
 		st.Before = r.show(t.addr)
 	}
@@ -280,7 +284,7 @@ func (r *Run) traceAfter() {
 	r.lastAddr = nil
 }
 
-func (r *Run) wordName(a *atomicx.Uint64) string {
+func (r *Run) wordName(a atomicx.Word) string {
 	key := uintptrOf(a)
 	if n, ok := r.names[key]; ok {
 		return n.name
@@ -294,9 +298,8 @@ func (r *Run) wordName(a *atomicx.Uint64) string {
 	return n.name
 }
 
-func (r *Run) show(a *atomicx.Uint64) string {
-	var v uint64
-	Atomically(func() { v = a.Load() })
+func (r *Run) show(a atomicx.Word) string {
+	v := a.Peek()
 	if n := r.names[uintptrOf(a)]; n.show != nil {
 		return n.show(v)
 	}

@@ -39,7 +39,7 @@ type Run struct {
 	cands       []int
 	tracing     bool
 	trace       []Step
-	lastAddr    *atomicx.Uint64 // tracing: the word of the step in progress
+	lastAddr    atomicx.Word // tracing: the word of the step in progress
 	wg          sync.WaitGroup
 }
 
@@ -51,8 +51,9 @@ type wordName struct {
 type status uint8
 
 const (
-	ready   status = iota // stopped before an atomic operation
-	waiting               // stopped in Wait until cond holds
+	ready    status = iota // stopped before an atomic operation
+	waiting                // stopped in Wait until cond holds
+	sleeping               // asleep on a futex until a Wake of it runs
 	running
 	done
 )
@@ -63,9 +64,11 @@ type thread struct {
 	fn     func()
 	status status
 	op     atomicx.Op
-	addr   *atomicx.Uint64
+	addr   atomicx.Word
 	cond   func() bool
-	wake   chan struct{} // buffered(1): the scheduler's go-ahead
+	futex  *atomicx.Futex // sleeping: the futex slept on
+	fval   uint32         // sleeping: the value it held
+	wake   chan struct{}  // buffered(1): the scheduler's go-ahead
 }
 
 // chooser picks among the enabled threads at decision number depth.
@@ -81,7 +84,7 @@ var active *Run
 // mu serialises explorations: atomicx.Yield and active are global.
 var mu sync.Mutex
 
-func hook(op atomicx.Op, addr *atomicx.Uint64) {
+func hook(op atomicx.Op, addr atomicx.Word) {
 	r := active
 	if r == nil || r.cur == nil || r.silent > 0 {
 		return // Setup, checks, Atomically: not a scheduling point
@@ -93,6 +96,67 @@ func hook(op atomicx.Op, addr *atomicx.Uint64) {
 	t.op, t.addr = op, addr
 	t.status = ready
 	r.pause(t)
+	if op == atomicx.OpWake {
+		// The wake runs now, atomically with this step: every thread
+		// asleep on the word may run again.
+		for _, s := range r.threads {
+			if s.status == sleeping && atomicx.Word(s.futex) == addr {
+				s.status = ready
+				s.op, s.addr = opWoken, addr
+			}
+		}
+	}
+}
+
+// block is the explorer's futex sleep (atomicx.Block), modelled on
+// futex(2): one scheduling point at which the word is compared with val
+// (the system call's atomic check); if it still holds val the thread
+// sleeps, and only a Wake of the word (not a mere change of its value, as
+// in the kernel) makes it runnable again. Spurious wake-ups are not
+// modelled: callers must tolerate them, but need not be shown them.
+func block(f *atomicx.Futex, val uint32) bool {
+	r := active
+	if r == nil || r.cur == nil || r.silent > 0 {
+		return false
+	}
+	if r.aborted {
+		runtime.Goexit()
+	}
+	t := r.cur
+	t.op, t.addr = opFutexWait, f
+	t.status = ready
+	r.pause(t) // the compare happens when the thread is scheduled
+	if uint32(f.Peek()) != val {
+		return true // EAGAIN: the word changed before the sleep began
+	}
+	t.status, t.futex, t.fval = sleeping, f, val
+	r.pause(t)
+	t.futex = nil
+	return true
+}
+
+// Trace labels of the futex steps: a sleep's compare, and the return of a
+// sleeper a Wake made runnable.
+const (
+	opFutexWait = atomicx.Op(255)
+	opWoken     = atomicx.Op(254)
+)
+
+// await is atomicx.AwaitHook: a thread's wait for a condition becomes Wait.
+func await(cond func() bool) bool {
+	r := active
+	if r == nil || r.cur == nil || r.silent > 0 {
+		return false
+	}
+	Wait(cond)
+	return true
+}
+
+// install sets the atomicx hooks for an exploration and returns a function
+// that removes them.
+func install() (uninstall func()) {
+	atomicx.Yield, atomicx.Block, atomicx.AwaitHook = hook, block, await
+	return func() { atomicx.Yield, atomicx.Block, atomicx.AwaitHook = nil, nil, nil }
 }
 
 // Go declares a thread. Call it from Setup only.
@@ -120,7 +184,7 @@ func (r *Run) Name(ptr any, name string, show func(uint64) string) {
 	r.names[reflect.ValueOf(ptr).Pointer()] = wordName{name, show}
 }
 
-func uintptrOf(a *atomicx.Uint64) uintptr { return reflect.ValueOf(a).Pointer() }
+func uintptrOf(a atomicx.Word) uintptr { return reflect.ValueOf(a).Pointer() }
 
 // Fail stops the run with err as its violation. Call it from a thread only
 // (a check returns its error instead); it does not return.
@@ -304,11 +368,18 @@ func (r *Run) enabled(t *thread) bool {
 }
 
 func (r *Run) deadlock() error {
-	var s []string
+	var s, sleepers []string
 	for _, t := range r.threads {
-		if t.status == waiting {
+		switch t.status {
+		case waiting:
 			s = append(s, t.name)
+		case sleeping:
+			sleepers = append(sleepers, fmt.Sprintf("%s on %s (value %#x)", t.name, r.wordName(t.futex), t.fval))
 		}
+	}
+	if len(sleepers) > 0 {
+		return fmt.Errorf("%w: lost wake-up: %v asleep on a futex with no wake to come; waiting: %v",
+			ErrDeadlock, sleepers, s)
 	}
 	return fmt.Errorf("%w: threads %v wait, none can run", ErrDeadlock, s)
 }
@@ -324,7 +395,7 @@ func (r *Run) abort(err error) {
 	}
 	r.aborted = true
 	for _, t := range r.threads {
-		if t != r.cur && (t.status == ready || t.status == waiting) {
+		if t != r.cur && (t.status == ready || t.status == waiting || t.status == sleeping) {
 			t.wake <- struct{}{}
 		}
 	}
@@ -335,7 +406,8 @@ func (r *Run) abort(err error) {
 
 // Errors a run can end with besides the scenario's own.
 var (
-	// ErrDeadlock: threads are left but every one waits in Wait.
+	// ErrDeadlock: threads are left but every one waits in Wait or sleeps
+	// on a futex that no thread will wake (a lost wake-up).
 	ErrDeadlock = errors.New("explore: deadlock")
 	// ErrLivelock: a run exceeded Options.MaxSteps.
 	ErrLivelock = errors.New("explore: livelock")

@@ -1,0 +1,24 @@
+//go:build !linux
+
+package atomicx
+
+// futexOS is a one-token channel: a wake leaves a token if nobody sleeps, so
+// the next sleep returns at once; as with futex, callers re-check their
+// condition after every return.
+type futexOS struct{ ch chan struct{} }
+
+func (f *Futex) initOS() { f.os.ch = make(chan struct{}, 1) }
+
+func (f *Futex) sleep(val uint32) {
+	if f.v.Peek() != uint64(val) { // the word changed: no sleep, as futex(2)
+		return
+	}
+	<-f.os.ch
+}
+
+func (f *Futex) wake() {
+	select {
+	case f.os.ch <- struct{}{}:
+	default:
+	}
+}
