@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"runtime"
 	"time"
+	"weak"
 
 	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/internal/percpu"
 	"github.com/ctdefer/ctdefer/internal/sysx"
 )
 
@@ -27,7 +29,7 @@ import (
 //	}
 //	c.Release()
 type CPU struct {
-	_        noCopy
+	_        percpu.NoCopy
 	d        *Domain
 	s        *slot
 	cpu      int
@@ -37,7 +39,6 @@ type CPU struct {
 	pinned   bool
 	restore  func() error
 	released bool
-	lost     runtime.Cleanup // see owner.go; stopped by Release
 }
 
 // Claim pins the calling goroutine to cpu and returns the owner handle, in
@@ -100,21 +101,20 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 		return nil, fmt.Errorf("ctdefer: Claim(%d): claimed by thread %d: %w", cpu, s.ownerTid.Load(), ErrCPUBusy)
 	}
 	d.seal()
-	d.claimers.Inc()            // RMW under mu: Close waits for zero (see Close)
-	epoch := s.claimEpoch.Inc() // RMW under mu: a new claim (owner.go)
+	d.claimers.Inc() // RMW under mu: Close waits for zero (see Close)
 	all := d.all
+	c := &CPU{d: d, s: s, cpu: cpu, tid: tid, debug: d.opts.Debug, pinned: !d.opts.Unpinned}
+	// The handle, weakly: it reads nil once the handle is collected before
+	// Release, and the claim is lost (owner.go, step 2).
+	h := weak.Make(c)
+	s.handle.Store(&h)           // store under mu: read by the dead-owner check
 	s.ownerTid.Store(int64(tid)) // store under mu: read by the dead-owner check and diagnostics
 	s.ownerStart.Store(start)    // store under mu: ditto
 	registerOwner(tid, ownerRec{d: d, s: s, start: start})
 	d.mu.Unlock()
 
-	c := &CPU{d: d, s: s, cpu: cpu, tid: tid, debug: d.opts.Debug, pinned: !d.opts.Unpinned}
-	// Marks the claim lost if the handle is collected before Release
-	// (owner.go, step 2).
-	c.lost = runtime.AddCleanup(c, claimLost.mark, claimLost{s, epoch})
 	if c.pinned {
 		if c.restore, err = pinThread(cpu); err != nil {
-			c.lost.Stop()
 			d.mu.Lock()
 			unregisterOwner(tid, s)
 			s.ownerTid.Store(0)
@@ -266,7 +266,6 @@ func (c *CPU) Release() (err error) {
 		c.checkOwner("CPU.Release")
 	}
 	c.released = true
-	c.lost.Stop()
 	defer func() {
 		if rerr := c.giveUp(); err == nil {
 			err = rerr
@@ -348,9 +347,10 @@ func (c *CPU) handleIPIs(inUser bool) {
 	}
 	if posted := s.ipiPostedAt.Swap(0); posted != 0 { // swap: statistics only; pairs with ipi's CAS
 		lat := int64(time.Since(c.d.epoch)) - posted
-		if lat > s.ostats.maxIPILatency.Load() {
-			s.ostats.maxIPILatency.Store(lat)
-		}
+		// Owner-written, so a load then a store; both always run, so that
+		// the atomic operations a thread performs never depend on the
+		// clock (the explorer replays threads deterministically).
+		s.ostats.maxIPILatency.Store(max(lat, s.ostats.maxIPILatency.Load())) // statistics only
 	}
 	c.traceLog("ipi-handle", work)
 	s.ostats.ipiRuns.Add(uint64(work.Len()))

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/internal/percpu"
 )
 
 // Delivering work to a CPU: exactly once, deferred or by IPI, never both.
@@ -94,16 +95,11 @@ func (k Delivery) String() string {
 func (d *Domain) Defer(cpu int, w Work) (Delivery, error) {
 	// Fast path, step 1 only, kept small: a valid delivery to a tracked
 	// CPU in user mode is a few loads and one CAS.
-	if w.d == d && uint(cpu) < uint(len(d.index)) && !d.closed.Load() { // load: Close's CAS
-		if i := d.index[cpu]; i >= 0 {
-			s := &d.slots[i]
-			if s.policy.Load() == policyTracked { // load: set at Claim
-				if s.word.SetWorkIfUser(ctseq.Work(1) << w.info.bit) {
-					if mutation == mutDoubleDelivery {
-						s.mbox.post(ctseq.Work(1) << w.info.bit) // the mutant: also an IPI
-					}
-					return Deferred, nil
-				}
+	if i := d.cpus.Of(cpu); w.d == d && i >= 0 && !d.closed.Load() { // load: Close's CAS
+		s := &d.slots[i]
+		if s.policy.Load() == policyTracked { // load: set at Claim
+			if s.word.SetWorkIfUser(ctseq.Work(1) << w.info.bit) {
+				return Deferred, nil
 			}
 		}
 	}
@@ -192,10 +188,11 @@ func (d *Domain) target(method string, cpu int, w Work) (*slot, error) {
 	if d.closed.Load() { // load: Close's store; a delivery racing with it still lands (see Close)
 		return nil, fmt.Errorf("ctdefer: %s(%d, %s): %w", method, cpu, w.Name(), ErrClosed)
 	}
-	if uint(cpu) >= uint(len(d.index)) || d.index[cpu] < 0 {
-		return nil, fmt.Errorf("ctdefer: %s(%d, %s): domain CPUs %v: %w", method, cpu, w.Name(), d.cpus, ErrBadCPU)
+	i := d.cpus.Of(cpu)
+	if i < 0 {
+		return nil, fmt.Errorf("ctdefer: %s(%d, %s): domain CPUs %v: %w", method, cpu, w.Name(), d.cpus.List(), ErrBadCPU)
 	}
-	return &d.slots[d.index[cpu]], nil
+	return &d.slots[i], nil
 }
 
 // deliver is steps 1 to 3.
@@ -260,11 +257,15 @@ func (d *Domain) runOnBehalf(s *slot, w Work) {
 	s.sstats.onBehalf.Inc()
 }
 
-// wait blocks until t is completed: spin for Options.SpinWait, then sleep
-// with a growing interval, HotSpot's policy, watching ctx in both phases.
-// The spin does not yield: on a goroutine locked to a pinned thread,
+// wait blocks until t is completed (percpu.Waiter): it spins for
+// Options.SpinWait, then sleeps with a growing interval, watching ctx in both
+// phases. The spin does not yield: on a goroutine locked to a pinned thread,
 // runtime.Gosched hands the thread's P to other threads, which may then run
-// on the very CPUs the caller is trying not to disturb.
+// on the very CPUs the caller is trying not to disturb. Without a deadline
+// in ctx it gives up after Options.IPITimeout. Every 16 sleeps of the full
+// millisecond, and once more before it gives up, it looks for an owner that
+// exited (with a garbage collection every 256 if only that can tell,
+// owner.go): that is why nothing ran.
 func (d *Domain) wait(ctx context.Context, method string, s *slot, w Work, t ticket) error {
 	done := func() bool {
 		if t.kind == ticketDeferred {
@@ -278,71 +279,21 @@ func (d *Domain) wait(ctx context.Context, method string, s *slot, w Work, t tic
 	}
 	start := time.Now()
 	before := s.word.Snapshot()
-	deadline, callerDeadline := ctx.Deadline()
-	if !callerDeadline {
-		deadline = start.Add(d.opts.IPITimeout)
+	wt := percpu.Waiter{
+		Spin:      d.opts.SpinWait,
+		LongSleep: func(n int) bool { return n%16 == 0 && d.reapIfDead(s, n%256 == 0) },
 	}
-	ctxDone := ctx.Done()
-	var timer *time.Timer // sleep phase only: spin-only waits allocate nothing
-	sleep, sleeps := time.Duration(0), 0
-	for {
-		now := time.Now()
-		ended := false
-		select {
-		case <-ctxDone:
-			ended = true
-		default:
-			ended = !now.Before(deadline)
-		}
-		if ended {
-			if done() {
-				return d.completed(method, s, w, t)
-			}
-			// Last chance: an owner that exited is why nothing ran.
-			if d.reapIfDead(s, true) && done() {
-				return d.completed(method, s, w, t)
-			}
-			err := ctx.Err()
-			switch {
-			case err != nil:
-			case callerDeadline:
-				err = context.DeadlineExceeded // the caller's deadline, a hair before ctx notices
-			default:
-				err = ErrIPITimeout
-			}
-			return d.waitError(method, s, w, t, before, now.Sub(start), err)
-		}
-		if now.Sub(start) < d.opts.SpinWait {
-			for range 64 {
-				if done() {
-					return d.completed(method, s, w, t)
-				}
-			}
-			continue
-		}
-		if done() {
-			return d.completed(method, s, w, t)
-		}
-		// Sleep phase: up to 1ms at a time, never past the deadline; every
-		// 16 full-length sleeps, look for an owner that exited, with a
-		// garbage collection every 256 if only that can tell (owner.go).
-		sleep = min(max(2*sleep, time.Microsecond), time.Millisecond, deadline.Sub(now))
-		if sleep == time.Millisecond {
-			if sleeps++; sleeps%16 == 0 && d.reapIfDead(s, sleeps%256 == 0) {
-				continue
-			}
-		}
-		if timer == nil {
-			timer = time.NewTimer(sleep)
-			defer timer.Stop()
-		} else {
-			timer.Reset(sleep)
-		}
-		select {
-		case <-ctxDone:
-		case <-timer.C:
-		}
+	if _, ok := ctx.Deadline(); !ok {
+		wt.Timeout = d.opts.IPITimeout
 	}
+	err := wt.Until(ctx, done)
+	if err == nil || d.reapIfDead(s, true) && done() {
+		return d.completed(method, s, w, t)
+	}
+	if err == percpu.ErrTimeout {
+		err = ErrIPITimeout
+	}
+	return d.waitError(method, s, w, t, before, time.Since(start), err)
 }
 
 // completed is the result of a wait whose delivery completed: nil if it

@@ -8,17 +8,16 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	"go.uber.org/atomic"
-
 	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/percpu"
 )
 
 // MaxCPU is the largest CPU number a Domain accepts. Linux supports at most
 // 8192 CPUs; larger numbers are refused with ErrBadCPU rather than truncated.
-const MaxCPU = 1<<16 - 1
+const MaxCPU = percpu.MaxCPU
 
 // Domain is a set of per-CPU contexts sharing one registry of work kinds.
 // Create it with New; it is safe for concurrent use. A Domain must not be
@@ -29,28 +28,27 @@ const MaxCPU = 1<<16 - 1
 // goroutine delivers work with Defer or DeferWait. Close refuses new work,
 // waits for every worker to Release, and hands back what could not be run.
 type Domain struct {
-	_     noCopy
+	_     percpu.NoCopy
 	opts  Options
 	epoch time.Time
 
-	slots []slot  // one per CPU of the domain, in the order of cpus
-	index []int32 // CPU number -> index in slots, -1 if absent
-	cpus  []int
+	slots []slot       // one per CPU of the domain, in the order of cpus
+	cpus  percpu.Index // the CPU numbers, and their positions in slots
 
-	closed atomic.Bool
+	closed atomicx.Bool
 
-	mu       sync.Mutex // guards works, sealed, claim bookkeeping
+	mu       atomicx.Mutex // guards works, sealed, claim bookkeeping
 	works    []*workInfo
-	sealed   bool         // registration closed (first Claim happened)
-	all      ctseq.Work   // every registered bit
-	claimers atomic.Int32 // claimed CPUs; Close waits for zero
+	sealed   bool          // registration closed (first Claim happened)
+	all      ctseq.Work    // every registered bit
+	claimers atomicx.Int32 // claimed CPUs; Close waits for zero
 
-	closeMu   sync.Mutex // one Close at a time (TryLock: a nested Close returns at once)
-	closeDone bool       // guarded by closeMu: Close has finished its job
+	closeMu   atomicx.Mutex // one Close at a time (TryLock: a nested Close returns at once)
+	closeDone bool          // guarded by closeMu: Close has finished its job
 
-	handMu  sync.Mutex    // guards handed
-	handed  []handBack    // the hand-back log (owner.go)
-	nHanded atomic.Uint32 // len(handed), readable without handMu
+	handMu  atomicx.Mutex  // guards handed
+	handed  []handBack     // the hand-back log (owner.go)
+	nHanded atomicx.Uint32 // len(handed), readable without handMu
 }
 
 // workInfo is one registered kind of work.
@@ -112,34 +110,26 @@ func New(opts Options) (*Domain, error) {
 			cpus = allowed
 		}
 	}
-	if len(cpus) == 0 {
-		return nil, fmt.Errorf("ctdefer: New: empty CPU list: %w", ErrBadCPU)
+	var check func(int) error
+	if allowed != nil {
+		check = func(c int) error {
+			if !slices.Contains(allowed, c) {
+				return fmt.Errorf("CPU %d (allowed: %v): %w", c, allowed, ErrCPUNotAllowed)
+			}
+			return nil
+		}
 	}
-	maxCPU := 0
-	for i, c := range cpus {
-		if c < 0 || c > MaxCPU {
-			return nil, fmt.Errorf("ctdefer: New: CPU %d out of range [0, %d]: %w", c, MaxCPU, ErrBadCPU)
-		}
-		if slices.Contains(cpus[:i], c) {
-			return nil, fmt.Errorf("ctdefer: New: CPU %d listed twice: %w", c, ErrBadCPU)
-		}
-		if allowed != nil && !slices.Contains(allowed, c) {
-			return nil, fmt.Errorf("ctdefer: New: CPU %d (allowed: %v): %w", c, allowed, ErrCPUNotAllowed)
-		}
-		maxCPU = max(maxCPU, c)
+	index, err := percpu.NewIndex(cpus, ErrBadCPU, check)
+	if err != nil {
+		return nil, fmt.Errorf("ctdefer: New: %w", err)
 	}
 	d := &Domain{
 		opts:  opts,
 		epoch: time.Now(),
-		slots: make([]slot, len(cpus)),
-		index: make([]int32, maxCPU+1),
-		cpus:  cpus,
+		slots: make([]slot, index.Len()),
+		cpus:  index,
 	}
-	for i := range d.index {
-		d.index[i] = -1
-	}
-	for i, c := range cpus {
-		d.index[c] = int32(i)
+	for i, c := range d.cpus.List() {
 		d.slots[i].cpu = c
 		d.slots[i].initPark()
 	}
@@ -147,7 +137,7 @@ func New(opts Options) (*Domain, error) {
 }
 
 // CPUs returns the CPU numbers of the domain.
-func (d *Domain) CPUs() []int { return slices.Clone(d.cpus) }
+func (d *Domain) CPUs() []int { return slices.Clone(d.cpus.List()) }
 
 // Register adds a kind of work and returns its handle. Register may be called
 // only before the first Claim. The name identifies the work in errors and
@@ -220,10 +210,11 @@ func (d *Domain) tableEntry(s *slot, w *workInfo) ctseq.Handler {
 
 // slotOf returns the slot of cpu; method names the caller in the error.
 func (d *Domain) slotOf(method string, cpu int) (*slot, error) {
-	if uint(cpu) >= uint(len(d.index)) || d.index[cpu] < 0 {
-		return nil, fmt.Errorf("ctdefer: %s(%d): domain CPUs %v: %w", method, cpu, d.cpus, ErrBadCPU)
+	i := d.cpus.Of(cpu)
+	if i < 0 {
+		return nil, fmt.Errorf("ctdefer: %s(%d): domain CPUs %v: %w", method, cpu, d.cpus.List(), ErrBadCPU)
 	}
-	return &d.slots[d.index[cpu]], nil
+	return &d.slots[i], nil
 }
 
 // Stats returns the statistics of one CPU.
@@ -307,6 +298,7 @@ func (d *Domain) Close(ctx context.Context) error {
 	// work. Exited owners are looked for once the polls are slow, with a
 	// garbage collection every 40 polls if only that can tell (owner.go).
 	polls := 0
+	atomicx.Await(func() bool { return d.claimers.Load() == 0 }) // the explorer's wait (false in normal builds)
 	for sleep := 10 * time.Microsecond; d.claimers.Load() != 0; sleep = min(2*sleep, 5*time.Millisecond) {
 		if sleep >= time.Millisecond {
 			polls++
@@ -443,15 +435,6 @@ func (e *UndeliveredError) Unwrap() []error {
 	}
 	return errs
 }
-
-// noCopy makes go vet's copylocks check report copies.
-type noCopy struct{}
-
-// Lock is a no-op that lets go vet's copylocks check see noCopy.
-func (*noCopy) Lock() {}
-
-// Unlock is a no-op, see Lock.
-func (*noCopy) Unlock() {}
 
 // State returns cpu's current context-tracking state (ctseq.Kernel for a
 // CPU nobody has claimed, or for an unknown CPU).

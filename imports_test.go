@@ -15,14 +15,57 @@ import (
 // TestOnlySysxImportsUnix enforces the layout rule: internal/sysx is the one
 // package that imports golang.org/x/sys/unix; everything else goes through it.
 func TestOnlySysxImportsUnix(t *testing.T) {
-	fset := token.NewFileSet()
+	for _, f := range moduleGoFiles(t) {
+		for _, p := range f.imports {
+			if p == "golang.org/x/sys/unix" {
+				require.True(t, strings.HasPrefix(f.path, "internal/sysx/"), "%s imports %s: only internal/sysx may", f.path, p)
+			}
+		}
+	}
+}
+
+// TestOnlyAtomicxImportsAtomics enforces the one-door rule on which the
+// interleaving explorer's exactness rests: memory shared between goroutines
+// goes through internal/atomicx, whose operations the explorer can stop at.
+// No non-test file of the module outside internal/atomicx may import
+// sync/atomic or go.uber.org/atomic, under any build tag (the walk parses
+// every file, whatever its constraints); examples included. Test files may:
+// they check and measure, and are not explored.
+func TestOnlyAtomicxImportsAtomics(t *testing.T) {
 	checked := 0
+	for _, f := range moduleGoFiles(t) {
+		if f.test || strings.HasPrefix(f.path, "internal/atomicx/") {
+			continue
+		}
+		checked++
+		for _, p := range f.imports {
+			require.False(t, p == "sync/atomic" || p == "go.uber.org/atomic",
+				"%s imports %s: shared memory goes through internal/atomicx only (see internal/explore/doc.go)", f.path, p)
+		}
+	}
+	require.Greater(t, checked, 20, "the walk found the module's non-test files")
+}
+
+// goFile is one Go file of the module and its imports.
+type goFile struct {
+	path    string // slash-separated, relative to the module root
+	test    bool   // a _test.go file
+	imports []string
+}
+
+// moduleGoFiles parses the imports of every Go file of the module, under
+// every build constraint, except those in tools (a module of its own),
+// testdata and hidden directories.
+func moduleGoFiles(t *testing.T) []goFile {
+	t.Helper()
+	fset := token.NewFileSet()
+	var files []goFile
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
-			if path == "tools" || strings.HasPrefix(d.Name(), ".") && path != "." {
+			if path == "tools" || d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".") && path != "." {
 				return filepath.SkipDir
 			}
 			return nil
@@ -34,15 +77,15 @@ func TestOnlySysxImportsUnix(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		checked++
+		g := goFile{path: filepath.ToSlash(path), test: strings.HasSuffix(path, "_test.go")}
 		for _, imp := range f.Imports {
 			p, _ := strconv.Unquote(imp.Path.Value)
-			if p == "golang.org/x/sys/unix" {
-				require.True(t, strings.HasPrefix(path, "internal/sysx/"), "%s imports %s: only internal/sysx may", path, p)
-			}
+			g.imports = append(g.imports, p)
 		}
+		files = append(files, g)
 		return nil
 	})
 	require.NoError(t, err)
-	require.Greater(t, checked, 20, "the walk found the module's files")
+	require.Greater(t, len(files), 20, "the walk found the module's files")
+	return files
 }

@@ -593,3 +593,35 @@ func TestMisusePanicMatchesREADME(t *testing.T) {
 	require.Equal(t, ctseq.Kernel, d.State(0), "the word was restored")
 	o.do(func(c *ctdefer.CPU) { c.UserEnter(); c.KernelEnter() })
 }
+
+// Item 4: a handle collected before Release is a lost owner even while its
+// goroutine and thread live on (nobody can Release the CPU any more): after
+// a collection a Claim of the CPU succeeds.
+func TestOwnerGoneHandleCollected(t *testing.T) {
+	d := edgeDomain(t)
+	_, err := d.Register("w", func(int) {})
+	require.NoError(t, err)
+	claimed, stop := make(chan error), make(chan struct{})
+	go func() {
+		_, err := d.Claim(0) // the handle is dropped at once
+		claimed <- err
+		<-stop // the owner's goroutine (and thread) live on
+		runtime.UnlockOSThread()
+	}()
+	require.NoError(t, <-claimed)
+	defer close(stop)
+	res := make(chan error)
+	claim := func() error {
+		go func() {
+			c, err := d.Claim(0)
+			if err == nil {
+				err = c.Release()
+			}
+			res <- err
+		}()
+		return <-res
+	}
+	runtime.GC() // collects the handle: its weak pointer reads nil from now on
+	require.NoError(t, claim(), "the handle was collected: the claim is lost")
+	require.Equal(t, uint64(1), d.TotalStats().OwnersGone)
+}

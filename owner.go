@@ -5,7 +5,6 @@ import (
 	"os"
 	"runtime"
 	"sync"
-	"time"
 
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/sysx"
@@ -29,13 +28,16 @@ import (
 //     One thread never ends: Go parks the process's main thread forever
 //     when a goroutine locked to it exits, because ending it would end the
 //     process. For that case (and platforms without thread IDs) Claim also
-//     attaches a cleanup to the *CPU handle: once the owner's goroutine is
-//     gone, nothing references the handle, and the next garbage collection
-//     marks the claim lost (slot.lostEpoch). The same slow paths run a
-//     collection when the owner is on the main thread and the wait drags
-//     on. A handle collected while its goroutine lives on is a lost owner
-//     just the same: without the handle nobody can make the CPU's
-//     transitions or Release it.
+//     keeps a weak pointer to the *CPU handle (slot.handle): once the
+//     owner's goroutine is gone, nothing references the handle, and after
+//     the next garbage collection the weak pointer reads nil: the claim is
+//     lost. The same slow paths run a collection when the owner is on the
+//     main thread and the wait drags on. A handle collected while its
+//     goroutine lives on is a lost owner just the same: without the handle
+//     nobody can make the CPU's transitions or Release it. (No cleanup
+//     marks the slot: it would write shared words from the runtime's
+//     cleanup goroutine, at any time, outside the threads an interleaving
+//     explorer schedules.)
 //  3. If it is gone, reclaim takes the CPU back under d.mu (one reclaimer per
 //     CPU): it plays the owner for the word (the owner's thread no longer
 //     exists, so no other owner transition can race), which claims the
@@ -101,21 +103,6 @@ func ownerGoneError(cpu, tid int) error {
 		"defer c.Release() right after Claim): %w", cpu, tid, ErrOwnerGone)
 }
 
-// claimLost is the cleanup attached to a *CPU handle at Claim: the handle
-// of claim epoch of s was collected.
-type claimLost struct {
-	s     *slot
-	epoch uint64
-}
-
-func (l claimLost) mark() {
-	// store: the claim is lost; read by ownerGone. The epoch check keeps a
-	// late cleanup from marking a later claim.
-	if l.s.claimEpoch.Load() == l.epoch {
-		l.s.lostEpoch.Store(l.epoch)
-	}
-}
-
 // ownerGone reports whether the owner of claimed slot s is gone (step 2).
 // With collect, an owner that only a collection can show gone (on the main
 // thread, or where threads have no IDs) gets one.
@@ -124,19 +111,17 @@ func ownerGone(s *slot, collect bool) bool {
 	if tid > 0 && !sysx.ThreadAlive(tid, s.ownerStart.Load()) {
 		return true
 	}
-	lost := func() bool { return s.lostEpoch.Load() == s.claimEpoch.Load() } // loads: pair with mark
-	if lost() || !collect || (tid > 0 && tid != mainThread) {
-		return lost()
+	// The claim is lost once the weak pointer to its handle reads nil.
+	lost := func() bool {
+		h := s.handle.Load() // load: the claim's handle, stored at Claim under mu
+		return h != nil && h.Value() == nil
 	}
+	if l := lost(); l || !collect || (tid > 0 && tid != mainThread) {
+		return l
+	}
+	// A collection clears the weak pointers to unreachable objects before
+	// it returns.
 	runtime.GC()
-	// Cleanups run on their own goroutine after the collection: give
-	// them a moment.
-	for range 20 {
-		if lost() {
-			return true
-		}
-		time.Sleep(500 * time.Microsecond)
-	}
 	return lost()
 }
 

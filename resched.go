@@ -2,7 +2,8 @@ package ctdefer
 
 import (
 	"fmt"
-	"sync/atomic"
+
+	"github.com/ctdefer/ctdefer/internal/atomicx"
 )
 
 // Lazy rescheduling: asking a CPU to reschedule without interrupting it,
@@ -154,7 +155,7 @@ type reschedLine struct {
 
 // reschedWord holds the bits of the pending ReschedLevels (full, lazy).
 type reschedWord struct {
-	v atomic.Uint32
+	v atomicx.Uint32
 }
 
 const (

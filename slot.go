@@ -2,19 +2,12 @@ package ctdefer
 
 import (
 	"unsafe"
-
-	"go.uber.org/atomic"
-	"golang.org/x/sys/cpu"
+	"weak"
 
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/percpu"
 )
-
-// cacheLine is the size of the padding between the groups of a slot:
-// x/sys/cpu's CacheLinePad is 64 bytes on amd64 and 386, 128 on arm64 and
-// ppc64 (where adjacent-line prefetch makes 64 too little). On wasm it is
-// empty (no shared-memory threads): 64 keeps the layout arithmetic valid.
-const cacheLine = max(unsafe.Sizeof(cpu.CacheLinePad{}), 64)
 
 // slot is one CPU's shared state, in groups that each fill whole cache
 // lines, so that groups written by different parties never share a line:
@@ -34,21 +27,21 @@ const cacheLine = max(unsafe.Sizeof(cpu.CacheLinePad{}), 64)
 // multiple of the line). slot_internal_test.go checks both properties.
 type slot struct {
 	wordLine
-	_ [(cacheLine - unsafe.Sizeof(wordLine{})%cacheLine) % cacheLine]byte
+	_ [(percpu.CacheLine - unsafe.Sizeof(wordLine{})%percpu.CacheLine) % percpu.CacheLine]byte
 	mboxLine
-	_ [(cacheLine - unsafe.Sizeof(mboxLine{})%cacheLine) % cacheLine]byte
+	_ [(percpu.CacheLine - unsafe.Sizeof(mboxLine{})%percpu.CacheLine) % percpu.CacheLine]byte
 	reschedLine
-	_ [(cacheLine - unsafe.Sizeof(reschedLine{})%cacheLine) % cacheLine]byte
+	_ [(percpu.CacheLine - unsafe.Sizeof(reschedLine{})%percpu.CacheLine) % percpu.CacheLine]byte
 	parkLine
-	_ [(cacheLine - unsafe.Sizeof(parkLine{})%cacheLine) % cacheLine]byte
+	_ [(percpu.CacheLine - unsafe.Sizeof(parkLine{})%percpu.CacheLine) % percpu.CacheLine]byte
 	progressLine
-	_      [(cacheLine - unsafe.Sizeof(progressLine{})%cacheLine) % cacheLine]byte
+	_      [(percpu.CacheLine - unsafe.Sizeof(progressLine{})%percpu.CacheLine) % percpu.CacheLine]byte
 	ostats ownerStats
-	_      [(cacheLine - unsafe.Sizeof(ownerStats{})%cacheLine) % cacheLine]byte
+	_      [(percpu.CacheLine - unsafe.Sizeof(ownerStats{})%percpu.CacheLine) % percpu.CacheLine]byte
 	sstats senderStats
-	_      [(cacheLine - unsafe.Sizeof(senderStats{})%cacheLine) % cacheLine]byte
+	_      [(percpu.CacheLine - unsafe.Sizeof(senderStats{})%percpu.CacheLine) % percpu.CacheLine]byte
 	coldLine
-	_ [(cacheLine - unsafe.Sizeof(coldLine{})%cacheLine) % cacheLine]byte
+	_ [(percpu.CacheLine - unsafe.Sizeof(coldLine{})%percpu.CacheLine) % percpu.CacheLine]byte
 }
 
 type wordLine struct {
@@ -61,7 +54,7 @@ type mboxLine struct {
 	mbox mailbox
 	// ipiPostedAt is the time (ns since the domain's epoch) of the oldest
 	// post not yet claimed, or 0; for the worst-latency statistic only.
-	ipiPostedAt atomic.Int64
+	ipiPostedAt atomicx.Int64
 }
 
 type parkLine struct {
@@ -76,21 +69,20 @@ type progressLine struct {
 	// doneSeq is the sequence of the last kernel entry whose deferred work
 	// has completely run (store by the owner after the drain; load by
 	// DeferWait, see defer.go).
-	doneSeq atomic.Uint64
+	doneSeq atomicx.Uint64
 	// ipiDone is the mailbox generation whose IPIs have completely run.
-	ipiDone atomic.Uint64
+	ipiDone atomicx.Uint64
 	// danger holds, in debug mode, the bits claimed by the current kernel
 	// entry whose handlers have not yet run (the danger zone).
-	danger atomic.Uint32
+	danger atomicx.Uint32
 }
 
 type coldLine struct {
-	ownerTid   atomic.Int64  // 64-bit first; the owner thread's tid, 0 if unclaimed
-	ownerStart atomic.Uint64 // the owner thread's start time (owner.go), 0 if unknown
-	claimEpoch atomic.Uint64 // bumped by every Claim (under the Domain's mu)
-	lostEpoch  atomic.Uint64 // the claimEpoch whose *CPU handle was collected (owner.go)
+	ownerTid   atomicx.Int64                      // 64-bit first; the owner thread's tid, 0 if unclaimed
+	ownerStart atomicx.Uint64                     // the owner thread's start time (owner.go), 0 if unknown
+	handle     atomicx.Pointer[weak.Pointer[CPU]] // set by Claim: the owner's handle, weakly (owner.go); read while claimed only
 	cpu        int
-	claimed    atomic.Bool
-	policy     atomic.Uint32 // policyTracked, policyFlushOnEntry, policyAlwaysIPI
+	claimed    atomicx.Bool
+	policy     atomicx.Uint32 // policyTracked, policyFlushOnEntry, policyAlwaysIPI
 	table      ctseq.Table
 }

@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ctdefer/ctdefer/internal/percpu"
 )
 
 // TestSlotLayout checks that a slot is a whole number of cache lines (so
@@ -13,39 +15,23 @@ import (
 // own line.
 func TestSlotLayout(t *testing.T) {
 	var s slot
-	require.Zero(t, unsafe.Sizeof(s)%cacheLine, "slot size %d is not a multiple of the %d-byte line", unsafe.Sizeof(s), cacheLine)
+	require.Zero(t, unsafe.Sizeof(s)%percpu.CacheLine, "slot size %d is not a multiple of the %d-byte line", unsafe.Sizeof(s), percpu.CacheLine)
 	for _, off := range []uintptr{
 		unsafe.Offsetof(s.wordLine), unsafe.Offsetof(s.mboxLine), unsafe.Offsetof(s.reschedLine), unsafe.Offsetof(s.parkLine),
 		unsafe.Offsetof(s.progressLine), unsafe.Offsetof(s.ostats), unsafe.Offsetof(s.sstats),
 		unsafe.Offsetof(s.coldLine),
 	} {
-		require.Zero(t, off%cacheLine, "group at offset %d does not start a line", off)
+		require.Zero(t, off%percpu.CacheLine, "group at offset %d does not start a line", off)
 	}
 	// Distinct groups: the word and the mailbox must be on different lines.
-	require.GreaterOrEqual(t, unsafe.Offsetof(s.mboxLine)-unsafe.Offsetof(s.wordLine), cacheLine)
+	require.GreaterOrEqual(t, unsafe.Offsetof(s.mboxLine)-unsafe.Offsetof(s.wordLine), percpu.CacheLine)
 }
 
-// TestSlot64BitAlignment walks every field of a slot and of a Domain and
-// checks that each 64-bit atomic sits at an offset that is a multiple of 8,
-// which 32-bit platforms need (go.uber.org/atomic does not align them).
+// TestSlot64BitAlignment checks that every 64-bit atomic of a slot and of
+// a Domain sits at an offset that is a multiple of 8, which 32-bit
+// platforms need (atomicx, like go.uber.org/atomic, does not align them).
 // GOARCH=386 go test runs it where it matters.
 func TestSlot64BitAlignment(t *testing.T) {
-	var walk func(typ reflect.Type, base uintptr, path string)
-	walk = func(typ reflect.Type, base uintptr, path string) {
-		if typ.Kind() != reflect.Struct {
-			return
-		}
-		atomic64 := (typ.PkgPath() == "go.uber.org/atomic" || typ.PkgPath() == "github.com/ctdefer/ctdefer/internal/atomicx") &&
-			(typ.Name() == "Uint64" || typ.Name() == "Int64")
-		if atomic64 {
-			require.Zero(t, base%8, "64-bit atomic %s at offset %d is not 8-byte aligned", path, base)
-			return
-		}
-		for i := range typ.NumField() {
-			f := typ.Field(i)
-			walk(f.Type, base+f.Offset, path+"."+f.Name)
-		}
-	}
-	walk(reflect.TypeOf(slot{}), 0, "slot")
-	walk(reflect.TypeFor[Domain](), 0, "Domain")
+	require.Empty(t, percpu.Misaligned64(reflect.TypeFor[slot]()), "64-bit atomics not 8-byte aligned")
+	require.Empty(t, percpu.Misaligned64(reflect.TypeFor[Domain]()), "64-bit atomics not 8-byte aligned")
 }

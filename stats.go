@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"go.uber.org/atomic"
+	"github.com/ctdefer/ctdefer/internal/atomicx"
 )
 
 // Stats counts what happened on one CPU, or in the whole Domain.
@@ -72,21 +72,21 @@ func (s *Stats) add(o Stats) {
 // an IPI handled. An entry without work counts nothing. These atomics order
 // nothing: they are counters, read for reporting only.
 type ownerStats struct {
-	deferred      atomic.Uint64
-	drains        atomic.Uint64
-	flushes       atomic.Uint64
-	flushRuns     atomic.Uint64
-	ipiRuns       atomic.Uint64
-	ipisInUser    atomic.Uint64
-	maxIPILatency atomic.Int64
+	deferred      atomicx.Uint64
+	drains        atomicx.Uint64
+	flushes       atomicx.Uint64
+	flushRuns     atomicx.Uint64
+	ipiRuns       atomicx.Uint64
+	ipisInUser    atomicx.Uint64
+	maxIPILatency atomicx.Int64
 }
 
 // senderStats are written by senders, only on the refusal path (IPI or on
 // behalf), never on the deferral fast path.
 type senderStats struct {
-	ipis     atomic.Uint64
-	onBehalf atomic.Uint64
-	reclaims atomic.Uint64 // owners found gone (owner.go)
+	ipis     atomicx.Uint64
+	onBehalf atomicx.Uint64
+	reclaims atomicx.Uint64 // owners found gone (owner.go)
 }
 
 func (s *slot) stats() Stats {

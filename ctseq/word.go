@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/percpu"
 )
 
 // Word is one CPU's context-tracking word: its sequence counter, its pending
@@ -32,7 +33,7 @@ import (
 // On 32-bit platforms a Word must be 64-bit aligned: make it the first field
 // of its struct, or allocate it on its own.
 type Word struct {
-	_ noCopy // first: a trailing zero-size field would pad Word to 16 bytes
+	_ percpu.NoCopy // first: a trailing zero-size field would pad Word to 16 bytes
 
 	// v is the packed word, stored with a bias. Layout (see layout.go):
 	//
@@ -279,12 +280,3 @@ func (e misuseError) Error() string {
 	return fmt.Sprintf("ctseq: Word.%s outside %v; transitions are owner-only and must alternate",
 		e.method, e.want)
 }
-
-// noCopy makes go vet's copylocks check report copies of a Word.
-type noCopy struct{}
-
-// Lock is a no-op that lets go vet's copylocks check see noCopy.
-func (*noCopy) Lock() {}
-
-// Unlock is a no-op, see Lock.
-func (*noCopy) Unlock() {}

@@ -121,12 +121,12 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 	var sbuf [16]ctseq.Snapshot
 	var pbuf [16]bool
 	wait, snaps, posted := ibuf[:0], sbuf[:0], pbuf[:0]
-	for i, cpu := range g.cpus {
+	for i, cpu := range g.cpus.List() {
 		if !g.claimed(cpu) { // load: pairs with the CAS in Claim and the store in Release
 			continue
 		}
 		snap, _ := g.d.Snapshot(cpu) // load: step 2, pairs with the CPU's transition adds
-		if snap.Quiescent() || mutation == mutBarrierSkipKernel {
+		if snap.Quiescent() {
 			continue // step 2a
 		}
 		st := &g.per[i]
@@ -150,7 +150,7 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 	done := func() bool { // step 3
 		for k := 0; k < len(wait); {
 			i := wait[k]
-			cpu := g.cpus[i]
+			cpu := g.cpus.List()[i]
 			// load: pairs with the handler's store of the acknowledgment.
 			// QuiescentSince: pairs with the CPU's transition or Quiesce
 			// add. claimed: pairs with Release's store.
@@ -168,12 +168,12 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 		return nil
 	}
 	start := time.Now()
-	if err := await(ctx, g.spin, done); err != nil {
+	if err := g.await(ctx, done); err != nil {
 		e := &StallError{Op: "ExpeditedBarrier", Waited: time.Since(start), Err: err}
 		for k, i := range wait {
 			// Handled is false by construction: a handled barrier IPI
 			// acknowledges the generation and ends the wait for the CPU.
-			e.CPUs = append(e.CPUs, g.stalled(g.cpus[i], snaps[k].Seq(), posted[k], false))
+			e.CPUs = append(e.CPUs, g.stalled(g.cpus.List()[i], snaps[k].Seq(), posted[k], false))
 		}
 		return e
 	}

@@ -6,3 +6,31 @@ package grace
 func (g *Domain) GracePeriodsCompleted() uint64 {
 	return g.seq.Load() / 2 // load: pairs with the driver's end store
 }
+
+// EngineState returns a digest (FNV-1a) of every word the engine's Poll
+// reads besides the CPUs' context-tracking words: seq, need, drive, each
+// CPU's handler-written fields, and each CPU's claimed flag, which Claim and
+// Release change without touching the word. The explorer scenarios
+// (explore_test.go) wait until it or a CPU's word changes where a real
+// waiter whose Poll failed would sleep and poll again.
+func (g *Domain) EngineState() uint64 {
+	h := uint64(14695981039346656037) // FNV-1a over the words
+	mix := func(v uint64) {
+		h = (h ^ v) * 1099511628211
+	}
+	mix(g.seq.Load())
+	mix(g.need.Load())
+	mix(g.drive.Load())
+	for i := range g.per {
+		st := &g.per[i]
+		mix(st.seenGP.Load())
+		mix(st.back.Load())
+		mix(uint64(st.asked.Load()))
+		claimed := uint64(0)
+		if g.claimed(g.cpus.List()[i]) {
+			claimed = 1
+		}
+		mix(claimed)
+	}
+	return h
+}

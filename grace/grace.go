@@ -6,12 +6,10 @@ import (
 	"time"
 	"unsafe"
 
-	"go.uber.org/atomic"
-	"golang.org/x/sys/cpu"
-
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/percpu"
 )
 
 // The grace-period engine: how Start, Poll and Synchronize share grace
@@ -159,35 +157,27 @@ const (
 	DefaultMaxPending = 1 << 16
 )
 
-// cacheLine is the padding unit between groups written by different
-// parties (64 bytes on amd64 and 386, 128 on arm64 and ppc64). x/sys/cpu's
-// CacheLinePad is empty on wasm (no shared-memory threads): 64, as in the
-// root package's slots, keeps the padding arithmetic below from dividing by
-// zero.
-const cacheLine = max(unsafe.Sizeof(cpu.CacheLinePad{}), 64)
-
 // Domain is a grace-period domain over a ctdefer.Domain. Create it with New
 // before the first Claim (it registers the nudge work). It is safe for
 // concurrent use and must not be copied.
 type Domain struct {
-	_ noCopy
+	_ percpu.NoCopy
 
 	// The engine's words, one line each (see the essay above). Each group
 	// starts with its 64-bit atomic and fills whole lines, so they stay
 	// 8-byte aligned on 32-bit platforms.
 	seqLine
-	_ [(cacheLine - unsafe.Sizeof(seqLine{})%cacheLine) % cacheLine]byte
+	_ [(percpu.CacheLine - unsafe.Sizeof(seqLine{})%percpu.CacheLine) % percpu.CacheLine]byte
 	needLine
-	_ [(cacheLine - unsafe.Sizeof(needLine{})%cacheLine) % cacheLine]byte
+	_ [(percpu.CacheLine - unsafe.Sizeof(needLine{})%percpu.CacheLine) % percpu.CacheLine]byte
 	driveLine
-	_ [(cacheLine - unsafe.Sizeof(driveLine{})%cacheLine) % cacheLine]byte
+	_ [(percpu.CacheLine - unsafe.Sizeof(driveLine{})%percpu.CacheLine) % percpu.CacheLine]byte
 	statsLine
-	_ [(cacheLine - unsafe.Sizeof(statsLine{})%cacheLine) % cacheLine]byte
+	_ [(percpu.CacheLine - unsafe.Sizeof(statsLine{})%percpu.CacheLine) % percpu.CacheLine]byte
 
 	// Read-only after New.
 	d          *ctdefer.Domain
-	cpus       []int   // CPU numbers, in the Domain's order
-	index      []int32 // CPU number -> index in cpus, -1 if absent
+	cpus       percpu.Index // the Domain's CPU numbers, in its order; positions in per
 	work       ctdefer.Work
 	nudge      bool          // nudge laggards at all
 	nudgeAfter time.Duration // 0: at the first scan
@@ -223,36 +213,36 @@ type driveLine struct {
 }
 
 type statsLine struct {
-	nudges  atomic.Uint64 // nudges posted
-	reports atomic.Uint64 // quiescent states reported at Checkpoint after a nudge
-	bIPIs   atomic.Uint64 // IPIs posted by expedited barriers
-	bgen    atomic.Uint64 // expedited-barrier generation: also the number of barriers
+	nudges  atomicx.Uint64 // nudges posted
+	reports atomicx.Uint64 // quiescent states reported at Checkpoint after a nudge
+	bIPIs   atomicx.Uint64 // IPIs posted by expedited barriers
+	bgen    atomicx.Uint64 // expedited-barrier generation: also the number of barriers
 }
 
 // perCPU is one CPU's grace-period state, in two line groups.
 type perCPU struct {
 	driverSide
-	_ [(cacheLine - unsafe.Sizeof(driverSide{})%cacheLine) % cacheLine]byte
+	_ [(percpu.CacheLine - unsafe.Sizeof(driverSide{})%percpu.CacheLine) % percpu.CacheLine]byte
 	ownerSide
-	_ [(cacheLine - unsafe.Sizeof(ownerSide{})%cacheLine) % cacheLine]byte
+	_ [(percpu.CacheLine - unsafe.Sizeof(ownerSide{})%percpu.CacheLine) % percpu.CacheLine]byte
 }
 
 // driverSide is written by the grace-period driver and by barrier callers;
 // the nudge handler reads it when it runs.
 type driverSide struct {
-	heldGP   atomic.Uint64 // the grace period (odd seq) this CPU holds up, or 0
-	snapSeq  atomic.Uint64 // its word's sequence at that grace period's snapshot
-	nudgedGP atomic.Uint64 // the grace period that nudged it last
-	breq     atomic.Uint64 // highest barrier generation posted to it (CAS max)
+	heldGP   atomicx.Uint64 // the grace period (odd seq) this CPU holds up, or 0
+	snapSeq  atomicx.Uint64 // its word's sequence at that grace period's snapshot
+	nudgedGP atomicx.Uint64 // the grace period that nudged it last
+	breq     atomicx.Uint64 // highest barrier generation posted to it (CAS max)
 }
 
 // ownerSide is written by the nudge handler, which runs on the owner's
 // thread (or on its behalf while it is parked: never concurrently with the
 // owner), and read by the owner's Checkpoint and by waiters.
 type ownerSide struct {
-	seenGP atomic.Uint64 // the grace period whose nudge the handler ran last
-	back   atomic.Uint64 // the barrier generation the handler acknowledged
-	asked  atomic.Uint32 // 1: report at the next Checkpoint
+	seenGP atomicx.Uint64 // the grace period whose nudge the handler ran last
+	back   atomicx.Uint64 // the barrier generation the handler acknowledged
+	asked  atomicx.Uint32 // 1: report at the next Checkpoint
 }
 
 // New creates a grace-period Domain over d. It registers one work kind on d
@@ -264,16 +254,19 @@ func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 	if d == nil {
 		return nil, fmt.Errorf("grace: New: nil *ctdefer.Domain: %w", ErrNilArgument)
 	}
-	cpus := d.CPUs()
+	cpus, err := percpu.NewIndex(d.CPUs(), ctdefer.ErrBadCPU, nil) // a Domain's CPUs: valid
+	if err != nil {
+		return nil, fmt.Errorf("grace: New: %w", err)
+	}
 	g := &Domain{
 		d:          d,
 		cpus:       cpus,
 		nudge:      opts.NudgeAfter >= 0,
 		nudgeAfter: opts.NudgeAfter,
 		spin:       opts.SpinWait,
-		per:        make([]perCPU, len(cpus)),
-		pending:    make([]int32, 0, len(cpus)),
-		snaps:      make([]ctseq.Snapshot, len(cpus)),
+		per:        make([]perCPU, cpus.Len()),
+		pending:    make([]int32, 0, cpus.Len()),
+		snaps:      make([]ctseq.Snapshot, cpus.Len()),
 		claimed:    d.Claimed,
 	}
 	switch {
@@ -284,17 +277,6 @@ func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 	}
 	if g.spin == 0 {
 		g.spin = DefaultSpinWait
-	}
-	maxCPU := 0
-	for _, c := range cpus {
-		maxCPU = max(maxCPU, c)
-	}
-	g.index = make([]int32, maxCPU+1)
-	for i := range g.index {
-		g.index[i] = -1
-	}
-	for i, c := range cpus {
-		g.index[c] = int32(i)
 	}
 	// RemoteSafe: the handler touches only this package's atomics, so a
 	// nudge or barrier IPI to a CPU that has gone idle meanwhile runs on
@@ -365,9 +347,6 @@ func (g *Domain) Completed(t Token) bool {
 // that found a CPU holding it up, so some goroutine must Poll (or Wait) now
 // and then for a grace period to progress: there is no background driver.
 func (g *Domain) Poll(t Token) bool {
-	if mutation == mutNoWait {
-		return true
-	}
 	if g.Completed(t) {
 		return true
 	}
@@ -407,7 +386,7 @@ func (g *Domain) wait(ctx context.Context, op string, t Token) error {
 		return nil
 	}
 	start := time.Now()
-	if err := await(ctx, g.spin, func() bool { return g.Poll(t) }); err != nil {
+	if err := g.await(ctx, func() bool { return g.Poll(t) }); err != nil {
 		return g.stallError(op, time.Since(start), err)
 	}
 	return nil
@@ -463,14 +442,14 @@ func (g *Domain) begin(s uint64) {
 	g.seq.Store(s)
 	g.pending = g.pending[:0]
 	g.clocked = false
-	for i, cpu := range g.cpus {
+	for i, cpu := range g.cpus.List() {
 		if !g.claimed(cpu) {
 			continue // nothing runs there; a later Claim starts after this
 		}
 		// load: the word, once. User or Idle: quiescent in itself (its
 		// next entry add comes after this load); Kernel: pending.
 		snap, _ := g.d.Snapshot(cpu)
-		if snap.Quiescent() || mutation == mutKernelQuiescent {
+		if snap.Quiescent() {
 			continue
 		}
 		g.snaps[i] = snap
@@ -486,14 +465,11 @@ func (g *Domain) begin(s uint64) {
 func (g *Domain) scan(s uint64) bool {
 	keep := g.pending[:0]
 	for _, i := range g.pending {
-		cpu, st := g.cpus[i], &g.per[i]
+		cpu, st := g.cpus.List()[i], &g.per[i]
 		// load (QuiescentSince): pairs with the owner's transition or
 		// Quiesce add, which it observes when it answers true.
 		quiet := g.d.QuiescentSince(cpu, g.snaps[i]) ||
-			(!g.claimed(cpu) && mutation != mutIgnoreRelease) // load: pairs with the store in Release
-		if mutation == mutPollQuiescent && st.seenGP.Load() == s {
-			quiet = true // the mutant: a handled nudge (a poll point) counts as quiescent
-		}
+			!g.claimed(cpu) // load: pairs with the store in Release
 		if quiet {
 			st.heldGP.Store(0) // store: diagnostics and the nudge handler
 			continue
@@ -538,7 +514,7 @@ func (g *Domain) nudgeLaggards(s uint64) {
 		// ctdefer.Domain is closing: nothing is posted, so the CPU is
 		// not recorded as nudged (diagnostics), and it stays pending
 		// until its owner leaves the stretch or releases it.
-		if _, err := g.d.Defer(g.cpus[i], g.work); err != nil {
+		if _, err := g.d.Defer(g.cpus.List()[i], g.work); err != nil {
 			st.nudgedGP.Store(prev) // store: undo; a stale handler asks nothing either way
 			continue
 		}
@@ -549,7 +525,7 @@ func (g *Domain) nudgeLaggards(s uint64) {
 // handle is the nudge and barrier-IPI handler (step 6). It runs on the
 // CPU's owner at a poll point, or on its behalf while it is parked.
 func (g *Domain) handle(cpu int) {
-	st := &g.per[g.index[cpu]]
+	st := &g.per[g.cpus.Of(cpu)]
 	// Barrier: acknowledge every request posted before this run. load:
 	// pairs with the requester's CAS, which precedes its post.
 	if r := st.breq.Load(); r > st.back.Load() {
@@ -596,10 +572,11 @@ func (g *Domain) perOf(c *ctdefer.CPU) *perCPU {
 		panic("grace: Checkpoint: nil *ctdefer.CPU")
 	}
 	cpu := c.CPU()
-	if c.Domain() != g.d || uint(cpu) >= uint(len(g.index)) || g.index[cpu] < 0 {
+	i := g.cpus.Of(cpu)
+	if c.Domain() != g.d || i < 0 {
 		panic(fmt.Errorf("grace: Checkpoint(CPU %d): %w", cpu, ErrNotOwner))
 	}
-	return &g.per[g.index[cpu]]
+	return &g.per[i]
 }
 
 // stallError describes the grace period in progress and its laggards.
@@ -609,7 +586,7 @@ func (g *Domain) stallError(op string, waited time.Duration, err error) error {
 	if s&1 == 0 {
 		return e
 	}
-	for i, cpu := range g.cpus {
+	for i, cpu := range g.cpus.List() {
 		st := &g.per[i]
 		if st.heldGP.Load() != s {
 			continue
@@ -651,9 +628,3 @@ func (g *Domain) Stats() Stats {
 	st.Pending = st.Retired - st.Reclaimed
 	return st
 }
-
-// noCopy makes go vet's copylocks check report copies.
-type noCopy struct{}
-
-func (*noCopy) Lock()   {}
-func (*noCopy) Unlock() {}

@@ -208,7 +208,7 @@ func (r *reclaimer) loop() {
 		t := g.Start() // after the take: after every Retire of the batch
 		start := time.Now()
 		if !g.Poll(t) {
-			if err := await(r.ctx, g.spin, func() bool { return g.Poll(t) }); err != nil {
+			if err := g.await(r.ctx, func() bool { return g.Poll(t) }); err != nil {
 				// Close's context ended: drop what is left. Never running
 				// a callback is safe; running it early is not.
 				r.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/internal/percpu"
 )
 
 // CPU is the owner's handle on one CPU's lazy-TLB state. Get it with
@@ -29,7 +30,7 @@ import (
 // shootdowns that are sending to the CPU at that moment, taking their IPIs,
 // so that none of them is left waiting for a CPU nobody polls.
 type CPU struct {
-	_  noCopy
+	_  percpu.NoCopy
 	t  *TLB
 	s  *slot
 	dc *ctdefer.CPU // Attach: polled by Leave; nil for TLB.CPU
@@ -42,7 +43,7 @@ type CPU struct {
 func (t *TLB) CPU(cpu int) (*CPU, error) {
 	s := t.slotOf(cpu)
 	if s == nil {
-		return nil, fmt.Errorf("lazytlb: TLB.CPU(%d): CPUs %v: %w", cpu, t.cpus, ErrBadCPU)
+		return nil, fmt.Errorf("lazytlb: TLB.CPU(%d): CPUs %v: %w", cpu, t.cpus.List(), ErrBadCPU)
 	}
 	if t.d != nil {
 		return nil, fmt.Errorf("lazytlb: TLB.CPU(%d): a TLB made by New: use Attach: %w", cpu, ErrWrongDomain)

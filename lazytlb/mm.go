@@ -5,10 +5,10 @@ import (
 	"math/bits"
 	"unsafe"
 
-	"go.uber.org/atomic"
 	"golang.org/x/sys/cpu"
 
 	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/percpu"
 )
 
 // MM is an address space: any shared structure whose translations each CPU
@@ -20,18 +20,18 @@ import (
 // Create it with TLB.NewMM; the zero MM is not usable and an MM must not be
 // copied. Its methods may be called from any goroutine.
 type MM struct {
-	_ noCopy
-	_ align64
+	_ percpu.NoCopy
+	_ atomicx.Align64
 	// A whole line of padding on each side of gen: an MM is not allocated
 	// on a line boundary, so this is what keeps gen alone on its line
 	// (every shootdown writes it) whatever the MM's address.
 	_ cpu.CacheLinePad
 	// gen is the generation of the newest translations: Shootdown's Add
 	// (step 6 in state.go), read by joins, marked switch backs and IPI
-	// handlers. At offset cacheLine, a multiple of 8: 64-bit aligned on
-	// 32-bit platforms too, since align64 aligns the MM.
+	// handlers. At offset percpu.CacheLine, a multiple of 8: 64-bit aligned on
+	// 32-bit platforms too, since atomicx.Align64 aligns the MM.
 	gen atomicx.Uint64
-	_   [cacheLine - unsafe.Sizeof(atomicx.Uint64{})]byte
+	_   [percpu.CacheLine - unsafe.Sizeof(atomicx.Uint64{})]byte
 
 	// cpus is the set of CPUs that have the MM loaded: bit i of word i/64
 	// is slot i. Set by joins, cleared by leaves (CAS loops), read by
@@ -39,16 +39,15 @@ type MM struct {
 	cpus []atomicx.Uint64
 	// flushed[i] is the generation slot i's CPU has flushed its cached
 	// translations to. Written only by that CPU's owner and read by it for
-	// decisions; other goroutines read it only to observe (Flushed), so it
-	// is a plain atomic, not a scheduling point of the explorer.
+	// decisions; other goroutines read it only to observe (Flushed).
 	flushed []flushedGen
 	t       *TLB
 	name    string
 }
 
 type flushedGen struct {
-	gen atomic.Uint64
-	_   [cacheLine - 8]byte
+	gen atomicx.Uint64
+	_   [percpu.CacheLine - 8]byte
 }
 
 // NewMM creates an address space at generation 0 that no CPU has loaded.
@@ -89,7 +88,7 @@ func (mm *MM) CPUs() []int {
 func (mm *MM) Flushed(cpu int) (uint64, error) {
 	s := mm.t.slotOf(cpu)
 	if s == nil {
-		return 0, fmt.Errorf("lazytlb: MM.Flushed(%d): CPUs %v: %w", cpu, mm.t.cpus, ErrBadCPU)
+		return 0, fmt.Errorf("lazytlb: MM.Flushed(%d): CPUs %v: %w", cpu, mm.t.cpus.List(), ErrBadCPU)
 	}
 	return mm.flushed[s.idx].gen.Load(), nil
 }

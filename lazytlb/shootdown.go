@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"math/bits"
 
-	"go.uber.org/atomic"
-
 	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/internal/atomicx"
 )
 
 // Result says what one Shootdown did, CPU by CPU. Each CPU found in the
@@ -253,21 +252,21 @@ func (t *TLB) Stats() Stats {
 
 // flusherStats are written by shootdowns, once per call.
 type flusherStats struct {
-	shootdowns    atomic.Uint64
-	cpus          atomic.Uint64
-	ipis          atomic.Uint64
-	marked        atomic.Uint64
-	alreadyMarked atomic.Uint64
-	skippedLazy   atomic.Uint64
-	left          atomic.Uint64
-	deferred      atomic.Uint64
+	shootdowns    atomicx.Uint64
+	cpus          atomicx.Uint64
+	ipis          atomicx.Uint64
+	marked        atomicx.Uint64
+	alreadyMarked atomicx.Uint64
+	skippedLazy   atomicx.Uint64
+	left          atomicx.Uint64
+	deferred      atomicx.Uint64
 }
 
 func (f *flusherStats) add(r *Result) {
 	f.shootdowns.Inc()
 	for _, c := range [...]struct {
 		n int
-		c *atomic.Uint64
+		c *atomicx.Uint64
 	}{{r.CPUs, &f.cpus}, {r.IPIs, &f.ipis}, {r.Marked, &f.marked}, {r.AlreadyMarked, &f.alreadyMarked},
 		{r.SkippedLazy, &f.skippedLazy}, {r.Left, &f.left}, {r.Deferred, &f.deferred}} {
 		if c.n != 0 {

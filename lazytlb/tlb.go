@@ -4,23 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	syncatomic "sync/atomic"
 	"unsafe"
-
-	"go.uber.org/atomic"
-	"golang.org/x/sys/cpu"
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/percpu"
 )
-
-// cacheLine is the padding unit between per-CPU slots: x/sys/cpu's
-// CacheLinePad is 64 bytes on amd64 and 386, 128 on arm64 and ppc64 (where
-// adjacent-line prefetch makes 64 too little). It is empty on wasm (no
-// shared-memory threads): 64, as in the root package's slots, keeps the
-// padding arithmetic (here and in mm.go) from dividing by zero or going
-// negative.
-const cacheLine = max(unsafe.Sizeof(cpu.CacheLinePad{}), 64)
 
 // FlushFunc drops the translations of mm that cpu has cached, bringing them
 // to generation gen at least (the cache re-reads the shared structure on its
@@ -103,12 +92,11 @@ func (p Policy) String() string {
 // Methods of TLB and MM may be called from any goroutine. The owner handle
 // of each CPU (TLB.CPU) belongs to that CPU's owner goroutine.
 type TLB struct {
-	_     noCopy
-	_     align64
+	_     percpu.NoCopy
+	_     atomicx.Align64
 	stats flusherStats // 64-bit atomics first
 	slots []slot
-	index []int32 // CPU number -> index in slots, -1 if absent
-	cpus  []int
+	cpus  percpu.Index // the CPU numbers, and their positions in slots
 	opts  Options
 	send  SendFunc
 	d     *ctdefer.Domain // nil for NewWithSender
@@ -118,7 +106,7 @@ type TLB struct {
 // CPUs' words share a line (slot_internal_test.go checks the size).
 type slot struct {
 	slotData
-	_ [(cacheLine - unsafe.Sizeof(slotData{})%cacheLine) % cacheLine]byte
+	_ [(percpu.CacheLine - unsafe.Sizeof(slotData{})%percpu.CacheLine) % percpu.CacheLine]byte
 }
 
 type slotData struct {
@@ -135,7 +123,7 @@ type slotData struct {
 	ostats ownerStats
 	// handle is the owner handle given out by TLB.CPU or Attach, to refuse
 	// a second one. Not a word of the protocol: misuse detection only.
-	handle syncatomic.Pointer[CPU]
+	handle atomicx.Pointer[CPU]
 	// loaded is the address space loaded on the CPU (OK, Lazy or Flush),
 	// nil when Off. Owner only: the IPI handler runs on the owner too.
 	loaded *MM
@@ -209,30 +197,16 @@ func newTLB(fn string, cpus []int, opts Options) (*TLB, error) {
 	if opts.Policy >= numPolicies {
 		return nil, fmt.Errorf("lazytlb: %s: %v: %w", fn, opts.Policy, ErrBadPolicy)
 	}
-	if len(cpus) == 0 {
-		return nil, fmt.Errorf("lazytlb: %s: empty CPU list: %w", fn, ErrBadCPU)
-	}
-	maxCPU := 0
-	for i, c := range cpus {
-		if c < 0 || c > ctdefer.MaxCPU {
-			return nil, fmt.Errorf("lazytlb: %s: CPU %d out of range [0, %d]: %w", fn, c, ctdefer.MaxCPU, ErrBadCPU)
-		}
-		if slices.Contains(cpus[:i], c) {
-			return nil, fmt.Errorf("lazytlb: %s: CPU %d listed twice: %w", fn, c, ErrBadCPU)
-		}
-		maxCPU = max(maxCPU, c)
+	index, err := percpu.NewIndex(cpus, ErrBadCPU, nil)
+	if err != nil {
+		return nil, fmt.Errorf("lazytlb: %s: %w", fn, err)
 	}
 	t := &TLB{
-		slots: make([]slot, len(cpus)),
-		index: make([]int32, maxCPU+1),
-		cpus:  slices.Clone(cpus),
+		slots: make([]slot, index.Len()),
+		cpus:  index,
 		opts:  opts,
 	}
-	for i := range t.index {
-		t.index[i] = -1
-	}
-	for i, c := range cpus {
-		t.index[c] = int32(i)
+	for i, c := range t.cpus.List() {
 		t.slots[i].idx = i
 		t.slots[i].cpu = c
 	}
@@ -243,14 +217,15 @@ func newTLB(fn string, cpus []int, opts Options) (*TLB, error) {
 func (t *TLB) Policy() Policy { return t.opts.Policy }
 
 // CPUs returns the CPU numbers of the TLB.
-func (t *TLB) CPUs() []int { return slices.Clone(t.cpus) }
+func (t *TLB) CPUs() []int { return slices.Clone(t.cpus.List()) }
 
 // slotOf returns the slot of cpu, or nil.
 func (t *TLB) slotOf(cpu int) *slot {
-	if uint(cpu) >= uint(len(t.index)) || t.index[cpu] < 0 {
+	i := t.cpus.Of(cpu)
+	if i < 0 {
 		return nil
 	}
-	return &t.slots[t.index[cpu]]
+	return &t.slots[i]
 }
 
 // State returns cpu's current state (Off for an unknown CPU).
@@ -268,7 +243,7 @@ func (t *TLB) State(cpu int) State {
 func (t *TLB) HandleIPI(cpu int) {
 	s := t.slotOf(cpu)
 	if s == nil {
-		panic(fmt.Sprintf("lazytlb: TLB.HandleIPI: CPU %d not in the TLB %v", cpu, t.cpus))
+		panic(fmt.Sprintf("lazytlb: TLB.HandleIPI: CPU %d not in the TLB %v", cpu, t.cpus.List()))
 	}
 	if mm := s.loaded; mm != nil && t.flushIfBehind(s, mm) {
 		s.ostats.ipiFlushes.Inc()
@@ -297,22 +272,11 @@ func (t *TLB) flush(s *slot, mm *MM, g uint64) {
 	mm.flushed[s.idx].gen.Store(g) // owner-written; read by MM.Flushed observers
 }
 
-// align64 gives a struct 8-byte alignment on 32-bit platforms, even when
-// the compiler places it on the stack (sync/atomic's 64-bit types carry that
-// guarantee; go.uber.org/atomic's and so atomicx's do not).
-type align64 = [0]syncatomic.Uint64
-
-// noCopy makes go vet's copylocks check report copies.
-type noCopy struct{}
-
-func (*noCopy) Lock()   {}
-func (*noCopy) Unlock() {}
-
 // ownerStats are counters written by a CPU's owner on slow paths.
 type ownerStats struct {
-	joinFlushes   atomic.Uint64
-	switchFlushes atomic.Uint64
-	ipiFlushes    atomic.Uint64
-	marksSeen     atomic.Uint64
-	leaveWaits    atomic.Uint64
+	joinFlushes   atomicx.Uint64
+	switchFlushes atomicx.Uint64
+	ipiFlushes    atomicx.Uint64
+	marksSeen     atomicx.Uint64
+	leaveWaits    atomicx.Uint64
 }

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
+	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"github.com/ctdefer/ctdefer/internal/sysx"
 )
 
@@ -40,7 +40,7 @@ var features struct {
 
 // registered caches the barrier commands this process has registered for,
 // so a repeated Register makes no system call. Only Register writes it.
-var registered atomic.Uint32
+var registered atomicx.Uint32
 
 func detect() {
 	features.once.Do(func() {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check ctdefer has: formatting, vet (several build tags and
 # platforms), staticcheck, the unit/race tests, the narrow-sequence build, the
-# exhaustive interleaving explorer, the SPIN models, and one iteration of every
-# benchmark. This is the README's test command and what CI runs.
+# exhaustive interleaving explorer, the SPIN models, the mutant catalogue
+# (mutants/), and one iteration of every benchmark. This is the README's test
+# command and what CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,7 +52,11 @@ go test -count=1 -tags ctdefer_narrowseq ./ctseq/...
 
 if [ -d internal/explore ]; then
 	step "exhaustive interleaving explorer (real code + mutants)"
-	go test -count=1 -tags ctdefer_explore -v ./internal/explore/ | grep -v -E '^(=== (RUN|PAUSE|CONT)|\s*$)'
+	# -timeout: the suite runs for about 8 minutes on a 2-core machine.
+	go test -count=1 -timeout 30m -tags ctdefer_explore -v ./internal/explore/ | grep -v -E '^(=== (RUN|PAUSE|CONT)|\s*$)'
+	# Scenarios that reach a package's internals live in that package's
+	# own tests (export_test.go), under the same tag.
+	go test -count=1 -tags ctdefer_explore -run Explore -v ./grace/ | grep -v -E '^(=== (RUN|PAUSE|CONT)|\s*$)'
 	step "explorer, narrow sequence"
 	go test -count=1 -tags ctdefer_explore,ctdefer_narrowseq -run 'Ctseq' -v ./internal/explore/ | grep -v -E '^(=== (RUN|PAUSE|CONT)|\s*$)'
 fi
@@ -63,6 +68,12 @@ if [ -f models/check.sh ]; then
 	step "SPIN models (real designs and mutants)"
 	bash models/check.sh
 fi
+
+step "mutation testing (catalogue in mutants/)"
+# Some mutants are caught by fault-injection tests that exist only under the
+# explorer's tag (mutant_inject_test.go): they must pass on the real code.
+go test -count=1 -tags ctdefer_explore -run '^TestMutantInject' .
+go run ./internal/cmd/mutate
 
 step "benchmarks, one iteration each (smoke)"
 go test -count=1 -run '^$' -bench . -benchtime=1x ./...

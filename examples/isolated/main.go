@@ -25,12 +25,12 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/examples/internal/cpuflag"
+	"github.com/ctdefer/ctdefer/internal/atomicx"
 )
 
 type config struct {
@@ -130,7 +130,7 @@ func runMode(cfg config, mode string) (result, error) {
 	// another delivery pending at the same time.
 	var q ring
 	var applied uint64
-	var mismatches atomic.Uint64
+	var mismatches atomicx.Uint64
 	bump, err := d.Register("config-bump", func(int) {
 		for v, ok := q.pop(); ok; v, ok = q.pop() {
 			if v != applied+1 {
@@ -152,7 +152,7 @@ func runMode(cfg config, mode string) (result, error) {
 	samples := make([]time.Duration, 0, min(maxSamples, 50_000_000))
 	var stolen time.Duration
 	ready := make(chan error, 1)
-	var stop atomic.Bool
+	var stop atomicx.Bool
 	loopDone := make(chan struct{})
 	go func() {
 		defer close(loopDone)
@@ -244,7 +244,7 @@ func runMode(cfg config, mode string) (result, error) {
 // a Poll per iteration (where an IPI would interrupt it), and a kernel entry
 // every entryEvery for housekeeping. It records each iteration's duration
 // and the time spent in Polls that handled an IPI (time stolen from it).
-func hotLoop(c *ctdefer.CPU, stop *atomic.Bool, entryEvery time.Duration, samples []time.Duration) ([]time.Duration, time.Duration) {
+func hotLoop(c *ctdefer.CPU, stop *atomicx.Bool, entryEvery time.Duration, samples []time.Duration) ([]time.Duration, time.Duration) {
 	var stolen time.Duration
 	var x uint64 = 88172645463325252
 	c.UserEnter()
@@ -277,13 +277,13 @@ func hotLoop(c *ctdefer.CPU, stop *atomic.Bool, entryEvery time.Duration, sample
 	return samples, stolen
 }
 
-var sink atomic.Uint64
+var sink atomicx.Uint64
 
 // ring is a single-producer single-consumer queue of bump numbers: the
 // controller pushes, the handler (on the hot loop's CPU) pops. The values
 // are plain memory published by the tail's atomic store.
 type ring struct {
-	head, tail atomic.Uint64
+	head, tail atomicx.Uint64 // 64-bit first: ring is allocated, 8-aligned on 386
 	buf        [1 << 14]uint64
 }
 

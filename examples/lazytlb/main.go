@@ -21,12 +21,12 @@ import (
 	"os"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/examples/internal/cpuflag"
+	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"github.com/ctdefer/ctdefer/lazytlb"
 )
 
@@ -42,9 +42,9 @@ type config struct {
 // table is the shared structure: entries and the version they were written
 // at. Only the controller writes it.
 type table struct {
+	version atomicx.Uint64 // bumped after each update, before the shootdown; first: 8-aligned on 386
 	mu      sync.Mutex
 	entries [entries]uint64
-	version atomic.Uint64 // bumped after each update, before the shootdown
 }
 
 // snapshot copies the table (a "page walk" filling a TLB).
@@ -142,10 +142,10 @@ func runPolicy(cfg config, p lazytlb.Policy) (result, error) {
 	}
 	mm := tlb.NewMM("table")
 
-	var completed atomic.Uint64 // the newest version whose shootdown returned
-	var reads, stale atomic.Uint64
-	var firstStale atomic.Pointer[string]
-	var stop atomic.Bool
+	var completed atomicx.Uint64 // the newest version whose shootdown returned
+	var reads, stale atomicx.Uint64
+	var firstStale atomicx.Pointer[string]
+	var stop atomicx.Bool
 	var wg sync.WaitGroup
 	claimed := make(chan error, len(cfg.cpus))
 	for i, n := range cfg.cpus {

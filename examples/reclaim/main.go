@@ -25,11 +25,11 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/grace"
+	"github.com/ctdefer/ctdefer/internal/atomicx"
 )
 
 // table is a published routing table. freed is set when it is reclaimed; a
@@ -37,7 +37,7 @@ import (
 type table struct {
 	version uint64
 	routes  []uint64
-	freed   atomic.Bool
+	freed   atomicx.Bool
 }
 
 func newTable(version uint64) *table {
@@ -85,11 +85,11 @@ func run(duration time.Duration, rate int) error {
 	if err != nil {
 		return err
 	}
-	var cur atomic.Pointer[table]
+	var cur atomicx.Pointer[table]
 	cur.Store(newTable(0))
 
-	var stop atomic.Bool
-	var lookups, stale, useAfterFree atomic.Uint64
+	var stop atomicx.Bool
+	var lookups, stale, useAfterFree atomicx.Uint64
 	var wg sync.WaitGroup
 	claimed := make(chan error, len(d.CPUs()))
 	for _, cpu := range d.CPUs() {

@@ -1,5 +1,7 @@
-// Package atomicx is the one door through which ctdefer's lock-free packages
-// (ctseq, lazytlb) touch memory shared between CPUs.
+// Package atomicx is the one door through which every package of ctdefer
+// touches memory shared between goroutines: no other non-test file of the
+// module imports sync/atomic or go.uber.org/atomic (TestOnlyAtomicxImportsAtomics,
+// in the module root's imports_test.go, enforces it).
 //
 // In a normal build each method is a direct call into go.uber.org/atomic,
 // which the compiler inlines down to the bare instruction (LOCK XADD,

@@ -12,7 +12,7 @@ import (
 // futexOS needs nothing on Linux: the kernel keys the sleepers by address.
 type futexOS struct{}
 
-func (f *Futex) initOS() {}
+func (f *Futex) initOS() { f.os = futexOS{} }
 
 // addr is the word's address for the futex system call. go.uber.org/atomic's
 // Uint32 holds the uint32 as its only non-zero-size field, at offset 0.

@@ -132,3 +132,19 @@ func (b *Bool) Peek() uint64 {
 	}
 	return 0
 }
+
+// Or atomically sets the bits of mask and returns the previous value. It
+// always writes, even when the bits are already set, so it publishes the
+// caller's earlier writes like any read-modify-write. It is a
+// compare-and-swap loop (go.uber.org/atomic has no Or; it is also the code
+// the compiler emits for sync/atomic's Or when its result is used); under
+// the explorer the whole read-modify-write is one step.
+func (u *Uint32) Or(mask uint32) uint32 {
+	yield(OpAdd, u)
+	for {
+		old := u.v.Load()
+		if u.v.CompareAndSwap(old, old|mask) {
+			return old
+		}
+	}
+}

@@ -37,6 +37,15 @@
 // the runs at atomic-operation granularity are exactly the executions the
 // hardware can produce: there is no weak-memory behaviour to model.
 //
+// The explorer is therefore exact for code that shares memory only through
+// atomicx: a word read or written with sync/atomic or go.uber.org/atomic
+// would be invisible to it, and the interleavings around it never tried. The
+// import rule test (TestOnlyAtomicxImportsAtomics, in the module root's
+// imports_test.go) enforces it for ctseq, the root package, grace and
+// lazytlb, and for every other non-test file of the module: none outside
+// internal/atomicx imports sync/atomic or go.uber.org/atomic, under any
+// build tag.
+//
 // # Rules for scenarios
 //
 //   - Threads share memory only through atomicx words, plus plain Go

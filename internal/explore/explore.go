@@ -293,7 +293,7 @@ func (r *Run) wordName(a atomicx.Word) string {
 		r.names = make(map[uintptr]wordName)
 	}
 	r.unnamed++
-	n := wordName{name: fmt.Sprintf("word#%d", r.unnamed)}
+	n := wordName{name: fmt.Sprintf("word#%d", r.unnamed), auto: true}
 	r.names[key] = n
 	return n.name
 }

@@ -46,6 +46,7 @@ type Run struct {
 type wordName struct {
 	name string
 	show func(uint64) string
+	auto bool // named by order of first use, not by Run.Name
 }
 
 type status uint8
@@ -152,11 +153,18 @@ func await(cond func() bool) bool {
 	return true
 }
 
+// inThread reports whether the caller is the running thread of an
+// exploration (atomicx.InThread: such a thread takes locks by waiting).
+func inThread() bool {
+	r := active
+	return r != nil && r.cur != nil && r.silent == 0
+}
+
 // install sets the atomicx hooks for an exploration and returns a function
 // that removes them.
 func install() (uninstall func()) {
-	atomicx.Yield, atomicx.Block, atomicx.AwaitHook = hook, block, await
-	return func() { atomicx.Yield, atomicx.Block, atomicx.AwaitHook = nil, nil, nil }
+	atomicx.Yield, atomicx.Block, atomicx.AwaitHook, atomicx.InThread = hook, block, await, inThread
+	return func() { atomicx.Yield, atomicx.Block, atomicx.AwaitHook, atomicx.InThread = nil, nil, nil, nil }
 }
 
 // Go declares a thread. Call it from Setup only.
@@ -181,7 +189,7 @@ func (r *Run) Name(ptr any, name string, show func(uint64) string) {
 	if r.names == nil {
 		r.names = make(map[uintptr]wordName)
 	}
-	r.names[reflect.ValueOf(ptr).Pointer()] = wordName{name, show}
+	r.names[reflect.ValueOf(ptr).Pointer()] = wordName{name: name, show: show}
 }
 
 func uintptrOf(a atomicx.Word) uintptr { return reflect.ValueOf(a).Pointer() }
@@ -374,7 +382,13 @@ func (r *Run) deadlock() error {
 		case waiting:
 			s = append(s, t.name)
 		case sleeping:
-			sleepers = append(sleepers, fmt.Sprintf("%s on %s (value %#x)", t.name, r.wordName(t.futex), t.fval))
+			// Only explicit names: automatic ones depend on tracing, and
+			// the message must be the same when the schedule is replayed.
+			word := "a futex"
+			if n, ok := r.names[uintptrOf(t.futex)]; ok && !n.auto {
+				word = n.name
+			}
+			sleepers = append(sleepers, fmt.Sprintf("%s on %s (value %#x)", t.name, word, t.fval))
 		}
 	}
 	if len(sleepers) > 0 {

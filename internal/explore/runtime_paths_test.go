@@ -1,0 +1,291 @@
+//go:build ctdefer_explore
+
+package explore_test
+
+// Scenarios for the runtime paths users depend on, beyond the delivery
+// path of runtime_test.go: synchronous completion against the drain, IPIs
+// inside kernel stretches, parking with run-on-behalf, and Close against
+// posts and releases. Each states its property at the end of every schedule
+// (or inside it, where a handler can see the violation); the mutation
+// catalogue (mutants/) holds the bugs each must catch.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/explore"
+)
+
+// newRuntime returns a Domain over CPUs 0 and 1 for a scenario.
+func newRuntime(r *explore.Run) *ctdefer.Domain {
+	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0, 1}, Unpinned: true, IPITimeout: time.Hour})
+	if err != nil {
+		r.Fail(err)
+	}
+	return d
+}
+
+// register registers a work on d or fails the run.
+func register(r *explore.Run, d *ctdefer.Domain, name string, h ctdefer.Handler, opts ...ctdefer.RegisterOption) ctdefer.Work {
+	w, err := d.Register(name, h, opts...)
+	if err != nil {
+		r.Fail(err)
+	}
+	return w
+}
+
+// waitScenario: a waiter's DeferWait, Send or IPI against an owner that
+// makes user/kernel round trips, polls, releases and closes the Domain.
+// Property (P1 for synchronous callers): a wait that returns nil returns
+// after its handler ran; one that returns an error wrapping ErrClosed was
+// handed back, and its handler never runs; the handler runs at most once.
+// Handlers check that they run inside a kernel stretch of the word (P2: a
+// grace-period scan never sees the CPU quiescent while a handler runs).
+func waitScenario(kind string, rounds int) explore.Scenario {
+	return explore.Scenario{Name: "runtime/wait-" + kind, Setup: func(r *explore.Run) {
+		d := newRuntime(r)
+		ran, ranAtReturn := 0, -1
+		stateInHandler := ctseq.Kernel
+		var touched atomicx.Uint64 // the handler's own shared memory: a scheduling point inside it
+		w := register(r, d, "item", func(cpu int) {
+			touched.Add(1)
+			ran++
+			explore.Atomically(func() {
+				if st := d.State(cpu); st != ctseq.Kernel {
+					stateInHandler = st
+				}
+			})
+		})
+		var werr error
+		r.Go("owner", func() {
+			c, err := d.Claim(0)
+			if err != nil {
+				r.Fail(err)
+			}
+			for range rounds {
+				c.UserEnter()
+				c.Poll()
+				c.KernelEnter()
+			}
+			c.Poll()
+			if err := c.Release(); err != nil {
+				r.Fail(err)
+			}
+			// Hands back whatever reached the mailbox after Release.
+			_ = d.Close(context.Background())
+		})
+		r.Go("waiter", func() {
+			ctx := context.Background()
+			switch kind {
+			case "deferwait":
+				werr = d.DeferWait(ctx, 0, w)
+			case "send":
+				_, werr = d.Send(ctx, 0, w)
+			case "ipi":
+				werr = d.IPI(ctx, 0, w)
+			}
+			ranAtReturn = ran
+		})
+		r.Check(func() error {
+			switch {
+			case stateInHandler != ctseq.Kernel:
+				return fmt.Errorf("P2: a handler ran while the word said %v", stateInHandler)
+			case ran > 1:
+				return fmt.Errorf("P1: the handler ran %d times", ran)
+			case werr == nil && kind != "send" && ranAtReturn != 1:
+				return fmt.Errorf("P1: %s returned nil before its handler ran (ran %d times at return)", kind, ranAtReturn)
+			case werr != nil && !errors.Is(werr, ctdefer.ErrClosed):
+				return fmt.Errorf("%s: unexpected error %v", kind, werr)
+			case werr != nil && ran != 0:
+				return fmt.Errorf("P1: %s reported its work handed back, but it ran: %v", kind, werr)
+			case werr == nil && ran != 1:
+				return fmt.Errorf("P1: %s delivered, but the handler ran %d times by the end", kind, ran)
+			}
+			return nil
+		})
+	}}
+}
+
+// parkScenario: an owner that parks in Idle until its work has run or the
+// Domain closes, and a sender that delivers one item (RemoteSafe or not)
+// with Defer (and, for RemoteSafe work, then closes the Domain). Properties: no lost wake-up (the
+// explorer reports a run in which the owner sleeps on its futex with no wake
+// to come); the item runs exactly once; the word has one owner at a time (a
+// run on behalf that overlapped the owner's own transitions would make an
+// owner transition from the wrong state, which panics).
+func parkScenario(remoteSafe bool) explore.Scenario {
+	name := "runtime/park"
+	var opts []ctdefer.RegisterOption
+	if remoteSafe {
+		name += "-remote-safe"
+		opts = append(opts, ctdefer.RemoteSafe())
+	}
+	return explore.Scenario{Name: name, Setup: func(r *explore.Run) {
+		d := newRuntime(r)
+		ran := 0
+		w := register(r, d, "item", func(int) { ran++ }, opts...)
+		r.Go("owner", func() {
+			c, err := d.Claim(0)
+			if errors.Is(err, ctdefer.ErrClosed) {
+				return // the sender closed first: the item is handed back
+			} else if err != nil {
+				r.Fail(err)
+			}
+			for ran == 0 {
+				if err := c.Idle(context.Background()); errors.Is(err, ctdefer.ErrClosed) {
+					break
+				} else if err != nil {
+					r.Fail(err)
+				}
+			}
+			if err := c.Release(); err != nil {
+				r.Fail(err)
+			}
+		})
+		var cerr error
+		r.Go("sender", func() {
+			if _, err := d.Defer(0, w); err != nil {
+				r.Fail(err)
+			}
+			if remoteSafe {
+				// Work run on behalf does not wake the owner (that is its
+				// point): Close does. Without RemoteSafe only the IPI's
+				// wake-up can end the owner's sleep, so a lost one shows.
+				cerr = d.Close(context.Background())
+			}
+		})
+		r.Check(func() error {
+			back := 0
+			var ue *ctdefer.UndeliveredError
+			if errors.As(cerr, &ue) {
+				back = len(ue.Pending)
+			} else if cerr != nil {
+				return fmt.Errorf("Close: %v", cerr)
+			}
+			if ran+back != 1 {
+				return fmt.Errorf("P1: the item ran %d times and was handed back %d times", ran, back)
+			}
+			return nil
+		})
+	}}
+}
+
+// closeScenario: senders deliver to CPU 1, which an owner claims, runs one
+// round trip on and releases (withOwner), or which nobody claims, while a
+// closer closes the Domain. Property (nothing lost, nothing twice): every
+// delivery that Defer accepted either ran exactly once or is listed once in
+// Close's UndeliveredError, never both; and a delivery accepted before the
+// owner began its Release is run by that Release, not handed back.
+func closeScenario(withOwner, remoteSafe bool) explore.Scenario {
+	name := "runtime/close-vs-post"
+	if withOwner {
+		name = "runtime/close-vs-release"
+	}
+	var opts []ctdefer.RegisterOption
+	if remoteSafe {
+		name += "-remote-safe"
+		opts = append(opts, ctdefer.RemoteSafe())
+	}
+	senders := 2
+	if withOwner {
+		senders = 1 // the owner's round trip and Release are the interesting part
+	}
+	return explore.Scenario{Name: name, Setup: func(r *explore.Run) {
+		d := newRuntime(r)
+		ran := make([]int, senders)
+		accepted := make([]bool, senders)
+		beforeRelease := make([]bool, senders)
+		works := make([]ctdefer.Work, senders)
+		for i := range senders {
+			works[i] = register(r, d, fmt.Sprint("item", i), func(int) { ran[i]++ }, opts...)
+		}
+		var cerr error
+		closed := false
+		if withOwner {
+			r.Go("owner", func() {
+				c, err := d.Claim(1)
+				if err != nil {
+					return // the closer came first
+				}
+				c.UserEnter()
+				c.KernelEnter()
+				copy(beforeRelease, accepted)
+				if err := c.Release(); err != nil {
+					r.Fail(err)
+				}
+			})
+		}
+		for i := range senders {
+			r.Go(fmt.Sprint("sender", i), func() {
+				_, err := d.Defer(1, works[i])
+				switch {
+				case err == nil:
+					accepted[i] = true
+				case !errors.Is(err, ctdefer.ErrClosed):
+					r.Fail(err)
+				}
+			})
+		}
+		r.Go("closer", func() {
+			cerr = d.Close(context.Background())
+			closed = true
+		})
+		r.Check(func() error {
+			if !closed {
+				return fmt.Errorf("Close did not return")
+			}
+			back := make([]int, senders)
+			var ue *ctdefer.UndeliveredError
+			if errors.As(cerr, &ue) {
+				for _, p := range ue.Pending {
+					var i int
+					if _, err := fmt.Sscanf(p.Work.Name(), "item%d", &i); err != nil {
+						return err
+					}
+					back[i]++
+				}
+			} else if cerr != nil {
+				return fmt.Errorf("Close: %v", cerr)
+			}
+			for i := range senders {
+				switch {
+				case !accepted[i] && ran[i]+back[i] != 0:
+					return fmt.Errorf("item %d was refused but ran %d times, handed back %d times", i, ran[i], back[i])
+				case accepted[i] && ran[i]+back[i] != 1:
+					return fmt.Errorf("P1: item %d was accepted; it ran %d times and was handed back %d times", i, ran[i], back[i])
+				case beforeRelease[i] && ran[i] != 1:
+					return fmt.Errorf("item %d was delivered before Release began, but Release did not run it (handed back %d)", i, back[i])
+				}
+			}
+			return nil
+		})
+	}}
+}
+
+// TestRuntimePathsExplore runs the scenarios above over the real code.
+func TestRuntimePathsExplore(t *testing.T) {
+	for _, tc := range []struct {
+		s     explore.Scenario
+		bound int
+	}{
+		{waitScenario("deferwait", 1), 3},
+		{waitScenario("send", 1), 3},
+		{waitScenario("ipi", 1), 3},
+		{parkScenario(false), 3},
+		{parkScenario(true), 3},
+		{closeScenario(false, false), 3},
+		{closeScenario(false, true), 3},
+		{closeScenario(true, false), 3},
+		{closeScenario(true, true), 3},
+	} {
+		t.Run(tc.s.Name, func(t *testing.T) {
+			exploreAndReport(t, tc.s, explore.Options{Preemptions: tc.bound}, "", "", nil, 0)
+		})
+	}
+}

@@ -1,0 +1,78 @@
+package ctdefer
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctdefer/ctdefer/ctseq"
+)
+
+// Internal tests written for the mutation harness (internal/cmd/mutate; the
+// catalogue is mutants/catalogue.txt), for guarantees that the public API
+// shows only through a race: they read the slot's completion words from
+// inside a handler, where the outcome does not depend on any scheduling.
+
+// mutInternalDomain is a one-CPU Domain, unpinned, with one work whose
+// handler calls probe (on the owner, at the kernel entry or poll that runs
+// it). The test goroutine plays the owner: it has claimed the CPU when this
+// returns, and releases it at cleanup.
+func mutInternalDomain(t *testing.T, probe func(s *slot)) (*Domain, *CPU, Work) {
+	t.Helper()
+	d, err := New(Options{CPUs: []int{0}, Unpinned: true, IPITimeout: time.Hour})
+	require.NoError(t, err)
+	s := &d.slots[0]
+	w, err := d.Register("probe", func(int) { probe(s) })
+	require.NoError(t, err)
+	c, err := d.Claim(0)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = c.Release()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = d.Close(ctx)
+	})
+	return d, c, w
+}
+
+// A deferred delivery's completion (doneSeq, which DeferWait polls) is
+// published after its handler has run, not before. Mutant
+// completion-before-drain.
+func TestMutantDeferredCompletionAfterHandler(t *testing.T) {
+	var during []uint64 // doneSeq seen by the handler
+	d, c, w := mutInternalDomain(t, func(s *slot) { during = append(during, s.doneSeq.Load()) })
+	s := &d.slots[0]
+	c.UserEnter()
+	how, err := d.Defer(0, w)
+	require.NoError(t, err)
+	require.Equal(t, Deferred, how)
+	ticket := s.word.Snapshot().ServedBy() // the entry that runs it, which DeferWait waits for
+	c.KernelEnter()
+	require.Len(t, during, 1, "the kernel entry ran the work once")
+	require.False(t, ctseq.SeqReached(during[0], ticket),
+		"doneSeq %d already reached the ticket %d while the handler ran: a DeferWait could return before the work has run", during[0], ticket)
+	require.Equal(t, ticket, s.doneSeq.Load(), "after the entry, doneSeq is the entry's sequence")
+}
+
+// An IPI's completion (ipiDone, which IPI, Send and DeferWait poll) is
+// published after its handler has run, and is the generation the post
+// returned: the claim advanced the mailbox's generation. Mutants
+// ipi-completion-before-drain and claim-keeps-generation.
+func TestMutantIPICompletionAfterHandler(t *testing.T) {
+	var during []uint64 // ipiDone seen by the handler
+	d, c, w := mutInternalDomain(t, func(s *slot) { during = append(during, s.ipiDone.Load()) })
+	s := &d.slots[0]
+	for round := 1; round <= 2; round++ {
+		ticket := s.mbox.v.Load()>>mboxGenShift + 1 // the generation a post returns (mailbox.go)
+		how, err := d.Defer(0, w)
+		require.NoError(t, err)
+		require.Equal(t, IPI, how, "the owner is in the kernel")
+		require.True(t, c.Poll(), "Poll handles the IPI")
+		require.Len(t, during, round, "the poll ran the work once")
+		require.Less(t, during[round-1], ticket,
+			"round %d: ipiDone already reached the ticket while the handler ran: a waiter could return before the work has run", round)
+		require.Equal(t, ticket, s.ipiDone.Load(), "round %d: after the poll, ipiDone is the post's generation", round)
+	}
+}

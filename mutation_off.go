@@ -1,5 +1,0 @@
-//go:build !ctdefer_explore
-
-package ctdefer
-
-const mutation = mutNone
