@@ -98,7 +98,7 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 	if !s.claimed.CompareAndSwap(false, true) { // CAS: one owner per CPU; pairs with the store in Release
 		d.mu.Unlock()
 		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("ctdefer: Claim(%d): claimed by thread %d: %w", cpu, s.ownerTid.Load(), ErrCPUBusy)
+		return nil, fmt.Errorf("ctdefer: Claim(%d): claimed by thread %d: %w", cpu, s.ownerTid.Load(), ErrCPUBusy) // load: diagnostics only
 	}
 	d.seal()
 	d.claimers.Inc() // RMW under mu: Close waits for zero (see Close)
@@ -117,7 +117,7 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 		if c.restore, err = pinThread(cpu); err != nil {
 			d.mu.Lock()
 			unregisterOwner(tid, s)
-			s.ownerTid.Store(0)
+			s.ownerTid.Store(0)    // store under mu: undo the claim (diagnostics)
 			s.claimed.Store(false) // store: undo the claim; pairs with the CAS above
 			d.claimers.Dec()       // RMW: pairs with Close's load
 			d.mu.Unlock()
@@ -309,15 +309,15 @@ func (c *CPU) giveUp() error {
 // drain runs deferred work claimed by a kernel entry.
 func (c *CPU) drain(work ctseq.Work) {
 	c.runEntryWork(work)
-	c.s.ostats.drains.Inc()
-	c.s.ostats.deferred.Add(uint64(work.Len()))
+	c.s.ostats.drains.Inc()                     // counter: orders nothing, read by Stats
+	c.s.ostats.deferred.Add(uint64(work.Len())) // counter: orders nothing, read by Stats
 }
 
 // flush runs every registered work (FlushOnEntry).
 func (c *CPU) flush() {
 	c.runEntryWork(c.flushAll)
-	c.s.ostats.flushes.Inc()
-	c.s.ostats.flushRuns.Add(uint64(c.flushAll.Len()))
+	c.s.ostats.flushes.Inc()                           // counter: orders nothing, read by Stats
+	c.s.ostats.flushRuns.Add(uint64(c.flushAll.Len())) // counter: orders nothing, read by Stats
 }
 
 // runEntryWork runs the work of the current kernel entry and publishes its
@@ -353,9 +353,9 @@ func (c *CPU) handleIPIs(inUser bool) {
 		s.ostats.maxIPILatency.Store(max(lat, s.ostats.maxIPILatency.Load())) // statistics only
 	}
 	c.traceLog("ipi-handle", work)
-	s.ostats.ipiRuns.Add(uint64(work.Len()))
+	s.ostats.ipiRuns.Add(uint64(work.Len())) // counter: orders nothing, read by Stats
 	if inUser {
-		s.ostats.ipisInUser.Inc()
+		s.ostats.ipisInUser.Inc() // counter: orders nothing, read by Stats
 	}
 	// store, deferred so that it follows every handler, and happens even
 	// if one panics (Drain runs the others first): pairs with the load in

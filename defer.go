@@ -228,7 +228,7 @@ func (d *Domain) ipi(method string, s *slot, w Work, bit ctseq.Work) (ticket, er
 	if !ok {
 		return ticket{}, fmt.Errorf("ctdefer: %s(%d, %s): %w", method, s.cpu, w.Name(), ErrClosed)
 	}
-	s.sstats.ipis.Inc()
+	s.sstats.ipis.Inc() // counter: orders nothing, read by Stats
 	d.traceIPI(s.cpu, w)
 	s.wakeIfParked()
 	return ticket{ticketIPI, gen}, nil
@@ -254,7 +254,7 @@ func (d *Domain) runOnBehalf(s *slot, w Work) {
 	}
 	defer s.word.IdleEnter()
 	w.info.handler(s.cpu)
-	s.sstats.onBehalf.Inc()
+	s.sstats.onBehalf.Inc() // counter: orders nothing, read by Stats
 }
 
 // wait blocks until t is completed (percpu.Waiter): it spins for

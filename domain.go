@@ -161,7 +161,7 @@ func (d *Domain) Register(name string, h Handler, opts ...RegisterOption) (Work,
 	switch {
 	case slices.ContainsFunc(d.works, func(w *workInfo) bool { return w.name == name }):
 		return Work{}, fmt.Errorf("ctdefer: Register(%q): already registered: %w", name, ErrBadName)
-	case d.closed.Load():
+	case d.closed.Load(): // load under mu: pairs with Close's store
 		return Work{}, fmt.Errorf("ctdefer: Register(%q): %w", name, ErrClosed)
 	case d.sealed:
 		return Work{}, fmt.Errorf("ctdefer: Register(%q): %w", name, ErrRegistrationClosed)
@@ -298,8 +298,10 @@ func (d *Domain) Close(ctx context.Context) error {
 	// work. Exited owners are looked for once the polls are slow, with a
 	// garbage collection every 40 polls if only that can tell (owner.go).
 	polls := 0
-	atomicx.Await(func() bool { return d.claimers.Load() == 0 }) // the explorer's wait (false in normal builds)
-	for sleep := 10 * time.Microsecond; d.claimers.Load() != 0; sleep = min(2*sleep, 5*time.Millisecond) {
+	// The explorer's wait (false in normal builds).
+	atomicx.Await(func() bool { return d.claimers.Load() == 0 }) // load: as below
+
+	for sleep := 10 * time.Microsecond; d.claimers.Load() != 0; sleep = min(2*sleep, 5*time.Millisecond) { // load: pairs with the decrement in Release (giveUp) and reclaim
 		if sleep >= time.Millisecond {
 			polls++
 			for i := range d.slots {
@@ -357,7 +359,7 @@ func (d *Domain) closeMailbox(s *slot) (panics []error) {
 		if p := runRecovered(w, s.cpu); p != nil {
 			panics = append(panics, fmt.Errorf("ctdefer: Close: handler %q run on behalf of CPU %d: %w", w.name, s.cpu, p))
 		}
-		s.sstats.onBehalf.Inc()
+		s.sstats.onBehalf.Inc() // counter: orders nothing, read by Stats
 	}
 	if back != 0 {
 		d.handBack(s, ticketIPI, gen, back, fmt.Errorf("ctdefer: CPU %d: posted while no worker held it: %w", s.cpu, ErrClosed))

@@ -107,8 +107,8 @@ func ownerGoneError(cpu, tid int) error {
 // With collect, an owner that only a collection can show gone (on the main
 // thread, or where threads have no IDs) gets one.
 func ownerGone(s *slot, collect bool) bool {
-	tid := int(s.ownerTid.Load()) // load: the owner's thread, stored at Claim under mu
-	if tid > 0 && !sysx.ThreadAlive(tid, s.ownerStart.Load()) {
+	tid := int(s.ownerTid.Load())                               // load: the owner's thread, stored at Claim under mu
+	if tid > 0 && !sysx.ThreadAlive(tid, s.ownerStart.Load()) { // loads: the owner recorded at Claim, under mu
 		return true
 	}
 	// The claim is lost once the weak pointer to its handle reads nil.
@@ -132,7 +132,7 @@ var mainThread = os.Getpid()
 // collect allows a garbage collection to find out (see ownerGone).
 func (d *Domain) reapIfDead(s *slot, collect bool) bool {
 	// load: cheap filter; the decision is re-made under d.mu.
-	if !s.claimed.Load() {
+	if !s.claimed.Load() { // load: cheap filter, re-checked under mu
 		return false
 	}
 	if !ownerGone(s, collect) {
@@ -151,7 +151,7 @@ func (d *Domain) reapIfDeadLocked(s *slot, collect bool) bool {
 	if !ownerGone(s, collect) {
 		return false
 	}
-	d.reclaimLocked(s, int(s.ownerTid.Load()))
+	d.reclaimLocked(s, int(s.ownerTid.Load())) // load under mu: the owner being reclaimed
 	return true
 }
 
