@@ -17,3 +17,9 @@ func block(*Futex, uint32) bool { return false }
 // own way (spinning, sleeping). Under the explorer it is where a waiting
 // thread hands the wait to the scheduler (see yield_explore.go).
 func Await(cond func() bool) bool { return false }
+
+// AwaitTimed reports handled false in production builds: the caller waits
+// for cond its own way, until its deadline. Under the explorer it is where a
+// wait that time can end hands itself to the scheduler (see
+// yield_explore.go).
+func AwaitTimed(cond func() bool) (handled, expired bool) { return false, false }

@@ -23,9 +23,12 @@ var (
 	// deadlock (a lost wake-up).
 	Block func(f *Futex, val uint32) bool
 
-	// AwaitHook is called by Await: it reports false if the caller is not
-	// a thread of the exploration, else it returns once cond holds.
-	AwaitHook func(cond func() bool) bool
+	// AwaitHook is called by Await (timed false) and AwaitTimed (timed
+	// true): it reports handled false if the caller is not a thread of the
+	// exploration. Else it returns once cond holds, or, for a timed wait
+	// in an exploration that models time, when the scheduler lets the
+	// wait's time run out (expired true; cond did not hold at that step).
+	AwaitHook func(cond func() bool, timed bool) (handled, expired bool)
 )
 
 func yield(op Op, w Word) {
@@ -46,10 +49,25 @@ func block(f *Futex, val uint32) bool {
 // false at once and the caller waits its own way. Code that spins or sleeps
 // until a condition holds calls it first, so that explorations see the wait
 // as one blocking step instead of an unbounded number of polls (time passing
-// is not modelled: a wait ends only when its condition holds).
+// does not end it: a wait ends only when its condition holds).
 func Await(cond func() bool) bool {
 	if a := AwaitHook; a != nil {
-		return a(cond)
+		handled, _ := a(cond, false)
+		return handled
 	}
 	return false
+}
+
+// AwaitTimed is Await for a wait that a deadline or a timeout can also end.
+// It reports handled false when the caller is not a thread of an
+// exploration (the caller then waits its own way). Otherwise it returns
+// once cond holds (expired false) or, in an exploration that models time
+// (explore.Options.Timeouts), at whichever step the explorer chooses to let
+// the wait's time run out while cond does not hold (expired true): every
+// point at which a timeout could fire is explored, with no clock.
+func AwaitTimed(cond func() bool) (handled, expired bool) {
+	if a := AwaitHook; a != nil {
+		return a(cond, true)
+	}
+	return false, false
 }

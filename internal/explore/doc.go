@@ -56,6 +56,17 @@
 //   - Threads block on nothing but atomicx operations. A thread that would
 //     spin until some condition holds calls [Wait] instead; it is disabled
 //     until the condition is true, which avoids infinite schedules.
+//     Library code does the same through atomicx.Await (percpu.Waiter
+//     calls it), and a futex sleep is modelled by atomicx.Futex.
+//   - Time is not read. A wait that a deadline or a timeout can end
+//     (atomicx.AwaitTimed) ends only when its condition holds, unless the
+//     exploration sets [Options.Timeouts]: then time passing is the
+//     explorer's choice. The waiting thread is enabled at every step; if it
+//     is picked while its condition does not hold, its time has run out and
+//     the wait returns its timeout error. Every point at which a timeout
+//     could fire is tried, and the slow paths that only expired waits reach
+//     (diagnostics, the reclaim of an exited owner's CPU) run against every
+//     interleaving of the other threads.
 //   - Threads and checks must be deterministic: the same choices must give
 //     the same run (the explorer detects divergence and reports it).
 //   - No other goroutine may use atomicx words during an exploration, and

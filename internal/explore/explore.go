@@ -34,6 +34,14 @@ type Options struct {
 	// MaxSchedules, if positive, stops the exploration after that many
 	// runs; Result.Complete is then false.
 	MaxSchedules int
+	// Timeouts makes time passing a choice of the explorer: a thread in a
+	// wait that a deadline or a timeout can end (atomicx.AwaitTimed, as
+	// percpu.Waiter uses when its context has a deadline or it has a
+	// Timeout) can be scheduled at any step, and if its condition does not
+	// hold then, its time has run out. Every point at which the timeout
+	// could fire is explored, and no clock is read. Without it, such waits
+	// end only when their condition holds, as untimed ones do.
+	Timeouts bool
 }
 
 // DefaultMaxSteps is the step limit when Options.MaxSteps is zero.
@@ -70,7 +78,8 @@ func (s Schedule) String() string {
 }
 
 // Step is one step of a traced run: the thread that ran, the operation it
-// performed first ("wait" if it returned from Wait) and the word it touched,
+// performed first ("wait" if it returned from Wait, "timeout" if its timed
+// wait expired) and the word it touched,
 // with the word's value before the operation and at the end of the step.
 type Step struct {
 	Thread        string
@@ -128,14 +137,14 @@ func Explore(s Scenario, o Options) Result {
 	d := &dfs{}
 	var res Result
 	for {
-		r := execute(s, d, o.Preemptions, maxSteps, false)
+		r := execute(s, d, o, maxSteps, false)
 		res.Schedules++
 		res.Longest = max(res.Longest, len(r.sched))
 		if r.violation == nil && len(r.sched) != len(d.stack) {
 			r.violation = fmt.Errorf("%w: run ended after %d of %d recorded decisions", ErrNondeterministic, len(r.sched), len(d.stack))
 		}
 		if r.violation != nil {
-			res.Violation = traced(s, r, maxSteps)
+			res.Violation = traced(s, r, o, maxSteps)
 			return res
 		}
 		if !d.next() {
@@ -149,9 +158,9 @@ func Explore(s Scenario, o Options) Result {
 }
 
 // traced re-runs the schedule of the failed run r with tracing.
-func traced(s Scenario, r *Run, maxSteps int) *Violation {
+func traced(s Scenario, r *Run, o Options, maxSteps int) *Violation {
 	v := &Violation{Err: r.violation, Schedule: slices.Clone(r.sched)}
-	again := execute(s, &replay{sched: v.Schedule}, 0, maxSteps, true)
+	again := execute(s, &replay{sched: v.Schedule}, Options{Timeouts: o.Timeouts}, maxSteps, true)
 	v.Trace = again.trace
 	if again.violation == nil || again.violation.Error() != r.violation.Error() {
 		v.Err = fmt.Errorf("%w (replay gave: %v)", v.Err, again.violation)
@@ -179,11 +188,11 @@ func runOne(s Scenario, ch chooser) error {
 	mu.Lock()
 	defer mu.Unlock()
 	defer install()()
-	r := execute(s, ch, 0, DefaultMaxSteps, false)
+	r := execute(s, ch, Options{}, DefaultMaxSteps, false)
 	if r.violation == nil {
 		return nil
 	}
-	return traced(s, r, DefaultMaxSteps)
+	return traced(s, r, Options{}, DefaultMaxSteps)
 }
 
 // dfs enumerates schedules depth first. stack holds the decisions of the
@@ -257,6 +266,9 @@ func (b bytesChooser) choose(depth int, cands []int) (int, error) {
 // traceBefore records the start of the step that thread t is about to run.
 func (r *Run) traceBefore(t *thread) {
 	st := Step{Thread: t.name, Op: "wait"}
+	if t.status == timed && t.expired {
+		st.Op = "timeout"
+	}
 	if t.status == ready {
 		st.Op = t.op.String()
 		switch t.op {

@@ -238,3 +238,56 @@ func TestAtomicallyOutsideExploration(t *testing.T) {
 		t.Fatal("Atomically did not run")
 	}
 }
+
+// timedWait: a thread waits, with a deadline, for a flag that another sets.
+// outcomes records how each run's wait ended; with failOnExpiry, a run in
+// which the wait expired is a violation.
+func timedWait(outcomes map[string]int, failOnExpiry bool) explore.Scenario {
+	return explore.Scenario{Name: "timed-wait", Setup: func(r *explore.Run) {
+		flag := new(atomicx.Uint64)
+		r.Name(flag, "flag", nil)
+		var handled, expired bool
+		r.Go("waiter", func() {
+			handled, expired = atomicx.AwaitTimed(func() bool { return flag.Load() == 1 })
+		})
+		r.Go("setter", func() { flag.Store(1) })
+		r.Check(func() error {
+			switch {
+			case !handled:
+				return errors.New("AwaitTimed in a thread was not handled by the explorer")
+			case expired && failOnExpiry:
+				return errors.New("the wait expired")
+			}
+			outcomes[fmt.Sprint("expired=", expired)]++
+			return nil
+		})
+	}}
+}
+
+// TestExploreTimeouts: with Options.Timeouts, a timed wait may expire at
+// any step at which its condition does not hold (here: before the setter
+// runs), and it never expires once the condition holds; without it, a
+// timed wait ends only when its condition holds. An expiry shows in the
+// trace as a "timeout" step.
+func TestExploreTimeouts(t *testing.T) {
+	got := map[string]int{}
+	res := explore.Explore(timedWait(got, false), explore.Options{Timeouts: true})
+	if res.Violation != nil || !res.Complete || res.Schedules != 2 {
+		t.Fatalf("with Timeouts: %+v, want 2 complete schedules", res)
+	}
+	if got["expired=true"] != 1 || got["expired=false"] != 1 {
+		t.Fatalf("with Timeouts: outcomes %v, want one expired run and one not", got)
+	}
+	got = map[string]int{}
+	res = explore.Explore(timedWait(got, false), explore.Options{})
+	if res.Violation != nil || !res.Complete || res.Schedules != 1 || got["expired=false"] != 1 {
+		t.Fatalf("without Timeouts: %+v, outcomes %v; want 1 schedule, not expired", res, got)
+	}
+	res = explore.Explore(timedWait(map[string]int{}, true), explore.Options{Timeouts: true})
+	if res.Violation == nil {
+		t.Fatalf("with Timeouts, a run whose wait expires is a violation: none found in %d schedules", res.Schedules)
+	}
+	if tr := res.Violation.TraceString(0); !strings.Contains(tr, "waiter     timeout") {
+		t.Fatalf("the expiry is not a timeout step of the trace:\n%s", tr)
+	}
+}

@@ -32,7 +32,8 @@ type Run struct {
 	aborted     bool          // the run is being torn down
 	violation   error
 	choose      chooser
-	bound       int // preemption bound; 0 for none
+	bound       int  // preemption bound; 0 for none
+	timeouts    bool // timed waits can expire (Options.Timeouts)
 	preemptions int
 	maxSteps    int
 	sched       Schedule
@@ -54,22 +55,24 @@ type status uint8
 const (
 	ready    status = iota // stopped before an atomic operation
 	waiting                // stopped in Wait until cond holds
+	timed                  // in a timed wait: runnable at any step (Options.Timeouts)
 	sleeping               // asleep on a futex until a Wake of it runs
 	running
 	done
 )
 
 type thread struct {
-	id     int
-	name   string
-	fn     func()
-	status status
-	op     atomicx.Op
-	addr   atomicx.Word
-	cond   func() bool
-	futex  *atomicx.Futex // sleeping: the futex slept on
-	fval   uint32         // sleeping: the value it held
-	wake   chan struct{}  // buffered(1): the scheduler's go-ahead
+	id      int
+	name    string
+	fn      func()
+	status  status
+	op      atomicx.Op
+	addr    atomicx.Word
+	cond    func() bool
+	expired bool           // a timed wait ended with its condition false
+	futex   *atomicx.Futex // sleeping: the futex slept on
+	fval    uint32         // sleeping: the value it held
+	wake    chan struct{}  // buffered(1): the scheduler's go-ahead
 }
 
 // chooser picks among the enabled threads at decision number depth.
@@ -143,14 +146,27 @@ const (
 	opWoken     = atomicx.Op(254)
 )
 
-// await is atomicx.AwaitHook: a thread's wait for a condition becomes Wait.
-func await(cond func() bool) bool {
+// await is atomicx.AwaitHook: a thread's wait for a condition becomes Wait,
+// or, for a timed wait in an exploration with Options.Timeouts, a step the
+// scheduler may pick at any time: the wait ends then, expired if its
+// condition does not hold at that step.
+func await(cond func() bool, isTimed bool) (handled, expired bool) {
 	r := active
 	if r == nil || r.cur == nil || r.silent > 0 {
-		return false
+		return false, false
 	}
-	Wait(cond)
-	return true
+	if !isTimed || !r.timeouts {
+		Wait(cond)
+		return true, false
+	}
+	if r.eval(cond) {
+		return true, false
+	}
+	t := r.cur
+	t.status, t.cond, t.addr = timed, cond, nil
+	r.pause(t)
+	t.cond = nil
+	return true, t.expired
 }
 
 // inThread reports whether the caller is the running thread of an
@@ -355,6 +371,11 @@ func (r *Run) decide(from *thread) *thread {
 		return nil
 	}
 	next := r.threads[r.cands[i]]
+	if next.status == timed {
+		// The wait ends at this step: with its condition, or with its
+		// time run out if the condition does not hold now.
+		next.expired = !r.eval(next.cond)
+	}
 	if fromEnabled && next != from {
 		r.preemptions++
 	}
@@ -367,7 +388,7 @@ func (r *Run) decide(from *thread) *thread {
 
 func (r *Run) enabled(t *thread) bool {
 	switch t.status {
-	case ready:
+	case ready, timed:
 		return true
 	case waiting:
 		return r.eval(t.cond)
@@ -409,7 +430,7 @@ func (r *Run) abort(err error) {
 	}
 	r.aborted = true
 	for _, t := range r.threads {
-		if t != r.cur && (t.status == ready || t.status == waiting || t.status == sleeping) {
+		if t != r.cur && (t.status == ready || t.status == waiting || t.status == timed || t.status == sleeping) {
 			t.wake <- struct{}{}
 		}
 	}
@@ -448,8 +469,8 @@ func (p *PanicError) Unwrap() error {
 
 // execute performs one run of s with the given chooser and returns it.
 // The caller holds mu.
-func execute(s Scenario, ch chooser, bound, maxSteps int, tracing bool) *Run {
-	r := &Run{choose: ch, bound: bound, maxSteps: maxSteps, tracing: tracing}
+func execute(s Scenario, ch chooser, o Options, maxSteps int, tracing bool) *Run {
+	r := &Run{choose: ch, bound: o.Preemptions, timeouts: o.Timeouts, maxSteps: maxSteps, tracing: tracing}
 	s.Setup(r)
 	r.parked = make(chan struct{})
 	active = r

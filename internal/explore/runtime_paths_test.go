@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,8 +48,21 @@ func register(r *explore.Run, d *ctdefer.Domain, name string, h ctdefer.Handler,
 // handed back, and its handler never runs; the handler runs at most once.
 // Handlers check that they run inside a kernel stretch of the word (P2: a
 // grace-period scan never sees the CPU quiescent while a handler runs).
-func waitScenario(kind string, rounds int) explore.Scenario {
-	return explore.Scenario{Name: "runtime/wait-" + kind, Setup: func(r *explore.Run) {
+//
+// With timed, the wait has a deadline (kind "deferwait": the Domain's
+// IPITimeout; "ipi": the context's) and is explored with
+// explore.Options.Timeouts, so its time may run out at any step. P3: a wait
+// that timed out reports the cause (ErrIPITimeout, or the context's
+// context.DeadlineExceeded) and its delivery is late, never lost: by the
+// end the handler ran once or Close handed the work back, exactly one of
+// the two. A timed-out DeferWait also asks whether the owner is gone (the
+// reclaim check of its slow path): a live owner must never be reclaimed.
+func waitScenario(kind string, rounds int, timed bool) explore.Scenario {
+	name := "runtime/wait-" + kind
+	if timed {
+		name += "-timeout"
+	}
+	return explore.Scenario{Name: name, Setup: func(r *explore.Run) {
 		d := newRuntime(r)
 		ran, ranAtReturn := 0, -1
 		stateInHandler := ctseq.Kernel
@@ -62,7 +76,7 @@ func waitScenario(kind string, rounds int) explore.Scenario {
 				}
 			})
 		})
-		var werr error
+		var werr, cerr error
 		r.Go("owner", func() {
 			c, err := d.Claim(0)
 			if err != nil {
@@ -78,10 +92,16 @@ func waitScenario(kind string, rounds int) explore.Scenario {
 				r.Fail(err)
 			}
 			// Hands back whatever reached the mailbox after Release.
-			_ = d.Close(context.Background())
+			cerr = d.Close(context.Background())
 		})
 		r.Go("waiter", func() {
 			ctx := context.Background()
+			if timed && kind != "deferwait" {
+				// Far away: only the explorer ends the wait early.
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Hour))
+				defer cancel()
+			}
 			switch kind {
 			case "deferwait":
 				werr = d.DeferWait(ctx, 0, w)
@@ -93,13 +113,30 @@ func waitScenario(kind string, rounds int) explore.Scenario {
 			ranAtReturn = ran
 		})
 		r.Check(func() error {
+			handed := 0
+			var ue *ctdefer.UndeliveredError
+			if errors.As(cerr, &ue) {
+				for _, p := range ue.Pending {
+					if p.CPU == 0 && p.Work == w {
+						handed++
+					}
+				}
+			}
+			timedOut := errors.Is(werr, ctdefer.ErrIPITimeout) || errors.Is(werr, context.DeadlineExceeded)
 			switch {
 			case stateInHandler != ctseq.Kernel:
 				return fmt.Errorf("P2: a handler ran while the word said %v", stateInHandler)
 			case ran > 1:
 				return fmt.Errorf("P1: the handler ran %d times", ran)
+			case cerr != nil && ue == nil:
+				return fmt.Errorf("Close: unexpected error %v", cerr)
 			case werr == nil && kind != "send" && ranAtReturn != 1:
 				return fmt.Errorf("P1: %s returned nil before its handler ran (ran %d times at return)", kind, ranAtReturn)
+			case timedOut && !timed:
+				return fmt.Errorf("%s: timed out without a deadline: %v", kind, werr)
+			case timedOut && ran+handed != 1:
+				return fmt.Errorf("P3: %s timed out, then its handler ran %d times and Close handed it back %d times: %v", kind, ran, handed, werr)
+			case timedOut:
 			case werr != nil && !errors.Is(werr, ctdefer.ErrClosed):
 				return fmt.Errorf("%s: unexpected error %v", kind, werr)
 			case werr != nil && ran != 0:
@@ -274,9 +311,11 @@ func TestRuntimePathsExplore(t *testing.T) {
 		s     explore.Scenario
 		bound int
 	}{
-		{waitScenario("deferwait", 1), 3},
-		{waitScenario("send", 1), 3},
-		{waitScenario("ipi", 1), 3},
+		{waitScenario("deferwait", 1, false), 3},
+		{waitScenario("send", 1, false), 3},
+		{waitScenario("ipi", 1, false), 3},
+		{waitScenario("deferwait", 1, true), 3},
+		{waitScenario("ipi", 1, true), 3},
 		{parkScenario(false), 3},
 		{parkScenario(true), 3},
 		{closeScenario(false, false), 3},
@@ -285,7 +324,8 @@ func TestRuntimePathsExplore(t *testing.T) {
 		{closeScenario(true, true), 3},
 	} {
 		t.Run(tc.s.Name, func(t *testing.T) {
-			exploreAndReport(t, tc.s, explore.Options{Preemptions: tc.bound}, "", "", nil, 0)
+			o := explore.Options{Preemptions: tc.bound, Timeouts: strings.HasSuffix(tc.s.Name, "-timeout")}
+			exploreAndReport(t, tc.s, o, "", "", nil, 0)
 		})
 	}
 }

@@ -47,7 +47,12 @@ const spinRound = 16
 //
 // A thread of the interleaving explorer hands the whole wait to the
 // explorer instead (atomicx.Await, false in normal builds): a blocking step
-// that ends when done holds, not an unbounded number of polls.
+// that ends when done holds, not an unbounded number of polls. A wait with a
+// deadline (ctx's, or Timeout) is handed over as a timed wait
+// (atomicx.AwaitTimed): an exploration that models time may end it at any
+// step at which done does not hold, with the error the deadline gives
+// (context.DeadlineExceeded if ctx has one, else ErrTimeout), which
+// explores every point at which the timeout could fire.
 //
 // ctx is honoured in both phases: each round of the spin looks at the
 // clock and at ctx.Err() (one atomic load for the standard library's
@@ -56,8 +61,15 @@ const spinRound = 16
 // deadline. Nothing is allocated until the first sleep, which allocates
 // its timer (and ctx's done channel, for a cancelable context).
 func (w Waiter) Until(ctx context.Context, done func() bool) error {
-	if atomicx.Await(done) {
-		return nil
+	ctxDeadline, hasCtxDeadline := ctx.Deadline()
+	if handled, expired := w.explored(done, hasCtxDeadline); handled {
+		switch {
+		case !expired:
+			return nil
+		case hasCtxDeadline:
+			return context.DeadlineExceeded
+		}
+		return ErrTimeout
 	}
 	start := time.Now()
 	spinEnd := start.Add(w.Spin)
@@ -65,7 +77,6 @@ func (w Waiter) Until(ctx context.Context, done func() bool) error {
 	if w.Timeout > 0 {
 		deadline = start.Add(w.Timeout)
 	}
-	ctxDeadline, hasCtxDeadline := ctx.Deadline()
 	if hasCtxDeadline && (deadline.IsZero() || ctxDeadline.Before(deadline)) {
 		deadline = ctxDeadline
 	}
@@ -120,4 +131,14 @@ func (w Waiter) Until(ctx context.Context, done func() bool) error {
 		case <-timer.C:
 		}
 	}
+}
+
+// explored hands the wait to the interleaving explorer, as a timed wait if
+// a deadline can end it; handled is false outside explorations (always, in
+// normal builds, where both calls are constant false).
+func (w Waiter) explored(done func() bool, hasCtxDeadline bool) (handled, expired bool) {
+	if w.Timeout > 0 || hasCtxDeadline {
+		return atomicx.AwaitTimed(done)
+	}
+	return atomicx.Await(done), false
 }
