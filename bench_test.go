@@ -46,12 +46,13 @@ func BenchmarkCPUKernelEnterNoWork(b *testing.B) {
 
 func BenchmarkCPUKernelEnterWithWork(b *testing.B) { benchEntry(b, 1) }
 
-// BenchmarkCPUEntryTracked vs BenchmarkCPUEntryFlushOnEntry (seed 001's
-// alternative): per op one round trip in which one work was delivered, with
-// 1, 4 or 16 works registered. Tracked bits run only the delivered work;
-// FlushOnEntry runs every registered work at every entry. The handlers do
-// nothing, so this is the bookkeeping floor; real flushes widen the gap by
-// their own cost times the number of works.
+// BenchmarkCPUEntryTracked vs BenchmarkCPUEntryFlushOnEntry (the alternative
+// Dave Hansen proposed in the LKML thread "context_tracking,x86: Defer some
+// IPIs until a user->kernel transition"): per op one round trip in which one
+// work was delivered, with 1, 4 or 16 works registered. Tracked bits run only
+// the delivered work; FlushOnEntry runs every registered work at every entry.
+// The handlers do nothing, so this is the bookkeeping floor; real flushes
+// widen the gap by their own cost times the number of works.
 func BenchmarkCPUEntryTracked(b *testing.B) {
 	for _, n := range []int{1, 4, 16} {
 		b.Run(fmt.Sprint("works=", n), func(b *testing.B) { benchEntry(b, n) })

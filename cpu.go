@@ -55,7 +55,13 @@ type CPU struct {
 // owner), ErrAlreadyOwner (the calling goroutine already owns a CPU),
 // ErrNilOption, ErrCPUNotAllowed (the kernel refused the affinity: cpuset,
 // hotplug), ErrAffinity (any other affinity failure, with the errno),
-// ErrNotSupported (pinning on a platform without it), ErrClosed.
+// ErrNotSupported (pinning on a platform without it), ErrClosed, and
+// ErrNoHeadroom with Options.RequireHeadroom.
+//
+// GOMAXPROCS headroom: each running worker holds a P, so the CPUs claimed in
+// the process, across Domains, should stay below runtime.GOMAXPROCS(0). A
+// claim that reaches it is counted in Stats.NoHeadroom and logged
+// (Options.Logger), or refused with Options.RequireHeadroom.
 func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 	s, err := d.slotOf("Claim", cpu)
 	if err != nil {
@@ -100,6 +106,15 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 		runtime.UnlockOSThread()
 		return nil, fmt.Errorf("ctdefer: Claim(%d): claimed by thread %d: %w", cpu, s.ownerTid.Load(), ErrCPUBusy) // load: diagnostics only
 	}
+	workersNow, procs, ok := reserveWorker(d.opts.RequireHeadroom)
+	if !ok {
+		s.claimed.Store(false) // store: undo the claim; pairs with the CAS above
+		d.mu.Unlock()
+		runtime.UnlockOSThread()
+		d.logNoHeadroom(cpu, workersNow, procs, true)
+		return nil, fmt.Errorf("ctdefer: Claim(%d): it would be claimed CPU %d of the process with GOMAXPROCS %d, "+
+			"leaving no P for other goroutines: %w", cpu, workersNow, procs, ErrNoHeadroom)
+	}
 	d.seal()
 	d.claimers.Inc() // RMW under mu: Close waits for zero (see Close)
 	all := d.all
@@ -112,6 +127,10 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 	s.ownerStart.Store(start)    // store under mu: ditto
 	registerOwner(tid, ownerRec{d: d, s: s, start: start})
 	d.mu.Unlock()
+	if workersNow >= procs {
+		s.swork.noHeadroom.Inc() // counter: orders nothing, read by Stats
+		d.logNoHeadroom(cpu, workersNow, procs, false)
+	}
 
 	if c.pinned {
 		if c.restore, err = pinThread(cpu); err != nil {
@@ -121,6 +140,7 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 			s.claimed.Store(false) // store: undo the claim; pairs with the CAS above
 			d.claimers.Dec()       // RMW: pairs with Close's load
 			d.mu.Unlock()
+			releaseWorker()
 			runtime.UnlockOSThread()
 			return nil, err
 		}
@@ -300,6 +320,7 @@ func (c *CPU) giveUp() error {
 	c.s.claimed.Store(false)
 	d.claimers.Dec() // RMW: pairs with Close's load; after the store above
 	d.mu.Unlock()
+	releaseWorker()
 	runtime.UnlockOSThread()
 	// A post that raced with the last handleIPIs waits in the mailbox for
 	// the next Claim or for Close.
@@ -309,8 +330,8 @@ func (c *CPU) giveUp() error {
 // drain runs deferred work claimed by a kernel entry.
 func (c *CPU) drain(work ctseq.Work) {
 	c.runEntryWork(work)
-	c.s.ostats.drains.Inc()                     // counter: orders nothing, read by Stats
-	c.s.ostats.deferred.Add(uint64(work.Len())) // counter: orders nothing, read by Stats
+	c.s.ostats.drains.Inc()        // counter: orders nothing, read by Stats
+	c.s.owork.deferred.count(work) // counters, per work: order nothing, read by Stats
 }
 
 // flush runs every registered work (FlushOnEntry).
@@ -351,9 +372,10 @@ func (c *CPU) handleIPIs(inUser bool) {
 		// the atomic operations a thread performs never depend on the
 		// clock (the explorer replays threads deterministically).
 		s.ostats.maxIPILatency.Store(max(lat, s.ostats.maxIPILatency.Load())) // statistics only
+		s.owork.latency.record(time.Duration(lat))                            // counter: not a scheduling point, so its bucket may depend on the clock
 	}
 	c.traceLog("ipi-handle", work)
-	s.ostats.ipiRuns.Add(uint64(work.Len())) // counter: orders nothing, read by Stats
+	s.owork.ipiRuns.count(work) // counters, per work: order nothing, read by Stats
 	if inUser {
 		s.ostats.ipisInUser.Inc() // counter: orders nothing, read by Stats
 	}

@@ -10,7 +10,7 @@ import (
 // checkOwner panics if the calling thread is not the owner's (debug mode).
 func (c *CPU) checkOwner(method string) {
 	if tid := gettid(); tid != c.tid {
-		panic(&MisuseError{Method: method, CPU: c.cpu, Err: ErrWrongThread,
+		c.d.misuse(&MisuseError{Method: method, CPU: c.cpu, Err: ErrWrongThread,
 			Detail: fmt.Sprintf("called on thread %d, CPU claimed by thread %d", tid, c.tid)})
 	}
 }
@@ -21,7 +21,7 @@ func (c *CPU) checkPlacement(method string) {
 		return
 	}
 	if on, err := currentCPU(); err == nil && on != c.cpu {
-		panic(&MisuseError{Method: method, CPU: c.cpu, Err: ErrWrongCPU,
+		c.d.misuse(&MisuseError{Method: method, CPU: c.cpu, Err: ErrWrongCPU,
 			Detail: fmt.Sprintf("thread %d pinned to CPU %d runs on CPU %d", c.tid, c.cpu, on)})
 	}
 }
@@ -49,7 +49,13 @@ func (w Work) AssertFlushed(cpu int) {
 	if _, file, line, ok := runtime.Caller(1); ok {
 		caller = fmt.Sprintf("%s:%d", file, line)
 	}
-	panic(&MisuseError{Method: "Work.AssertFlushed", CPU: cpu, Err: ErrDangerZone,
+	w.d.misuse(&MisuseError{Method: "Work.AssertFlushed", CPU: cpu, Err: ErrDangerZone,
 		Detail: fmt.Sprintf("work %q (bit %d) was claimed at kernel entry but has not run yet; touched from %s",
 			w.info.name, w.info.bit, caller)})
+}
+
+// misuse logs e (Options.Logger) and panics with it.
+func (d *Domain) misuse(e *MisuseError) {
+	d.logMisuse(e)
+	panic(e)
 }

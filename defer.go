@@ -7,6 +7,7 @@ import (
 
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/percpu"
+	"github.com/ctdefer/ctdefer/internal/tracex"
 )
 
 // Delivering work to a CPU: exactly once, deferred or by IPI, never both.
@@ -132,6 +133,8 @@ func (d *Domain) deferSlow(cpu int, w Work) (Delivery, error) {
 // lasts looks for that). Handed-back work never runs, so the caller may
 // deliver it again.
 func (d *Domain) DeferWait(ctx context.Context, cpu int, w Work) error {
+	ctx, end := tracex.Task(ctx, "ctdefer.DeferWait")
+	defer end()
 	s, err := d.target("DeferWait", cpu, w)
 	if err != nil {
 		return err
@@ -146,11 +149,15 @@ func (d *Domain) DeferWait(ctx context.Context, cpu int, w Work) error {
 // Send delivers w to cpu like Defer; when the delivery is an IPI it waits,
 // like DeferWait, until the work has run, and when it is deferred it returns
 // at once. That is the synchronous form for work that only kernel-mode code
-// depends on (seed 001's kernel-range TLB flush, sync_core): a CPU in user
+// depends on (the kernel-range TLB flush and sync_core that Valentin
+// Schneider's series "context_tracking,x86: Defer some IPIs until a
+// user->kernel transition" defers): a CPU in user
 // mode runs deferred work at its next kernel entry, before any kernel-mode
 // code, so waiting for that entry would add nothing but latency, and could
 // last as long as the CPU's user-mode stretch.
 func (d *Domain) Send(ctx context.Context, cpu int, w Work) (Delivery, error) {
+	ctx, end := tracex.Task(ctx, "ctdefer.Send")
+	defer end()
 	s, err := d.target("Send", cpu, w)
 	if err != nil {
 		return 0, err
@@ -169,6 +176,8 @@ func (d *Domain) Send(ctx context.Context, cpu int, w Work) (Delivery, error) {
 // CPU runs it at its next poll point; RemoteSafe work is run on behalf of a
 // parked CPU.
 func (d *Domain) IPI(ctx context.Context, cpu int, w Work) error {
+	ctx, end := tracex.Task(ctx, "ctdefer.IPI")
+	defer end()
 	s, err := d.target("IPI", cpu, w)
 	if err != nil {
 		return err
@@ -190,7 +199,7 @@ func (d *Domain) target(method string, cpu int, w Work) (*slot, error) {
 	}
 	i := d.cpus.Of(cpu)
 	if i < 0 {
-		return nil, fmt.Errorf("ctdefer: %s(%d, %s): domain CPUs %v: %w", method, cpu, w.Name(), d.cpus.List(), ErrBadCPU)
+		return nil, fmt.Errorf("ctdefer: %s(%d, %s): CPU %d is not one of the domain's CPUs %v: %w", method, cpu, w.Name(), cpu, d.cpus.List(), ErrBadCPU)
 	}
 	return &d.slots[i], nil
 }
@@ -228,7 +237,8 @@ func (d *Domain) ipi(method string, s *slot, w Work, bit ctseq.Work) (ticket, er
 	if !ok {
 		return ticket{}, fmt.Errorf("ctdefer: %s(%d, %s): %w", method, s.cpu, w.Name(), ErrClosed)
 	}
-	s.sstats.ipis.Inc() // counter: orders nothing, read by Stats
+	s.sstats.ipis.Inc()            // counter: orders nothing, read by Stats
+	s.swork.ipis[w.info.bit].Inc() // counter, per work: ditto
 	d.traceIPI(s.cpu, w)
 	s.wakeIfParked()
 	return ticket{ticketIPI, gen}, nil
@@ -238,7 +248,9 @@ func (d *Domain) ipi(method string, s *slot, w Work, bit ctseq.Work) (ticket, er
 //
 // The handler is that CPU's kernel-mode code, run on another thread, so the
 // CPU's word must say so: a grace period or an expedited barrier that saw the
-// CPU Idle during the handler would skip it (seed 002's kthread case) while
+// CPU Idle during the handler would skip it (the kthread case of the LKML
+// thread "x86: use exit_lazy_tlb rather than
+// membarrier_mm_sync_core_before_usermode", July 2020) while
 // the handler still holds references. The borrower holds the CPU
 // exclusively (the owner cannot leave its park while it is borrowed, see
 // park.go), so it plays the owner for the word: IdleExit before the handler,
@@ -254,7 +266,8 @@ func (d *Domain) runOnBehalf(s *slot, w Work) {
 	}
 	defer s.word.IdleEnter()
 	w.info.handler(s.cpu)
-	s.sstats.onBehalf.Inc() // counter: orders nothing, read by Stats
+	s.sstats.onBehalf.Inc()            // counter: orders nothing, read by Stats
+	s.swork.onBehalf[w.info.bit].Inc() // counter, per work: ditto
 }
 
 // wait blocks until t is completed (percpu.Waiter): it spins for
@@ -265,8 +278,17 @@ func (d *Domain) runOnBehalf(s *slot, w Work) {
 // in ctx it gives up after Options.IPITimeout. Every 16 sleeps of the full
 // millisecond, and once more before it gives up, it looks for an owner that
 // exited (with a garbage collection every 256 if only that can tell,
-// owner.go): that is why nothing ran.
+// owner.go): that is why nothing ran. A wait still waiting after
+// Options.IPITimeout (one whose ctx has a later deadline) is logged once
+// as stalled, and a failed one is logged too (Options.Logger).
 func (d *Domain) wait(ctx context.Context, method string, s *slot, w Work, t ticket) error {
+	return d.waitFor(ctx, method, s, w, t, d.opts.IPITimeout)
+}
+
+// waitFor is wait with the timeout that applies when ctx has no deadline
+// (DeferWaitAll gives each wait what is left of one budget). A timeout of
+// zero or less gives up after one look.
+func (d *Domain) waitFor(ctx context.Context, method string, s *slot, w Work, t ticket, timeout time.Duration) error {
 	done := func() bool {
 		if t.kind == ticketDeferred {
 			// load: pairs with the owner's store after its drain.
@@ -277,14 +299,26 @@ func (d *Domain) wait(ctx context.Context, method string, s *slot, w Work, t tic
 	if done() {
 		return d.completed(method, s, w, t)
 	}
+	if tracex.Enabled() {
+		tracex.Logf(ctx, "ctdefer", "%s: cpu=%d work=%s delivery=%v", method, s.cpu, w.Name(), t.how())
+		defer tracex.Region(ctx, "ctdefer."+method+": wait")()
+	}
 	start := time.Now()
 	before := s.word.Snapshot()
+	_, hasDeadline := ctx.Deadline()
+	stalled := !hasDeadline || d.opts.Logger == nil // nothing to log: the timeout ends the wait first
 	wt := percpu.Waiter{
-		Spin:      d.opts.SpinWait,
-		LongSleep: func(n int) bool { return n%16 == 0 && d.reapIfDead(s, n%256 == 0) },
+		Spin: d.opts.SpinWait,
+		LongSleep: func(n int) bool {
+			if !stalled && time.Since(start) >= d.opts.IPITimeout {
+				stalled = true
+				d.logWait(method, s, w, t.how().String(), before, time.Since(start), nil)
+			}
+			return n%16 == 0 && d.reapIfDead(s, n%256 == 0)
+		},
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		wt.Timeout = d.opts.IPITimeout
+	if !hasDeadline {
+		wt.Timeout = max(timeout, time.Nanosecond)
 	}
 	err := wt.Until(ctx, done)
 	if err == nil || d.reapIfDead(s, true) && done() {
@@ -325,6 +359,8 @@ func (d *Domain) waitError(method string, s *slot, w Work, t ticket, before ctse
 		doing = fmt.Sprintf("now in %v, %d transitions during the wait",
 			now.State(), (now.Seq()-before.Seq())&ctseq.SeqMask)
 	}
-	return fmt.Errorf("ctdefer: %s(%d, %s): %s, not run after %v: CPU %d %s (thread %d): %w",
+	werr := fmt.Errorf("ctdefer: %s(%d, %s): %s, not run after %v: CPU %d %s (thread %d): %w",
 		method, s.cpu, w.Name(), how, waited.Round(time.Microsecond), s.cpu, doing, s.ownerTid.Load(), err)
+	d.logWait(method, s, w, t.how().String(), before, waited, werr)
+	return werr
 }

@@ -5,25 +5,26 @@
 // # The model
 //
 // A CPU is a worker goroutine locked to an OS thread that is pinned to one
-// core (Domain.Claim). At any instant it is in one of three states, kept in
-// its context-tracking word (package ctseq):
+// core ([Domain.Claim]). At any instant it is in one of three states, kept in
+// its context-tracking word (package [ctseq]):
 //
 //   - user: the application's hot loop, which must not be disturbed;
-//   - kernel: the runtime's own code, between a KernelEnter and the next
-//     UserEnter, where interruptions are cheap;
-//   - idle: parked in Idle, sleeping on a futex.
+//   - kernel: the runtime's own code, between a [CPU.KernelEnter] and the
+//     next [CPU.UserEnter], where interruptions are cheap;
+//   - idle: parked in [CPU.Idle], sleeping on a futex.
 //
-// Other goroutines deliver work to a CPU with Defer. The work is a handler
-// registered in advance (Domain.Register): a cache flush, a generation bump,
-// anything the CPU must do before it next relies on some shared state. If the
-// CPU is in user mode, Defer sets the work's bit in its word with one
-// compare-and-swap and returns: the CPU runs the work at its next kernel
-// entry, and the hot loop never notices. If the CPU is in the kernel, Defer
-// sends an IPI instead: the work goes into the CPU's mailbox and the CPU runs
-// it at its next poll point (Poll, KernelEnter, UserEnter), or is woken if it
-// is parked; work registered RemoteSafe is run by the sender itself on behalf
-// of a parked CPU. The decision and the deferral are one atomic step, so each
-// delivery runs exactly once: never both deferred and by IPI, never lost.
+// Other goroutines deliver work to a CPU with [Domain.Defer]. The work is a
+// handler registered in advance ([Domain.Register]): a cache flush, a
+// generation bump, anything the CPU must do before it next relies on some
+// shared state. If the CPU is in user mode, Defer sets the work's bit in its
+// word with one compare-and-swap and returns: the CPU runs the work at its
+// next kernel entry, and the hot loop never notices. If the CPU is in the
+// kernel, Defer sends an IPI instead: the work goes into the CPU's mailbox
+// and the CPU runs it at its next poll point ([CPU.Poll], [CPU.KernelEnter],
+// [CPU.UserEnter]), or is woken if it is parked; work registered [RemoteSafe]
+// is run by the sender itself on behalf of a parked CPU. The decision and the
+// deferral are one atomic step, so each delivery runs exactly once: never
+// both deferred and by IPI, never lost.
 //
 // An IPI is a synchronous cross-CPU call in this model: a mailbox plus a
 // wake-up. Go cannot interrupt a running goroutine at an arbitrary
@@ -37,31 +38,51 @@
 //     RemoteSafe work and a parked CPU, on the sender, while the CPU cannot
 //     run). Deliveries of one work to one CPU pending at the same time are
 //     merged into one execution, as the kernel's work bits are.
-//   - Timeliness: when KernelEnter returns, every work deferred while the CPU
-//     was in user mode has run.
-//   - Nothing lost: every delivery either runs or is handed back, never
-//     both, and a handed-back delivery is reported. Release runs what is
-//     pending (under every policy, even if a handler panics: the CPU is
-//     given up first, then the panic continues). Close refuses new work,
-//     waits for the workers, and hands back, in an *UndeliveredError, the
+//   - Timeliness: when [CPU.KernelEnter] returns, every work deferred while
+//     the CPU was in user mode has run.
+//   - Nothing lost: every delivery either runs or is handed back, never both,
+//     and a handed-back delivery is reported. [CPU.Release] runs what is
+//     pending (under every policy, even if a handler panics: the CPU is given
+//     up first, then the panic continues). [Domain.Close] refuses new work,
+//     waits for the workers, and hands back, in an [*UndeliveredError], the
 //     IPIs no worker could run; a Close whose context ended is finished by
-//     the next one. An owner whose goroutine ends without Release is found
-//     on the slow paths (a long DeferWait, Close, a Claim of its CPU): its
-//     CPU is taken back and its pending work handed back with ErrOwnerGone.
-//   - Completions are truthful: DeferWait, Send and IPI return nil only for
-//     work that ran, and an error wrapping the reason (ErrClosed,
-//     ErrOwnerGone) only for work that was handed back, even when a
-//     neighbouring handler panicked.
+//     the next one. An owner whose goroutine ends without Release is found on
+//     the slow paths (a long DeferWait, Close, a Claim of its CPU): its CPU
+//     is taken back and its pending work handed back with [ErrOwnerGone].
+//   - Completions are truthful: [Domain.DeferWait], [Domain.Send] and
+//     [Domain.IPI] return nil only for work that ran, and an error wrapping
+//     the reason ([ErrClosed], [ErrOwnerGone]) only for work that was handed
+//     back, even when a neighbouring handler panicked.
 //   - Nothing hangs: every wait honours its context in every phase, and a
 //     call that would wait for itself (Close from an owner or a handler)
-//     returns ErrWouldDeadlock at once.
+//     returns [ErrWouldDeadlock] at once.
 //
 // Each pinned worker that spins holds a Go P: give GOMAXPROCS headroom beyond
-// the number of workers, and use Isolate to keep the rest of the process off
-// the workers' CPUs.
+// the number of workers, and use [Isolate] to keep the rest of the process
+// off the workers' CPUs.
 //
-// The packages: ctseq (the per-CPU word), this one (pinned workers, IPIs,
-// lazy rescheduling, statistics, debugging), lazytlb (the lazy-TLB state
-// machine), grace (grace periods and reclamation read off the same words)
-// and membarrier (the membarrier(2) system call).
+// # Platforms
+//
+// The module builds everywhere Go does, 32-bit and wasm included. Three
+// features need Linux: pinning (thread affinity with sched_setaffinity,
+// within the allowed CPU set: [New] without Unpinned, [Domain.Claim]),
+// [Isolate], and the membarrier system call. Elsewhere they return an error
+// wrapping [ErrNotSupported] (the same value as the membarrier package's, so
+// one errors.Is test serves both), and [Options.Unpinned] runs the same
+// protocol on unpinned threads, for tests and development. Parking works
+// everywhere: off Linux a channel stands in for the futex.
+//
+// # The packages
+//
+//   - [github.com/ctdefer/ctdefer/ctseq]: the per-CPU context-tracking word;
+//   - this one: pinned workers, deferral and IPIs, lazy rescheduling,
+//     statistics, debugging;
+//   - [github.com/ctdefer/ctdefer/lazytlb]: the lazy-TLB state machine and
+//     shootdowns;
+//   - [github.com/ctdefer/ctdefer/grace]: grace periods and reclamation read
+//     off the same words;
+//   - [github.com/ctdefer/ctdefer/membarrier]: the membarrier(2) system call.
+//
+// The README's "Which package for which problem" says when to use each, and
+// what each protects on the read side.
 package ctdefer

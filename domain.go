@@ -13,6 +13,7 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"github.com/ctdefer/ctdefer/internal/percpu"
+	"github.com/ctdefer/ctdefer/internal/tracex"
 )
 
 // MaxCPU is the largest CPU number a Domain accepts. Linux supports at most
@@ -212,7 +213,7 @@ func (d *Domain) tableEntry(s *slot, w *workInfo) ctseq.Handler {
 func (d *Domain) slotOf(method string, cpu int) (*slot, error) {
 	i := d.cpus.Of(cpu)
 	if i < 0 {
-		return nil, fmt.Errorf("ctdefer: %s(%d): domain CPUs %v: %w", method, cpu, d.cpus.List(), ErrBadCPU)
+		return nil, fmt.Errorf("ctdefer: %s(%d): CPU %d is not one of the domain's CPUs %v: %w", method, cpu, cpu, d.cpus.List(), ErrBadCPU)
 	}
 	return &d.slots[i], nil
 }
@@ -255,8 +256,8 @@ func (d *Domain) Closed() bool { return d.closed.Load() } // load: pairs with Cl
 //
 // Close returns nil if every delivery ran. Otherwise its error lists, in an
 // *UndeliveredError, every delivery the Domain handed back instead of
-// running, each with the reason (ErrClosed for step 3, ErrOwnerGone for an
-// owner that exited); a DeferWait, Send or IPI waiting for such a delivery
+// running, each with the reason (ErrClosed for an IPI that step 3 could not
+// run, ErrOwnerGone for an owner that exited); a DeferWait, Send or IPI waiting for such a delivery
 // returns an error wrapping the same reason. Work that ran, including
 // RemoteSafe work Close ran itself, is never listed. If a handler that Close
 // runs panics, Close still accounts for everything else, and its error also
@@ -284,6 +285,8 @@ func (d *Domain) Close(ctx context.Context) error {
 	if d.closeDone {
 		return fmt.Errorf("ctdefer: Close: %w", ErrClosed)
 	}
+	ctx, endTask := tracex.Task(ctx, "ctdefer.Close")
+	defer endTask()
 	// Step 1, under mu, so that no Claim is between its closed check and
 	// its claimers increment while Close starts waiting.
 	d.mu.Lock()
@@ -298,10 +301,16 @@ func (d *Domain) Close(ctx context.Context) error {
 	// work. Exited owners are looked for once the polls are slow, with a
 	// garbage collection every 40 polls if only that can tell (owner.go).
 	polls := 0
+	endWait := tracex.Region(ctx, "ctdefer.Close: wait for workers")
+	start, stallLogged := time.Now(), d.opts.Logger == nil
 	// The explorer's wait (false in normal builds).
 	atomicx.Await(func() bool { return d.claimers.Load() == 0 }) // load: as below
 
 	for sleep := 10 * time.Microsecond; d.claimers.Load() != 0; sleep = min(2*sleep, 5*time.Millisecond) { // load: pairs with the decrement in Release (giveUp) and reclaim
+		if !stallLogged && time.Since(start) >= d.opts.IPITimeout {
+			stallLogged = true
+			d.logCloseWaiting(time.Since(start))
+		}
 		if sleep >= time.Millisecond {
 			polls++
 			for i := range d.slots {
@@ -325,19 +334,28 @@ func (d *Domain) Close(ctx context.Context) error {
 			if len(busy) == 0 {
 				continue // released meanwhile: finish the job
 			}
+			endWait()
+			if !stallLogged {
+				d.logCloseWaiting(time.Since(start))
+			}
 			return fmt.Errorf("ctdefer: Close: CPUs %v still claimed; call Close again to finish: %w", busy, ctx.Err())
 		}
 	}
+	endWait()
 	// Step 3.
+	endMail := tracex.Region(ctx, "ctdefer.Close: close mailboxes")
 	var panics []error
 	for i := range d.slots {
 		panics = append(panics, d.closeMailbox(&d.slots[i])...)
 	}
+	endMail()
 	d.closeDone = true
 	var errs []error
-	if pending := d.pendingHandedBack(); pending != nil {
+	pending := d.pendingHandedBack()
+	if pending != nil {
 		errs = append(errs, &UndeliveredError{Pending: pending})
 	}
+	d.logClose(pending, panics)
 	return errors.Join(append(errs, panics...)...)
 }
 
@@ -359,7 +377,8 @@ func (d *Domain) closeMailbox(s *slot) (panics []error) {
 		if p := runRecovered(w, s.cpu); p != nil {
 			panics = append(panics, fmt.Errorf("ctdefer: Close: handler %q run on behalf of CPU %d: %w", w.name, s.cpu, p))
 		}
-		s.sstats.onBehalf.Inc() // counter: orders nothing, read by Stats
+		s.sstats.onBehalf.Inc()       // counter: orders nothing, read by Stats
+		s.swork.onBehalf[w.bit].Inc() // counter, per work: ditto
 	}
 	if back != 0 {
 		d.handBack(s, ticketIPI, gen, back, fmt.Errorf("ctdefer: CPU %d: posted while no worker held it: %w", s.cpu, ErrClosed))

@@ -10,16 +10,24 @@ import (
 // Sentinel errors. Functions wrap them with the offending value (the CPU
 // number, the work's name, the errno), so test with errors.Is.
 var (
-	// ErrNotSupported: the feature needs Linux (pinning, futex parking,
-	// membarrier) or a kernel that has it. It is the same value as the
-	// internal platform layer returns, so errors.Is works across packages.
+	// ErrNotSupported: the feature needs Linux, or a kernel that has it.
+	// Off Linux, New (unless Options.Unpinned) and Isolate return errors
+	// wrapping it; so do the membarrier package's functions, off Linux or
+	// when the kernel lacks the command. It is one value across the module
+	// (membarrier.ErrNotSupported is the same error), so a single
+	// errors.Is(err, ctdefer.ErrNotSupported) tells a missing platform
+	// feature from a failure. Its text is "not supported on this
+	// platform", after the wrapping error's "ctdefer: ..." prefix.
 	ErrNotSupported = sysx.ErrNotSupported
 
 	// ErrClosed: the Domain has been closed; no new work is accepted.
 	ErrClosed = errors.New("ctdefer: domain closed")
 
-	// ErrBadCPU: the CPU number is not part of the Domain (or negative).
-	ErrBadCPU = errors.New("ctdefer: CPU not in domain")
+	// ErrBadCPU: a CPU number that is not one of the Domain's (negative,
+	// above MaxCPU, or just not listed), or a bad CPU list for New: empty,
+	// or with a number out of range or listed twice. The wrapping error
+	// says which, and names the CPU.
+	ErrBadCPU = errors.New("ctdefer: bad CPU")
 
 	// ErrCPUNotAllowed: the CPU is outside the process's allowed set (the
 	// affinity the process started with, see Options.CPUs), or the kernel
@@ -62,7 +70,7 @@ var (
 	// word has bits (ctseq.WorkBits).
 	ErrTooManyWorks = errors.New("ctdefer: too many registered works")
 
-	// ErrNilHandler: Register was given a nil handler.
+	// ErrNilHandler: Register was given a nil handler, or Go a nil loop.
 	ErrNilHandler = errors.New("ctdefer: nil handler")
 
 	// ErrUnregistered: the Work was not returned by this Domain's Register
@@ -89,6 +97,12 @@ var (
 	// ErrDangerZone: in debug mode, state guarded by a work bit was touched
 	// on a CPU between its kernel entry and the drain of that bit.
 	ErrDangerZone = errors.New("ctdefer: guarded state touched in the danger zone")
+
+	// ErrNoHeadroom: with Options.RequireHeadroom, a Claim would bring the
+	// CPUs claimed in the process to runtime.GOMAXPROCS(0), leaving no P
+	// for the goroutines that are not workers. The error gives both
+	// numbers.
+	ErrNoHeadroom = errors.New("ctdefer: no GOMAXPROCS headroom left for non-worker goroutines")
 )
 
 // MisuseError is the value owner methods panic with when debug checks find a

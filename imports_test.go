@@ -4,6 +4,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -54,8 +55,9 @@ type goFile struct {
 }
 
 // moduleGoFiles parses the imports of every Go file of the module, under
-// every build constraint, except those in tools (a module of its own),
-// testdata and hidden directories.
+// every build constraint, except those in nested modules (tools,
+// cmd/ctdefer: directories with a go.mod of their own), testdata and hidden
+// directories.
 func moduleGoFiles(t *testing.T) []goFile {
 	t.Helper()
 	fset := token.NewFileSet()
@@ -65,8 +67,11 @@ func moduleGoFiles(t *testing.T) []goFile {
 			return err
 		}
 		if d.IsDir() {
-			if path == "tools" || d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".") && path != "." {
+			if d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".") && path != "." {
 				return filepath.SkipDir
+			}
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil && path != "." {
+				return filepath.SkipDir // a module of its own
 			}
 			return nil
 		}

@@ -15,25 +15,25 @@ import (
 
 // Isolate moves every thread of the process off the given CPUs, the
 // userspace counterpart of booting with isolcpus: afterwards only workers
-// that Claim those CPUs run there. Go creates new threads from threads that
+// that claim those CPUs ([Domain.Claim]) run there. Go creates new threads from threads that
 // are not pinned (its template thread, or the thread that needs one), so
 // threads created later inherit the restricted mask too.
 //
-// The CPUs must be in the process's allowed set, the one New uses (see
-// Options.CPUs: the affinity the process started with), and leave at least
+// The CPUs must be in the process's allowed set, the one [New] uses (see
+// [Options.CPUs]: the affinity the process started with), and leave at least
 // one CPU of it to the rest of the process. Isolated CPUs stay in that set:
 // New and Claim accept them, which is the point. Isolate never adds a CPU
 // to it.
 //
 // Call it before claiming the isolated CPUs. A thread whose mask lies
 // entirely inside cpus (a worker already pinned there) is left alone. The
-// returned Isolation restores the previous masks. Calls of Isolate and
-// Restore are serialised.
+// returned [Isolation] restores the previous masks. Calls of Isolate and
+// [Isolation.Restore] are serialised.
 //
-// Errors, checked before any thread is moved: ErrBadCPU for a negative
-// number or one above MaxCPU; ErrCPUNotAllowed for a CPU outside the allowed
-// set, or if no allowed CPU would remain for the other threads. Then
-// ErrAffinity (with the errno) if a thread's mask cannot be read or
+// Errors, checked before any thread is moved: [ErrBadCPU] for a negative
+// number or one above [MaxCPU]; [ErrCPUNotAllowed] for a CPU outside the
+// allowed set, or if no allowed CPU would remain for the other threads. Then
+// [ErrAffinity] (with the errno) if a thread's mask cannot be read or
 // changed; the threads moved so far are restored.
 func Isolate(cpus ...int) (*Isolation, error) {
 	allowed, err := allowedSet()

@@ -5,7 +5,7 @@ package ctdefer
 import "fmt"
 
 // Isolate moves every thread of the process off the given CPUs. It needs
-// Linux: here it returns an error wrapping ErrNotSupported. The CPU numbers
+// Linux: here it returns an error wrapping [ErrNotSupported]. The CPU numbers
 // are checked first, as on Linux: a negative number or one above MaxCPU is
 // a programming error on every platform, reported with ErrBadCPU. (Whether
 // a CPU is in the process's allowed set cannot be told here: there is no

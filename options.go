@@ -1,6 +1,9 @@
 package ctdefer
 
-import "time"
+import (
+	"log/slog"
+	"time"
+)
 
 // Options configures a Domain. The zero value is the documented default for
 // every field.
@@ -43,8 +46,40 @@ type Options struct {
 	// Trace emits runtime/trace log events for IPIs sent and handled and for
 	// drains, when a trace is being recorded (go test -trace, or
 	// runtime/trace.Start). Deferral itself is never traced: it is a single
-	// compare-and-swap.
+	// compare-and-swap. Whatever this option, while a trace is being
+	// recorded the blocking calls are runtime/trace tasks, with a region for
+	// each phase, so that go tool trace shows where their time went:
+	// "ctdefer.DeferWait", "ctdefer.Send", "ctdefer.IPI",
+	// "ctdefer.DeferWaitAll" (a region "ctdefer.<method>: wait" while it
+	// waits) and "ctdefer.Close" ("ctdefer.Close: wait for workers",
+	// "ctdefer.Close: close mailboxes"). When no trace is being recorded
+	// they cost one check.
 	Trace bool
+
+	// Logger receives the events an operator needs (nil: none are
+	// logged): a wait whose work has not run after IPITimeout, and a wait
+	// that fails (Warn; a canceled context: Debug), with the CPU, its
+	// state and its transitions during the wait; an exited owner whose CPU
+	// was taken back (Warn, with the work handed back); a Claim that left
+	// no GOMAXPROCS headroom (Warn); a misuse found by the Debug checks
+	// (Error, before the panic); a Close still waiting for workers after
+	// IPITimeout (Warn), and one that handed work back or recovered a
+	// handler's panic (Warn, Error); a Go loop that ended by a panic or
+	// runtime.Goexit (Error). Every record's message starts with
+	// "ctdefer: " and its attributes name the CPU ("cpu") and, where there
+	// is one, the work ("work"). Only slow paths log: with a nil Logger
+	// the cost is a nil check on them.
+	Logger *slog.Logger
+
+	// RequireHeadroom makes Claim (and Go) fail with ErrNoHeadroom instead
+	// of only warning when the claim would leave no GOMAXPROCS headroom:
+	// when the CPUs claimed in the process, across every Domain, this one
+	// included, would reach runtime.GOMAXPROCS(0). Each pinned worker that
+	// spins holds a P, so with as many workers as Ps every other goroutine
+	// (the controller that sends the work, timers, the garbage collector's
+	// helpers) waits for a worker to block. Without it, such a claim
+	// succeeds, is counted in Stats.NoHeadroom and logged.
+	RequireHeadroom bool
 }
 
 const (
@@ -84,7 +119,8 @@ const (
 
 // FlushOnEntry makes the CPU run every registered work at each kernel entry,
 // unconditionally, instead of tracking which are pending (the alternative
-// discussed in seed 001). Senders then set no bit (their CAS only publishes
+// Dave Hansen proposed in the LKML thread "context_tracking,x86: Defer some
+// IPIs until a user->kernel transition", May 2025). Senders then set no bit (their CAS only publishes
 // their writes), and entries need no bookkeeping of which work is pending, at
 // the price of running every handler on every entry. The bench package
 // measures the crossover.

@@ -139,25 +139,30 @@ func (d *Domain) reapIfDead(s *slot, collect bool) bool {
 		return false
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.reapIfDeadLocked(s, false)
+	reaped, tid, handed := d.reapIfDeadLocked(s, false)
+	d.mu.Unlock()
+	if reaped {
+		d.logOwnerGone(s.cpu, tid, handed) // after the unlock: a Logger may be slow
+	}
+	return reaped
 }
 
-// reapIfDeadLocked is reapIfDead with d.mu held.
-func (d *Domain) reapIfDeadLocked(s *slot, collect bool) bool {
+// reapIfDeadLocked is reapIfDead with d.mu held. It returns the thread of
+// the owner it reclaimed and the work it handed back.
+func (d *Domain) reapIfDeadLocked(s *slot, collect bool) (reaped bool, tid int, handed ctseq.Work) {
 	if !s.claimed.Load() { // load under mu: Claim and reclaim change it under mu too
-		return false
+		return false, 0, 0
 	}
 	if !ownerGone(s, collect) {
-		return false
+		return false, 0, 0
 	}
-	d.reclaimLocked(s, int(s.ownerTid.Load())) // load under mu: the owner being reclaimed
-	return true
+	tid = int(s.ownerTid.Load()) // load under mu: the owner being reclaimed
+	return true, tid, d.reclaimLocked(s, tid)
 }
 
 // reclaimLocked is step 3: take s back from owner thread tid, which no
-// longer exists. Called with d.mu held.
-func (d *Domain) reclaimLocked(s *slot, tid int) {
+// longer exists, and return the work it handed back. Called with d.mu held.
+func (d *Domain) reclaimLocked(s *slot, tid int) (handed ctseq.Work) {
 	gone := ownerGoneError(s.cpu, tid)
 	// The owner is gone, so this goroutine is the only one that can make
 	// transitions of the word: Enter moves it to Kernel (from User it is a
@@ -174,10 +179,12 @@ func (d *Domain) reclaimLocked(s *slot, tid int) {
 		seq := s.word.Snapshot().Seq()
 		if work != 0 {
 			d.handBack(s, ticketDeferred, seq, work, gone)
+			handed |= work
 		}
 		s.doneSeq.Store(seq) // store: after the log entry; pairs with the load in wait
 	}
 	if work, gen := s.mbox.claim(); work != 0 {
+		handed |= work
 		d.handBack(s, ticketIPI, gen, work, gone)
 		s.ipiDone.Store(gen) // store: after the log entry; pairs with the load in wait
 	}
@@ -187,6 +194,8 @@ func (d *Domain) reclaimLocked(s *slot, tid int) {
 	s.claimed.Store(false)  // store under mu: the CPU is free (pairs with the CAS in Claim)
 	d.claimers.Dec()        // RMW: pairs with Close's load
 	s.sstats.reclaims.Inc() // statistics only
+	releaseWorker()         // headroom.go: the process has one worker fewer
+	return handed
 }
 
 // The hand-back log: every delivery that was taken out of a word or a

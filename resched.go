@@ -6,11 +6,13 @@ import (
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 )
 
-// Lazy rescheduling: asking a CPU to reschedule without interrupting it,
-// the userspace form of the kernel's PREEMPT_LAZY (upstream since 6.13,
-// seed 003). The owner has a scheduler of its own (goroutine-free tasks,
-// coroutines, a packet pipeline); another goroutine wants it to run that
-// scheduler soon: a task of higher priority arrived, a time slice ended.
+// Lazy rescheduling: asking a CPU to reschedule without interrupting it, the
+// userspace form of the kernel's PREEMPT_LAZY (upstream since 6.13; proposed
+// as PREEMPT_AUTO in the LKML thread "PREEMPT_AUTO: support lazy
+// rescheduling", February 2024). The owner has a scheduler of its own
+// (goroutine-free tasks, coroutines, a packet pipeline); another goroutine
+// wants it to run that scheduler soon: a task of higher priority arrived, a
+// time slice ended.
 //
 // Two levels, as TIF_NEED_RESCHED_LAZY and TIF_NEED_RESCHED:
 //
@@ -81,17 +83,17 @@ import (
 //   - (d) Tick against requests: Tick's Or and the senders' Ors commute;
 //     Tick and ClearResched are both the owner's.
 //
-// Why a separate word and not bits in the context-tracking word (the issue
-// invites the latter "if that is the clean design"; it is not):
+// Why a separate word and not bits in the context-tracking word:
 //
 //   - What the shared word buys is atomicity of the state and the bits:
-//     deferral must decide "defer or IPI" on the state at the very instant
-//     it sets the bit (seed 000's race). A resched request has no such
+//     deferral must decide "defer or IPI" on the state at the very instant it
+//     sets the bit (the two-atomic race of the LKML thread "context-tracking:
+//     Introduce work deferral infrastructure"). A resched request has no such
 //     decision on the context-tracking state: both levels are set in every
-//     state. Its one decision, whether to wake, depends on the park word,
-//     and the kernel's single-word fetch_or (NEED_RESCHED beside
-//     POLLING_NRFLAG) is replaced by race (a)'s Dekker pair, which park.go
-//     already relies on for IPIs.
+//     state. Its one decision, whether to wake, depends on the park word, and
+//     the kernel's single-word fetch_or (NEED_RESCHED beside POLLING_NRFLAG)
+//     is replaced by race (a)'s Dekker pair, which park.go already relies on
+//     for IPIs.
 //   - Different consumers: work bits are consumed by KernelEnter's add,
 //     which returns exactly the bits accepted while in user mode, and the
 //     owner can subtract them without a CAS because no sender sets a bit
@@ -169,15 +171,16 @@ func (r *reschedWord) full() bool {
 }
 
 // Resched asks cpu to reschedule with the given urgency and returns at once:
-// ReschedLazy is honoured at the CPU's next return to user mode or promoted
-// at its next Tick, without disturbing it; ReschedFull at its next
-// preemption point (CPU.NeedResched), waking it if it is parked in Idle.
+// [ReschedLazy] is honoured at the CPU's next return to user mode or promoted
+// at its next [CPU.Tick], without disturbing it; [ReschedFull] at its next
+// preemption point ([CPU.NeedResched]), waking it if it is parked in
+// [CPU.Idle].
 // Requests pending at the same time merge; what the caller wrote before
 // Resched is visible to the owner once it sees the request. A request to a
 // CPU nobody has claimed waits for its next owner.
 //
-// Errors: ErrBadCPU, ErrClosed. It panics if level is neither ReschedLazy
-// nor ReschedFull. Resched never allocates when it succeeds.
+// Errors: [ErrBadCPU], [ErrClosed]. It panics if level is neither
+// ReschedLazy nor ReschedFull. Resched never allocates when it succeeds.
 func (d *Domain) Resched(cpu int, level ReschedLevel) error {
 	if level != ReschedLazy && level != ReschedFull {
 		panic(fmt.Sprintf("ctdefer: Domain.Resched(%d, %v): level must be ReschedLazy or ReschedFull", cpu, level))

@@ -19,6 +19,8 @@ import (
 //	progressLine  owner-written, read by synchronous senders waiting
 //	ownerStats    owner-written statistics
 //	senderStats   sender-written statistics (slow paths only)
+//	owork         owner-written per-work counters, IPI latency histogram
+//	swork         sender-written per-work counters (slow paths only)
 //	coldLine      set at Claim/Release, read-mostly
 //
 // Every group starts with its 64-bit atomics and is padded to a multiple of
@@ -40,6 +42,10 @@ type slot struct {
 	_      [(percpu.CacheLine - unsafe.Sizeof(ownerStats{})%percpu.CacheLine) % percpu.CacheLine]byte
 	sstats senderStats
 	_      [(percpu.CacheLine - unsafe.Sizeof(senderStats{})%percpu.CacheLine) % percpu.CacheLine]byte
+	owork  ownerWorkStats
+	_      [(percpu.CacheLine - unsafe.Sizeof(ownerWorkStats{})%percpu.CacheLine) % percpu.CacheLine]byte
+	swork  senderWorkStats
+	_      [(percpu.CacheLine - unsafe.Sizeof(senderWorkStats{})%percpu.CacheLine) % percpu.CacheLine]byte
 	coldLine
 	_ [(percpu.CacheLine - unsafe.Sizeof(coldLine{})%percpu.CacheLine) % percpu.CacheLine]byte
 }

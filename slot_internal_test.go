@@ -19,7 +19,7 @@ func TestSlotLayout(t *testing.T) {
 	for _, off := range []uintptr{
 		unsafe.Offsetof(s.wordLine), unsafe.Offsetof(s.mboxLine), unsafe.Offsetof(s.reschedLine), unsafe.Offsetof(s.parkLine),
 		unsafe.Offsetof(s.progressLine), unsafe.Offsetof(s.ostats), unsafe.Offsetof(s.sstats),
-		unsafe.Offsetof(s.coldLine),
+		unsafe.Offsetof(s.owork), unsafe.Offsetof(s.swork), unsafe.Offsetof(s.coldLine),
 	} {
 		require.Zero(t, off%percpu.CacheLine, "group at offset %d does not start a line", off)
 	}

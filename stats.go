@@ -28,8 +28,9 @@ type Stats struct {
 	IPIRuns uint64
 	// IPIsInUser counts IPIs that the CPU handled while in user mode (at a
 	// Poll): the sender saw it in the kernel, it returned to user before
-	// the IPI arrived. This race is inherent (seed 000); it is counted,
-	// not hidden.
+	// the IPI arrived. This race is inherent (the kernel has it too, as the
+	// LKML thread "context-tracking: Introduce work deferral
+	// infrastructure", July 2023, notes); it is counted, not hidden.
 	IPIsInUser uint64
 	// OnBehalf counts remote-safe work run by a sender while the CPU was
 	// parked, instead of waking it.
@@ -45,12 +46,21 @@ type Stats struct {
 	// MaxIPILatency is the worst time observed between an IPI's post and
 	// its handling by the CPU (approximate under concurrent posts).
 	MaxIPILatency time.Duration
+	// IPILatency is the distribution of that time, one sample per IPI
+	// claim (posts merged into one claim count once, from the oldest):
+	// IPILatency.P50(), P99(); IPILatency.Max equals MaxIPILatency.
+	IPILatency LatencyHistogram
+	// NoHeadroom counts claims of the CPU that left no GOMAXPROCS headroom:
+	// with it, the process's claimed CPUs reached runtime.GOMAXPROCS (see
+	// Options.RequireHeadroom).
+	NoHeadroom uint64
 }
 
 // String formats the counters on one line.
 func (s Stats) String() string {
-	return fmt.Sprintf("deferred=%d drains=%d flushes=%d ipis=%d ipi-runs=%d ipis-in-user=%d on-behalf=%d refused=%d executed=%d owners-gone=%d max-ipi-latency=%v",
-		s.Deferred, s.Drains, s.Flushes, s.IPIs, s.IPIRuns, s.IPIsInUser, s.OnBehalf, s.Refused, s.Executed, s.OwnersGone, s.MaxIPILatency)
+	return fmt.Sprintf("deferred=%d drains=%d flushes=%d ipis=%d ipi-runs=%d ipis-in-user=%d on-behalf=%d refused=%d executed=%d owners-gone=%d max-ipi-latency=%v ipi-latency-p50=%v ipi-latency-p99=%v no-headroom=%d",
+		s.Deferred, s.Drains, s.Flushes, s.IPIs, s.IPIRuns, s.IPIsInUser, s.OnBehalf, s.Refused, s.Executed, s.OwnersGone, s.MaxIPILatency,
+		s.IPILatency.P50(), s.IPILatency.P99(), s.NoHeadroom)
 }
 
 func (s *Stats) add(o Stats) {
@@ -65,18 +75,19 @@ func (s *Stats) add(o Stats) {
 	s.Executed += o.Executed
 	s.OwnersGone += o.OwnersGone
 	s.MaxIPILatency = max(s.MaxIPILatency, o.MaxIPILatency)
+	s.IPILatency.Merge(o.IPILatency)
+	s.NoHeadroom += o.NoHeadroom
 }
 
 // ownerStats are written only by the CPU's owner (atomically, so that Stats
 // may read them from anywhere), on its slow paths: an entry that found work,
 // an IPI handled. An entry without work counts nothing. These atomics order
-// nothing: they are counters, read for reporting only.
+// nothing: they are counters, read for reporting only. The executions by
+// work (deferred, by IPI) are in ownerWorkStats (workstats.go).
 type ownerStats struct {
-	deferred      atomicx.Uint64
 	drains        atomicx.Uint64
 	flushes       atomicx.Uint64
 	flushRuns     atomicx.Uint64
-	ipiRuns       atomicx.Uint64
 	ipisInUser    atomicx.Uint64
 	maxIPILatency atomicx.Int64
 }
@@ -92,16 +103,19 @@ type senderStats struct {
 func (s *slot) stats() Stats {
 	o, x := &s.ostats, &s.sstats
 	st := Stats{
-		Deferred:      o.deferred.Load(),
+		Deferred:      s.owork.deferred.sum(),
 		Drains:        o.drains.Load(),
 		Flushes:       o.flushes.Load(),
 		IPIs:          x.ipis.Load(),
-		IPIRuns:       o.ipiRuns.Load(),
+		IPIRuns:       s.owork.ipiRuns.sum(),
 		IPIsInUser:    o.ipisInUser.Load(),
 		OnBehalf:      x.onBehalf.Load(),
 		OwnersGone:    x.reclaims.Load(),
 		MaxIPILatency: time.Duration(o.maxIPILatency.Load()),
+		NoHeadroom:    s.swork.noHeadroom.Load(),
 	}
+	s.owork.latency.load(&st.IPILatency)
+	st.IPILatency.Max = st.MaxIPILatency
 	st.Refused = st.IPIs + st.OnBehalf
 	st.Executed = st.Deferred + o.flushRuns.Load() + st.IPIRuns + st.OnBehalf
 	return st

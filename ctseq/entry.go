@@ -3,7 +3,9 @@ package ctseq
 // Entry records what one level of Enter did, so that only the level that
 // changed the state changes it back: the userspace form of the kernel's
 // irqentry_state_t, which lives on each nested interrupt's own stack frame
-// (seed 003). The zero Entry is a nested level that made no transition.
+// (the nesting scheme Mark Rutland describes in the LKML thread
+// "PREEMPT_AUTO: support lazy rescheduling", February 2024). The zero Entry
+// is a nested level that made no transition.
 type Entry struct {
 	work  Work
 	prev  State // the state this level left; meaningful only if outer
@@ -11,7 +13,7 @@ type Entry struct {
 }
 
 // Work returns the work claimed by this level's transition, to be run with
-// Table.Drain. It is empty for a nested level.
+// [Table.Drain]. It is empty for a nested level.
 func (e Entry) Work() Work { return e.work }
 
 // Outer reports whether this level made the transition into the kernel.
@@ -20,7 +22,7 @@ func (e Entry) Outer() bool { return e.outer }
 // Enter brings the owner into the kernel from wherever it is, the way an
 // interrupt does: from User it is KernelEnter, from Idle it is IdleExit, and
 // from Kernel (an interrupt nested inside kernel code) it does nothing but
-// one load. Pass the returned Entry to the matching Exit.
+// one load. Pass the returned [Entry] to the matching [Word.Exit].
 //
 // Owner only.
 func (w *Word) Enter() Entry {

@@ -16,7 +16,9 @@ import (
 
 // deferrer is the protocol the hammer drives. *ctseq.Word and
 // *mutant.TwoAtomic implement it, so the same hammer shows the real word
-// holding exactly-once and the seed-000 design breaking it.
+// holding exactly-once and the two-atomic design (rejected in the LKML
+// thread "context-tracking: Introduce work deferral infrastructure")
+// breaking it.
 type deferrer interface {
 	UserEnter()
 	KernelEnter() ctseq.Work
@@ -252,11 +254,11 @@ func hammer(t *testing.T, d deferrer, cfg hammerConfig) hammerResult {
 						lost.Add(int64(cfg.items) - item + 1)
 						return
 					}
-					// P2, exactly: at the CAS that accepted the item the owner
-					// was in User after entry k (whose count was already
-					// stored) and before entry k+1 (whose count is stored
-					// after its KernelEnter), so entries == k then, and
-					// before <= k <= after. The work is returned by entry
+					// P2, exactly: at the CAS that accepted the item the
+					// owner was in User after entry k (whose count was
+					// already stored) and before entry k+1 (whose count is
+					// stored after its KernelEnter), so entries == k then,
+					// and before <= k <= after. The work is returned by entry
 					// k+1 and run under count k+1.
 					if r := s.ranAt.Load(); r < before+1 || r > after+1 {
 						if untimely.Add(1) == 1 {
@@ -348,8 +350,9 @@ func TestHammerExactlyOnce(t *testing.T) {
 	requireExactlyOnce(t, "Word", r)
 }
 
-// TestSeedTwoAtomicDoubleExecutes runs the hammer on the seed-000 two-atomic
-// design and on Word. Word must never run an item twice; the two-atomic
+// TestSeedTwoAtomicDoubleExecutes runs the hammer on the two-atomic design of
+// the LKML thread "context-tracking: Introduce work deferral infrastructure"
+// (July 2023) and on Word. Word must never run an item twice; the two-atomic
 // design should, but a stress test can only make the window likely, not
 // certain, so if the bound of rounds passes without a duplicate the test says
 // so and passes: the exhaustive explorer (internal/explore) is the

@@ -132,7 +132,7 @@ const (
 	// Kernel: the CPU runs the runtime's own code. It takes IPIs; deferral
 	// is refused. This is the zero value.
 	Kernel State = 0
-	// Idle: the CPU is parked. Deferral is refused (see SetWorkIfUser).
+	// Idle: the CPU is parked. Deferral is refused (see [Word.SetWorkIfUser]).
 	Idle State = 1
 	// User: the CPU runs the application's hot loop and must not be
 	// disturbed. Deferral is accepted.

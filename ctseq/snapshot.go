@@ -20,7 +20,7 @@ func (s Snapshot) State() State { return stateOf(s.v) }
 
 // Work returns the work bits present at the snapshot. In a User word these
 // are pending; in a Kernel word they were claimed by the transition that
-// produced it and are being cleared (see KernelEnter).
+// produced it and are being cleared (see [Word.KernelEnter]).
 func (s Snapshot) Work() Work { return workOf(actual(s.v)) }
 
 // Quiescent reports whether the owner was outside the kernel (User or Idle)

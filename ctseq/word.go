@@ -16,9 +16,11 @@ import (
 // A Word must not be copied after first use (go vet reports copies).
 //
 // Methods are split by who may call them:
-//   - owner only (the goroutine that plays this CPU): UserEnter, KernelEnter,
-//     IdleEnter, IdleExit, Enter, Exit;
-//   - anyone, concurrently: SetWorkIfUser, Snapshot, QuiescentSince.
+//   - owner only (the goroutine that plays this CPU): [Word.UserEnter],
+//     [Word.KernelEnter], [Word.IdleEnter], [Word.IdleExit], [Word.Enter],
+//     [Word.Exit], [Word.Quiesce];
+//   - anyone, concurrently: [Word.SetWorkIfUser], [Word.Snapshot],
+//     [Word.QuiescentSince].
 //
 // Owner methods check the state they find and panic on a transition that is
 // not allowed ("ctseq: Word.UserEnter outside kernel; ..."). The check reads
@@ -78,9 +80,9 @@ func (w *Word) UserEnter() {
 }
 
 // KernelEnter moves the owner from User to Kernel and returns the work that
-// was pending at that instant. The caller must run it (Table.Drain) before it
-// relies on any state the work protects: the stretch between KernelEnter and
-// the drain is the danger zone.
+// was pending at that instant. The caller must run it ([Table.Drain]) before
+// it relies on any state the work protects: the stretch between KernelEnter
+// and the drain is the danger zone.
 //
 // Owner only; the word must be in User.
 //
@@ -139,7 +141,8 @@ func (w *Word) IdleExit() Work {
 // QuiescentSince then answers true for snapshots taken before it.
 //
 // Owner only; the word must be in Kernel. It is a transition for the
-// sequence (P4) but not for the state, so work acceptance is unaffected.
+// sequence (it advances it, as every transition does) but not for the
+// state, so work acceptance is unaffected.
 func (w *Word) Quiesce() {
 	// RMW: advance the sequence. Full barrier: the owner's accesses before
 	// it happen before any observer's QuiescentSince that sees the new
@@ -194,9 +197,9 @@ func (w *Word) SetWorkIfUser(work Work) bool {
 
 // SetWorkIfUserAt is SetWorkIfUser that also returns the word it decided on:
 // on success the User word the bits were accepted in, on refusal the word
-// that was not in User. After a success, the transition that returns the
-// bits is the owner's next one, whose sequence is at.Seq()+1 modulo
-// 2^SeqBits (see ServedBy): a caller that must wait for the work to have run
+// that was not in User. After a success, the transition that returns the bits
+// is the owner's next one, whose sequence is at.Seq()+1 modulo 2^SeqBits (see
+// [Snapshot.ServedBy]): a caller that must wait for the work to have run
 // waits for that entry.
 //
 // It is kept out of line so that SetWorkIfUser, its wrapper, inlines into
@@ -220,8 +223,9 @@ func (w *Word) SetWorkIfUserAt(work Work) (at Snapshot, ok bool) {
 		// CAS: set the bits only in the User word just observed. If the
 		// owner transitioned in between, the sequence or state differs,
 		// the CAS fails and the loop re-decides on the fresh value: the
-		// decision and the write are one atomic step (the seed-000 race
-		// with two atomics cannot happen). Pairs with the Add in
+		// decision and the write are one atomic step (the two-atomic race of
+		// the LKML thread "context-tracking: Introduce work deferral
+		// infrastructure", July 2023, cannot happen). Pairs with the Add in
 		// KernelEnter, which returns the bits this CAS set and, by
 		// reading this write, orders everything the sender did before it
 		// (the work's payload) before the handler.

@@ -1,9 +1,41 @@
 // Package grace builds grace periods, deferred reclamation and an expedited
 // barrier on a [ctdefer.Domain], from the per-CPU context-tracking words the
-// Domain already keeps: the Tasks-RCU idea (seed 003) and membarrier's
-// skipping rule (seed 002), with no cost on the read side.
+// Domain already keeps: the Tasks-RCU idea (a grace period ends once every
+// CPU has been in user mode or idle, as discussed in the LKML thread
+// "PREEMPT_AUTO: support lazy rescheduling", February 2024) and membarrier's
+// rule for skipping CPUs (the LKML thread "x86: use exit_lazy_tlb rather
+// than membarrier_mm_sync_core_before_usermode", July 2020), with no cost
+// on the read side.
 //
-// # The model
+// # Two flavours: which one for which reader
+//
+// The package has two grace-period flavours. They differ in where a reader
+// may hold a reference, and so in what a reader must do:
+//
+//	flavour                 readers hold references            reader's cost                     quiescent states
+//	Domain (New)            inside kernel-mode stretches only  nothing: the transitions it makes  user mode, idle, any transition, Quiesce, Checkpoint
+//	QSBR (NewQSBR)          anywhere, user mode included,      one load and one compare per      Reader.Quiescent, Reader.Offline, idle (parked),
+//	                        between two reports                report (Reader.Quiescent)          a released CPU
+//
+// Use Domain for runtime-internal data that the runtime reads inside its
+// kernel-mode stretches (the kernel's model: Tasks RCU, where user mode is an
+// extended quiescent state). Data read in a user-mode hot loop (a routing
+// table consulted per packet, a config snapshot per request, a shard map) is
+// NOT protected by Domain: a grace period completes as soon as the CPU is
+// seen in user mode, while the loop may still hold the old object. Use QSBR
+// for it (liburcu's QSBR flavour, as Go forwarders such as NDN-DPDK use it
+// through cgo): the owner reports Reader.Quiescent once per burst or per
+// request where it holds nothing, and goes Offline around blocking work.
+// With Options.Debug (QSBROptions.Debug), Pointer.Load panics when a reader
+// breaks its flavour's rule.
+//
+// Both flavours offer the same write side: Synchronize, Start/Poll/Wait,
+// Retire/TryRetire/Barrier, Close and Stats, and a *StallError naming the
+// CPUs that hold a grace period up when a context ends. [Pointer] is the
+// published pointer for either (rcu_dereference, rcu_assign_pointer and a
+// swap-and-retire).
+//
+// # The model (Domain, the kernel-stretch flavour)
 //
 // Read-side critical sections are a CPU's kernel-mode stretches: from
 // KernelEnter (or the return from Idle) to the next UserEnter (or Idle), on
@@ -41,8 +73,8 @@
 // behave as if executed in one total order consistent with each goroutine's
 // program order, and an atomic operation that observes the effect of another
 // is synchronized after it (a happens-before edge). Every guarantee below is
-// one of these two facts applied to a named pair of operations; the protocol
-// essay in grace.go gives the steps.
+// one of these two facts applied to a named pair of operations; the
+// protocol is written out step by step in the source (grace.go).
 //
 //   - Everything a CPU did before its quiescent state happens before
 //     Synchronize returns. The edge: the transition (the atomic add of

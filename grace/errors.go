@@ -68,10 +68,23 @@ type StalledCPU struct {
 	// false for ExpeditedBarrier, whose wait for a CPU ends when its IPI
 	// is handled.
 	Handled bool
+
+	// Reader: the CPU is a reader of a QSBR domain that has not reported
+	// since the grace period began (State, Seq and SnapSeq then describe
+	// its context-tracking word now).
+	Reader bool
+	// LastReport is the QSBR grace-period count at the reader's last
+	// report (Online, Quiescent); GracePeriod the one it holds up.
+	LastReport, GracePeriod uint64
 }
 
 func (c StalledCPU) String() string {
 	var b strings.Builder
+	if c.Reader {
+		fmt.Fprintf(&b, "CPU %d (QSBR reader online, in %v: last quiescent report at grace period %d, waiting for %d: "+
+			"the owner does not call Reader.Quiescent, or claimed the CPU without QSBR.Reader)", c.CPU, c.State, c.LastReport, c.GracePeriod)
+		return b.String()
+	}
 	fmt.Fprintf(&b, "CPU %d (in %v at sequence %d since the snapshot at %d", c.CPU, c.State, c.Seq, c.SnapSeq)
 	switch {
 	case c.Seq != c.SnapSeq:

@@ -8,7 +8,9 @@ import (
 )
 
 // The expedited barrier: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) for the
-// CPUs of a Domain, with seed 002's rule for which CPUs may be skipped.
+// CPUs of a Domain, with the rule for which CPUs may be skipped that
+// Nicholas Piggin states in the LKML thread "x86: use exit_lazy_tlb rather
+// than membarrier_mm_sync_core_before_usermode" (July 2020).
 //
 //  1. The caller takes a new generation g (an atomic add on the Domain's
 //     statistics line; it doubles as the barrier count).
@@ -35,8 +37,8 @@ import (
 // its request word, Defer's CAS on its mailbox, an add on the IPI count, and
 // the wait for its poll point.
 //
-// Why skipping a CPU seen in user mode or idle is sound (Nick Piggin's
-// argument in seed 002: the skip is sound only if the skipped CPU is
+// Why skipping a CPU seen in user mode or idle is sound (Nicholas Piggin's
+// argument in that thread: the skip is sound only if the skipped CPU is
 // guaranteed to execute a barrier before it runs the code that matters
 // again, and the comments must say which accesses each barrier orders).
 // Here the code that matters is kernel-mode code: the runtime's own code,
@@ -44,7 +46,7 @@ import (
 // loop, which a Go runtime cannot interrupt at an arbitrary instruction
 // anyway. Kernel-mode code of a CPU runs on its owner, or, while the owner
 // is parked, on a borrower that runs a RemoteSafe handler on its behalf
-// (seed 002's kthread case): ctdefer makes the borrower enter a kernel
+// (the thread's kthread case): ctdefer makes the borrower enter a kernel
 // stretch of the CPU's word (IdleExit) before the handler and leave it
 // (IdleEnter) after, so a borrowed handler is kernel-mode code of the CPU
 // like the owner's. A CPU seen in User or Idle:

@@ -311,23 +311,29 @@ func graceRows() []graceRow {
 // mutation catalogue (mutants/catalogue.txt).
 func TestGraceExplore(t *testing.T) {
 	for _, x := range graceRows() {
-		t.Run(x.scenario.Name, func(t *testing.T) {
-			start := time.Now()
-			res := explore.Explore(x.scenario, x.opts)
-			took := time.Since(start).Round(time.Millisecond)
-			if v := res.Violation; v != nil {
-				t.Fatalf("%s: violation after %d interleavings: %v\nschedule=%v\n%s",
-					x.scenario.Name, res.Schedules, v, v.Schedule, v.TraceString(0))
-			}
-			if !res.Complete {
-				t.Fatalf("%s: incomplete after %d interleavings", x.scenario.Name, res.Schedules)
-			}
-			bound := "none"
-			if x.opts.Preemptions > 0 {
-				bound = fmt.Sprint(x.opts.Preemptions)
-			}
-			t.Logf("%s: %d interleavings (bound=%s), 0 violations (longest %d steps, %v)",
-				x.scenario.Name, res.Schedules, bound, res.Longest, took)
-		})
+		exploreRow(t, x.scenario, x.opts)
 	}
+}
+
+// exploreRow explores s in a subtest and requires 0 violations and a
+// complete search, logging the figures.
+func exploreRow(t *testing.T, s explore.Scenario, o explore.Options) {
+	t.Run(s.Name, func(t *testing.T) {
+		start := time.Now()
+		res := explore.Explore(s, o)
+		took := time.Since(start).Round(time.Millisecond)
+		if v := res.Violation; v != nil {
+			t.Fatalf("%s: violation after %d interleavings: %v\nschedule=%v\n%s",
+				s.Name, res.Schedules, v, v.Schedule, v.TraceString(80))
+		}
+		if !res.Complete {
+			t.Fatalf("%s: incomplete after %d interleavings", s.Name, res.Schedules)
+		}
+		bound := "none"
+		if o.Preemptions > 0 {
+			bound = fmt.Sprint(o.Preemptions)
+		}
+		t.Logf("%s: %d interleavings (bound=%s), 0 violations (longest %d steps, %v)",
+			s.Name, res.Schedules, bound, res.Longest, took)
+	})
 }

@@ -1,5 +1,7 @@
 package grace
 
+import "time"
+
 // GracePeriodsCompleted is the number of grace periods completed (one load
 // of seq; Stats also takes the reclaimer's lock), for the torture test's
 // staleness histogram.
@@ -34,3 +36,19 @@ func (g *Domain) EngineState() uint64 {
 	}
 	return h
 }
+
+// SetQSBRMaxSleep sets the cap on a QSBR waiter's futex sleep and returns a
+// function that restores it: with a long cap, only a wake-up ends a sleep.
+func SetQSBRMaxSleep(d time.Duration) (restore func()) {
+	old := maxSleep
+	maxSleep = d
+	return func() { maxSleep = old }
+}
+
+// QSBRStarted is the number of grace periods q has started (one load of
+// gp), for the explorer scenarios that wait for a grace period to begin.
+func QSBRStarted(q *QSBR) uint64 { return q.gp.Load() }
+
+// QSBRCompleted is the number of grace periods q has completed (one load
+// of done), for the QSBR torture test's staleness histogram.
+func QSBRCompleted(q *QSBR) uint64 { return q.done.Load() }

@@ -114,10 +114,12 @@ import (
 //   - The end store (4b) against Poll's load (7): a Poll that sees it is
 //     synchronized after everything the driver observed.
 //
-// Seed-003 subtlety (trampolines, Tasks RCU): a CPU may be inside the
-// critical section even when it is not in a system call; here that is any
-// point between kernel entry and exit, including inside a nested IPI handler
-// and at poll points, which is why neither counts as quiescent.
+// The subtlety raised for Tasks RCU in the LKML thread "PREEMPT_AUTO:
+// support lazy rescheduling" (February 2024: a task interrupted inside a
+// trampoline is still using it): a CPU may be inside the critical section
+// even when it is not in a system call; here that is any point between
+// kernel entry and exit, including inside a nested IPI handler and at poll
+// points, which is why neither counts as quiescent.
 
 // Token identifies a grace period to wait for, from Start. The zero Token
 // is always complete. Tokens from different Domains must not be mixed.
@@ -148,6 +150,12 @@ type Options struct {
 	// Retire blocks until the reclaimer has completed a grace period, and
 	// TryRetire fails with ErrBacklog. Zero means DefaultMaxPending.
 	MaxPending int
+
+	// Debug turns on the read-side check of Pointer.Load: a load by the
+	// owner of a CPU of the Domain outside a kernel-mode stretch (in user
+	// mode: this flavour does not protect it there) panics, naming the
+	// rule. Each checked load costs a system call.
+	Debug bool
 }
 
 // Defaults of Options.
@@ -183,6 +191,7 @@ type Domain struct {
 	nudgeAfter time.Duration // 0: at the first scan
 	spin       time.Duration
 	claimed    func(cpu int) bool
+	debug      bool
 	per        []perCPU
 
 	// Driver state: only the goroutine holding drive touches it.
@@ -268,6 +277,7 @@ func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 		pending:    make([]int32, 0, cpus.Len()),
 		snaps:      make([]ctseq.Snapshot, cpus.Len()),
 		claimed:    d.Claimed,
+		debug:      opts.Debug,
 	}
 	switch {
 	case opts.NudgeAfter == 0:
@@ -342,7 +352,8 @@ func (g *Domain) Completed(t Token) bool {
 }
 
 // Poll reports whether the grace period of t is over, advancing the engine
-// (step 3) if it is not: never blocks. CPUs still in a kernel stretch are
+// (starting a grace period, or scanning the CPUs it still waits for) if it
+// is not: never blocks. CPUs still in a kernel stretch are
 // nudged once NudgeAfter has passed since the grace period's first scan
 // that found a CPU holding it up, so some goroutine must Poll (or Wait) now
 // and then for a grace period to progress: there is no background driver.
@@ -368,28 +379,14 @@ func (g *Domain) Poll(t Token) bool {
 // Must not be called by an owner inside a kernel stretch (a deadlock until
 // ctx ends).
 func (g *Domain) Synchronize(ctx context.Context) error {
-	return g.wait(ctx, "Synchronize", g.Start())
+	return waitOn(g, ctx, "Synchronize", g.Start())
 }
 
 // Wait blocks until the grace period of t is over, driving the engine,
 // or until ctx ends (then a *StallError, as Synchronize). A nil ctx is
 // refused with ErrNilArgument.
 func (g *Domain) Wait(ctx context.Context, t Token) error {
-	return g.wait(ctx, "Wait", t)
-}
-
-func (g *Domain) wait(ctx context.Context, op string, t Token) error {
-	if ctx == nil {
-		return nilContext(op)
-	}
-	if g.Poll(t) {
-		return nil
-	}
-	start := time.Now()
-	if err := g.await(ctx, func() bool { return g.Poll(t) }); err != nil {
-		return g.stallError(op, time.Since(start), err)
-	}
-	return nil
+	return waitOn(g, ctx, "Wait", t)
 }
 
 // advance is step 3.
@@ -612,6 +609,8 @@ type Stats struct {
 	Retired      uint64 // callbacks retired
 	Reclaimed    uint64 // retired callbacks run
 	Pending      uint64 // retired callbacks not yet run
+	Sleeps       uint64 // QSBR: futex sleeps by waiters
+	Wakeups      uint64 // QSBR: wake-ups issued by readers and drivers
 }
 
 // Stats returns the Domain's counters.

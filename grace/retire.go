@@ -45,7 +45,7 @@ import (
 // Barrier and Close from a callback would wait for the reclaimer as well:
 // they fail with ErrInCallback instead.
 type reclaimer struct {
-	g   *Domain
+	eng engine
 	max uint64
 
 	mu       sync.Mutex
@@ -65,11 +65,22 @@ type reclaimer struct {
 	stopWait context.CancelCauseFunc
 }
 
-func (r *reclaimer) init(g *Domain, max int) {
+// engine is what the reclaimer needs of a flavour: the polled grace
+// periods, a wait for one, and the error naming who holds one up.
+type engine interface {
+	Start() Token
+	Poll(t Token) bool
+	// waitFor waits until t's grace period is over and returns nil, or
+	// ctx's error if ctx ends first.
+	waitFor(ctx context.Context, t Token) error
+	stallError(op string, waited time.Duration, err error) error
+}
+
+func (r *reclaimer) init(eng engine, max int) {
 	if max <= 0 {
 		max = DefaultMaxPending
 	}
-	r.g, r.max = g, uint64(max)
+	r.eng, r.max = eng, uint64(max)
 	r.changed = make(chan struct{})
 	r.kick = make(chan struct{}, 1)
 	r.done = make(chan struct{})
@@ -185,7 +196,7 @@ func (r *reclaimer) notify() {
 // loop is the reclaimer goroutine: steps 2 and 3 until closed and drained.
 func (r *reclaimer) loop() {
 	defer close(r.done)
-	g := r.g
+	g := r.eng
 	id := goid()
 	r.mu.Lock()
 	r.gid = id
@@ -208,7 +219,7 @@ func (r *reclaimer) loop() {
 		t := g.Start() // after the take: after every Retire of the batch
 		start := time.Now()
 		if !g.Poll(t) {
-			if err := g.await(r.ctx, func() bool { return g.Poll(t) }); err != nil {
+			if err := g.waitFor(r.ctx, t); err != nil {
 				// Close's context ended: drop what is left. Never running
 				// a callback is safe; running it early is not.
 				r.mu.Lock()
@@ -238,11 +249,12 @@ func (r *reclaimer) loop() {
 // it returns Close's error. Called from a retired function (which would wait
 // for itself), it returns an error wrapping ErrInCallback. A nil ctx is
 // refused with ErrNilArgument.
-func (g *Domain) Barrier(ctx context.Context) error {
+func (g *Domain) Barrier(ctx context.Context) error { return g.rec.barrier(ctx) }
+
+func (r *reclaimer) barrier(ctx context.Context) error {
 	if ctx == nil {
 		return nilContext("Barrier")
 	}
-	r := &g.rec
 	start := time.Now()
 	r.mu.Lock()
 	target := r.retired
@@ -261,7 +273,7 @@ func (g *Domain) Barrier(ctx context.Context) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return g.stallError("Barrier", time.Since(start), ctx.Err())
+			return r.eng.stallError("Barrier", time.Since(start), ctx.Err())
 		}
 		r.mu.Lock()
 	}
@@ -284,11 +296,12 @@ func (g *Domain) Barrier(ctx context.Context) error {
 // ErrInCallback and closes nothing; so does a nil ctx, with
 // ErrNilArgument. When ctx ends, Close returns within about a millisecond,
 // whatever Options.SpinWait is.
-func (g *Domain) Close(ctx context.Context) error {
+func (g *Domain) Close(ctx context.Context) error { return g.rec.close(ctx) }
+
+func (r *reclaimer) close(ctx context.Context) error {
 	if ctx == nil {
 		return nilContext("Close")
 	}
-	r := &g.rec
 	r.mu.Lock()
 	if r.onReclaimer() {
 		r.mu.Unlock()

@@ -2,6 +2,7 @@ package grace
 
 import (
 	"context"
+	"time"
 
 	"github.com/ctdefer/ctdefer/internal/percpu"
 )
@@ -14,4 +15,27 @@ import (
 // time. Callers check done once first.
 func (g *Domain) await(ctx context.Context, done func() bool) error {
 	return percpu.Waiter{Spin: g.spin, Yield: true}.Until(ctx, done)
+}
+
+// waitFor implements engine: the wait of Wait and Synchronize, without the
+// error's decoration.
+func (g *Domain) waitFor(ctx context.Context, t Token) error {
+	return g.await(ctx, func() bool { return g.Poll(t) })
+}
+
+// waitOn is Synchronize's and Wait's wait, for either flavour: a nil ctx is
+// refused, a grace period already over returns at once, and a wait that
+// ctx ends becomes the flavour's *StallError.
+func waitOn(e engine, ctx context.Context, op string, t Token) error {
+	if ctx == nil {
+		return nilContext(op)
+	}
+	if e.Poll(t) {
+		return nil
+	}
+	start := time.Now()
+	if err := e.waitFor(ctx, t); err != nil {
+		return e.stallError(op, time.Since(start), err)
+	}
+	return nil
 }

@@ -14,21 +14,22 @@ import (
 	"github.com/ctdefer/ctdefer/lazytlb"
 )
 
-// The seed's question, "how expensive is a cmpxchg at context switch on
-// modern CPUs": the switch back from lazy written several ways, on a padded
-// word, side by side in one run (BenchmarkSwitchBack/<contention>/<way>):
+// The question of Rik van Riel's 2016 patch "make lazy TLB mode even
+// lazier", "how expensive is a cmpxchg at context switch on modern CPUs":
+// the switch back from lazy written several ways, on a padded word, side by
+// side in one run (BenchmarkSwitchBack/<contention>/<way>):
 //
 //	swap          lazytlb's switch back: one XCHG
 //	cas           load + CAS loop: LOCK CMPXCHG
-//	atomic-store  the seed's read-then-store (wrong), with Go's atomic
+//	atomic-store  the patch's read-then-store (wrong), with Go's atomic
 //	              Store, which is itself an XCHG on amd64 (sequential
 //	              consistency): Go cannot make the wrong variant cheaper
-//	plain-store   the seed's read-then-store as the kernel wrote it, two
+//	plain-store   the patch's read-then-store as the kernel wrote it, two
 //	              MOVs (this_cpu_read, this_cpu_write): a non-atomic
 //	              access through unsafe, in bench_plain_test.go, built only
 //	              without -race (it races with the shootdown storm by
 //	              design, which is the bug being priced)
-//	lock          the seed's option 2: a per-CPU lock that shootdowns take
+//	lock          the patch's option 2: a per-CPU lock that shootdowns take
 //	              to mark the CPU; the switch side already holds it (the
 //	              runqueue lock of the context switch), so its state
 //	              accesses are plain ones inside that critical section.
@@ -51,7 +52,7 @@ import (
 // Uncontended: nobody else touches the word. Contended: another goroutine
 // plays a shootdown storm on the same word (load, CAS Lazy -> Flush; for
 // lock: lock, test, store, unlock), so the line bounces between CPUs, as
-// "the cache line needs to be acquired for write anyway" in the seed.
+// "the cache line needs to be acquired for write anyway" in the patch.
 //
 // BenchmarkCPUSwitchBack* is the real package: EnterLazy + SwitchBack on
 // a lazytlb.CPU. Its EnterLazy is an atomic store through atomicx, an XCHG

@@ -43,7 +43,7 @@ type CPU struct {
 func (t *TLB) CPU(cpu int) (*CPU, error) {
 	s := t.slotOf(cpu)
 	if s == nil {
-		return nil, fmt.Errorf("lazytlb: TLB.CPU(%d): CPUs %v: %w", cpu, t.cpus.List(), ErrBadCPU)
+		return nil, fmt.Errorf("lazytlb: TLB.CPU(%d): CPU %d is not one of the TLB's CPUs %v: %w", cpu, cpu, t.cpus.List(), ErrBadCPU)
 	}
 	if t.d != nil {
 		return nil, fmt.Errorf("lazytlb: TLB.CPU(%d): a TLB made by New: use Attach: %w", cpu, ErrWrongDomain)
@@ -146,8 +146,9 @@ func (c *CPU) SwitchBack() bool {
 // Leave switches away from the loaded address space for good: the CPU leaves
 // its set, so shootdowns no longer consider it; a later SwitchTo compares
 // generations. Then it waits until no shootdown is still sending to the CPU
-// (step 4 in state.go), polling meanwhile: through the *ctdefer.CPU given to
-// Attach, or Options.Poll for NewWithSender. The wait lasts as long as a
+// (one that found the CPU in the set just before it left), polling
+// meanwhile: through the [*ctdefer.CPU] given to [TLB.Attach], or
+// [Options.Poll] for [NewWithSender]. The wait lasts as long as a
 // send that had already checked the CPU's membership: one IPI round trip,
 // which this very poll completes. Call it before releasing the CPU. It panics
 // if no address space is loaded.

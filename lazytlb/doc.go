@@ -1,28 +1,31 @@
 // Package lazytlb is the lazy-TLB state machine of Rik van Riel's 2016 patch
-// (seed 004) with the generations of today's x86 (arch/x86/mm/tlb.c), for Go
-// runtimes built on package ctdefer.
+// "x86,mm,sched: make lazy TLB mode even lazier" (LKML, August 2016) with the
+// generations of today's x86 (arch/x86/mm/tlb.c), for Go runtimes built on
+// package [ctdefer].
 //
 // # The model
 //
-// An address space ([MM]) is any shared structure whose translations each
-// CPU caches privately: a routing table, a userspace kernel's page map, a
-// sharded index. Changing it needs a shootdown ([TLB.Shootdown]): every CPU
-// that may hold a stale cached translation must flush before the change is
-// done. A CPU that switched to other work without dropping the address space
-// (a kernel thread borrowing the mm) is lazy ([CPU.EnterLazy]): it need not be
+// An address space ([MM]) is any shared structure whose translations each CPU
+// caches privately: a routing table, a userspace kernel's page map, a sharded
+// index. Changing it needs a shootdown ([TLB.Shootdown]): every CPU that may
+// hold a stale cached translation must flush before the change is done. A CPU
+// that switched to other work without dropping the address space (a kernel
+// thread borrowing the mm) is lazy ([CPU.EnterLazy]): it need not be
 // interrupted, only flush before it uses the address space again
 // ([CPU.SwitchBack]).
 //
 // Each CPU has a state word, Off / OK / Lazy / Flush. A shootdown bumps the
 // MM's generation and, for each CPU of the MM's set: OK -> IPI (through
-// ctdefer.Domain.IPI, synchronous: the flush runs on that CPU before the
+// [ctdefer.Domain.IPI], synchronous: the flush runs on that CPU before the
 // shootdown goes on); Lazy -> compare-and-swap to Flush, no IPI; Flush ->
 // nothing. A CPU leaving the set ([CPU.Leave]) waits for the IPIs already
 // on their way to it, polling, so that none is left waiting for a CPU its
-// owner released. The owner's switch back from lazy is one atomic swap to OK, so a
-// concurrent Lazy -> Flush is returned to it and never overwritten. The
-// handshake, every racing pair and the seed's lost-flush interleaving
-// (a plain read-then-store switch back) are in state.go.
+// owner released. The owner's switch back from lazy is one atomic swap to
+// OK, so a concurrent Lazy -> Flush is returned to it and never overwritten.
+// With the switch back written as the 2016 patch's plain read-then-store, a
+// mark landing between the read and the store would be overwritten and the
+// flush lost. The handshake, step by step, every racing pair and that
+// lost-flush interleaving are written out in the source (state.go).
 //
 // # Which carries the truth: the Flush state, the generations, or both
 //
@@ -30,8 +33,8 @@
 //
 //   - The Flush state carries the obligation: "a shootdown that skipped this
 //     CPU relies on its next switch back". It is the only thing a switch back
-//     reads on its fast path: one swap of the CPU's own cache line, no read of
-//     the MM's line, which every shootdown writes and every CPU would then
+//     reads on its fast path: one swap of the CPU's own cache line, no read
+//     of the MM's line, which every shootdown writes and every CPU would then
 //     pull. A CPU that finds Lazy knows that no shootdown has relied on it,
 //     and uses its translations without looking further.
 //
@@ -45,18 +48,19 @@
 //     (set the bit then read gen, against bump gen then read the set) makes
 //     the comparison sound.
 //
-// Today's x86 makes the generation alone the truth on the switch back too:
-// it stores "not lazy", issues a full barrier and compares tlb_gen on every
+// Today's x86 makes the generation alone the truth on the switch back too: it
+// stores "not lazy", issues a full barrier and compares tlb_gen on every
 // switch back, so a plain store is sound there and no Flush state exists.
-// That costs the same fence as our swap (an XCHG is a full barrier on x86;
-// so is the store plus smp_mb) plus a read of the MM's contended line on
-// every switch back. Keeping the obligation in the CPU's own word makes the
-// common switch back (no shootdown happened) touch nothing shared, and makes
-// the seed's question concrete: the switch back must be a read-modify-write.
-// The benchmarks measure it (swap vs CAS vs Go's atomic store vs a true
-// plain store vs the seed's lock, each net of a baseline; see
-// bench_test.go). The SPIN model models/lazytlb.pml decides the switch back
-// on the state word alone, as here; the generation filter only removes
+// That costs the same fence as our swap (an XCHG is a full barrier on x86; so
+// is the store plus smp_mb) plus a read of the MM's contended line on every
+// switch back. Keeping the obligation in the CPU's own word makes the common
+// switch back (no shootdown happened) touch nothing shared, and makes the
+// 2016 patch's open question (is a cmpxchg at context switch too expensive?)
+// concrete: the switch back must be a read-modify-write. The benchmarks
+// measure it (swap vs CAS vs Go's atomic store vs a true plain store vs the
+// patch's other option, a lock that shootdowns take; each net of a baseline;
+// see bench_test.go). The SPIN model models/lazytlb.pml decides the switch
+// back on the state word alone, as here; the generation filter only removes
 // flushes that the model's cpu_gen >= completed_gen property does not need.
 //
 // # Policies
@@ -65,26 +69,28 @@
 // [PolicyEager] (IPI every CPU of the set, lazy or not) and
 // [PolicyFlushOnSwitch] (skip lazy CPUs without marking them; every switch
 // back flushes unconditionally). Shootdowns of [KernelRange] translations,
-// used only by kernel-mode code, go through ctdefer.Domain.Send instead: a
+// used only by kernel-mode code, go through [ctdefer.Domain.Send] instead: a
 // CPU in user mode gets a context-tracking work bit and flushes at its next
 // kernel entry, before any kernel-mode code, without being interrupted (the
-// seed-001 design); the shootdown does not wait for that entry, which may be
-// as far off as the CPU's user-mode stretch is long. Only the IPIs (CPUs in
-// the kernel or idle) are waited for.
+// design of Valentin Schneider's series "context_tracking,x86: Defer some
+// IPIs until a user->kernel transition"); the shootdown does not wait for
+// that entry, which may be as far off as the CPU's user-mode stretch is long.
+// Only the IPIs (CPUs in the kernel or idle) are waited for.
 //
 // # Integration with package ctdefer
 //
-// Create the TLB with [New] over a *ctdefer.Domain before the first Claim: it
-// registers its flush work. Each worker, after Claim, takes its owner handle
-// with [TLB.Attach]; the IPI handler runs on the worker at its poll points
-// (Poll, KernelEnter, UserEnter, Idle), so a worker in a long stretch that
-// uses an address space must poll. Leave polls through the same
-// *ctdefer.CPU while it waits, and must come before Release: a CPU released
-// with an address space loaded makes shootdowns of it fail with
-// [ErrNoOwner], and the next Attach to it panic. [NewWithSender] plugs
-// another delivery mechanism in (the interleaving explorer uses a mailbox);
-// its owners take their handles with [TLB.CPU] and poll through
-// [Options.Poll].
+// Create the TLB with [New] over a [*ctdefer.Domain] before the first
+// [ctdefer.Domain.Claim]: it registers its flush work. Each worker, after
+// Claim, takes its owner handle with [TLB.Attach]; the IPI handler runs on
+// the worker at its poll points ([ctdefer.CPU.Poll],
+// [ctdefer.CPU.KernelEnter], [ctdefer.CPU.UserEnter], [ctdefer.CPU.Idle]), so
+// a worker in a long stretch that uses an address space must poll.
+// [CPU.Leave] polls through the same [*ctdefer.CPU] while it waits, and must
+// come before [ctdefer.CPU.Release]: a CPU released with an address space
+// loaded makes shootdowns of it fail with [ErrNoOwner], and the next Attach
+// to it panic. [NewWithSender] plugs another delivery mechanism in (the
+// interleaving explorer uses a mailbox); its owners take their handles with
+// [TLB.CPU] and poll through [Options.Poll].
 //
 // # Memory ordering
 //
@@ -102,9 +108,9 @@
 //
 // # Zero values, copying, goroutines
 //
-// The zero TLB, MM and CPU are not usable: make them with New or
-// NewWithSender, TLB.NewMM and TLB.Attach or TLB.CPU (one handle per CPU:
-// a second TLB.CPU for the same CPU panics). None may be copied
+// The zero TLB, MM and CPU are not usable: make them with [New] or
+// [NewWithSender], [TLB.NewMM] and [TLB.Attach] or [TLB.CPU] (one handle per
+// CPU: a second TLB.CPU for the same CPU panics). None may be copied
 // (go vet reports copies). TLB and MM methods may be called from any
 // goroutine; CPU methods only from the owner of that CPU. Owner methods
 // called in the wrong state panic with "lazytlb: CPU.<Method>: ..."; bad

@@ -88,7 +88,7 @@ func (mm *MM) CPUs() []int {
 func (mm *MM) Flushed(cpu int) (uint64, error) {
 	s := mm.t.slotOf(cpu)
 	if s == nil {
-		return 0, fmt.Errorf("lazytlb: MM.Flushed(%d): CPUs %v: %w", cpu, mm.t.cpus.List(), ErrBadCPU)
+		return 0, fmt.Errorf("lazytlb: MM.Flushed(%d): CPU %d is not one of the TLB's CPUs %v: %w", cpu, cpu, mm.t.cpus.List(), ErrBadCPU)
 	}
 	return mm.flushed[s.idx].gen.Load(), nil
 }

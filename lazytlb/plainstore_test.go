@@ -135,9 +135,9 @@ func lostFlushes(impl switchImpl, n int, d time.Duration) (lost, switches int) {
 	return lost, switches
 }
 
-// The seed-004 race under real concurrency: the plain read-then-store switch
-// back loses flushes; lazytlb's swap, and the mutant package's swap
-// control, lose none.
+// The race of Rik van Riel's 2016 patch "make lazy TLB mode even lazier"
+// under real concurrency: the plain read-then-store switch back loses
+// flushes; lazytlb's swap, and the mutant package's swap control, lose none.
 func TestPlainStoreLosesFlushes(t *testing.T) {
 	if runtime.NumCPU() < 2 {
 		t.Skip("the race needs two CPUs running at once")
@@ -166,5 +166,5 @@ func TestPlainStoreLosesFlushes(t *testing.T) {
 		plainLost, plainN, realLost, realN, ctlLost, ctlN)
 	require.Zero(t, realLost, "lazytlb lost flushes in %d switches", realN)
 	require.Zero(t, ctlLost, "the swap control lost flushes in %d switches: the checker is wrong", ctlN)
-	require.NotZero(t, plainLost, "the plain-store switch lost no flush in %d switches: the test no longer reaches the seed race", plainN)
+	require.NotZero(t, plainLost, "the plain-store switch lost no flush in %d switches: the test no longer reaches the 2016 patch's race", plainN)
 }

@@ -70,27 +70,28 @@ func KernelRange() ShootdownOption {
 }
 
 // Shootdown publishes a new generation of mm's translations and returns
-// once no CPU can still use an older one (steps 6 to 8 of the handshake in
-// state.go). What it does with each CPU of mm's set depends on the policy
-// and the CPU's state; Result counts it.
+// once no CPU can still use an older one: each CPU of mm's set has flushed
+// to the new generation, or will flush before its next use of mm. What it
+// does with each CPU depends on the policy and the CPU's state (see
+// [Policy]); [Result] counts it.
 //
 // The caller must not be the owner of a CPU that the shootdown may IPI:
 // under PolicyEager or with KernelRange, of any CPU in mm's set; under the
 // other policies, of a CPU in the set that is active (OK) on mm. Its IPI
 // would wait for the caller itself.
 //
-// With a TLB made by New, the wait for an IPI is ctdefer.Domain.IPI's (or
-// Send's): it honours ctx while it spins and while it sleeps, so an IPI not
-// handled when ctx ends gives, within about a millisecond, an error wrapping
-// ctx.Err() (context.DeadlineExceeded for the caller's deadline,
-// context.Canceled); one not handled within the Domain's
+// With a TLB made by [New], the wait for an IPI is [ctdefer.Domain.IPI]'s (or
+// [ctdefer.Domain.Send]'s): it honours ctx while it spins and while it
+// sleeps, so an IPI not handled when ctx ends gives, within about a
+// millisecond, an error wrapping ctx.Err() (context.DeadlineExceeded for the
+// caller's deadline, context.Canceled); one not handled within the Domain's
 // Options.IPITimeout, when ctx has no deadline, gives an error wrapping
 // ctdefer.ErrIPITimeout and not DeadlineExceeded. A ctx already done when
 // Shootdown is called gives ctx.Err() wrapped, before the generation is
-// bumped. With NewWithSender the error is the SendFunc's. Either way it
-// names the MM and the CPU; CPUs after it are not handled, and the flushes
-// already posted still run. A CPU that left mm while its IPI was pending is
-// not an error. Errors: ErrForeignMM (a nil mm, or one of another TLB);
+// bumped. With NewWithSender the error is the SendFunc's. Either way it names
+// the MM and the CPU; CPUs after it are not handled, and the flushes already
+// posted still run. A CPU that left mm while its IPI was pending is not an
+// error. Errors: ErrForeignMM (a nil mm, or one of another TLB);
 // ErrNilArgument (a nil ctx, before the generation is bumped); ErrNoOwner
 // (New: a CPU of the set that no worker has claimed: its owner released it
 // without Leave); ctx's or the delivery's error, wrapped. Marking and

@@ -68,8 +68,9 @@ import (
 //     re-decides on OK and sends an IPI. Either way the CPU flushes before
 //     the shootdown can return or before its next use of MM.
 //
-//     The seed-004 lost flush, with the switch back written as the plain
-//     read-then-store of Rik van Riel's 2016 patch
+//     The lost flush, with the switch back written as the plain
+//     read-then-store of Rik van Riel's 2016 patch ("make lazy TLB mode
+//     even lazier")
 //     (oldstate = this_cpu_read(state); this_cpu_write(state, OK)):
 //
 //     a. owner:    old := state.Load()                  -> Lazy

@@ -63,7 +63,8 @@ const (
 	// PolicyLazy: IPI the CPUs using the address space (OK); mark the lazy
 	// ones Flush with one CAS and no IPI; a lazy CPU switching back flushes
 	// only if it was marked and is behind the generation. Rik van Riel's
-	// design (seed 004) with today's x86 generations.
+	// 2016 design ("make lazy TLB mode even lazier") with today's x86
+	// generations.
 	PolicyLazy Policy = iota
 	// PolicyEager: IPI every CPU of the set, lazy or not: the baseline
 	// before lazy TLB shootdowns.

@@ -20,10 +20,11 @@
 //
 // # What a barrier orders
 //
-// Seed 002 (Nick Piggin, 2020) asks that every barrier comment say which
-// memory accesses it orders, not only which barrier it pairs with. For
-// [PrivateExpedited], called by thread C while threads T1..Tn of the same
-// process may run on other CPUs:
+// Nicholas Piggin asks, in the LKML thread "x86: use exit_lazy_tlb rather
+// than membarrier_mm_sync_core_before_usermode" (July 2020), that every
+// barrier comment say which memory accesses it orders, not only which barrier
+// it pairs with. For [PrivateExpedited], called by thread C while threads
+// T1..Tn of the same process may run on other CPUs:
 //
 //  1. C executes a full barrier on entry (smp_mb in
 //     membarrier_private_expedited). It orders C's accesses before the call
@@ -60,13 +61,14 @@
 //     microsecond plus one IPI per CPU running a thread of the process.
 //     Needs [Register] first, else [ErrNotRegistered].
 //   - [PrivateExpeditedSyncCore] (…_SYNC_CORE, Linux 4.16, x86, arm64,
-//     powerpc and a few others): additionally, every targeted CPU executes
-//     a core-serializing instruction before it runs user code again, so no
+//     powerpc and a few others): additionally, every targeted CPU executes a
+//     core-serializing instruction before it runs user code again, so no
 //     thread executes instructions fetched before the call. This is what
 //     cross-modifying code needs: write the new code, call it, then let
-//     threads jump to it. Seed 002 shows why it is subtle on x86: a CPU
-//     skipped in step 3 must also serialize before returning to user
-//     space, which the kernel does at its next exit to user.
+//     threads jump to it. The same thread shows why it is subtle on x86: a
+//     CPU skipped (step 3 of the list above) must also serialize before
+//     returning to user space, which the kernel does at its next exit to
+//     user.
 //   - [PrivateExpeditedRseq] and [PrivateExpeditedRseqOnCPU] (…_RSEQ, Linux
 //     5.10, CONFIG_RSEQ): the barrier, and each targeted thread's rseq
 //     critical section, if one is running, is restarted. The OnCPU form

@@ -117,7 +117,7 @@ run "ctseq mutant ignore-state"               ctseq.pml   '^p[1-4]_'         -DM
 run "ctseq mutant ignore-state (P1/P2 only)"  ctseq.pml   '^p[12]_'          -DMUTANT_IGNORE_STATE -DNO_P3
 run "ctseq mutant no-seq"                     ctseq.pml   '^p4_'             -DMUTANT_NO_SEQ
 
-# Lazy TLB (seed 004).
+# Lazy TLB (Rik van Riel's 2016 "make lazy TLB mode even lazier" patch).
 run "lazytlb"                                 lazytlb.pml clean
 run "lazytlb (3 rounds x 3 shootdowns)"       lazytlb.pml clean              -DROUNDS=3 -DFLUSHES=3
 run "lazytlb mutant plain-store"              lazytlb.pml '^p5_'             -DMUTANT_PLAIN_STORE

@@ -40,7 +40,9 @@
  *   No invalid end state: pan's default deadlock check.
  *
  * Mutants (spin -a -DMUTANT_...):
- *   MUTANT_TWO_ATOMIC   seed 000, PeterZ 2021: work bits live in a separate
+ *   MUTANT_TWO_ATOMIC   Peter Zijlstra's 2021 design (LKML thread "context-
+ *                       tracking: Introduce work deferral infrastructure",
+ *                       July 2023): work bits live in a separate
  *                       atomic ORed in before a CAS that sets a FLAG bit in
  *                       the state word; a failed CAS leaves the bit behind.
  *   MUTANT_IGNORE_STATE SetWorkIfUser ORs its bit in without looking at the
@@ -263,7 +265,8 @@ proctype Sender(byte id)
 	mybits = (1 << id) << WORK_SHIFT;      /* uint64(work) << workShift */
 
 #ifdef MUTANT_TWO_ATOMIC
-	/* Seed 000, PeterZ 2021:
+	/* Peter Zijlstra's 2021 design, as quoted in the LKML thread
+	 * "context-tracking: Introduce work deferral infrastructure":
 	 *   seq = atomic_read(&ct->seq);
 	 *   if (in_user(seq)) { atomic_or(work, &ct->work);
 	 *       ret = atomic_try_cmpxchg(&ct->seq, &seq, seq|CT_SEQ_WORK); }

@@ -1,7 +1,8 @@
 /*
- * lazytlb.pml: Rik van Riel's lazy-TLB state machine (seed 004, 2016) as
+ * lazytlb.pml: Rik van Riel's lazy-TLB state machine ("x86,mm,sched: make
+ * lazy TLB mode even lazier", LKML, August 2016) as
  * ctdefer's lazytlb package implements it, for one CPU and one address
- * space (mm). The comments name the seed's kernel code each step stands
+ * space (mm). The comments name the patch's kernel code each step stands
  * for; lazytlb/state.go maps one atomic per step (its switch back also skips
  * a flush already overtaken by a newer generation, which this model's
  * property does not need, and its state numbering differs).
@@ -36,7 +37,7 @@
  *      see; p5_lazy_from_ok: going LAZY overwrites only OK.
  *   No invalid end state (pan's deadlock check): the IPI wait terminates.
  *
- * Mutant -DMUTANT_PLAIN_STORE: the switch back is the seed's
+ * Mutant -DMUTANT_PLAIN_STORE: the switch back is the patch's
  *   oldstate = this_cpu_read(state); this_cpu_write(state, OK);
  * two steps: a cmpxchg(LAZY -> FLUSH) landing in between is overwritten.
  * -DNO_P5_KEPT drops the p5_flush_kept assertion, to show that the
@@ -121,7 +122,7 @@ active proctype Owner()
 			state = OK
 		};
 #else
-		atomic {                             /* oldstate = xchg(state, OK) (fix 1 of the seed) */
+		atomic {                             /* oldstate = xchg(state, OK) (fix 1 of the patch) */
 			old = state;
 			p5_flush_kept = 1;               /* the exchange returns what it overwrites */
 			state = OK

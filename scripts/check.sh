@@ -1,13 +1,41 @@
 #!/usr/bin/env bash
 # Runs every check ctdefer has: formatting, vet (several build tags and
-# platforms), staticcheck, the unit/race tests, the narrow-sequence build, the
-# exhaustive interleaving explorer, the SPIN models, the mutant catalogue
-# (mutants/), and one iteration of every benchmark. This is the README's test
-# command and what CI runs.
+# platforms), cross-builds, staticcheck, the unit/race tests, the
+# narrow-sequence build, the exhaustive interleaving explorer, the SPIN
+# models, the mutant catalogue (mutants/), and one iteration of every
+# benchmark. This is the README's full test command and what CI runs
+# (.ci/run installs the prerequisites first). It takes 10 minutes or more;
+# the quick check, which needs nothing but Go, is `go test ./...`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
+
+# Prerequisites first, so that a missing tool is reported at once rather
+# than after the long steps that do not need it.
+step "prerequisites (Go 1.24 or later, spin, gcc, liburcu-dev)"
+min_go_minor=24
+if ! command -v go >/dev/null 2>&1; then
+	echo "missing: go. Install Go 1.24 or later (https://go.dev/doc/install) and put it on PATH."
+	exit 1
+fi
+go_version=$(go env GOVERSION)
+go_minor=$(printf '%s\n' "$go_version" | sed -nE 's/^go1\.([0-9]+).*/\1/p')
+case "$go_version" in devel*) go_minor=$min_go_minor ;; esac # a development toolchain
+if [ -z "$go_minor" ] || [ "$go_minor" -lt "$min_go_minor" ]; then
+	echo "missing: Go 1.24 or later (found ${go_version}). Install it from https://go.dev/doc/install."
+	exit 1
+fi
+missing=()
+for tool in spin gcc; do
+	command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+printf '#include <urcu-qsbr.h>\n' | gcc -E -x c - >/dev/null 2>&1 || missing+=(liburcu-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "missing: ${missing[*]} (spin and gcc for the SPIN models, liburcu-dev for bench/liburcu). Install: sudo apt-get install ${missing[*]} (Debian, Ubuntu; .ci/run does it). The quick check 'go test ./...' needs none of them."
+	exit 1
+fi
+echo "ok: ${go_version}, $(command -v spin), $(command -v gcc)"
 
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -16,13 +44,15 @@ if [ -n "$unformatted" ]; then
 fi
 echo ok
 
-step "go vet (default, explore, narrowseq tags; darwin, windows, 386)"
+step "go vet (default, explore, narrowseq tags; darwin, 386) and cross-builds (windows, js/wasm, wasip1)"
 go vet ./...
 go vet -tags ctdefer_explore ./...
 go vet -tags ctdefer_narrowseq ./...
 GOOS=darwin go vet ./...
-GOOS=windows go build ./...
 GOARCH=386 go vet ./...
+GOOS=windows go build ./...
+GOOS=js GOARCH=wasm go build ./...
+GOOS=wasip1 GOARCH=wasm go build ./...
 echo ok
 
 step "staticcheck (pinned in tools/go.mod)"
@@ -32,6 +62,29 @@ echo ok
 
 step "go test -race"
 go test -race -count=1 ./...
+
+step "cmd/ctdefer: a module of its own (doctor, bench); tidy, vet, staticcheck, tests, smoke runs"
+(
+	cd cmd/ctdefer
+	go mod tidy -diff
+	go vet ./...
+	GOOS=darwin go vet ./...
+	GOOS=windows go build ./...
+	go tool -modfile=../../tools/go.mod staticcheck ./...
+	go test -race -count=1 ./...
+	go run . doctor -json -noise 200ms >/dev/null
+	out=$(mktemp -d)
+	go run . bench -quick -out "$out"
+	want=(report.md results.json scale.svg)
+	grep -q '^Skipped: ' "$out/report.md" || want+=(latency-cdf.svg throughput.svg)
+	for f in "${want[@]}"; do
+		[ -s "$out/$f" ] || { echo "bench -quick did not write $f"; exit 1; }
+	done
+	rm -rf "$out"
+)
+
+step "the README's tour (examples/tour)"
+go run ./examples/tour
 
 step "go test, GOARCH=386 (32-bit alignment)"
 # Some kernels (and sandboxes) cannot execute 32-bit binaries: then compile
@@ -77,5 +130,11 @@ go run ./internal/cmd/mutate
 
 step "benchmarks, one iteration each (smoke)"
 go test -count=1 -run '^$' -bench . -benchtime=1x ./...
+
+step "liburcu-qsbr beside the QSBR flavour (bench/liburcu, -tags liburcu, cgo), one iteration each (smoke)"
+go vet -tags liburcu ./bench/liburcu/
+go tool -modfile=tools/go.mod staticcheck -tags liburcu ./bench/liburcu/
+go test -count=1 -tags liburcu -run '^$' -bench Liburcu -benchtime=1x ./bench/liburcu/
+go test -count=1 -run '^$' -bench QSBR -benchtime=1x ./grace/
 
 printf '\nall checks passed\n'

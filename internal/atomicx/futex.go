@@ -1,5 +1,7 @@
 package atomicx
 
+import "time"
+
 // Futex is a 32-bit word that a thread can sleep on, Linux's futex(2)
 // contract: Wait(v) sleeps only while the word holds v (the kernel compares
 // and sleeps atomically, so a change made before the sleep starts is never
@@ -26,12 +28,28 @@ func (f *Futex) Load() uint32 { return f.v.Load() }
 // Add atomically adds delta to the word and returns the new value.
 func (f *Futex) Add(delta uint32) uint32 { return f.v.Add(delta) }
 
+// Store atomically stores val in the word (it wakes nobody: call Wake).
+func (f *Futex) Store(val uint32) { f.v.Store(val) }
+
+// CompareAndSwap atomically replaces old with new and reports whether it did.
+func (f *Futex) CompareAndSwap(old, new uint32) bool { return f.v.CompareAndSwap(old, new) }
+
 // Wait sleeps while the word holds val (see Futex).
 func (f *Futex) Wait(val uint32) {
 	if block(f, val) {
 		return
 	}
 	f.sleep(val)
+}
+
+// WaitFor is Wait for at most d (d < 0: no limit). Under the explorer the
+// sleep is untimed: only a Wake or a change of the word ends it, so a
+// missing wake-up is still found as a deadlock.
+func (f *Futex) WaitFor(val uint32, d time.Duration) {
+	if block(f, val) {
+		return
+	}
+	f.sleepFor(val, d)
 }
 
 // Wake wakes every thread sleeping on the word.

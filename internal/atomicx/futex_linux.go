@@ -4,6 +4,7 @@ package atomicx
 
 import (
 	"math"
+	"time"
 	"unsafe"
 
 	"github.com/ctdefer/ctdefer/internal/sysx"
@@ -19,5 +20,7 @@ func (f *Futex) initOS() { f.os = futexOS{} }
 func (f *Futex) addr() *uint32 { return (*uint32)(unsafe.Pointer(&f.v.v)) }
 
 func (f *Futex) sleep(val uint32) { _ = sysx.FutexWait(f.addr(), val, -1) }
+
+func (f *Futex) sleepFor(val uint32, d time.Duration) { _ = sysx.FutexWait(f.addr(), val, d) }
 
 func (f *Futex) wake() { _, _ = sysx.FutexWake(f.addr(), math.MaxInt32) }

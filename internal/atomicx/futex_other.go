@@ -2,6 +2,8 @@
 
 package atomicx
 
+import "time"
+
 // futexOS is a one-token channel: a wake leaves a token if nobody sleeps, so
 // the next sleep returns at once; as with futex, callers re-check their
 // condition after every return.
@@ -14,6 +16,22 @@ func (f *Futex) sleep(val uint32) {
 		return
 	}
 	<-f.os.ch
+}
+
+func (f *Futex) sleepFor(val uint32, d time.Duration) {
+	if d < 0 {
+		f.sleep(val)
+		return
+	}
+	if f.v.Peek() != uint64(val) {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-f.os.ch:
+	case <-t.C:
+	}
 }
 
 func (f *Futex) wake() {

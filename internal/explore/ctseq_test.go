@@ -20,9 +20,10 @@ type sendersConfig struct {
 	rounds  int
 }
 
-// twoSenders is the scenario of the seed-000 race: two senders, one item
-// each, bits at both ends of the work field; the owner makes two round
-// trips with a nested Enter/Exit after the first.
+// twoSenders is the scenario of the race of the LKML thread
+// "context-tracking: Introduce work deferral infrastructure": two senders,
+// one item each, bits at both ends of the work field; the owner makes two
+// round trips with a nested Enter/Exit after the first.
 var twoSenders = sendersConfig{senders: [][]ctseq.Bit{{0}, {ctseq.WorkBits - 1}}, rounds: 2}
 
 // sendersScenario: the owner goes to user and back rounds times, running

@@ -40,7 +40,7 @@ func FuzzCtseqSchedules(f *testing.F) {
 }
 
 // TestRandomSchedulesCatchTwoAtomic checks that what the fuzzer does (one
-// run per byte string) finds the seed-000 double execution in the big
+// run per byte string) finds the two-atomic double execution in the big
 // scenario, with random bytes and no coverage guidance, in few tries.
 func TestRandomSchedulesCatchTwoAtomic(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))

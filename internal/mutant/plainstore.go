@@ -4,7 +4,7 @@ import "github.com/ctdefer/ctdefer/internal/atomicx"
 
 // PlainStore is package lazytlb's lazy policy for one CPU and one address
 // space, with the switch back written as Rik van Riel's 2016 patch wrote
-// it (seed 004):
+// it ("x86,mm,sched: make lazy TLB mode even lazier", LKML, August 2016):
 //
 //	oldstate = this_cpu_read(cpu_tlbstate.state);
 //	this_cpu_write(cpu_tlbstate.state, TLBSTATE_OK);

@@ -6,11 +6,12 @@ import (
 )
 
 // TwoAtomic is Peter Zijlstra's 2021 design of context-tracking work
-// deferral, which seed 000 rejects: the state word holds the sequence, the
+// deferral, which the LKML thread "context-tracking: Introduce work deferral
+// infrastructure" (July 2023) rejects: the state word holds the sequence, the
 // state and one FLAG bit saying "work pending", and the work bits live in a
 // separate atomic.
 //
-// The race (seed 000), with the owner in User:
+// The race that thread describes, with the owner in User:
 //
 //  1. Sender: state.Load() sees User.
 //  2. Sender: work |= w (the bits are now in m.work).
@@ -60,7 +61,7 @@ func (m *TwoAtomic) UserEnter() {
 // KernelEnter moves the owner from User to Kernel and returns the pending
 // work if FLAG was set. Owner only.
 func (m *TwoAtomic) KernelEnter() ctseq.Work {
-	n := m.state.Add(taSeqInc - taUser + taKernel) // RMW: leave User; the seed-000 window: a sender between its OR and its CAS now fails its CAS
+	n := m.state.Add(taSeqInc - taUser + taKernel) // RMW: leave User; the two-atomic window: a sender between its OR and its CAS now fails its CAS
 	if n&taFlag == 0 {
 		return 0
 	}

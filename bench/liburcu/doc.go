@@ -1,0 +1,36 @@
+// Package liburcu measures liburcu's QSBR flavour (liburcu-qsbr, the C
+// library of Desnoyers et al.) through cgo, beside package grace's QSBR
+// flavour, in the same shapes, so that one run on one machine gives the
+// ratios. It has no API, and without the build tag liburcu it holds only
+// this comment: the normal build, go vet and cross builds never see cgo.
+//
+// It needs Linux, cgo, a C compiler and the library's headers (Debian:
+// apt-get install liburcu-dev). Run liburcu's side and ctdefer's side with
+//
+//	go test -tags liburcu -run '^$' -bench Liburcu ./bench/liburcu/
+//	go test -run '^$' -bench QSBR ./grace/
+//
+// The pairs, liburcu's first:
+//
+//   - BenchmarkLiburcuQuiescentState and BenchmarkQSBRReport: a reader's
+//     report with no grace period waiting (rcu_quiescent_state, inlined
+//     with _LGPL_SOURCE: a load and a compare), called in a C loop so that
+//     the cgo call is amortized; ns/op is per report.
+//   - BenchmarkLiburcuQuiescentStateCgo: one cgo call per
+//     rcu_quiescent_state, what a Go program that wraps liburcu (NDN-DPDK's
+//     core/urcu, per burst of packets) pays today.
+//   - BenchmarkLiburcuSynchronize/busy-reader and
+//     BenchmarkQSBRSynchronize/busy-reader: synchronize_rcu from a writer
+//     pinned to the first allowed CPU while one registered reader, a C
+//     thread pinned to the last, reports in a tight loop. Both sides time
+//     each call from Go (p50-ns and p99-ns; ns/op is the mean, time.Now
+//     included), liburcu's with one cgo call per synchronize_rcu; liburcu's
+//     also reports c-ns/op and c-p99-ns/op, the median and 99th percentile
+//     of calls timed in a C loop, without cgo (each sample includes one
+//     clock_gettime).
+//   - BenchmarkLiburcuSynchronize/offline-reader and
+//     BenchmarkQSBRSynchronize/offline-reader: the same with the reader
+//     registered and then offline (rcu_thread_offline).
+//
+// The busy-reader shape needs two allowed CPUs and is skipped with fewer.
+package liburcu

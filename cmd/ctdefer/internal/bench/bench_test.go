@@ -1,0 +1,351 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/xml"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/host"
+)
+
+func TestHistogramBuckets(t *testing.T) {
+	prev := -1
+	for _, v := range []uint64{0, 1, 63, 64, 65, 127, 128, 1000, 1 << 20, 1<<40 + 12345, 1<<63 - 1, 1<<64 - 1} {
+		b := bucket(v)
+		if b < prev || b >= histBuckets {
+			t.Errorf("bucket(%d) = %d after %d (of %d)", v, b, prev, histBuckets)
+		}
+		prev = b
+		if up := upper(b); up < v || (v >= exact && float64(up-v) > float64(v)/sub+1) {
+			t.Errorf("upper(bucket(%d)) = %d: outside the bucket's 1/%d", v, up, sub)
+		}
+		if b > 0 && upper(b-1) >= v {
+			t.Errorf("value %d also fits bucket %d below", v, b-1)
+		}
+	}
+}
+
+func TestHistogramQuantiles(t *testing.T) {
+	var h Histogram
+	if h.Quantile(0.5) != 0 || h.Mean() != 0 || h.CDF() != nil {
+		t.Errorf("empty histogram not empty")
+	}
+	for i := 1; i <= 1000; i++ {
+		h.Record(time.Duration(i))
+	}
+	h.Record(-5) // counts as 0
+	if h.Count() != 1001 || h.Max() != 1000 {
+		t.Errorf("count %d, max %v", h.Count(), h.Max())
+	}
+	for _, tc := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 500}, {0.9, 900}, {0.999, 1000}, {1, 1000}} {
+		got := h.Quantile(tc.q)
+		if got < tc.want || float64(got-tc.want) > float64(tc.want)/sub+1 {
+			t.Errorf("Quantile(%v) = %v, want %v within 1/%d", tc.q, got, tc.want, sub)
+		}
+	}
+	cdf := h.CDF()
+	if last := cdf[len(cdf)-1]; last.Fraction != 1 || last.V != 1000 {
+		t.Errorf("CDF ends at %+v", last)
+	}
+	for i := 1; i < len(cdf); i++ {
+		if cdf[i].V <= cdf[i-1].V || cdf[i].Fraction <= cdf[i-1].Fraction {
+			t.Errorf("CDF not increasing at %d: %+v, %+v", i, cdf[i-1], cdf[i])
+		}
+	}
+	var o Histogram
+	o.Record(time.Hour)
+	h.Merge(&o)
+	if h.Count() != 1002 || h.Max() != time.Hour {
+		t.Errorf("merge: %d, %v", h.Count(), h.Max())
+	}
+}
+
+func TestChooseCPUs(t *testing.T) {
+	for _, tc := range []struct {
+		user, allowed, isolated []int
+		sender, target          int
+		two, err                bool
+	}{
+		{nil, []int{0, 1}, nil, 0, 1, true, false},
+		{nil, []int{0, 1, 2, 3}, []int{2}, 0, 2, true, false},
+		{nil, []int{0, 1, 2, 3}, []int{0, 1, 2, 3}, 0, 3, true, false},
+		{nil, []int{5}, nil, 5, 5, false, false},
+		{[]int{1, 0}, []int{0, 1}, nil, 1, 0, true, false},
+		{[]int{1, 1}, []int{0, 1}, nil, 0, 0, false, true},
+		{[]int{0, 7}, []int{0, 1}, nil, 0, 0, false, true},
+		{[]int{0}, []int{0, 1}, nil, 0, 0, false, true},
+		{nil, nil, nil, 0, 0, false, true},
+	} {
+		s, tg, two, err := chooseCPUs(tc.user, tc.allowed, tc.isolated)
+		if (err != nil) != tc.err || err == nil && (s != tc.sender || tg != tc.target || two != tc.two) {
+			t.Errorf("chooseCPUs(%v, %v, %v) = %d, %d, %v, %v", tc.user, tc.allowed, tc.isolated, s, tg, two, err)
+		}
+	}
+}
+
+func TestRateLabel(t *testing.T) {
+	for r, want := range map[float64]string{-1: "no sender", 0: "back-to-back", 1e3: "1e3/s", 1e6: "1e6/s", 2500: "2500/s"} {
+		if got := RateLabel(r); got != want {
+			t.Errorf("RateLabel(%v) = %q, want %q", r, got, want)
+		}
+	}
+}
+
+// synthetic is a Results as a run on two CPUs would make it.
+func synthetic() *Results {
+	r := &Results{Config: "test", Started: time.Unix(1700000000, 0), Took: 31 * time.Second, SenderCPU: 0, TargetCPU: 1, Pinned: true,
+		Isolation: "isolated", ClockNs: 25, Machine: host.Machine{CPUModel: "Test CPU", Online: []int{0, 1}, Allowed: []int{0, 1}, GoVersion: "go1.x", GOMAXPROCS: 4}}
+	r.Hot = HotResults{EntryEvery: 100 * time.Microsecond, Rates: []float64{1e4, 0}}
+	for _, m := range hotModes {
+		r.Hot.Modes = append(r.Hot.Modes, m.name)
+	}
+	for _, rate := range []float64{-1, 1e4, 0} {
+		for i, mode := range r.Hot.Modes {
+			var h Histogram
+			for k := range 10000 {
+				h.Record(time.Duration(100 + k%50 + i*10))
+			}
+			h.Record(50 * time.Microsecond)
+			run := HotRun{Mode: mode, Rate: rate, Iters: 10000, Elapsed: time.Millisecond, ItersPerSec: 1e7, ItersPerCPUSec: 1e7, CPUShare: 0.9, Relative: 0.9,
+				P50: h.Quantile(0.5), P999: h.Quantile(0.999), P9999: h.Quantile(0.9999), Max: h.Max(), cdf: h.CDF()}
+			if rate >= 0 {
+				run.Sent, run.SendsPerSec, run.SenderNs = 100, 1e4*float64(i+1), 10*float64(i+1)
+			}
+			r.Hot.Runs = append(r.Hot.Runs, run)
+		}
+	}
+	for i, s := range graceSchemes {
+		r.Grace.Runs = append(r.Grace.Runs, GraceRun{Scheme: s.name, Note: s.note, ReaderAlone: 1e9,
+			Idle: GracePhase{Ran: true, Ops: 10, NsPerOp: 30 * float64(i+1), P50: time.Duration(30 * (i + 1)), P99: 100},
+			Busy: GracePhase{Ran: true, Ops: 10, NsPerOp: 300 * float64(i+1), P50: time.Duration(300 * (i + 1)), P99: 1000, ReaderLookups: 5e8}})
+	}
+	r.Grace.Runs[len(r.Grace.Runs)-1].Err = "not available here: test"
+	r.Scale.Series = scaleSeries
+	for _, n := range []int{1, 8, 64} {
+		for i, s := range scaleSeries {
+			r.Scale.Runs = append(r.Scale.Runs, ScaleRun{Series: s, CPUs: n, NsPerOp: float64(20 + n*(i+2)), Ops: 100})
+		}
+	}
+	return r
+}
+
+// svgTexts returns the text elements of an SVG file, failing if it is not
+// well-formed XML.
+func svgTexts(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	dec := xml.NewDecoder(bytes.NewReader(b))
+	inText := false
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s is not well-formed XML: %v", path, err)
+		}
+		switch e := tok.(type) {
+		case xml.StartElement:
+			inText = e.Name.Local == "text"
+		case xml.CharData:
+			if inText {
+				texts = append(texts, strings.TrimSpace(string(e)))
+			}
+		case xml.EndElement:
+			inText = false
+		}
+	}
+	return texts
+}
+
+// Each plot draws one series per mode or per scale series, named in its
+// legend; in SVG and in PNG.
+func TestPlotsHaveTheirSeries(t *testing.T) {
+	r := synthetic()
+	dir := t.TempDir()
+	cdf, err := plotCDF(r.Hot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cdf) != 2 || len(cdf[0]) != 2 || cdf[1][1] != nil {
+		t.Fatalf("CDF grid %dx%d, want 2x2 with one blank (no sender, 1e4/s, back-to-back)", len(cdf), len(cdf[0]))
+	}
+	tp, err := plotThroughput(r.Hot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := plotScale(r.Scale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		grid   [][]*plot.Plot
+		series []string
+		count  int // how many times each series is named
+	}{
+		{"cdf", cdf, r.Hot.Modes, 3},
+		{"throughput", [][]*plot.Plot{{tp}}, r.Hot.Modes, 1},
+		{"scale", [][]*plot.Plot{{sc}}, scaleSeries, 1},
+	} {
+		path := filepath.Join(dir, tc.name+".svg")
+		if err := savePlots(tc.grid, 10*vg.Centimeter, 8*vg.Centimeter, path, "svg"); err != nil {
+			t.Fatal(err)
+		}
+		texts := svgTexts(t, path)
+		for _, s := range tc.series {
+			if n := count(texts, s); n != tc.count {
+				t.Errorf("%s: series %q named %d times, want %d (texts: %q)", tc.name, s, n, tc.count, texts)
+			}
+		}
+		pngPath := filepath.Join(dir, tc.name+".png")
+		if err := savePlots(tc.grid, 10*vg.Centimeter, 8*vg.Centimeter, pngPath, "png"); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(pngPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil || img.Bounds().Dx() < 100 {
+			t.Errorf("%s: PNG %v, %v", tc.name, img, err)
+		}
+	}
+	if err := savePlots([][]*plot.Plot{{sc}}, vg.Centimeter, vg.Centimeter, filepath.Join(dir, "x.gif"), "gif"); err == nil {
+		t.Errorf("a gif was accepted")
+	}
+}
+
+func count(texts []string, s string) int {
+	n := 0
+	for _, t := range texts {
+		if t == s {
+			n++
+		}
+	}
+	return n
+}
+
+func TestPlotsWithoutData(t *testing.T) {
+	if _, err := plotCDF(HotResults{}); err == nil {
+		t.Errorf("an empty CDF plot was drawn")
+	}
+	if _, err := plotThroughput(HotResults{Modes: []string{"Defer"}}); err == nil {
+		t.Errorf("an empty throughput plot was drawn")
+	}
+	if _, err := plotScale(ScaleResults{Series: scaleSeries}); err == nil {
+		t.Errorf("an empty scale plot was drawn")
+	}
+}
+
+func TestReport(t *testing.T) {
+	r := synthetic()
+	r.Files = []string{"latency-cdf.svg", "throughput.svg", "scale.svg", ReportFile, ResultsFile}
+	var buf bytes.Buffer
+	if err := WriteReport(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"# ctdefer bench", "## Machine", "Test CPU", "## Hot-loop disturbance", "### Throughput", "p99.9 / p99.99",
+		"back-to-back", "### Ratios", "(2x)", "![iteration-time CDFs per delivery mode](latency-cdf.svg)", "## Grace periods",
+		"`grace.Synchronize`", "not available here: test", "## Scale", "| 64 |", "Marginal cost per CPU", "(scale.svg)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"%!", "NaN", "+Inf"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("report contains %q:\n%s", bad, out)
+		}
+	}
+
+	r.Hot = HotResults{Skipped: "it needs two CPUs"}
+	buf.Reset()
+	if err := WriteReport(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "Skipped: it needs two CPUs.") {
+		t.Errorf("a skipped hot loop is not said")
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	for ns, want := range map[float64]string{0: "-", 5: "5.00 ns", 9.999: "10 ns", 123: "123 ns", 999.7: "1 µs", 4560: "4.56 µs", 7.89e6: "7.89 ms", 2e9: "2 s", 1e12: "1000 s"} {
+		if got := fmtNs(ns); got != want {
+			t.Errorf("fmtNs(%v) = %q, want %q", ns, got, want)
+		}
+	}
+	for v, want := range map[float64]string{0: "-", 78: "78", 999.6: "1 k", 45600: "45.6 k", 1.23e6: "1.23 M", 3.25e9: "3.25 G"} {
+		if got := fmtRate(v); got != want {
+			t.Errorf("fmtRate(%v) = %q, want %q", v, got, want)
+		}
+	}
+	if ratio(30, 10) != "3x" || ratio(300, 10) != "30x" || ratio(0, 1) != "-" {
+		t.Errorf("ratio: %s %s %s", ratio(30, 10), ratio(300, 10), ratio(0, 1))
+	}
+	if got := (decadeTicks{}).Ticks(1, 1e6); len(got) != 3*6+1 || got[0].Label != "1" || got[len(got)-1].Label != "1M" || got[1].Label != "" {
+		t.Errorf("decade ticks over 6 decades: %+v", got)
+	}
+	if got := (decadeTicks{}).Ticks(8, 60); len(got) != 3 || got[1].Label != "20" {
+		t.Errorf("decade ticks 8..60: %+v", got)
+	}
+	if got := (ninesTicks{}).Ticks(0, ninesMax); len(got) != 7 {
+		t.Errorf("nines ticks: %+v", got)
+	}
+	if got := (pow2Ticks{}).Ticks(1, 1024); len(got) != 11 || got[10].Label != "1024" {
+		t.Errorf("pow2 ticks: %+v", got)
+	}
+	if !slices.IsSorted([]float64{nines(0), nines(0.9), nines(0.99), nines(1)}) {
+		t.Errorf("nines not monotonic")
+	}
+}
+
+func TestCombineRounds(t *testing.T) {
+	var h1, h2 Histogram
+	h1.Record(100)
+	h2.Record(300)
+	h2.Record(time.Millisecond)
+	rounds := []HotRun{
+		{Mode: "Defer", Rate: 1e4, Iters: 100, Elapsed: time.Second, OnCPU: time.Second / 2, ItersPerCPUSec: 200, Sent: 10, SendsPerSec: 10, SenderNs: 50, InLoop: 1, AtEntry: 9, hist: &h1},
+		{Mode: "Defer", Rate: 1e4, Iters: 300, Elapsed: time.Second, OnCPU: time.Second, ItersPerCPUSec: 300, Sent: 20, SendsPerSec: 20, SenderNs: 40, InLoop: 2, AtEntry: 18, hist: &h2},
+	}
+	c := combineRounds(rounds)
+	if c.Iters != 400 || c.Elapsed != 2*time.Second || c.ItersPerSec != 200 || c.ItersPerCPUSec != 300 || c.CPUShare != 0.75 {
+		t.Errorf("throughput: %+v", c)
+	}
+	if c.Sent != 30 || c.SendsPerSec != 15 || c.SenderNs != 40 || c.InLoop != 3 || c.AtEntry != 27 || c.Rounds != 2 {
+		t.Errorf("sender: %+v", c)
+	}
+	if c.hist.Count() != 3 || c.Max != time.Millisecond || len(c.cdf) != 3 {
+		t.Errorf("latency: %d values, max %v, %d CDF points", c.hist.Count(), c.Max, len(c.cdf))
+	}
+	if rounds[0].hist.Count() != 1 {
+		t.Errorf("a round's histogram was changed")
+	}
+	below := combineRounds([]HotRun{{Sent: 5, SenderBelow: 25}, {Sent: 5, SenderBelow: 25}})
+	if below.SenderBelow != 25 || below.SenderNs != 0 {
+		t.Errorf("too cheap to time in every round: %+v", below)
+	}
+	mixed := combineRounds([]HotRun{{Sent: 5, SenderBelow: 25}, {Sent: 5, SenderNs: 60}})
+	if mixed.SenderBelow != 25 || mixed.SenderNs != 0 {
+		t.Errorf("too cheap to time in the best round: %+v", mixed)
+	}
+}

@@ -1,0 +1,251 @@
+package ctdefer_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"expvar"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/ctseq"
+)
+
+// Workers pick their CPUs from the allowed set instead of hard-coding
+// numbers that a smaller machine (or taskset -c 0) does not have.
+func ExampleAllowedCPUs() {
+	cpus := ctdefer.AllowedCPUs()
+	fmt.Println("sorted:", slices.IsSorted(cpus))
+	// One worker per allowed CPU but the first, which the controller and
+	// the rest of the process keep (GOMAXPROCS headroom, see Claim).
+	workers := cpus[min(1, len(cpus)-1):]
+	d, err := ctdefer.New(ctdefer.Options{CPUs: workers, Unpinned: runtime.GOOS != "linux"})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("domain is the workers' CPUs:", slices.Equal(d.CPUs(), workers))
+	_ = d.Close(context.Background())
+	// Output:
+	// sorted: true
+	// domain is the workers' CPUs: true
+}
+
+// Go runs a worker's whole life: claim, loop, release, even if the loop
+// panics. Here the worker parks between deliveries, so the example needs no
+// spare core.
+func ExampleDomain_Go() {
+	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true})
+	if err != nil {
+		panic(err)
+	}
+	hello, _ := d.Register("hello", func(cpu int) { fmt.Println("hello from CPU", cpu) })
+	err = d.Go(0, func(c *ctdefer.CPU) {
+		for !c.Closing() {
+			_ = c.Idle(context.Background()) // a real worker: UserEnter, hot loop, KernelEnter
+		}
+		fmt.Println("worker done; Go releases CPU", c.CPU())
+	})
+	fmt.Println("Go:", err)
+	if err := d.DeferWait(context.Background(), 0, hello); err != nil {
+		panic(err)
+	}
+	fmt.Println("Close:", d.Close(context.Background())) // waits for the worker's release
+	// Output:
+	// Go: <nil>
+	// hello from CPU 0
+	// worker done; Go releases CPU 0
+	// Close: <nil>
+}
+
+// idleWorkers starts a parked worker on each CPU of d, for the examples.
+func idleWorkers(d *ctdefer.Domain) {
+	for _, cpu := range d.CPUs() {
+		if err := d.Go(cpu, func(c *ctdefer.CPU) {
+			for !c.Closing() {
+				_ = c.Idle(context.Background())
+			}
+		}); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// DeferAll pushes one work to every claimed CPU and says how it reached
+// each; unclaimed CPUs are skipped.
+func ExampleDomain_DeferAll() {
+	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0, 1, 2}, Unpinned: true})
+	if err != nil {
+		panic(err)
+	}
+	var seen [3]int // each written by its own CPU
+	push, _ := d.Register("config-push", func(cpu int) { seen[cpu]++ })
+	for _, cpu := range []int{0, 2} { // CPU 1 has no worker
+		if err := d.Go(cpu, func(c *ctdefer.CPU) {
+			for !c.Closing() {
+				_ = c.Idle(context.Background())
+			}
+		}); err != nil {
+			panic(err)
+		}
+	}
+	outs, err := d.DeferAll(push)
+	for _, o := range outs {
+		fmt.Printf("CPU %d: %v %v\n", o.CPU, o.Delivery, o.Err)
+	}
+	fmt.Println("error:", err)
+	_ = d.Close(context.Background()) // the workers run what is pending as they release
+	fmt.Println("runs per CPU:", seen)
+	// Output:
+	// CPU 0: ipi <nil>
+	// CPU 2: ipi <nil>
+	// error: <nil>
+	// runs per CPU: [1 0 1]
+}
+
+// DeferWaitAll returns once every worker has run the work: after it, each
+// CPU has seen the new configuration.
+func ExampleDomain_DeferWaitAll() {
+	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0, 1}, Unpinned: true})
+	if err != nil {
+		panic(err)
+	}
+	config := 1
+	var applied [2]int // each written by its own CPU
+	push, _ := d.Register("config-push", func(cpu int) { applied[cpu] = config })
+	idleWorkers(d)
+
+	config = 2 // written before the push: every handler sees it
+	outs, err := d.DeferWaitAll(context.Background(), push)
+	if err != nil {
+		var be *ctdefer.BroadcastError
+		if errors.As(err, &be) {
+			fmt.Println("failed on CPUs", be.CPUs())
+		}
+		panic(err)
+	}
+	for _, o := range outs {
+		fmt.Printf("CPU %d: %v, applied config %d\n", o.CPU, o.Delivery, applied[o.CPU])
+	}
+	_ = d.Close(context.Background())
+	// Output:
+	// CPU 0: ipi, applied config 2
+	// CPU 1: ipi, applied config 2
+}
+
+// Per-work counters say how each kind of work reached its CPUs.
+func ExampleDomain_WorkStats() {
+	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true})
+	if err != nil {
+		panic(err)
+	}
+	flush, _ := d.Register("flush", func(int) {}, ctdefer.RemoteSafe())
+	idleWorkers(d)
+	for d.State(0) != ctseq.Idle {
+		runtime.Gosched()
+	}
+	_ = d.DeferWait(context.Background(), 0, flush) // parked: run on its behalf
+	_ = d.Close(context.Background())
+	st, _ := d.WorkStats(flush)
+	fmt.Println(st)
+	// Output:
+	// flush: deferred=0 ipis=0 ipi-runs=0 on-behalf=1 flushed=0 runs=1
+}
+
+// StatsVar is an expvar.Var: publish it and /debug/vars serves the
+// Domain's statistics as JSON. An exporter for another system (Prometheus
+// text format here, written by hand: the library depends on none) reads
+// AllStats.
+func ExampleDomain_StatsVar() {
+	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true})
+	if err != nil {
+		panic(err)
+	}
+	bump, _ := d.Register("bump", func(int) {})
+	idleWorkers(d)
+	_ = d.DeferWait(context.Background(), 0, bump)
+	_ = d.Close(context.Background())
+
+	// In a program: expvar.Publish("ctdefer", d.StatsVar()). A Map keeps
+	// the example from registering a process-wide name.
+	vars := new(expvar.Map).Init()
+	vars.Set("ctdefer", d.StatsVar())
+	var decoded struct {
+		Total struct{ Executed, IPIs uint64 }
+		Works []struct {
+			Name string
+			Runs uint64
+		}
+	}
+	if err := json.Unmarshal([]byte(vars.Get("ctdefer").String()), &decoded); err != nil {
+		panic(err)
+	}
+	fmt.Printf("expvar: executed=%d ipis=%d works=%v\n", decoded.Total.Executed, decoded.Total.IPIs, decoded.Works)
+
+	all := d.AllStats()
+	for _, w := range all.Works {
+		fmt.Printf("ctdefer_work_runs_total{work=%q} %d\n", w.Name, w.Runs)
+	}
+	for _, c := range all.CPUs {
+		fmt.Printf("ctdefer_ipi_latency_seconds_count{cpu=\"%d\"} %d\n", c.CPU, c.Stats.IPILatency.Total())
+	}
+	// Output:
+	// expvar: executed=1 ipis=1 works=[{bump 1}]
+	// ctdefer_work_runs_total{work="bump"} 1
+	// ctdefer_ipi_latency_seconds_count{cpu="0"} 1
+}
+
+// The IPI latency histogram has fixed log-scale buckets; quantiles are the
+// upper bound of a bucket, capped by the maximum.
+func ExampleLatencyHistogram() {
+	var h ctdefer.LatencyHistogram // Stats.IPILatency is one
+	for range 98 {
+		h.Record(time.Microsecond)
+	}
+	h.Record(time.Millisecond)
+	h.Record(3 * time.Millisecond)
+	fmt.Println("n:", h.Total(), "p50:", h.P50(), "p99:", h.P99(), "max:", h.Max)
+	// Output:
+	// n: 100 p50: 1.024µs p99: 1.048576ms max: 3ms
+}
+
+// With a Logger, the events an operator needs are logged: here Close hands
+// back work posted to a CPU no worker held.
+func ExampleOptions_logger() {
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{} // keep the example's output stable
+			}
+			return a
+		},
+	}))
+	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true, Logger: logger})
+	if err != nil {
+		panic(err)
+	}
+	reload, _ := d.Register("reload", func(int) {})
+	_, _ = d.Defer(0, reload) // nobody claimed CPU 0: an IPI that waits in its mailbox
+	_ = d.Close(context.Background())
+	// Output:
+	// level=WARN msg="ctdefer: Close handed work back, never run" cpu=0 work=reload err="ctdefer: CPU 0: posted while no worker held it: ctdefer: domain closed"
+}
+
+// RequireHeadroom refuses a claim that would leave no GOMAXPROCS headroom
+// (without it, the claim succeeds and is counted in Stats.NoHeadroom).
+func ExampleOptions_requireHeadroom() {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // one P: one worker takes it all
+	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true, RequireHeadroom: true})
+	if err != nil {
+		panic(err)
+	}
+	err = d.Go(0, func(*ctdefer.CPU) {})
+	fmt.Println("refused:", errors.Is(err, ctdefer.ErrNoHeadroom), "claimed:", d.Claimed(0))
+	_ = d.Close(context.Background())
+	// Output:
+	// refused: true claimed: false
+}

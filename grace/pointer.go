@@ -1,0 +1,122 @@
+package grace
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/percpu"
+)
+
+// Flavour is a grace-period domain that a Pointer's readers rely on: the
+// kernel-stretch flavour (*Domain) or the QSBR flavour (*QSBR).
+type Flavour interface {
+	Synchronize(ctx context.Context) error
+	Retire(fn func()) error
+	checkRead(op string)
+}
+
+// Pointer is a pointer published to the readers of a grace-period flavour:
+// rcu_dereference (Load) and rcu_assign_pointer (Store), plus the updater's
+// swap-and-retire. Readers load it inside their flavour's read-side
+// sections: a kernel-mode stretch for a *Domain, anywhere between two
+// reports of an online reader for a *QSBR. Updaters store or swap it, then
+// reclaim the old object only after a grace period (Retire, Synchronize).
+//
+// With the flavour's Debug option, Load checks that the calling owner is
+// inside a read-side section and panics otherwise, naming the rule; loads
+// by goroutines that own no CPU of the domain (updaters) are not checked.
+//
+// Create it with NewPointer. It must not be copied after first use.
+type Pointer[T any] struct {
+	_ percpu.NoCopy
+	v atomicx.Pointer[T]
+	f Flavour // nil: no Debug check
+	r Flavour // Retire's flavour
+}
+
+// NewPointer returns a Pointer for the readers of f, holding v. A nil f
+// gives a Pointer with no flavour: Load is never checked and SwapAndRetire
+// panics.
+func NewPointer[T any](f Flavour, v *T) *Pointer[T] {
+	p := &Pointer[T]{r: f}
+	if f != nil && debugOn(f) {
+		p.f = f
+	}
+	p.v.Store(v) // store: before the Pointer is shared
+	return p
+}
+
+func debugOn(f Flavour) bool {
+	switch f := f.(type) {
+	case *Domain:
+		return f != nil && f.debug
+	case *QSBR:
+		return f != nil && f.debug
+	}
+	return false
+}
+
+// Load returns the published pointer (rcu_dereference): one atomic load.
+func (p *Pointer[T]) Load() *T {
+	if p.f != nil {
+		p.f.checkRead("Pointer.Load")
+	}
+	return p.v.Load() // load: pairs with Store and Swap
+}
+
+// Store publishes v (rcu_assign_pointer): readers that load after it see v
+// and everything written to *v before the Store.
+func (p *Pointer[T]) Store(v *T) {
+	p.v.Store(v) // store: pairs with Load
+}
+
+// Swap publishes v and returns the pointer it replaces, which readers may
+// still hold until a grace period has passed.
+func (p *Pointer[T]) Swap(v *T) (old *T) {
+	return p.v.Swap(v) // RMW: pairs with Load
+}
+
+// SwapAndRetire publishes v and retires the old pointer: free(old) runs on
+// the flavour's reclaimer after a grace period, when no reader can hold it
+// any more (free is not called for a nil old pointer). It returns nil, nil
+// when it did. If Retire fails (the flavour is closed: ErrClosed), v is
+// published all the same and SwapAndRetire returns the old pointer with the
+// error: unpublished, not retired, still the caller's (it may Synchronize
+// and free it itself). A nil free is refused with ErrNilArgument before
+// anything is published.
+func (p *Pointer[T]) SwapAndRetire(v *T, free func(old *T)) (*T, error) {
+	if free == nil {
+		return nil, fmt.Errorf("grace: Pointer.SwapAndRetire: nil function: %w", ErrNilArgument)
+	}
+	if p.r == nil {
+		panic("grace: Pointer.SwapAndRetire: Pointer has no flavour (use NewPointer)")
+	}
+	old := p.Swap(v)
+	if old == nil {
+		return nil, nil
+	}
+	if err := p.r.Retire(func() { free(old) }); err != nil {
+		return old, fmt.Errorf("grace: Pointer.SwapAndRetire: %w", err)
+	}
+	return nil, nil
+}
+
+// checkRead is the Debug read-side check of Pointer.Load for the
+// kernel-stretch flavour: readers are protected only inside kernel-mode
+// stretches.
+func (g *Domain) checkRead(op string) {
+	if !g.debug {
+		return
+	}
+	cpu, ok := g.d.CallerCPU()
+	if !ok {
+		return // not an owner of this domain's CPUs: an updater
+	}
+	if st := g.d.State(cpu); st != ctseq.Kernel {
+		panic(fmt.Sprintf("grace: %s: CPU %d reads data of the kernel-stretch flavour in %v mode: "+
+			"grace.Domain protects readers only inside kernel-mode stretches (KernelEnter to UserEnter); "+
+			"data read in a user-mode hot loop needs the QSBR flavour (grace.NewQSBR)", op, cpu, st))
+	}
+}

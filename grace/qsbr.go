@@ -1,0 +1,553 @@
+package grace
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"runtime"
+	"time"
+	"unsafe"
+
+	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/percpu"
+	"github.com/ctdefer/ctdefer/internal/sysx"
+)
+
+// The QSBR flavour: quiescent-state-based reclamation for data read in user
+// mode, liburcu's QSBR flavour (Desnoyers, McKenney, Stern, Dagenais and
+// Walpole, "User-Level Implementations of Read-Copy Update", IEEE TPDS 2012)
+// on the CPUs of a ctdefer.Domain.
+//
+// The words:
+//
+//   - gp, the number of grace periods started, and done, the number
+//     completed, each on a line of its own: grace period k (k = 1, 2, ...)
+//     runs while gp is k and done is k-1. Readers load only gp, which
+//     changes once per grace period; waiters poll done. A Token holds the
+//     number of the grace period it needs.
+//   - Each reader's ctr, on a line of its own: the number of grace periods
+//     started when its owner last reported (Online, Quiescent), or offline
+//     (the largest uint64) when it holds nothing (Offline, never
+//     registered). Written only by its owner, read by drivers.
+//   - sleep, a futex word: 1 while a waiter may be asleep on it.
+//
+// The protocol (every atomic below is sequentially consistent: Go's):
+//
+//  1. Report (owner): g := gp (load); if g equals the value it last
+//     reported, nothing to do: the fast path, one load and one compare.
+//     Else ctr = g (store), then if sleep is 1 (load), CAS it to 0 and wake
+//     the futex.
+//  2. Start (driver, holding drive): gp = k (store).
+//  3. Scan (driver): for each reader, ctr >= k (load) means it reported
+//     since the start store, or is offline; else the CPU's context-tracking
+//     word in Idle (load) means it is parked, holding nothing; else the CPU
+//     unclaimed (load) means nobody reads there. Otherwise it holds the
+//     grace period up.
+//  4. End (driver): when every reader passed, done = k (store), then wake
+//     sleepers as in 1.
+//  5. Wait (any goroutine): poll (driving if the drive lock is free) while
+//     spinning; then sleep = 1 (store), poll again with the lock taken
+//     (blocking), and if the grace period is still not over, sleep on the
+//     futex while it holds 1, at most a millisecond (see waitFor).
+//
+// Why it is safe. An updater stores a new pointer, then Synchronize's driver
+// stores gp (2), then loads each reader's ctr (3). A reader that loaded the
+// old pointer did so before its next report. If the driver's load of ctr
+// sees k or more, the report's store came after the reader's load of gp,
+// which saw the start store: everything the reader did before the report,
+// its use of the old pointer included, precedes the driver's load, which
+// precedes the end store (4) that Synchronize's caller waits for. If it sees
+// offline, the Offline store likewise follows every use. If the driver saw
+// ctr below k it waits. A reader whose report (or Online) comes after the
+// start store loads the pointer after it, hence sees the new one: the
+// updater's store precedes the start store. Idle: the owner's IdleEnter
+// add follows its last use and precedes the driver's load of the word; the
+// IdleExit that ends the parked stretch follows that load, so reads after
+// it see the new pointer (the kernel-stretch flavour's argument).
+//
+// Why no wake-up is lost (5 against 1). The waiter stores sleep = 1, then
+// scans; a reader stores ctr, then loads sleep. In the total order of
+// sequentially consistent operations, either the scan's load of ctr follows
+// the reader's store (the waiter sees the report and does not sleep on it),
+// or the reader's load of sleep follows the waiter's store and sees 1 (or 0
+// if another waker reset it after that store, and that waker wakes). The
+// futex sleep compares the word with 1 atomically in the kernel, so a wake
+// that reset it before the sleep began makes the sleep return at once. A
+// driver that ends a grace period wakes sleepers the same way, so a waiter
+// that found the drive lock held is woken by the holder.
+//
+// Two things end nothing by themselves: a CPU going idle and a CPU being
+// released do not touch this flavour's words. A sleeping waiter finds them
+// at its next scan, within a millisecond (the cap on each sleep).
+
+// offline is a reader's ctr while it holds nothing: every grace period
+// number is below it, so the scan's one comparison covers both cases.
+const offline = math.MaxUint64
+
+// QSBROptions configures a QSBR domain. The zero value is the documented
+// default for every field.
+type QSBROptions struct {
+	// SpinWait is how long a waiter polls before it sleeps on the futex.
+	// Zero means DefaultSpinWait; negative means no spin.
+	SpinWait time.Duration
+
+	// MaxPending bounds the callbacks retired and not yet run, as in
+	// Options. Zero means DefaultMaxPending.
+	MaxPending int
+
+	// Debug turns on the read-side checks: a Pointer.Load by the owner of
+	// a CPU whose reader is offline, unregistered or idle panics, naming
+	// the rule; so does Quiescent on an offline reader.
+	Debug bool
+}
+
+// QSBR is a grace-period domain whose readers hold references in user mode,
+// in a hot loop: liburcu's QSBR flavour on the CPUs of a ctdefer.Domain.
+// A reader holds references anywhere between two reports, and reports with
+// Reader.Quiescent where it holds none (once per burst, per request). A
+// grace period waits until every online reader has reported once since it
+// began; offline readers, parked (idle) CPUs and unclaimed CPUs are skipped
+// with loads only, and no CPU is ever interrupted.
+//
+// Create one with NewQSBR. It is safe for concurrent use and must not be
+// copied.
+type QSBR struct {
+	_ percpu.NoCopy
+
+	// The engine's words, one line each.
+	qsbrGP
+	_ [(percpu.CacheLine - unsafe.Sizeof(qsbrGP{})%percpu.CacheLine) % percpu.CacheLine]byte
+	qsbrDone
+	_ [(percpu.CacheLine - unsafe.Sizeof(qsbrDone{})%percpu.CacheLine) % percpu.CacheLine]byte
+	qsbrDrive
+	_ [(percpu.CacheLine - unsafe.Sizeof(qsbrDrive{})%percpu.CacheLine) % percpu.CacheLine]byte
+	qsbrSleep
+	_ [(percpu.CacheLine - unsafe.Sizeof(qsbrSleep{})%percpu.CacheLine) % percpu.CacheLine]byte
+
+	// Read-only after NewQSBR.
+	d       *ctdefer.Domain
+	cpus    percpu.Index
+	spin    time.Duration
+	debug   bool
+	readers []Reader
+
+	rec reclaimer
+}
+
+type qsbrGP struct {
+	gp atomicx.Uint64 // grace periods started: stored by the driver, loaded by readers
+}
+
+type qsbrDone struct {
+	done atomicx.Uint64 // grace periods completed: stored by the driver, loaded by waiters
+}
+
+type qsbrDrive struct {
+	// drive is held while a goroutine drives the engine (steps 2 to 4).
+	drive atomicx.Mutex
+}
+
+type qsbrSleep struct {
+	sleep   atomicx.Futex  // 1 while a waiter may sleep on it (step 5)
+	sleeps  atomicx.Uint64 // statistics: futex sleeps by waiters
+	wakeups atomicx.Uint64 // statistics: wake-ups issued by readers and drivers
+}
+
+// Reader is one CPU's read side in a QSBR domain, for its owner: get it
+// with QSBR.Reader after Claim. Its methods are for the owner's thread
+// only. A Reader is online from QSBR.Reader on.
+type Reader struct {
+	readerLine
+	_ [(percpu.CacheLine - unsafe.Sizeof(readerLine{})%percpu.CacheLine) % percpu.CacheLine]byte
+}
+
+type readerLine struct {
+	// ctr is the report (see the protocol): written by the owner, read by
+	// drivers.
+	ctr atomicx.Uint64
+	// Owner-only below: written by Reader and QSBR.Reader, on the owner.
+	gp   *atomicx.Uint64 // &q.gp: the fast path's one load
+	seen uint64          // the grace periods started at the last report
+	off  bool            // Offline was called
+	q    *QSBR
+	cpu  int
+	tid  int // the owner's thread at registration (Debug)
+}
+
+// NewQSBR creates a QSBR domain over d's CPUs. It registers nothing on d,
+// so it may be created at any time. A nil d gives ErrNilArgument.
+func NewQSBR(d *ctdefer.Domain, opts QSBROptions) (*QSBR, error) {
+	if d == nil {
+		return nil, fmt.Errorf("grace: NewQSBR: nil *ctdefer.Domain: %w", ErrNilArgument)
+	}
+	cpus, err := percpu.NewIndex(d.CPUs(), ctdefer.ErrBadCPU, nil) // a Domain's CPUs: valid
+	if err != nil {
+		return nil, fmt.Errorf("grace: NewQSBR: %w", err)
+	}
+	q := &QSBR{d: d, cpus: cpus, spin: opts.SpinWait, debug: opts.Debug, readers: make([]Reader, cpus.Len())}
+	if q.spin == 0 {
+		q.spin = DefaultSpinWait
+	}
+	q.sleep.Init()
+	for i := range q.readers {
+		r := &q.readers[i]
+		r.ctr.Store(offline) // store: before the domain is shared
+		r.gp, r.q, r.cpu, r.off = &q.gp, q, cpus.List()[i], true
+	}
+	q.rec.init(q, opts.MaxPending)
+	return q, nil
+}
+
+// Reader registers c's owner as a reader and returns its Reader, online: from
+// now on the owner may hold references anywhere until its next report. Call
+// it on the owner's thread, after Claim, once per claim (again after a new
+// Claim of the CPU); it takes the place of the previous owner's Reader. A nil
+// c, or one of another ctdefer.Domain, is a misuse: it panics.
+func (q *QSBR) Reader(c *ctdefer.CPU) *Reader {
+	if c == nil {
+		panic("grace: QSBR.Reader: nil *ctdefer.CPU")
+	}
+	if c.Domain() != q.d {
+		panic(fmt.Sprintf("grace: QSBR.Reader: CPU %d: %v", c.CPU(), ErrNotOwner))
+	}
+	r := &q.readers[q.cpus.Of(c.CPU())]
+	r.tid = sysx.Gettid() // owner-only field: the new owner's thread
+	r.Online()
+	return r
+}
+
+// Quiescent reports a quiescent state: the owner holds no reference to
+// anything this domain protects here (rcu_quiescent_state). With no grace
+// period waiting since the last report it is one load and one compare, and
+// it inlines; otherwise it publishes the report and wakes a sleeping waiter.
+// Owner only, while online.
+func (r *Reader) Quiescent() {
+	// load: the grace periods started; pairs with the driver's start store.
+	if r.gp.Load() != r.seen {
+		r.report()
+	}
+}
+
+// report is Quiescent's slow path (step 1).
+func (r *Reader) report() {
+	r.checkOwner("Quiescent")
+	if r.off {
+		if r.q.debug {
+			panic(fmt.Sprintf("grace: Reader.Quiescent: CPU %d is offline: call Online before reading again", r.cpu))
+		}
+		return // an offline reader stays offline
+	}
+	g := r.gp.Load() // load: as in Quiescent
+	r.seen = g
+	// store: the report; pairs with the driver's scan load. It is
+	// sequentially consistent: a full barrier between the owner's earlier
+	// reads and the load of sleep below (liburcu's smp_mb).
+	r.ctr.Store(g)
+	r.q.wake()
+}
+
+// Online starts a read-side stretch after Offline (rcu_thread_online): the
+// owner may hold references from now on until its next report. Going online
+// is itself a report (it wakes a sleeping waiter). Owner only.
+func (r *Reader) Online() {
+	r.checkOwner("Online")
+	g := r.gp.Load() // load: as in Quiescent
+	r.seen, r.off = g, false
+	// store: pairs with the driver's scan load; sequentially consistent, so
+	// the owner's reads after it see what an updater published before the
+	// grace period started (or the scan waits for this reader).
+	r.ctr.Store(g)
+	r.q.wake()
+}
+
+// Offline ends the owner's read-side stretches until Online
+// (rcu_thread_offline): before it blocks, sleeps, parks or releases its CPU,
+// so that no grace period waits for it. It wakes a sleeping waiter. Owner
+// only.
+func (r *Reader) Offline() {
+	r.checkOwner("Offline")
+	r.off = true
+	r.ctr.Store(offline) // store: after every use; pairs with the driver's scan load
+	r.q.wake()
+}
+
+// checkOwner panics, with Debug, if the caller is not the thread that
+// registered the reader: Reader's methods are owner-only.
+func (r *Reader) checkOwner(method string) {
+	if !r.q.debug {
+		return
+	}
+	if tid := sysx.Gettid(); tid > 0 && tid != r.tid {
+		panic(fmt.Sprintf("grace: Reader.%s: CPU %d: called on thread %d, but the reader was registered on thread %d: "+
+			"Reader methods are for the CPU's owner", method, r.cpu, tid, r.tid))
+	}
+}
+
+// CPU returns the reader's CPU.
+func (r *Reader) CPU() int { return r.cpu }
+
+// wake wakes the waiters asleep on the futex, if any (steps 1 and 4).
+func (q *QSBR) wake() {
+	// load: pairs with the waiter's Store(1) before its last scan.
+	// CAS: one waker per announcement; pairs with the futex compare.
+	if q.sleep.Load() != 0 && q.sleep.CompareAndSwap(1, 0) {
+		q.wakeups.Inc() // statistics only
+		q.sleep.Wake()
+	}
+}
+
+// Start requests a grace period that begins after the call, drives the
+// engine as far as it goes without waiting (if no other goroutine drives
+// it), and returns the token to poll. Concurrent callers share grace
+// periods.
+func (q *QSBR) Start() Token {
+	// load: a grace period numbered above the count started so far begins
+	// after this load (pairs with the driver's start store).
+	t := Token{q.gp.Load() + 1}
+	q.advance(t, false)
+	return t
+}
+
+// Completed reports whether the grace period of t is over, without driving
+// anything: one load.
+func (q *QSBR) Completed(t Token) bool {
+	return q.done.Load() >= t.seq // load: pairs with the driver's end store
+}
+
+// Poll reports whether the grace period of t is over, driving the engine if
+// it is not and no other goroutine drives it: it never blocks.
+func (q *QSBR) Poll(t Token) bool {
+	if q.Completed(t) {
+		return true
+	}
+	q.advance(t, false)
+	return q.Completed(t)
+}
+
+// advance drives the engine toward t (steps 2 to 4): with block, it waits
+// for the drive lock; otherwise it returns if another goroutine holds it.
+func (q *QSBR) advance(t Token, block bool) {
+	if block {
+		q.drive.Lock()
+	} else if !q.drive.TryLock() {
+		return
+	}
+	for {
+		k := q.gp.Load() // load: only the holder of drive stores gp and done
+		if q.done.Load() == k {
+			if k >= t.seq {
+				break
+			}
+			k++
+			q.gp.Store(k) // store: step 2; pairs with the readers' loads
+		}
+		if !q.scan(k) {
+			break
+		}
+		q.done.Store(k) // store: step 4; pairs with Completed's load
+		q.wake()
+	}
+	q.drive.Unlock()
+}
+
+// scan reports whether every reader has passed grace period k (step 3).
+func (q *QSBR) scan(k uint64) bool {
+	for i := range q.readers {
+		if q.readers[i].ctr.Load() >= k { // load: pairs with the owner's report store
+			continue
+		}
+		if !q.skippable(q.cpus.List()[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// skippable reports whether cpu holds nothing although its reader has not
+// reported: parked, or unclaimed.
+func (q *QSBR) skippable(cpu int) bool {
+	// load (Snapshot): pairs with the owner's IdleEnter add.
+	if snap, err := q.d.Snapshot(cpu); err == nil && snap.State() == ctseq.Idle {
+		return true
+	}
+	return !q.d.Claimed(cpu) // load: pairs with Release's store
+}
+
+// Synchronize returns once every online reader has reported a quiescent
+// state since the call began, or gone offline, idle or been released
+// (synchronize_rcu). Waiters poll for Options.SpinWait, then sleep on a
+// futex that the reporting reader wakes. If ctx ends first, it returns a
+// *StallError naming the readers it waits for (errors.Is: ErrStalled and
+// ctx.Err()). A nil ctx is refused with ErrNilArgument. The owner of a CPU
+// of the domain must not call it while its reader is online: it would wait
+// for itself until ctx ends.
+func (q *QSBR) Synchronize(ctx context.Context) error {
+	return waitOn(q, ctx, "Synchronize", q.Start())
+}
+
+// Wait blocks until the grace period of t is over, or until ctx ends (then
+// a *StallError, as Synchronize). A nil ctx is refused with ErrNilArgument.
+func (q *QSBR) Wait(ctx context.Context, t Token) error {
+	return waitOn(q, ctx, "Wait", t)
+}
+
+// maxSleep caps each futex sleep of a waiter: a CPU that goes idle or is
+// released wakes nobody, so a sleeping waiter looks again this often.
+// Reports and Offline wake it at once. (A variable only so that tests can
+// lengthen it and see that the wake-ups, not the cap, end the sleeps.)
+var maxSleep = time.Millisecond
+
+// waitFor implements engine (step 5): spin, then sleep on the futex. Under
+// the interleaving explorer (ctdefer_explore builds) it does not spin, which
+// would give unbounded schedules: it goes straight to the futex protocol,
+// whose sleep the explorer models (a missing wake-up is a deadlock).
+func (q *QSBR) waitFor(ctx context.Context, t Token) error {
+	q.checkSelfWait()
+	deadline, hasDeadline := ctx.Deadline()
+	if !atomicx.Instrumented {
+		spinEnd := time.Now().Add(q.spin)
+		for round := 1; ; round++ {
+			for range 16 {
+				if q.Poll(t) {
+					return nil
+				}
+			}
+			now := time.Now()
+			if err := ctxErr(ctx, now, deadline, hasDeadline); err != nil {
+				return err
+			}
+			if !now.Before(spinEnd) {
+				break
+			}
+			if round%32 == 0 {
+				// A reader that is not running needs a P to report; one
+				// that is running reports within a few polls, and a
+				// yield in between would only delay seeing it.
+				runtime.Gosched()
+			}
+		}
+	}
+	for {
+		q.sleep.Store(1) // store: announce the sleep; pairs with the wakers' load
+		q.advance(t, true)
+		if q.Completed(t) {
+			return nil
+		}
+		now := time.Now()
+		if err := ctxErr(ctx, now, deadline, hasDeadline); err != nil {
+			return err
+		}
+		d := maxSleep
+		if hasDeadline {
+			d = min(d, deadline.Sub(now))
+		}
+		q.sleeps.Inc() // statistics only
+		q.sleep.WaitFor(1, d)
+	}
+}
+
+// ctxErr is ctx's error, or context.DeadlineExceeded once its deadline has
+// passed even if ctx has not noticed yet.
+func ctxErr(ctx context.Context, now, deadline time.Time, hasDeadline bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if hasDeadline && !now.Before(deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// Retire arranges for fn to run after a grace period that begins after
+// Retire returns (call_rcu), on the reclaimer goroutine, in Retire order.
+// The rules of Domain.Retire apply: at Options.MaxPending it blocks (so an
+// online reader must not call it: use TryRetire), after Close it returns
+// ErrClosed, a nil fn gives ErrNilArgument.
+func (q *QSBR) Retire(fn func()) error { return q.rec.retire(fn, true) }
+
+// TryRetire is Retire that never blocks: at the bound it returns an error
+// wrapping ErrBacklog, and fn is not retired.
+func (q *QSBR) TryRetire(fn func()) error { return q.rec.retire(fn, false) }
+
+// Barrier waits until every function retired before the call has run
+// (rcu_barrier), as Domain.Barrier.
+func (q *QSBR) Barrier(ctx context.Context) error { return q.rec.barrier(ctx) }
+
+// Close refuses new Retires, runs every function already retired after its
+// grace period and stops the reclaimer, as Domain.Close. Close it before the
+// ctdefer.Domain, while the readers still report.
+func (q *QSBR) Close(ctx context.Context) error { return q.rec.close(ctx) }
+
+// stallError implements engine: the readers holding the grace period in
+// progress up.
+func (q *QSBR) stallError(op string, waited time.Duration, err error) error {
+	e := &StallError{Op: op, Waited: waited, Err: err}
+	k := q.gp.Load() // load: the grace period in progress, if any
+	if q.done.Load() == k {
+		return e
+	}
+	for i := range q.readers {
+		r := &q.readers[i]
+		ctr := r.ctr.Load() // load: diagnostics
+		if ctr >= k || q.skippable(r.cpu) {
+			continue
+		}
+		snap, _ := q.d.Snapshot(r.cpu)
+		e.CPUs = append(e.CPUs, StalledCPU{
+			CPU: r.cpu, State: snap.State(), Seq: snap.Seq(), SnapSeq: snap.Seq(),
+			Reader: true, LastReport: ctr, GracePeriod: k,
+		})
+	}
+	return e
+}
+
+// Stats returns the domain's counters: GracePeriods, Started, Retired,
+// Reclaimed, Pending, Sleeps and Wakeups (the others are the kernel-stretch
+// flavour's and stay zero).
+func (q *QSBR) Stats() Stats {
+	st := Stats{GracePeriods: q.done.Load(), Started: q.gp.Load(), Sleeps: q.sleeps.Load(), Wakeups: q.wakeups.Load()} // loads: statistics
+	st.Retired, st.Reclaimed = q.rec.counts()
+	st.Pending = st.Retired - st.Reclaimed
+	return st
+}
+
+// checkSelfWait panics, with Debug, if the caller is an online reader of q:
+// the grace period would wait for the caller itself until ctx ends.
+func (q *QSBR) checkSelfWait() {
+	if !q.debug {
+		return
+	}
+	cpu, ok := q.d.CallerCPU()
+	if !ok {
+		return
+	}
+	if r := &q.readers[q.cpus.Of(cpu)]; !r.off && r.tid == sysx.Gettid() {
+		panic(fmt.Sprintf("grace: QSBR: a wait for a grace period by CPU %d's owner while its reader is online: "+
+			"the grace period would wait for the caller itself (call Reader.Offline first, or use Start and Poll)", cpu))
+	}
+}
+
+// checkRead is the Debug read-side check of Pointer.Load.
+func (q *QSBR) checkRead(op string) {
+	if !q.debug {
+		return
+	}
+	cpu, ok := q.d.CallerCPU()
+	if !ok {
+		return // not an owner: an updater, or a goroutine outside the domain
+	}
+	r := &q.readers[q.cpus.Of(cpu)]
+	switch {
+	case r.tid != sysx.Gettid():
+		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data, but its owner never registered "+
+			"a reader: call QSBR.Reader after Claim", op, cpu))
+	case r.off:
+		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data while its reader is offline "+
+			"(or never registered): call QSBR.Reader after Claim, and Online after Offline", op, cpu))
+	case q.d.State(cpu) == ctseq.Idle:
+		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data while parked (idle): "+
+			"an idle CPU is offline for its QSBR domain", op, cpu))
+	}
+}

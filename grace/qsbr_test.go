@@ -1,0 +1,420 @@
+package grace_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/grace"
+)
+
+// qfixture is a ctdefer.Domain over n CPUs with a QSBR domain on it.
+type qfixture struct {
+	t    testing.TB
+	d    *ctdefer.Domain
+	q    *grace.QSBR
+	cpus []int
+	wg   sync.WaitGroup
+}
+
+func newQFixture(t testing.TB, n int, opts grace.QSBROptions) *qfixture {
+	t.Helper()
+	f := newFixture(t, n, grace.Options{NudgeAfter: -1})
+	q, err := grace.NewQSBR(f.d, opts)
+	require.NoError(t, err, "grace.NewQSBR")
+	qf := &qfixture{t: t, d: f.d, q: q, cpus: f.cpus}
+	t.Cleanup(func() {
+		if err := q.Close(ctxFor(t, 5*time.Second)); err != nil && !errors.Is(err, grace.ErrClosed) {
+			t.Errorf("QSBR Close: %v", err)
+		}
+		qf.wg.Wait() // before the ctdefer Domain closes (registered earlier, runs later)
+	})
+	return qf
+}
+
+// Reader modes, set by the test and acknowledged by the owner.
+const (
+	qStuck     int32 = iota // online in user mode, holding references, no report
+	qReporting              // online in user mode, reporting in a tight loop
+	qOffline                // offline in user mode
+	qIdle                   // online, parked in Idle
+	qReportOne              // report once, then stuck
+	qRelease                // release the CPU without Offline
+)
+
+// qreader is an owner goroutine whose reader does what mode says.
+type qreader struct {
+	mode, seen atomic.Int32
+	reports    atomic.Int64 // completed rounds of Quiescent in qReporting
+	cpu        int
+	d          *ctdefer.Domain
+	unpark     atomic.Pointer[context.CancelFunc]
+}
+
+// reader claims cpu, registers its reader in mode m and waits until the
+// owner is in it.
+func (f *qfixture) reader(cpu int, m int32) *qreader {
+	f.t.Helper()
+	qr := &qreader{cpu: cpu, d: f.d}
+	qr.mode.Store(m)
+	qr.seen.Store(-1)
+	claimed := make(chan error, 1)
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		c, err := f.d.Claim(cpu)
+		claimed <- err
+		if err != nil {
+			return
+		}
+		r := f.q.Reader(c)
+		c.UserEnter()
+		defer func() {
+			if c.State() == ctseq.User {
+				c.KernelEnter()
+			}
+			if qr.mode.Load() != qRelease {
+				r.Offline()
+			}
+			_ = c.Release()
+		}()
+		for !c.Closing() {
+			m := qr.mode.Load()
+			switch m {
+			case qRelease:
+				qr.seen.Store(m)
+				return
+			case qReporting:
+				r.Online()
+				qr.seen.Store(m)
+				for qr.mode.Load() == m && !c.Closing() {
+					for range 64 {
+						r.Quiescent()
+					}
+					qr.reports.Add(1)
+				}
+			case qReportOne: // the reader is online already (Reader, qStuck)
+				r.Quiescent()
+				qr.seen.Store(m)
+				for qr.mode.Load() == m && !c.Closing() {
+					time.Sleep(50 * time.Microsecond)
+				}
+			case qOffline:
+				r.Offline()
+				qr.seen.Store(m)
+				for qr.mode.Load() == m && !c.Closing() {
+					time.Sleep(50 * time.Microsecond)
+				}
+			case qIdle:
+				r.Online()
+				ctx, cancel := context.WithCancel(context.Background())
+				qr.unpark.Store(&cancel)
+				c.KernelEnter()
+				qr.seen.Store(m)
+				for qr.mode.Load() == m && !c.Closing() {
+					_ = c.Idle(ctx)
+				}
+				qr.unpark.Store(nil)
+				cancel()
+				c.UserEnter()
+			default: // qStuck
+				r.Online()
+				qr.seen.Store(m)
+				for qr.mode.Load() == m && !c.Closing() {
+					time.Sleep(50 * time.Microsecond)
+				}
+			}
+		}
+	}()
+	require.NoError(f.t, <-claimed, "Claim(%d)", cpu)
+	qr.set(f.t, m)
+	f.t.Cleanup(func() { qr.request(qRelease) })
+	return qr
+}
+
+func (qr *qreader) request(m int32) {
+	qr.mode.Store(m)
+	if p := qr.unpark.Load(); p != nil {
+		(*p)()
+	}
+}
+
+// set requests mode m and waits until the owner is in it (parked, for
+// qIdle; off the Domain, for qRelease).
+func (qr *qreader) set(t testing.TB, m int32) {
+	t.Helper()
+	qr.request(m)
+	require.Eventually(t, func() bool {
+		switch {
+		case qr.seen.Load() != m:
+			return false
+		case m == qIdle:
+			return qr.d.State(qr.cpu) == ctseq.Idle
+		case m == qRelease:
+			return !qr.d.Claimed(qr.cpu)
+		}
+		return true
+	}, 10*time.Second, 10*time.Microsecond, "reader never reached mode %d", m)
+}
+
+// An online reader that has not reported since the grace period began holds
+// it up, whatever it reported before: Synchronize ends with a *StallError
+// naming it, and completes once the reader reports.
+func TestQSBRSynchronizeWaitsForOnlineReader(t *testing.T) {
+	f := newQFixture(t, 1, grace.QSBROptions{})
+	cpu := f.cpus[0]
+	qr := f.reader(cpu, qReportOne) // reported before the grace period: does not count
+	err := f.q.Synchronize(ctxFor(t, 30*time.Millisecond))
+	require.ErrorIs(t, err, grace.ErrStalled, "Synchronize over a reader that does not report")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	var se *grace.StallError
+	require.ErrorAs(t, err, &se)
+	require.Len(t, se.CPUs, 1, "%v", err)
+	require.Equal(t, cpu, se.CPUs[0].CPU)
+	require.True(t, se.CPUs[0].Reader, "%v", err)
+	require.Less(t, se.CPUs[0].LastReport, se.CPUs[0].GracePeriod, "%v", err)
+	require.Contains(t, err.Error(), fmt.Sprintf("CPU %d (QSBR reader online", cpu))
+	t.Log(err)
+
+	qr.set(t, qReporting)
+	require.NoError(t, f.q.Synchronize(ctxFor(t, 10*time.Second)), "Synchronize with the reader reporting")
+	st := f.q.Stats()
+	require.Equal(t, st.Started, st.GracePeriods, "every grace period started has ended: %+v", st)
+}
+
+// Offline readers, parked CPUs and released CPUs are skipped: Synchronize
+// needs nothing from their owners.
+func TestQSBRSkipsOfflineIdleAndReleased(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mode int32
+	}{
+		{"offline", qOffline},
+		{"idle", qIdle},
+		{"released", qRelease},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newQFixture(t, 1, grace.QSBROptions{})
+			qr := f.reader(f.cpus[0], qStuck)
+			require.ErrorIs(t, f.q.Synchronize(ctxFor(t, 10*time.Millisecond)), grace.ErrStalled, "stuck online reader")
+			qr.set(t, tc.mode)
+			for range 3 {
+				require.NoError(t, f.q.Synchronize(ctxFor(t, 10*time.Second)), "Synchronize over a %s reader", tc.name)
+			}
+			if tc.mode == qRelease {
+				return
+			}
+			qr.set(t, qStuck) // online again: waited for again
+			require.ErrorIs(t, f.q.Synchronize(ctxFor(t, 10*time.Millisecond)), grace.ErrStalled, "online again")
+		})
+	}
+}
+
+// A sleeping waiter is woken by the reader's report and by its Offline,
+// not by the cap on its sleep: with the cap set to an hour, a missing
+// wake-up would hold Synchronize until its context ends.
+func TestQSBRReaderWakesSleepingWaiter(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mode int32
+	}{
+		{"report", qReportOne},
+		{"offline", qOffline},
+		{"online", qReporting}, // from Offline: going online reports too
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer grace.SetQSBRMaxSleep(time.Hour)()
+			f := newQFixture(t, 1, grace.QSBROptions{SpinWait: -1})
+			qr := f.reader(f.cpus[0], qStuck)
+			done := make(chan error, 1)
+			go func() { done <- f.q.Synchronize(context.Background()) }()
+			require.Eventually(t, func() bool { return f.q.Stats().Sleeps > 0 }, 10*time.Second, 10*time.Microsecond,
+				"the waiter never slept")
+			before := f.q.Stats().Wakeups
+			qr.request(tc.mode) // one report, or Offline
+			select {
+			case err := <-done:
+				require.NoError(t, err, "Synchronize after the reader's %s", tc.name)
+			case <-time.After(20 * time.Second):
+				t.Fatalf("Synchronize still asleep 20 s after the reader's %s: a lost wake-up", tc.name)
+			}
+			require.Greater(t, f.q.Stats().Wakeups, before, "woken by the reader")
+			qr.set(t, qStuck)
+		})
+	}
+}
+
+// Retire runs after a grace period; Barrier waits for it; Close drains.
+func TestQSBRRetireBarrierClose(t *testing.T) {
+	f := newQFixture(t, 1, grace.QSBROptions{})
+	qr := f.reader(f.cpus[0], qStuck)
+	var ran atomic.Int32
+	for range 3 {
+		require.NoError(t, f.q.Retire(func() { ran.Add(1) }), "Retire")
+	}
+	require.ErrorIs(t, f.q.Barrier(ctxFor(t, 20*time.Millisecond)), grace.ErrStalled, "Barrier over a stuck reader")
+	require.Zero(t, ran.Load(), "retired functions ran while the reader holds references")
+	qr.set(t, qReporting)
+	require.NoError(t, f.q.Barrier(ctxFor(t, 10*time.Second)), "Barrier")
+	require.EqualValues(t, 3, ran.Load())
+	require.NoError(t, f.q.Retire(func() { ran.Add(1) }), "Retire")
+	require.NoError(t, f.q.Close(ctxFor(t, 10*time.Second)), "Close runs what is pending")
+	require.EqualValues(t, 4, ran.Load())
+	require.ErrorIs(t, f.q.Retire(func() {}), grace.ErrClosed, "Retire after Close")
+	require.ErrorIs(t, f.q.Close(ctxFor(t, time.Second)), grace.ErrClosed, "second Close")
+	require.NoError(t, f.q.Synchronize(ctxFor(t, 10*time.Second)), "Synchronize keeps working after Close")
+}
+
+// The use the flavour exists for: a reader in a user-mode hot loop, a
+// controller that swaps the table and poisons the old one once it is
+// retired. No read sees a poisoned table.
+func TestQSBRHotLoopReadsNeverPoisoned(t *testing.T) {
+	f := newQFixture(t, 1, grace.QSBROptions{})
+	type table struct {
+		poisoned atomic.Bool
+		n        int
+	}
+	p := grace.NewPointer(f.q, &table{n: 0})
+	var reads, poisoned atomic.Int64
+	stop := make(chan struct{})
+	claimed := make(chan error, 1)
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		c, err := f.d.Claim(f.cpus[0])
+		claimed <- err
+		if err != nil {
+			return
+		}
+		defer func() { _ = c.Release() }()
+		r := f.q.Reader(c)
+		defer r.Offline()
+		c.UserEnter()
+		defer c.KernelEnter()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for range 64 {
+				tb := p.Load()
+				for range 8 { // hold the reference across several checks
+					if tb.poisoned.Load() {
+						poisoned.Add(1)
+					}
+				}
+				reads.Add(1)
+			}
+			r.Quiescent()
+		}
+	}()
+	require.NoError(t, <-claimed)
+	const swaps = 2000
+	for i := 1; i <= swaps; i++ {
+		old, err := p.SwapAndRetire(&table{n: i}, func(old *table) { old.poisoned.Store(true) })
+		require.NoError(t, err, "SwapAndRetire")
+		require.Nil(t, old, "SwapAndRetire hands back nothing when it retired")
+		if i%100 == 0 {
+			require.NoError(t, f.q.Barrier(ctxFor(t, 10*time.Second)), "Barrier")
+		}
+	}
+	require.NoError(t, f.q.Barrier(ctxFor(t, 10*time.Second)), "Barrier")
+	close(stop)
+	st := f.q.Stats()
+	t.Logf("%d swaps, %d reads, %+v", swaps, reads.Load(), st)
+	require.Zero(t, poisoned.Load(), "reads of a reclaimed table")
+	require.EqualValues(t, swaps, st.Reclaimed, "every old table reclaimed")
+}
+
+// Debug: a Pointer.Load outside the flavour's read-side sections panics.
+func TestPointerDebugChecks(t *testing.T) {
+	t.Run("qsbr-offline", func(t *testing.T) {
+		f := newQFixture(t, 1, grace.QSBROptions{Debug: true})
+		p := grace.NewPointer(f.q, new(int))
+		got := make(chan any, 1)
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			c, err := f.d.Claim(f.cpus[0])
+			if err != nil {
+				got <- err
+				return
+			}
+			defer func() { _ = c.Release() }()
+			r := f.q.Reader(c)
+			_ = p.Load() // online: fine
+			r.Offline()
+			defer func() { got <- recover() }()
+			_ = p.Load()
+		}()
+		v := <-got
+		require.NotNil(t, v, "Load by an offline reader did not panic")
+		require.Contains(t, fmt.Sprint(v), "reads QSBR-protected data while its reader is offline")
+		require.NotPanics(t, func() { _ = p.Load() }, "a load by a goroutine that owns no CPU is an updater's")
+	})
+	t.Run("qsbr-synchronize-by-online-reader", func(t *testing.T) {
+		f := newQFixture(t, 1, grace.QSBROptions{Debug: true})
+		got := make(chan any, 1)
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			c, err := f.d.Claim(f.cpus[0])
+			if err != nil {
+				got <- err
+				return
+			}
+			defer func() { _ = c.Release() }()
+			r := f.q.Reader(c)
+			defer r.Offline()
+			defer func() { got <- recover() }()
+			_ = f.q.Synchronize(context.Background()) // would wait for itself forever
+		}()
+		v := <-got
+		require.NotNil(t, v, "Synchronize by an online reader did not panic")
+		require.Contains(t, fmt.Sprint(v), "would wait for the caller itself")
+	})
+	t.Run("kernel-flavour-in-user-mode", func(t *testing.T) {
+		f := newFixture(t, 1, grace.Options{NudgeAfter: -1, Debug: true})
+		p := grace.NewPointer(f.g, new(int))
+		got := make(chan any, 1)
+		f.owner(f.cpus[0], func(c *ctdefer.CPU) {
+			_ = p.Load() // in the kernel: fine
+			c.UserEnter()
+			defer c.KernelEnter()
+			defer func() { got <- recover() }()
+			_ = p.Load()
+		})
+		v := <-got
+		require.NotNil(t, v, "a user-mode load of kernel-flavour data did not panic")
+		require.Contains(t, fmt.Sprint(v), "needs the QSBR flavour")
+	})
+}
+
+// Bad input.
+func TestQSBRArguments(t *testing.T) {
+	_, err := grace.NewQSBR(nil, grace.QSBROptions{})
+	require.ErrorIs(t, err, grace.ErrNilArgument)
+	f := newQFixture(t, 1, grace.QSBROptions{})
+	var nilCtx context.Context
+	require.ErrorIs(t, f.q.Synchronize(nilCtx), grace.ErrNilArgument)
+	require.ErrorIs(t, f.q.Barrier(nilCtx), grace.ErrNilArgument)
+	require.ErrorIs(t, f.q.Retire(nil), grace.ErrNilArgument)
+	require.PanicsWithValue(t, "grace: QSBR.Reader: nil *ctdefer.CPU", func() { f.q.Reader(nil) })
+	p := grace.NewPointer(f.q, new(int))
+	_, err = p.SwapAndRetire(new(int), nil)
+	require.ErrorIs(t, err, grace.ErrNilArgument)
+	require.NoError(t, f.q.Close(ctxFor(t, 5*time.Second)))
+	first := p.Load()
+	old, err := p.SwapAndRetire(new(int), func(*int) { t.Error("freed after a failed Retire") })
+	require.ErrorIs(t, err, grace.ErrClosed, "SwapAndRetire after Close")
+	require.Same(t, first, old, "the old pointer is handed back to the caller")
+}

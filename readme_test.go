@@ -1,0 +1,82 @@
+package ctdefer_test
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// tourFile is the program the README's tour shows; go vet ./... and
+// go build ./... compile it, so the tour compiles as written.
+const tourFile = "examples/tour/main.go"
+
+// TestReadmeTourMatchesExample keeps the README's tour and examples/tour in
+// sync: the README's Go block that starts with the tour's package comment
+// must be the file, byte for byte. Edit the file, then paste it into the
+// README (or the other way round).
+func TestReadmeTourMatchesExample(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	file, err := os.ReadFile(tourFile)
+	require.NoError(t, err)
+
+	var blocks []string
+	for _, b := range goBlocks(string(readme)) {
+		if strings.HasPrefix(b, "// Command tour ") {
+			blocks = append(blocks, b)
+		}
+	}
+	require.Len(t, blocks, 1, "README.md has one ```go block holding %s (it starts with the file's first line)", tourFile)
+	if blocks[0] != string(file) {
+		readmeLines, fileLines := strings.Split(blocks[0], "\n"), strings.Split(string(file), "\n")
+		for i := range min(len(readmeLines), len(fileLines)) {
+			require.Equal(t, fileLines[i], readmeLines[i], "README.md's tour differs from %s at line %d of the file", tourFile, i+1)
+		}
+		require.Equal(t, len(fileLines), len(readmeLines), "README.md's tour and %s differ in length", tourFile)
+	}
+}
+
+// TestReadmeTourUsesPublicAPI checks that the tour is code a user of the
+// module could write: it imports the standard library and the module's
+// public packages, nothing internal and nothing else.
+func TestReadmeTourUsesPublicAPI(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), tourFile, nil, parser.ImportsOnly)
+	require.NoError(t, err)
+	require.Equal(t, "main", f.Name.Name, "%s is a program", tourFile)
+	for _, imp := range f.Imports {
+		p, err := strconv.Unquote(imp.Path.Value)
+		require.NoError(t, err)
+		first, _, _ := strings.Cut(p, "/")
+		if !strings.Contains(first, ".") {
+			continue // the standard library
+		}
+		require.True(t, p == "github.com/ctdefer/ctdefer" || strings.HasPrefix(p, "github.com/ctdefer/ctdefer/"),
+			"%s imports %s: the tour uses only the standard library and this module", tourFile, p)
+		require.NotContains(t, p+"/", "/internal/", "%s imports %s, which a user cannot import", tourFile, p)
+	}
+}
+
+// goBlocks returns the contents of the ```go fenced blocks of a Markdown
+// text, each ending with a newline.
+func goBlocks(md string) []string {
+	var blocks []string
+	var cur *strings.Builder
+	for _, line := range strings.SplitAfter(md, "\n") {
+		trimmed := strings.TrimRight(line, "\r\n")
+		switch {
+		case cur == nil && trimmed == "```go":
+			cur = &strings.Builder{}
+		case cur != nil && trimmed == "```":
+			blocks = append(blocks, cur.String())
+			cur = nil
+		case cur != nil:
+			cur.WriteString(line)
+		}
+	}
+	return blocks
+}
