@@ -3,6 +3,7 @@ package grace
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 	"unsafe"
 
@@ -151,6 +152,12 @@ type Options struct {
 	// TryRetire fails with ErrBacklog. Zero means DefaultMaxPending.
 	MaxPending int
 
+	// Logger, if set, receives the events an operator needs: a wait ended
+	// by its context (Warn, with the *StallError naming the CPUs), and a
+	// grace period that had to nudge CPUs in long kernel stretches (Debug
+	// level: with long stretches it is routine). Nil logs nothing.
+	Logger *slog.Logger
+
 	// Debug turns on the read-side check of Pointer.Load: a load by the
 	// owner of a CPU of the Domain outside a kernel-mode stretch (in user
 	// mode: this flavour does not protect it there) panics, naming the
@@ -192,6 +199,7 @@ type Domain struct {
 	spin       time.Duration
 	claimed    func(cpu int) bool
 	debug      bool
+	log        *slog.Logger
 	per        []perCPU
 
 	// Driver state: only the goroutine holding drive touches it.
@@ -278,6 +286,7 @@ func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 		snaps:      make([]ctseq.Snapshot, cpus.Len()),
 		claimed:    d.Claimed,
 		debug:      opts.Debug,
+		log:        opts.Logger,
 	}
 	switch {
 	case opts.NudgeAfter == 0:
@@ -495,6 +504,13 @@ func (g *Domain) nudgeLaggards(s uint64) {
 			return
 		}
 	}
+	posted := 0
+	defer func() {
+		if posted > 0 && g.log != nil {
+			g.log.Debug("grace: grace period nudged CPUs in long kernel stretches",
+				"grace_period", (s+1)/2, "nudged", posted, "pending", len(g.pending), "waited", time.Since(g.clock))
+		}
+	}()
 	for _, i := range g.pending {
 		st := &g.per[i]
 		prev := st.nudgedGP.Load() // load: only the driver writes it, and we are it
@@ -516,6 +532,7 @@ func (g *Domain) nudgeLaggards(s uint64) {
 			continue
 		}
 		g.nudges.Inc()
+		posted++
 	}
 }
 

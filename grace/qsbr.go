@@ -3,6 +3,7 @@ package grace
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"runtime"
 	"time"
@@ -97,6 +98,11 @@ type QSBROptions struct {
 	// Options. Zero means DefaultMaxPending.
 	MaxPending int
 
+	// Logger, if set, receives a Warn when a wait for a grace period ends
+	// by its context (with the *StallError naming the readers). Nil logs
+	// nothing.
+	Logger *slog.Logger
+
 	// Debug turns on the read-side checks: a Pointer.Load by the owner of
 	// a CPU whose reader is offline, unregistered or idle panics, naming
 	// the rule; so does Quiescent on an offline reader.
@@ -131,6 +137,7 @@ type QSBR struct {
 	cpus    percpu.Index
 	spin    time.Duration
 	debug   bool
+	log     *slog.Logger
 	readers []Reader
 
 	rec reclaimer
@@ -186,7 +193,7 @@ func NewQSBR(d *ctdefer.Domain, opts QSBROptions) (*QSBR, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grace: NewQSBR: %w", err)
 	}
-	q := &QSBR{d: d, cpus: cpus, spin: opts.SpinWait, debug: opts.Debug, readers: make([]Reader, cpus.Len())}
+	q := &QSBR{d: d, cpus: cpus, spin: opts.SpinWait, debug: opts.Debug, log: opts.Logger, readers: make([]Reader, cpus.Len())}
 	if q.spin == 0 {
 		q.spin = DefaultSpinWait
 	}
@@ -479,6 +486,9 @@ func (q *QSBR) Barrier(ctx context.Context) error { return q.rec.barrier(ctx) }
 // grace period and stops the reclaimer, as Domain.Close. Close it before the
 // ctdefer.Domain, while the readers still report.
 func (q *QSBR) Close(ctx context.Context) error { return q.rec.close(ctx) }
+
+// logger implements engine.
+func (q *QSBR) logger() *slog.Logger { return q.log }
 
 // stallError implements engine: the readers holding the grace period in
 // progress up.

@@ -3,6 +3,7 @@ package grace
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"sync"
 	"time"
@@ -74,6 +75,8 @@ type engine interface {
 	// ctx's error if ctx ends first.
 	waitFor(ctx context.Context, t Token) error
 	stallError(op string, waited time.Duration, err error) error
+	// logger is Options.Logger: nil logs nothing.
+	logger() *slog.Logger
 }
 
 func (r *reclaimer) init(eng engine, max int) {

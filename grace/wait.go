@@ -2,7 +2,10 @@ package grace
 
 import (
 	"context"
+	"log/slog"
 	"time"
+
+	"github.com/ctdefer/ctdefer/internal/tracex"
 
 	"github.com/ctdefer/ctdefer/internal/percpu"
 )
@@ -16,6 +19,9 @@ import (
 func (g *Domain) await(ctx context.Context, done func() bool) error {
 	return percpu.Waiter{Spin: g.spin, Yield: true}.Until(ctx, done)
 }
+
+// logger implements engine.
+func (g *Domain) logger() *slog.Logger { return g.log }
 
 // waitFor implements engine: the wait of Wait and Synchronize, without the
 // error's decoration.
@@ -33,9 +39,15 @@ func waitOn(e engine, ctx context.Context, op string, t Token) error {
 	if e.Poll(t) {
 		return nil
 	}
+	ctx, end := tracex.Task(ctx, "grace."+op) // one check unless a trace is recording
+	defer end()
 	start := time.Now()
 	if err := e.waitFor(ctx, t); err != nil {
-		return e.stallError(op, time.Since(start), err)
+		err = e.stallError(op, time.Since(start), err)
+		if l := e.logger(); l != nil {
+			l.Warn("grace: wait for a grace period ended by its context", "op", op, "err", err)
+		}
+		return err
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package lazytlb
 import (
 	"context"
 	"fmt"
+	"github.com/ctdefer/ctdefer/internal/tracex"
 	"math/bits"
 
 	"github.com/ctdefer/ctdefer"
@@ -111,6 +112,8 @@ func (t *TLB) Shootdown(ctx context.Context, mm *MM, opts ...ShootdownOption) (R
 	if err := ctx.Err(); err != nil {
 		return Result{}, fmt.Errorf("lazytlb: Shootdown(%s): %w", mm.name, err)
 	}
+	ctx, end := tracex.Task(ctx, "lazytlb.Shootdown") // one check unless a trace is recording
+	defer end()
 	// RMW: step 6, the new generation. Before the set is read: pairs with
 	// the join's CAS and gen load (Dekker), and with every flush's load.
 	res := Result{Gen: mm.gen.Add(1)}

@@ -1,0 +1,86 @@
+package grace_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"runtime/trace"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctdefer/ctdefer/grace"
+)
+
+// records is a slog.Handler that keeps every record's level and message
+// with its attributes.
+type records struct {
+	mu   sync.Mutex
+	logs []string
+}
+
+func (r *records) Enabled(context.Context, slog.Level) bool { return true }
+func (r *records) WithAttrs([]slog.Attr) slog.Handler      { return r }
+func (r *records) WithGroup(string) slog.Handler           { return r }
+func (r *records) Handle(_ context.Context, rec slog.Record) error {
+	var b strings.Builder
+	b.WriteString(rec.Level.String() + " " + rec.Message)
+	rec.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + a.String())
+		return true
+	})
+	r.mu.Lock()
+	r.logs = append(r.logs, b.String())
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *records) find(sub string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.logs {
+		if strings.Contains(l, sub) {
+			return l
+		}
+	}
+	return ""
+}
+
+// A wait ended by its context is logged at Warn with the CPUs, in both
+// flavours; a grace period that nudges is logged at Debug.
+func TestLoggerEvents(t *testing.T) {
+	t.Run("qsbr-stall", func(t *testing.T) {
+		rec := &records{}
+		f := newQFixture(t, 1, grace.QSBROptions{Logger: slog.New(rec)})
+		f.reader(f.cpus[0], qStuck)
+		require.ErrorIs(t, f.q.Synchronize(ctxFor(t, 10*time.Millisecond)), grace.ErrStalled)
+		l := rec.find("ended by its context")
+		require.NotEmpty(t, l, "no stall logged: %v", rec.logs)
+		require.Contains(t, l, "WARN")
+		require.Contains(t, l, "QSBR reader online")
+	})
+	t.Run("kernel-nudge-and-stall", func(t *testing.T) {
+		rec := &records{}
+		f := newFixture(t, 1, grace.Options{NudgeAfter: time.Nanosecond, Logger: slog.New(rec)})
+		f.ownerWith(f.cpus[0], modeKernelPoll) // polls (runs nudges) but never reports
+		require.ErrorIs(t, f.g.Synchronize(ctxFor(t, 20*time.Millisecond)), grace.ErrStalled)
+		require.Contains(t, rec.find("nudged CPUs"), "DEBUG", "nudge not logged: %v", rec.logs)
+		require.Contains(t, rec.find("ended by its context"), "WARN", "stall not logged: %v", rec.logs)
+	})
+}
+
+// While a trace is recorded, a wait for a grace period is a task named
+// after the flavour's call.
+func TestTraceTask(t *testing.T) {
+	f := newQFixture(t, 1, grace.QSBROptions{})
+	f.reader(f.cpus[0], qStuck)
+	var buf bytes.Buffer
+	require.NoError(t, trace.Start(&buf))
+	require.ErrorIs(t, f.q.Synchronize(ctxFor(t, time.Millisecond)), grace.ErrStalled)
+	trace.Stop()
+	name := "grace.Synchronize"
+	require.True(t, bytes.Contains(buf.Bytes(), append([]byte{byte(len(name))}, name...)), "the trace holds %q", name)
+}
