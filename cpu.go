@@ -218,10 +218,18 @@ func (c *CPU) pollSlow() {
 	if c.debug {
 		c.checkOwner("CPU.Poll")
 	}
+	// An interrupt window from user mode: tell senders, so that those who
+	// find the word in Kernel during it wait for it to close instead of
+	// posting IPIs that would open the next one (the storm of a sender
+	// delivering back-to-back). Owner-only read of the state.
+	window := c.s.word.Snapshot().State() == ctseq.User
+	if window {
+		c.s.irq.Store(1) // store: before the entry; pairs with the sender's load after its refused CAS
+	}
 	e := c.s.word.Enter() // an interrupt entry: nested if already in the kernel
 	// Return to the interrupted state even if a handler panics, so that an
 	// owner that recovers finds the CPU in the mode it left.
-	defer c.s.word.Exit(e)
+	defer c.exitWindow(e, window)
 	if e.Outer() {
 		if c.flushAll != 0 {
 			c.flush()
@@ -325,6 +333,15 @@ func (c *CPU) giveUp() error {
 	// A post that raced with the last handleIPIs waits in the mailbox for
 	// the next Claim or for Close.
 	return err
+}
+
+// exitWindow ends Poll's interrupt entry: back to the interrupted state, then
+// the window is over for waiting senders.
+func (c *CPU) exitWindow(e ctseq.Entry, window bool) {
+	c.s.word.Exit(e)
+	if window {
+		c.s.irq.Store(0) // store: after the exit; pairs with the sender's wait
+	}
 }
 
 // drain runs deferred work claimed by a kernel entry.

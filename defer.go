@@ -3,6 +3,7 @@ package ctdefer
 import (
 	"context"
 	"fmt"
+	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"time"
 
 	"github.com/ctdefer/ctdefer/ctseq"
@@ -207,21 +208,70 @@ func (d *Domain) target(method string, cpu int, w Work) (*slot, error) {
 // deliver is steps 1 to 3.
 func (d *Domain) deliver(method string, s *slot, w Work) (ticket, error) {
 	bit := ctseq.Work(1) << w.info.bit
+	set := bit
 	switch s.policy.Load() { // load: set at Claim, read-mostly line
 	case policyTracked:
-		if at, ok := s.word.SetWorkIfUserAt(bit); ok {
-			// Step 1: deferred. The fast path ends here.
-			return ticket{ticketDeferred, at.ServedBy()}, nil
-		}
 	case policyFlushOnEntry:
 		// Step 1, FlushOnEntry: the next entry runs everything, so no
 		// bit is needed; the CAS without bits still publishes what the
 		// sender wrote before (a load would not).
-		if at, ok := s.word.SetWorkIfUserAt(0); ok {
-			return ticket{ticketDeferred, at.ServedBy()}, nil
-		}
+		set = 0
+	default:
+		return d.ipi(method, s, w, bit)
+	}
+	at, ok := s.word.SetWorkIfUserAt(set)
+	if !ok && at.State() == ctseq.Kernel && s.awaitWindow() {
+		// The owner was in an interrupt window (Poll from user mode),
+		// which has closed: try step 1 again, once.
+		at, ok = s.word.SetWorkIfUserAt(set)
+	}
+	if ok {
+		// Step 1: deferred. The fast path ends here.
+		return ticket{ticketDeferred, at.ServedBy()}, nil
 	}
 	return d.ipi(method, s, w, bit)
+}
+
+// windowSpins bounds a sender's wait for an interrupt window to close: a
+// thousand loads of lines the owner writes when it closes, a few
+// microseconds. A window whose handlers take longer gets its IPI.
+const windowSpins = 1024
+
+// awaitWindow is called by a sender whose step 1 found the word in Kernel.
+// If the owner is in an interrupt window (s.irq), it waits, boundedly, for
+// the window to close, and reports whether it did; otherwise it reports
+// false at once (a real kernel stretch: post the IPI).
+//
+// Why: every IPI found at a Poll in user mode opens a window, and a sender
+// that delivers back-to-back would meet each window and post the IPI that
+// opens the next one, turning deferral into an interrupt storm. Waiting for
+// the window to close costs the sender at most a few microseconds and keeps
+// the items on the deferred path. Exactly-once is not at stake: the retry
+// is one more step 1 (a CAS that succeeds only in a User word), and a
+// refusal still ends in step 2.
+func (s *slot) awaitWindow() bool {
+	if s.irq.Load() == 0 { // load: pairs with the owner's store before its entry
+		// No window now. Kernel: a real kernel stretch (a window is
+		// announced before its entry and closed after its exit), so post
+		// the IPI; otherwise the window the refusal met has closed since:
+		// try step 1 again. load: pairs with the owner's transitions.
+		return s.word.Snapshot().State() != ctseq.Kernel
+	}
+	closed := func() bool {
+		// loads: the owner's stores at the window's end, and its exit.
+		return s.irq.Load() == 0 || s.word.Snapshot().State() != ctseq.Kernel
+	}
+	// An explored sender waits as one step; with time explored, it may
+	// give up at any step, as a real one does after its spins.
+	if handled, expired := atomicx.AwaitTimed(closed); handled {
+		return !expired
+	}
+	for range windowSpins {
+		if closed() {
+			return true
+		}
+	}
+	return false
 }
 
 // ipi is steps 2 and 3, the slow path.

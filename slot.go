@@ -81,6 +81,11 @@ type progressLine struct {
 	// danger holds, in debug mode, the bits claimed by the current kernel
 	// entry whose handlers have not yet run (the danger zone).
 	danger atomicx.Uint32
+	// irq is 1 while the owner is in an interrupt window: a kernel stretch
+	// that Poll opened from user mode to handle IPIs, and that returns to
+	// user mode at once. A sender that finds the word in Kernel then waits
+	// for the window to close rather than post an IPI (see Defer).
+	irq atomicx.Uint32
 }
 
 type coldLine struct {

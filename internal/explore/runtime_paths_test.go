@@ -305,6 +305,75 @@ func closeScenario(withOwner, remoteSafe bool) explore.Scenario {
 	}}
 }
 
+// windowScenario: an owner in user mode handles one IPI at a Poll (an
+// interrupt window: a short kernel stretch opened from user mode), while a
+// sender delivers two different items with Defer. Property P4 (no IPI storm): the
+// owner stays in user mode, windows aside, until the sender is done, so
+// every Defer must end deferred: a sender that meets the window waits for it
+// to close instead of posting the IPI that would open the next one. And P1:
+// each item runs exactly once (at a later window or the final kernel entry).
+func windowScenario() explore.Scenario {
+	return explore.Scenario{Name: "runtime/interrupt-window", Setup: func(r *explore.Run) {
+		d := newRuntime(r)
+		ran := make([]int, 2)
+		items := []ctdefer.Work{
+			register(r, d, "item0", func(int) { ran[0]++ }),
+			register(r, d, "item1", func(int) { ran[1]++ }),
+		}
+		kick := register(r, d, "kick", func(int) {})
+		inUser, senderDone := false, false
+		var hows []ctdefer.Delivery
+		posted := func() bool {
+			st, err := d.Stats(0)
+			return err == nil && st.IPIs > 0
+		}
+		r.Go("owner", func() {
+			c, err := d.Claim(0)
+			if err != nil {
+				r.Fail(err)
+			}
+			c.UserEnter()
+			inUser = true
+			explore.Wait(posted)
+			c.Poll() // the kick, in an interrupt window (unless UserEnter took it)
+			explore.Wait(func() bool { return senderDone })
+			c.KernelEnter() // runs the deferred items
+			if err := c.Release(); err != nil {
+				r.Fail(err)
+			}
+		})
+		r.Go("kicker", func() {
+			if err := d.IPI(context.Background(), 0, kick); err != nil {
+				r.Fail(err)
+			}
+		})
+		r.Go("sender", func() {
+			explore.Wait(func() bool { return inUser })
+			for _, w := range items {
+				how, err := d.Defer(0, w)
+				if err != nil {
+					r.Fail(err)
+				}
+				hows = append(hows, how)
+			}
+			senderDone = true
+		})
+		r.Check(func() error {
+			for i, how := range hows {
+				if how != ctdefer.Deferred {
+					return fmt.Errorf("P4: Defer %d to an owner in user mode (windows aside) was delivered by %v", i, how)
+				}
+			}
+			for i, n := range ran {
+				if n != 1 {
+					return fmt.Errorf("P1: item %d, deferred once, ran %d times", i, n)
+				}
+			}
+			return nil
+		})
+	}}
+}
+
 // TestRuntimePathsExplore runs the scenarios above over the real code.
 func TestRuntimePathsExplore(t *testing.T) {
 	for _, tc := range []struct {
@@ -316,6 +385,7 @@ func TestRuntimePathsExplore(t *testing.T) {
 		{waitScenario("ipi", 1, false), 3},
 		{waitScenario("deferwait", 1, true), 3},
 		{waitScenario("ipi", 1, true), 3},
+		{windowScenario(), 3},
 		{parkScenario(false), 3},
 		{parkScenario(true), 3},
 		{closeScenario(false, false), 3},
