@@ -132,6 +132,8 @@ func (d *Domain) DeferWaitAll(ctx context.Context, w Work) ([]Outcome, error) {
 		if !s.claimed.Load() { // load: pairs with the CAS in Claim and the store in Release
 			continue
 		}
+		s.waiters.Inc()       // RMW: before step 1; pairs with the owner's load in publishDone
+		defer s.waiters.Dec() // RMW: the wait is over
 		t, err := d.deliver("DeferWaitAll", s, w)
 		o := Outcome{CPU: s.cpu, Delivery: t.how(), Err: err}
 		if err != nil {

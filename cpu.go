@@ -366,14 +366,28 @@ func (c *CPU) runEntryWork(work ctseq.Work) {
 		s.danger.Store(uint32(work)) // store: enter the danger zone for these bits
 	}
 	c.traceLog("drain", work)
+	defer c.publishDone()
+	s.table.Drain(work)
+}
+
+// publishDone publishes the drain that just ended, deferred by
+// runEntryWork so that it follows every handler and happens even if one
+// panics (Drain runs the others first), when someone waits for it.
+//
+// The load of waiters pairs with the waiter's add, which precedes its step
+// 1 CAS: this entry's add read that CAS (it claimed the waiter's bit), so
+// in the total order of atomics the waiter's add comes before this load,
+// which therefore sees it, unless the waiter has already given up. With no
+// waiter, an entry with work costs no store here.
+func (c *CPU) publishDone() {
+	s := c.s
+	if s.waiters.Load() == 0 { // load: pairs with the waiter's Inc before its delivery
+		return
+	}
 	// load: the sequence of the entry being drained (the owner is in it:
 	// only the owner moves the sequence).
 	seq := s.word.Snapshot().Seq()
-	// store, deferred so that it follows every handler, and happens even
-	// if one panics (Drain runs the others first): pairs with the load in
-	// DeferWait's wait.
-	defer s.doneSeq.Store(seq)
-	s.table.Drain(work)
+	s.doneSeq.Store(seq) // store: pairs with the load in DeferWait's wait
 }
 
 // handleIPIs claims and runs the mailbox's work.

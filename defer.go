@@ -140,6 +140,8 @@ func (d *Domain) DeferWait(ctx context.Context, cpu int, w Work) error {
 	if err != nil {
 		return err
 	}
+	s.waiters.Inc()       // RMW: before step 1; pairs with the owner's load in publishDone
+	defer s.waiters.Dec() // RMW: the wait is over
 	t, err := d.deliver("DeferWait", s, w)
 	if err != nil || t.kind == ticketDone {
 		return err

@@ -44,6 +44,8 @@ func TestMutantDeferredCompletionAfterHandler(t *testing.T) {
 	var during []uint64 // doneSeq seen by the handler
 	d, c, w := mutInternalDomain(t, func(s *slot) { during = append(during, s.doneSeq.Load()) })
 	s := &d.slots[0]
+	s.waiters.Inc() // as DeferWait does before its delivery: the entry must publish
+	defer s.waiters.Dec()
 	c.UserEnter()
 	how, err := d.Defer(0, w)
 	require.NoError(t, err)

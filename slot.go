@@ -73,14 +73,21 @@ type parkLine struct {
 
 type progressLine struct {
 	// doneSeq is the sequence of the last kernel entry whose deferred work
-	// has completely run (store by the owner after the drain; load by
-	// DeferWait, see defer.go).
+	// has completely run and that a waiter needed: stored by the owner
+	// after a drain while waiters is not zero, loaded by DeferWait (see
+	// defer.go).
 	doneSeq atomicx.Uint64
 	// ipiDone is the mailbox generation whose IPIs have completely run.
 	ipiDone atomicx.Uint64
 	// danger holds, in debug mode, the bits claimed by the current kernel
 	// entry whose handlers have not yet run (the danger zone).
 	danger atomicx.Uint32
+	// waiters counts the DeferWait-style callers whose deferred delivery
+	// may still be waiting for its drain: each adds 1 before its step 1
+	// and subtracts it when its wait ends. The owner publishes doneSeq only
+	// while it is not zero, so that an entry with work costs no store when
+	// nobody waits (see runEntryWork).
+	waiters atomicx.Int32
 	// irq is 1 while the owner is in an interrupt window: a kernel stretch
 	// that Poll opened from user mode to handle IPIs, and that returns to
 	// user mode at once. A sender that finds the word in Kernel then waits

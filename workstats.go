@@ -74,6 +74,26 @@ func (d *Domain) workStats(info *workInfo) WorkStats {
 // and are not scheduling points of the explorer (see atomicx.Counter).
 type workCounts [ctseq.WorkBits]atomicx.Counter
 
+// ownerWorkCounts is workCounts for the owner's own counts: plain
+// increments where the platform allows (atomicx.OwnerCounter).
+type ownerWorkCounts [ctseq.WorkBits]atomicx.OwnerCounter
+
+// count adds one for each bit of work (owner only).
+func (c *ownerWorkCounts) count(work ctseq.Work) {
+	for w := uint16(work); w != 0; w &= w - 1 {
+		c[bits.TrailingZeros16(w)].Inc() // counter, owner only: orders nothing, read by Stats
+	}
+}
+
+// sum returns the total over every bit.
+func (c *ownerWorkCounts) sum() uint64 {
+	var n uint64
+	for i := range c {
+		n += c[i].Load() // counter: reporting only
+	}
+	return n
+}
+
 // count adds one for each bit of work: one Counter add per bit, on paths
 // that run that many handlers.
 func (c *workCounts) count(work ctseq.Work) {
@@ -96,9 +116,9 @@ func (c *workCounts) sum() uint64 {
 // drain, an IPI claim. They replace aggregate counters, so that a kernel
 // entry with one work does no more atomic operations than before.
 type ownerWorkStats struct {
-	deferred workCounts    // executions deferred to a kernel entry
-	ipiRuns  workCounts    // executions by IPI
-	latency  latencyCounts // IPI latency, one sample per claim
+	deferred ownerWorkCounts // executions deferred to a kernel entry
+	ipiRuns  ownerWorkCounts // executions by IPI
+	latency  latencyCounts   // IPI latency, one sample per claim
 }
 
 // senderWorkStats are written by senders on the refusal path (an IPI, a run
