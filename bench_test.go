@@ -2,6 +2,7 @@ package ctdefer_test
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ctdefer/ctdefer"
@@ -86,4 +87,44 @@ func BenchmarkCPUPollNothing(b *testing.B) {
 	for range b.N {
 		c.Poll()
 	}
+}
+
+// BenchmarkKernelEnter: one user/kernel round trip per op, beside its floor
+// in one run.
+//
+//	nowork   UserEnter, KernelEnter, nothing pending
+//	onework  the same, with one work delivered to itself by Defer (a CAS on
+//	         its word) and run by the entry
+//	floor    nowork plus what onework cannot avoid: one CAS on a word of
+//	         its own and one indirect call of a no-op
+//
+// onework over floor is the bookkeeping of an entry with work (target 1.5x).
+func BenchmarkKernelEnter(b *testing.B) {
+	b.Run("nowork", func(b *testing.B) {
+		_, c, _ := benchOwner(b, 1)
+		b.ReportAllocs()
+		for b.Loop() {
+			c.UserEnter()
+			c.KernelEnter()
+		}
+	})
+	b.Run("onework", func(b *testing.B) { benchEntry(b, 1) })
+	b.Run("floor", func(b *testing.B) {
+		_, c, _ := benchOwner(b, 1)
+		var word struct {
+			_ [64]byte
+			v atomic.Uint64
+			_ [64]byte
+		}
+		nop := func() {}
+		call := &nop // through a pointer: an indirect call the compiler cannot inline
+		b.ReportAllocs()
+		for b.Loop() {
+			c.UserEnter()
+			v := word.v.Load()
+			word.v.CompareAndSwap(v, v|1<<20)
+			c.KernelEnter()
+			(*call)()
+		}
+	})
 }
