@@ -118,11 +118,12 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 		return nilContext("ExpeditedBarrier")
 	}
 	gen := g.bgen.Inc() // RMW: step 1; generations are unique
-	// Most domains are small: keep the wait list on the stack.
-	var ibuf [16]int32
-	var sbuf [16]ctseq.Snapshot
-	var pbuf [16]bool
-	wait, snaps, posted := ibuf[:0], sbuf[:0], pbuf[:0]
+	// The wait list, sized for every CPU of the Domain when the Domain was
+	// created: no allocation, whatever the number of CPUs in the kernel.
+	// Concurrent callers after the first take lists from a pool.
+	sc := g.scratch()
+	defer g.putScratch(sc)
+	wait, snaps, posted := sc.wait[:0], sc.snaps[:0], sc.posted[:0]
 	for i, cpu := range g.cpus.List() {
 		if !g.claimed(cpu) { // load: pairs with the CAS in Claim and the store in Release
 			continue
@@ -180,4 +181,37 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 		return e
 	}
 	return nil
+}
+
+// barrierScratch is one ExpeditedBarrier's wait list: the CPUs it waits for,
+// their snapshots, and whether an IPI was posted to each.
+type barrierScratch struct {
+	wait   []int32
+	snaps  []ctseq.Snapshot
+	posted []bool
+}
+
+func newBarrierScratch(n int) *barrierScratch {
+	return &barrierScratch{wait: make([]int32, 0, n), snaps: make([]ctseq.Snapshot, 0, n), posted: make([]bool, 0, n)}
+}
+
+// scratch returns a wait list with room for every CPU of the Domain: the
+// Domain's own if no other barrier holds it, else one from the pool.
+func (g *Domain) scratch() *barrierScratch {
+	if g.bmu.TryLock() {
+		return g.bown
+	}
+	if sc, ok := g.barriers.Get().(*barrierScratch); ok {
+		return sc
+	}
+	return newBarrierScratch(g.cpus.Len())
+}
+
+// putScratch gives a wait list back.
+func (g *Domain) putScratch(sc *barrierScratch) {
+	if sc == g.bown {
+		g.bmu.Unlock()
+		return
+	}
+	g.barriers.Put(sc)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -209,6 +210,13 @@ type Domain struct {
 	clocked bool
 
 	rec reclaimer
+
+	// The expedited barriers' wait lists (expedited.go): the Domain's own,
+	// held under bmu by one barrier at a time, and a pool for concurrent
+	// callers.
+	bmu      atomicx.Mutex
+	bown     *barrierScratch
+	barriers sync.Pool
 }
 
 type seqLine struct {
@@ -307,6 +315,7 @@ func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 		return nil, fmt.Errorf("grace: New: %w", err)
 	}
 	g.work = w
+	g.bown = newBarrierScratch(cpus.Len())
 	g.rec.init(g, opts.MaxPending)
 	return g, nil
 }
