@@ -20,11 +20,38 @@ import (
 //	ExpeditedBarrier/...      the membarrier analogue, same two cases
 //	Membarrier                membarrier(PRIVATE_EXPEDITED), the system call
 //	RWMutexWrite/...          Lock+Unlock of the RWMutex a Go user would pick, readers idle or busy
+//
+// BenchmarkSynchronize's sub-benchmarks give the ratios in one run:
+//
+//	ctdefer     = user-idle: two CPUs, one in user mode, one idle
+//	floor       what a grace period over those two CPUs cannot avoid: one CAS
+//	            to start it, two loads per CPU, one store to end it
+//	membarrier  membarrier(PRIVATE_EXPEDITED), the system call
 func BenchmarkSynchronize(b *testing.B) {
+	b.Run("floor", func(b *testing.B) {
+		type line struct {
+			v atomic.Uint64
+			_ [56]byte
+		}
+		var seq line
+		words := make([]line, 2*2) // per CPU: its claimed flag and its word
+		b.ReportAllocs()
+		for b.Loop() {
+			s := seq.v.Load()
+			if !seq.v.CompareAndSwap(s, s+1) {
+				b.Fatal("contended")
+			}
+			for i := range words {
+				_ = words[i].v.Load()
+			}
+			seq.v.Store(s + 2)
+		}
+	})
+	b.Run("membarrier", BenchmarkMembarrier)
 	for _, bc := range []struct {
 		name string
 		mode int32
-	}{{"user-idle", modeUser}, {"kernel-nudge", modeKernelCheckpoint}} {
+	}{{"ctdefer", modeUser}, {"user-idle", modeUser}, {"kernel-nudge", modeKernelCheckpoint}} {
 		b.Run(bc.name, func(b *testing.B) {
 			f := benchFixture(b, bc.mode, grace.Options{NudgeAfter: time.Nanosecond})
 			ctx := context.Background()
