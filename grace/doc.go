@@ -35,6 +35,43 @@
 // published pointer for either (rcu_dereference, rcu_assign_pointer and a
 // swap-and-retire).
 //
+// # Cost model, and when a tree would pay
+//
+// A grace period over CPUs in user mode or idle reads two words per CPU (its
+// claimed flag and its context-tracking word) and writes only the engine's
+// own lines: one read-modify-write to start, one store to end. No CPU is
+// written to, interrupted or asked to report. On a 256-CPU machine whose
+// workers make transitions, each word line is dirty in its CPU's cache, so a
+// grace period costs 256 line transfers into the driver's cache. Those are
+// loads of independent lines, which the core overlaps (about ten misses in
+// flight on current x86 and Arm servers): at 100 to 150 ns per transfer
+// within a socket, and twice that across, about 3 to 8 µs per grace period,
+// 25 to 40 µs if the misses were serialised. Measured on unpinned simulated
+// CPUs, where the lines are not dirty elsewhere, the marginal cost is 7 ns
+// per CPU (the cmd/ctdefer bench's scale table), which is the floor of the
+// loop itself. The QSBR flavour reads one line per reader the same way.
+//
+// A lazytlb Shootdown of lazy CPUs writes one line per CPU (a CAS on its
+// state): read-modify-writes of remote lines serialise more than loads, so
+// about 256 x 150 ns, 40 µs, on the same machine, still without an IPI; the
+// alternative, an IPI per CPU, costs about 1 to 2 µs each on the sender and
+// interrupts every target.
+//
+// The kernel's RCU uses a tree (leaves of 16 CPUs, rcu_node) so that no
+// single CPU scans them all: each CPU reports into its leaf, and the last
+// reporter of a leaf propagates up. That moves the cost to the readers
+// (every CPU writes its leaf once per grace period) to save the driver's
+// scan. ctdefer's readers write nothing for grace periods, which is the
+// point of reading the context-tracking word, so a tree would pay only when
+// one driver's scan becomes the latency that matters: with overlapped misses
+// that is about 1,000 x 150 ns / 10, 15 µs at 1,024 CPUs, still ten times
+// less than membarrier's IPI round (which interrupts every CPU running the
+// process). Below 1,024 CPUs the flat scan wins, so there is no tree. What
+// would change the model: CPUs on many sockets with slow links (the
+// serialised bound applies), or a driver that must not spend 15 µs per grace
+// period (then scan in parallel from several goroutines, one per socket,
+// before building a tree).
+//
 // # The model (Domain, the kernel-stretch flavour)
 //
 // Read-side critical sections are a CPU's kernel-mode stretches: from
