@@ -154,3 +154,12 @@ func benchWait(b *testing.B, r *rig) {
 		}
 	}
 }
+
+// BenchmarkDefer: the sender's cost of one delivery to a pinned worker,
+// ctdefer's Defer beside the two mechanisms a Go program would reach for,
+// in one run (the sub-benchmarks are the benchmarks above).
+func BenchmarkDefer(b *testing.B) {
+	b.Run("ctdefer", BenchmarkDeferUser)
+	b.Run("mutex", BenchmarkMutexMailboxPinned)
+	b.Run("channel", BenchmarkChannelSendPinned)
+}
