@@ -100,7 +100,7 @@ func BenchmarkExpeditedBarrier(b *testing.B) {
 // first CPU, spinning in the kernel: on a 2-CPU machine the benchmark's
 // goroutine must have the other CPU to itself, or the OS time-slices it
 // with the spinning owner and every round trip costs a scheduler tick.
-func benchFixture(b *testing.B, mode int32, opts grace.Options) *fixture {
+func benchFixture(b testing.TB, mode int32, opts grace.Options) *fixture {
 	if mode == modeUser {
 		f := newFixture(b, 2, opts)
 		f.ownerWith(f.cpus[0], modeUser)

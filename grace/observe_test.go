@@ -84,3 +84,25 @@ func TestTraceTask(t *testing.T) {
 	name := "grace.Synchronize"
 	require.True(t, bytes.Contains(buf.Bytes(), append([]byte{byte(len(name))}, name...)), "the trace holds %q", name)
 }
+
+// Synchronize allocates nothing, whether its CPUs are skipped (user mode,
+// idle) or one must be nudged and report (the wait, the nudge, the trace
+// task's name).
+func TestSynchronizeAllocatesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mode int32
+	}{{"user-idle", modeUser}, {"kernel-nudge", modeKernelCheckpoint}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := benchFixture(t, tc.mode, grace.Options{NudgeAfter: time.Nanosecond, SpinWait: time.Minute})
+			ctx := context.Background()
+			require.NoError(t, f.g.Synchronize(ctx))
+			allocs := testing.AllocsPerRun(20, func() {
+				if err := f.g.Synchronize(ctx); err != nil {
+					t.Fatal(err)
+				}
+			})
+			require.Zero(t, allocs, "allocations per Synchronize")
+		})
+	}
+}

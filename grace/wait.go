@@ -39,7 +39,7 @@ func waitOn(e engine, ctx context.Context, op string, t Token) error {
 	if e.Poll(t) {
 		return nil
 	}
-	ctx, end := tracex.Task(ctx, "grace."+op) // one check unless a trace is recording
+	ctx, end := tracex.Task(ctx, taskName(op)) // one check unless a trace is recording
 	defer end()
 	start := time.Now()
 	if err := e.waitFor(ctx, t); err != nil {
@@ -50,4 +50,16 @@ func waitOn(e engine, ctx context.Context, op string, t Token) error {
 		return err
 	}
 	return nil
+}
+
+// taskName is the trace task of a wait: constant strings, so that naming
+// the task allocates nothing.
+func taskName(op string) string {
+	switch op {
+	case "Synchronize":
+		return "grace.Synchronize"
+	case "Wait":
+		return "grace.Wait"
+	}
+	return "grace.wait"
 }
