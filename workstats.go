@@ -94,23 +94,6 @@ func (c *ownerWorkCounts) sum() uint64 {
 	return n
 }
 
-// count adds one for each bit of work: one Counter add per bit, on paths
-// that run that many handlers.
-func (c *workCounts) count(work ctseq.Work) {
-	for w := uint16(work); w != 0; w &= w - 1 {
-		c[bits.TrailingZeros16(w)].Inc() // counter: orders nothing, read by Stats
-	}
-}
-
-// sum returns the total over every bit.
-func (c *workCounts) sum() uint64 {
-	var n uint64
-	for i := range c {
-		n += c[i].Load() // counter: reporting only
-	}
-	return n
-}
-
 // ownerWorkStats are written only by the CPU's owner (or by the goroutine
 // that takes an exited owner's CPU back), on the paths that run work: a
 // drain, an IPI claim. They replace aggregate counters, so that a kernel

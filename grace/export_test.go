@@ -3,14 +3,14 @@ package grace
 import "time"
 
 // GracePeriodsCompleted is the number of grace periods completed (one load
-// of seq; Stats also takes the reclaimer's lock), for the torture test's
+// of ctl; Stats also takes the reclaimer's lock), for the torture test's
 // staleness histogram.
 func (g *Domain) GracePeriodsCompleted() uint64 {
-	return g.seq.Load() / 2 // load: pairs with the driver's end store
+	return g.seqNow() / 2 // load: pairs with the driver's end store
 }
 
 // EngineState returns a digest (FNV-1a) of every word the engine's Poll
-// reads besides the CPUs' context-tracking words: seq, need, drive, each
+// reads besides the CPUs' context-tracking words: ctl (seq and drive), need, each
 // CPU's handler-written fields, and each CPU's claimed flag, which Claim and
 // Release change without touching the word. The explorer scenarios
 // (explore_test.go) wait until it or a CPU's word changes where a real
@@ -20,9 +20,8 @@ func (g *Domain) EngineState() uint64 {
 	mix := func(v uint64) {
 		h = (h ^ v) * 1099511628211
 	}
-	mix(g.seq.Load())
+	mix(g.ctl.Load()) // seq and drive
 	mix(g.need.Load())
-	mix(g.drive.Load())
 	for i := range g.per {
 		st := &g.per[i]
 		mix(st.seenGP.Load())

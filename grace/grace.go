@@ -17,10 +17,13 @@ import (
 // The grace-period engine: how Start, Poll and Synchronize share grace
 // periods without a background goroutine.
 //
-// Three words: seq (the grace-period sequence: twice the number of grace
-// periods completed, plus one while one is in progress; written only by the
-// driver), need (the highest token requested) and drive (1 while some
-// goroutine drives the engine). A Token is the value seq must reach.
+// Three values in two words: seq (the grace-period sequence: twice the
+// number of grace periods completed, plus one while one is in progress;
+// written only by the driver) and drive (1 while some goroutine drives the
+// engine) share the word ctl (seq<<1 | drive), so that taking the engine
+// and starting a grace period is one CAS, and ending it and giving the
+// engine back is one store; need (the highest token requested) has a line
+// of its own. A Token is the value seq must reach.
 //
 //  1. Start loads seq = s. If s is even (no grace period in progress) the
 //     next one to start begins after this load, so its end, s+2, is the
@@ -30,12 +33,16 @@ import (
 //  2. Start raises need to the token (CAS loop, never lowering it), then
 //     advances the engine (step 3). Concurrent callers that load the same s
 //     get the same token: they share one grace period.
-//  3. Advance: CAS drive 0->1; whoever wins is the driver, the others return
-//     at once (they are waiters; the driver or their own next Poll serves
-//     them). The driver loops:
+//  3. Advance: CAS ctl from drive 0 to 1 (seq unchanged); whoever wins is
+//     the driver, the others return at once (they are waiters; the driver
+//     or their own next Poll serves them). Start's fast path, when seq is
+//     even and nobody drives, makes the same CAS from (s, 0) to (s+1, 1):
+//     it becomes the driver and starts the grace period (step 4) at once.
+//     The driver loops:
 //     a. seq even and need > seq: start a grace period (step 4);
 //     b. seq odd: scan the CPUs still pending (step 5); if none is left,
-//     store seq+1 (the grace period is over) and go back to a.
+//     store seq+1 (the grace period is over) and go back to a; when need
+//     asks for nothing more, the same store also clears drive (c).
 //     c. otherwise stop: store drive = 0, then load seq and need again, and
 //     drive once more if a request arrived and no grace period runs. A
 //     Start whose CAS on drive failed raised need before that CAS, and the
@@ -47,8 +54,9 @@ import (
 //     claimed, its word (Snapshot). A CPU in user mode or idle is quiescent
 //     already and not recorded. So a grace period over user or idle CPUs
 //     costs two loads per CPU and writes none of their lines; on the
-//     engine's own lines it costs the drive CAS, the two stores of seq, the
-//     store of drive and the reloads of step 3c. CPUs in the kernel are
+//     engine's own lines it costs one CAS of ctl (take the engine and
+//     start), one store of ctl (end and give it back) and the loads of
+//     step 3c. CPUs in the kernel are
 //     recorded as pending with their snapshot. Every snapshot load comes
 //     after the store of s+1, hence after the load of step 1 of every
 //     caller whose token is s+2 or later.
@@ -186,8 +194,6 @@ type Domain struct {
 	_ [(percpu.CacheLine - unsafe.Sizeof(seqLine{})%percpu.CacheLine) % percpu.CacheLine]byte
 	needLine
 	_ [(percpu.CacheLine - unsafe.Sizeof(needLine{})%percpu.CacheLine) % percpu.CacheLine]byte
-	driveLine
-	_ [(percpu.CacheLine - unsafe.Sizeof(driveLine{})%percpu.CacheLine) % percpu.CacheLine]byte
 	statsLine
 	_ [(percpu.CacheLine - unsafe.Sizeof(statsLine{})%percpu.CacheLine) % percpu.CacheLine]byte
 
@@ -220,21 +226,23 @@ type Domain struct {
 }
 
 type seqLine struct {
-	// seq is the grace-period sequence: 2*completed, +1 while one is in
-	// progress. Stored only by the driver; loaded by everyone.
-	seq atomicx.Uint64
+	// ctl holds the grace-period sequence and the driver's lock in one
+	// word, so that a grace period over quiet CPUs costs one CAS and one
+	// store: ctl>>1 is seq (2*completed, +1 while one is in progress;
+	// changed only by the driver) and ctl&1 is drive (1 while a goroutine
+	// drives the engine: it guards the driver state). Loaded by everyone.
+	ctl atomicx.Uint64
+}
+
+// seqNow is the grace-period sequence (one load of ctl).
+func (g *Domain) seqNow() uint64 {
+	return g.ctl.Load() >> 1 // load: pairs with the driver's stores of ctl
 }
 
 type needLine struct {
 	// need is the highest token requested (Start's CAS loop raises it; the
 	// driver loads it). need <= seq means nothing is requested.
 	need atomicx.Uint64
-}
-
-type driveLine struct {
-	// drive is 1 while a goroutine drives the engine (CAS 0->1 to take it,
-	// Store(0) to give it back); it guards the driver state.
-	drive atomicx.Uint64
 }
 
 type statsLine struct {
@@ -332,19 +340,18 @@ func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 // Start only records the request and returns at once: that driver, or the
 // caller's next Poll, completes it, even when every CPU is in user mode.
 func (g *Domain) Start() Token {
-	s := g.seq.Load() // load: step 1; pairs with the driver's start store (step 4)
+	c := g.ctl.Load() // load: step 1; pairs with the driver's start store (step 4)
+	s := c >> 1
 	t := (s + 3) &^ 1
-	// Fast path: no grace period runs and we can drive. The request need
-	// not be published: if seq is still s we start the grace period
-	// ourselves (step 4); otherwise one started after our load and serves
-	// t. need only tells drivers to start grace periods nobody started.
-	// CAS: become the driver; pairs with the Store(0) in release.
-	if s&1 == 0 && g.drive.CompareAndSwap(0, 1) {
-		if g.seq.Load() == s { // load: only the driver stores seq, and we are it
-			g.begin(s + 1)
-		}
-		g.drive1()
-		if g.release() {
+	// Fast path: no grace period runs (seq even) and nobody drives. The
+	// request need not be published: the CAS below makes us the driver
+	// and starts the grace period that serves t in one step (steps 3 and
+	// 4); if it fails, someone else drives, and we fall back to raising
+	// need. CAS: pairs with the driver's stores of ctl and with the CAS in
+	// advance.
+	if c&3 == 0 && g.ctl.CompareAndSwap(c, (s+1)<<1|1) {
+		g.begin(s + 1)
+		if g.release(g.drive1()) {
 			g.advance()
 		}
 		return Token{t}
@@ -366,7 +373,7 @@ func (g *Domain) Completed(t Token) bool {
 	// load: pairs with the driver's end store (step 4b): everything the
 	// driver observed, hence every CPU's accesses before its quiescent
 	// state, happens before a true answer.
-	return g.seq.Load() >= t.seq
+	return g.seqNow() >= t.seq
 }
 
 // Poll reports whether the grace period of t is over, advancing the engine
@@ -409,52 +416,73 @@ func (g *Domain) Wait(ctx context.Context, t Token) error {
 
 // advance is step 3.
 func (g *Domain) advance() {
-	// CAS: become the driver; pairs with the Store(0) below.
-	for g.drive.CompareAndSwap(0, 1) {
-		g.drive1()
-		if !g.release() {
+	for {
+		// CAS: become the driver (set drive, keep seq: only a driver
+		// changes seq, so a CAS that fails means someone else drives);
+		// pairs with the stores of ctl in drive1 and release.
+		c := g.ctl.Load()
+		if c&1 != 0 || !g.ctl.CompareAndSwap(c, c|1) {
+			return
+		}
+		if !g.release(g.drive1()) {
 			return
 		}
 	}
 }
 
-// release gives the engine back (step 3c) and reports whether a request
-// arrived while we drove that no grace period serves yet: the caller must
-// then try to drive again.
-func (g *Domain) release() bool {
-	g.drive.Store(0) // store: give the engine back; pairs with the CAS in advance and Start
-	s := g.seq.Load()
-	return s&1 == 0 && g.need.Load() > s // load: a request raised meanwhile (pairs with Start's CAS)
+// release gives the engine back (step 3c), unless drive1 did already, and
+// reports whether a request arrived meanwhile that no grace period serves
+// yet: the caller must then try to drive again.
+func (g *Domain) release(released bool) bool {
+	if !released {
+		// store: give the engine back; pairs with the CAS in advance and
+		// Start. Only the driver changes ctl, and we are it.
+		g.ctl.Store(g.ctl.Load() &^ 1)
+	}
+	c := g.ctl.Load()
+	s := c >> 1
+	// load: a request raised meanwhile (pairs with Start's CAS on need).
+	return c&1 == 0 && s&1 == 0 && g.need.Load() > s
 }
 
 // drive1 runs steps 3a and 3b until the engine has nothing to do without
-// waiting. Only the driver calls it.
-func (g *Domain) drive1() {
+// waiting, and reports whether it gave the engine back (step 3c) with the
+// store that ended the last grace period. Only the driver calls it.
+func (g *Domain) drive1() (released bool) {
 	for {
-		s := g.seq.Load() // load: only the driver stores seq, and we are it
+		s := g.ctl.Load() >> 1 // load: only the driver stores ctl, and we are it
 		if s&1 == 0 {
 			if g.need.Load() <= s { // load: pairs with Start's CAS
-				return
+				return false
 			}
 			s++
+			// store: the grace period starts (step 4), still driving.
+			// Every snapshot in begin comes after it in the total order,
+			// hence after the Start loads that computed a token this
+			// grace period serves (pairs with the load in Start).
+			g.ctl.Store(s<<1 | 1)
 			g.begin(s)
 		}
 		if !g.scan(s) {
-			return
+			return false
 		}
 		// store: the grace period is over (step 4b). Pairs with the
 		// loads in Completed: every load the scans made, which observed
 		// each CPU's quiescent state, happens before a waiter's return.
-		g.seq.Store(s + 1)
+		// With nothing else requested (load: pairs with Start's CAS on
+		// need) the same store gives the engine back: release reloads
+		// need after it, as after its own store.
+		if g.need.Load() <= s+1 {
+			g.ctl.Store((s + 1) << 1)
+			return true
+		}
+		g.ctl.Store((s+1)<<1 | 1)
 	}
 }
 
-// begin is step 4: s is the new, odd sequence.
+// begin is step 4: s is the new, odd sequence, already stored in ctl (by
+// drive1's store or Start's CAS).
 func (g *Domain) begin(s uint64) {
-	// store: the grace period starts. Every snapshot below comes after it
-	// in the total order, hence after the Start loads that computed a
-	// token this grace period serves (pairs with the load in Start).
-	g.seq.Store(s)
 	g.pending = g.pending[:0]
 	g.clocked = false
 	for i, cpu := range g.cpus.List() {
@@ -604,7 +632,7 @@ func (g *Domain) perOf(c *ctdefer.CPU) *perCPU {
 
 // stallError describes the grace period in progress and its laggards.
 func (g *Domain) stallError(op string, waited time.Duration, err error) error {
-	s := g.seq.Load() // load: the grace period in progress, if any
+	s := g.seqNow() // load: the grace period in progress, if any
 	e := &StallError{Op: op, Waited: waited, Err: err}
 	if s&1 == 0 {
 		return e
@@ -642,8 +670,8 @@ type Stats struct {
 // Stats returns the Domain's counters.
 func (g *Domain) Stats() Stats {
 	st := Stats{
-		GracePeriods: g.seq.Load() / 2, // load: seq counts them (see seqLine)
-		Started:      (g.seq.Load() + 1) / 2,
+		GracePeriods: g.seqNow() / 2, // load: seq counts them (see seqLine)
+		Started:      (g.seqNow() + 1) / 2,
 		Nudges:       g.nudges.Load(),
 		Reports:      g.reports.Load(),
 		Barriers:     g.bgen.Load(),

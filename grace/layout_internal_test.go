@@ -16,7 +16,7 @@ import (
 // where it matters).
 func TestLayout(t *testing.T) {
 	var g Domain
-	for _, off := range []uintptr{unsafe.Offsetof(g.seqLine), unsafe.Offsetof(g.needLine), unsafe.Offsetof(g.driveLine),
+	for _, off := range []uintptr{unsafe.Offsetof(g.seqLine), unsafe.Offsetof(g.needLine),
 		unsafe.Offsetof(g.statsLine), unsafe.Offsetof(g.d)} {
 		require.Zero(t, off%percpu.CacheLine, "Domain: group at offset %d does not start a line", off)
 	}
