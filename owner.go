@@ -111,18 +111,18 @@ func ownerGone(s *slot, collect bool) bool {
 	if tid > 0 && !sysx.ThreadAlive(tid, s.ownerStart.Load()) { // loads: the owner recorded at Claim, under mu
 		return true
 	}
-	// The claim is lost once the weak pointer to its handle reads nil.
-	lost := func() bool {
-		h := s.handle.Load() // load: the claim's handle, stored at Claim under mu
-		return h != nil && h.Value() == nil
+	// The claim is lost once the weak pointer to its handle reads nil. A
+	// collection clears the weak pointers to unreachable objects before it
+	// returns: run one first where only it can tell. (Before the load, not
+	// between two loads, so that the atomic steps are the same whichever
+	// thread the owner ran on: the interleaving explorer replays a run by
+	// its steps, and which goroutine lands on the main thread is the Go
+	// scheduler's choice.)
+	if collect && (tid <= 0 || tid == mainThread) {
+		runtime.GC()
 	}
-	if l := lost(); l || !collect || (tid > 0 && tid != mainThread) {
-		return l
-	}
-	// A collection clears the weak pointers to unreachable objects before
-	// it returns.
-	runtime.GC()
-	return lost()
+	h := s.handle.Load() // load: the claim's handle, stored at Claim under mu
+	return h != nil && h.Value() == nil
 }
 
 // mainThread is the tid of the process's main thread (its pid).
