@@ -420,7 +420,7 @@ func (g *Domain) advance() {
 		// CAS: become the driver (set drive, keep seq: only a driver
 		// changes seq, so a CAS that fails means someone else drives);
 		// pairs with the stores of ctl in drive1 and release.
-		c := g.ctl.Load()
+		c := g.ctl.Load() // load: first guess for the CAS
 		if c&1 != 0 || !g.ctl.CompareAndSwap(c, c|1) {
 			return
 		}
@@ -439,7 +439,7 @@ func (g *Domain) release(released bool) bool {
 		// Start. Only the driver changes ctl, and we are it.
 		g.ctl.Store(g.ctl.Load() &^ 1)
 	}
-	c := g.ctl.Load()
+	c := g.ctl.Load() // load: after our store; another driver may have taken the engine since
 	s := c >> 1
 	// load: a request raised meanwhile (pairs with Start's CAS on need).
 	return c&1 == 0 && s&1 == 0 && g.need.Load() > s

@@ -342,8 +342,8 @@ func (q *QSBR) advance(t Token, block bool) {
 		return
 	}
 	for {
-		k := q.gp.Load() // load: only the holder of drive stores gp and done
-		if q.done.Load() == k {
+		k := q.gp.Load()        // load: only the holder of drive stores gp and done
+		if q.done.Load() == k { // load: as gp's; equal means no grace period in progress
 			if k >= t.seq {
 				break
 			}
@@ -494,8 +494,8 @@ func (q *QSBR) logger() *slog.Logger { return q.log }
 // progress up.
 func (q *QSBR) stallError(op string, waited time.Duration, err error) error {
 	e := &StallError{Op: op, Waited: waited, Err: err}
-	k := q.gp.Load() // load: the grace period in progress, if any
-	if q.done.Load() == k {
+	k := q.gp.Load()        // load: diagnostics; the grace period in progress, if any
+	if q.done.Load() == k { // load: diagnostics; pairs with the driver's end store
 		return e
 	}
 	for i := range q.readers {

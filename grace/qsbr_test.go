@@ -335,50 +335,47 @@ func TestQSBRHotLoopReadsNeverPoisoned(t *testing.T) {
 	require.EqualValues(t, swaps, st.Reclaimed, "every old table reclaimed")
 }
 
+// panicOnOwner claims the fixture's first CPU, registers its reader, runs
+// fn on the owner and returns what fn panicked with (nil if it did not).
+func (f *qfixture) panicOnOwner(t *testing.T, fn func(r *grace.Reader)) any {
+	t.Helper()
+	got := make(chan any, 1)
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		c, err := f.d.Claim(f.cpus[0])
+		if err != nil {
+			got <- err
+			return
+		}
+		defer func() { _ = c.Release() }()
+		r := f.q.Reader(c)
+		defer r.Offline()
+		defer func() { got <- recover() }()
+		fn(r)
+	}()
+	return <-got
+}
+
 // Debug: a Pointer.Load outside the flavour's read-side sections panics.
 func TestPointerDebugChecks(t *testing.T) {
 	t.Run("qsbr-offline", func(t *testing.T) {
 		f := newQFixture(t, 1, grace.QSBROptions{Debug: true})
 		p := grace.NewPointer(f.q, new(int))
-		got := make(chan any, 1)
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			c, err := f.d.Claim(f.cpus[0])
-			if err != nil {
-				got <- err
-				return
-			}
-			defer func() { _ = c.Release() }()
-			r := f.q.Reader(c)
+		v := f.panicOnOwner(t, func(r *grace.Reader) {
 			_ = p.Load() // online: fine
 			r.Offline()
-			defer func() { got <- recover() }()
 			_ = p.Load()
-		}()
-		v := <-got
+		})
 		require.NotNil(t, v, "Load by an offline reader did not panic")
 		require.Contains(t, fmt.Sprint(v), "reads QSBR-protected data while its reader is offline")
 		require.NotPanics(t, func() { _ = p.Load() }, "a load by a goroutine that owns no CPU is an updater's")
 	})
 	t.Run("qsbr-synchronize-by-online-reader", func(t *testing.T) {
 		f := newQFixture(t, 1, grace.QSBROptions{Debug: true})
-		got := make(chan any, 1)
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			c, err := f.d.Claim(f.cpus[0])
-			if err != nil {
-				got <- err
-				return
-			}
-			defer func() { _ = c.Release() }()
-			r := f.q.Reader(c)
-			defer r.Offline()
-			defer func() { got <- recover() }()
+		v := f.panicOnOwner(t, func(*grace.Reader) {
 			_ = f.q.Synchronize(context.Background()) // would wait for itself forever
-		}()
-		v := <-got
+		})
 		require.NotNil(t, v, "Synchronize by an online reader did not panic")
 		require.Contains(t, fmt.Sprint(v), "would wait for the caller itself")
 	})

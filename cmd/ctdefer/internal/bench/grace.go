@@ -113,8 +113,29 @@ func newPair() *pair {
 	return p
 }
 
+// swapAndWait is an update of a grace flavour: publish the spare table,
+// wait for the readers of the old one, keep it as the next spare.
+func (p *pair) swapAndWait(wait func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		old := p.cur.Swap(p.spare)
+		err := wait(ctx)
+		p.spare = old
+		return err
+	}
+}
+
 // idleUntil parks an idle reader that does not use ctdefer: it just waits.
 func idleUntil(_ *ctdefer.CPU, ctx context.Context) { <-ctx.Done() }
+
+// parkUntil is the idle reader of the grace flavours: parked in CPU.Idle
+// until ctx ends (or the Domain closes).
+func parkUntil(c *ctdefer.CPU, ctx context.Context) {
+	for ctx.Err() == nil {
+		if err := c.Idle(ctx); errors.Is(err, ctdefer.ErrClosed) {
+			return
+		}
+	}
+}
 
 func buildSynchronize(d *ctdefer.Domain) (*graceOps, error) {
 	g, err := grace.New(d, grace.Options{})
@@ -139,21 +160,10 @@ func buildSynchronize(d *ctdefer.Domain) (*graceOps, error) {
 			graceSink.Add(sum)
 			return n
 		},
-		idle: func(c *ctdefer.CPU, ctx context.Context) {
-			for ctx.Err() == nil {
-				if err := c.Idle(ctx); errors.Is(err, ctdefer.ErrClosed) {
-					return
-				}
-			}
-		},
-		update: func(ctx context.Context) error {
-			old := p.cur.Swap(p.spare)
-			err := g.Synchronize(ctx)
-			p.spare = old
-			return err
-		},
-		close: g.Close,
-		parks: true,
+		idle:   parkUntil,
+		update: p.swapAndWait(g.Synchronize),
+		close:  g.Close,
+		parks:  true,
 	}, nil
 }
 
@@ -182,20 +192,11 @@ func buildQSBR(d *ctdefer.Domain) (*graceOps, error) {
 		},
 		idle: func(c *ctdefer.CPU, ctx context.Context) {
 			q.Reader(c) // online, but parked: skipped
-			for ctx.Err() == nil {
-				if err := c.Idle(ctx); errors.Is(err, ctdefer.ErrClosed) {
-					return
-				}
-			}
+			parkUntil(c, ctx)
 		},
-		update: func(ctx context.Context) error {
-			old := p.cur.Swap(p.spare)
-			err := q.Synchronize(ctx)
-			p.spare = old
-			return err
-		},
-		close: q.Close,
-		parks: true,
+		update: p.swapAndWait(q.Synchronize),
+		close:  q.Close,
+		parks:  true,
 	}, nil
 }
 
