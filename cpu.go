@@ -35,7 +35,8 @@ type CPU struct {
 	cpu      int
 	tid      int
 	flushAll ctseq.Work // non-zero iff claimed with FlushOnEntry
-	debug    bool
+	debug    bool       // Options.Debug
+	trace    bool       // Options.Trace: the owner's paths log to runtime/trace
 	pinned   bool
 	restore  func() error
 	released bool
@@ -118,7 +119,7 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 	d.seal()
 	d.claimers.Inc() // RMW under mu: Close waits for zero (see Close)
 	all := d.all
-	c := &CPU{d: d, s: s, cpu: cpu, tid: tid, debug: d.opts.Debug, pinned: !d.opts.Unpinned}
+	c := &CPU{d: d, s: s, cpu: cpu, tid: tid, debug: d.opts.Debug, trace: d.opts.Trace, pinned: !d.opts.Unpinned}
 	// The handle, weakly: it reads nil once the handle is collected before
 	// Release, and the claim is lost (owner.go, step 2).
 	h := weak.Make(c)
@@ -365,9 +366,14 @@ func (c *CPU) runEntryWork(work ctseq.Work) {
 	if c.debug {
 		s.danger.Store(uint32(work)) // store: enter the danger zone for these bits
 	}
-	c.traceLog("drain", work)
-	defer c.publishDone()
-	s.table.Drain(work)
+	if c.trace {
+		c.traceLog("drain", work)
+	}
+	p := s.table.Run(work)
+	c.publishDone()
+	if p != nil {
+		panic(p)
+	}
 }
 
 // publishDone publishes the drain that just ended, deferred by
@@ -405,7 +411,9 @@ func (c *CPU) handleIPIs(inUser bool) {
 		s.ostats.maxIPILatency.Store(max(lat, s.ostats.maxIPILatency.Load())) // statistics only
 		s.owork.latency.record(time.Duration(lat))                            // counter: not a scheduling point, so its bucket may depend on the clock
 	}
-	c.traceLog("ipi-handle", work)
+	if c.trace {
+		c.traceLog("ipi-handle", work)
+	}
 	s.owork.ipiRuns.count(work) // counters, per work: order nothing, read by Stats
 	if inUser {
 		s.ostats.ipisInUser.Inc() // counter: orders nothing, read by Stats

@@ -213,9 +213,15 @@ func (d *Domain) tableEntry(s *slot, w *workInfo) ctseq.Handler {
 func (d *Domain) slotOf(method string, cpu int) (*slot, error) {
 	i := d.cpus.Of(cpu)
 	if i < 0 {
-		return nil, fmt.Errorf("ctdefer: %s(%d): CPU %d is not one of the domain's CPUs %v: %w", method, cpu, cpu, d.cpus.List(), ErrBadCPU)
+		return nil, d.badCPU(method, cpu)
 	}
 	return &d.slots[i], nil
+}
+
+// badCPU is the ErrBadCPU of method for cpu, which is not one of the
+// domain's CPUs.
+func (d *Domain) badCPU(method string, cpu int) error {
+	return fmt.Errorf("ctdefer: %s(%d): CPU %d is not one of the domain's CPUs %v: %w", method, cpu, cpu, d.cpus.List(), ErrBadCPU)
 }
 
 // Stats returns the statistics of one CPU.
@@ -469,12 +475,13 @@ func (d *Domain) State(cpu int) ctseq.State {
 
 // Snapshot returns cpu's context-tracking word, for grace-period detection
 // (see QuiescentSince). An unknown CPU gives ErrBadCPU.
+//
+// It is small enough to inline: a grace-period scan calls it once per CPU.
 func (d *Domain) Snapshot(cpu int) (ctseq.Snapshot, error) {
-	s, err := d.slotOf("Snapshot", cpu)
-	if err != nil {
-		return ctseq.Snapshot{}, err
+	if i := d.cpus.Of(cpu); i >= 0 {
+		return d.slots[i].word.Snapshot(), nil
 	}
-	return s.word.Snapshot(), nil
+	return ctseq.Snapshot{}, d.badCPU("Snapshot", cpu)
 }
 
 // QuiescentSince reports whether cpu has passed through a quiescent state
@@ -482,19 +489,27 @@ func (d *Domain) Snapshot(cpu int) (ctseq.Snapshot, error) {
 // made a transition since (or called CPU.Quiesce). See
 // ctseq.Word.QuiescentSince. An unknown CPU reports true: nothing runs there.
 func (d *Domain) QuiescentSince(cpu int, snap ctseq.Snapshot) bool {
-	s, err := d.slotOf("QuiescentSince", cpu)
-	if err != nil {
-		return true
+	i := d.cpus.Of(cpu)
+	return i < 0 || d.slots[i].word.QuiescentSince(snap)
+}
+
+// Observe returns whether a worker holds cpu and, if one does, cpu's
+// context-tracking word: what a grace-period scan reads per CPU, with one
+// lookup and two loads. The claimed flag is loaded first, then the word, the
+// order of Claimed followed by Snapshot. An unknown or unclaimed CPU reports
+// false and the zero Snapshot (nothing runs there).
+func (d *Domain) Observe(cpu int) (snap ctseq.Snapshot, claimed bool) {
+	// load (claimed): pairs with the CAS in Claim and the store in Release.
+	// load (Snapshot): pairs with the owner's transition adds.
+	if i := d.cpus.Of(cpu); i >= 0 && d.slots[i].claimed.Load() {
+		return d.slots[i].word.Snapshot(), true
 	}
-	return s.word.QuiescentSince(snap)
+	return ctseq.Snapshot{}, false
 }
 
 // Claimed reports whether a worker holds cpu (between Claim and Release).
 // An unclaimed CPU runs nothing: grace periods need not wait for it.
 func (d *Domain) Claimed(cpu int) bool {
-	s, err := d.slotOf("Claimed", cpu)
-	if err != nil {
-		return false
-	}
-	return s.claimed.Load() // load: pairs with the CAS in Claim and the store in Release
+	i := d.cpus.Of(cpu)
+	return i >= 0 && d.slots[i].claimed.Load() // load: pairs with the CAS in Claim and the store in Release
 }

@@ -7,10 +7,11 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 )
 
-// traceLog records an owner-side event when Options.Trace is set and a trace
-// is being recorded. Only slow paths call it.
+// traceLog records an owner-side event when a trace is being recorded. The
+// owner's paths call it only when Options.Trace is set (CPU.trace), so that
+// an untraced entry pays one load of a field it already has in cache.
 func (c *CPU) traceLog(what string, work ctseq.Work) {
-	if c.d.opts.Trace && trace.IsEnabled() {
+	if trace.IsEnabled() {
 		trace.Logf(context.Background(), "ctdefer", "cpu=%d %s work=%v", c.cpu, what, work)
 	}
 }

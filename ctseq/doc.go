@@ -61,25 +61,27 @@
 //     sender sends an IPI, which now lands in user mode. This race is
 //     inherent (the kernel has it too); the runtime counts such IPIs.
 //
-// # Clearing the bits: on entry, without a CAS loop
+// # Clearing the bits: on exit, without a CAS loop
 //
 // The kernel adds on entry and clears the bits on exit with a CAS loop
-// (new = (old &^ work) + inc). This package clears them on entry, but without
-// a CAS loop: while the state is not User no sender can set a bit, and only
-// the owner clears bits, so the owner may subtract exactly the bits its
-// entry returned. Costs, per user/kernel round trip:
+// (new = (old &^ work) + inc). This package also clears them on exit, but
+// without a CAS loop: while the state is not User no sender can set a bit,
+// and only the owner clears bits, so the owner's exit (UserEnter or
+// IdleEnter) loads the word, whose work field then holds exactly the bits
+// its entry returned, and subtracts them in the same add that changes the
+// state. Costs, per user/kernel round trip:
 //
 //	                       no work pending       work pending
 //	kernel (add/CAS exit)  add + load + CAS      add + load + CAS
 //	CAS loop on entry      add + load + CAS      add + load + CAS
-//	ctseq (add, sub)       add + add             add + add + add
+//	ctseq (add, load+add)  add + load + add      add + load + add
 //
-// Every owner operation is wait-free (a single instruction on amd64, LOCK
-// XADD), so a burst of senders can never make the owner retry, and a kernel
-// entry without work costs one atomic add, the raw operation it is built on.
-// The price: a [Snapshot] taken between the entry and the clearing sees a
-// Kernel word that still shows the claimed bits; they are no longer pending
-// ([Snapshot.Work] says so).
+// Every owner operation is wait-free (a single locked instruction on amd64,
+// LOCK XADD, after at most one load of a line the owner holds), so a burst of
+// senders can never make the owner retry, and a kernel entry with work costs
+// what one without does. Between the entry and the exit, the Kernel word
+// still carries the claimed bits; they are no longer pending, and
+// [Snapshot.Work] does not report them.
 //
 // # Idle
 //

@@ -73,44 +73,60 @@ func (p *HandlerPanic) Unwrap() error {
 // but nobody registered code for it). Drain of an empty set costs one
 // comparison.
 func (t *Table) Drain(work Work) {
-	if work == 0 {
-		return
-	}
-	var first *HandlerPanic
-	for work != 0 {
-		work, first = t.run(work, first)
-	}
-	if first != nil {
-		panic(first)
+	if p := t.Run(work); p != nil {
+		panic(p)
 	}
 }
 
-// run runs the bits of work in order until one panics; it returns the bits
-// not yet run and the first panic so far. One deferred recover per panic,
-// not per handler, keeps the common path cheap.
-func (t *Table) run(work Work, first *HandlerPanic) (rest Work, p *HandlerPanic) {
-	var cur Bit
-	p = first
-	defer func() {
-		r := recover()
-		if r == nil {
-			return
-		}
-		if p == nil {
-			p = &HandlerPanic{Bit: cur, Value: r, Stack: debug.Stack()}
-		} else {
-			p.Others++
-		}
-		rest = work // already without cur
-	}()
-	for work != 0 {
-		cur, _ = work.Lowest()
-		work &^= 1 << cur
-		h := t.h[cur]
+// Run is Drain that returns the panic instead of raising it: it runs every
+// bit of work, lowest first, each exactly once, and returns nil if no handler
+// panicked, or the *HandlerPanic that Drain would raise. A caller with
+// bookkeeping to finish after the handlers (publishing their completion, say)
+// does it between Run and its own panic, without a deferred call.
+func (t *Table) Run(work Work) *HandlerPanic {
+	r := runner{t: t, work: work}
+	for r.work != 0 {
+		r.run()
+	}
+	return r.p
+}
+
+// runner is the state of one Run, shared with the deferred recover.
+type runner struct {
+	t    *Table
+	work Work // the bits not yet started
+	cur  Bit  // the bit whose handler is running
+	p    *HandlerPanic
+}
+
+// run runs the bits of r.work in order until one panics. One deferred
+// recover per panic, not per handler, keeps the common path cheap; a bit
+// leaves r.work before its handler starts, so that after a panic the loop in
+// Run resumes with the next one.
+func (r *runner) run() {
+	defer r.recover()
+	for r.work != 0 {
+		cur, _ := r.work.Lowest()
+		r.cur = cur
+		r.work &^= 1 << cur
+		h := r.t.h[cur]
 		if h == nil {
 			panic(fmt.Sprintf("ctseq: Table.Drain: no handler for bit %d", cur))
 		}
 		h()
 	}
-	return 0, p
+}
+
+// recover records a panic of the handler of r.cur: the first one in full,
+// the others as a count.
+func (r *runner) recover() {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if r.p == nil {
+		r.p = &HandlerPanic{Bit: r.cur, Value: v, Stack: debug.Stack()}
+	} else {
+		r.p.Others++
+	}
 }

@@ -56,6 +56,26 @@ func TestTableDrainHandlerPanic(t *testing.T) {
 	require.Contains(t, hp.Error(), "2 more", "the message counts the others")
 }
 
+// TestTableRunReturnsThePanic: Run runs every bit, like Drain, and returns
+// the *HandlerPanic Drain would raise instead of raising it; nil when no
+// handler panicked.
+func TestTableRunReturnsThePanic(t *testing.T) {
+	var ran []ctseq.Bit
+	tab := recordingTable(&ran)
+	require.Nil(t, tab.Run(ctseq.Of(4)|ctseq.Of(1)), "no panic, nil")
+	require.Equal(t, []ctseq.Bit{1, 4}, ran, "Run runs each bit once, lowest first")
+	require.Nil(t, tab.Run(0), "Run(0) runs nothing")
+
+	ran = ran[:0]
+	tab.Set(3, func() { ran = append(ran, 3); panic("boom") })
+	var hp *ctseq.HandlerPanic
+	require.NotPanics(t, func() { hp = tab.Run(ctseq.Of(3) | ctseq.Of(8)) }, "Run returns the panic")
+	require.Equal(t, []ctseq.Bit{3, 8}, ran, "the bits after the panicking one still run")
+	require.NotNil(t, hp)
+	require.Equal(t, ctseq.Bit(3), hp.Bit)
+	require.Equal(t, "boom", hp.Value)
+}
+
 func TestTableDrainMissingHandler(t *testing.T) {
 	var ran []ctseq.Bit
 	var tab ctseq.Table

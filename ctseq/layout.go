@@ -54,8 +54,9 @@ import "fmt"
 //     User and Idle read as rawKernel 0, rawUser 2 and rawIdle 7 there: the
 //     hot-path checks compare raw&stateMask with a constant, at no extra cost;
 //   - in a Kernel or User word (field >= bias) raw's work and sequence fields
-//     equal the actual ones, so SetWorkIfUser's OR into a User word and
-//     claim's subtraction from a Kernel word work on raw directly; in an Idle
+//     equal the actual ones, so SetWorkIfUser's OR into a User word, and
+//     KernelEnter's read and the exit's subtraction of the claimed bits in a
+//     Kernel word, work on raw directly; in an Idle
 //     word (field 2 < 3) the bias borrows through them, so code that decodes
 //     any word (Snapshot) adds the bias back first.
 

@@ -52,7 +52,11 @@ func TestLayoutRoundTrip(t *testing.T) {
 		require.Equal(t, c.state, stateOf(v), "stateOf(%#x)", v)
 		s := Snapshot{v}
 		require.Equal(t, c.seq, s.Seq(), "Snapshot.Seq of %#x", v)
-		require.Equal(t, c.work, s.Work(), "Snapshot.Work of %#x", v)
+		pending := c.work
+		if c.state != User {
+			pending = 0 // only a User word has pending bits
+		}
+		require.Equal(t, pending, s.Work(), "Snapshot.Work of %#x", v)
 		require.Equal(t, c.state, s.State(), "Snapshot.State of %#x", v)
 		require.Equal(t, c.state != Kernel, s.Quiescent(), "Snapshot.Quiescent of %#x", v)
 	}
@@ -108,22 +112,48 @@ func TestSequenceAdvancesAndWraps(t *testing.T) {
 
 func TestKernelEnterClaimAtWrap(t *testing.T) {
 	// Pending work in a User word whose sequence is at its maximum: the
-	// entry's add wraps the sequence to 0 and the claim must leave exactly
-	// the new sequence and Kernel behind.
+	// entry's add wraps the sequence to 0 and keeps the bits, claimed; the
+	// exit clears them and leaves exactly the next sequence and User.
 	var w Word
 	w.v.Store(pack(seqMax, 0xffff, User))
 	require.Equal(t, Work(0xffff), w.KernelEnter(), "every pending bit is returned at the wrap")
-	require.Equal(t, pack(0, 0, Kernel), w.v.Load(), "after the wrap the word is sequence 0, Kernel, no work")
+	require.Equal(t, pack(0, 0xffff, Kernel), w.v.Load(), "after the wrap the word is sequence 0, Kernel, the claimed bits")
+	require.Zero(t, w.Snapshot().Work(), "claimed bits are not pending")
+	w.UserEnter()
+	require.Equal(t, pack(1, 0, User), w.v.Load(), "the exit clears the claimed bits in its add")
 }
 
-func TestQuiescentSinceIgnoresClaim(t *testing.T) {
-	// A snapshot taken between KernelEnter's add and its claim sees the
-	// claimed bits; clearing them is not a transition.
-	var w Word
-	w.v.Store(pack(5, Of(1)|Of(2), Kernel))
-	s := w.Snapshot()
-	require.Equal(t, Of(1)|Of(2), s.Work(), "the snapshot shows the bits being claimed")
-	require.Equal(t, Of(1)|Of(2), w.claim(w.v.Load()), "claim returns the bits of the Kernel word")
-	require.Equal(t, pack(5, 0, Kernel), w.v.Load(), "claim clears only the work bits")
-	require.False(t, w.QuiescentSince(s), "clearing claimed bits must not end a grace period")
+func TestClaimedBitsClearedByTheExit(t *testing.T) {
+	// KernelEnter leaves the bits it returns in the Kernel word; a snapshot
+	// there shows them claimed, not pending, and only the owner's next
+	// transition out of Kernel clears them, in its own add: a grace period
+	// sees no extra transition, and whichever exit follows (User or Idle)
+	// leaves no bit behind.
+	for _, exit := range []struct {
+		name  string
+		call  func(*Word)
+		state State
+	}{
+		{"UserEnter", (*Word).UserEnter, User},
+		{"IdleEnter", (*Word).IdleEnter, Idle},
+	} {
+		t.Run(exit.name, func(t *testing.T) {
+			var w Word
+			w.v.Store(pack(5, Of(1)|Of(2), User))
+			require.Equal(t, Of(1)|Of(2), w.KernelEnter(), "the entry returns the pending bits")
+			s := w.Snapshot()
+			require.Equal(t, pack(6, Of(1)|Of(2), Kernel), s.v, "the Kernel word keeps the claimed bits")
+			require.Zero(t, s.Work(), "claimed bits are not pending")
+			require.False(t, w.QuiescentSince(s), "no transition yet")
+			w.Quiesce()
+			require.Equal(t, pack(7, Of(1)|Of(2), Kernel), w.v.Load(), "Quiesce keeps the claimed bits")
+			exit.call(&w)
+			require.Equal(t, pack(8, 0, exit.state), w.v.Load(), "%s clears the claimed bits in its one add", exit.name)
+			require.True(t, w.QuiescentSince(s))
+			if exit.state == Idle {
+				require.Zero(t, w.IdleExit(), "an Idle word has no work")
+				require.Equal(t, pack(9, 0, Kernel), w.v.Load())
+			}
+		})
+	}
 }

@@ -186,7 +186,14 @@ func TestEncodingMisuseNeverAccepted(t *testing.T) {
 			for _, seq := range seqs {
 				for _, work := range works {
 					raw := pack(seq, work, c)
-					n := raw + d
+					dd := d // the delta the method adds
+					if op.from == Kernel && op.to != Kernel {
+						// UserEnter and IdleEnter subtract the work
+						// field they load (the claimed bits of a
+						// Kernel word) in the same add.
+						dd -= raw & workMask
+					}
+					n := raw + dd
 					s := Snapshot{n}
 					what := fmt.Sprintf("%s from %v (seq %#x, work %v)", op.name, c, seq, work)
 					if op.from == op.to {
@@ -198,11 +205,14 @@ func TestEncodingMisuseNeverAccepted(t *testing.T) {
 						require.Equal(t, Transient, s.State(), "%s: Snapshot.State", what)
 						require.False(t, s.Quiescent(), "%s: a Transient word is not quiescent", what)
 					}
-					require.Equal(t, work, s.Work(), "%s: the work bits are untouched", what)
-					require.Equal(t, (seq+1)&seqMax, s.Seq(), "%s: the sequence advances by one, no more", what)
-					require.Equal(t, actual(raw)&^stateMask+seqInc, actual(n)&^stateMask,
-						"%s: only the state field and the sequence change (no carry or borrow)", what)
-					require.Equal(t, raw, n-d, "%s: the undo restores the word", what)
+					require.Equal(t, (raw+d)&stateMask, n&stateMask, "%s: the subtraction of the loaded work field leaves the state field alone", what)
+					if dd == d {
+						require.Equal(t, work, workOf(actual(n)), "%s: the work bits are untouched", what)
+						require.Equal(t, (seq+1)&seqMax, s.Seq(), "%s: the sequence advances by one, no more", what)
+						require.Equal(t, actual(raw)&^stateMask+seqInc, actual(n)&^stateMask,
+							"%s: only the state field and the sequence change (no carry or borrow)", what)
+					}
+					require.Equal(t, raw, n-dd, "%s: the undo restores the word", what)
 				}
 			}
 		}

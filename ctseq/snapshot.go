@@ -18,10 +18,17 @@ func (s Snapshot) Seq() uint64 { return seqOf(actual(s.v)) }
 // undo (see Word).
 func (s Snapshot) State() State { return stateOf(s.v) }
 
-// Work returns the work bits present at the snapshot. In a User word these
-// are pending; in a Kernel word they were claimed by the transition that
-// produced it and are being cleared (see [Word.KernelEnter]).
-func (s Snapshot) Work() Work { return workOf(actual(s.v)) }
+// Work returns the bits pending at the snapshot: accepted by SetWorkIfUser
+// and not yet returned by an owner transition. Only a User word has pending
+// bits; for a word in any other state Work returns 0. (A Kernel word still
+// carries the bits that the entry into it returned, until the owner leaves
+// the kernel: those are claimed, not pending; see [Word.KernelEnter].)
+func (s Snapshot) Work() Work {
+	if s.v&stateMask != rawUser {
+		return 0
+	}
+	return workOf(s.v) // a raw User word's work field is the actual one (layout.go)
+}
 
 // Quiescent reports whether the owner was outside the kernel (User or Idle)
 // at the snapshot: a quiescent state in itself. A Transient snapshot is not

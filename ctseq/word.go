@@ -48,7 +48,8 @@ type Word struct {
 	// 0, no work. In raw terms the state field of Kernel is 0, of User 2, of
 	// Idle 7: the hot paths compare v&stateMask with rawKernel or rawUser.
 	// Kernel and User words have raw work and sequence fields equal to the
-	// actual ones (SetWorkIfUser and claim use them directly); an Idle word
+	// actual ones (SetWorkIfUser, KernelEnter and the exits use them
+	// directly); an Idle word
 	// borrows through them, so decoding goes through actual (Snapshot).
 	//
 	// Invariants:
@@ -56,9 +57,13 @@ type Word struct {
 	//     2^SeqBits) per transition;
 	//   - the state changes only by the owner;
 	//   - work bits are set only by SetWorkIfUser, only in a word whose state
-	//     is User; they are cleared only by the owner, after a transition out
-	//     of User or Idle has claimed them. So in any word whose state is
-	//     not User, the work bits are frozen for everyone but the owner.
+	//     is User: there they are pending. KernelEnter's add returns them and
+	//     leaves them in the Kernel word it produces, where they are claimed;
+	//     the owner's next transition out of Kernel (UserEnter or IdleEnter)
+	//     subtracts them in its own add. So a User word's bits are pending, a
+	//     Kernel word's are claimed (Snapshot.Work reports none), an Idle
+	//     word has none, and in any word whose state is not User the work
+	//     bits are frozen for everyone but the owner.
 	v atomicx.Uint64
 }
 
@@ -66,16 +71,37 @@ type Word struct {
 // is accepted instead of being sent as an IPI.
 //
 // Owner only; the word must be in Kernel (after KernelEnter, IdleExit, or at
-// the start). Work bits are always clear in Kernel at this point (see
-// KernelEnter), so the add cannot disturb them.
+// the start). The same add clears the bits the last KernelEnter claimed (see
+// there), so the word enters User with none pending.
 func (w *Word) UserEnter() {
-	// RMW: publish User. Full barrier: everything the owner did in the
-	// kernel happens before any sender's SetWorkIfUser that observes User
-	// (pairs with the load/CAS in SetWorkIfUser).
-	n := w.v.Add(delta(encKernel, encUser))
-	if n&stateMask != rawUser {
-		w.v.Sub(delta(encKernel, encUser)) // RMW: undo the faulty add (see misuseError)
-		panic(misuse[opUserEnter])
+	w.exitKernel(seqInc+encUser-encKernel, rawUser, opUserEnter)
+}
+
+// exitKernel is UserEnter (d = delta(Kernel, User)) and IdleEnter (d =
+// delta(Kernel, Idle)): one add that changes the state, advances the
+// sequence and clears the claimed bits.
+//
+// The load reads the claimed bits. In Kernel no one but the owner writes the
+// word (every sender's CAS expects User), so the load returns the word the
+// add will modify, and subtracting its work field, whose bits are all set,
+// borrows nothing: the add leaves the new state, the next sequence and no
+// work bits. On misuse (the word is not Kernel) the subtraction is harmless:
+// it is a multiple of 2^workShift, so the faulty word's state field is the
+// one the state encoding guarantees no sender accepts (layout.go), only its
+// work and sequence fields may differ; and the undo subtracts the same d, so
+// it restores the word exactly (a sender's bit accepted before the load, in
+// a User word, is still set: only the owner clears bits).
+func (w *Word) exitKernel(d, want uint64, op int) {
+	d -= w.v.Load() & workMask // load: the claimed bits; only the owner writes a Kernel word
+	// RMW: publish the new state. Full barrier: everything the owner did
+	// in the kernel happens before any sender's SetWorkIfUser that
+	// observes User (pairs with the load/CAS there), and before any
+	// observer that sees Idle (pairs with Snapshot and QuiescentSince, and
+	// with the runtime's run-on-behalf decision).
+	n := w.v.Add(d)
+	if n&stateMask != want {
+		w.v.Add(-d) // RMW: undo the faulty add (see misuseError)
+		panic(misuse[op])
 	}
 }
 
@@ -87,34 +113,37 @@ func (w *Word) UserEnter() {
 // Owner only; the word must be in User.
 //
 // Every bit accepted by SetWorkIfUser while the owner was in User is returned
-// by exactly one KernelEnter (or IdleExit): the add below is the one instant
-// at which acceptance stops, and the bits it returns are frozen from then on.
+// by exactly one KernelEnter: the add below is the one instant at which
+// acceptance stops, and the bits it returns are frozen from then on. An entry
+// with work costs the same single atomic add as one without: the returned
+// bits stay in the word as claimed bits (Snapshot.Work does not report them)
+// and the owner's next UserEnter or IdleEnter clears them in its own add.
 func (w *Word) KernelEnter() Work {
 	// RMW: leave User, advance the sequence, and read the pending work in
 	// the same atomic step. From this instant every SetWorkIfUser fails
 	// (its CAS expected a User word) and its caller sends an IPI instead:
 	// a bit set before this add is returned here, a bit attempted after
 	// it is refused. Pairs with the CAS in SetWorkIfUser.
-	n := w.v.Add(delta(encUser, encKernel))
+	var d uint64 = seqInc + encKernel - encUser // delta(encUser, encKernel), written so that -d compiles
+	n := w.v.Add(d)
 	if n&stateMask != rawKernel {
-		w.v.Sub(delta(encUser, encKernel)) // RMW: undo the faulty add (see misuseError)
+		w.v.Add(-d) // RMW: undo the faulty add (see misuseError)
 		panic(misuse[opKernelEnter])
 	}
-	return w.claim(n)
+	// The claim: the bits stay in the word, claimed, until the owner's next
+	// UserEnter or IdleEnter subtracts them in its own add. Nothing else
+	// can touch them (senders refuse a Kernel word), so clearing them here
+	// would cost a second atomic operation per entry with work and buy
+	// nothing. A raw Kernel word's work field is the actual one (layout.go).
+	return workOf(n)
 }
 
 // IdleEnter moves the owner from Kernel to Idle (parked).
 //
-// Owner only; the word must be in Kernel.
+// Owner only; the word must be in Kernel. The same add clears the bits the
+// last KernelEnter claimed, so an Idle word carries no work.
 func (w *Word) IdleEnter() {
-	// RMW: publish Idle. Full barrier: the owner's kernel work happens
-	// before any observer that sees Idle (pairs with Snapshot and
-	// QuiescentSince, and with the runtime's run-on-behalf decision).
-	n := w.v.Add(delta(encKernel, encIdle))
-	if n&stateMask != rawIdle {
-		w.v.Sub(delta(encKernel, encIdle)) // RMW: undo the faulty add (see misuseError)
-		panic(misuse[opIdleEnter])
-	}
+	w.exitKernel(seqInc+encIdle-encKernel, rawIdle, opIdleEnter)
 }
 
 // IdleExit moves the owner from Idle back to Kernel and returns the work that
@@ -127,12 +156,13 @@ func (w *Word) IdleExit() Work {
 	// RMW: leave Idle and advance the sequence. Full barrier: whatever
 	// observers did before they saw the new sequence is ordered before
 	// the owner's kernel code that follows.
-	n := w.v.Add(delta(encIdle, encKernel))
+	var d uint64 = seqInc + encKernel - encIdle
+	n := w.v.Add(d)
 	if n&stateMask != rawKernel {
-		w.v.Sub(delta(encIdle, encKernel)) // RMW: undo the faulty add (see misuseError)
+		w.v.Add(-d) // RMW: undo the faulty add (see misuseError)
 		panic(misuse[opIdleExit])
 	}
-	return w.claim(n)
+	return workOf(n) // an Idle word has no work (IdleEnter cleared it), so 0
 }
 
 // Quiesce advances the sequence without leaving the kernel: the owner
@@ -152,22 +182,6 @@ func (w *Word) Quiesce() {
 		w.v.Sub(seqInc) // RMW: undo the faulty add (see misuseError)
 		panic(misuse[opQuiesce])
 	}
-}
-
-// claim clears the work bits of n, a raw Kernel word just produced by the
-// owner's transition (its work field is the actual one: no bias borrow in
-// Kernel), and returns them. Only the owner calls it.
-func (w *Word) claim(n uint64) Work {
-	work := workOf(n)
-	if work != 0 {
-		// RMW: clear exactly the bits just claimed. No CAS loop is needed:
-		// the word is in Kernel, so no sender can set a bit (their CAS
-		// expects User) and no one else clears bits; subtracting the bits
-		// we saw leaves the sequence and state untouched and the work
-		// field zero. Paid only when there was work.
-		w.v.Sub(uint64(work) << workShift)
-	}
-	return work
 }
 
 // SetWorkIfUser sets the bits of work in the word if, and only if, the owner

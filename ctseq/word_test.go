@@ -52,7 +52,7 @@ func TestKernelEnterReturnsPendingWork(t *testing.T) {
 	after := w.Snapshot()
 	require.Equal(t, ctseq.Kernel, after.State(), "KernelEnter moves User to Kernel")
 	require.Equal(t, next(pending.Seq()), after.Seq(), "KernelEnter advances the sequence by one")
-	require.Zero(t, after.Work(), "KernelEnter clears the bits it returned")
+	require.Zero(t, after.Work(), "the bits KernelEnter returned are no longer pending")
 
 	w.UserEnter()
 	require.Zero(t, w.KernelEnter(), "claimed work is returned once, not again at the next entry")

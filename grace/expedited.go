@@ -125,12 +125,12 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 	defer g.putScratch(sc)
 	wait, snaps, posted := sc.wait[:0], sc.snaps[:0], sc.posted[:0]
 	for i, cpu := range g.cpus.List() {
-		if !g.claimed(cpu) { // load: pairs with the CAS in Claim and the store in Release
-			continue
-		}
-		snap, _ := g.d.Snapshot(cpu) // load: step 2, pairs with the CPU's transition adds
-		if snap.Quiescent() {
-			continue // step 2a
+		// load (claimed): pairs with the CAS in Claim and the store in
+		// Release. load (the word): step 2, pairs with the CPU's
+		// transition adds.
+		snap, claimed := g.d.Observe(cpu)
+		if !claimed || snap.Quiescent() {
+			continue // unclaimed, or step 2a
 		}
 		st := &g.per[i]
 		for r := st.breq.Load(); r < gen; r = st.breq.Load() { // load: first guess for the CAS
@@ -157,7 +157,7 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 			// load: pairs with the handler's store of the acknowledgment.
 			// QuiescentSince: pairs with the CPU's transition or Quiesce
 			// add. claimed: pairs with Release's store.
-			if g.per[i].back.Load() >= gen || g.d.QuiescentSince(cpu, snaps[k]) || !g.claimed(cpu) {
+			if g.per[i].back.Load() >= gen || g.d.QuiescentSince(cpu, snaps[k]) || !g.d.Claimed(cpu) {
 				last := len(wait) - 1
 				wait[k], snaps[k], posted[k] = wait[last], snaps[last], posted[last]
 				wait, snaps, posted = wait[:last], snaps[:last], posted[:last]

@@ -204,7 +204,6 @@ type Domain struct {
 	nudge      bool          // nudge laggards at all
 	nudgeAfter time.Duration // 0: at the first scan
 	spin       time.Duration
-	claimed    func(cpu int) bool
 	debug      bool
 	log        *slog.Logger
 	per        []perCPU
@@ -300,7 +299,6 @@ func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 		per:        make([]perCPU, cpus.Len()),
 		pending:    make([]int32, 0, cpus.Len()),
 		snaps:      make([]ctseq.Snapshot, cpus.Len()),
-		claimed:    d.Claimed,
 		debug:      opts.Debug,
 		log:        opts.Logger,
 	}
@@ -351,6 +349,19 @@ func (g *Domain) Start() Token {
 	// advance.
 	if c&3 == 0 && g.ctl.CompareAndSwap(c, (s+1)<<1|1) {
 		g.begin(s + 1)
+		if len(g.pending) == 0 {
+			// Every CPU was quiescent at begin's loads: drive1's first
+			// round, inline. store: the grace period is over and the
+			// engine given back in one step (step 4b); pairs with the
+			// loads in Completed. A request raised meanwhile for a later
+			// grace period is not lost: release reloads need after this
+			// store and, if it is above s+2, we drive again (advance).
+			g.ctl.Store((s + 2) << 1)
+			if g.release(true) {
+				g.advance()
+			}
+			return Token{t}
+		}
 		if g.release(g.drive1()) {
 			g.advance()
 		}
@@ -404,7 +415,15 @@ func (g *Domain) Poll(t Token) bool {
 // Must not be called by an owner inside a kernel stretch (a deadlock until
 // ctx ends).
 func (g *Domain) Synchronize(ctx context.Context) error {
-	return waitOn(g, ctx, "Synchronize", g.Start())
+	if ctx == nil {
+		return nilContext("Synchronize")
+	}
+	// The common case, every CPU in user mode or idle: Start completes the
+	// grace period itself, and one load says so.
+	if t := g.Start(); !g.Completed(t) {
+		return waitOn(g, ctx, "Synchronize", t)
+	}
+	return nil
 }
 
 // Wait blocks until the grace period of t is over, driving the engine,
@@ -463,7 +482,8 @@ func (g *Domain) drive1() (released bool) {
 			g.ctl.Store(s<<1 | 1)
 			g.begin(s)
 		}
-		if !g.scan(s) {
+		// scan, unless begin found every CPU quiescent already.
+		if len(g.pending) != 0 && !g.scan(s) {
 			return false
 		}
 		// store: the grace period is over (step 4b). Pairs with the
@@ -483,24 +503,23 @@ func (g *Domain) drive1() (released bool) {
 // begin is step 4: s is the new, odd sequence, already stored in ctl (by
 // drive1's store or Start's CAS).
 func (g *Domain) begin(s uint64) {
-	g.pending = g.pending[:0]
-	g.clocked = false
+	pending := g.pending[:0]
 	for i, cpu := range g.cpus.List() {
-		if !g.claimed(cpu) {
-			continue // nothing runs there; a later Claim starts after this
-		}
-		// load: the word, once. User or Idle: quiescent in itself (its
-		// next entry add comes after this load); Kernel: pending.
-		snap, _ := g.d.Snapshot(cpu)
-		if snap.Quiescent() {
+		// load: the claimed flag, then the word, once. Unclaimed: nothing
+		// runs there; a later Claim starts after this. User or Idle:
+		// quiescent in itself (its next entry add comes after this load);
+		// Kernel: pending.
+		snap, claimed := g.d.Observe(cpu)
+		if !claimed || snap.Quiescent() {
 			continue
 		}
 		g.snaps[i] = snap
-		g.pending = append(g.pending, int32(i))
+		pending = append(pending, int32(i))
 		st := &g.per[i]
 		st.snapSeq.Store(snap.Seq()) // store: diagnostics only
 		st.heldGP.Store(s)           // store: read by the nudge handler and diagnostics
 	}
+	g.pending, g.clocked = pending, false
 }
 
 // scan is step 5: it drops the CPUs that have passed a quiescent state and
@@ -512,7 +531,7 @@ func (g *Domain) scan(s uint64) bool {
 		// load (QuiescentSince): pairs with the owner's transition or
 		// Quiesce add, which it observes when it answers true.
 		quiet := g.d.QuiescentSince(cpu, g.snaps[i]) ||
-			!g.claimed(cpu) // load: pairs with the store in Release
+			!g.d.Claimed(cpu) // load: pairs with the store in Release
 		if quiet {
 			st.heldGP.Store(0) // store: diagnostics and the nudge handler
 			continue

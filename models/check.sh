@@ -116,6 +116,7 @@ run "ctseq mutant two-atomic (P1/P2 only)"    ctseq.pml   '^p[12]_'          -DM
 run "ctseq mutant ignore-state"               ctseq.pml   '^p[1-4]_'         -DMUTANT_IGNORE_STATE
 run "ctseq mutant ignore-state (P1/P2 only)"  ctseq.pml   '^p[12]_'          -DMUTANT_IGNORE_STATE -DNO_P3
 run "ctseq mutant no-seq"                     ctseq.pml   '^p4_'             -DMUTANT_NO_SEQ
+run "ctseq mutant exit-keeps"                 ctseq.pml   '^p[12]_'          -DMUTANT_EXIT_KEEPS
 
 # Lazy TLB (Rik van Riel's 2016 "make lazy TLB mode even lazier" patch).
 run "lazytlb"                                 lazytlb.pml clean

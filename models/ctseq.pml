@@ -26,8 +26,10 @@
  *      times (checked when everything is over).
  *   P2 p2_claimed_by_next_entry: a deferred bit is run by the first entry
  *      after the CAS that accepted it; p2_nothing_pending: when an entry has
- *      returned (and drained), the word holds no work bit, and every item
- *      accepted before that entry has run.
+ *      returned (and drained), the word's work field holds exactly the bits
+ *      that entry claimed (none is pending), and every item accepted before
+ *      that entry has run; p2_exit_clears: the exit out of Kernel (UserEnter,
+ *      IdleEnter) leaves no work bit in the word its add produces.
  *   P3 p3_refusal_clean: a refused SetWorkIfUser saw a non-User state at its
  *      decision point and left no trace (its bit is nowhere);
  *      p3_accept_in_user: an accepted one wrote into a User word.
@@ -48,6 +50,8 @@
  *   MUTANT_IGNORE_STATE SetWorkIfUser ORs its bit in without looking at the
  *                       state (CAS loop kept, state test removed).
  *   MUTANT_NO_SEQ       KernelEnter's delta forgets seqInc.
+ *   MUTANT_EXIT_KEEPS   UserEnter and IdleEnter do not subtract the claimed
+ *                       bits: they stay in the word and read as pending.
  * NO_P3 disables the P3 assertions, to show that the end-to-end properties
  * P1/P2 alone also catch the first two mutants.
  */
@@ -99,7 +103,7 @@ byte deferred_runs[2];  /* item i run by Table.Drain after an entry */
 byte ipi_runs[2];       /* item i run by the IPI handler */
 
 bool p1_at_most_once, p1_exactly_once;
-bool p2_claimed_by_next_entry, p2_nothing_pending;
+bool p2_claimed_by_next_entry, p2_nothing_pending, p2_exit_clears;
 bool p3_refusal_clean, p3_accept_in_user;
 bool p4_seq_advanced, p4_pair_detected, p4_nested_no_transition;
 bool owner_no_misuse;
@@ -120,6 +124,23 @@ inline transition(d, to, is_entry)
 		assert(p4_seq_advanced);
 		owner_no_misuse = (stateOf(n) == (to));   /* if stateOf(n) != ... { w.misuse(...) } */
 		assert(owner_no_misuse)
+	}
+}
+
+/* UserEnter (to = USER) or IdleEnter (to = IDLE), word.go exitKernel:
+ * d -= w.v.Load() & workMask, then the add. The load is its own step: a
+ * sender may run between it and the add (and must be refused: the word is
+ * Kernel). The add must leave no work bit (P2 p2_exit_clears). */
+inline exit_kernel(to)
+{
+	l = word & WORK_MASK;                      /* load: the claimed bits, raw */
+#ifdef MUTANT_EXIT_KEEPS
+	l = 0;                                     /* BUG: the claimed bits stay */
+#endif
+	atomic {
+		transition(delta(KERNEL, to) - l, to, 0);
+		p2_exit_clears = (workOf(n) == 0);
+		assert(p2_exit_clears)
 	}
 }
 
@@ -163,12 +184,13 @@ inline handle_ipis()
 	od
 }
 
-/* P2 after an entry has returned and drained. */
+/* P2 after an entry has returned and drained: the word (Kernel: no sender
+ * writes it) still carries exactly the bits the entry claimed. */
 inline check_nothing_pending()
 {
 	atomic {
 		p2_nothing_pending =
-			(workOf(word) == 0 &&
+			(workOf(word) == w &&
 			 !(accepted[0] && acc_at[0] < entries && deferred_runs[0] == 0) &&
 			 !(accepted[1] && acc_at[1] < entries && deferred_runs[1] == 0));
 		assert(p2_nothing_pending)
@@ -176,7 +198,7 @@ inline check_nothing_pending()
 }
 
 /* KernelEnter (d = DELTA_KERNEL_ENTER, from User) or IdleExit (d =
- * delta(IDLE, KERNEL)), the claim, the drain and the IPI poll. */
+ * delta(IDLE, KERNEL)), the drain and the IPI poll. */
 inline enter_kernel(d)
 {
 	/* word.go KernelEnter/IdleExit: n := w.v.Add(d) */
@@ -191,14 +213,9 @@ inline enter_kernel(d)
 	:: else -> w = 0
 	fi;
 #else
-	/* word.go claim(n): work := workOf(n); if work != 0 {
-	 *     w.v.Sub(uint64(work) << workShift) }   -- a second, separate
-	 * atomic step, only when there was work. */
+	/* word.go KernelEnter: return workOf(n). The bits stay in the word,
+	 * claimed, until exit_kernel subtracts them. */
 	w = workOf(n);
-	if
-	:: w != 0 -> atomic { word = word - (w << WORK_SHIFT) }
-	:: else
-	fi;
 #endif
 	drain(w);                   /* caller: Table.Drain(work) */
 	check_nothing_pending();    /* P2 */
@@ -207,13 +224,12 @@ inline enter_kernel(d)
 
 active proctype Owner()
 {
-	byte n, prev, w, snap, e;
+	byte n, prev, w, snap, e, l;
 
 	/* Round trip 1. Snapshot (snapshot.go) taken in Kernel before the
 	 * exit/enter pair. */
 	snap = seqOf(word);
-	/* word.go UserEnter: w.v.Add(delta(Kernel, User)) */
-	transition(delta(KERNEL, USER), USER, 0);
+	exit_kernel(USER);                         /* word.go UserEnter */
 	enter_kernel(DELTA_KERNEL_ENTER);          /* word.go KernelEnter */
 	p4_pair_detected = (seqOf(word) != snap);  /* snapshot.go QuiescentSince */
 	assert(p4_pair_detected);
@@ -229,14 +245,14 @@ active proctype Owner()
 
 	/* Round trip 2. */
 	snap = seqOf(word);
-	transition(delta(KERNEL, USER), USER, 0);  /* UserEnter */
+	exit_kernel(USER);                         /* UserEnter */
 	enter_kernel(DELTA_KERNEL_ENTER);          /* KernelEnter */
 	p4_pair_detected = (seqOf(word) != snap);
 	assert(p4_pair_detected);
 
 	/* Idle episode. */
 	snap = seqOf(word);
-	transition(delta(KERNEL, IDLE), IDLE, 0);  /* word.go IdleEnter */
+	exit_kernel(IDLE);                         /* word.go IdleEnter */
 	enter_kernel(delta(IDLE, KERNEL));         /* word.go IdleExit */
 	p4_pair_detected = (seqOf(word) != snap);
 	assert(p4_pair_detected);

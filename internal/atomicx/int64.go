@@ -11,19 +11,25 @@ type Int64 struct {
 
 // Load atomically loads the word.
 func (i *Int64) Load() int64 {
-	yield(OpLoad, i)
+	if Instrumented {
+		yield(OpLoad, i)
+	}
 	return i.v.Load()
 }
 
 // Store atomically stores val.
 func (i *Int64) Store(val int64) {
-	yield(OpStore, i)
+	if Instrumented {
+		yield(OpStore, i)
+	}
 	i.v.Store(val)
 }
 
 // Add atomically adds delta and returns the new value.
 func (i *Int64) Add(delta int64) int64 {
-	yield(OpAdd, i)
+	if Instrumented {
+		yield(OpAdd, i)
+	}
 	return i.v.Add(delta)
 }
 
@@ -35,14 +41,18 @@ func (i *Int64) Dec() int64 { return i.Add(-1) }
 
 // Swap atomically stores val and returns the previous value.
 func (i *Int64) Swap(val int64) int64 {
-	yield(OpSwap, i)
+	if Instrumented {
+		yield(OpSwap, i)
+	}
 	return i.v.Swap(val)
 }
 
 // CompareAndSwap atomically replaces old by new if the word holds old, and
 // reports whether it did.
 func (i *Int64) CompareAndSwap(old, new int64) bool {
-	yield(OpCAS, i)
+	if Instrumented {
+		yield(OpCAS, i)
+	}
 	return i.v.CompareAndSwap(old, new)
 }
 

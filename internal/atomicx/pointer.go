@@ -14,26 +14,34 @@ type Pointer[T any] struct {
 
 // Load atomically loads the pointer.
 func (p *Pointer[T]) Load() *T {
-	yield(OpLoad, p)
+	if Instrumented {
+		yield(OpLoad, p)
+	}
 	return p.v.Load()
 }
 
 // Store atomically stores val.
 func (p *Pointer[T]) Store(val *T) {
-	yield(OpStore, p)
+	if Instrumented {
+		yield(OpStore, p)
+	}
 	p.v.Store(val)
 }
 
 // Swap atomically stores val and returns the previous pointer.
 func (p *Pointer[T]) Swap(val *T) *T {
-	yield(OpSwap, p)
+	if Instrumented {
+		yield(OpSwap, p)
+	}
 	return p.v.Swap(val)
 }
 
 // CompareAndSwap atomically replaces old by new if the pointer is old, and
 // reports whether it did.
 func (p *Pointer[T]) CompareAndSwap(old, new *T) bool {
-	yield(OpCAS, p)
+	if Instrumented {
+		yield(OpCAS, p)
+	}
 	return p.v.CompareAndSwap(old, new)
 }
 

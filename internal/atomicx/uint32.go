@@ -10,25 +10,33 @@ type Uint32 struct {
 
 // Load atomically loads the word.
 func (u *Uint32) Load() uint32 {
-	yield(OpLoad, u)
+	if Instrumented {
+		yield(OpLoad, u)
+	}
 	return u.v.Load()
 }
 
 // Store atomically stores val.
 func (u *Uint32) Store(val uint32) {
-	yield(OpStore, u)
+	if Instrumented {
+		yield(OpStore, u)
+	}
 	u.v.Store(val)
 }
 
 // Add atomically adds delta (wrapping) and returns the new value.
 func (u *Uint32) Add(delta uint32) uint32 {
-	yield(OpAdd, u)
+	if Instrumented {
+		yield(OpAdd, u)
+	}
 	return u.v.Add(delta)
 }
 
 // Sub atomically subtracts delta (wrapping) and returns the new value.
 func (u *Uint32) Sub(delta uint32) uint32 {
-	yield(OpAdd, u)
+	if Instrumented {
+		yield(OpAdd, u)
+	}
 	return u.v.Sub(delta)
 }
 
@@ -40,14 +48,18 @@ func (u *Uint32) Dec() uint32 { return u.Sub(1) }
 
 // Swap atomically stores val and returns the previous value.
 func (u *Uint32) Swap(val uint32) uint32 {
-	yield(OpSwap, u)
+	if Instrumented {
+		yield(OpSwap, u)
+	}
 	return u.v.Swap(val)
 }
 
 // CompareAndSwap atomically replaces old by new if the word holds old, and
 // reports whether it did.
 func (u *Uint32) CompareAndSwap(old, new uint32) bool {
-	yield(OpCAS, u)
+	if Instrumented {
+		yield(OpCAS, u)
+	}
 	return u.v.CompareAndSwap(old, new)
 }
 
@@ -62,19 +74,25 @@ type Int32 struct {
 
 // Load atomically loads the word.
 func (i *Int32) Load() int32 {
-	yield(OpLoad, i)
+	if Instrumented {
+		yield(OpLoad, i)
+	}
 	return i.v.Load()
 }
 
 // Store atomically stores val.
 func (i *Int32) Store(val int32) {
-	yield(OpStore, i)
+	if Instrumented {
+		yield(OpStore, i)
+	}
 	i.v.Store(val)
 }
 
 // Add atomically adds delta and returns the new value.
 func (i *Int32) Add(delta int32) int32 {
-	yield(OpAdd, i)
+	if Instrumented {
+		yield(OpAdd, i)
+	}
 	return i.v.Add(delta)
 }
 
@@ -87,7 +105,9 @@ func (i *Int32) Dec() int32 { return i.Add(-1) }
 // CompareAndSwap atomically replaces old by new if the word holds old, and
 // reports whether it did.
 func (i *Int32) CompareAndSwap(old, new int32) bool {
-	yield(OpCAS, i)
+	if Instrumented {
+		yield(OpCAS, i)
+	}
 	return i.v.CompareAndSwap(old, new)
 }
 
@@ -102,26 +122,34 @@ type Bool struct {
 
 // Load atomically loads the value.
 func (b *Bool) Load() bool {
-	yield(OpLoad, b)
+	if Instrumented {
+		yield(OpLoad, b)
+	}
 	return b.v.Load()
 }
 
 // Store atomically stores val.
 func (b *Bool) Store(val bool) {
-	yield(OpStore, b)
+	if Instrumented {
+		yield(OpStore, b)
+	}
 	b.v.Store(val)
 }
 
 // Swap atomically stores val and returns the previous value.
 func (b *Bool) Swap(val bool) bool {
-	yield(OpSwap, b)
+	if Instrumented {
+		yield(OpSwap, b)
+	}
 	return b.v.Swap(val)
 }
 
 // CompareAndSwap atomically replaces old by new if the value is old, and
 // reports whether it did.
 func (b *Bool) CompareAndSwap(old, new bool) bool {
-	yield(OpCAS, b)
+	if Instrumented {
+		yield(OpCAS, b)
+	}
 	return b.v.CompareAndSwap(old, new)
 }
 
@@ -140,7 +168,9 @@ func (b *Bool) Peek() uint64 {
 // the compiler emits for sync/atomic's Or when its result is used); under
 // the explorer the whole read-modify-write is one step.
 func (u *Uint32) Or(mask uint32) uint32 {
-	yield(OpAdd, u)
+	if Instrumented {
+		yield(OpAdd, u)
+	}
 	for {
 		old := u.v.Load()
 		if u.v.CompareAndSwap(old, old|mask) {

@@ -14,38 +14,50 @@ type Uint64 struct {
 
 // Load atomically loads the word.
 func (u *Uint64) Load() uint64 {
-	yield(OpLoad, u)
+	if Instrumented {
+		yield(OpLoad, u)
+	}
 	return u.v.Load()
 }
 
 // Store atomically stores val.
 func (u *Uint64) Store(val uint64) {
-	yield(OpStore, u)
+	if Instrumented {
+		yield(OpStore, u)
+	}
 	u.v.Store(val)
 }
 
 // Add atomically adds delta (wrapping) and returns the new value.
 func (u *Uint64) Add(delta uint64) uint64 {
-	yield(OpAdd, u)
+	if Instrumented {
+		yield(OpAdd, u)
+	}
 	return u.v.Add(delta)
 }
 
 // Sub atomically subtracts delta (wrapping) and returns the new value.
 func (u *Uint64) Sub(delta uint64) uint64 {
-	yield(OpAdd, u)
+	if Instrumented {
+		yield(OpAdd, u)
+	}
 	return u.v.Sub(delta)
 }
 
 // Swap atomically stores val and returns the previous value.
 func (u *Uint64) Swap(val uint64) uint64 {
-	yield(OpSwap, u)
+	if Instrumented {
+		yield(OpSwap, u)
+	}
 	return u.v.Swap(val)
 }
 
 // CompareAndSwap atomically replaces old by new if the word holds old, and
 // reports whether it did.
 func (u *Uint64) CompareAndSwap(old, new uint64) bool {
-	yield(OpCAS, u)
+	if Instrumented {
+		yield(OpCAS, u)
+	}
 	return u.v.CompareAndSwap(old, new)
 }
 

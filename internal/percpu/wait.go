@@ -58,8 +58,10 @@ const spinRound = 16
 // clock and at ctx.Err() (one atomic load for the standard library's
 // contexts), so the spin ends within a round of ctx's end, and every sleep
 // selects on ctx.Done() and lasts at most a millisecond, never past the
-// deadline. Nothing is allocated until the first sleep, which allocates
-// its timer (and ctx's done channel, for a cancelable context).
+// deadline. A wait whose ctx has no done channel (context.Background, or a
+// context.WithoutCancel) allocates nothing, even when it sleeps; otherwise
+// the first sleep allocates a timer (and ctx's done channel, for a
+// cancelable context).
 func (w Waiter) Until(ctx context.Context, done func() bool) error {
 	ctxDeadline, hasCtxDeadline := ctx.Deadline()
 	if handled, expired := w.explored(done, hasCtxDeadline); handled {
@@ -120,6 +122,14 @@ func (w Waiter) Until(ctx context.Context, done func() bool) error {
 				continue
 			}
 		}
+		cancel := ctx.Done()
+		if cancel == nil {
+			// Nothing to watch but the clock (context.Background and
+			// the like): sleep on the goroutine's own runtime timer,
+			// which allocates nothing.
+			time.Sleep(sleep)
+			continue
+		}
 		if timer == nil {
 			timer = time.NewTimer(sleep)
 			defer timer.Stop()
@@ -127,7 +137,7 @@ func (w Waiter) Until(ctx context.Context, done func() bool) error {
 			timer.Reset(sleep)
 		}
 		select {
-		case <-ctx.Done():
+		case <-cancel:
 		case <-timer.C:
 		}
 	}

@@ -118,3 +118,19 @@ func TestWaiterSpinAllocatesNothing(t *testing.T) {
 	done := func() bool { n++; return n%40 == 0 }
 	require.Zero(t, testing.AllocsPerRun(100, func() { _ = w.Until(ctx, done) }))
 }
+
+// A wait under a context without a done channel allocates nothing even when
+// it sleeps: there is nothing to select on, so it sleeps on the runtime's
+// own timer. (A busy machine pushes a barrier's wait past its spin; its
+// zero-allocation promise must still hold.)
+func TestWaiterSleepWithoutDoneChannelAllocatesNothing(t *testing.T) {
+	w := percpu.Waiter{} // no spin: the first check that fails sleeps
+	n := 0
+	done := func() bool { n++; return n%3 == 0 } // two sleeps per wait
+	for _, ctx := range []context.Context{context.Background(), context.WithoutCancel(t.Context())} {
+		require.Nil(t, ctx.Done())
+		before := n
+		require.Zero(t, testing.AllocsPerRun(20, func() { _ = w.Until(ctx, done) }))
+		require.GreaterOrEqual(t, n-before, 21*3, "every wait checked three times, sleeping between")
+	}
+}
