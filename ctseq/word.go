@@ -74,7 +74,7 @@ type Word struct {
 // the start). The same add clears the bits the last KernelEnter claimed (see
 // there), so the word enters User with none pending.
 func (w *Word) UserEnter() {
-	w.exitKernel(seqInc+encUser-encKernel, rawUser, opUserEnter)
+	w.exitKernel(delta(encKernel, encUser), rawUser, opUserEnter)
 }
 
 // exitKernel is UserEnter (d = delta(Kernel, User)) and IdleEnter (d =
@@ -124,7 +124,7 @@ func (w *Word) KernelEnter() Work {
 	// (its CAS expected a User word) and its caller sends an IPI instead:
 	// a bit set before this add is returned here, a bit attempted after
 	// it is refused. Pairs with the CAS in SetWorkIfUser.
-	var d uint64 = seqInc + encKernel - encUser // delta(encUser, encKernel), written so that -d compiles
+	d := delta(encUser, encKernel)
 	n := w.v.Add(d)
 	if n&stateMask != rawKernel {
 		w.v.Add(-d) // RMW: undo the faulty add (see misuseError)
@@ -143,7 +143,7 @@ func (w *Word) KernelEnter() Work {
 // Owner only; the word must be in Kernel. The same add clears the bits the
 // last KernelEnter claimed, so an Idle word carries no work.
 func (w *Word) IdleEnter() {
-	w.exitKernel(seqInc+encIdle-encKernel, rawIdle, opIdleEnter)
+	w.exitKernel(delta(encKernel, encIdle), rawIdle, opIdleEnter)
 }
 
 // IdleExit moves the owner from Idle back to Kernel and returns the work that
@@ -156,7 +156,7 @@ func (w *Word) IdleExit() Work {
 	// RMW: leave Idle and advance the sequence. Full barrier: whatever
 	// observers did before they saw the new sequence is ordered before
 	// the owner's kernel code that follows.
-	var d uint64 = seqInc + encKernel - encIdle
+	d := delta(encIdle, encKernel)
 	n := w.v.Add(d)
 	if n&stateMask != rawKernel {
 		w.v.Add(-d) // RMW: undo the faulty add (see misuseError)

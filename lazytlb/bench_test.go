@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/cpu"
 
+	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/lazytlb"
 )
 
@@ -394,4 +395,65 @@ func BenchmarkTLBShootdownLazySwitch(b *testing.B) {
 func BenchmarkTLBShootdownActive(b *testing.B) { benchShootdown(b, lazytlb.PolicyLazy, targetActive) }
 func BenchmarkTLBShootdownEager(b *testing.B) {
 	benchShootdown(b, lazytlb.PolicyEager, targetLazyInPlace)
+}
+
+// BenchmarkShootdownSimulated: a Shootdown of an address space that n
+// simulated CPUs hold lazily (a TLB made by NewWithSender; the benchmark's
+// goroutine plays every CPU and re-arms it between shootdowns, outside the
+// timing). Each CPU costs one CAS on its own line and no IPI: ns/cpu is the
+// slope of the cost model in the package documentation, allocs/op must stay
+// 0 at any n.
+func BenchmarkShootdownSimulated(b *testing.B) {
+	for _, n := range []int{64, 1024} {
+		b.Run(fmt.Sprint("cpus=", n), func(b *testing.B) {
+			cpus := make([]int, n)
+			for i := range cpus {
+				cpus[i] = i
+			}
+			var t *lazytlb.TLB
+			// Never called while every CPU is lazy: a shootdown that
+			// needed an IPI would flush here, on the goroutine that
+			// plays every CPU, and fail the marked check below.
+			send := func(_ context.Context, cpu int, _ bool) (ctdefer.Delivery, error) {
+				t.HandleIPI(cpu)
+				return ctdefer.IPI, nil
+			}
+			t, err := lazytlb.NewWithSender(cpus, send, lazytlb.Options{Flush: nopFlush})
+			if err != nil {
+				b.Fatal(err)
+			}
+			mm := t.NewMM("simulated")
+			hs := make([]*lazytlb.CPU, n)
+			for i, cpu := range cpus {
+				if hs[i], err = t.CPU(cpu); err != nil {
+					b.Fatal(err)
+				}
+				hs[i].SwitchTo(mm)
+				hs[i].EnterLazy()
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				r, err := t.Shootdown(ctx, mm)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if r.Marked != n || r.IPIs != 0 {
+					b.Fatalf("shootdown of %d lazy CPUs: %+v", n, r)
+				}
+				b.StopTimer()
+				for _, h := range hs {
+					h.Rearm() // Flush -> Lazy
+				}
+				b.StartTimer()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/cpu")
+			for _, h := range hs {
+				h.SwitchBack()
+				h.Leave()
+			}
+		})
+	}
 }
