@@ -43,6 +43,14 @@ import "fmt"
 // through the undo (which subtracts seqInc alone) and the owner's next entry
 // returns it.
 //
+// The exits from Kernel (UserEnter, IdleEnter) also subtract the work field
+// they load (the bits the last entry claimed), in the same add. A multiple
+// of 2^workShift leaves the state field alone, so the faulty word of a
+// misused exit has the state field above; its work and sequence fields may
+// differ for the instant before the undo, which subtracts the same addend
+// and so restores the word exactly (a bit a sender set in a User word before
+// the load is still set: only the owner clears bits).
+//
 // # The bias
 //
 // Word.v stores raw = actual - bias (uint64 arithmetic, wrapping), with

@@ -103,7 +103,19 @@ func BenchmarkExpeditedBarrier(b *testing.B) {
 func benchFixture(b testing.TB, mode int32, opts grace.Options) *fixture {
 	if mode == modeUser {
 		f := newFixture(b, 2, opts)
-		f.ownerWith(f.cpus[0], modeUser)
+		// The user-mode owner blocks on a channel, off its P, as an
+		// isolated worker between kernel entries: the switchboard's
+		// owner would wake every 50 µs to look for a new mode, and those
+		// wake-ups would land on the benchmark's CPU (there are two).
+		inUser, release := make(chan struct{}), make(chan struct{})
+		f.owner(f.cpus[0], func(c *ctdefer.CPU) {
+			c.UserEnter()
+			close(inUser)
+			<-release
+			c.KernelEnter()
+		})
+		<-inUser
+		b.Cleanup(func() { close(release) }) // before the fixture's own cleanup
 		f.ownerWith(f.cpus[1], modeIdle)
 		return f
 	}
