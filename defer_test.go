@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,8 +67,8 @@ func TestUserEnterHandlesPendingIPIs(t *testing.T) {
 // a user-mode Poll. It must be counted, and the work must still run once.
 func TestIPILandsInUserMode(t *testing.T) {
 	cpus, d, cnt, w, o := countingOwner(t, testOptions())
-	var stop atomic.Bool
-	loop := o.userKernelLoop(&stop, 50)
+	stop := stopAtCleanup(t)
+	loop := o.userKernelLoop(stop, 50)
 	sent := 0
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -91,8 +90,8 @@ func TestIPILandsInUserMode(t *testing.T) {
 func TestDeferWaitDeferredAndIPI(t *testing.T) {
 	cpus, d, cnt, w, o := countingOwner(t, testOptions())
 
-	var stop atomic.Bool
-	loop := o.userKernelLoop(&stop, 100)
+	stop := stopAtCleanup(t)
+	loop := o.userKernelLoop(stop, 100)
 	for i := range 200 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		require.NoError(t, d.DeferWait(ctx, cpus[0], w), "DeferWait #%d", i)
@@ -341,7 +340,7 @@ func TestExactlyOnceTwoSenders(t *testing.T) {
 			works[k] = w
 		}
 	}
-	var stop atomic.Bool
+	stop := stopAtCleanup(t)
 	var owners sync.WaitGroup
 	for i, cpu := range cpus {
 		owners.Add(1)
@@ -426,7 +425,7 @@ func TestSendWaitsOnlyForIPIs(t *testing.T) {
 	o.do(func(c *ctdefer.CPU) { c.KernelEnter() })
 	require.Equal(t, 1, cnt.get(cpus[0]))
 
-	var stop atomic.Bool
+	stop := stopAtCleanup(t)
 	loop := o.async(func(c *ctdefer.CPU) {
 		for !stop.Load() {
 			c.Poll()

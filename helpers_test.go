@@ -175,3 +175,14 @@ func countingOwner(t testing.TB, opts ctdefer.Options, ropts ...ctdefer.Register
 	o = startOwner(t, d, cpus[0])
 	return cpus, d, cnt, w, o
 }
+
+// stopAtCleanup returns a stop flag for an owner loop that the test sets
+// when it is done; the flag is also set at cleanup, before the owners are
+// stopped and the Domain closed (cleanups run last registered first), so
+// that a test that fails half-way ends its loops and fails, instead of
+// hanging in a cleanup that waits for an owner still looping.
+func stopAtCleanup(t testing.TB) *atomic.Bool {
+	stop := new(atomic.Bool)
+	t.Cleanup(func() { stop.Store(true) })
+	return stop
+}

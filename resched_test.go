@@ -248,7 +248,7 @@ func TestReschedHammer(t *testing.T) {
 	}
 	d, cpu, o := reschedOwner(t, testOptions())
 	var served atomic.Uint64 // reschedules the owner made
-	var stop atomic.Bool
+	stop := stopAtCleanup(t)
 	ownerErr := make(chan error, 1)
 	ran := o.async(func(c *ctdefer.CPU) {
 		reschedule := func() {

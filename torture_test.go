@@ -77,7 +77,7 @@ func TestTorture(t *testing.T) {
 		}
 	}
 
-	var stop atomic.Bool
+	stop := stopAtCleanup(t)
 	var owners sync.WaitGroup
 	for i, cpu := range cpus {
 		owners.Add(1)
