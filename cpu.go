@@ -178,7 +178,30 @@ func (c *CPU) UserEnter() {
 	if c.s.mbox.pending() {
 		c.handleIPIs(false)
 	}
+	c.retireDone()
 	c.s.word.UserEnter()
+}
+
+// retireDone forgets the last published completion (doneSeq) when nobody
+// waits for one, before the owner leaves the kernel. Without it a waiter
+// that arrives after a long stretch without waiters would compare its
+// ticket with a sequence published 2^44 transitions ago, which SeqReached
+// may order the wrong way round (a return before the work ran).
+//
+// Why it cannot hide a completion someone needs: a waiter adds to waiters
+// before its step 1 CAS, and that CAS needs a User word, so it follows the
+// add of the UserEnter that comes after this. If the load of waiters here
+// misses the waiter, its add comes after the load in the total order of
+// atomics, so its CAS, and the entry that serves it and publishes its
+// sequence, come after the store of doneNone. If it sees the waiter, doneSeq
+// is left alone. In the steady state (no waiters) this is one load.
+func (c *CPU) retireDone() {
+	s := c.s
+	// load: owner-written, but waiters' loads share its line.
+	// load (waiters): pairs with the waiter's add before its step 1.
+	if s.doneSeq.Load() != doneNone && s.waiters.Load() == 0 {
+		s.doneSeq.Store(doneNone) // store: before the exit's add; pairs with the loads in DeferWait's wait
+	}
 }
 
 // KernelEnter moves the CPU from user mode into the kernel: it runs the work
@@ -266,6 +289,7 @@ func (c *CPU) Idle(ctx context.Context) error {
 		c.handleIPIs(false)
 		return nil
 	}
+	c.retireDone()
 	c.s.word.IdleEnter()
 	err := c.s.parkUntil(ctx, c.d.closed.Load)
 	c.s.unpark()
@@ -362,17 +386,23 @@ func (c *CPU) flush() {
 // runEntryWork runs the work of the current kernel entry and publishes its
 // completion for DeferWait.
 func (c *CPU) runEntryWork(work ctseq.Work) {
-	s := c.s
-	if c.debug {
-		s.danger.Store(uint32(work)) // store: enter the danger zone for these bits
+	if c.debug || c.trace {
+		c.instrumentEntry(work)
 	}
-	if c.trace {
-		c.traceLog("drain", work)
-	}
-	p := s.table.Run(work)
+	p := c.s.table.Run(work)
 	c.publishDone()
 	if p != nil {
 		panic(p)
+	}
+}
+
+// instrumentEntry is runEntryWork's debug and trace bookkeeping, out of line.
+func (c *CPU) instrumentEntry(work ctseq.Work) {
+	if c.debug {
+		c.s.danger.Store(uint32(work)) // store: enter the danger zone for these bits
+	}
+	if c.trace {
+		c.traceLog("drain", work)
 	}
 }
 
@@ -386,10 +416,13 @@ func (c *CPU) runEntryWork(work ctseq.Work) {
 // which therefore sees it, unless the waiter has already given up. With no
 // waiter, an entry with work costs no store here.
 func (c *CPU) publishDone() {
-	s := c.s
-	if s.waiters.Load() == 0 { // load: pairs with the waiter's Inc before its delivery
-		return
+	if c.s.waiters.Load() != 0 { // load: pairs with the waiter's Inc before its delivery
+		c.s.publishSeq()
 	}
+}
+
+// publishSeq stores the sequence of the entry the owner is in as doneSeq.
+func (s *slot) publishSeq() {
 	// load: the sequence of the entry being drained (the owner is in it:
 	// only the owner moves the sequence).
 	seq := s.word.Snapshot().Seq()

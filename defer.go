@@ -343,8 +343,9 @@ func (d *Domain) wait(ctx context.Context, method string, s *slot, w Work, t tic
 func (d *Domain) waitFor(ctx context.Context, method string, s *slot, w Work, t ticket, timeout time.Duration) error {
 	done := func() bool {
 		if t.kind == ticketDeferred {
-			// load: pairs with the owner's store after its drain.
-			return ctseq.SeqReached(s.doneSeq.Load(), t.seq)
+			// load: pairs with the owner's store after its drain, and with
+			// its store of doneNone (retireDone).
+			return doneReached(s.doneSeq.Load(), t.seq)
 		}
 		return s.ipiDone.Load() >= t.seq // load: pairs with the store in handleIPIs
 	}

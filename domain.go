@@ -133,6 +133,7 @@ func New(opts Options) (*Domain, error) {
 	for i, c := range d.cpus.List() {
 		d.slots[i].cpu = c
 		d.slots[i].initPark()
+		d.slots[i].doneSeq.Store(doneNone) // store: before the Domain is shared
 	}
 	return d, nil
 }

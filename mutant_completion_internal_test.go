@@ -53,7 +53,7 @@ func TestMutantDeferredCompletionAfterHandler(t *testing.T) {
 	ticket := s.word.Snapshot().ServedBy() // the entry that runs it, which DeferWait waits for
 	c.KernelEnter()
 	require.Len(t, during, 1, "the kernel entry ran the work once")
-	require.False(t, ctseq.SeqReached(during[0], ticket),
+	require.False(t, doneReached(during[0], ticket),
 		"doneSeq %d already reached the ticket %d while the handler ran: a DeferWait could return before the work has run", during[0], ticket)
 	require.Equal(t, ticket, s.doneSeq.Load(), "after the entry, doneSeq is the entry's sequence")
 }
@@ -76,5 +76,47 @@ func TestMutantIPICompletionAfterHandler(t *testing.T) {
 		require.Less(t, during[round-1], ticket,
 			"round %d: ipiDone already reached the ticket while the handler ran: a waiter could return before the work has run", round)
 		require.Equal(t, ticket, s.ipiDone.Load(), "round %d: after the poll, ipiDone is the post's generation", round)
+	}
+}
+
+// A completion published long ago must not answer a later waiter: SeqReached
+// orders sequences only within 2^(SeqBits-1) transitions, so the owner
+// retires doneSeq at a UserEnter that finds no waiter (retireDone). The
+// stale value here is the next ticket plus 8: what a completion published
+// 2^SeqBits - 8 transitions before that ticket reads as, a little "ahead" of
+// it. Mutant done-never-retired.
+func TestStaleCompletionIsRetired(t *testing.T) {
+	var ran int
+	d, c, w := mutInternalDomain(t, func(*slot) { ran++ })
+	s := &d.slots[0]
+	stale := (s.word.Snapshot().Seq() + 2 + 8) & ctseq.SeqMask // the next ticket is Seq()+2
+	s.doneSeq.Store(stale)
+	c.UserEnter() // no waiter: the exit retires the stale value
+	require.Equal(t, doneNone, s.doneSeq.Load(), "UserEnter without waiters retires doneSeq")
+
+	s.waiters.Inc() // a waiter, as DeferWait: before its step 1
+	defer s.waiters.Dec()
+	how, err := d.Defer(0, w)
+	require.NoError(t, err)
+	require.Equal(t, Deferred, how)
+	ticket := s.word.Snapshot().ServedBy()
+	require.True(t, ctseq.SeqReached(stale, ticket), "the stale value would have answered the ticket")
+	require.False(t, doneReached(s.doneSeq.Load(), ticket), "a waiter must not see its work done before the entry that runs it")
+	c.KernelEnter()
+	require.Equal(t, 1, ran)
+	require.True(t, doneReached(s.doneSeq.Load(), ticket), "the entry publishes its completion")
+
+	// With a waiter registered, the exit leaves the published value alone.
+	c.UserEnter()
+	require.Equal(t, ticket, s.doneSeq.Load(), "a UserEnter with a waiter keeps doneSeq")
+	c.KernelEnter()
+}
+
+// doneNone never answers a ticket, wherever the sequence is. Mutant
+// done-none-compared.
+func TestDoneNoneReachesNoTicket(t *testing.T) {
+	for _, ticket := range []uint64{0, 1, 2, 1<<(ctseq.SeqBits-1) - 1, 1 << (ctseq.SeqBits - 1), 1<<(ctseq.SeqBits-1) + 1, ctseq.SeqMask} {
+		require.False(t, doneReached(doneNone, ticket), "doneNone against ticket %#x", ticket)
+		require.True(t, doneReached(ticket, ticket), "a completion of the ticket's own entry, %#x", ticket)
 	}
 }

@@ -71,11 +71,26 @@ type parkLine struct {
 	wake atomicx.Futex
 }
 
+// doneNone is doneSeq's "no recent completion": it has a bit above every
+// sequence, so it never equals one, and DeferWait tests for it before it
+// compares (SeqReached masks the high bits away).
+const doneNone = uint64(1) << 63
+
+// doneReached reports whether done, a value of doneSeq, says that the
+// kernel entry seq has completely run.
+func doneReached(done, seq uint64) bool {
+	return done != doneNone && ctseq.SeqReached(done, seq)
+}
+
 type progressLine struct {
 	// doneSeq is the sequence of the last kernel entry whose deferred work
 	// has completely run and that a waiter needed: stored by the owner
 	// after a drain while waiters is not zero, loaded by DeferWait (see
-	// defer.go).
+	// defer.go). doneNone when no such entry is recent: the owner retires
+	// the value at a UserEnter or Idle that finds no waiter (retireDone),
+	// so that a waiter never compares its ticket with a sequence published
+	// any number of transitions ago (SeqReached orders sequences only
+	// within 2^(SeqBits-1) transitions).
 	doneSeq atomicx.Uint64
 	// ipiDone is the mailbox generation whose IPIs have completely run.
 	ipiDone atomicx.Uint64

@@ -86,12 +86,13 @@ const (
 	// SeqReached orders two sequences only while they are less than
 	// 2^(SeqBits-1) = 2^44 transitions apart (about 4.9 hours at one per
 	// nanosecond): the runtime's DeferWait relies on that for a waiter
-	// comparing the owner's drained sequence with its ticket. The drained
-	// sequence is the last one published for a waiter, so the bound is on
-	// the owner's transitions since then, waits included: 2^44 of them take
-	// 20 days at one per 100 ns, and 28 years at one per 50 µs. The narrow
-	// build (2 bits) breaks it within a few transitions, so it is for this
-	// package and the interleaving explorer, not for the runtime's waits.
+	// comparing the owner's drained sequence with its ticket. The runtime
+	// retires a published sequence whenever the owner leaves the kernel
+	// with no waiter registered, so the bound is on the owner's transitions
+	// while waiters stay registered without a break: 2^44 of them take 20
+	// days at one per 100 ns. The narrow build (2 bits) breaks it within a
+	// few transitions, so it is for this package and the interleaving
+	// explorer, not for the runtime's waits.
 	SeqBits = seqBits
 
 	stateShift = 0
