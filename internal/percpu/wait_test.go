@@ -130,7 +130,15 @@ func TestWaiterSleepWithoutDoneChannelAllocatesNothing(t *testing.T) {
 	for _, ctx := range []context.Context{context.Background(), context.WithoutCancel(t.Context())} {
 		require.Nil(t, ctx.Done())
 		before := n
-		require.Zero(t, testing.AllocsPerRun(20, func() { _ = w.Until(ctx, done) }))
-		require.GreaterOrEqual(t, n-before, 21*3, "every wait checked three times, sleeping between")
+		// The least of three measurements: AllocsPerRun counts the whole
+		// process, and a loaded machine may make the runtime allocate on
+		// its own account (a new M for a sleeping thread) during one of
+		// them; an allocation by every wait shows in all three.
+		allocs := testing.AllocsPerRun(20, func() { _ = w.Until(ctx, done) })
+		for range 2 {
+			allocs = min(allocs, testing.AllocsPerRun(20, func() { _ = w.Until(ctx, done) }))
+		}
+		require.Zero(t, allocs)
+		require.GreaterOrEqual(t, n-before, 3*21*3, "every wait checked three times, sleeping between")
 	}
 }
