@@ -24,8 +24,15 @@ func BenchmarkDeferUser(b *testing.B) {
 	r := newRig(b, userLoop(time.Hour))
 	waitUser(b, r)
 	b.ReportAllocs()
-	var ipis uint64
 	b.ResetTimer()
+	ipis := deferN(b, r)
+	b.StopTimer()
+	b.ReportMetric(float64(ipis)/float64(b.N), "ipi-fraction")
+}
+
+// deferN makes b.N Defers from the rig's sender to its target, and returns
+// how many of them became IPIs.
+func deferN(b *testing.B, r *rig) (ipis uint64) {
 	for range b.N {
 		how, err := r.d.Defer(r.target, r.work)
 		if err != nil {
@@ -35,8 +42,7 @@ func BenchmarkDeferUser(b *testing.B) {
 			ipis++
 		}
 	}
-	b.StopTimer()
-	b.ReportMetric(float64(ipis)/float64(b.N), "ipi-fraction")
+	return ipis
 }
 
 // BenchmarkChannelSendPinned: a buffered channel send to a pinned worker

@@ -53,19 +53,10 @@ func BenchmarkSaturation(b *testing.B) {
 				time.Sleep(100 * time.Millisecond)
 				return float64(iters.n.Load()-i0) / time.Since(t0).Seconds()
 			}()
-			ipis := uint64(0)
 			b.ReportAllocs()
 			b.ResetTimer()
 			i0, t0 := iters.n.Load(), time.Now()
-			for range b.N {
-				how, err := r.d.Defer(r.target, r.work)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if how == ctdefer.IPI {
-					ipis++
-				}
-			}
+			ipis := deferN(b, r)
 			with := float64(iters.n.Load()-i0) / time.Since(t0).Seconds()
 			b.StopTimer()
 			b.ReportMetric(with/alone, "loop-ratio")
