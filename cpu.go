@@ -197,8 +197,10 @@ func (c *CPU) UserEnter() {
 // is left alone. In the steady state (no waiters) this is one load.
 func (c *CPU) retireDone() {
 	s := c.s
-	// load: owner-written, but waiters' loads share its line.
-	// load (waiters): pairs with the waiter's add before its step 1.
+	// load (doneSeq): the owner's own last store (only the owner and a
+	// reclaimer playing it write doneSeq), so it orders nothing; it keeps
+	// the steady state to one load. load (waiters): pairs with the
+	// waiter's add before its step 1, as argued above.
 	if s.doneSeq.Load() != doneNone && s.waiters.Load() == 0 {
 		s.doneSeq.Store(doneNone) // store: before the exit's add; pairs with the loads in DeferWait's wait
 	}

@@ -480,7 +480,7 @@ func (d *Domain) State(cpu int) ctseq.State {
 // It is small enough to inline: a grace-period scan calls it once per CPU.
 func (d *Domain) Snapshot(cpu int) (ctseq.Snapshot, error) {
 	if i := d.cpus.Of(cpu); i >= 0 {
-		return d.slots[i].word.Snapshot(), nil
+		return d.slots[i].word.Snapshot(), nil // load: pairs with the owner's transition adds
 	}
 	return ctseq.Snapshot{}, d.badCPU("Snapshot", cpu)
 }
@@ -491,7 +491,7 @@ func (d *Domain) Snapshot(cpu int) (ctseq.Snapshot, error) {
 // ctseq.Word.QuiescentSince. An unknown CPU reports true: nothing runs there.
 func (d *Domain) QuiescentSince(cpu int, snap ctseq.Snapshot) bool {
 	i := d.cpus.Of(cpu)
-	return i < 0 || d.slots[i].word.QuiescentSince(snap)
+	return i < 0 || d.slots[i].word.QuiescentSince(snap) // load: pairs with the owner's transition or Quiesce add
 }
 
 // Observe returns whether a worker holds cpu and, if one does, cpu's
