@@ -51,3 +51,7 @@ func QSBRStarted(q *QSBR) uint64 { return q.gp.Load() }
 // QSBRCompleted is the number of grace periods q has completed (one load
 // of done), for the QSBR torture test's staleness histogram.
 func QSBRCompleted(q *QSBR) uint64 { return q.done.Load() }
+
+// SharesCPU reports whether a reader holding the grace period in progress
+// registered on the caller's CPU (the wait policy's sleep-at-once test).
+func (q *QSBR) SharesCPU() bool { return q.sharesCPU() }

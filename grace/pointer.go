@@ -61,7 +61,7 @@ func debugOn(f Flavour) bool {
 // Load returns the published pointer (rcu_dereference): one atomic load.
 func (p *Pointer[T]) Load() *T {
 	if p.f != nil {
-		p.f.checkRead("Pointer.Load")
+		checkLoad(p.f) // Debug only: out of line, so that Load inlines
 	}
 	return p.v.Load() // load: pairs with Store and Swap
 }
@@ -76,6 +76,14 @@ func (p *Pointer[T]) Store(v *T) {
 // still hold until a grace period has passed.
 func (p *Pointer[T]) Swap(v *T) (old *T) {
 	return p.v.Swap(v) // RMW: pairs with Load
+}
+
+// CompareAndSwap publishes new if the pointer is still old, and reports
+// whether it did (rcu_cmpxchg_pointer): several updaters can publish
+// without a lock of their own. On success old is unpublished, and readers
+// may still hold it until a grace period has passed.
+func (p *Pointer[T]) CompareAndSwap(old, new *T) bool {
+	return p.v.CompareAndSwap(old, new) // RMW: pairs with Load
 }
 
 // SwapAndRetire publishes v and retires the old pointer: free(old) runs on
@@ -102,6 +110,12 @@ func (p *Pointer[T]) SwapAndRetire(v *T, free func(old *T)) (*T, error) {
 	}
 	return nil, nil
 }
+
+// checkLoad is Load's Debug check, out of line: a call through the
+// interface inside Load would put Load over the inliner's budget.
+//
+//go:noinline
+func checkLoad(f Flavour) { f.checkRead("Pointer.Load") }
 
 // checkRead is the Debug read-side check of Pointer.Load for the
 // kernel-stretch flavour: readers are protected only inside kernel-mode

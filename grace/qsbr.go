@@ -105,7 +105,10 @@ type QSBROptions struct {
 
 	// Debug turns on the read-side checks: a Pointer.Load by the owner of
 	// a CPU whose reader is offline, unregistered or idle panics, naming
-	// the rule; so does Quiescent on an offline reader.
+	// the rule; so does Quiescent on an offline reader. Each Pointer.Load
+	// then costs a gettid system call and a lookup of the calling thread
+	// (a few hundred nanoseconds, against about a nanosecond without
+	// Debug), and each Reader method a gettid: keep it for tests.
 	Debug bool
 }
 
@@ -174,6 +177,12 @@ type readerLine struct {
 	// ctr is the report (see the protocol): written by the owner, read by
 	// drivers.
 	ctr atomicx.Uint64
+	// where is the CPU the owner's thread ran on when it registered, plus
+	// one (0: unknown): a waiter that finds the reader holding a grace
+	// period up and itself on that CPU sleeps at once, since the reader
+	// can only run once the waiter stops. A hint for the wait policy, not
+	// part of the protocol. Stored by QSBR.Reader, loaded by waiters.
+	where atomicx.Uint32
 	// Owner-only below: written by Reader and QSBR.Reader, on the owner.
 	gp   *atomicx.Uint64 // &q.gp: the fast path's one load
 	seen uint64          // the grace periods started at the last report
@@ -221,9 +230,19 @@ func (q *QSBR) Reader(c *ctdefer.CPU) *Reader {
 	}
 	r := &q.readers[q.cpus.Of(c.CPU())]
 	r.tid = sysx.Gettid() // owner-only field: the new owner's thread
+	where := uint32(0)
+	if cpu, err := sysx.CurrentCPU(); err == nil {
+		where = uint32(cpu) + 1
+	}
+	r.where.Store(where) // store: the wait policy's hint; pairs with sharesCPU's load
 	r.Online()
 	return r
 }
+
+// IsOnline reports whether the reader is online: between QSBR.Reader (or
+// Online) and Offline, it may hold references (rcu_read_ongoing, for
+// assertions). Owner only.
+func (r *Reader) IsOnline() bool { return !r.off }
 
 // Quiescent reports a quiescent state: the owner holds no reference to
 // anything this domain protects here (rcu_quiescent_state). With no grace
@@ -385,11 +404,17 @@ func (q *QSBR) skippable(cpu int) bool {
 // Synchronize returns once every online reader has reported a quiescent
 // state since the call began, or gone offline, idle or been released
 // (synchronize_rcu). Waiters poll for Options.SpinWait, then sleep on a
-// futex that the reporting reader wakes. If ctx ends first, it returns a
-// *StallError naming the readers it waits for (errors.Is: ErrStalled and
-// ctx.Err()). A nil ctx is refused with ErrNilArgument. The owner of a CPU
-// of the domain must not call it while its reader is online: it would wait
-// for itself until ctx ends.
+// futex that the reporting reader wakes; a waiter that runs on the CPU of a
+// reader it waits for sleeps at once, since that reader runs only when the
+// waiter stops. If ctx ends first, it returns a *StallError naming the
+// readers it waits for (errors.Is: ErrStalled and ctx.Err()). A nil ctx is
+// refused with ErrNilArgument.
+//
+// Called by an online reader on its own thread, Synchronize takes the
+// reader offline for the wait and back online before it returns, as
+// liburcu's synchronize_rcu does, so it never waits for its caller: the
+// caller must hold no reference across the call. Wait and Barrier do the
+// same.
 func (q *QSBR) Synchronize(ctx context.Context) error {
 	return waitOn(q, ctx, "Synchronize", q.Start())
 }
@@ -411,9 +436,14 @@ var maxSleep = time.Millisecond
 // would give unbounded schedules: it goes straight to the futex protocol,
 // whose sleep the explorer models (a missing wake-up is a deadlock).
 func (q *QSBR) waitFor(ctx context.Context, t Token) error {
-	q.checkSelfWait()
+	// The slow path only: a grace period that ends at the first poll costs
+	// no system call.
+	if r := q.onlineCaller(); r != nil {
+		r.Offline() // the caller would otherwise wait for itself
+		defer r.Online()
+	}
 	deadline, hasDeadline := ctx.Deadline()
-	if !atomicx.Instrumented {
+	if !atomicx.Instrumented && !q.sharesCPU() {
 		spinEnd := time.Now().Add(q.spin)
 		for round := 1; ; round++ {
 			for range 16 {
@@ -479,8 +509,17 @@ func (q *QSBR) Retire(fn func()) error { return q.rec.retire(fn, true) }
 func (q *QSBR) TryRetire(fn func()) error { return q.rec.retire(fn, false) }
 
 // Barrier waits until every function retired before the call has run
-// (rcu_barrier), as Domain.Barrier.
-func (q *QSBR) Barrier(ctx context.Context) error { return q.rec.barrier(ctx) }
+// (rcu_barrier), as Domain.Barrier. Called by an online reader on its own
+// thread, it takes the reader offline for the wait, as Synchronize does.
+func (q *QSBR) Barrier(ctx context.Context) error {
+	if ctx != nil {
+		if r := q.onlineCaller(); r != nil {
+			r.Offline() // the callbacks' grace periods would wait for the caller
+			defer r.Online()
+		}
+	}
+	return q.rec.barrier(ctx)
+}
 
 // Close refuses new Retires, runs every function already retired after its
 // grace period and stops the reclaimer, as Domain.Close. Close it before the
@@ -523,20 +562,42 @@ func (q *QSBR) Stats() Stats {
 	return st
 }
 
-// checkSelfWait panics, with Debug, if the caller is an online reader of q:
-// the grace period would wait for the caller itself until ctx ends.
-func (q *QSBR) checkSelfWait() {
-	if !q.debug {
-		return
-	}
+// onlineCaller returns the caller's Reader if the caller owns a CPU of q
+// and its reader, registered on the caller's thread, is online: a wait for
+// a grace period would then wait for the caller itself. Otherwise nil. It
+// costs a gettid system call and a lookup: waits call it on their slow path
+// only.
+func (q *QSBR) onlineCaller() *Reader {
 	cpu, ok := q.d.CallerCPU()
 	if !ok {
-		return
+		return nil
 	}
+	// Owner-only fields, read by their owner: the caller owns cpu.
 	if r := &q.readers[q.cpus.Of(cpu)]; !r.off && r.tid == sysx.Gettid() {
-		panic(fmt.Sprintf("grace: QSBR: a wait for a grace period by CPU %d's owner while its reader is online: "+
-			"the grace period would wait for the caller itself (call Reader.Offline first, or use Start and Poll)", cpu))
+		return r
 	}
+	return nil
+}
+
+// sharesCPU reports whether a reader that holds the grace period in
+// progress registered on the CPU the caller runs on: such a reader, pinned
+// there, runs only once the caller stops, so spinning for it would only
+// delay it. One getcpu system call.
+func (q *QSBR) sharesCPU() bool {
+	here, err := sysx.CurrentCPU()
+	if err != nil {
+		return false
+	}
+	k := q.gp.Load() // load: the grace period in progress; pairs with the driver's start store
+	for i := range q.readers {
+		r := &q.readers[i]
+		// loads: a hint; ctr pairs with the report store, where with
+		// QSBR.Reader's store.
+		if r.ctr.Load() < k && r.where.Load() == uint32(here)+1 {
+			return true
+		}
+	}
+	return false
 }
 
 // checkRead is the Debug read-side check of Pointer.Load.

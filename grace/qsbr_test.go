@@ -371,14 +371,6 @@ func TestPointerDebugChecks(t *testing.T) {
 		require.Contains(t, fmt.Sprint(v), "reads QSBR-protected data while its reader is offline")
 		require.NotPanics(t, func() { _ = p.Load() }, "a load by a goroutine that owns no CPU is an updater's")
 	})
-	t.Run("qsbr-synchronize-by-online-reader", func(t *testing.T) {
-		f := newQFixture(t, 1, grace.QSBROptions{Debug: true})
-		v := f.panicOnOwner(t, func(*grace.Reader) {
-			_ = f.q.Synchronize(context.Background()) // would wait for itself forever
-		})
-		require.NotNil(t, v, "Synchronize by an online reader did not panic")
-		require.Contains(t, fmt.Sprint(v), "would wait for the caller itself")
-	})
 	t.Run("kernel-flavour-in-user-mode", func(t *testing.T) {
 		f := newFixture(t, 1, grace.Options{NudgeAfter: -1, Debug: true})
 		p := grace.NewPointer(f.g, new(int))

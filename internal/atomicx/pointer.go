@@ -1,15 +1,22 @@
 package atomicx
 
 import (
+	"sync/atomic"
 	"unsafe"
-
-	"go.uber.org/atomic"
 )
 
 // Pointer is an atomic *T. The zero value is nil and ready to use. A
 // Pointer must not be copied after first use.
+//
+// Unlike the other types here it calls sync/atomic's unsafe.Pointer
+// functions directly rather than go.uber.org/atomic's generic Pointer: each
+// generic layer is a call through a shape dictionary that the inliner
+// charges for, and with two of them a one-line wrapper such as
+// grace.Pointer.Load no longer fits the inlining budget. The instruction is
+// the same MOV (XCHG, LOCK CMPXCHG).
 type Pointer[T any] struct {
-	v atomic.Pointer[T]
+	_ [0]*T // T's pointer type, so that Pointer[T] and Pointer[U] do not convert
+	v unsafe.Pointer
 }
 
 // Load atomically loads the pointer.
@@ -17,7 +24,7 @@ func (p *Pointer[T]) Load() *T {
 	if Instrumented {
 		yield(OpLoad, p)
 	}
-	return p.v.Load()
+	return (*T)(atomic.LoadPointer(&p.v))
 }
 
 // Store atomically stores val.
@@ -25,7 +32,7 @@ func (p *Pointer[T]) Store(val *T) {
 	if Instrumented {
 		yield(OpStore, p)
 	}
-	p.v.Store(val)
+	atomic.StorePointer(&p.v, unsafe.Pointer(val))
 }
 
 // Swap atomically stores val and returns the previous pointer.
@@ -33,7 +40,7 @@ func (p *Pointer[T]) Swap(val *T) *T {
 	if Instrumented {
 		yield(OpSwap, p)
 	}
-	return p.v.Swap(val)
+	return (*T)(atomic.SwapPointer(&p.v, unsafe.Pointer(val)))
 }
 
 // CompareAndSwap atomically replaces old by new if the pointer is old, and
@@ -42,8 +49,8 @@ func (p *Pointer[T]) CompareAndSwap(old, new *T) bool {
 	if Instrumented {
 		yield(OpCAS, p)
 	}
-	return p.v.CompareAndSwap(old, new)
+	return atomic.CompareAndSwapPointer(&p.v, unsafe.Pointer(old), unsafe.Pointer(new))
 }
 
 // Peek implements Word: the pointer's address.
-func (p *Pointer[T]) Peek() uint64 { return uint64(uintptr(unsafe.Pointer(p.v.Load()))) }
+func (p *Pointer[T]) Peek() uint64 { return uint64(uintptr(atomic.LoadPointer(&p.v))) }

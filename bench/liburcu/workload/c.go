@@ -1,0 +1,173 @@
+//go:build liburcu && linux
+
+package main
+
+// The C side: liburcu-qsbr's test_urcu_qsbr workload, written here from its
+// description (readers read a pointer, check the value and report a
+// quiescent state every 1,024 reads; the writer swaps in a new object,
+// waits for a grace period, poisons and frees the old one). Every thread is
+// created in C with pthread_create, so that the C side never runs Go code.
+// _LGPL_SOURCE gives the static-inline read side a C program gets.
+
+/*
+#cgo CFLAGS: -O2
+#cgo LDFLAGS: -lurcu-qsbr -lpthread
+#define _GNU_SOURCE
+#define _LGPL_SOURCE
+#include <urcu-qsbr.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int *wl_ptr;          // the RCU-protected pointer
+static int wl_go, wl_stop;   // start and stop flags (CMM_LOAD_SHARED)
+static uint64_t wl_bad;      // reads that saw a poisoned object
+
+struct wl_thread {
+	pthread_t thread;
+	int cpu;            // the CPU to pin to
+	int writer;         // 1: the writer's loop
+	int err;            // the pinning errno
+	int ready;          // set once registered and pinned
+	uint64_t n;         // reads or writes done
+	uint64_t vcsw;      // the writer's voluntary context switches (getrusage)
+};
+
+#include <sys/resource.h>
+
+static void wl_pin(struct wl_thread *t) {
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(t->cpu, &set);
+	t->err = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+static void *wl_reader(void *arg) {
+	struct wl_thread *t = arg;
+	uint64_t n = 0, bad = 0;
+	wl_pin(t);
+	urcu_qsbr_register_thread();
+	urcu_qsbr_thread_offline();
+	CMM_STORE_SHARED(t->ready, 1);
+	while (!CMM_LOAD_SHARED(wl_go))
+		;
+	urcu_qsbr_thread_online();
+	while (!CMM_LOAD_SHARED(wl_stop)) {
+		urcu_qsbr_read_lock();
+		int *p = rcu_dereference(wl_ptr);
+		if (p != NULL && *p != 8)
+			bad++;
+		urcu_qsbr_read_unlock();
+		n++;
+		if ((n & 1023) == 0)
+			urcu_qsbr_quiescent_state();
+	}
+	urcu_qsbr_thread_offline();
+	urcu_qsbr_unregister_thread();
+	t->n = n;
+	if (bad)
+		uatomic_add(&wl_bad, bad);
+	return NULL;
+}
+
+static void *wl_writer(void *arg) {
+	struct wl_thread *t = arg;
+	uint64_t n = 0;
+	struct rusage r0, r1;
+	wl_pin(t);
+	CMM_STORE_SHARED(t->ready, 1);
+	while (!CMM_LOAD_SHARED(wl_go))
+		;
+	getrusage(RUSAGE_THREAD, &r0);
+	while (!CMM_LOAD_SHARED(wl_stop)) {
+		int *nv = malloc(sizeof *nv);
+		if (nv == NULL)
+			abort();
+		*nv = 8;
+		int *old = rcu_xchg_pointer(&wl_ptr, nv);
+		urcu_qsbr_synchronize_rcu();
+		if (old != NULL)
+			*old = 0; // poison: a reader that still held it would see 0
+		free(old);
+		n++;
+	}
+	getrusage(RUSAGE_THREAD, &r1);
+	t->n = n;
+	t->vcsw = r1.ru_nvcsw - r0.ru_nvcsw;
+	return NULL;
+}
+
+// wl_run runs the workload for ms milliseconds: nr readers pinned to
+// rcpus[i], one writer pinned to wcpu. It returns 0 or an errno, and the
+// reads, writes, the writer's voluntary context switches and the bad reads.
+static int wl_run(int nr, int *rcpus, int wcpu, long ms, uint64_t *reads, uint64_t *writes,
+		uint64_t *vcsw, uint64_t *bad) {
+	struct wl_thread th[nr + 1];
+	memset(th, 0, sizeof th);
+	CMM_STORE_SHARED(wl_go, 0);
+	CMM_STORE_SHARED(wl_stop, 0);
+	wl_bad = 0;
+	int *first = malloc(sizeof *first);
+	*first = 8;
+	rcu_assign_pointer(wl_ptr, first);
+	int err = 0, started = 0;
+	for (int i = 0; i <= nr; i++) {
+		th[i].writer = i == nr;
+		th[i].cpu = i == nr ? wcpu : rcpus[i];
+		err = pthread_create(&th[i].thread, NULL, th[i].writer ? wl_writer : wl_reader, &th[i]);
+		if (err != 0)
+			break;
+		started++;
+		while (!CMM_LOAD_SHARED(th[i].ready))
+			sched_yield();
+		if (th[i].err != 0) {
+			err = th[i].err;
+			break;
+		}
+	}
+	if (err == 0) {
+		CMM_STORE_SHARED(wl_go, 1);
+		struct timespec d = {ms / 1000, (ms % 1000) * 1000000};
+		nanosleep(&d, NULL);
+	}
+	CMM_STORE_SHARED(wl_go, 1);
+	CMM_STORE_SHARED(wl_stop, 1);
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i].thread, NULL);
+	*reads = 0;
+	for (int i = 0; i < nr; i++)
+		*reads += th[i].n;
+	*writes = th[nr].n;
+	*vcsw = th[nr].vcsw;
+	*bad = wl_bad;
+	free(wl_ptr);
+	wl_ptr = NULL;
+	return err;
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+)
+
+// runC runs the C side of one placement for d.
+func runC(p placement, d time.Duration) (result, error) {
+	rcpus := make([]C.int, len(p.readers))
+	for i, c := range p.readers {
+		rcpus[i] = C.int(c)
+	}
+	var reads, writes, vcsw, bad C.uint64_t
+	errno := C.wl_run(C.int(len(rcpus)), &rcpus[0], C.int(p.writer), C.long(d.Milliseconds()),
+		&reads, &writes, &vcsw, &bad)
+	if errno != 0 {
+		return result{}, fmt.Errorf("C side, placement %s: %w", p.name, syscall.Errno(errno))
+	}
+	return result{reads: uint64(reads), writes: uint64(writes), vcsw: uint64(vcsw), bad: uint64(bad), d: d}, nil
+}

@@ -1,0 +1,154 @@
+//go:build liburcu && linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/grace"
+	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/sysx"
+)
+
+// runGo runs the Go side of one placement for d: the same loops on the QSBR
+// flavour. Each reader owns a CPU of a ctdefer.Domain. The Domain is
+// unpinned and each thread pins itself, because placement c puts two
+// readers on one core, which two claims of one pinned CPU cannot express;
+// the protocol does not look at placement.
+func runGo(p placement, d time.Duration) (result, error) {
+	slots := make([]int, len(p.readers))
+	for i := range slots {
+		slots[i] = i
+	}
+	dom, err := ctdefer.New(ctdefer.Options{CPUs: slots, Unpinned: true})
+	if err != nil {
+		return result{}, err
+	}
+	defer dom.Close(context.Background())
+	q, err := grace.NewQSBR(dom, grace.QSBROptions{})
+	if err != nil {
+		return result{}, err
+	}
+	defer q.Close(context.Background())
+	ptr := grace.NewPointer(q, newInt())
+
+	// The flags the loops poll, on a line of their own: nothing the loops
+	// write shares it.
+	flags := new(struct {
+		_         [64]byte
+		go_, stop atomicx.Bool
+		_         [64]byte
+	})
+	go_, stop := &flags.go_, &flags.stop
+	var bad atomicx.Uint64
+	var wg sync.WaitGroup
+	reads := make([]uint64, len(p.readers))
+	errs := make(chan error, len(p.readers)+1)
+	ready := make(chan struct{}, len(p.readers)+1)
+	for i, cpu := range p.readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			c, err := dom.Claim(i)
+			if err == nil {
+				err = sysx.SetThreadAffinity(sysx.CPUSetOf(cpu))
+			}
+			if err != nil {
+				errs <- fmt.Errorf("Go side, placement %s, reader on CPU %d: %w", p.name, cpu, err)
+				ready <- struct{}{}
+				return
+			}
+			defer c.Release()
+			c.UserEnter()
+			r := q.Reader(c)
+			r.Offline()
+			ready <- struct{}{}
+			for !go_.Load() {
+			}
+			r.Online()
+			var n, b uint64
+			for !stop.Load() {
+				v := ptr.Load()
+				if v != nil && *v != 8 {
+					b++
+				}
+				n++
+				if n&1023 == 0 {
+					r.Quiescent()
+				}
+			}
+			r.Offline()
+			reads[i] = n
+			bad.Add(b)
+		}()
+	}
+	var writes, vcsw uint64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := sysx.SetThreadAffinity(sysx.CPUSetOf(p.writer)); err != nil {
+			errs <- fmt.Errorf("Go side, placement %s, writer on CPU %d: %w", p.name, p.writer, err)
+			ready <- struct{}{}
+			return
+		}
+		ready <- struct{}{}
+		for !go_.Load() {
+		}
+		ctx := context.Background()
+		var spare *int // the object freed by the last write: malloc's reuse, without the allocator
+		v0 := voluntarySwitches()
+		n := uint64(0)
+		for !stop.Load() {
+			nv := spare
+			if nv == nil {
+				nv = newInt()
+			}
+			*nv = 8
+			old := ptr.Swap(nv)
+			if err := q.Synchronize(ctx); err != nil {
+				errs <- err
+				return
+			}
+			if old != nil {
+				*old = 0 // poison: a reader that still held it would see 0
+			}
+			spare = old
+			n++
+		}
+		writes, vcsw = n, voluntarySwitches()-v0
+	}()
+	for range len(p.readers) + 1 {
+		<-ready
+	}
+	go_.Store(true)
+	select {
+	case err := <-errs:
+		stop.Store(true)
+		wg.Wait()
+		return result{}, err
+	case <-time.After(d):
+	}
+	stop.Store(true)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return result{}, err
+	default:
+	}
+	var sum uint64
+	for _, n := range reads {
+		sum += n
+	}
+	return result{reads: sum, writes: writes, vcsw: vcsw, bad: bad.Load(), d: d}, nil
+}
+
+func newInt() *int { v := 8; return &v }

@@ -1,0 +1,42 @@
+package grace_test
+
+import (
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The read side's fast paths inline into the caller's loop: a reader that
+// pays a call per Pointer.Load reads at half the speed of liburcu's
+// rcu_dereference (issue 18). The test builds testdata/inlineprobe, which
+// calls them from another package as a user does, and reads the compiler's
+// decisions (the Go runtime's TestIntendedInlining does the same).
+// Mutant caught: pointer-load-not-inlined.
+func TestIntendedInlining(t *testing.T) {
+	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.Command(goCmd, "build", "-gcflags=-m", "-o", "/dev/null", "./testdata/inlineprobe").CombinedOutput()
+	require.NoError(t, err, "go build -gcflags=-m ./testdata/inlineprobe:\n%s", out)
+	for _, fn := range []string{
+		"grace.(*Pointer[go.shape.int]).Load",
+		"grace.(*Pointer[go.shape.int]).Store",
+		"grace.(*Pointer[go.shape.int]).Swap",
+		"grace.(*Pointer[go.shape.int]).CompareAndSwap",
+		"grace.(*Reader).Quiescent",
+	} {
+		require.True(t, containsLine(string(out), "inlineprobe/probe.go", "inlining call to "+fn),
+			"%s is not inlined into its caller any more: the read side pays a call per read\n%s", fn, out)
+	}
+}
+
+func containsLine(out, file, what string) bool {
+	for l := range strings.Lines(out) {
+		if strings.Contains(l, file) && strings.Contains(l, what) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,174 @@
+package grace_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctdefer/ctdefer/grace"
+	"github.com/ctdefer/ctdefer/internal/sysx"
+)
+
+// selfWaitLimit bounds how long the tests below wait for a wait by an
+// online reader, which must not wait for itself: with the bug it never
+// returns (its context has no deadline), so the test fails here instead of
+// hanging. A grace period over one offline reader takes microseconds.
+const selfWaitLimit = 20 * time.Second
+
+// onOwner runs fn on the owner of the fixture's first CPU, with its reader
+// online, and returns what fn returned or the panic it raised. ctx has no
+// deadline; it is canceled only if fn has not returned after selfWaitLimit,
+// so that a wait that waits for its caller ends with the failed test.
+func (f *qfixture) onOwner(t *testing.T, fn func(ctx context.Context, r *grace.Reader) error) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		c, err := f.d.Claim(f.cpus[0])
+		if err != nil {
+			done <- err
+			return
+		}
+		defer func() { _ = c.Release() }()
+		r := f.q.Reader(c)
+		defer r.Offline()
+		defer func() {
+			if v := recover(); v != nil {
+				done <- fmt.Errorf("panic: %v", v)
+			}
+		}()
+		done <- fn(ctx, r)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(selfWaitLimit):
+		t.Fatalf("the owner's call did not return in %v: it waits for its own reader", selfWaitLimit)
+		return nil
+	}
+}
+
+// Synchronize, Wait and Barrier called by an online reader on its own
+// thread take it offline for the wait and back online after
+// (synchronize_rcu's rule), with and without Debug, and with a context that
+// never ends.
+// Mutants caught: qsbr-self-wait-not-offline, qsbr-self-wait-not-back-online,
+// qsbr-barrier-self-wait.
+func TestQSBRWaitByOnlineReader(t *testing.T) {
+	for _, debug := range []bool{false, true} {
+		t.Run(fmt.Sprintf("debug=%v", debug), func(t *testing.T) {
+			f := newQFixture(t, 1, grace.QSBROptions{Debug: debug})
+			err := f.onOwner(t, func(ctx context.Context, r *grace.Reader) error {
+				for _, call := range []struct {
+					name string
+					fn   func() error
+				}{
+					{"Synchronize", func() error { return f.q.Synchronize(ctx) }},
+					{"Wait", func() error { return f.q.Wait(ctx, f.q.Start()) }},
+					{"Barrier", func() error {
+						ran := false
+						if err := f.q.Retire(func() { ran = true }); err != nil {
+							return err
+						}
+						if err := f.q.Barrier(ctx); err != nil {
+							return err
+						}
+						if !ran {
+							return fmt.Errorf("Barrier returned before the retired function ran")
+						}
+						return nil
+					}},
+				} {
+					if err := call.fn(); err != nil {
+						return fmt.Errorf("%s by an online reader: %w", call.name, err)
+					}
+					if !r.IsOnline() {
+						return fmt.Errorf("%s by an online reader left it offline", call.name)
+					}
+				}
+				return nil
+			})
+			require.NoError(t, err)
+		})
+	}
+}
+
+// IsOnline follows Reader, Offline and Online (rcu_read_ongoing).
+// Mutant caught: qsbr-isonline-constant.
+func TestQSBRReaderIsOnline(t *testing.T) {
+	f := newQFixture(t, 1, grace.QSBROptions{})
+	err := f.onOwner(t, func(_ context.Context, r *grace.Reader) error {
+		var got []bool
+		got = append(got, r.IsOnline())
+		r.Offline()
+		got = append(got, r.IsOnline())
+		r.Online()
+		got = append(got, r.IsOnline())
+		if want := []bool{true, false, true}; fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("IsOnline after Reader, Offline, Online: %v, want %v", got, want)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+// CompareAndSwap publishes only over the expected pointer
+// (rcu_cmpxchg_pointer).
+// Mutant caught: pointer-cas-ignores-old.
+func TestPointerCompareAndSwap(t *testing.T) {
+	f := newQFixture(t, 1, grace.QSBROptions{})
+	a, b, c := new(int), new(int), new(int)
+	p := grace.NewPointer(f.q, a)
+	require.False(t, p.CompareAndSwap(b, c), "CompareAndSwap over a pointer that is not published")
+	require.Same(t, a, p.Load(), "a failed CompareAndSwap published its new pointer")
+	require.True(t, p.CompareAndSwap(a, c), "CompareAndSwap over the published pointer")
+	require.Same(t, c, p.Load(), "CompareAndSwap did not publish")
+}
+
+// A waiter on the CPU where a reader that holds the grace period up
+// registered sleeps at once instead of spinning (the reader runs only once
+// the waiter stops); on another CPU it spins first.
+// Mutant caught: qsbr-sharescpu-never.
+func TestQSBRWaiterSharesReaderCPU(t *testing.T) {
+	f := newQFixture(t, 1, grace.QSBROptions{})
+	if _, err := sysx.CurrentCPU(); err != nil {
+		t.Skipf("getcpu is not available here: %v", err)
+	}
+	allowed, err := sysx.ProcessAffinity()
+	require.NoError(t, err)
+	var other = -1
+	for _, c := range allowed.List() {
+		if c != f.cpus[0] {
+			other = c
+			break
+		}
+	}
+	f.reader(f.cpus[0], qStuck)
+	f.q.Start() // a grace period the stuck reader holds up
+	check := func(cpu int) bool {
+		res := make(chan error, 1)
+		shares := false
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread exits with its pinned mask
+			if err := sysx.SetThreadAffinity(sysx.CPUSetOf(cpu)); err != nil {
+				res <- err
+				return
+			}
+			shares = f.q.SharesCPU()
+			res <- nil
+		}()
+		require.NoError(t, <-res, "pinning the waiter to CPU %d", cpu)
+		return shares
+	}
+	require.True(t, check(f.cpus[0]), "a waiter on the stuck reader's CPU %d does not see it", f.cpus[0])
+	if other >= 0 {
+		require.False(t, check(other), "a waiter on CPU %d sees the reader of CPU %d as sharing its CPU", other, f.cpus[0])
+	}
+}
