@@ -179,3 +179,35 @@ func allowedCPUs(tb testing.TB) []int {
 	f := newFixture(tb, 0, grace.Options{NudgeAfter: -1})
 	return f.cpus
 }
+
+// sink keeps the compiler from discarding loads whose results are unused.
+var sink int
+
+// BenchmarkPointerLoad is rcu_dereference: Pointer.Load (QSBR flavour,
+// Debug off) beside the bare atomic.Pointer load it wraps, in one run. Both
+// inline (TestIntendedInlining); the difference is Load's nil test of its
+// Debug check.
+func BenchmarkPointerLoad(b *testing.B) {
+	b.Run("grace", func(b *testing.B) {
+		f := newQFixture(b, 1, grace.QSBROptions{})
+		p := grace.NewPointer(f.q, new(int))
+		n := 0
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			n += *p.Load()
+		}
+		sink = n
+	})
+	b.Run("atomic", func(b *testing.B) {
+		var p atomic.Pointer[int]
+		p.Store(new(int))
+		n := 0
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			n += *p.Load()
+		}
+		sink = n
+	})
+}

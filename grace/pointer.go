@@ -3,6 +3,7 @@ package grace
 import (
 	"context"
 	"fmt"
+	"unsafe"
 
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
@@ -31,9 +32,20 @@ type Flavour interface {
 // Create it with NewPointer. It must not be copied after first use.
 type Pointer[T any] struct {
 	_ percpu.NoCopy
-	v atomicx.Pointer[T]
-	f Flavour // nil: no Debug check
-	r Flavour // Retire's flavour
+	// v is the published pointer (a *T, untyped so that the methods reach
+	// it without the shape dictionary's cost, and inline), or nil in every
+	// case with Debug: then dbg holds it, and Load, which finds v nil,
+	// takes its checked path. A Load without Debug is thus one atomic load
+	// and a test of the value it loaded, the cost of atomic.Pointer.Load.
+	v   atomicx.UnsafePointer
+	dbg *pointerDebug // nil: no Debug check
+	r   Flavour       // Retire's flavour
+}
+
+// pointerDebug is a Pointer's state with its flavour's Debug option.
+type pointerDebug struct {
+	v atomicx.UnsafePointer // the published pointer
+	f Flavour               // the flavour whose read-side rule Load checks
 }
 
 // NewPointer returns a Pointer for the readers of f, holding v. A nil f
@@ -42,9 +54,9 @@ type Pointer[T any] struct {
 func NewPointer[T any](f Flavour, v *T) *Pointer[T] {
 	p := &Pointer[T]{r: f}
 	if f != nil && debugOn(f) {
-		p.f = f
+		p.dbg = &pointerDebug{f: f}
 	}
-	p.v.Store(v) // store: before the Pointer is shared
+	p.word().Store(unsafe.Pointer(v)) // store: before the Pointer is shared
 	return p
 }
 
@@ -58,24 +70,47 @@ func debugOn(f Flavour) bool {
 	return false
 }
 
-// Load returns the published pointer (rcu_dereference): one atomic load.
+// Load returns the published pointer (rcu_dereference): one atomic load,
+// and it inlines. With Debug it checks the caller first.
 func (p *Pointer[T]) Load() *T {
-	if p.f != nil {
-		checkLoad(p.f) // Debug only: out of line, so that Load inlines
+	if v := p.v.Load(); v != nil { // load: pairs with Store, Swap and CompareAndSwap
+		return (*T)(v)
 	}
-	return p.v.Load() // load: pairs with Store and Swap
+	return (*T)(p.dbg.load()) // nil, or Debug
+}
+
+// load is Load when it finds v nil: the published pointer is nil (d is
+// nil), or Debug keeps it here and checks the caller first. Out of line, so
+// that Load inlines.
+//
+//go:noinline
+func (d *pointerDebug) load() unsafe.Pointer {
+	if d == nil {
+		return nil
+	}
+	d.f.checkRead("Pointer.Load")
+	return d.v.Load() // load: pairs with Store, Swap and CompareAndSwap
+}
+
+// word is the field that holds the published pointer: with Debug, the one
+// that Load reads after its check.
+func (p *Pointer[T]) word() *atomicx.UnsafePointer {
+	if p.dbg != nil {
+		return &p.dbg.v
+	}
+	return &p.v
 }
 
 // Store publishes v (rcu_assign_pointer): readers that load after it see v
 // and everything written to *v before the Store.
 func (p *Pointer[T]) Store(v *T) {
-	p.v.Store(v) // store: pairs with Load
+	p.word().Store(unsafe.Pointer(v)) // store: pairs with Load
 }
 
 // Swap publishes v and returns the pointer it replaces, which readers may
 // still hold until a grace period has passed.
 func (p *Pointer[T]) Swap(v *T) (old *T) {
-	return p.v.Swap(v) // RMW: pairs with Load
+	return (*T)(p.word().Swap(unsafe.Pointer(v))) // RMW: pairs with Load
 }
 
 // CompareAndSwap publishes new if the pointer is still old, and reports
@@ -83,7 +118,7 @@ func (p *Pointer[T]) Swap(v *T) (old *T) {
 // without a lock of their own. On success old is unpublished, and readers
 // may still hold it until a grace period has passed.
 func (p *Pointer[T]) CompareAndSwap(old, new *T) bool {
-	return p.v.CompareAndSwap(old, new) // RMW: pairs with Load
+	return p.word().CompareAndSwap(unsafe.Pointer(old), unsafe.Pointer(new)) // RMW: pairs with Load
 }
 
 // SwapAndRetire publishes v and retires the old pointer: free(old) runs on
@@ -110,12 +145,6 @@ func (p *Pointer[T]) SwapAndRetire(v *T, free func(old *T)) (*T, error) {
 	}
 	return nil, nil
 }
-
-// checkLoad is Load's Debug check, out of line: a call through the
-// interface inside Load would put Load over the inliner's budget.
-//
-//go:noinline
-func checkLoad(f Flavour) { f.checkRead("Pointer.Load") }
 
 // checkRead is the Debug read-side check of Pointer.Load for the
 // kernel-stretch flavour: readers are protected only inside kernel-mode

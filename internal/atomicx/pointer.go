@@ -54,3 +54,48 @@ func (p *Pointer[T]) CompareAndSwap(old, new *T) bool {
 
 // Peek implements Word: the pointer's address.
 func (p *Pointer[T]) Peek() uint64 { return uint64(uintptr(atomic.LoadPointer(&p.v))) }
+
+// UnsafePointer is an atomic unsafe.Pointer: Pointer without a type
+// parameter. Generic code that wraps it (grace.Pointer) costs the inliner
+// less than with a Pointer[T], whose methods it would reach through the
+// shape's dictionary. The zero value is nil and ready to use; it must not
+// be copied after first use.
+type UnsafePointer struct {
+	v unsafe.Pointer
+}
+
+// Load atomically loads the pointer.
+func (p *UnsafePointer) Load() unsafe.Pointer {
+	if Instrumented {
+		yield(OpLoad, p)
+	}
+	return atomic.LoadPointer(&p.v)
+}
+
+// Store atomically stores val.
+func (p *UnsafePointer) Store(val unsafe.Pointer) {
+	if Instrumented {
+		yield(OpStore, p)
+	}
+	atomic.StorePointer(&p.v, val)
+}
+
+// Swap atomically stores val and returns the previous pointer.
+func (p *UnsafePointer) Swap(val unsafe.Pointer) unsafe.Pointer {
+	if Instrumented {
+		yield(OpSwap, p)
+	}
+	return atomic.SwapPointer(&p.v, val)
+}
+
+// CompareAndSwap atomically replaces old by new if the pointer is old, and
+// reports whether it did.
+func (p *UnsafePointer) CompareAndSwap(old, new unsafe.Pointer) bool {
+	if Instrumented {
+		yield(OpCAS, p)
+	}
+	return atomic.CompareAndSwapPointer(&p.v, old, new)
+}
+
+// Peek implements Word: the pointer's address.
+func (p *UnsafePointer) Peek() uint64 { return uint64(uintptr(atomic.LoadPointer(&p.v))) }
