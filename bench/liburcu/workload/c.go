@@ -35,15 +35,69 @@ struct wl_thread {
 	int ready;          // set once registered and pinned
 	uint64_t n;         // reads or writes done
 	uint64_t vcsw;      // the writer's voluntary context switches (getrusage)
+	uint64_t cpuns;     // the writer's CPU time in nanoseconds (getrusage)
 };
 
 #include <sys/resource.h>
+
+static uint64_t wl_cpuns(struct rusage *r) {
+	return (uint64_t)(r->ru_utime.tv_sec + r->ru_stime.tv_sec) * 1000000000 +
+		(uint64_t)(r->ru_utime.tv_usec + r->ru_stime.tv_usec) * 1000;
+}
 
 static void wl_pin(struct wl_thread *t) {
 	cpu_set_t set;
 	CPU_ZERO(&set);
 	CPU_SET(t->cpu, &set);
 	t->err = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+// wl_perf_reader is rcutorture's read-side performance loop: runs of
+// RCU_READ_RUN (1,000) empty read-side sections, which compile to nothing
+// in the QSBR flavour, then a quiescent state.
+static void *wl_perf_reader(void *arg) {
+	struct wl_thread *t = arg;
+	uint64_t n = 0;
+	wl_pin(t);
+	urcu_qsbr_register_thread();
+	urcu_qsbr_thread_offline();
+	CMM_STORE_SHARED(t->ready, 1);
+	while (!CMM_LOAD_SHARED(wl_go))
+		;
+	urcu_qsbr_thread_online();
+	while (!CMM_LOAD_SHARED(wl_stop)) {
+		for (int i = 0; i < 1000; i++) {
+			urcu_qsbr_read_lock();
+			urcu_qsbr_read_unlock();
+		}
+		n += 1000;
+		urcu_qsbr_quiescent_state();
+	}
+	urcu_qsbr_thread_offline();
+	urcu_qsbr_unregister_thread();
+	t->n = n;
+	return NULL;
+}
+
+// wl_perf_updater is rcutorture's update-side performance loop:
+// synchronize_rcu, counted, unpinned (cpu < 0).
+static void *wl_perf_updater(void *arg) {
+	struct wl_thread *t = arg;
+	uint64_t n = 0;
+	struct rusage r0, r1;
+	CMM_STORE_SHARED(t->ready, 1);
+	while (!CMM_LOAD_SHARED(wl_go))
+		;
+	getrusage(RUSAGE_THREAD, &r0);
+	while (!CMM_LOAD_SHARED(wl_stop)) {
+		urcu_qsbr_synchronize_rcu();
+		n++;
+	}
+	getrusage(RUSAGE_THREAD, &r1);
+	t->n = n;
+	t->vcsw = r1.ru_nvcsw - r0.ru_nvcsw;
+	t->cpuns = wl_cpuns(&r1) - wl_cpuns(&r0);
+	return NULL;
 }
 
 static void *wl_reader(void *arg) {
@@ -98,14 +152,15 @@ static void *wl_writer(void *arg) {
 	getrusage(RUSAGE_THREAD, &r1);
 	t->n = n;
 	t->vcsw = r1.ru_nvcsw - r0.ru_nvcsw;
+	t->cpuns = wl_cpuns(&r1) - wl_cpuns(&r0);
 	return NULL;
 }
 
 // wl_run runs the workload for ms milliseconds: nr readers pinned to
 // rcpus[i], one writer pinned to wcpu. It returns 0 or an errno, and the
 // reads, writes, the writer's voluntary context switches and the bad reads.
-static int wl_run(int nr, int *rcpus, int wcpu, long ms, uint64_t *reads, uint64_t *writes,
-		uint64_t *vcsw, uint64_t *bad) {
+static int wl_run(int perf, int nr, int *rcpus, int wcpu, long ms, uint64_t *reads, uint64_t *writes,
+		uint64_t *vcsw, uint64_t *cpuns, uint64_t *bad) {
 	struct wl_thread th[nr + 1];
 	memset(th, 0, sizeof th);
 	CMM_STORE_SHARED(wl_go, 0);
@@ -118,7 +173,8 @@ static int wl_run(int nr, int *rcpus, int wcpu, long ms, uint64_t *reads, uint64
 	for (int i = 0; i <= nr; i++) {
 		th[i].writer = i == nr;
 		th[i].cpu = i == nr ? wcpu : rcpus[i];
-		err = pthread_create(&th[i].thread, NULL, th[i].writer ? wl_writer : wl_reader, &th[i]);
+		void *(*fn)(void *) = th[i].writer ? (perf ? wl_perf_updater : wl_writer) : (perf ? wl_perf_reader : wl_reader);
+		err = pthread_create(&th[i].thread, NULL, fn, &th[i]);
 		if (err != 0)
 			break;
 		started++;
@@ -143,6 +199,7 @@ static int wl_run(int nr, int *rcpus, int wcpu, long ms, uint64_t *reads, uint64
 		*reads += th[i].n;
 	*writes = th[nr].n;
 	*vcsw = th[nr].vcsw;
+	*cpuns = th[nr].cpuns;
 	*bad = wl_bad;
 	free(wl_ptr);
 	wl_ptr = NULL;
@@ -163,11 +220,15 @@ func runC(p placement, d time.Duration) (result, error) {
 	for i, c := range p.readers {
 		rcpus[i] = C.int(c)
 	}
-	var reads, writes, vcsw, bad C.uint64_t
-	errno := C.wl_run(C.int(len(rcpus)), &rcpus[0], C.int(p.writer), C.long(d.Milliseconds()),
-		&reads, &writes, &vcsw, &bad)
+	var reads, writes, vcsw, cpuns, bad C.uint64_t
+	perf := C.int(0)
+	if p.perf {
+		perf = 1
+	}
+	errno := C.wl_run(perf, C.int(len(rcpus)), &rcpus[0], C.int(p.writer), C.long(d.Milliseconds()),
+		&reads, &writes, &vcsw, &cpuns, &bad)
 	if errno != 0 {
 		return result{}, fmt.Errorf("C side, placement %s: %w", p.name, syscall.Errno(errno))
 	}
-	return result{reads: uint64(reads), writes: uint64(writes), vcsw: uint64(vcsw), bad: uint64(bad), d: d}, nil
+	return result{reads: uint64(reads), writes: uint64(writes), vcsw: uint64(vcsw), cpu: time.Duration(cpuns), bad: uint64(bad), d: d}, nil
 }

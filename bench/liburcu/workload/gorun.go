@@ -74,7 +74,13 @@ func runGo(p placement, d time.Duration) (result, error) {
 			}
 			r.Online()
 			var n, b uint64
-			for !stop.Load() {
+			for p.perf && !stop.Load() {
+				// rcutorture's runs of 1,000 read-side sections, empty
+				// in the QSBR flavour, then a report.
+				n += 1000
+				r.Quiescent()
+			}
+			for !p.perf && !stop.Load() {
 				v := ptr.Load()
 				if v != nil && *v != 8 {
 					b++
@@ -90,23 +96,37 @@ func runGo(p placement, d time.Duration) (result, error) {
 		}()
 	}
 	var writes, vcsw uint64
+	var cpu time.Duration
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		runtime.LockOSThread()
+		runtime.LockOSThread() // for the thread's context-switch counters
 		defer runtime.UnlockOSThread()
-		if err := sysx.SetThreadAffinity(sysx.CPUSetOf(p.writer)); err != nil {
-			errs <- fmt.Errorf("Go side, placement %s, writer on CPU %d: %w", p.name, p.writer, err)
-			ready <- struct{}{}
-			return
+		if p.writer >= 0 {
+			if err := sysx.SetThreadAffinity(sysx.CPUSetOf(p.writer)); err != nil {
+				errs <- fmt.Errorf("Go side, placement %s, writer on CPU %d: %w", p.name, p.writer, err)
+				ready <- struct{}{}
+				return
+			}
 		}
 		ready <- struct{}{}
 		for !go_.Load() {
 		}
 		ctx := context.Background()
+		if p.perf {
+			v0, c0, n := voluntarySwitches(), threadCPU(), uint64(0)
+			for !stop.Load() {
+				if err := q.Synchronize(ctx); err != nil {
+					errs <- err
+					return
+				}
+				n++
+			}
+			writes, vcsw, cpu = n, voluntarySwitches()-v0, threadCPU()-c0
+			return
+		}
 		var spare *int // the object freed by the last write: malloc's reuse, without the allocator
-		v0 := voluntarySwitches()
-		n := uint64(0)
+		v0, c0, n := voluntarySwitches(), threadCPU(), uint64(0)
 		for !stop.Load() {
 			nv := spare
 			if nv == nil {
@@ -124,7 +144,7 @@ func runGo(p placement, d time.Duration) (result, error) {
 			spare = old
 			n++
 		}
-		writes, vcsw = n, voluntarySwitches()-v0
+		writes, vcsw, cpu = n, voluntarySwitches()-v0, threadCPU()-c0
 	}()
 	for range len(p.readers) + 1 {
 		<-ready
@@ -148,7 +168,7 @@ func runGo(p placement, d time.Duration) (result, error) {
 	for _, n := range reads {
 		sum += n
 	}
-	return result{reads: sum, writes: writes, vcsw: vcsw, bad: bad.Load(), d: d}, nil
+	return result{reads: sum, writes: writes, vcsw: vcsw, cpu: cpu, bad: bad.Load(), d: d}, nil
 }
 
 func newInt() *int { v := 8; return &v }

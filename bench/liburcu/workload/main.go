@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,11 +44,13 @@ type placement struct {
 	name    string
 	desc    string
 	readers []int // the CPU of each reader
-	writer  int   // the writer's CPU
+	writer  int   // the writer's CPU, or -1: unpinned
+	perf    bool  // rcutorture's performance loops instead of test_urcu_qsbr's
 }
 
 type result struct {
 	reads, writes, vcsw, bad uint64
+	cpu                      time.Duration // the writer thread's CPU time
 	d                        time.Duration
 }
 
@@ -66,8 +69,20 @@ func (r result) vcswPerWrite() float64 {
 func main() {
 	d := flag.Duration("d", 3*time.Second, "duration of each run")
 	rounds := flag.Int("rounds", 3, "runs per side and placement, alternating C and Go")
-	only := flag.String("p", "abc", "placements to run")
+	only := flag.String("p", "abct", "placements to run (t: rcutorture's performance shape)")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (the Go side's part is what it can see) to this file")
 	flag.Parse()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "workload:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	cpus := ctdefer.AllowedCPUs()
 	if len(cpus) < 2 {
@@ -79,51 +94,78 @@ func main() {
 	// P: leave Ps for the rest of the program.
 	runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 6))
 	all := []placement{
-		{"a", fmt.Sprintf("1 reader on CPU %d, writer on CPU %d", c0, c1), []int{c0}, c1},
-		{"b", fmt.Sprintf("readers on CPU %d and %d, writer sharing CPU %d", c0, c1, c0), []int{c0, c1}, c0},
-		{"c", fmt.Sprintf("2 readers sharing CPU %d, writer alone on CPU %d", c1, c0), []int{c1, c1}, c0},
+		{"a", fmt.Sprintf("1 reader on CPU %d, writer on CPU %d", c0, c1), []int{c0}, c1, false},
+		{"b", fmt.Sprintf("readers on CPU %d and %d, writer sharing CPU %d", c0, c1, c0), []int{c0, c1}, c0, false},
+		{"c", fmt.Sprintf("2 readers sharing CPU %d, writer alone on CPU %d", c1, c0), []int{c1, c1}, c0, false},
 	}
+	torture := placement{"t", fmt.Sprintf("rcutorture perf: readers on CPU %d and %d, updater unpinned", c0, c1), []int{c0, c1}, -1, true}
 	fmt.Printf("liburcu-qsbr (C) beside grace.QSBR (Go) on liburcu's test_urcu_qsbr workload; %d round(s) of %v per side, alternating; medians\n\n", *rounds, *d)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "placement\tliburcu reads/s\tQSBR reads/s\tratio\tliburcu writes/s\tQSBR writes/s\tratio\tliburcu vcsw/write\tQSBR vcsw/write\tbad reads\t")
+	fmt.Fprintln(tw, "placement\tliburcu reads/s\tQSBR reads/s\tratio\tliburcu writes/s\tQSBR writes/s\tratio\tliburcu vcsw/write\tQSBR vcsw/write\tliburcu writer CPU ns/write\tQSBR writer CPU ns/write\tbad reads\t")
 	failed := false
 	for _, p := range all {
 		if !strings.Contains(*only, p.name) {
 			continue
 		}
-		var cs, gs []result
-		for range *rounds {
-			c, err := runC(p, *d)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "workload:", err)
-				os.Exit(1)
-			}
-			g, err := runGo(p, *d)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "workload:", err)
-				os.Exit(1)
-			}
-			cs, gs = append(cs, c), append(gs, g)
-		}
-		c, g := median(cs), median(gs)
+		c, g := both(p, *rounds, *d)
 		bad := c.bad + g.bad
 		failed = failed || bad != 0
-		fmt.Fprintf(tw, "%s: %s\t%s\t%s\t%.2fx\t%s\t%s\t%.2fx\t%.2f\t%.2f\t%d\t\n", p.name, p.desc,
+		fmt.Fprintf(tw, "%s: %s\t%s\t%s\t%.2fx\t%s\t%s\t%.2fx\t%.2f\t%.2f\t%.0f\t%.0f\t%d\t\n", p.name, p.desc,
 			si(c.reads), si(g.reads), g.reads/c.reads, si(c.writes), si(g.writes), g.writes/max(c.writes, 1e-9),
-			c.vcsw, g.vcsw, bad)
+			c.vcsw, g.vcsw, c.cpu, g.cpu, bad)
 	}
 	tw.Flush()
+	if strings.Contains(*only, "t") {
+		c, g := both(torture, *rounds, *d)
+		fmt.Printf("\nrcutorture's performance shape (runs of 1,000 empty read-side sections, then a report; synchronize in a loop):\n\n")
+		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "placement\tliburcu ns/update\tQSBR ns/update\tratio\tliburcu ns/read\tQSBR ns/read\tliburcu vcsw/update\tQSBR vcsw/update\t")
+		// ns/read as rcutorture prints it: per reader thread.
+		nr := float64(len(torture.readers))
+		fmt.Fprintf(tw, "t: %s\t%.0f\t%.0f\t%.2fx\t%.3f\t%.3f\t%.2f\t%.2f\t\n", torture.desc,
+			1e9/c.writes, 1e9/g.writes, c.writes/max(g.writes, 1e-9), nr*1e9/c.reads, nr*1e9/g.reads, c.vcsw, g.vcsw)
+		tw.Flush()
+	}
 	if failed {
 		fmt.Println("\nFAILURE: a reader saw a poisoned object")
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
+}
+
+// both runs each side rounds times, alternating, and returns their
+// medians.
+func both(p placement, rounds int, d time.Duration) (c, g summary) {
+	var cs, gs []result
+	for range rounds {
+		c, err := runC(p, d)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "workload:", err)
+			os.Exit(1)
+		}
+		g, err := runGo(p, d)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "workload:", err)
+			os.Exit(1)
+		}
+		cs, gs = append(cs, c), append(gs, g)
+	}
+	return median(cs), median(gs)
+}
+
+// cpuPerWrite is the writer thread's CPU time per write, in nanoseconds.
+func (r result) cpuPerWrite() float64 {
+	if r.writes == 0 {
+		return 0
+	}
+	return float64(r.cpu) / float64(r.writes)
 }
 
 // summary is the median of each figure over a side's runs, and the bad
 // reads of all of them.
 type summary struct {
-	reads, writes, vcsw float64 // per second, per second, per write
-	bad                 uint64
+	reads, writes, vcsw, cpu float64 // per second, per second, per write, ns per write
+	bad                      uint64
 }
 
 func median(rs []result) summary {
@@ -135,7 +177,7 @@ func median(rs []result) summary {
 		slices.Sort(v)
 		return v[len(v)/2]
 	}
-	s := summary{reads: med(result.readsPerSec), writes: med(result.writesPerSec), vcsw: med(result.vcswPerWrite)}
+	s := summary{reads: med(result.readsPerSec), writes: med(result.writesPerSec), vcsw: med(result.vcswPerWrite), cpu: med(result.cpuPerWrite)}
 	for _, r := range rs {
 		s.bad += r.bad
 	}
@@ -152,6 +194,21 @@ func si(v float64) string {
 		return fmt.Sprintf("%.1f k", v/1e3)
 	}
 	return fmt.Sprintf("%.0f", v)
+}
+
+// threadCPU is the calling thread's time on a CPU, from
+// /proc/thread-self/schedstat (0 if it cannot be read).
+func threadCPU() time.Duration {
+	b, err := os.ReadFile("/proc/thread-self/schedstat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	ns, _ := strconv.ParseInt(f[0], 10, 64)
+	return time.Duration(ns)
 }
 
 // voluntarySwitches is the calling thread's voluntary_ctxt_switches.
