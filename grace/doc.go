@@ -26,6 +26,9 @@
 // for it (liburcu's QSBR flavour, as Go forwarders such as NDN-DPDK use it
 // through cgo): the owner reports Reader.Quiescent once per burst or per
 // request where it holds nothing, and goes Offline around blocking work.
+// An online reader may itself call Synchronize, Wait or Barrier: as
+// liburcu's synchronize_rcu does, the call takes it offline for the wait and
+// back online before it returns, so it must hold no reference across it.
 // With Options.Debug (QSBROptions.Debug), Pointer.Load panics when a reader
 // breaks its flavour's rule.
 //

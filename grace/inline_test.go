@@ -2,8 +2,6 @@ package grace_test
 
 import (
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -17,7 +15,8 @@ import (
 // decisions (the Go runtime's TestIntendedInlining does the same).
 // Mutant caught: pointer-load-not-inlined.
 func TestIntendedInlining(t *testing.T) {
-	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goCmd, err := exec.LookPath("go")
+	require.NoError(t, err, "the test builds a package with the go command")
 	out, err := exec.Command(goCmd, "build", "-gcflags=-m", "-o", "/dev/null", "./testdata/inlineprobe").CombinedOutput()
 	require.NoError(t, err, "go build -gcflags=-m ./testdata/inlineprobe:\n%s", out)
 	for _, fn := range []string{

@@ -132,9 +132,12 @@ step "benchmarks, one iteration each (smoke)"
 go test -count=1 -run '^$' -bench . -benchtime=1x ./...
 
 step "liburcu-qsbr beside the QSBR flavour (bench/liburcu, -tags liburcu, cgo), one iteration each (smoke)"
-go vet -tags liburcu ./bench/liburcu/
-go tool -modfile=tools/go.mod staticcheck -tags liburcu ./bench/liburcu/
+go vet -tags liburcu ./bench/liburcu/...
+go tool -modfile=tools/go.mod staticcheck -tags liburcu ./bench/liburcu/...
 go test -count=1 -tags liburcu -run '^$' -bench Liburcu -benchtime=1x ./bench/liburcu/
+# liburcu's own workload on both sides (smoke: short runs; it fails if a
+# reader ever sees a poisoned object). The README quotes a full run.
+go run -tags liburcu ./bench/liburcu/workload -d 200ms -rounds 1
 go test -count=1 -run '^$' -bench QSBR -benchtime=1x ./grace/
 
 printf '\nall checks passed\n'

@@ -228,7 +228,7 @@ func runC(p placement, d time.Duration) (result, error) {
 	errno := C.wl_run(perf, C.int(len(rcpus)), &rcpus[0], C.int(p.writer), C.long(d.Milliseconds()),
 		&reads, &writes, &vcsw, &cpuns, &bad)
 	if errno != 0 {
-		return result{}, fmt.Errorf("C side, placement %s: %w", p.name, syscall.Errno(errno))
+		return result{}, fmt.Errorf("workload: C side, placement %s: %w", p.name, syscall.Errno(errno))
 	}
 	return result{reads: uint64(reads), writes: uint64(writes), vcsw: uint64(vcsw), cpu: time.Duration(cpuns), bad: uint64(bad), d: d}, nil
 }

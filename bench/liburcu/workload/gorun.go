@@ -61,7 +61,7 @@ func runGo(p placement, d time.Duration) (result, error) {
 				err = sysx.SetThreadAffinity(sysx.CPUSetOf(cpu))
 			}
 			if err != nil {
-				errs <- fmt.Errorf("Go side, placement %s, reader on CPU %d: %w", p.name, cpu, err)
+				errs <- fmt.Errorf("workload: Go side, placement %s, reader on CPU %d: %w", p.name, cpu, err)
 				ready <- struct{}{}
 				return
 			}
@@ -104,7 +104,7 @@ func runGo(p placement, d time.Duration) (result, error) {
 		defer runtime.UnlockOSThread()
 		if p.writer >= 0 {
 			if err := sysx.SetThreadAffinity(sysx.CPUSetOf(p.writer)); err != nil {
-				errs <- fmt.Errorf("Go side, placement %s, writer on CPU %d: %w", p.name, p.writer, err)
+				errs <- fmt.Errorf("workload: Go side, placement %s, writer on CPU %d: %w", p.name, p.writer, err)
 				ready <- struct{}{}
 				return
 			}

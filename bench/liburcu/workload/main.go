@@ -78,7 +78,7 @@ func main() {
 			err = pprof.StartCPUProfile(f)
 		}
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "workload:", err)
+			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 		defer pprof.StopCPUProfile()
@@ -140,12 +140,12 @@ func both(p placement, rounds int, d time.Duration) (c, g summary) {
 	for range rounds {
 		c, err := runC(p, d)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "workload:", err)
+			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 		g, err := runGo(p, d)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "workload:", err)
+			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 		cs, gs = append(cs, c), append(gs, g)
