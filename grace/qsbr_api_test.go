@@ -172,3 +172,45 @@ func TestQSBRWaiterSharesReaderCPU(t *testing.T) {
 		require.False(t, check(other), "a waiter on CPU %d sees the reader of CPU %d as sharing its CPU", other, f.cpus[0])
 	}
 }
+
+// The QSBR flavour allocates nothing on its read side (Pointer.Load,
+// Quiescent's fast path and its report), nor in a wait, whether it ends at
+// the first poll (reader offline) or goes through the slow path (the
+// caller and CPU-sharing checks, the spin, the futex sleep).
+func TestQSBRAllocatesNothing(t *testing.T) {
+	t.Run("read-side", func(t *testing.T) {
+		f := newQFixture(t, 1, grace.QSBROptions{})
+		p := grace.NewPointer(f.q, new(int))
+		err := f.onOwner(t, func(_ context.Context, r *grace.Reader) error {
+			allocs := testing.AllocsPerRun(100, func() {
+				f.q.Start() // a grace period to report to: the report's slow path
+				for range 64 {
+					sink += *p.Load()
+					r.Quiescent()
+				}
+			})
+			if allocs != 0 {
+				return fmt.Errorf("%v allocations per round of loads and reports", allocs)
+			}
+			return nil
+		})
+		require.NoError(t, err)
+	})
+	for _, tc := range []struct {
+		name string
+		mode int32
+	}{{"synchronize-busy-reader", qReporting}, {"synchronize-offline-reader", qOffline}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newQFixture(t, 1, grace.QSBROptions{})
+			f.reader(f.cpus[0], tc.mode)
+			ctx := context.Background()
+			require.NoError(t, f.q.Synchronize(ctx))
+			allocs := testing.AllocsPerRun(50, func() {
+				if err := f.q.Synchronize(ctx); err != nil {
+					t.Fatal(err)
+				}
+			})
+			require.Zero(t, allocs, "allocations per Synchronize")
+		})
+	}
+}

@@ -10,9 +10,9 @@ import "errors"
 // packages.
 var ErrNotSupported = errors.New("not supported on this platform")
 
-// ErrTimeout is returned (wrapped) by [FutexWait] when its timeout expires
+// ErrTimeout is returned by [FutexWait] when its timeout expires
 // before the thread is woken.
-var ErrTimeout = errors.New("timed out")
+var ErrTimeout = errors.New("sysx: futex wait timed out")
 
 // ErrBadCPUList is returned (wrapped) by [ParseCPUList] when its input is not
 // a valid CPU list. The wrapping error names the input and the offending

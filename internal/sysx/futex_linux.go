@@ -63,9 +63,9 @@ const (
 // It returns nil when woken, when *addr != val on entry (EAGAIN), and when
 // interrupted by a signal (EINTR): callers must re-check the word in a loop
 // and treat nil as "look again", never as "the condition holds" (see the
-// protocol at the top of futex_linux.go). It returns an error wrapping
-// [ErrTimeout] when the timeout expires, and one wrapping the errno for
-// anything else (EFAULT for a bad address).
+// protocol at the top of futex_linux.go). It returns [ErrTimeout] itself
+// (it allocates nothing) when the timeout expires, and an error wrapping
+// the errno for anything else (EFAULT for a bad address).
 //
 // The goroutine blocks its OS thread inside the system call. That is the
 // intent: a per-CPU worker locked to its thread parks that thread, and the
@@ -89,7 +89,10 @@ func FutexWait(addr *uint32, val uint32, timeout time.Duration) error {
 	case 0, unix.EAGAIN, unix.EINTR:
 		return nil
 	case unix.ETIMEDOUT:
-		return fmt.Errorf("sysx: futex wait on %p for value %d: %w after %v", addr, val, ErrTimeout, timeout)
+		// The bare sentinel: a timed wait that expires is routine for the
+		// sleepers that cap their sleeps, and formatting an error here
+		// would allocate on every such sleep.
+		return ErrTimeout
 	default:
 		return fmt.Errorf("sysx: futex wait on %p for value %d: %w", addr, val, errnoError(errno))
 	}

@@ -1,6 +1,7 @@
 package sysx_test
 
 import (
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -129,4 +130,17 @@ func TestFutexWakeNonPositiveCount(t *testing.T) {
 		require.NoError(t, err, "FutexWake(%d)", n)
 		require.Zero(t, woken, "FutexWake(%d)", n)
 	}
+}
+
+// A wait that reaches its timeout allocates nothing: waiters cap their
+// sleeps and meet the timeout routinely (grace's QSBR waiter, every
+// millisecond). Mutant caught: futex-timeout-allocates.
+func TestFutexWaitTimeoutAllocatesNothing(t *testing.T) {
+	var word uint32
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := waitOutTimeout(&word, time.Microsecond); !errors.Is(err, sysx.ErrTimeout) {
+			t.Fatalf("FutexWait with nobody to wake it: %v", err)
+		}
+	})
+	require.Zero(t, allocs, "allocations per timed-out FutexWait")
 }
