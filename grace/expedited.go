@@ -178,6 +178,7 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 			// acknowledges the generation and ends the wait for the CPU.
 			e.CPUs = append(e.CPUs, g.stalled(g.cpus.List()[i], snaps[k].Seq(), posted[k], false))
 		}
+		logStall(g.log, "ExpeditedBarrier", e)
 		return e
 	}
 	return nil

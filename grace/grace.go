@@ -162,7 +162,10 @@ type Options struct {
 	MaxPending int
 
 	// Logger, if set, receives the events an operator needs: a wait ended
-	// by its context (Warn, with the *StallError naming the CPUs), and a
+	// by its context (Synchronize, Wait, Barrier, ExpeditedBarrier: Warn,
+	// with the *StallError naming the CPUs), a Close that dropped retired
+	// callbacks (Error, with their count), a CPU taken back from an owner
+	// that exited without Release while a wait needed it (Warn), and a
 	// grace period that had to nudge CPUs in long kernel stretches (Debug
 	// level: with long stretches it is routine). Nil logs nothing.
 	Logger *slog.Logger

@@ -98,9 +98,12 @@ type QSBROptions struct {
 	// Options. Zero means DefaultMaxPending.
 	MaxPending int
 
-	// Logger, if set, receives a Warn when a wait for a grace period ends
-	// by its context (with the *StallError naming the readers). Nil logs
-	// nothing.
+	// Logger, if set, receives the events of Options.Logger that apply:
+	// a wait ended by its context (Synchronize, Wait, Barrier: Warn, with
+	// the *StallError naming the readers), a Close that dropped retired
+	// callbacks (Error), a CPU taken back from an owner that exited
+	// without Release (Warn), and a reader left online on a CPU that has
+	// since changed owner (Warn). Nil logs nothing.
 	Logger *slog.Logger
 
 	// Debug turns on the read-side checks: a Pointer.Load by the owner of

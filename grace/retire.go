@@ -276,7 +276,9 @@ func (r *reclaimer) barrier(ctx context.Context) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return r.eng.stallError("Barrier", time.Since(start), ctx.Err())
+			err := r.eng.stallError("Barrier", time.Since(start), ctx.Err())
+			logStall(r.eng.logger(), "Barrier", err)
+			return err
 		}
 		r.mu.Lock()
 	}
@@ -330,11 +332,19 @@ func (r *reclaimer) close(ctx context.Context) error {
 		<-r.done
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.err != nil {
-		return fmt.Errorf("grace: Close: %d retired callbacks dropped, never run: %w", r.dropped, r.err)
+	dropped, err := r.dropped, r.err
+	r.mu.Unlock()
+	if err == nil {
+		return nil
 	}
-	return nil
+	err = fmt.Errorf("grace: Close: %d retired callbacks dropped, never run: %w", dropped, err)
+	if l := r.eng.logger(); l != nil {
+		// Error, not Warn: callbacks that will never run are memory the
+		// program will never get back, and the one Close an operator
+		// most needs to see.
+		l.Error("grace: Close dropped retired callbacks, never run", "dropped", dropped, "err", err)
+	}
+	return err
 }
 
 func (r *reclaimer) counts() (retired, ran uint64) {

@@ -44,12 +44,19 @@ func waitOn(e engine, ctx context.Context, op string, t Token) error {
 	start := time.Now()
 	if err := e.waitFor(ctx, t); err != nil {
 		err = e.stallError(op, time.Since(start), err)
-		if l := e.logger(); l != nil {
-			l.Warn("grace: wait for a grace period ended by its context", "op", op, "err", err)
-		}
+		logStall(e.logger(), op, err)
 		return err
 	}
 	return nil
+}
+
+// logStall is Options.Logger's record of a wait that its context ended:
+// Warn, with the *StallError naming the CPUs. Every wait that returns a
+// *StallError calls it (Synchronize, Wait, Barrier, ExpeditedBarrier).
+func logStall(l *slog.Logger, op string, err error) {
+	if l != nil {
+		l.Warn("grace: wait ended by its context", "op", op, "err", err)
+	}
 }
 
 // taskName is the trace task of a wait: constant strings, so that naming
