@@ -108,7 +108,9 @@ type QSBROptions struct {
 
 	// Debug turns on the read-side checks: a Pointer.Load by the owner of
 	// a CPU whose reader is offline, unregistered or idle panics, naming
-	// the rule; so does Quiescent on an offline reader.
+	// the rule; so does every Quiescent on an offline reader (Offline
+	// makes its fast path miss; without Debug, Quiescent is one load and
+	// one compare in every case).
 	Debug bool
 }
 
@@ -279,6 +281,11 @@ func (r *Reader) Online() {
 func (r *Reader) Offline() {
 	r.checkOwner("Offline")
 	r.off = true
+	if r.q.debug {
+		// No grace period count equals offline: Quiescent's fast path
+		// always misses, so report's check panics whatever ran since.
+		r.seen = offline
+	}
 	r.ctr.Store(offline) // store: after every use; pairs with the driver's scan load
 	r.q.wake()
 }
