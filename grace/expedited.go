@@ -2,6 +2,8 @@ package grace
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ctdefer/ctdefer/ctseq"
@@ -170,8 +172,20 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 	if done() {
 		return nil
 	}
+	// The caller's own CPU, in the kernel and waited for: only the caller
+	// can acknowledge the IPI or make the transition.
+	if self := g.selfCPU(); self >= 0 && slices.Contains(wait, int32(self)) {
+		return fmt.Errorf("grace: ExpeditedBarrier: %w", g.selfWaitError(self))
+	}
 	start := time.Now()
-	if err := g.await(ctx, done); err != nil {
+	reap := func(n int) bool { // the slow path: CPUs whose owner exited
+		reaped := false
+		for _, i := range wait {
+			reaped = n%reapEvery == 0 && g.reap(n, int(i)) || reaped
+		}
+		return reaped
+	}
+	if err := g.await(ctx, done, reap); err != nil {
 		e := &StallError{Op: "ExpeditedBarrier", Waited: time.Since(start), Err: err}
 		for k, i := range wait {
 			// Handled is false by construction: a handled barrier IPI

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"time"
 	"unsafe"
+	"weak"
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/ctseq"
@@ -145,6 +146,10 @@ type QSBR struct {
 	log     *slog.Logger
 	readers []Reader
 
+	// Driver state, under drive: per reader, the registration last
+	// logged as stale (gone).
+	staleLogged []*weak.Pointer[ctdefer.CPU]
+
 	rec reclaimer
 }
 
@@ -186,6 +191,9 @@ type readerLine struct {
 	q    *QSBR
 	cpu  int
 	tid  int // the owner's thread at registration (Debug)
+	// claim is the claim the reader was registered for (QSBR.Reader):
+	// written by the owner, read by drivers on their slow path (gone).
+	claim atomicx.Pointer[weak.Pointer[ctdefer.CPU]]
 }
 
 // NewQSBR creates a QSBR domain over d's CPUs. It registers nothing on d,
@@ -198,7 +206,8 @@ func NewQSBR(d *ctdefer.Domain, opts QSBROptions) (*QSBR, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grace: NewQSBR: %w", err)
 	}
-	q := &QSBR{d: d, cpus: cpus, spin: opts.SpinWait, debug: opts.Debug, log: opts.Logger, readers: make([]Reader, cpus.Len())}
+	q := &QSBR{d: d, cpus: cpus, spin: opts.SpinWait, debug: opts.Debug, log: opts.Logger, readers: make([]Reader, cpus.Len()),
+		staleLogged: make([]*weak.Pointer[ctdefer.CPU], cpus.Len())}
 	if q.spin == 0 {
 		q.spin = DefaultSpinWait
 	}
@@ -216,16 +225,31 @@ func NewQSBR(d *ctdefer.Domain, opts QSBROptions) (*QSBR, error) {
 // now on the owner may hold references anywhere until its next report. Call
 // it on the owner's thread, after Claim, once per claim (again after a new
 // Claim of the CPU); it takes the place of the previous owner's Reader. A nil
-// c, or one of another ctdefer.Domain, is a misuse: it panics.
+// c, one of another ctdefer.Domain, or one already released is a misuse: it
+// panics (with an error wrapping ErrNotOwner in the last two cases).
+//
+// The reader belongs to c's claim. Call Offline before c.Release: a reader
+// left online when its CPU is released and claimed by an owner that does not
+// register one is no longer waited for (its owner has gone; grace periods
+// log it, Options.Logger).
 func (q *QSBR) Reader(c *ctdefer.CPU) *Reader {
 	if c == nil {
 		panic("grace: QSBR.Reader: nil *ctdefer.CPU")
 	}
 	if c.Domain() != q.d {
-		panic(fmt.Sprintf("grace: QSBR.Reader: CPU %d: %v", c.CPU(), ErrNotOwner))
+		panic(fmt.Errorf("grace: QSBR.Reader: CPU %d: %w", c.CPU(), ErrNotOwner))
+	}
+	claim := weak.Make(c)
+	if q.d.Holder(c.CPU()) != claim { // loads: c's CPU's claim now
+		panic(fmt.Errorf("grace: QSBR.Reader: CPU %d: handle used after Release: %w", c.CPU(), ErrNotOwner))
 	}
 	r := &q.readers[q.cpus.Of(c.CPU())]
 	r.tid = sysx.Gettid() // owner-only field: the new owner's thread
+	// store: before Online's report; a driver that loads the previous
+	// registration here (gone) loaded ctr before this store, and Online's
+	// load of gp, which every later read of the owner follows, comes after
+	// the driver's start store.
+	r.claim.Store(&claim)
 	r.Online()
 	return r
 }
@@ -375,8 +399,39 @@ func (q *QSBR) scan(k uint64) bool {
 		if q.readers[i].ctr.Load() >= k { // load: pairs with the owner's report store
 			continue
 		}
-		if !q.skippable(q.cpus.List()[i]) {
+		if !q.skippable(q.cpus.List()[i]) && !q.goneLogged(i) {
 			return false
+		}
+	}
+	return true
+}
+
+// gone reports whether reader i's registration is no longer its CPU's
+// claim: the CPU was released (without Offline, a misuse) and claimed since
+// by an owner that did not register a reader. That owner's reads are not
+// this reader's; the registered owner's ended at its Release, which came
+// before the Claim that Holder sees. A new Claim under way may still show
+// the old claim: the reader is then waited for, a wait longer than needed.
+func (q *QSBR) gone(i int) (reg *weak.Pointer[ctdefer.CPU], gone bool) {
+	r := &q.readers[i]
+	reg = r.claim.Load() // load: pairs with the store in QSBR.Reader
+	// loads (Holder): pairs with Claim's CAS and store of the handle.
+	return reg, reg != nil && *reg != q.d.Holder(r.cpu)
+}
+
+// goneLogged is gone for the driver's scan, which logs each stale
+// registration once (Warn): the mistake is in the program, and the stall it
+// would have caused is far from it.
+func (q *QSBR) goneLogged(i int) bool {
+	reg, gone := q.gone(i)
+	if !gone {
+		return false
+	}
+	if q.staleLogged[i] != reg {
+		q.staleLogged[i] = reg
+		if q.log != nil {
+			q.log.Warn("grace: QSBR reader left online when its CPU was released (call Reader.Offline before "+
+				"CPU.Release); the CPU's new owner registered no reader: grace periods no longer wait for it", "cpu", q.readers[i].cpu)
 		}
 	}
 	return true
@@ -446,7 +501,7 @@ func (q *QSBR) waitFor(ctx context.Context, t Token) error {
 			}
 		}
 	}
-	for {
+	for n := 1; ; n++ {
 		q.sleep.Store(1) // store: announce the sleep; pairs with the wakers' load
 		q.advance(t, true)
 		if q.Completed(t) {
@@ -456,6 +511,9 @@ func (q *QSBR) waitFor(ctx context.Context, t Token) error {
 		if err := ctxErr(ctx, now, deadline, hasDeadline); err != nil {
 			return err
 		}
+		if n%reapEvery == 0 && q.reapLaggards(n) {
+			continue // scan again at once: a CPU taken back holds nothing
+		}
 		d := maxSleep
 		if hasDeadline {
 			d = min(d, deadline.Sub(now))
@@ -463,6 +521,34 @@ func (q *QSBR) waitFor(ctx context.Context, t Token) error {
 		q.sleeps.Inc() // statistics only
 		q.sleep.WaitFor(1, d)
 	}
+}
+
+// reapLaggards looks, at the n-th sleep of a wait, for the readers holding
+// the grace period in progress up whose owner exited without Release, and
+// takes their CPUs back (ctdefer's ReapExited, as the kernel-stretch
+// flavour's reap): the next scan finds them unclaimed. It reports whether it
+// took any back. Not under the interleaving explorer, whose owners do not
+// exit and whose schedules must not include these loads.
+func (q *QSBR) reapLaggards(n int) bool {
+	if atomicx.Instrumented {
+		return false
+	}
+	k := q.gp.Load()        // load: the grace period in progress, if any
+	if q.done.Load() == k { // load: as gp's
+		return false
+	}
+	reaped := false
+	for i := range q.readers {
+		r := &q.readers[i]
+		if r.ctr.Load() >= k || q.skippable(r.cpu) { // loads: as in scan
+			continue
+		}
+		if q.d.ReapExited(r.cpu, n%(reapEvery*reapEvery) == 0) {
+			logReaped(q.log, r.cpu)
+			reaped = true
+		}
+	}
+	return reaped
 }
 
 // ctxErr is ctx's error, or context.DeadlineExceeded once its deadline has
@@ -511,7 +597,7 @@ func (q *QSBR) stallError(op string, waited time.Duration, err error) error {
 	for i := range q.readers {
 		r := &q.readers[i]
 		ctr := r.ctr.Load() // load: diagnostics
-		if ctr >= k || q.skippable(r.cpu) {
+		if _, gone := q.gone(i); ctr >= k || q.skippable(r.cpu) || gone {
 			continue
 		}
 		snap, _ := q.d.Snapshot(r.cpu)

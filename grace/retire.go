@@ -62,6 +62,8 @@ type reclaimer struct {
 	kick     chan struct{}
 	done     chan struct{} // closed when the reclaimer exits
 	gid      uint64        // the reclaimer goroutine's id, once it runs; 0 before
+	tok      Token         // the grace period the batch in flight waits for
+	tokSet   bool          // tok is the batch in flight's (Start has returned)
 	ctx      context.Context
 	stopWait context.CancelCauseFunc
 }
@@ -220,6 +222,9 @@ func (r *reclaimer) loop() {
 		r.mu.Unlock()
 
 		t := g.Start() // after the take: after every Retire of the batch
+		r.mu.Lock()
+		r.tok, r.tokSet = t, true // for Barrier's self-wait check
+		r.mu.Unlock()
 		start := time.Now()
 		if !g.Poll(t) {
 			if err := g.waitFor(r.ctx, t); err != nil {
@@ -240,6 +245,7 @@ func (r *reclaimer) loop() {
 		}
 		r.mu.Lock()
 		r.ran += uint64(len(batch))
+		r.tokSet = false
 		r.spare = batch[:0]
 		r.notify()
 		r.mu.Unlock()
@@ -261,6 +267,21 @@ func (r *reclaimer) barrier(ctx context.Context) error {
 	start := time.Now()
 	r.mu.Lock()
 	target := r.retired
+	self, sw := -1, selfWaiter(nil)
+	var recheck <-chan time.Time
+	if r.ran < target {
+		if sw, _ = r.eng.(selfWaiter); sw != nil {
+			self = sw.selfCPU()
+		}
+		if self >= 0 {
+			// The grace period the batch waits for may record the
+			// caller's CPU after the first check: look again every
+			// millisecond.
+			t := time.NewTicker(time.Millisecond)
+			defer t.Stop()
+			recheck = t.C
+		}
+	}
 	for r.ran < target {
 		if r.err != nil {
 			err := r.err
@@ -271,10 +292,15 @@ func (r *reclaimer) barrier(ctx context.Context) error {
 			r.mu.Unlock()
 			return fmt.Errorf("grace: Barrier: %w", ErrInCallback)
 		}
+		if self >= 0 && r.waitsForSelf(sw, self, target) {
+			r.mu.Unlock()
+			return fmt.Errorf("grace: Barrier: %w", sw.selfWaitError(self))
+		}
 		ch := r.changed
 		r.mu.Unlock()
 		select {
 		case <-ch:
+		case <-recheck:
 		case <-ctx.Done():
 			err := r.eng.stallError("Barrier", time.Since(start), ctx.Err())
 			logStall(r.eng.logger(), "Barrier", err)
@@ -284,6 +310,26 @@ func (r *reclaimer) barrier(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	return nil
+}
+
+// selfWaiter is the kernel-stretch flavour's check for a caller that
+// would wait for itself (wait.go); the QSBR flavour has its own (Debug).
+type selfWaiter interface {
+	selfCPU() int
+	waitsForSelf(i int, t Token) bool
+	selfWaitError(i int) error
+}
+
+// waitsForSelf reports whether the callbacks up to target wait for a grace
+// period that needs the caller's CPU, index self, in the kernel: one that
+// has not begun (the batch is not taken yet, or its Start has not
+// returned), or the one the batch in flight waits for, if it holds self.
+// Called with mu held.
+func (r *reclaimer) waitsForSelf(sw selfWaiter, self int, target uint64) bool {
+	if target > r.retired-uint64(len(r.next)) || !r.tokSet {
+		return true
+	}
+	return sw.waitsForSelf(self, r.tok)
 }
 
 // Close refuses new Retires (ErrClosed), runs every function already
