@@ -258,6 +258,70 @@ func barrierScenario(name string, release bool) explore.Scenario {
 	}}
 }
 
+// startRaceScenario: concurrent Start calls that compute different tokens
+// must all be served. The owner claims the CPU and makes user, kernel and
+// user transitions. Updater a's Start is fine-grained (its request of need
+// may come at any point of the others' run); updater b's calls are coarse:
+// Start and wait for its token, then, two Starts in a row (the second one
+// during the grace period the first began, so that it asks for the one
+// after) and wait for both. Check: every wait ends (a request lowered by a
+// stale one, so that no grace period ever serves it, is a deadlock). The
+// interleaving that lowers need: a loads need during the first grace
+// period, b's third Start raises it above a's token, then a stores its own.
+func startRaceScenario() explore.Scenario {
+	return explore.Scenario{Name: "grace/start-race", Setup: func(r *explore.Run) {
+		d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true})
+		if err != nil {
+			panic(err)
+		}
+		g, err := grace.New(d, grace.Options{NudgeAfter: -1, SpinWait: -1})
+		if err != nil {
+			panic(err)
+		}
+		r.Go("owner", func() {
+			var c *ctdefer.CPU
+			explore.Atomically(func() { c, err = d.Claim(0) }) // kernel mode
+			if err != nil {
+				r.Fail(err)
+			}
+			c.UserEnter()
+			c.KernelEnter()
+			c.UserEnter()
+		})
+		wait := func(tok grace.Token) { // the updaters' wait in graceScenario
+			for {
+				var last ctseq.Snapshot
+				var engine uint64
+				done := false
+				explore.Atomically(func() {
+					last, _ = d.Snapshot(0)
+					engine = g.EngineState()
+					done = g.Poll(tok)
+				})
+				if done {
+					return
+				}
+				explore.Wait(func() bool {
+					now, _ := d.Snapshot(0)
+					return now != last || g.EngineState() != engine
+				})
+			}
+		}
+		r.Go("a", func() {
+			wait(g.Start())
+		})
+		r.Go("b", func() {
+			var t1, t2, t3 grace.Token
+			explore.Atomically(func() { t1 = g.Start() })
+			wait(t1)
+			explore.Atomically(func() { t2 = g.Start() })
+			explore.Atomically(func() { t3 = g.Start() })
+			wait(t2)
+			wait(t3)
+		})
+	}}
+}
+
 // graceRow is one exploration of the grace table.
 type graceRow struct {
 	scenario explore.Scenario
@@ -298,6 +362,9 @@ func graceRows() []graceRow {
 		// 4: 26,860 and 47,073 schedules (15 s each); 3 here.
 		{scenario: barrierScenario("grace/expedited-barrier", false), opts: explore.Options{Preemptions: 3}},
 		{scenario: barrierScenario("grace/expedited-barrier-release", true), opts: explore.Options{Preemptions: 3}},
+		// Two preemptions reach the lost request (a after its load of
+		// need, the owner inside its kernel stretch).
+		{scenario: startRaceScenario(), opts: explore.Options{Preemptions: 2}},
 	}
 }
 

@@ -219,7 +219,9 @@ func TestWaitForOwnCPUWouldDeadlock(t *testing.T) {
 // so does not hold its CPU, is not refused: it returns once the grace
 // period's other CPU moves. The check is about the CPU, not the caller.
 func TestWaitByOwnerForGracePeriodWithoutItsCPU(t *testing.T) {
-	f := mutFixture(t, 2, grace.Options{NudgeAfter: -1})
+	// Start's scan starts the nudge clock; a later scan, by the owner's
+	// Wait, nudges CPU 1: the sign that the Wait is under way.
+	f := mutFixture(t, 2, grace.Options{NudgeAfter: time.Microsecond})
 	other := f.ownerWith(1, modeKernel) // holds the grace period up
 	tokens := make(chan grace.Token)
 	got := make(chan error, 1)
@@ -232,6 +234,7 @@ func TestWaitByOwnerForGracePeriodWithoutItsCPU(t *testing.T) {
 	})
 	tok := <-tokens
 	require.False(t, f.g.Completed(tok), "CPU 1 holds the grace period up")
+	mutEventually(t, "the Wait's nudge to CPU 1", func() bool { return f.g.Stats().Nudges >= 1 })
 	other.set(t, modeUser)
 	require.NoError(t, recv(t, "Wait", got), "Wait by CPU 0's owner for a grace period that does not need CPU 0")
 }
