@@ -114,7 +114,10 @@ import (
 // Release. If ctx ends first it returns a *StallError naming the CPUs it
 // still waits for (StalledCPU.Nudged: whether an IPI was posted to it),
 // within about a millisecond of ctx's end. A nil ctx is refused with
-// ErrNilArgument.
+// ErrNilArgument. Called by an owner inside a kernel stretch (or a handler
+// on its thread), it would wait for its own CPU: it returns an error
+// wrapping ctdefer.ErrWouldDeadlock at once. A CPU whose owner exited
+// without Release is taken back while the barrier waits for it.
 func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 	if ctx == nil {
 		return nilContext("ExpeditedBarrier")

@@ -98,7 +98,9 @@ func (r *reclaimer) init(eng engine, max int) {
 // goroutine; they must not block for long or panic.
 //
 // If Options.MaxPending callbacks are pending, Retire blocks until the
-// reclaimer has run a batch: it then takes a grace period to return. So an
+// reclaimer has run a batch: it then takes a grace period to return (the
+// reclaimer's wait takes back the CPUs of owners that exited without
+// Release, so a dead owner does not block it for good). So an
 // owner of a CPU of the Domain must not call it inside a kernel stretch
 // (that grace period waits for its own CPU): use TryRetire there.
 // A retired function may itself call Retire: on the reclaimer goroutine,
@@ -257,7 +259,9 @@ func (r *reclaimer) loop() {
 // the reclaimer's grace period waits for. After a Close whose context ended,
 // it returns Close's error. Called from a retired function (which would wait
 // for itself), it returns an error wrapping ErrInCallback. A nil ctx is
-// refused with ErrNilArgument.
+// refused with ErrNilArgument. Called by an owner inside a kernel stretch
+// while the grace period it waits for needs the caller's CPU, it returns an
+// error wrapping ctdefer.ErrWouldDeadlock.
 func (g *Domain) Barrier(ctx context.Context) error { return g.rec.barrier(ctx) }
 
 func (r *reclaimer) barrier(ctx context.Context) error {
