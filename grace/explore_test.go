@@ -154,34 +154,40 @@ func graceScenario(name string, cfg graceConfig) explore.Scenario {
 				ptrs[u].Store(uint64(2*u + 1)) // publish the new object
 				var tok grace.Token
 				step(func() { tok = g.Start() })
-				for {
-					done := false
-					var last any
-					var engine uint64
-					step(func() {
-						// The state before the poll: a change after
-						// these loads either is seen by the poll or
-						// wakes the wait below.
-						last, _ = d.Snapshot(0)
-						engine = g.EngineState()
-						done = g.Poll(tok)
-					})
-					if done {
-						break
-					}
-					// Spin-wait, the explorer's way (a real waiter sleeps
-					// and polls again): until the reader's word moves (a
-					// transition or a Quiesce) or the engine's words
-					// change (another updater drove it, or gave it back).
-					explore.Wait(func() bool {
-						now, _ := d.Snapshot(0)
-						return any(now) != last || g.EngineState() != engine
-					})
-				}
+				pollUntil(d, g, tok, step)
 				objs[2*u].Store(objPoison) // free the old object
 			})
 		}
 	}}
+}
+
+// pollUntil is an updater's wait for tok over CPU 0: step runs each Poll,
+// with the loads before it (explore.Atomically for a coarse updater, a
+// plain call for a fine-grained one).
+func pollUntil(d *ctdefer.Domain, g *grace.Domain, tok grace.Token, step func(func())) {
+	for {
+		done := false
+		var last ctseq.Snapshot
+		var engine uint64
+		step(func() {
+			// The state before the poll: a change after these loads
+			// either is seen by the poll or wakes the wait below.
+			last, _ = d.Snapshot(0)
+			engine = g.EngineState()
+			done = g.Poll(tok)
+		})
+		if done {
+			return
+		}
+		// Spin-wait, the explorer's way (a real waiter sleeps and polls
+		// again): until the reader's word moves (a transition or a
+		// Quiesce) or the engine's words change (another updater drove
+		// it, or gave it back).
+		explore.Wait(func() bool {
+			now, _ := d.Snapshot(0)
+			return now != last || g.EngineState() != engine
+		})
+	}
 }
 
 // barrierScenario: the reader claims the CPU (kernel mode) and, in that
@@ -288,25 +294,7 @@ func startRaceScenario() explore.Scenario {
 			c.KernelEnter()
 			c.UserEnter()
 		})
-		wait := func(tok grace.Token) { // the updaters' wait in graceScenario
-			for {
-				var last ctseq.Snapshot
-				var engine uint64
-				done := false
-				explore.Atomically(func() {
-					last, _ = d.Snapshot(0)
-					engine = g.EngineState()
-					done = g.Poll(tok)
-				})
-				if done {
-					return
-				}
-				explore.Wait(func() bool {
-					now, _ := d.Snapshot(0)
-					return now != last || g.EngineState() != engine
-				})
-			}
-		}
+		wait := func(tok grace.Token) { pollUntil(d, g, tok, explore.Atomically) }
 		r.Go("a", func() {
 			wait(g.Start())
 		})
