@@ -412,27 +412,31 @@ func (q *QSBR) scan(k uint64) bool {
 // this reader's; the registered owner's ended at its Release, which came
 // before the Claim that Holder sees. A new Claim under way may still show
 // the old claim: the reader is then waited for, a wait longer than needed.
-func (q *QSBR) gone(i int) (reg *weak.Pointer[ctdefer.CPU], gone bool) {
+func (q *QSBR) gone(i int) bool {
 	r := &q.readers[i]
-	reg = r.claim.Load() // load: pairs with the store in QSBR.Reader
+	reg := r.claim.Load() // load: pairs with the store in QSBR.Reader
 	// loads (Holder): pairs with Claim's CAS and store of the handle.
-	return reg, reg != nil && *reg != q.d.Holder(r.cpu)
+	return reg != nil && *reg != q.d.Holder(r.cpu)
 }
 
 // goneLogged is gone for the driver's scan, which logs each stale
 // registration once (Warn): the mistake is in the program, and the stall it
-// would have caused is far from it.
+// would have caused is far from it. A registration found stale stays so
+// (a claim never becomes current again), so later scans skip it after one
+// load.
 func (q *QSBR) goneLogged(i int) bool {
-	reg, gone := q.gone(i)
-	if !gone {
+	reg := q.readers[i].claim.Load() // load: as in gone
+	if reg != nil && reg == q.staleLogged[i] {
+		return true
+	}
+	// loads (Holder): as in gone.
+	if reg == nil || *reg == q.d.Holder(q.readers[i].cpu) {
 		return false
 	}
-	if q.staleLogged[i] != reg {
-		q.staleLogged[i] = reg
-		if q.log != nil {
-			q.log.Warn("grace: QSBR reader left online when its CPU was released (call Reader.Offline before "+
-				"CPU.Release); the CPU's new owner registered no reader: grace periods no longer wait for it", "cpu", q.readers[i].cpu)
-		}
+	q.staleLogged[i] = reg
+	if q.log != nil {
+		q.log.Warn("grace: QSBR reader left online when its CPU was released (call Reader.Offline before "+
+			"CPU.Release); the CPU's new owner registered no reader: grace periods no longer wait for it", "cpu", q.readers[i].cpu)
 	}
 	return true
 }
@@ -597,7 +601,7 @@ func (q *QSBR) stallError(op string, waited time.Duration, err error) error {
 	for i := range q.readers {
 		r := &q.readers[i]
 		ctr := r.ctr.Load() // load: diagnostics
-		if _, gone := q.gone(i); ctr >= k || q.skippable(r.cpu) || gone {
+		if ctr >= k || q.skippable(r.cpu) || q.gone(i) {
 			continue
 		}
 		snap, _ := q.d.Snapshot(r.cpu)
