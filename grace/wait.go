@@ -29,8 +29,9 @@ func (g *Domain) await(ctx context.Context, done func() bool, slow func(n int) b
 func (g *Domain) logger() *slog.Logger { return g.log }
 
 // waitFor implements engine: the wait of Wait and Synchronize, without the
-// error's decoration. Its slow path looks for the caller waiting for itself
-// (selfWait) and for laggards whose owner exited (reapHeld).
+// error's decoration. It refuses a wait for the caller's own CPU
+// (selfCPU, waitsForSelf), at once or once the grace period records that
+// CPU, and its slow path takes back laggards whose owner exited (reapHeld).
 func (g *Domain) waitFor(ctx context.Context, t Token) error {
 	self := g.selfCPU()
 	if self >= 0 && g.waitsForSelf(self, t) {
