@@ -150,7 +150,32 @@
 //
 // Any goroutine may call Synchronize, Start, Poll, Completed, Wait, Retire,
 // Barrier and ExpeditedBarrier, except the owner of a CPU of the Domain inside
-// a kernel stretch: a grace period would wait for that very CPU, a deadlock
-// that ends only with the context (use Start and Poll, or TryRetire, there).
-// Checkpoint is for owners, with their own *ctdefer.CPU.
+// a kernel stretch (or a handler running on its thread): a wait that needs
+// that very CPU would wait for its caller. Synchronize, Wait, Barrier and
+// ExpeditedBarrier return an error wrapping ctdefer.ErrWouldDeadlock at once
+// when they would (as ctdefer's Close does), whatever their context; a wait
+// that does not need the caller's CPU (a grace period that began while it
+// was in user mode) proceeds. A Retire blocked at MaxPending has no such
+// check: use TryRetire, or Start and Poll, there. Checkpoint is for owners,
+// with their own *ctdefer.CPU. In the QSBR flavour an online reader must not
+// wait at all (its check is QSBROptions.Debug's).
+//
+// # Owners that exit, handles that outlive their claim
+//
+// An owner whose goroutine ends without Release (it returns, panics or calls
+// runtime.Goexit while locked to its thread) leaves its CPU claimed, and in
+// whatever state it was: a grace period, a barrier, and a Retire blocked at
+// MaxPending would wait for it for good. Every wait of either flavour looks
+// for such owners on its slow path, among the CPUs it waits for, every 16
+// sleeps of a millisecond (ctdefer's Domain.ReapExited, with a garbage
+// collection every 256 where only one can tell), takes their CPUs back (an
+// unclaimed CPU holds nothing), and logs each (Options.Logger). Blocked
+// Retires and Barrier wait for the reclaimer's grace period, so the
+// reclaimer's wait does it for them.
+//
+// A QSBR reader belongs to the claim it was registered for: QSBR.Reader on a
+// released handle panics, and a reader left online when its CPU was released
+// (Reader.Offline must come first) stops holding grace periods up once
+// another owner claims the CPU without registering a reader; the first grace
+// period that skips it logs it (QSBROptions.Logger).
 package grace

@@ -22,7 +22,9 @@ var (
 	// ErrBacklog: TryRetire found Options.MaxPending callbacks waiting.
 	ErrBacklog = errors.New("grace: too many retired callbacks pending")
 
-	// ErrNotOwner: Checkpoint was given a CPU of another ctdefer.Domain.
+	// ErrNotOwner: Checkpoint or QSBR.Reader was given a CPU of another
+	// ctdefer.Domain, or QSBR.Reader a handle already released (both
+	// panic: a misuse).
 	ErrNotOwner = errors.New("grace: CPU not in this domain")
 
 	// ErrInCallback: Barrier or Close was called from a retired callback,

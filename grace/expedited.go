@@ -2,6 +2,8 @@ package grace
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ctdefer/ctdefer/ctseq"
@@ -112,7 +114,10 @@ import (
 // Release. If ctx ends first it returns a *StallError naming the CPUs it
 // still waits for (StalledCPU.Nudged: whether an IPI was posted to it),
 // within about a millisecond of ctx's end. A nil ctx is refused with
-// ErrNilArgument.
+// ErrNilArgument. Called by an owner inside a kernel stretch (or a handler
+// on its thread), it would wait for its own CPU: it returns an error
+// wrapping ctdefer.ErrWouldDeadlock at once. A CPU whose owner exited
+// without Release is taken back while the barrier waits for it.
 func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 	if ctx == nil {
 		return nilContext("ExpeditedBarrier")
@@ -170,14 +175,27 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 	if done() {
 		return nil
 	}
+	// The caller's own CPU, in the kernel and waited for: only the caller
+	// can acknowledge the IPI or make the transition.
+	if self := g.selfCPU(); self >= 0 && slices.Contains(wait, int32(self)) {
+		return fmt.Errorf("grace: ExpeditedBarrier: %w", g.selfWaitError(self))
+	}
 	start := time.Now()
-	if err := g.await(ctx, done); err != nil {
+	reap := func(n int) bool { // the slow path: CPUs whose owner exited
+		reaped := false
+		for _, i := range wait {
+			reaped = n%reapEvery == 0 && g.reap(n, int(i)) || reaped
+		}
+		return reaped
+	}
+	if err := g.await(ctx, done, reap); err != nil {
 		e := &StallError{Op: "ExpeditedBarrier", Waited: time.Since(start), Err: err}
 		for k, i := range wait {
 			// Handled is false by construction: a handled barrier IPI
 			// acknowledges the generation and ends the wait for the CPU.
 			e.CPUs = append(e.CPUs, g.stalled(g.cpus.List()[i], snaps[k].Seq(), posted[k], false))
 		}
+		logStall(g.log, "ExpeditedBarrier", e)
 		return e
 	}
 	return nil

@@ -154,34 +154,40 @@ func graceScenario(name string, cfg graceConfig) explore.Scenario {
 				ptrs[u].Store(uint64(2*u + 1)) // publish the new object
 				var tok grace.Token
 				step(func() { tok = g.Start() })
-				for {
-					done := false
-					var last any
-					var engine uint64
-					step(func() {
-						// The state before the poll: a change after
-						// these loads either is seen by the poll or
-						// wakes the wait below.
-						last, _ = d.Snapshot(0)
-						engine = g.EngineState()
-						done = g.Poll(tok)
-					})
-					if done {
-						break
-					}
-					// Spin-wait, the explorer's way (a real waiter sleeps
-					// and polls again): until the reader's word moves (a
-					// transition or a Quiesce) or the engine's words
-					// change (another updater drove it, or gave it back).
-					explore.Wait(func() bool {
-						now, _ := d.Snapshot(0)
-						return any(now) != last || g.EngineState() != engine
-					})
-				}
+				pollUntil(d, g, tok, step)
 				objs[2*u].Store(objPoison) // free the old object
 			})
 		}
 	}}
+}
+
+// pollUntil is an updater's wait for tok over CPU 0: step runs each Poll,
+// with the loads before it (explore.Atomically for a coarse updater, a
+// plain call for a fine-grained one).
+func pollUntil(d *ctdefer.Domain, g *grace.Domain, tok grace.Token, step func(func())) {
+	for {
+		done := false
+		var last ctseq.Snapshot
+		var engine uint64
+		step(func() {
+			// The state before the poll: a change after these loads
+			// either is seen by the poll or wakes the wait below.
+			last, _ = d.Snapshot(0)
+			engine = g.EngineState()
+			done = g.Poll(tok)
+		})
+		if done {
+			return
+		}
+		// Spin-wait, the explorer's way (a real waiter sleeps and polls
+		// again): until the reader's word moves (a transition or a
+		// Quiesce) or the engine's words change (another updater drove
+		// it, or gave it back).
+		explore.Wait(func() bool {
+			now, _ := d.Snapshot(0)
+			return now != last || g.EngineState() != engine
+		})
+	}
 }
 
 // barrierScenario: the reader claims the CPU (kernel mode) and, in that
@@ -258,6 +264,52 @@ func barrierScenario(name string, release bool) explore.Scenario {
 	}}
 }
 
+// startRaceScenario: concurrent Start calls that compute different tokens
+// must all be served. The owner claims the CPU and makes user, kernel and
+// user transitions. Updater a's Start is fine-grained (its request of need
+// may come at any point of the others' run); updater b's calls are coarse:
+// Start and wait for its token, then, two Starts in a row (the second one
+// during the grace period the first began, so that it asks for the one
+// after) and wait for both. Check: every wait ends (a request lowered by a
+// stale one, so that no grace period ever serves it, is a deadlock). The
+// interleaving that lowers need: a loads need during the first grace
+// period, b's third Start raises it above a's token, then a stores its own.
+func startRaceScenario() explore.Scenario {
+	return explore.Scenario{Name: "grace/start-race", Setup: func(r *explore.Run) {
+		d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true})
+		if err != nil {
+			panic(err)
+		}
+		g, err := grace.New(d, grace.Options{NudgeAfter: -1, SpinWait: -1})
+		if err != nil {
+			panic(err)
+		}
+		r.Go("owner", func() {
+			var c *ctdefer.CPU
+			explore.Atomically(func() { c, err = d.Claim(0) }) // kernel mode
+			if err != nil {
+				r.Fail(err)
+			}
+			c.UserEnter()
+			c.KernelEnter()
+			c.UserEnter()
+		})
+		wait := func(tok grace.Token) { pollUntil(d, g, tok, explore.Atomically) }
+		r.Go("a", func() {
+			wait(g.Start())
+		})
+		r.Go("b", func() {
+			var t1, t2, t3 grace.Token
+			explore.Atomically(func() { t1 = g.Start() })
+			wait(t1)
+			explore.Atomically(func() { t2 = g.Start() })
+			explore.Atomically(func() { t3 = g.Start() })
+			wait(t2)
+			wait(t3)
+		})
+	}}
+}
+
 // graceRow is one exploration of the grace table.
 type graceRow struct {
 	scenario explore.Scenario
@@ -298,6 +350,9 @@ func graceRows() []graceRow {
 		// 4: 26,860 and 47,073 schedules (15 s each); 3 here.
 		{scenario: barrierScenario("grace/expedited-barrier", false), opts: explore.Options{Preemptions: 3}},
 		{scenario: barrierScenario("grace/expedited-barrier-release", true), opts: explore.Options{Preemptions: 3}},
+		// Two preemptions reach the lost request (a after its load of
+		// need, the owner inside its kernel stretch).
+		{scenario: startRaceScenario(), opts: explore.Options{Preemptions: 2}},
 	}
 }
 

@@ -162,7 +162,10 @@ type Options struct {
 	MaxPending int
 
 	// Logger, if set, receives the events an operator needs: a wait ended
-	// by its context (Warn, with the *StallError naming the CPUs), and a
+	// by its context (Synchronize, Wait, Barrier, ExpeditedBarrier: Warn,
+	// with the *StallError naming the CPUs), a Close that dropped retired
+	// callbacks (Error, with their count), a CPU taken back from an owner
+	// that exited without Release while a wait needed it (Warn), and a
 	// grace period that had to nudge CPUs in long kernel stretches (Debug
 	// level: with long stretches it is routine). Nil logs nothing.
 	Logger *slog.Logger
@@ -412,8 +415,11 @@ func (g *Domain) Poll(t Token) bool {
 //
 // Everything a CPU did before its quiescent state happens before
 // Synchronize returns (see the package documentation for the edge).
-// Must not be called by an owner inside a kernel stretch (a deadlock until
-// ctx ends).
+// Called by an owner inside a kernel stretch, or by a handler on its
+// thread, it would wait for its own CPU: it returns an error wrapping
+// ctdefer.ErrWouldDeadlock at once. A CPU whose owner exited without
+// Release is taken back while Synchronize waits for it (see the package
+// documentation).
 func (g *Domain) Synchronize(ctx context.Context) error {
 	if ctx == nil {
 		return nilContext("Synchronize")
@@ -428,7 +434,10 @@ func (g *Domain) Synchronize(ctx context.Context) error {
 
 // Wait blocks until the grace period of t is over, driving the engine,
 // or until ctx ends (then a *StallError, as Synchronize). A nil ctx is
-// refused with ErrNilArgument.
+// refused with ErrNilArgument. Called by an owner inside a kernel stretch,
+// it returns an error wrapping ctdefer.ErrWouldDeadlock as soon as the grace
+// period of t needs the caller's CPU (it has not begun, or it holds the
+// CPU); one that began while the CPU was in user mode is waited for.
 func (g *Domain) Wait(ctx context.Context, t Token) error {
 	return waitOn(g, ctx, "Wait", t)
 }

@@ -130,3 +130,44 @@ func TestMutantTokenDuringGracePeriodWaitsForTheNext(t *testing.T) {
 	b.set(t, modeUser)
 	require.True(t, f.g.Poll(t1), "the next grace period ends when CPU 1 leaves the kernel")
 }
+
+// Two ExpeditedBarrier calls at once keep their own wait lists: A, called
+// while only CPU 1 is in the kernel, waits for CPU 1 alone; B, called once
+// CPU 0 has entered the kernel too, waits for both. When CPU 1 leaves the
+// kernel, A returns and B still waits for CPU 0 (its context's end names
+// CPU 0 alone). A list shared between them (the scratch given back before
+// the wait: mutant grace-barrier-scratch-shared) makes B's build overwrite
+// A's entries: A then waits for CPU 0 instead of CPU 1 (it is still waiting
+// when its context ends), or, if A's entry lands last, B waits for CPU 1
+// twice and returns without CPU 0.
+func TestMutantConcurrentExpeditedBarriersKeepTheirLists(t *testing.T) {
+	f := mutFixture(t, 2, grace.Options{NudgeAfter: -1})
+	x := f.ownerWith(0, modeUser)
+	y := f.ownerWith(1, modeKernel) // never polls: only its transition ends a wait for it
+	ctxA := ctxFor(t, mutLimit)
+	a := make(chan error, 1)
+	go func() { a <- f.g.ExpeditedBarrier(ctxA) }()
+	mutEventually(t, "A's IPI to CPU 1", func() bool { return f.g.Stats().BarrierIPIs == 1 })
+
+	x.set(t, modeKernel)
+	ctxB, cancelB := context.WithCancel(context.Background())
+	defer cancelB()
+	b := make(chan error, 1)
+	go func() { b <- f.g.ExpeditedBarrier(ctxB) }()
+	mutEventually(t, "B's IPIs to CPUs 0 and 1", func() bool { return f.g.Stats().BarrierIPIs == 3 })
+	select {
+	case err := <-a:
+		t.Fatalf("A returned while CPU 1 was still in the kernel stretch it was in at the call: %v", err)
+	default:
+	}
+
+	y.set(t, modeUser) // ends A's wait, and B's for CPU 1
+	require.NoError(t, <-a, "A, whose only CPU left the kernel")
+	cancelB()
+	err := <-b
+	var se *grace.StallError
+	require.ErrorAs(t, err, &se, "B returned although CPU 0 is still in the kernel")
+	require.Len(t, se.CPUs, 1, "B waits for CPU 0 alone: %v", err)
+	require.Equal(t, 0, se.CPUs[0].CPU, "%v", err)
+	x.set(t, modeUser)
+}

@@ -3,6 +3,7 @@ package grace_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"runtime/trace"
 	"strings"
@@ -70,6 +71,34 @@ func TestLoggerEvents(t *testing.T) {
 		require.Contains(t, rec.find("nudged CPUs"), "DEBUG", "nudge not logged: %v", rec.logs)
 		require.Contains(t, rec.find("ended by its context"), "WARN", "stall not logged: %v", rec.logs)
 	})
+}
+
+// Every wait that its context ends is logged at Warn with the CPUs, not
+// only Synchronize and Wait: Barrier, ExpeditedBarrier, and a Close that
+// drops retired callbacks (at Error, with the count). Catches mutants
+// grace-barrier-no-log, grace-expedited-no-log and grace-close-no-log.
+func TestLoggerStalledWaits(t *testing.T) {
+	rec := &records{}
+	f := newFixture(t, 1, grace.Options{NudgeAfter: -1, Logger: slog.New(rec)})
+	sb := f.ownerWith(f.cpus[0], modeKernel) // never polls, never reports
+	require.NoError(t, f.g.Retire(func() {}))
+
+	require.ErrorIs(t, f.g.Barrier(ctxFor(t, 5*time.Millisecond)), grace.ErrStalled)
+	l := rec.find("op=Barrier")
+	require.Contains(t, l, "WARN", "Barrier's stall not logged: %v", rec.logs)
+	require.Contains(t, l, fmt.Sprintf("CPU %d", f.cpus[0]), "the record names the CPU")
+
+	require.ErrorIs(t, f.g.ExpeditedBarrier(ctxFor(t, 5*time.Millisecond)), grace.ErrStalled)
+	l = rec.find("op=ExpeditedBarrier")
+	require.Contains(t, l, "WARN", "ExpeditedBarrier's stall not logged: %v", rec.logs)
+	require.Contains(t, l, fmt.Sprintf("CPU %d", f.cpus[0]), "the record names the CPU")
+
+	err := f.g.Close(ctxFor(t, 5*time.Millisecond))
+	require.ErrorIs(t, err, grace.ErrStalled)
+	l = rec.find("Close dropped")
+	require.Contains(t, l, "ERROR", "Close's drop not logged: %v", rec.logs)
+	require.Contains(t, l, "dropped=1", "the record counts the callbacks")
+	sb.set(t, modeUser)
 }
 
 // While a trace is recorded, a wait for a grace period is a task named

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"time"
 	"unsafe"
+	"weak"
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/ctseq"
@@ -98,17 +99,22 @@ type QSBROptions struct {
 	// Options. Zero means DefaultMaxPending.
 	MaxPending int
 
-	// Logger, if set, receives a Warn when a wait for a grace period ends
-	// by its context (with the *StallError naming the readers). Nil logs
-	// nothing.
+	// Logger, if set, receives the events of Options.Logger that apply:
+	// a wait ended by its context (Synchronize, Wait, Barrier: Warn, with
+	// the *StallError naming the readers), a Close that dropped retired
+	// callbacks (Error), a CPU taken back from an owner that exited
+	// without Release (Warn), and a reader left online on a CPU that has
+	// since changed owner (Warn). Nil logs nothing.
 	Logger *slog.Logger
 
 	// Debug turns on the read-side checks: a Pointer.Load by the owner of
 	// a CPU whose reader is offline, unregistered or idle panics, naming
-	// the rule; so does Quiescent on an offline reader. Each Pointer.Load
-	// then costs a gettid system call and a lookup of the calling thread
-	// (a few hundred nanoseconds, against about a nanosecond without
-	// Debug), and each Reader method a gettid: keep it for tests.
+	// the rule; so does every Quiescent on an offline reader (Offline
+	// makes its fast path miss; without Debug, Quiescent is one load and
+	// one compare in every case). Each Pointer.Load then costs a gettid
+	// system call and a lookup of the calling thread (a few hundred
+	// nanoseconds, against about a nanosecond without Debug), and each
+	// Reader method a gettid: keep it for tests.
 	Debug bool
 }
 
@@ -142,6 +148,10 @@ type QSBR struct {
 	debug   bool
 	log     *slog.Logger
 	readers []Reader
+
+	// Driver state, under drive: per reader, the registration last
+	// logged as stale (gone).
+	staleLogged []*weak.Pointer[ctdefer.CPU]
 
 	rec reclaimer
 }
@@ -190,6 +200,9 @@ type readerLine struct {
 	q    *QSBR
 	cpu  int
 	tid  int // the owner's thread at registration (Debug)
+	// claim is the claim the reader was registered for (QSBR.Reader):
+	// written by the owner, read by drivers on their slow path (gone).
+	claim atomicx.Pointer[weak.Pointer[ctdefer.CPU]]
 }
 
 // NewQSBR creates a QSBR domain over d's CPUs. It registers nothing on d,
@@ -202,7 +215,8 @@ func NewQSBR(d *ctdefer.Domain, opts QSBROptions) (*QSBR, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grace: NewQSBR: %w", err)
 	}
-	q := &QSBR{d: d, cpus: cpus, spin: opts.SpinWait, debug: opts.Debug, log: opts.Logger, readers: make([]Reader, cpus.Len())}
+	q := &QSBR{d: d, cpus: cpus, spin: opts.SpinWait, debug: opts.Debug, log: opts.Logger, readers: make([]Reader, cpus.Len()),
+		staleLogged: make([]*weak.Pointer[ctdefer.CPU], cpus.Len())}
 	if q.spin == 0 {
 		q.spin = DefaultSpinWait
 	}
@@ -220,13 +234,23 @@ func NewQSBR(d *ctdefer.Domain, opts QSBROptions) (*QSBR, error) {
 // now on the owner may hold references anywhere until its next report. Call
 // it on the owner's thread, after Claim, once per claim (again after a new
 // Claim of the CPU); it takes the place of the previous owner's Reader. A nil
-// c, or one of another ctdefer.Domain, is a misuse: it panics.
+// c, one of another ctdefer.Domain, or one already released is a misuse: it
+// panics (with an error wrapping ErrNotOwner in the last two cases).
+//
+// The reader belongs to c's claim. Call Offline before c.Release: a reader
+// left online when its CPU is released and claimed by an owner that does not
+// register one is no longer waited for (its owner has gone; grace periods
+// log it, Options.Logger).
 func (q *QSBR) Reader(c *ctdefer.CPU) *Reader {
 	if c == nil {
 		panic("grace: QSBR.Reader: nil *ctdefer.CPU")
 	}
 	if c.Domain() != q.d {
-		panic(fmt.Sprintf("grace: QSBR.Reader: CPU %d: %v", c.CPU(), ErrNotOwner))
+		panic(fmt.Errorf("grace: QSBR.Reader: CPU %d: %w", c.CPU(), ErrNotOwner))
+	}
+	claim := weak.Make(c)
+	if q.d.Holder(c.CPU()) != claim { // loads: c's CPU's claim now
+		panic(fmt.Errorf("grace: QSBR.Reader: CPU %d: handle used after Release: %w", c.CPU(), ErrNotOwner))
 	}
 	r := &q.readers[q.cpus.Of(c.CPU())]
 	r.tid = sysx.Gettid() // owner-only field: the new owner's thread
@@ -235,6 +259,11 @@ func (q *QSBR) Reader(c *ctdefer.CPU) *Reader {
 		where = uint32(cpu) + 1
 	}
 	r.where.Store(where) // store: the wait policy's hint; pairs with sharesCPU's load
+	// store: before Online's report; a driver that loads the previous
+	// registration here (gone) loaded ctr before this store, and Online's
+	// load of gp, which every later read of the owner follows, comes after
+	// the driver's start store.
+	r.claim.Store(&claim)
 	r.Online()
 	return r
 }
@@ -295,6 +324,11 @@ func (r *Reader) Online() {
 func (r *Reader) Offline() {
 	r.checkOwner("Offline")
 	r.off = true
+	if r.q.debug {
+		// No grace period count equals offline: Quiescent's fast path
+		// always misses, so report's check panics whatever ran since.
+		r.seen = offline
+	}
 	r.ctr.Store(offline) // store: after every use; pairs with the driver's scan load
 	r.q.wake()
 }
@@ -384,9 +418,44 @@ func (q *QSBR) scan(k uint64) bool {
 		if q.readers[i].ctr.Load() >= k { // load: pairs with the owner's report store
 			continue
 		}
-		if !q.skippable(q.cpus.List()[i]) {
+		if !q.skippable(q.cpus.List()[i]) && !q.goneLogged(i) {
 			return false
 		}
+	}
+	return true
+}
+
+// gone reports whether reader i's registration is no longer its CPU's
+// claim: the CPU was released (without Offline, a misuse) and claimed since
+// by an owner that did not register a reader. That owner's reads are not
+// this reader's; the registered owner's ended at its Release, which came
+// before the Claim that Holder sees. A new Claim under way may still show
+// the old claim: the reader is then waited for, a wait longer than needed.
+func (q *QSBR) gone(i int) bool {
+	r := &q.readers[i]
+	reg := r.claim.Load() // load: pairs with the store in QSBR.Reader
+	// loads (Holder): pairs with Claim's CAS and store of the handle.
+	return reg != nil && *reg != q.d.Holder(r.cpu)
+}
+
+// goneLogged is gone for the driver's scan, which logs each stale
+// registration once (Warn): the mistake is in the program, and the stall it
+// would have caused is far from it. A registration found stale stays so
+// (a claim never becomes current again), so later scans skip it after one
+// load.
+func (q *QSBR) goneLogged(i int) bool {
+	reg := q.readers[i].claim.Load() // load: as in gone
+	if reg != nil && reg == q.staleLogged[i] {
+		return true
+	}
+	// loads (Holder): as in gone.
+	if reg == nil || *reg == q.d.Holder(q.readers[i].cpu) {
+		return false
+	}
+	q.staleLogged[i] = reg
+	if q.log != nil {
+		q.log.Warn("grace: QSBR reader left online when its CPU was released (call Reader.Offline before "+
+			"CPU.Release); the CPU's new owner registered no reader: grace periods no longer wait for it", "cpu", q.readers[i].cpu)
 	}
 	return true
 }
@@ -466,7 +535,7 @@ func (q *QSBR) waitFor(ctx context.Context, t Token) error {
 			}
 		}
 	}
-	for {
+	for n := 1; ; n++ {
 		q.sleep.Store(1) // store: announce the sleep; pairs with the wakers' load
 		q.advance(t, true)
 		if q.Completed(t) {
@@ -476,6 +545,9 @@ func (q *QSBR) waitFor(ctx context.Context, t Token) error {
 		if err := ctxErr(ctx, now, deadline, hasDeadline); err != nil {
 			return err
 		}
+		if n%reapEvery == 0 && q.reapLaggards(n) {
+			continue // scan again at once: a CPU taken back holds nothing
+		}
 		d := maxSleep
 		if hasDeadline {
 			d = min(d, deadline.Sub(now))
@@ -483,6 +555,34 @@ func (q *QSBR) waitFor(ctx context.Context, t Token) error {
 		q.sleeps.Inc() // statistics only
 		q.sleep.WaitFor(1, d)
 	}
+}
+
+// reapLaggards looks, at the n-th sleep of a wait, for the readers holding
+// the grace period in progress up whose owner exited without Release, and
+// takes their CPUs back (ctdefer's ReapExited, as the kernel-stretch
+// flavour's reap): the next scan finds them unclaimed. It reports whether it
+// took any back. Not under the interleaving explorer, whose owners do not
+// exit and whose schedules must not include these loads.
+func (q *QSBR) reapLaggards(n int) bool {
+	if atomicx.Instrumented {
+		return false
+	}
+	k := q.gp.Load()        // load: the grace period in progress, if any
+	if q.done.Load() == k { // load: as gp's
+		return false
+	}
+	reaped := false
+	for i := range q.readers {
+		r := &q.readers[i]
+		if r.ctr.Load() >= k || q.skippable(r.cpu) { // loads: as in scan
+			continue
+		}
+		if q.d.ReapExited(r.cpu, n%(reapEvery*reapEvery) == 0) {
+			logReaped(q.log, r.cpu)
+			reaped = true
+		}
+	}
+	return reaped
 }
 
 // ctxErr is ctx's error, or context.DeadlineExceeded once its deadline has
@@ -540,7 +640,7 @@ func (q *QSBR) stallError(op string, waited time.Duration, err error) error {
 	for i := range q.readers {
 		r := &q.readers[i]
 		ctr := r.ctr.Load() // load: diagnostics
-		if ctr >= k || q.skippable(r.cpu) {
+		if ctr >= k || q.skippable(r.cpu) || q.gone(i) {
 			continue
 		}
 		snap, _ := q.d.Snapshot(r.cpu)

@@ -371,6 +371,22 @@ func TestPointerDebugChecks(t *testing.T) {
 		require.Contains(t, fmt.Sprint(v), "reads QSBR-protected data while its reader is offline")
 		require.NotPanics(t, func() { _ = p.Load() }, "a load by a goroutine that owns no CPU is an updater's")
 	})
+	t.Run("qsbr-quiescent-offline", func(t *testing.T) {
+		// No grace period runs between Offline and Quiescent: the check
+		// must not depend on one having started (mutant
+		// qsbr-debug-offline-seen-kept).
+		f := newQFixture(t, 1, grace.QSBROptions{Debug: true})
+		started := grace.QSBRStarted(f.q)
+		v := f.panicOnOwner(t, func(r *grace.Reader) {
+			r.Quiescent() // online: fine
+			r.Offline()
+			r.Quiescent()
+		})
+		require.Equal(t, started, grace.QSBRStarted(f.q), "no grace period started meanwhile")
+		require.NotNil(t, v, "Quiescent by an offline reader did not panic")
+		require.Contains(t, fmt.Sprint(v), "grace: Reader.Quiescent: CPU")
+		require.Contains(t, fmt.Sprint(v), "is offline")
+	})
 	t.Run("kernel-flavour-in-user-mode", func(t *testing.T) {
 		f := newFixture(t, 1, grace.Options{NudgeAfter: -1, Debug: true})
 		p := grace.NewPointer(f.g, new(int))

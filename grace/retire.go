@@ -62,6 +62,8 @@ type reclaimer struct {
 	kick     chan struct{}
 	done     chan struct{} // closed when the reclaimer exits
 	gid      uint64        // the reclaimer goroutine's id, once it runs; 0 before
+	tok      Token         // the grace period the batch in flight waits for
+	tokSet   bool          // tok is the batch in flight's (Start has returned)
 	ctx      context.Context
 	stopWait context.CancelCauseFunc
 }
@@ -96,7 +98,9 @@ func (r *reclaimer) init(eng engine, max int) {
 // goroutine; they must not block for long or panic.
 //
 // If Options.MaxPending callbacks are pending, Retire blocks until the
-// reclaimer has run a batch: it then takes a grace period to return. So an
+// reclaimer has run a batch: it then takes a grace period to return (the
+// reclaimer's wait takes back the CPUs of owners that exited without
+// Release, so a dead owner does not block it for good). So an
 // owner of a CPU of the Domain must not call it inside a kernel stretch
 // (that grace period waits for its own CPU): use TryRetire there.
 // A retired function may itself call Retire: on the reclaimer goroutine,
@@ -220,6 +224,9 @@ func (r *reclaimer) loop() {
 		r.mu.Unlock()
 
 		t := g.Start() // after the take: after every Retire of the batch
+		r.mu.Lock()
+		r.tok, r.tokSet = t, true // for Barrier's self-wait check
+		r.mu.Unlock()
 		start := time.Now()
 		if !g.Poll(t) {
 			if err := g.waitFor(r.ctx, t); err != nil {
@@ -240,6 +247,7 @@ func (r *reclaimer) loop() {
 		}
 		r.mu.Lock()
 		r.ran += uint64(len(batch))
+		r.tokSet = false
 		r.spare = batch[:0]
 		r.notify()
 		r.mu.Unlock()
@@ -251,7 +259,9 @@ func (r *reclaimer) loop() {
 // the reclaimer's grace period waits for. After a Close whose context ended,
 // it returns Close's error. Called from a retired function (which would wait
 // for itself), it returns an error wrapping ErrInCallback. A nil ctx is
-// refused with ErrNilArgument.
+// refused with ErrNilArgument. Called by an owner inside a kernel stretch
+// while the grace period it waits for needs the caller's CPU, it returns an
+// error wrapping ctdefer.ErrWouldDeadlock.
 func (g *Domain) Barrier(ctx context.Context) error { return g.rec.barrier(ctx) }
 
 func (r *reclaimer) barrier(ctx context.Context) error {
@@ -261,6 +271,21 @@ func (r *reclaimer) barrier(ctx context.Context) error {
 	start := time.Now()
 	r.mu.Lock()
 	target := r.retired
+	self, sw := -1, selfWaiter(nil)
+	var recheck <-chan time.Time
+	if r.ran < target {
+		if sw, _ = r.eng.(selfWaiter); sw != nil {
+			self = sw.selfCPU()
+		}
+		if self >= 0 {
+			// The grace period the batch waits for may record the
+			// caller's CPU after the first check: look again every
+			// millisecond.
+			t := time.NewTicker(time.Millisecond)
+			defer t.Stop()
+			recheck = t.C
+		}
+	}
 	for r.ran < target {
 		if r.err != nil {
 			err := r.err
@@ -271,17 +296,44 @@ func (r *reclaimer) barrier(ctx context.Context) error {
 			r.mu.Unlock()
 			return fmt.Errorf("grace: Barrier: %w", ErrInCallback)
 		}
+		if self >= 0 && r.waitsForSelf(sw, self, target) {
+			r.mu.Unlock()
+			return fmt.Errorf("grace: Barrier: %w", sw.selfWaitError(self))
+		}
 		ch := r.changed
 		r.mu.Unlock()
 		select {
 		case <-ch:
+		case <-recheck:
 		case <-ctx.Done():
-			return r.eng.stallError("Barrier", time.Since(start), ctx.Err())
+			err := r.eng.stallError("Barrier", time.Since(start), ctx.Err())
+			logStall(r.eng.logger(), "Barrier", err)
+			return err
 		}
 		r.mu.Lock()
 	}
 	r.mu.Unlock()
 	return nil
+}
+
+// selfWaiter is the kernel-stretch flavour's check for a caller that
+// would wait for itself (wait.go); the QSBR flavour has its own (Debug).
+type selfWaiter interface {
+	selfCPU() int
+	waitsForSelf(i int, t Token) bool
+	selfWaitError(i int) error
+}
+
+// waitsForSelf reports whether the callbacks up to target wait for a grace
+// period that needs the caller's CPU, index self, in the kernel: one that
+// has not begun (the batch is not taken yet, or its Start has not
+// returned), or the one the batch in flight waits for, if it holds self.
+// Called with mu held.
+func (r *reclaimer) waitsForSelf(sw selfWaiter, self int, target uint64) bool {
+	if target > r.retired-uint64(len(r.next)) || !r.tokSet {
+		return true
+	}
+	return sw.waitsForSelf(self, r.tok)
 }
 
 // Close refuses new Retires (ErrClosed), runs every function already
@@ -330,11 +382,19 @@ func (r *reclaimer) close(ctx context.Context) error {
 		<-r.done
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.err != nil {
-		return fmt.Errorf("grace: Close: %d retired callbacks dropped, never run: %w", r.dropped, r.err)
+	dropped, err := r.dropped, r.err
+	r.mu.Unlock()
+	if err == nil {
+		return nil
 	}
-	return nil
+	err = fmt.Errorf("grace: Close: %d retired callbacks dropped, never run: %w", dropped, err)
+	if l := r.eng.logger(); l != nil {
+		// Error, not Warn: callbacks that will never run are memory the
+		// program will never get back, and the one Close an operator
+		// most needs to see.
+		l.Error("grace: Close dropped retired callbacks, never run", "dropped", dropped, "err", err)
+	}
+	return err
 }
 
 func (r *reclaimer) counts() (retired, ran uint64) {
