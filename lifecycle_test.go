@@ -625,3 +625,70 @@ func TestOwnerGoneHandleCollected(t *testing.T) {
 	require.NoError(t, claim(), "the handle was collected: the claim is lost")
 	require.Equal(t, uint64(1), d.TotalStats().OwnersGone)
 }
+
+// A handle used after Release is dead: each method that acts on the CPU
+// panics, naming itself and "after Release", with or without Options.Debug,
+// and leaves the word as Release left it (Kernel, same sequence); a Defer
+// then still goes to the mailbox, and the next Claim finds the CPU in
+// kernel mode and can use it. Mutant released-handle-unchecked.
+func TestCPUAfterReleasePanics(t *testing.T) {
+	methods := []struct {
+		name string
+		call func(c *ctdefer.CPU)
+	}{
+		{"CPU.State", func(c *ctdefer.CPU) { c.State() }},
+		{"CPU.UserEnter", func(c *ctdefer.CPU) { c.UserEnter() }},
+		{"CPU.KernelEnter", func(c *ctdefer.CPU) { c.KernelEnter() }},
+		{"CPU.Poll", func(c *ctdefer.CPU) { c.Poll() }},
+		{"CPU.Quiesce", func(c *ctdefer.CPU) { c.Quiesce() }},
+		{"CPU.Idle", func(c *ctdefer.CPU) { _ = c.Idle(context.Background()) }},
+		{"CPU.Release", func(c *ctdefer.CPU) { _ = c.Release() }},
+		{"CPU.NeedResched", func(c *ctdefer.CPU) { c.NeedResched() }},
+		{"CPU.NeedReschedBeforeUser", func(c *ctdefer.CPU) { c.NeedReschedBeforeUser() }},
+		{"CPU.Tick", func(c *ctdefer.CPU) { c.Tick() }},
+		{"CPU.ClearResched", func(c *ctdefer.CPU) { c.ClearResched() }},
+	}
+	for _, debug := range []bool{false, true} {
+		for _, m := range methods {
+			ok := t.Run(fmt.Sprintf("debug=%v/%s", debug, m.name), func(t *testing.T) {
+				d := edgeDomain(t, func(o *ctdefer.Options) { o.Debug = debug })
+				cnt := newCounter()
+				w, err := d.Register("w", cnt.handler)
+				require.NoError(t, err)
+				var p any
+				var before, after ctseq.Snapshot
+				within(t, "owner", func() {
+					c, err := d.Claim(0)
+					if err != nil {
+						p = err
+						return
+					}
+					_ = c.Release()
+					before, _ = d.Snapshot(0)
+					p = recovered(func() { m.call(c) })
+					after, _ = d.Snapshot(0)
+				})
+				msg := fmt.Sprint(p)
+				require.Contains(t, msg, "ctdefer: "+m.name+":", "the panic names the method")
+				require.Contains(t, msg, "after Release", "the panic says why")
+				require.Equal(t, before, after, "a released handle leaves the word alone")
+				require.Equal(t, ctseq.Kernel, after.State())
+				how, err := d.Defer(0, w)
+				require.NoError(t, err)
+				require.Equal(t, ctdefer.IPI, how, "work for the released CPU waits in its mailbox")
+				o := startOwner(t, d, 0)
+				var st ctseq.State
+				o.do(func(c *ctdefer.CPU) {
+					st = c.State()
+					c.UserEnter()
+					c.KernelEnter()
+				})
+				require.Equal(t, ctseq.Kernel, st, "the next Claim returns the CPU in kernel mode")
+				require.Equal(t, 1, cnt.get(0), "the next owner ran the work sent while nobody held the CPU")
+			})
+			if !ok {
+				return // a misused handle may have broken the Domain's books: the next cases would hang
+			}
+		}
+	}
+}
