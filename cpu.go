@@ -432,11 +432,11 @@ func (c *CPU) runEntryWork(work ctseq.Work) {
 	if c.debug || c.trace {
 		c.instrumentEntry(work)
 	}
-	p := c.s.table.Run(work)
-	c.publishDone()
-	if p != nil {
-		panic(p)
-	}
+	// Deferred, so that it follows every handler however the drain ends: a
+	// return, a handler's panic or its runtime.Goexit (Drain runs the other
+	// handlers first in both cases).
+	defer c.publishDone()
+	c.s.table.Drain(work)
 }
 
 // instrumentEntry is runEntryWork's debug and trace bookkeeping, out of line.
@@ -451,7 +451,8 @@ func (c *CPU) instrumentEntry(work ctseq.Work) {
 
 // publishDone publishes the drain that just ended, deferred by
 // runEntryWork so that it follows every handler and happens even if one
-// panics (Drain runs the others first), when someone waits for it.
+// panics or calls runtime.Goexit (Drain runs the others first), when
+// someone waits for it.
 //
 // The load of waiters pairs with the waiter's add, which precedes its step
 // 1 CAS: this entry's add read that CAS (it claimed the waiter's bit), so
@@ -495,8 +496,8 @@ func (c *CPU) handleIPIs(inUser bool) {
 		s.ostats.ipisInUser.Inc() // counter: orders nothing, read by Stats
 	}
 	// store, deferred so that it follows every handler, and happens even
-	// if one panics (Drain runs the others first): pairs with the load in
-	// DeferWait's wait.
+	// if one panics or calls runtime.Goexit (Drain runs the others first):
+	// pairs with the load in DeferWait's wait.
 	defer s.ipiDone.Store(gen)
 	s.table.Drain(work)
 }

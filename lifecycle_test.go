@@ -692,3 +692,87 @@ func TestCPUAfterReleasePanics(t *testing.T) {
 		}
 	}
 }
+
+// A handler that calls runtime.Goexit (as t.FailNow does) is handled like
+// one that panics: the other work of its batch runs, its waiter hears so
+// (nil, and only once the work ran), and the owner is gone. Under Go the
+// worker releases the CPU and Close finds nothing to hand back; an owner
+// that claimed the CPU itself is found gone by the next waiter's slow path,
+// and that waiter's work is handed back with ErrOwnerGone. Both paths of
+// the batch: deferred to the kernel entry, and IPIs at a Poll. Mutants
+// drain-goexit-loses-rest and goexit-skips-done-seq.
+func TestHandlerGoexit(t *testing.T) {
+	for _, path := range []string{"deferred", "ipi"} {
+		for _, owner := range []string{"go", "claim"} {
+			t.Run(path+"/"+owner, func(t *testing.T) {
+				d := edgeDomain(t)
+				exit, err := d.Register("exit", func(int) { runtime.Goexit() }) // lower bit: runs first
+				require.NoError(t, err)
+				cnt := newCounter()
+				ok, err := d.Register("ok", cnt.handler)
+				require.NoError(t, err)
+
+				step, ended := make(chan struct{}), make(chan struct{})
+				var ranAtExit int
+				loop := func(c *ctdefer.CPU) {
+					defer close(ended)
+					defer func() { ranAtExit = cnt.get(0) }() // after the handlers, however they end
+					if path == "deferred" {
+						c.UserEnter()
+					}
+					step <- struct{}{}
+					<-step
+					if path == "deferred" {
+						c.KernelEnter()
+					} else {
+						c.Poll()
+					}
+					t.Error("the owner went on after its handler's Goexit")
+				}
+				if owner == "go" {
+					require.NoError(t, d.Go(0, loop))
+				} else {
+					go func() {
+						c, err := d.Claim(0)
+						if err != nil {
+							t.Error(err)
+							close(ended)
+							return
+						}
+						loop(c) // no Release: the thread ends with the goroutine
+					}()
+				}
+				<-step
+				waited := make(chan error, 1)
+				go func() { waited <- d.DeferWait(context.Background(), 0, ok) }()
+				if path == "deferred" {
+					eventually(t, "the waiter's bit set", func() bool { s, _ := d.Snapshot(0); return s.Work() != 0 })
+				} else {
+					eventually(t, "the waiter's IPI posted", func() bool { s, _ := d.Stats(0); return s.IPIs == 1 })
+				}
+				require.Equal(t, path == "deferred", requireDefer(t, d, 0, exit) == ctdefer.Deferred)
+				step <- struct{}{}
+				<-ended
+				require.Equal(t, 1, ranAtExit, "the work after the Goexit ran before the owner's goroutine ended")
+				select {
+				case err := <-waited:
+					require.NoError(t, err, "the waiter of the work that ran hears it ran")
+				case <-time.After(hangLimit):
+					t.Fatal("the work ran but its DeferWait never returned")
+				}
+				if owner == "go" {
+					eventually(t, "the worker released the CPU", func() bool { return !d.Claimed(0) })
+					require.NoError(t, d.Close(ctxWithin(t, hangLimit)), "nothing lost, nothing handed back")
+					return
+				}
+				if runtime.GOOS != "linux" {
+					return // an exited owner is found through thread IDs or a collection
+				}
+				err = d.DeferWait(ctxWithin(t, hangLimit), 0, ok)
+				require.ErrorIs(t, err, ctdefer.ErrOwnerGone, "a later delivery is handed back by the reclaim")
+				require.Equal(t, 1, cnt.get(0), "handed-back work never runs")
+				require.False(t, d.Claimed(0), "the CPU was taken back")
+			})
+		}
+	}
+}
