@@ -700,7 +700,7 @@ func TestCPUAfterReleasePanics(t *testing.T) {
 // that claimed the CPU itself is found gone by the next waiter's slow path,
 // and that waiter's work is handed back with ErrOwnerGone. Both paths of
 // the batch: deferred to the kernel entry, and IPIs at a Poll. Mutants
-// drain-goexit-loses-rest and goexit-skips-done-seq.
+// drain-goexit-loses-rest and completion-skipped-on-panic.
 func TestHandlerGoexit(t *testing.T) {
 	for _, path := range []string{"deferred", "ipi"} {
 		for _, owner := range []string{"go", "claim"} {
