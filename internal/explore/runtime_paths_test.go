@@ -305,6 +305,25 @@ func closeScenario(withOwner, remoteSafe bool) explore.Scenario {
 	}}
 }
 
+// claimAndOpenWindow is the start of the window scenarios' owner: it claims
+// CPU 0, enters user mode (then sets *inUser), waits for an IPI to be
+// posted and handles it at a Poll, in an interrupt window (unless UserEnter
+// took it).
+func claimAndOpenWindow(r *explore.Run, d *ctdefer.Domain, inUser *bool) *ctdefer.CPU {
+	c, err := d.Claim(0)
+	if err != nil {
+		r.Fail(err)
+	}
+	c.UserEnter()
+	*inUser = true
+	explore.Wait(func() bool {
+		st, err := d.Stats(0)
+		return err == nil && st.IPIs > 0
+	})
+	c.Poll()
+	return c
+}
+
 // windowScenario: an owner in user mode handles one IPI at a Poll (an
 // interrupt window: a short kernel stretch opened from user mode), while a
 // sender delivers two different items with Defer. Property P4 (no IPI storm): the
@@ -323,19 +342,8 @@ func windowScenario() explore.Scenario {
 		kick := register(r, d, "kick", func(int) {})
 		inUser, senderDone := false, false
 		var hows []ctdefer.Delivery
-		posted := func() bool {
-			st, err := d.Stats(0)
-			return err == nil && st.IPIs > 0
-		}
 		r.Go("owner", func() {
-			c, err := d.Claim(0)
-			if err != nil {
-				r.Fail(err)
-			}
-			c.UserEnter()
-			inUser = true
-			explore.Wait(posted)
-			c.Poll() // the kick, in an interrupt window (unless UserEnter took it)
+			c := claimAndOpenWindow(r, d, &inUser)
 			explore.Wait(func() bool { return senderDone })
 			c.KernelEnter() // runs the deferred items
 			if err := c.Release(); err != nil {
@@ -395,14 +403,7 @@ func windowTicketScenario() explore.Scenario {
 		var werr error
 		stats := func() ctdefer.Stats { st, _ := d.Stats(0); return st }
 		r.Go("owner", func() {
-			c, err := d.Claim(0)
-			if err != nil {
-				r.Fail(err)
-			}
-			c.UserEnter()
-			inUser = true
-			explore.Wait(func() bool { return stats().IPIs > 0 })
-			c.Poll() // the kick, in an interrupt window (unless UserEnter took it)
+			c := claimAndOpenWindow(r, d, &inUser)
 			explore.Wait(func() bool { return kickerDone })
 			c.KernelEnter() // drains other: its completion is published for the waiter
 			c.UserEnter()
