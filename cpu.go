@@ -271,7 +271,7 @@ func (c *CPU) KernelEnter() {
 // the CPU (it enters the kernel, runs deferred work and the IPIs, and
 // returns to user mode: counted in Stats.IPIsInUser). It reports whether it
 // handled an IPI. Without a pending IPI it costs one load of a line that only
-// senders of IPIs write.
+// senders of IPIs write, and one plain load of the handle (see CPU.checks).
 func (c *CPU) Poll() bool {
 	if c.checks&checkReleased != 0 {
 		c.check("CPU.Poll")
