@@ -67,11 +67,23 @@ func (c *CPU) released() bool { return c.checks&checkReleased != 0 }
 // owner's.
 func (c *CPU) check(method string) {
 	if c.checks&checkReleased != 0 {
-		panic(fmt.Sprintf("ctdefer: %s: CPU %d used after Release (the handle is dead; Claim the CPU again for a new one)", method, c.cpu))
+		panic(usedAfterRelease{method, c.cpu})
 	}
 	if c.checks&checkDebug != 0 {
 		c.checkOwner(method)
 	}
+}
+
+// usedAfterRelease is the value a method of a dead handle panics with. The
+// small accessors raise it themselves, without a call, so that they stay
+// within the inliner's budget.
+type usedAfterRelease struct {
+	method string
+	cpu    int
+}
+
+func (e usedAfterRelease) Error() string {
+	return fmt.Sprintf("ctdefer: %s: CPU %d used after Release (the handle is dead; Claim the CPU again for a new one)", e.method, e.cpu)
 }
 
 // Claim pins the calling goroutine to cpu and returns the owner handle, in
@@ -202,7 +214,7 @@ func (c *CPU) Closing() bool { return c.d.closed.Load() } // load: pairs with Cl
 // State returns the CPU's current context-tracking state.
 func (c *CPU) State() ctseq.State {
 	if c.checks&checkReleased != 0 {
-		c.check("CPU.State")
+		panic(usedAfterRelease{"CPU.State", c.cpu})
 	}
 	return c.s.word.Snapshot().State()
 }
@@ -274,7 +286,7 @@ func (c *CPU) KernelEnter() {
 // senders of IPIs write, and one plain load of the handle (see CPU.checks).
 func (c *CPU) Poll() bool {
 	if c.checks&checkReleased != 0 {
-		c.check("CPU.Poll")
+		panic(usedAfterRelease{"CPU.Poll", c.cpu})
 	}
 	if c.s.mbox.pending() {
 		c.pollSlow()

@@ -209,7 +209,7 @@ func (d *Domain) Resched(cpu int, level ReschedLevel) error {
 // Tick has promoted it. One atomic load. Owner only.
 func (c *CPU) NeedResched() bool {
 	if c.checks&checkReleased != 0 {
-		c.check("CPU.NeedResched")
+		panic(usedAfterRelease{"CPU.NeedResched", c.cpu})
 	}
 	return c.s.resched.full()
 }
@@ -219,7 +219,7 @@ func (c *CPU) NeedResched() bool {
 // returning to the hot loop when it is true. One atomic load. Owner only.
 func (c *CPU) NeedReschedBeforeUser() bool {
 	if c.checks&checkReleased != 0 {
-		c.check("CPU.NeedReschedBeforeUser")
+		panic(usedAfterRelease{"CPU.NeedReschedBeforeUser", c.cpu})
 	}
 	return c.s.resched.v.Load() != 0 // load: pairs with the requester's Or (step 1)
 }
@@ -231,7 +231,7 @@ func (c *CPU) NeedReschedBeforeUser() bool {
 // unless it promotes. Owner only.
 func (c *CPU) Tick() bool {
 	if c.checks&checkReleased != 0 {
-		c.check("CPU.Tick")
+		panic(usedAfterRelease{"CPU.Tick", c.cpu})
 	}
 	r := &c.s.resched
 	v := r.v.Load() // load: pairs with the requester's Or (step 1)
@@ -252,7 +252,7 @@ func (c *CPU) Tick() bool {
 // when nothing is pending. Owner only.
 func (c *CPU) ClearResched() ReschedLevel {
 	if c.checks&checkReleased != 0 {
-		c.check("CPU.ClearResched")
+		panic(usedAfterRelease{"CPU.ClearResched", c.cpu})
 	}
 	r := &c.s.resched
 	if r.v.Load() == 0 { // load: nothing to clear; a later request stays pending
