@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/ctseq"
 )
 
 // benchOwner claims the first allowed CPU for the benchmark goroutine and
@@ -97,8 +98,12 @@ func BenchmarkCPUPollNothing(b *testing.B) {
 //	         its word) and run by the entry
 //	floor    nowork plus what onework cannot avoid: one CAS on a word of
 //	         its own and one indirect call of a no-op
+//	word     the floor under nowork: the bare ctseq.Word round trip
 //
 // onework over floor is the bookkeeping of an entry with work (target 1.5x).
+// nowork over word is the handle's: per method one plain load of the
+// handle's checks byte (the Options.Debug and used-after-Release checks
+// together), the mailbox poll, and UserEnter's load of doneSeq.
 func BenchmarkKernelEnter(b *testing.B) {
 	b.Run("nowork", func(b *testing.B) {
 		_, c, _ := benchOwner(b, 1)
@@ -125,6 +130,18 @@ func BenchmarkKernelEnter(b *testing.B) {
 			word.v.CompareAndSwap(v, v|1<<20)
 			c.KernelEnter()
 			(*call)()
+		}
+	})
+	b.Run("word", func(b *testing.B) {
+		var word struct {
+			_ [64]byte
+			w ctseq.Word
+			_ [64]byte
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			word.w.UserEnter()
+			word.w.KernelEnter()
 		}
 	})
 }

@@ -132,9 +132,11 @@ func (d *Domain) DeferWaitAll(ctx context.Context, w Work) ([]Outcome, error) {
 		if !s.claimed.Load() { // load: pairs with the CAS in Claim and the store in Release
 			continue
 		}
-		s.waiters.Inc()       // RMW: before step 1; pairs with the owner's load in publishDone
+		s.waiters.Inc()       // RMW: before step 1; pairs with the owner's load in publishDone, and with a hand-back's (handback.go)
 		defer s.waiters.Dec() // RMW: the wait is over
+		mark := d.hand.mark()
 		t, err := d.deliver("DeferWaitAll", s, w)
+		t.mark = mark
 		o := Outcome{CPU: s.cpu, Delivery: t.how(), Err: err}
 		if err != nil {
 			o.Delivery = 0

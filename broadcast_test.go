@@ -165,3 +165,37 @@ func TestBroadcastValidation(t *testing.T) {
 		require.False(t, errors.As(err, &be), "a closed Domain fails the call, not each CPU")
 	}
 }
+
+// DeferWaitAll keeps each CPU counted as waited for until its wait ends: an
+// owner publishes the completion of a drain only while someone waits, so a
+// deferred delivery whose waiter stopped counting before the drain would
+// never be seen complete. CPU 0 takes the work deferred, CPU 1 by IPI (sent
+// after CPU 0's delivery, so once it is posted CPU 0's delivery is over);
+// only then do the owners run it. Mutant deferwaitall-waiters-early.
+func TestDeferWaitAllCountsDeferredWaitersToTheEnd(t *testing.T) {
+	d := edgeDomain(t)
+	cnt := newCounter()
+	w, err := d.Register("w", cnt.handler)
+	require.NoError(t, err)
+	o0, o1 := startOwner(t, d, 0), startOwner(t, d, 1)
+	o0.do(func(c *ctdefer.CPU) { c.UserEnter() })
+	type result struct {
+		outs []ctdefer.Outcome
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		outs, err := d.DeferWaitAll(ctxWithin(t, hangLimit), w)
+		res <- result{outs, err}
+	}()
+	eventually(t, "CPU 1's IPI posted", func() bool { s, _ := d.Stats(1); return s.IPIs == 1 })
+	o0.do(func(c *ctdefer.CPU) { c.KernelEnter() })
+	o1.do(func(c *ctdefer.CPU) { c.Poll() })
+	r := mutWait(t, "DeferWaitAll", res)
+	require.NoError(t, r.err, "the work ran on both CPUs, and DeferWaitAll saw it")
+	require.Len(t, r.outs, 2)
+	require.Equal(t, ctdefer.Deferred, r.outs[0].Delivery)
+	require.Equal(t, ctdefer.IPI, r.outs[1].Delivery)
+	require.Equal(t, 1, cnt.get(0))
+	require.Equal(t, 1, cnt.get(1))
+}

@@ -18,6 +18,13 @@ import (
 // *MisuseError wrapping ErrWrongThread). Remote code uses the Domain's
 // Defer and DeferWait, which never need a *CPU.
 //
+// A handle is dead once Release has begun: every method that acts on the
+// CPU (State, UserEnter, KernelEnter, Poll, Quiesce, Idle, Release,
+// NeedResched, NeedReschedBeforeUser, Tick, ClearResched) then panics,
+// naming the method and "after Release", in every build, and leaves the
+// CPU's word alone; the next Claim of the CPU finds it in kernel mode. CPU,
+// Domain and Closing describe the handle and stay valid.
+//
 // The owner's life:
 //
 //	c, err := d.Claim(cpu)       // kernel mode, pinned
@@ -39,7 +46,44 @@ type CPU struct {
 	trace    bool       // Options.Trace: the owner's paths log to runtime/trace
 	pinned   bool
 	restore  func() error
-	released bool
+	// checks is non-zero iff an owner method must look before it acts:
+	// checkDebug (Options.Debug) or checkReleased (Release has begun). One
+	// plain load of it is the whole cost of both checks on the fast paths.
+	// Owner-only: written at Claim and by Release, on the owner's thread.
+	checks uint8
+}
+
+// The bits of CPU.checks.
+const (
+	checkDebug    uint8 = 1 << iota // Options.Debug: the owner-thread checks
+	checkReleased                   // Release has begun: the handle is dead
+)
+
+// released reports whether Release has begun on c. Owner-only.
+func (c *CPU) released() bool { return c.checks&checkReleased != 0 }
+
+// check is the slow side of the owner methods' one load of c.checks: a dead
+// handle panics, and with Options.Debug the calling thread must be the
+// owner's.
+func (c *CPU) check(method string) {
+	if c.checks&checkReleased != 0 {
+		panic(usedAfterRelease{method, c.cpu})
+	}
+	if c.checks&checkDebug != 0 {
+		c.checkOwner(method)
+	}
+}
+
+// usedAfterRelease is the value a method of a dead handle panics with. The
+// small accessors raise it themselves, without a call, so that they stay
+// within the inliner's budget.
+type usedAfterRelease struct {
+	method string
+	cpu    int
+}
+
+func (e usedAfterRelease) Error() string {
+	return fmt.Sprintf("ctdefer: %s: CPU %d used after Release (the handle is dead; Claim the CPU again for a new one)", e.method, e.cpu)
 }
 
 // Claim pins the calling goroutine to cpu and returns the owner handle, in
@@ -120,6 +164,9 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 	d.claimers.Inc() // RMW under mu: Close waits for zero (see Close)
 	all := d.all
 	c := &CPU{d: d, s: s, cpu: cpu, tid: tid, debug: d.opts.Debug, trace: d.opts.Trace, pinned: !d.opts.Unpinned}
+	if c.debug {
+		c.checks = checkDebug
+	}
 	// The handle, weakly: it reads nil once the handle is collected before
 	// Release, and the claim is lost (owner.go, step 2).
 	h := weak.Make(c)
@@ -165,15 +212,20 @@ func (c *CPU) Domain() *Domain { return c.d }
 func (c *CPU) Closing() bool { return c.d.closed.Load() } // load: pairs with Close's store
 
 // State returns the CPU's current context-tracking state.
-func (c *CPU) State() ctseq.State { return c.s.word.Snapshot().State() }
+func (c *CPU) State() ctseq.State {
+	if c.checks&checkReleased != 0 {
+		panic(usedAfterRelease{"CPU.State", c.cpu})
+	}
+	return c.s.word.Snapshot().State()
+}
 
 // UserEnter returns the CPU to user mode. IPIs already posted are handled
 // first (the kernel's exit-to-user work loop); from the transition on, work
 // sent to this CPU is deferred to its next KernelEnter instead of
 // interrupting it.
 func (c *CPU) UserEnter() {
-	if c.debug {
-		c.checkOwner("CPU.UserEnter")
+	if c.checks != 0 {
+		c.check("CPU.UserEnter")
 	}
 	if c.s.mbox.pending() {
 		c.handleIPIs(false)
@@ -211,8 +263,8 @@ func (c *CPU) retireDone() {
 // registration order), then any pending IPIs. Without pending work it costs
 // one atomic add and one load.
 func (c *CPU) KernelEnter() {
-	if c.debug {
-		c.checkOwner("CPU.KernelEnter")
+	if c.checks != 0 {
+		c.check("CPU.KernelEnter")
 		c.checkPlacement("CPU.KernelEnter")
 	}
 	work := c.s.word.KernelEnter()
@@ -231,8 +283,11 @@ func (c *CPU) KernelEnter() {
 // the CPU (it enters the kernel, runs deferred work and the IPIs, and
 // returns to user mode: counted in Stats.IPIsInUser). It reports whether it
 // handled an IPI. Without a pending IPI it costs one load of a line that only
-// senders of IPIs write.
+// senders of IPIs write, and one plain load of the handle (see CPU.checks).
 func (c *CPU) Poll() bool {
+	if c.checks&checkReleased != 0 {
+		panic(usedAfterRelease{"CPU.Poll", c.cpu})
+	}
 	if c.s.mbox.pending() {
 		c.pollSlow()
 		return true
@@ -270,8 +325,8 @@ func (c *CPU) pollSlow() {
 // reference that a grace period must wait for. Grace periods that began
 // before it no longer wait for this CPU. One atomic add.
 func (c *CPU) Quiesce() {
-	if c.debug {
-		c.checkOwner("CPU.Quiesce")
+	if c.checks != 0 {
+		c.check("CPU.Quiesce")
 	}
 	c.s.word.Quiesce()
 }
@@ -284,8 +339,8 @@ func (c *CPU) Quiesce() {
 // the IPIs that woke it. It returns nil after a wake-up, ctx.Err() if ctx
 // ended, ErrClosed if the Domain is closing.
 func (c *CPU) Idle(ctx context.Context) error {
-	if c.debug {
-		c.checkOwner("CPU.Idle")
+	if c.checks != 0 {
+		c.check("CPU.Idle")
 	}
 	if c.s.mbox.pending() || c.s.resched.full() {
 		c.handleIPIs(false)
@@ -312,15 +367,13 @@ func (c *CPU) Idle(ctx context.Context) error {
 // thread unlocked, CPU unclaimed; IPIs not yet run stay in the mailbox for
 // the next Claim or Close) and then lets the panic (a *ctseq.HandlerPanic)
 // continue. Release returns an error only if the affinity could not be
-// restored (the CPU is released anyway). Calling Release twice panics.
+// restored (the CPU is released anyway). Calling Release twice panics, as
+// does every other use of the handle after Release (see CPU).
 func (c *CPU) Release() (err error) {
-	if c.released {
-		panic(fmt.Sprintf("ctdefer: CPU.Release: CPU %d released twice", c.cpu))
+	if c.checks != 0 {
+		c.check("CPU.Release")
 	}
-	if c.debug {
-		c.checkOwner("CPU.Release")
-	}
-	c.released = true
+	c.checks |= checkReleased
 	defer func() {
 		if rerr := c.giveUp(); err == nil {
 			err = rerr
@@ -391,11 +444,11 @@ func (c *CPU) runEntryWork(work ctseq.Work) {
 	if c.debug || c.trace {
 		c.instrumentEntry(work)
 	}
-	p := c.s.table.Run(work)
-	c.publishDone()
-	if p != nil {
-		panic(p)
-	}
+	// Deferred, so that it follows every handler however the drain ends: a
+	// return, a handler's panic or its runtime.Goexit (Drain runs the other
+	// handlers first in both cases).
+	defer c.publishDone()
+	c.s.table.Drain(work)
 }
 
 // instrumentEntry is runEntryWork's debug and trace bookkeeping, out of line.
@@ -410,7 +463,8 @@ func (c *CPU) instrumentEntry(work ctseq.Work) {
 
 // publishDone publishes the drain that just ended, deferred by
 // runEntryWork so that it follows every handler and happens even if one
-// panics (Drain runs the others first), when someone waits for it.
+// panics or calls runtime.Goexit (Drain runs the others first), when
+// someone waits for it.
 //
 // The load of waiters pairs with the waiter's add, which precedes its step
 // 1 CAS: this entry's add read that CAS (it claimed the waiter's bit), so
@@ -454,8 +508,8 @@ func (c *CPU) handleIPIs(inUser bool) {
 		s.ostats.ipisInUser.Inc() // counter: orders nothing, read by Stats
 	}
 	// store, deferred so that it follows every handler, and happens even
-	// if one panics (Drain runs the others first): pairs with the load in
-	// DeferWait's wait.
+	// if one panics or calls runtime.Goexit (Drain runs the others first):
+	// pairs with the load in DeferWait's wait.
 	defer s.ipiDone.Store(gen)
 	s.table.Drain(work)
 }

@@ -17,7 +17,7 @@ func (c *CPU) checkOwner(method string) {
 
 // checkPlacement panics if a pinned owner runs on another CPU (debug mode).
 func (c *CPU) checkPlacement(method string) {
-	if !c.pinned {
+	if !c.debug || !c.pinned {
 		return
 	}
 	if on, err := currentCPU(); err == nil && on != c.cpu {

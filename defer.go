@@ -38,6 +38,7 @@ import (
 type ticket struct {
 	kind uint8  // ticketDone, ticketDeferred, ticketIPI
 	seq  uint64 // ticketDeferred: the kernel entry that runs it; ticketIPI: the mailbox generation
+	mark uint64 // the hand-backs made before the delivery began (handback.go, step 1)
 }
 
 const (
@@ -140,12 +141,14 @@ func (d *Domain) DeferWait(ctx context.Context, cpu int, w Work) error {
 	if err != nil {
 		return err
 	}
-	s.waiters.Inc()       // RMW: before step 1; pairs with the owner's load in publishDone
+	s.waiters.Inc()       // RMW: before step 1; pairs with the owner's load in publishDone, and with a hand-back's (handback.go)
 	defer s.waiters.Dec() // RMW: the wait is over
+	mark := d.hand.mark()
 	t, err := d.deliver("DeferWait", s, w)
 	if err != nil || t.kind == ticketDone {
 		return err
 	}
+	t.mark = mark
 	return d.wait(ctx, "DeferWait", s, w, t)
 }
 
@@ -165,10 +168,19 @@ func (d *Domain) Send(ctx context.Context, cpu int, w Work) (Delivery, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Step 1 alone first: a deferred Send does not wait, so it is not
+	// counted as a waiter (a refusal leaves no trace; deliver starts over).
+	if s.policy.Load() == policyTracked && s.word.SetWorkIfUser(ctseq.Work(1)<<w.info.bit) { // load: set at Claim
+		return Deferred, nil
+	}
+	s.ipiWaiters.Inc()       // RMW: before step 1; pairs with a hand-back's load (handback.go)
+	defer s.ipiWaiters.Dec() // RMW: the wait is over
+	mark := d.hand.mark()
 	t, err := d.deliver("Send", s, w)
 	if err != nil || t.kind != ticketIPI {
 		return t.how(), err
 	}
+	t.mark = mark
 	return IPI, d.wait(ctx, "Send", s, w, t)
 }
 
@@ -185,10 +197,14 @@ func (d *Domain) IPI(ctx context.Context, cpu int, w Work) error {
 	if err != nil {
 		return err
 	}
+	s.ipiWaiters.Inc()       // RMW: before the post; pairs with a hand-back's load (handback.go)
+	defer s.ipiWaiters.Dec() // RMW: the wait is over
+	mark := d.hand.mark()
 	t, err := d.ipi("IPI", s, w, ctseq.Work(1)<<w.info.bit)
 	if err != nil || t.kind == ticketDone {
 		return err
 	}
+	t.mark = mark
 	return d.wait(ctx, "IPI", s, w, t)
 }
 
@@ -229,7 +245,7 @@ func (d *Domain) deliver(method string, s *slot, w Work) (ticket, error) {
 	}
 	if ok {
 		// Step 1: deferred. The fast path ends here.
-		return ticket{ticketDeferred, at.ServedBy()}, nil
+		return ticket{kind: ticketDeferred, seq: at.ServedBy()}, nil
 	}
 	return d.ipi(method, s, w, bit)
 }
@@ -293,7 +309,7 @@ func (d *Domain) ipi(method string, s *slot, w Work, bit ctseq.Work) (ticket, er
 	s.swork.ipis[w.info.bit].Inc() // counter, per work: ditto
 	d.traceIPI(s.cpu, w)
 	s.wakeIfParked()
-	return ticket{ticketIPI, gen}, nil
+	return ticket{kind: ticketIPI, seq: gen}, nil
 }
 
 // runOnBehalf runs a RemoteSafe handler for a borrowed, parked CPU.
@@ -386,7 +402,7 @@ func (d *Domain) waitFor(ctx context.Context, method string, s *slot, w Work, t 
 // completed is the result of a wait whose delivery completed: nil if it
 // ran, the reason if it was handed back instead.
 func (d *Domain) completed(method string, s *slot, w Work, t ticket) error {
-	if err := d.handedBack(s, t, ctseq.Work(1)<<w.info.bit); err != nil {
+	if err := d.hand.handedBack(s, t, ctseq.Work(1)<<w.info.bit); err != nil {
 		return fmt.Errorf("ctdefer: %s(%d, %s): handed back, never run: %w", method, s.cpu, w.Name(), err)
 	}
 	return nil

@@ -52,7 +52,8 @@
 //   - Completions are truthful: [Domain.DeferWait], [Domain.Send] and
 //     [Domain.IPI] return nil only for work that ran, and an error wrapping
 //     the reason ([ErrClosed], [ErrOwnerGone]) only for work that was handed
-//     back, even when a neighbouring handler panicked.
+//     back, even when a neighbouring handler panicked or called
+//     runtime.Goexit (the rest of its batch runs first).
 //   - Nothing hangs: every wait honours its context in every phase, and a
 //     call that would wait for itself (Close from an owner or a handler)
 //     returns [ErrWouldDeadlock] at once.

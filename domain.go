@@ -47,9 +47,7 @@ type Domain struct {
 	closeMu   atomicx.Mutex // one Close at a time (TryLock: a nested Close returns at once)
 	closeDone bool          // guarded by closeMu: Close has finished its job
 
-	handMu  atomicx.Mutex  // guards handed
-	handed  []handBack     // the hand-back log (owner.go)
-	nHanded atomicx.Uint32 // len(handed), readable without handMu
+	hand handLog // the deliveries handed back instead of run (handback.go)
 }
 
 // workInfo is one registered kind of work.
@@ -262,9 +260,11 @@ func (d *Domain) Closed() bool { return d.closed.Load() } // load: pairs with Cl
 //     and handed back otherwise.
 //
 // Close returns nil if every delivery ran. Otherwise its error lists, in an
-// *UndeliveredError, every delivery the Domain handed back instead of
+// *UndeliveredError, the deliveries the Domain handed back instead of
 // running, each with the reason (ErrClosed for an IPI that step 3 could not
-// run, ErrOwnerGone for an owner that exited); a DeferWait, Send or IPI waiting for such a delivery
+// run, ErrOwnerGone for an owner that exited), once per CPU, work and
+// reason (deliveries of one work to one CPU handed back for the same reason
+// are listed once, so the report stays bounded); a DeferWait, Send or IPI waiting for such a delivery
 // returns an error wrapping the same reason. Work that ran, including
 // RemoteSafe work Close ran itself, is never listed. If a handler that Close
 // runs panics, Close still accounts for everything else, and its error also
@@ -358,7 +358,7 @@ func (d *Domain) Close(ctx context.Context) error {
 	endMail()
 	d.closeDone = true
 	var errs []error
-	pending := d.pendingHandedBack()
+	pending := d.hand.report()
 	if pending != nil {
 		errs = append(errs, &UndeliveredError{Pending: pending})
 	}
@@ -388,7 +388,7 @@ func (d *Domain) closeMailbox(s *slot) (panics []error) {
 		s.swork.onBehalf[w.bit].Inc() // counter, per work: ditto
 	}
 	if back != 0 {
-		d.handBack(s, ticketIPI, gen, back, fmt.Errorf("ctdefer: CPU %d: posted while no worker held it: %w", s.cpu, ErrClosed))
+		d.hand.add(d, s, ticketIPI, gen, back, fmt.Errorf("ctdefer: CPU %d: posted while no worker held it: %w", s.cpu, ErrClosed))
 	}
 	// store: everything this generation held has run or is in the log;
 	// release its waiters (pairs with the load in wait).
@@ -422,7 +422,8 @@ func (d *Domain) calledByOwner() (cpu int, ok bool) {
 	return r.s.cpu, true
 }
 
-// Pending is one work delivery that was handed back instead of run.
+// Pending is a work handed back to a CPU instead of run: one entry for every
+// delivery of that work to that CPU handed back for the same reason.
 type Pending struct {
 	CPU  int
 	Work Work

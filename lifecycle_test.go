@@ -625,3 +625,154 @@ func TestOwnerGoneHandleCollected(t *testing.T) {
 	require.NoError(t, claim(), "the handle was collected: the claim is lost")
 	require.Equal(t, uint64(1), d.TotalStats().OwnersGone)
 }
+
+// A handle used after Release is dead: each method that acts on the CPU
+// panics, naming itself and "after Release", with or without Options.Debug,
+// and leaves the word as Release left it (Kernel, same sequence); a Defer
+// then still goes to the mailbox, and the next Claim finds the CPU in
+// kernel mode and can use it. Mutant released-handle-unchecked.
+func TestCPUAfterReleasePanics(t *testing.T) {
+	methods := []struct {
+		name string
+		call func(c *ctdefer.CPU)
+	}{
+		{"CPU.State", func(c *ctdefer.CPU) { c.State() }},
+		{"CPU.UserEnter", func(c *ctdefer.CPU) { c.UserEnter() }},
+		{"CPU.KernelEnter", func(c *ctdefer.CPU) { c.KernelEnter() }},
+		{"CPU.Poll", func(c *ctdefer.CPU) { c.Poll() }},
+		{"CPU.Quiesce", func(c *ctdefer.CPU) { c.Quiesce() }},
+		{"CPU.Idle", func(c *ctdefer.CPU) { _ = c.Idle(context.Background()) }},
+		{"CPU.Release", func(c *ctdefer.CPU) { _ = c.Release() }},
+		{"CPU.NeedResched", func(c *ctdefer.CPU) { c.NeedResched() }},
+		{"CPU.NeedReschedBeforeUser", func(c *ctdefer.CPU) { c.NeedReschedBeforeUser() }},
+		{"CPU.Tick", func(c *ctdefer.CPU) { c.Tick() }},
+		{"CPU.ClearResched", func(c *ctdefer.CPU) { c.ClearResched() }},
+	}
+	for _, debug := range []bool{false, true} {
+		for _, m := range methods {
+			ok := t.Run(fmt.Sprintf("debug=%v/%s", debug, m.name), func(t *testing.T) {
+				d := edgeDomain(t, func(o *ctdefer.Options) { o.Debug = debug })
+				cnt := newCounter()
+				w, err := d.Register("w", cnt.handler)
+				require.NoError(t, err)
+				var p any
+				var before, after ctseq.Snapshot
+				within(t, "owner", func() {
+					c, err := d.Claim(0)
+					if err != nil {
+						p = err
+						return
+					}
+					_ = c.Release()
+					before, _ = d.Snapshot(0)
+					p = recovered(func() { m.call(c) })
+					after, _ = d.Snapshot(0)
+				})
+				msg := fmt.Sprint(p)
+				require.Contains(t, msg, "ctdefer: "+m.name+":", "the panic names the method")
+				require.Contains(t, msg, "after Release", "the panic says why")
+				require.Equal(t, before, after, "a released handle leaves the word alone")
+				require.Equal(t, ctseq.Kernel, after.State())
+				how, err := d.Defer(0, w)
+				require.NoError(t, err)
+				require.Equal(t, ctdefer.IPI, how, "work for the released CPU waits in its mailbox")
+				o := startOwner(t, d, 0)
+				var st ctseq.State
+				o.do(func(c *ctdefer.CPU) {
+					st = c.State()
+					c.UserEnter()
+					c.KernelEnter()
+				})
+				require.Equal(t, ctseq.Kernel, st, "the next Claim returns the CPU in kernel mode")
+				require.Equal(t, 1, cnt.get(0), "the next owner ran the work sent while nobody held the CPU")
+			})
+			if !ok {
+				return // a misused handle may have broken the Domain's books: the next cases would hang
+			}
+		}
+	}
+}
+
+// A handler that calls runtime.Goexit (as t.FailNow does) is handled like
+// one that panics: the other work of its batch runs, its waiter hears so
+// (nil, and only once the work ran), and the owner is gone. Under Go the
+// worker releases the CPU and Close finds nothing to hand back; an owner
+// that claimed the CPU itself is found gone by the next waiter's slow path,
+// and that waiter's work is handed back with ErrOwnerGone. Both paths of
+// the batch: deferred to the kernel entry, and IPIs at a Poll. Mutants
+// drain-goexit-loses-rest and completion-skipped-on-panic.
+func TestHandlerGoexit(t *testing.T) {
+	for _, path := range []string{"deferred", "ipi"} {
+		for _, owner := range []string{"go", "claim"} {
+			t.Run(path+"/"+owner, func(t *testing.T) {
+				d := edgeDomain(t)
+				exit, err := d.Register("exit", func(int) { runtime.Goexit() }) // lower bit: runs first
+				require.NoError(t, err)
+				cnt := newCounter()
+				ok, err := d.Register("ok", cnt.handler)
+				require.NoError(t, err)
+
+				step, ended := make(chan struct{}), make(chan struct{})
+				var ranAtExit int
+				loop := func(c *ctdefer.CPU) {
+					defer close(ended)
+					defer func() { ranAtExit = cnt.get(0) }() // after the handlers, however they end
+					if path == "deferred" {
+						c.UserEnter()
+					}
+					step <- struct{}{}
+					<-step
+					if path == "deferred" {
+						c.KernelEnter()
+					} else {
+						c.Poll()
+					}
+					t.Error("the owner went on after its handler's Goexit")
+				}
+				if owner == "go" {
+					require.NoError(t, d.Go(0, loop))
+				} else {
+					go func() {
+						c, err := d.Claim(0)
+						if err != nil {
+							t.Error(err)
+							close(ended)
+							return
+						}
+						loop(c) // no Release: the thread ends with the goroutine
+					}()
+				}
+				<-step
+				waited := make(chan error, 1)
+				go func() { waited <- d.DeferWait(context.Background(), 0, ok) }()
+				if path == "deferred" {
+					eventually(t, "the waiter's bit set", func() bool { s, _ := d.Snapshot(0); return s.Work() != 0 })
+				} else {
+					eventually(t, "the waiter's IPI posted", func() bool { s, _ := d.Stats(0); return s.IPIs == 1 })
+				}
+				require.Equal(t, path == "deferred", requireDefer(t, d, 0, exit) == ctdefer.Deferred)
+				step <- struct{}{}
+				<-ended
+				require.Equal(t, 1, ranAtExit, "the work after the Goexit ran before the owner's goroutine ended")
+				select {
+				case err := <-waited:
+					require.NoError(t, err, "the waiter of the work that ran hears it ran")
+				case <-time.After(hangLimit):
+					t.Fatal("the work ran but its DeferWait never returned")
+				}
+				if owner == "go" {
+					eventually(t, "the worker released the CPU", func() bool { return !d.Claimed(0) })
+					require.NoError(t, d.Close(ctxWithin(t, hangLimit)), "nothing lost, nothing handed back")
+					return
+				}
+				if runtime.GOOS != "linux" {
+					return // an exited owner is found through thread IDs or a collection
+				}
+				err = d.DeferWait(ctxWithin(t, hangLimit), 0, ok)
+				require.ErrorIs(t, err, ctdefer.ErrOwnerGone, "a later delivery is handed back by the reclaim")
+				require.Equal(t, 1, cnt.get(0), "handed-back work never runs")
+				require.False(t, d.Claimed(0), "the CPU was taken back")
+			})
+		}
+	}
+}

@@ -15,9 +15,10 @@ import (
 // Protocol:
 //
 //  1. A sender posts work by a CAS that ORs the bits in, unless the mailbox
-//     is dead. The generation g it saw is its ticket: the claim that moves
-//     the generation to g+1 takes its bits (as with the context-tracking
-//     word, bits already pending are coalesced).
+//     is dead. If it saw generation g, the claim that moves the generation
+//     to g+1 takes its bits (as with the context-tracking word, bits already
+//     pending are coalesced), and post returns g+1: its ticket, the value
+//     slot.ipiDone reaches once that claim's work has run.
 //  2. The owner claims by a CAS that clears the bits and advances the
 //     generation; it runs the bits it took and then publishes g+1 in
 //     slot.ipiDone, which synchronous senders wait for.

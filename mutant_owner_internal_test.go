@@ -21,13 +21,7 @@ func TestMutantReclaimPublishesCompletions(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("an exited owner is detected through thread IDs, which only Linux gives without cgo")
 	}
-	d, err := New(Options{CPUs: []int{0, 1}, Unpinned: true, IPITimeout: time.Hour})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = d.Close(ctx)
-	})
+	d := internalDomain(t)
 	ran := 0
 	w, err := d.Register("w", func(int) { ran++ })
 	require.NoError(t, err)

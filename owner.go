@@ -42,7 +42,7 @@ import (
 //     CPU): it plays the owner for the word (the owner's thread no longer
 //     exists, so no other owner transition can race), which claims the
 //     pending work bits exactly as a kernel entry would, claims the mailbox,
-//     records both in the hand-back log, then publishes the completions
+//     records both in the hand-back log (handback.go), then publishes the completions
 //     (DeferWait waiters then find their work in the log and return an error
 //     wrapping ErrOwnerGone) and unclaims the CPU. Later deliveries go to the
 //     mailbox, as for any CPU nobody holds.
@@ -178,14 +178,14 @@ func (d *Domain) reclaimLocked(s *slot, tid int) (handed ctseq.Work) {
 		// load: the sequence of the entry just made (nobody else moves it).
 		seq := s.word.Snapshot().Seq()
 		if work != 0 {
-			d.handBack(s, ticketDeferred, seq, work, gone)
+			d.hand.add(d, s, ticketDeferred, seq, work, gone)
 			handed |= work
 		}
 		s.doneSeq.Store(seq) // store: after the log entry; pairs with the load in wait
 	}
 	if work, gen := s.mbox.claim(); work != 0 {
 		handed |= work
-		d.handBack(s, ticketIPI, gen, work, gone)
+		d.hand.add(d, s, ticketIPI, gen, work, gone)
 		s.ipiDone.Store(gen) // store: after the log entry; pairs with the load in wait
 	}
 	s.policy.Store(policyTracked) // store: the next Claim sets its own
@@ -196,56 +196,4 @@ func (d *Domain) reclaimLocked(s *slot, tid int) (handed ctseq.Work) {
 	s.sstats.reclaims.Inc() // statistics only
 	releaseWorker()         // headroom.go: the process has one worker fewer
 	return handed
-}
-
-// The hand-back log: every delivery that was taken out of a word or a
-// mailbox without being run (Close, an exited owner), for the waiters of
-// those deliveries and for Close's report. Appending happens before the
-// completion store (doneSeq or ipiDone) that releases the waiters, and a
-// waiter reads the log after seeing that store, so it finds its entry.
-type handBack struct {
-	s    *slot
-	kind uint8      // ticketDeferred (seq is a word sequence) or ticketIPI (a mailbox generation)
-	seq  uint64     // the completion the deliveries were waiting for
-	work ctseq.Work // the deliveries handed back
-	err  error      // why: ErrClosed, or an error wrapping ErrOwnerGone
-}
-
-// handBack appends to the log.
-func (d *Domain) handBack(s *slot, kind uint8, seq uint64, work ctseq.Work, err error) {
-	d.handMu.Lock()
-	d.handed = append(d.handed, handBack{s, kind, seq, work, err})
-	d.handMu.Unlock()
-	d.nHanded.Inc() // RMW: before the caller's completion store; pairs with the load in handedBack
-}
-
-// handedBack returns why the delivery of bit completed by t was handed back
-// instead of run, or nil if it ran. The caller has seen t's completion.
-func (d *Domain) handedBack(s *slot, t ticket, bit ctseq.Work) error {
-	if d.nHanded.Load() == 0 { // load: pairs with the increment in handBack
-		return nil
-	}
-	d.handMu.Lock()
-	defer d.handMu.Unlock()
-	for _, h := range d.handed {
-		if h.s == s && h.kind == t.kind && h.seq == t.seq && h.work&bit != 0 {
-			return h.err
-		}
-	}
-	return nil
-}
-
-// pendingHandedBack lists the log as Close reports it.
-func (d *Domain) pendingHandedBack() []Pending {
-	d.handMu.Lock()
-	defer d.handMu.Unlock()
-	var ps []Pending
-	for _, h := range d.handed {
-		for b := range ctseq.WorkBits {
-			if h.work.Has(ctseq.Bit(b)) {
-				ps = append(ps, Pending{CPU: h.s.cpu, Work: Work{d: d, info: d.works[b]}, Err: h.err})
-			}
-		}
-	}
-	return ps
 }

@@ -208,6 +208,9 @@ func (d *Domain) Resched(cpu int, level ReschedLevel) error {
 // with ClearResched) when it is true. A lazy request makes it true only once
 // Tick has promoted it. One atomic load. Owner only.
 func (c *CPU) NeedResched() bool {
+	if c.checks&checkReleased != 0 {
+		panic(usedAfterRelease{"CPU.NeedResched", c.cpu})
+	}
 	return c.s.resched.full()
 }
 
@@ -215,6 +218,9 @@ func (c *CPU) NeedResched() bool {
 // pending: call it just before UserEnter, and reschedule instead of
 // returning to the hot loop when it is true. One atomic load. Owner only.
 func (c *CPU) NeedReschedBeforeUser() bool {
+	if c.checks&checkReleased != 0 {
+		panic(usedAfterRelease{"CPU.NeedReschedBeforeUser", c.cpu})
+	}
 	return c.s.resched.v.Load() != 0 // load: pairs with the requester's Or (step 1)
 }
 
@@ -224,6 +230,9 @@ func (c *CPU) NeedReschedBeforeUser() bool {
 // whether a full request is now pending (NeedResched). One atomic load
 // unless it promotes. Owner only.
 func (c *CPU) Tick() bool {
+	if c.checks&checkReleased != 0 {
+		panic(usedAfterRelease{"CPU.Tick", c.cpu})
+	}
 	r := &c.s.resched
 	v := r.v.Load() // load: pairs with the requester's Or (step 1)
 	if v != reschedLazyBit {
@@ -242,6 +251,9 @@ func (c *CPU) Tick() bool {
 // what to run next: a request made after the clear stays pending. One load
 // when nothing is pending. Owner only.
 func (c *CPU) ClearResched() ReschedLevel {
+	if c.checks&checkReleased != 0 {
+		panic(usedAfterRelease{"CPU.ClearResched", c.cpu})
+	}
 	r := &c.s.resched
 	if r.v.Load() == 0 { // load: nothing to clear; a later request stays pending
 		return ReschedNone

@@ -51,7 +51,7 @@ func (d *Domain) run(cpu int, loop func(c *CPU), opts []ClaimOption, claimed cha
 	// (deferred calls run before an unrecovered panic ends the program),
 	// and runtime.Goexit goes on too.
 	defer func() {
-		if c.released { // plain field: owner-only, and this is the owner
+		if c.released() { // plain field: owner-only, and this is the owner
 			if !returned {
 				d.logLoopEnded(cpu, nil)
 			}

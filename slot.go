@@ -103,6 +103,11 @@ type progressLine struct {
 	// while it is not zero, so that an entry with work costs no store when
 	// nobody waits (see runEntryWork).
 	waiters atomicx.Int32
+	// ipiWaiters counts the Send and IPI callers whose delivery may need
+	// an IPI and whose wait is not over: with waiters, it tells a
+	// hand-back whether a wait is in progress (handback.go, step 4). Apart
+	// from waiters so that the owner's drain does not publish for them.
+	ipiWaiters atomicx.Int32
 	// irq is 1 while the owner is in an interrupt window: a kernel stretch
 	// that Poll opened from user mode to handle IPIs, and that returns to
 	// user mode at once. A sender that finds the word in Kernel then waits

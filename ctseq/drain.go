@@ -72,6 +72,13 @@ func (p *HandlerPanic) Unwrap() error {
 // is treated the same way (it is a programming error: the bit was accepted
 // but nobody registered code for it). Drain of an empty set costs one
 // comparison.
+//
+// A handler that calls runtime.Goexit (as testing.T.FailNow does) is
+// treated like one that panics: before the goroutine goes on exiting, Drain
+// runs every remaining bit, from the deferred call that sees the Goexit
+// pass. Then the Goexit goes on (the deferred calls of Drain's callers run
+// after every handler), unless a remaining handler panicked: Drain then
+// panics with the *HandlerPanic, as it would have without the Goexit.
 func (t *Table) Drain(work Work) {
 	if p := t.Run(work); p != nil {
 		panic(p)
@@ -82,7 +89,10 @@ func (t *Table) Drain(work Work) {
 // bit of work, lowest first, each exactly once, and returns nil if no handler
 // panicked, or the *HandlerPanic that Drain would raise. A caller with
 // bookkeeping to finish after the handlers (publishing their completion, say)
-// does it between Run and its own panic, without a deferred call.
+// does it between Run and its own panic, without a deferred call; but Run
+// does not return if a handler calls runtime.Goexit (the remaining bits
+// still run, see Drain), so bookkeeping that must follow the handlers
+// however they end belongs in a deferred call.
 func (t *Table) Run(work Work) *HandlerPanic {
 	r := runner{t: t, work: work}
 	for r.work != 0 {
@@ -96,7 +106,10 @@ type runner struct {
 	t    *Table
 	work Work // the bits not yet started
 	cur  Bit  // the bit whose handler is running
-	p    *HandlerPanic
+	// in is true while the handler of cur runs: a deferred recover that
+	// finds no panic while it is set sees a runtime.Goexit pass.
+	in bool
+	p  *HandlerPanic
 }
 
 // run runs the bits of r.work in order until one panics. One deferred
@@ -113,7 +126,9 @@ func (r *runner) run() {
 		if h == nil {
 			panic(fmt.Sprintf("ctseq: Table.Drain: no handler for bit %d", cur))
 		}
+		r.in = true
 		h()
+		r.in = false
 	}
 }
 
@@ -122,11 +137,30 @@ func (r *runner) run() {
 func (r *runner) recover() {
 	v := recover()
 	if v == nil {
+		if r.in {
+			r.goexit()
+		}
 		return
 	}
+	r.in = false
 	if r.p == nil {
 		r.p = &HandlerPanic{Bit: r.cur, Value: v, Stack: debug.Stack()}
 	} else {
 		r.p.Others++
+	}
+}
+
+// goexit runs the bits left when the handler of r.cur called
+// runtime.Goexit, from run's deferred recover, as the Goexit unwinds: each
+// in its own run, so that a panic or another Goexit among them is handled
+// as any other. A recorded panic is then raised, as Drain would; otherwise
+// the Goexit goes on when the deferred call returns.
+func (r *runner) goexit() {
+	r.in = false
+	for r.work != 0 {
+		r.run()
+	}
+	if r.p != nil {
+		panic(r.p)
 	}
 }

@@ -3,6 +3,7 @@ package ctseq_test
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -94,4 +95,61 @@ func TestTableDrainMissingHandler(t *testing.T) {
 	require.Equal(t, ctseq.Bit(3), hp.Bit, "the missing bit is reported")
 	require.Zero(t, hp.Others, "only one problem")
 	require.Contains(t, fmt.Sprint(hp.Value), "ctseq: Table.Drain: no handler for bit 3", "the value names the missing bit")
+}
+
+// A handler that calls runtime.Goexit is treated like one that panics: the
+// bits after it still run, each once and in order, before the goroutine
+// ends, and the deferred calls of Drain's caller run after all of them.
+// Two Goexits in one drain, and a panic after a Goexit (raised once the
+// others have run) are handled alike. Mutant drain-goexit-loses-rest.
+func TestTableDrainHandlerGoexit(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		exit  []ctseq.Bit // handlers that call runtime.Goexit
+		panic ctseq.Bit   // a handler that panics, if not 0
+	}{
+		{"one", []ctseq.Bit{1}, 0},
+		{"two", []ctseq.Bit{1, 3}, 0},
+		{"last", []ctseq.Bit{4}, 0},
+		{"then-panic", []ctseq.Bit{1}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ran []ctseq.Bit
+			var tab ctseq.Table
+			for b := ctseq.Bit(0); b <= 4; b++ {
+				tab.Set(b, func() {
+					ran = append(ran, b)
+					if b == tc.panic && b != 0 {
+						panic("boom")
+					}
+					for _, e := range tc.exit {
+						if e == b {
+							runtime.Goexit()
+						}
+					}
+				})
+			}
+			var ranAtCallerDefer []ctseq.Bit
+			var p any
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				defer func() { p = recover() }()
+				defer func() { ranAtCallerDefer = append([]ctseq.Bit(nil), ran...) }()
+				tab.Drain(ctseq.Work(0b11111))
+				t.Error("Drain returned after a handler's Goexit")
+			}()
+			<-done
+			want := []ctseq.Bit{0, 1, 2, 3, 4}
+			require.Equal(t, want, ran, "every handler ran once, in order")
+			require.Equal(t, want, ranAtCallerDefer, "the caller's deferred calls follow every handler")
+			if tc.panic != 0 {
+				var hp *ctseq.HandlerPanic
+				require.True(t, errors.As(p.(error), &hp), "the panic after the Goexit is raised: %v", p)
+				require.Equal(t, tc.panic, hp.Bit)
+			} else {
+				require.Nil(t, p, "a Goexit is not a panic")
+			}
+		})
+	}
 }

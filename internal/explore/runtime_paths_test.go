@@ -305,6 +305,25 @@ func closeScenario(withOwner, remoteSafe bool) explore.Scenario {
 	}}
 }
 
+// claimAndOpenWindow is the start of the window scenarios' owner: it claims
+// CPU 0, enters user mode (then sets *inUser), waits for an IPI to be
+// posted and handles it at a Poll, in an interrupt window (unless UserEnter
+// took it).
+func claimAndOpenWindow(r *explore.Run, d *ctdefer.Domain, inUser *bool) *ctdefer.CPU {
+	c, err := d.Claim(0)
+	if err != nil {
+		r.Fail(err)
+	}
+	c.UserEnter()
+	*inUser = true
+	explore.Wait(func() bool {
+		st, err := d.Stats(0)
+		return err == nil && st.IPIs > 0
+	})
+	c.Poll()
+	return c
+}
+
 // windowScenario: an owner in user mode handles one IPI at a Poll (an
 // interrupt window: a short kernel stretch opened from user mode), while a
 // sender delivers two different items with Defer. Property P4 (no IPI storm): the
@@ -323,19 +342,8 @@ func windowScenario() explore.Scenario {
 		kick := register(r, d, "kick", func(int) {})
 		inUser, senderDone := false, false
 		var hows []ctdefer.Delivery
-		posted := func() bool {
-			st, err := d.Stats(0)
-			return err == nil && st.IPIs > 0
-		}
 		r.Go("owner", func() {
-			c, err := d.Claim(0)
-			if err != nil {
-				r.Fail(err)
-			}
-			c.UserEnter()
-			inUser = true
-			explore.Wait(posted)
-			c.Poll() // the kick, in an interrupt window (unless UserEnter took it)
+			c := claimAndOpenWindow(r, d, &inUser)
 			explore.Wait(func() bool { return senderDone })
 			c.KernelEnter() // runs the deferred items
 			if err := c.Release(); err != nil {
@@ -374,6 +382,74 @@ func windowScenario() explore.Scenario {
 	}}
 }
 
+// windowTicketScenario: a waiter whose DeferWait meets an interrupt window
+// (refused in the window's Kernel word, it waits for the window to close
+// and tries step 1 again) must wait for the entry that serves the word its
+// retry succeeded in, not the one after the word that refused it. The owner
+// makes a window, then a kernel entry that drains another work (published
+// as done for the waiter's sake), then returns to user mode, so a retry can
+// succeed two transitions after the refusal. Property P1 for synchronous
+// callers: DeferWait returns nil only after its item ran.
+func windowTicketScenario() explore.Scenario {
+	return explore.Scenario{Name: "runtime/interrupt-window-ticket", Setup: func(r *explore.Run) {
+		d := newRuntime(r)
+		ran := map[string]int{}
+		handler := func(name string) ctdefer.Handler { return func(int) { ran[name]++ } }
+		item := register(r, d, "item", handler("item")) // bit 0
+		other := register(r, d, "other", handler("other"))
+		kick := register(r, d, "kick", handler("kick"))
+		inUser, kickerDone, waiterDone := false, false, false
+		ranAtReturn := -1
+		var werr error
+		stats := func() ctdefer.Stats { st, _ := d.Stats(0); return st }
+		r.Go("owner", func() {
+			c := claimAndOpenWindow(r, d, &inUser)
+			explore.Wait(func() bool { return kickerDone })
+			c.KernelEnter() // drains other: its completion is published for the waiter
+			c.UserEnter()
+			explore.Wait(func() bool {
+				snap, _ := d.Snapshot(0)
+				st := stats()
+				return waiterDone || snap.Work().Has(0) || st.IPIs > st.IPIRuns
+			})
+			c.Poll()
+			c.KernelEnter()
+			if err := c.Release(); err != nil {
+				r.Fail(err)
+			}
+		})
+		r.Go("kicker", func() {
+			if err := d.IPI(context.Background(), 0, kick); err != nil {
+				r.Fail(err)
+			}
+			if _, err := d.Defer(0, other); err != nil {
+				r.Fail(err)
+			}
+			kickerDone = true
+		})
+		r.Go("waiter", func() {
+			explore.Wait(func() bool { return inUser })
+			werr = d.DeferWait(context.Background(), 0, item)
+			ranAtReturn = ran["item"]
+			waiterDone = true
+		})
+		r.Check(func() error {
+			if werr != nil {
+				return fmt.Errorf("DeferWait: %v", werr)
+			}
+			if ranAtReturn != 1 {
+				return fmt.Errorf("P1: DeferWait returned nil when its item had run %d times", ranAtReturn)
+			}
+			for name, n := range ran {
+				if n != 1 {
+					return fmt.Errorf("P1: %s, delivered once, ran %d times", name, n)
+				}
+			}
+			return nil
+		})
+	}}
+}
+
 // TestRuntimePathsExplore runs the scenarios above over the real code.
 func TestRuntimePathsExplore(t *testing.T) {
 	for _, tc := range []struct {
@@ -386,6 +462,7 @@ func TestRuntimePathsExplore(t *testing.T) {
 		{waitScenario("deferwait", 1, true), 3},
 		{waitScenario("ipi", 1, true), 3},
 		{windowScenario(), 3},
+		{windowTicketScenario(), 2},
 		{parkScenario(false), 3},
 		{parkScenario(true), 3},
 		{closeScenario(false, false), 3},

@@ -1,0 +1,65 @@
+package ctdefer_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/ctseq"
+)
+
+// KernelEnter runs the work deferred while the CPU was in user mode first,
+// then the IPIs posted meanwhile, as documented: a deferred flush of kernel
+// state comes before any kernel-mode code, IPI handlers included. The owner
+// is driven step by step; the order is what the handlers recorded. Mutant
+// kernelenter-ipis-first.
+func TestKernelEnterRunsDeferredWorkBeforeIPIs(t *testing.T) {
+	d := edgeDomain(t)
+	var mu sync.Mutex
+	var order []string
+	record := func(name string) ctdefer.Handler {
+		return func(int) { mu.Lock(); order = append(order, name); mu.Unlock() }
+	}
+	// The IPI's work has the lower bit: an order by bit would run it first.
+	ipi, err := d.Register("ipi", record("ipi"))
+	require.NoError(t, err)
+	deferred, err := d.Register("deferred", record("deferred"))
+	require.NoError(t, err)
+	o := startOwner(t, d, 0)
+	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
+	require.Equal(t, ctdefer.Deferred, requireDefer(t, d, 0, deferred))
+	sent := make(chan error, 1)
+	go func() { sent <- d.IPI(context.Background(), 0, ipi) }() // posts although the CPU is in user mode
+	eventually(t, "the IPI posted", func() bool { s, _ := d.Stats(0); return s.IPIs == 1 })
+	o.do(func(c *ctdefer.CPU) { c.KernelEnter() })
+	require.NoError(t, mutWait(t, "the IPI's wait", sent))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{"deferred", "ipi"}, order, "KernelEnter: deferred work, then IPIs")
+}
+
+// Idle leaves the Idle state before it runs the IPIs that woke it: their
+// handlers are kernel-mode code, and a grace period that saw the CPU Idle
+// while one runs would end without waiting for it. The handler records the
+// CPU's state as an observer (Domain.State) sees it. The IPI is sent only
+// once the owner is parked, so that it is the wake-up, not a pending IPI
+// that Idle handles without parking. Mutant idle-ipis-before-exit.
+func TestIdleRunsWakingIPIsInKernelMode(t *testing.T) {
+	d := edgeDomain(t)
+	var seen ctseq.State
+	w, err := d.Register("w", func(cpu int) { seen = d.State(cpu) })
+	require.NoError(t, err)
+	o := startOwner(t, d, 0)
+	idled := o.async(func(c *ctdefer.CPU) {
+		if err := c.Idle(context.Background()); err != nil {
+			t.Errorf("Idle: %v", err)
+		}
+	})
+	eventually(t, "the owner parked", func() bool { return d.State(0) == ctseq.Idle })
+	require.NoError(t, d.IPI(ctxWithin(t, hangLimit), 0, w))
+	<-idled
+	require.Equal(t, ctseq.Kernel, seen, "the waking IPI's handler ran with the CPU in kernel mode")
+}
