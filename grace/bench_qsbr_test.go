@@ -183,10 +183,10 @@ func allowedCPUs(tb testing.TB) []int {
 // sink keeps the compiler from discarding loads whose results are unused.
 var sink int
 
-// BenchmarkPointerLoad is rcu_dereference: Pointer.Load (QSBR flavour,
-// Debug off) beside the bare atomic.Pointer load it wraps, in one run. Both
-// inline (TestIntendedInlining); the difference is Load's nil test of its
-// Debug check.
+// BenchmarkPointerLoad is rcu_dereference: Pointer.Load (QSBR flavour)
+// beside the bare atomic.Pointer load, in one run. In a plain build Load is
+// that load (TestIntendedInlining, TestPointerLoadIsBare); a race-detector
+// or ctdefer_debug build adds the test for its Debug check.
 func BenchmarkPointerLoad(b *testing.B) {
 	b.Run("grace", func(b *testing.B) {
 		f := newQFixture(b, 1, grace.QSBROptions{})

@@ -55,3 +55,7 @@ func QSBRCompleted(q *QSBR) uint64 { return q.done.Load() }
 // SharesCPU reports whether a reader holding the grace period in progress
 // registered on the caller's CPU (the wait policy's sleep-at-once test).
 func (q *QSBR) SharesCPU() bool { return q.sharesCPU() }
+
+// CheckLoads reports whether this build compiles Pointer.Load's Debug
+// check (race-detector builds and the tag ctdefer_debug).
+const CheckLoads = checkLoads

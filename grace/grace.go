@@ -173,7 +173,10 @@ type Options struct {
 	// Debug turns on the read-side check of Pointer.Load: a load by the
 	// owner of a CPU of the Domain outside a kernel-mode stretch (in user
 	// mode: this flavour does not protect it there) panics, naming the
-	// rule. Each checked load costs a system call.
+	// rule. Each checked load costs a gettid system call and a lookup. The
+	// check is compiled only into race-detector builds (go test -race) and
+	// builds with the tag ctdefer_debug; in a plain build Load stays the
+	// bare atomic load and Debug has no effect on it.
 	Debug bool
 }
 

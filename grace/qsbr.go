@@ -114,7 +114,10 @@ type QSBROptions struct {
 	// one compare in every case). Each Pointer.Load then costs a gettid
 	// system call and a lookup of the calling thread (a few hundred
 	// nanoseconds, against about a nanosecond without Debug), and each
-	// Reader method a gettid: keep it for tests.
+	// Reader method a gettid: keep it for tests. Pointer.Load's check is
+	// compiled only into race-detector builds (go test -race) and builds
+	// with the tag ctdefer_debug: a plain build keeps Load the bare atomic
+	// load, and checks the Reader methods only.
 	Debug bool
 }
 

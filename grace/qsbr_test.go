@@ -357,7 +357,10 @@ func (f *qfixture) panicOnOwner(t *testing.T, fn func(r *grace.Reader)) any {
 	return <-got
 }
 
-// Debug: a Pointer.Load outside the flavour's read-side sections panics.
+// Debug: a Pointer.Load outside the flavour's read-side sections panics in
+// a build that compiles the check (go test -race, -tags ctdefer_debug), and
+// is the bare load in any other build; Quiescent on an offline reader
+// panics in every build.
 func TestPointerDebugChecks(t *testing.T) {
 	t.Run("qsbr-offline", func(t *testing.T) {
 		f := newQFixture(t, 1, grace.QSBROptions{Debug: true})
@@ -367,6 +370,10 @@ func TestPointerDebugChecks(t *testing.T) {
 			r.Offline()
 			_ = p.Load()
 		})
+		if !grace.CheckLoads {
+			require.Nil(t, v, "a plain build compiles Load's check away")
+			return
+		}
 		require.NotNil(t, v, "Load by an offline reader did not panic")
 		require.Contains(t, fmt.Sprint(v), "reads QSBR-protected data while its reader is offline")
 		require.NotPanics(t, func() { _ = p.Load() }, "a load by a goroutine that owns no CPU is an updater's")
@@ -399,6 +406,10 @@ func TestPointerDebugChecks(t *testing.T) {
 			_ = p.Load()
 		})
 		v := <-got
+		if !grace.CheckLoads {
+			require.Nil(t, v, "a plain build compiles Load's check away")
+			return
+		}
 		require.NotNil(t, v, "a user-mode load of kernel-flavour data did not panic")
 		require.Contains(t, fmt.Sprint(v), "needs the QSBR flavour")
 	})

@@ -21,9 +21,12 @@
 // 0. Adding -debug turns on grace.Options.Debug, whose read-side check makes
 // the workers' first Pointer.Load panic with the rule they break; the
 // workers recover and print it. (On the QSBR flavour, -debug checks every
-// Load and finds nothing to report.)
+// Load and finds nothing to report.) Pointer.Load's check is compiled only
+// with the tag ctdefer_debug (or into a race-detector build), so -debug
+// needs it:
 //
-//	go run ./examples/router [-duration 2s] [-rate 5000] [-unpinned] [-naive [-debug]]
+//	go run ./examples/router [-duration 2s] [-rate 5000] [-unpinned] [-naive]
+//	go run -tags ctdefer_debug ./examples/router -naive -debug
 package main
 
 import (

@@ -74,21 +74,10 @@ func runGo(p placement, d time.Duration) (result, error) {
 			}
 			r.Online()
 			var n, b uint64
-			for p.perf && !stop.Load() {
-				// rcutorture's runs of 1,000 read-side sections, empty
-				// in the QSBR flavour, then a report.
-				n += 1000
-				r.Quiescent()
-			}
-			for !p.perf && !stop.Load() {
-				v := ptr.Load()
-				if v != nil && *v != 8 {
-					b++
-				}
-				n++
-				if n&1023 == 0 {
-					r.Quiescent()
-				}
+			if p.perf {
+				n = perfReader(r, stop)
+			} else {
+				n, b = reader(r, ptr, stop)
 			}
 			r.Offline()
 			reads[i] = n
@@ -169,6 +158,39 @@ func runGo(p placement, d time.Duration) (result, error) {
 		sum += n
 	}
 	return result{reads: sum, writes: writes, vcsw: vcsw, cpu: cpu, bad: bad.Load(), d: d}, nil
+}
+
+// reader is test_urcu_qsbr's reader: a read-side section per read (empty
+// in QSBR: the load and the check), a report every 1,024 reads. It returns
+// the reads and the bad ones.
+func reader(r *grace.Reader, ptr *grace.Pointer[int], stop *atomicx.Bool) (n, bad uint64) {
+	for !stop.Load() {
+		v := ptr.Load()
+		if v != nil {
+			// Without a branch, as gcc compiles the C side's check: Go's
+			// compiler turns this form into a conditional move.
+			d := uint64(0)
+			if *v != 8 {
+				d = 1
+			}
+			bad += d
+		}
+		n++
+		if n&1023 == 0 {
+			r.Quiescent()
+		}
+	}
+	return n, bad
+}
+
+// perfReader is rcutorture's read-side performance loop: runs of 1,000
+// read-side sections, empty in the QSBR flavour, then a report.
+func perfReader(r *grace.Reader, stop *atomicx.Bool) (n uint64) {
+	for !stop.Load() {
+		n += 1000
+		r.Quiescent()
+	}
+	return n
 }
 
 func newInt() *int { v := 8; return &v }
