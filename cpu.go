@@ -8,6 +8,7 @@ import (
 	"weak"
 
 	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"github.com/ctdefer/ctdefer/internal/percpu"
 	"github.com/ctdefer/ctdefer/internal/sysx"
 )
@@ -39,6 +40,7 @@ type CPU struct {
 	_        percpu.NoCopy
 	d        *Domain
 	s        *slot
+	mbox     *atomicx.Uint64 // &s.mbox.v: Poll's one load, without the slot's indirection
 	cpu      int
 	tid      int
 	flushAll ctseq.Work // non-zero iff claimed with FlushOnEntry
@@ -50,13 +52,13 @@ type CPU struct {
 	// checkDebug (Options.Debug) or checkReleased (Release has begun). One
 	// plain load of it is the whole cost of both checks on the fast paths.
 	// Owner-only: written at Claim and by Release, on the owner's thread.
-	checks uint8
+	checks uint64
 }
 
 // The bits of CPU.checks.
 const (
-	checkDebug    uint8 = 1 << iota // Options.Debug: the owner-thread checks
-	checkReleased                   // Release has begun: the handle is dead
+	checkDebug    uint64 = 1 << iota // Options.Debug: the owner-thread checks
+	checkReleased                    // Release has begun: the handle is dead
 )
 
 // released reports whether Release has begun on c. Owner-only.
@@ -163,7 +165,7 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 	d.seal()
 	d.claimers.Inc() // RMW under mu: Close waits for zero (see Close)
 	all := d.all
-	c := &CPU{d: d, s: s, cpu: cpu, tid: tid, debug: d.opts.Debug, trace: d.opts.Trace, pinned: !d.opts.Unpinned}
+	c := &CPU{d: d, s: s, mbox: &s.mbox.v, cpu: cpu, tid: tid, debug: d.opts.Debug, trace: d.opts.Trace, pinned: !d.opts.Unpinned}
 	if c.debug {
 		c.checks = checkDebug
 	}
@@ -285,17 +287,29 @@ func (c *CPU) KernelEnter() {
 // handled an IPI. Without a pending IPI it costs one load of a line that only
 // senders of IPIs write, and one plain load of the handle (see CPU.checks).
 func (c *CPU) Poll() bool {
+	// load: the mailbox, as mailbox.pending; pairs with the CAS in post.
+	// One test for both: no IPI pending (the mailbox's work field) and
+	// nothing to check (checks); either non-zero sends the call to the slow
+	// path. The whole of Poll stays within the inliner's budget (80): a hot
+	// loop pays no call for it.
+	if c.mbox.Load()&mboxWorkMask|c.checks == 0 {
+		return false // the common case, inlined into the owner's loop
+	}
+	return c.pollSlow()
+}
+
+// pollSlow is Poll with an IPI pending, on a released handle (the panic)
+// or with Options.Debug: out of line, so that Poll inlines.
+func (c *CPU) pollSlow() bool {
 	if c.checks&checkReleased != 0 {
 		panic(usedAfterRelease{"CPU.Poll", c.cpu})
 	}
-	if c.s.mbox.pending() {
-		c.pollSlow()
-		return true
+	if !c.s.mbox.pending() {
+		if c.debug {
+			c.checkOwner("CPU.Poll")
+		}
+		return false
 	}
-	return false
-}
-
-func (c *CPU) pollSlow() {
 	if c.debug {
 		c.checkOwner("CPU.Poll")
 	}
@@ -319,6 +333,7 @@ func (c *CPU) pollSlow() {
 		}
 	}
 	c.handleIPIs(e.Outer())
+	return true
 }
 
 // Quiesce declares a quiescent state in kernel mode: the owner holds no

@@ -2,6 +2,7 @@ package ctdefer_test
 
 import (
 	"context"
+	"os/exec"
 	"sync"
 	"testing"
 
@@ -62,4 +63,18 @@ func TestIdleRunsWakingIPIsInKernelMode(t *testing.T) {
 	require.NoError(t, d.IPI(ctxWithin(t, hangLimit), 0, w))
 	<-idled
 	require.Equal(t, ctseq.Kernel, seen, "the waking IPI's handler ran with the CPU in kernel mode")
+}
+
+// CPU.Poll inlines into the owner's loop (its common case is one load of
+// the mailbox and one of the handle): a hot loop that polls pays no call.
+// The test builds testdata/inlineprobe, which calls it from another
+// package, and reads the compiler's decisions.
+// Mutant caught: poll-not-inlined.
+func TestIntendedInlining(t *testing.T) {
+	goCmd, err := exec.LookPath("go")
+	require.NoError(t, err, "the test builds a package with the go command")
+	out, err := exec.Command(goCmd, "build", "-gcflags=-m", "-o", "/dev/null", "./testdata/inlineprobe").CombinedOutput()
+	require.NoError(t, err, "go build -gcflags=-m ./testdata/inlineprobe:\n%s", out)
+	require.Contains(t, string(out), "inlining call to ctdefer.(*CPU).Poll",
+		"CPU.Poll is not inlined into its caller any more: a polling hot loop pays a call per poll\n%s", out)
 }

@@ -142,12 +142,12 @@ func TestLoggerMisuse(t *testing.T) {
 	o := startOwner(t, d, 0)
 	var c *ctdefer.CPU
 	o.do(func(cpu *ctdefer.CPU) { c = cpu })
-	p := recovered(func() { c.Poll(); c.Quiesce() }) // from the test's goroutine: the wrong thread
+	p := recovered(func() { c.Poll() }) // from the test's goroutine: the wrong thread
 	var me *ctdefer.MisuseError
 	require.ErrorAs(t, p.(error), &me)
 	r := rec.one(t, "misuse")
 	require.Equal(t, slog.LevelError, r.level)
-	require.Equal(t, "CPU.Quiesce", r.attrs["method"])
+	require.Equal(t, "CPU.Poll", r.attrs["method"])
 	require.Equal(t, "0", r.attrs["cpu"])
 	require.Contains(t, r.attrs["err"], "wrong thread")
 }
