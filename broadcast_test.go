@@ -29,6 +29,7 @@ func idleWorker(t *testing.T, d *ctdefer.Domain, cpu int) {
 
 // DeferAll delivers to the claimed CPUs only: an unclaimed CPU is skipped,
 // absent from the result, and gets nothing (no IPI posted to its mailbox).
+// Mutant caught: deferall-ignores-claim.
 func TestDeferAllSkipsUnclaimedCPUs(t *testing.T) {
 	d := edgeDomain(t)
 	cnt := newCounter()
@@ -57,6 +58,7 @@ func TestDeferAllSkipsUnclaimedCPUs(t *testing.T) {
 // DeferWaitAll sends to every CPU before it waits for any: here CPU 0
 // runs its work only after CPU 1 has run its own, so a broadcast that
 // waited for CPU 0 before sending to CPU 1 would never end.
+// Mutant caught: deferwaitall-serial.
 func TestDeferWaitAllSendsBeforeWaiting(t *testing.T) {
 	d := edgeDomain(t)
 	ran1 := make(chan struct{})
@@ -88,6 +90,7 @@ func TestDeferWaitAllSendsBeforeWaiting(t *testing.T) {
 
 // DeferWaitAll's error names the CPUs where the work did not run and wraps
 // each one's cause; the outcomes of the others are intact.
+// Mutant caught: broadcast-error-drops-failures.
 func TestDeferWaitAllNamesFailedCPUs(t *testing.T) {
 	d := edgeDomain(t)
 	cnt := newCounter()

@@ -22,6 +22,7 @@ func withGOMAXPROCS(t *testing.T, n int) {
 // A claim that leaves no P for other goroutines succeeds by default, and is
 // counted in Stats.NoHeadroom and logged with the numbers; one that leaves
 // some is neither.
+// Mutant caught: headroom-never-short.
 func TestClaimWithoutHeadroomIsReported(t *testing.T) {
 	logger, rec := newLogger()
 	d := edgeDomain(t, func(o *ctdefer.Options) { o.Logger = logger })
@@ -50,6 +51,7 @@ func TestClaimWithoutHeadroomIsReported(t *testing.T) {
 // With RequireHeadroom the claim is refused with ErrNoHeadroom, the CPU
 // stays free, and the refusal holds no count: with headroom back, the
 // same CPU can be claimed.
+// Mutant caught: headroom-not-required.
 func TestRequireHeadroomRefusesClaim(t *testing.T) {
 	logger, rec := newLogger()
 	d := edgeDomain(t, func(o *ctdefer.Options) { o.Logger = logger; o.RequireHeadroom = true })

@@ -48,12 +48,14 @@ func goWorkerEnds(t *testing.T, end func(c *ctdefer.CPU)) *logRecorder {
 }
 
 // Go releases the CPU when the loop returns.
+// Mutant caught: go-no-release.
 func TestGoReleasesWhenLoopReturns(t *testing.T) {
 	rec := goWorkerEnds(t, func(*ctdefer.CPU) {})
 	require.Empty(t, rec.find("Go:"), "a loop that returned is not reported")
 }
 
 // Go releases the CPU when the loop calls runtime.Goexit, and logs it.
+// Mutant caught: go-no-release.
 func TestGoReleasesOnGoexit(t *testing.T) {
 	rec := goWorkerEnds(t, func(*ctdefer.CPU) { runtime.Goexit() })
 	r := rec.one(t, "worker loop panicked or called runtime.Goexit")
@@ -62,6 +64,7 @@ func TestGoReleasesOnGoexit(t *testing.T) {
 }
 
 // A loop may release the CPU itself: Go does not release it twice.
+// Mutant caught: go-release-twice.
 func TestGoLoopMayRelease(t *testing.T) {
 	rec := goWorkerEnds(t, func(c *ctdefer.CPU) { require.NoError(t, c.Release()) })
 	require.Empty(t, rec.find("Go:"))
@@ -94,6 +97,7 @@ const goPanicChild = "CTDEFER_TEST_GO_PANIC_CHILD"
 // A loop that panics: Go releases the CPU (the pending deferred work runs,
 // the CPU is free) before the panic goes on and ends the program with the
 // loop's own stack. The panic must end a process, so a child runs it.
+// Mutant caught: go-swallows-panic.
 func TestGoReleasesOnPanic(t *testing.T) {
 	if os.Getenv(goPanicChild) == "1" {
 		goPanicWorker()

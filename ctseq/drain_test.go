@@ -32,6 +32,7 @@ func TestTableDrainOrderExactlyOnce(t *testing.T) {
 	require.Empty(t, ran, "Drain(0) runs nothing")
 }
 
+// Mutant caught: drain-panic-drops-rest.
 func TestTableDrainHandlerPanic(t *testing.T) {
 	var ran []ctseq.Bit
 	tab := recordingTable(&ran)

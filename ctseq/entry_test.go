@@ -26,6 +26,7 @@ func TestEnterFromUser(t *testing.T) {
 	require.Equal(t, next(in.Seq()), out.Seq(), "Exit to User is one transition")
 }
 
+// Mutant caught: enter-from-idle-exits-to-user.
 func TestEnterFromIdle(t *testing.T) {
 	var w ctseq.Word
 	w.IdleEnter()

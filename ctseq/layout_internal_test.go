@@ -123,6 +123,7 @@ func TestKernelEnterClaimAtWrap(t *testing.T) {
 	require.Equal(t, pack(1, 0, User), w.v.Load(), "the exit clears the claimed bits in its add")
 }
 
+// Mutants caught: exit-keeps-claimed-bits, work-reports-claimed-bits.
 func TestClaimedBitsClearedByTheExit(t *testing.T) {
 	// KernelEnter leaves the bits it returns in the Kernel word; a snapshot
 	// there shows them claimed, not pending, and only the owner's next

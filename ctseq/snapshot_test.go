@@ -29,6 +29,7 @@ func TestSnapshotAccessors(t *testing.T) {
 	require.True(t, w.Snapshot().Quiescent(), "an Idle snapshot is quiescent")
 }
 
+// Mutant caught: quiescent-ignores-sequence.
 func TestQuiescentSinceAfterTransitions(t *testing.T) {
 	// 1 .. 2^SeqBits-1 transitions after a Kernel snapshot are always seen.
 	limit := uint64(1)<<ctseq.SeqBits - 1

@@ -28,6 +28,7 @@ func TestZeroWord(t *testing.T) {
 	require.Equal(t, ctseq.Snapshot{}, s, "the zero Word reads as the zero Snapshot")
 }
 
+// Mutant caught: transition-no-seq-bump.
 func TestUserEnter(t *testing.T) {
 	var w ctseq.Word
 	before := w.Snapshot()
@@ -39,6 +40,7 @@ func TestUserEnter(t *testing.T) {
 	require.True(t, w.SetWorkIfUser(ctseq.Of(0)), "a word in User accepts work")
 }
 
+// Mutants caught: exit-keeps-claimed-bits, work-reports-claimed-bits.
 func TestKernelEnterReturnsPendingWork(t *testing.T) {
 	w := inUser(t)
 	want := ctseq.Of(0) | ctseq.Of(7) | ctseq.Of(ctseq.WorkBits-1)
@@ -103,6 +105,7 @@ func TestSetWorkIfUserRefusedInKernel(t *testing.T) {
 	refusal(t, &w, ctseq.Kernel)
 }
 
+// Mutant caught: idle-accepts-work.
 func TestSetWorkIfUserRefusedInIdle(t *testing.T) {
 	var w ctseq.Word
 	w.IdleEnter()
@@ -183,6 +186,7 @@ func TestTableSetMisusePanics(t *testing.T) {
 // next returns the sequence that follows s, modulo 2^SeqBits.
 func next(s uint64) uint64 { return (s + 1) & (1<<ctseq.SeqBits - 1) }
 
+// Mutant caught: kernel-counts-as-quiescent.
 func TestQuiesce(t *testing.T) {
 	var w ctseq.Word
 	snap := w.Snapshot()

@@ -218,6 +218,7 @@ func TestWaitForOwnCPUWouldDeadlock(t *testing.T) {
 // A Wait for a grace period that began while the owner was in user mode, and
 // so does not hold its CPU, is not refused: it returns once the grace
 // period's other CPU moves. The check is about the CPU, not the caller.
+// Mutant caught: grace-selfwait-refuses-unheld.
 func TestWaitByOwnerForGracePeriodWithoutItsCPU(t *testing.T) {
 	// Start's scan starts the nudge clock; a later scan, by the owner's
 	// Wait, nudges CPU 1: the sign that the Wait is under way.

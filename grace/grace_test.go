@@ -36,6 +36,7 @@ func TestSynchronizeUserIdle(t *testing.T) {
 }
 
 // A CPU in a kernel stretch holds the grace period until it leaves.
+// Mutant caught: grace-fast-path-ignores-pending.
 func TestSynchronizeWaitsForKernelStretch(t *testing.T) {
 	f := newFixture(t, 1, grace.Options{NudgeAfter: -1})
 	sb := f.ownerWith(f.cpus[0], modeKernel)

@@ -168,6 +168,7 @@ func (qr *qreader) set(t testing.TB, m int32) {
 // An online reader that has not reported since the grace period began holds
 // it up, whatever it reported before: Synchronize ends with a *StallError
 // naming it, and completes once the reader reports.
+// Mutant caught: qsbr-skip-user-mode.
 func TestQSBRSynchronizeWaitsForOnlineReader(t *testing.T) {
 	f := newQFixture(t, 1, grace.QSBROptions{})
 	cpu := f.cpus[0]
@@ -361,6 +362,7 @@ func (f *qfixture) panicOnOwner(t *testing.T, fn func(r *grace.Reader)) any {
 // a build that compiles the check (go test -race, -tags ctdefer_debug), and
 // is the bare load in any other build; Quiescent on an offline reader
 // panics in every build.
+// Mutant caught: qsbr-debug-offline-seen-kept.
 func TestPointerDebugChecks(t *testing.T) {
 	t.Run("qsbr-offline", func(t *testing.T) {
 		f := newQFixture(t, 1, grace.QSBROptions{Debug: true})

@@ -53,6 +53,7 @@ func TestShootdownOKSendsIPI(t *testing.T) {
 	require.Equal(t, lazytlb.OK, c.State(), "the state is unchanged")
 }
 
+// Mutant caught: shootdown-marks-nothing.
 func TestShootdownLazyToFlush(t *testing.T) {
 	d, c, mm := oneCPU(t, lazytlb.PolicyLazy, true)
 	r := d.shootdown(t, mm)
@@ -95,6 +96,7 @@ func TestSwitchBackLazyToOK(t *testing.T) {
 
 // A marked CPU that was flushed meanwhile (here by a kernel-range flush,
 // which is delivered whatever the state) drops the overtaken flush.
+// Mutant caught: flush-when-level.
 func TestSwitchBackOvertakenFlush(t *testing.T) {
 	d, c, mm := oneCPU(t, lazytlb.PolicyLazy, true)
 	d.shootdown(t, mm)

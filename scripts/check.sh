@@ -124,8 +124,8 @@ fi
 
 step "mutation testing (catalogue in mutants/)"
 # Some mutants are caught by fault-injection tests that exist only under the
-# explorer's tag (mutant_inject_test.go): they must pass on the real code.
-go test -count=1 -tags ctdefer_explore -run '^TestMutantInject' .
+# explorer's tag (mailbox_inject_test.go): they must pass on the real code.
+go test -count=1 -tags ctdefer_explore -run '^TestInject' .
 go run ./internal/cmd/mutate
 
 step "benchmarks, one iteration each (smoke)"

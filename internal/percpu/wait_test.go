@@ -123,6 +123,7 @@ func TestWaiterSpinAllocatesNothing(t *testing.T) {
 // it sleeps: there is nothing to select on, so it sleeps on the runtime's
 // own timer. (A busy machine pushes a barrier's wait past its spin; its
 // zero-allocation promise must still hold.)
+// Mutant caught: waiter-sleep-allocates.
 func TestWaiterSleepWithoutDoneChannelAllocatesNothing(t *testing.T) {
 	w := percpu.Waiter{} // no spin: the first check that fails sleeps
 	n := 0

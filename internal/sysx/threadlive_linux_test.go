@@ -16,6 +16,7 @@ import (
 // ThreadStart reads field 22 of the thread's stat, as a plain parse of the
 // file does, and allocates nothing doing it; a thread that does not exist
 // is os.ErrNotExist.
+// Mutant caught: threadstart-field-off-by-one.
 func TestThreadStart(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

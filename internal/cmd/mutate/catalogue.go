@@ -37,7 +37,7 @@ type mutant struct {
 //	new:   s.doneSeq.Store(seq)
 //	pkgs:  .
 //	tags:
-//	run:   ^TestMutantCompletionAfterDrain$
+//	run:   ^TestDeferredCompletionAfterHandler$
 //
 // An entry starts at its name: line and ends at the next one. A value is the
 // rest of the line with surrounding blanks removed; a value that starts with

@@ -17,8 +17,8 @@ import (
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 )
 
-// Fault injection at one chosen atomic step, for the mutation harness
-// (internal/cmd/mutate; the catalogue is mutants/catalogue.txt). Under the
+// Fault injection at one chosen atomic step of the mailbox and park
+// protocols (each test names the catalogue mutants it catches). Under the
 // ctdefer_explore tag every atomicx operation first calls atomicx.Yield,
 // the explorer's hook; these tests install a hook of their own that, on the
 // goroutine about to make a chosen operation on a chosen word, first runs
@@ -28,7 +28,7 @@ import (
 // on the very goroutine that is inside the window. The explorer proper
 // (internal/explore) tries every schedule; these pin the one that matters.
 //
-// Run with: go test -tags ctdefer_explore -run TestMutantInject .
+// Run with: go test -tags ctdefer_explore -run TestInject .
 
 // injectAt installs a Yield hook for the rest of the test: before the first
 // operation for which at reports true, it runs step once, on the goroutine
@@ -89,7 +89,7 @@ func injectDomain(t *testing.T) (*Domain, *slot, Work, *atomic.Int32) {
 // injection point is the first operation after the check). Mutants
 // futex-read-after-check and futex-read-between-checks: with the futex
 // value read anywhere after the mailbox check, the owner sleeps for good.
-func TestMutantInjectWakeUpAfterParkCheck(t *testing.T) {
+func TestInjectWakeUpAfterParkCheck(t *testing.T) {
 	d, s, w, runs := injectDomain(t)
 	// The owner's goroutine, from the only store to park (parkUntil's first
 	// step); then its mailbox check, the park loop's first load of the
@@ -142,7 +142,7 @@ func TestMutantInjectWakeUpAfterParkCheck(t *testing.T) {
 // began) makes the kill retry, and the posted work is handed back. Mutant
 // kill-load-store: the kill's store wipes the post, which is then neither
 // run nor handed back, although the sender was told it was posted.
-func TestMutantInjectPostIntoKill(t *testing.T) {
+func TestInjectPostIntoKill(t *testing.T) {
 	d, s, w, runs := injectDomain(t)
 	var posted bool
 	fired := injectAt(t, func(op atomicx.Op, word atomicx.Word) bool {
@@ -167,7 +167,7 @@ func TestMutantInjectPostIntoKill(t *testing.T) {
 // A post is one atomic step too: another sender's post that lands between
 // its load and its write is kept, and both works run. Mutant
 // post-load-store: the second write overwrites the first post.
-func TestMutantInjectPostIntoPost(t *testing.T) {
+func TestInjectPostIntoPost(t *testing.T) {
 	d, s, w, runs := injectDomain(t)
 	other := new(atomic.Int32)
 	w2, err := d.Register("w2", func(int) { other.Add(1) })

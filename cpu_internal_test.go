@@ -10,9 +10,9 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 )
 
-// Internal tests written for the mutation harness (internal/cmd/mutate; the
-// catalogue is mutants/catalogue.txt), for guarantees that the public API
-// shows only through a race: they read the slot's completion words from
+// Internal tests of cpu.go's completions (each names the catalogue mutants
+// it catches), for guarantees that the public API shows only through a
+// race: they read the slot's completion words from
 // inside a handler, where the outcome does not depend on any scheduling.
 
 // mutInternalDomain is a one-CPU Domain, unpinned, with one work whose
@@ -40,7 +40,7 @@ func mutInternalDomain(t *testing.T, probe func(s *slot)) (*Domain, *CPU, Work) 
 // A deferred delivery's completion (doneSeq, which DeferWait polls) is
 // published after its handler has run, not before. Mutant
 // completion-before-drain.
-func TestMutantDeferredCompletionAfterHandler(t *testing.T) {
+func TestDeferredCompletionAfterHandler(t *testing.T) {
 	var during []uint64 // doneSeq seen by the handler
 	d, c, w := mutInternalDomain(t, func(s *slot) { during = append(during, s.doneSeq.Load()) })
 	s := &d.slots[0]
@@ -62,7 +62,7 @@ func TestMutantDeferredCompletionAfterHandler(t *testing.T) {
 // published after its handler has run, and is the generation the post
 // returned: the claim advanced the mailbox's generation. Mutants
 // ipi-completion-before-drain and claim-keeps-generation.
-func TestMutantIPICompletionAfterHandler(t *testing.T) {
+func TestIPICompletionAfterHandler(t *testing.T) {
 	var during []uint64 // ipiDone seen by the handler
 	d, c, w := mutInternalDomain(t, func(s *slot) { during = append(during, s.ipiDone.Load()) })
 	s := &d.slots[0]
@@ -85,6 +85,7 @@ func TestMutantIPICompletionAfterHandler(t *testing.T) {
 // stale value here is the next ticket plus 8: what a completion published
 // 2^SeqBits - 8 transitions before that ticket reads as, a little "ahead" of
 // it. Mutant done-never-retired.
+// Mutants caught: done-never-retired, done-retired-under-waiter.
 func TestStaleCompletionIsRetired(t *testing.T) {
 	var ran int
 	d, c, w := mutInternalDomain(t, func(*slot) { ran++ })

@@ -12,9 +12,9 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 )
 
-// Tests written for the mutation harness (internal/cmd/mutate; the
-// catalogue is mutants/catalogue.txt). Each pins down one documented
-// guarantee that a mutant of the catalogue breaks, and fails every time the
+// Tests of the delivery paths of cpu.go's owner transitions (UserEnter,
+// Claim, Release, FlushOnEntry, AlwaysIPI). Each pins down one documented
+// guarantee that a catalogue mutant breaks (named on the test), and fails every time the
 // mutant is in: the owner is driven step by step from the test goroutine
 // (startOwner, o.do), and every check is made right after a synchronous
 // call returns, or on a value a handler recorded while it ran. A wait
@@ -100,7 +100,7 @@ func mutEventually(t *testing.T, what string, cond func() bool) {
 // UserEnter runs the IPIs already posted while the CPU is still in the
 // kernel (the kernel's exit-to-user work loop): a handler must never find
 // the CPU in user mode. Mutant ipi-after-user-enter.
-func TestMutantUserEnterRunsIPIsInKernel(t *testing.T) {
+func TestUserEnterRunsIPIsInKernel(t *testing.T) {
 	d := mutDomain(t)
 	var seen []ctseq.State // appended by the handler, on the owner; read after o.do
 	w, err := d.Register("probe", func(cpu int) { seen = append(seen, d.State(cpu)) })
@@ -116,7 +116,7 @@ func TestMutantUserEnterRunsIPIsInKernel(t *testing.T) {
 
 // A CPU claimed with AlwaysIPI gets every delivery as an IPI, even in user
 // mode. Mutant fast-path-ignores-policy.
-func TestMutantAlwaysIPIInUserMode(t *testing.T) {
+func TestAlwaysIPIInUserMode(t *testing.T) {
 	d := mutDomain(t)
 	cnt := newCounter()
 	w, err := d.Register("count", cnt.handler)
@@ -135,7 +135,7 @@ func TestMutantAlwaysIPIInUserMode(t *testing.T) {
 
 // Under FlushOnEntry a delivery sets no bit, yet the next kernel entry runs
 // it. Mutant flush-on-entry-needs-bits.
-func TestMutantFlushOnEntryRunsDeferredWork(t *testing.T) {
+func TestFlushOnEntryRunsDeferredWork(t *testing.T) {
 	d := mutDomain(t)
 	cnt := newCounter()
 	w, err := d.Register("count", cnt.handler)
@@ -149,7 +149,7 @@ func TestMutantFlushOnEntryRunsDeferredWork(t *testing.T) {
 
 // Release from user mode runs the work deferred since the last entry.
 // Mutant release-skips-drain.
-func TestMutantReleaseRunsDeferredWork(t *testing.T) {
+func TestReleaseRunsDeferredWork(t *testing.T) {
 	d := mutDomain(t)
 	cnt := newCounter()
 	w, err := d.Register("count", cnt.handler)
@@ -167,7 +167,7 @@ func TestMutantReleaseRunsDeferredWork(t *testing.T) {
 // still claimed: grace periods skip unclaimed CPUs, so a handler run after
 // the unclaim would run unseen. Mutants release-skips-ipis and
 // unclaim-before-last-ipis.
-func TestMutantReleaseRunsIPIsWhileClaimed(t *testing.T) {
+func TestReleaseRunsIPIsWhileClaimed(t *testing.T) {
 	d := mutDomain(t)
 	var claimed []bool // appended by the handler, on the owner; read after o.stop
 	w, err := d.Register("probe", func(cpu int) { claimed = append(claimed, d.Claimed(cpu)) })
@@ -182,7 +182,7 @@ func TestMutantReleaseRunsIPIsWhileClaimed(t *testing.T) {
 
 // Claim runs the IPIs posted while no worker held the CPU before it returns.
 // Mutant claim-skips-waiting-ipis.
-func TestMutantClaimRunsIPIsPostedWhileFree(t *testing.T) {
+func TestClaimRunsIPIsPostedWhileFree(t *testing.T) {
 	d := mutDomain(t)
 	cnt := newCounter()
 	w, err := d.Register("count", cnt.handler)
@@ -195,7 +195,7 @@ func TestMutantClaimRunsIPIsPostedWhileFree(t *testing.T) {
 
 // Close wakes a CPU parked without a deadline: its Idle returns ErrClosed,
 // the owner releases, and Close returns. Mutant close-no-wake.
-func TestMutantCloseWakesParkedOwner(t *testing.T) {
+func TestCloseWakesParkedOwner(t *testing.T) {
 	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true, IPITimeout: time.Hour})
 	require.NoError(t, err)
 	claimed, idle := make(chan error), make(chan error, 1)
@@ -223,7 +223,7 @@ func TestMutantCloseWakesParkedOwner(t *testing.T) {
 // delivery began (TestHandBackMatchIsExact catches mutant
 // handed-back-ignores-kind, which this test no longer can: the IPI's
 // hand-back comes before the delivery).
-func TestMutantDeferredRunNotMistakenForHandedBackIPI(t *testing.T) {
+func TestDeferredRunNotMistakenForHandedBackIPI(t *testing.T) {
 	d := mutDomain(t)
 	cnt := newCounter()
 	w, err := d.Register("count", cnt.handler)

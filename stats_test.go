@@ -2,7 +2,7 @@ package ctdefer_test
 
 // Observability: Options.Logger's events, per-work counters, the IPI
 // latency histogram, StatsVar for expvar, runtime/trace tasks. On unpinned
-// edge Domains (see lifecycle_test.go), through the public API.
+// edge Domains (see owner_test.go), through the public API.
 
 import (
 	"bytes"
@@ -27,6 +27,7 @@ var _ expvar.Var = ctdefer.StatsVar{}
 
 // A wait that gives up (IPITimeout, the caller's deadline) is logged with
 // the CPU, the work and the CPU's state; a canceled one only at Debug.
+// Mutant caught: log-no-wait-failure.
 func TestLoggerWaitFailures(t *testing.T) {
 	logger, rec := newLogger()
 	d := edgeDomain(t, func(o *ctdefer.Options) { o.Logger = logger; o.IPITimeout = time.Millisecond })
@@ -53,6 +54,7 @@ func TestLoggerWaitFailures(t *testing.T) {
 // A wait whose context allows more than IPITimeout logs the stall once
 // IPITimeout has passed, while it goes on waiting; here the worker runs the
 // work only once the stall has been logged.
+// Mutant caught: log-no-stall.
 func TestLoggerWaitStall(t *testing.T) {
 	logger, rec := newLogger()
 	d := edgeDomain(t, func(o *ctdefer.Options) { o.Logger = logger; o.IPITimeout = time.Millisecond })
@@ -73,6 +75,7 @@ func TestLoggerWaitStall(t *testing.T) {
 
 // An exited owner whose CPU is taken back is logged with the work handed
 // back, and so is each delivery Close hands back.
+// Mutants caught: log-no-close, log-no-owner-gone.
 func TestLoggerOwnerGoneAndHandBack(t *testing.T) {
 	logger, rec := newLogger()
 	d := edgeDomain(t, func(o *ctdefer.Options) { o.Logger = logger })
@@ -104,6 +107,7 @@ func TestLoggerOwnerGoneAndHandBack(t *testing.T) {
 
 // Close still waiting for a worker after IPITimeout logs the CPUs it waits
 // for, with their state; here the worker releases once that is logged.
+// Mutant caught: log-no-close-stall.
 func TestLoggerCloseStall(t *testing.T) {
 	logger, rec := newLogger()
 	d := edgeDomain(t, func(o *ctdefer.Options) { o.Logger = logger; o.IPITimeout = time.Millisecond })
@@ -120,6 +124,7 @@ func TestLoggerCloseStall(t *testing.T) {
 }
 
 // A handler panic that Close recovers is logged.
+// Mutant caught: log-no-close.
 func TestLoggerClosePanic(t *testing.T) {
 	logger, rec := newLogger()
 	d := edgeDomain(t, func(o *ctdefer.Options) { o.Logger = logger })
@@ -133,6 +138,7 @@ func TestLoggerClosePanic(t *testing.T) {
 }
 
 // A misuse found by the Debug checks is logged before the panic.
+// Mutant caught: log-no-misuse.
 func TestLoggerMisuse(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the owner check compares thread IDs, which only Linux gives without cgo")
@@ -153,6 +159,7 @@ func TestLoggerMisuse(t *testing.T) {
 }
 
 // Per-work counters: each delivery path counts for its work only.
+// Mutants caught: workstats-no-flushed, workstats-no-ipis, workstats-wrong-bit.
 func TestWorkStats(t *testing.T) {
 	d := edgeDomain(t, func(o *ctdefer.Options) { o.CPUs = []int{0, 1, 2} })
 	a, err := d.Register("a", func(int) {})
@@ -199,6 +206,7 @@ func TestWorkStats(t *testing.T) {
 
 // The IPI latency histogram has one sample per IPI claim, and its Max is
 // MaxIPILatency.
+// Mutant caught: histogram-not-recorded.
 func TestIPILatencyHistogram(t *testing.T) {
 	d := edgeDomain(t)
 	w, err := d.Register("w", func(int) {})
@@ -220,6 +228,7 @@ func TestIPILatencyHistogram(t *testing.T) {
 }
 
 // The histogram's buckets, quantiles and encoding.
+// Mutants caught: histogram-bucket-off-by-one, histogram-quantile-rank.
 func TestLatencyHistogram(t *testing.T) {
 	var h ctdefer.LatencyHistogram
 	require.Zero(t, h.P50(), "empty")
@@ -268,6 +277,7 @@ func TestLatencyHistogram(t *testing.T) {
 }
 
 // StatsVar serves AllStats as JSON, live.
+// Mutant caught: statsvar-total-only.
 func TestStatsVar(t *testing.T) {
 	d := edgeDomain(t)
 	w, err := d.Register("w", func(int) {})
@@ -306,6 +316,7 @@ func mustStats(t *testing.T, d *ctdefer.Domain, cpu int) ctdefer.Stats {
 // While a trace is being recorded, DeferWait, its wait, DeferWaitAll and
 // Close are tasks and regions that go tool trace shows, without
 // Options.Trace.
+// Mutants caught: trace-no-close-task, trace-no-deferwait-task.
 func TestTraceTasks(t *testing.T) {
 	d := edgeDomain(t)
 	w, err := d.Register("w", func(int) {})
@@ -330,6 +341,7 @@ func TestTraceTasks(t *testing.T) {
 }
 
 // AllowedCPUs is New's default set, sorted, a fresh copy each call.
+// Mutant caught: allowed-shared-slice.
 func TestAllowedCPUs(t *testing.T) {
 	cpus := ctdefer.AllowedCPUs()
 	require.NotEmpty(t, cpus)

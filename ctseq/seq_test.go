@@ -10,9 +10,8 @@ import (
 
 // SeqReached treats the sequence as a ring: the sequence after the last one
 // (0, after a wrap) is past it, and a target just ahead is not reached.
-// Mutant seqreached-no-wrap-mask (written for the mutation harness,
-// internal/cmd/mutate).
-func TestMutantSeqReachedAcrossWrap(t *testing.T) {
+// Mutant caught: seqreached-no-wrap-mask.
+func TestSeqReachedAcrossWrap(t *testing.T) {
 	last := ctseq.SeqMask
 	type tc struct {
 		cur, target uint64

@@ -32,10 +32,10 @@ func (c *hookCtx) Err() error {
 // value before the checks, so the wake-up's bump makes its sleep return at
 // once. This catches a futex read moved to just before the sleep (mutant
 // futex-read-after-check) in the ordinary build; a read moved anywhere else
-// after the mailbox check is caught by TestMutantInjectWakeUpAfterParkCheck
-// (mutant_inject_test.go, under the ctdefer_explore tag), which the
+// after the mailbox check is caught by TestInjectWakeUpAfterParkCheck
+// (mailbox_inject_test.go, under the ctdefer_explore tag), which the
 // catalogue names.
-func TestMutantParkedOwnerSeesIPIPostedBeforeItSleeps(t *testing.T) {
+func TestParkedOwnerSeesIPIPostedBeforeItSleeps(t *testing.T) {
 	d := mutDomain(t)
 	cnt := newCounter()
 	w, err := d.Register("count", cnt.handler)

@@ -17,7 +17,7 @@ import (
 // not return nil. The Barrier is given a context that has already ended, so
 // that it answers at once: nil if the count says everything ran, a
 // *StallError otherwise. Mutant reclaimer-counts-before-run.
-func TestMutantBarrierWaitsForRunningCallback(t *testing.T) {
+func TestBarrierWaitsForRunningCallback(t *testing.T) {
 	f := mutFixture(t, 1, grace.Options{NudgeAfter: -1})
 	f.ownerWith(0, modeUser) // quiescent: grace periods end at once
 	started, release := make(chan struct{}), make(chan struct{})
@@ -79,7 +79,7 @@ func reclaimerWaiting() bool {
 // started a grace period for the batch: in the real code the callback has
 // not run then, and cannot until the stretch ends. Mutant
 // reclaimer-starts-before-take.
-func TestMutantRetiredCallbackWaitsForKernelStretch(t *testing.T) {
+func TestRetiredCallbackWaitsForKernelStretch(t *testing.T) {
 	f := mutFixture(t, 1, grace.Options{NudgeAfter: -1})
 	sb := f.ownerWith(0, modeUser)
 	require.NoError(t, f.g.Retire(func() {}), "a first batch, to start the reclaimer")

@@ -12,9 +12,9 @@ import (
 	"github.com/ctdefer/ctdefer/grace"
 )
 
-// Tests written for the mutation harness (internal/cmd/mutate; the
-// catalogue is mutants/catalogue.txt). Each pins down one guarantee of the
-// engine or the reclaimer that a mutant breaks, and fails every time the
+// Tests of the kernel-stretch engine (grace.go) and the reclaimer
+// (retire.go). Each pins down one guarantee that a catalogue mutant breaks
+// (named on the test), and fails every time the
 // mutant is in: the owners are switchboard-driven and acknowledge each
 // mode, and every check is a Poll (which drives the engine synchronously)
 // or a state the test waited for, never a sleep. Nudges are off, so that
@@ -84,7 +84,7 @@ func mutEventually(t *testing.T, what string, cond func() bool) {
 // A grace period waits for a CPU found in a kernel stretch, and is complete,
 // at its token, once that CPU has left it. Mutants
 // synchronize-skips-kernel-cpus and completed-off-by-one.
-func TestMutantGracePeriodWaitsForKernelStretch(t *testing.T) {
+func TestGracePeriodWaitsForKernelStretch(t *testing.T) {
 	f := mutFixture(t, 1, grace.Options{NudgeAfter: -1})
 	sb := f.ownerWith(0, modeKernel)
 	require.True(t, f.g.Poll(grace.Token{}), "the zero Token is complete")
@@ -100,7 +100,7 @@ func TestMutantGracePeriodWaitsForKernelStretch(t *testing.T) {
 // A CPU released inside its kernel stretch (no transition: only its claimed
 // flag says the stretch is over) no longer holds the grace period. Mutant
 // scan-ignores-release.
-func TestMutantReleaseEndsGracePeriod(t *testing.T) {
+func TestReleaseEndsGracePeriod(t *testing.T) {
 	f := mutFixture(t, 1, grace.Options{NudgeAfter: -1})
 	leave := make(chan struct{})
 	closeOnCleanup(t, leave)
@@ -116,7 +116,7 @@ func TestMutantReleaseEndsGracePeriod(t *testing.T) {
 // grace period serves: the one in progress may have found a CPU quiescent
 // before the call, and that CPU may have entered a kernel stretch since.
 // Mutant token-of-current-gp.
-func TestMutantTokenDuringGracePeriodWaitsForTheNext(t *testing.T) {
+func TestTokenDuringGracePeriodWaitsForTheNext(t *testing.T) {
 	f := mutFixture(t, 2, grace.Options{NudgeAfter: -1})
 	a := f.ownerWith(0, modeKernel)
 	b := f.ownerWith(1, modeUser)
@@ -140,7 +140,7 @@ func TestMutantTokenDuringGracePeriodWaitsForTheNext(t *testing.T) {
 // A's entries: A then waits for CPU 0 instead of CPU 1 (it is still waiting
 // when its context ends), or, if A's entry lands last, B waits for CPU 1
 // twice and returns without CPU 0.
-func TestMutantConcurrentExpeditedBarriersKeepTheirLists(t *testing.T) {
+func TestConcurrentExpeditedBarriersKeepTheirLists(t *testing.T) {
 	f := mutFixture(t, 2, grace.Options{NudgeAfter: -1})
 	x := f.ownerWith(0, modeUser)
 	y := f.ownerWith(1, modeKernel) // never polls: only its transition ends a wait for it

@@ -12,7 +12,7 @@ import (
 // sequence directly (2^45 transitions are out of reach). Mutant
 // servedby-no-wrap-mask (written for the mutation harness,
 // internal/cmd/mutate).
-func TestMutantServedByAtWrap(t *testing.T) {
+func TestServedByAtWrap(t *testing.T) {
 	var w Word
 	w.v.Store(SeqMask<<seqShift | rawUser) // a User word, no work, at the last sequence
 	require.Equal(t, User, w.Snapshot().State(), "setup: a User word")

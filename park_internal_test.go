@@ -11,8 +11,7 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 )
 
-// Borrowing a parked CPU (park.go, steps 3, 6 and 7), for the mutation
-// harness: the tests watch slot.park, which the public API does not show,
+// Borrowing a parked CPU (park.go): the tests watch slot.park, which the public API does not show,
 // to know that the owner has reached the step a mutant breaks, instead of
 // guessing with a sleep.
 
@@ -136,7 +135,7 @@ func recvWithin[T any](t *testing.T, what string, ch <-chan T) T {
 // wakes it. Mutants unpark-ignores-borrow (the owner leaves at once, its
 // IdleExit finding the word in the borrower's kernel stretch) and
 // give-back-no-wake (the owner sleeps for good).
-func TestMutantOwnerWaitsForBorrowToEnd(t *testing.T) {
+func TestOwnerWaitsForBorrowToEnd(t *testing.T) {
 	f := newParkFixture(t)
 	how := f.borrow(t)
 	f.cancel() // end the park while the CPU is borrowed
@@ -162,7 +161,7 @@ func TestMutantOwnerWaitsForBorrowToEnd(t *testing.T) {
 // An IPI posted while a sender borrows the parked CPU wakes the owner: the
 // give-back, finding the owner not waiting for it, wakes no one, so the
 // post's own wake-up is the only one. Mutant wake-ignores-borrowed.
-func TestMutantIPIWhileBorrowedWakesOwner(t *testing.T) {
+func TestIPIWhileBorrowedWakesOwner(t *testing.T) {
 	f := newParkFixture(t)
 	how := f.borrow(t)
 	got, err := f.d.Defer(0, f.plain)

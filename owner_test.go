@@ -319,6 +319,7 @@ func TestCloseReportsOnlyWorkItHandedBack(t *testing.T) {
 
 // Item 7: a handler that panics at a kernel entry or at a poll point does
 // not keep the completion of the work drained with it from its waiters.
+// Mutant caught: completion-skipped-on-panic.
 func TestPanickingNeighbourPublishesCompletions(t *testing.T) {
 	for _, at := range []string{"KernelEnter", "Poll"} {
 		t.Run(at, func(t *testing.T) {

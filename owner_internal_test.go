@@ -17,7 +17,7 @@ import (
 // right after the Claim that took the CPU back has returned, so nothing
 // depends on how long a waiter would poll. Mutants reclaim-no-done-seq and
 // reclaim-no-ipi-done.
-func TestMutantReclaimPublishesCompletions(t *testing.T) {
+func TestReclaimPublishesCompletions(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("an exited owner is detected through thread IDs, which only Linux gives without cgo")
 	}
