@@ -2,11 +2,12 @@ package ctdefer_test
 
 import (
 	"context"
-	"os/exec"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ctdefer/ctdefer/internal/inlinecheck"
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/ctseq"
@@ -71,9 +72,7 @@ func TestIdleRunsWakingIPIsInKernelMode(t *testing.T) {
 // package, and reads the compiler's decisions.
 // Mutant caught: poll-not-inlined.
 func TestIntendedInlining(t *testing.T) {
-	goCmd, err := exec.LookPath("go")
-	require.NoError(t, err, "the test builds a package with the go command")
-	out, err := exec.Command(goCmd, "build", "-gcflags=-m", "-o", "/dev/null", "./testdata/inlineprobe").CombinedOutput()
+	out, err := inlinecheck.Build("-m", "./testdata/inlineprobe")
 	require.NoError(t, err, "go build -gcflags=-m ./testdata/inlineprobe:\n%s", out)
 	require.Contains(t, string(out), "inlining call to ctdefer.(*CPU).Poll",
 		"CPU.Poll is not inlined into its caller any more: a polling hot loop pays a call per poll\n%s", out)

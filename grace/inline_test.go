@@ -1,11 +1,12 @@
 package grace_test
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ctdefer/ctdefer/internal/inlinecheck"
 )
 
 // The read side's fast paths inline into the caller's loop: a reader that
@@ -15,9 +16,7 @@ import (
 // decisions (the Go runtime's TestIntendedInlining does the same).
 // Mutant caught: quiescent-not-inlined.
 func TestIntendedInlining(t *testing.T) {
-	goCmd, err := exec.LookPath("go")
-	require.NoError(t, err, "the test builds a package with the go command")
-	out, err := exec.Command(goCmd, "build", "-gcflags=-m", "-o", "/dev/null", "./testdata/inlineprobe").CombinedOutput()
+	out, err := inlinecheck.Build("-m", "./testdata/inlineprobe")
 	require.NoError(t, err, "go build -gcflags=-m ./testdata/inlineprobe:\n%s", out)
 	for _, fn := range []string{
 		"grace.(*Pointer[go.shape.int]).Load",
@@ -36,9 +35,7 @@ func TestIntendedInlining(t *testing.T) {
 // per read reads a fifth slower, on liburcu's own benchmark).
 // Mutant caught: pointer-load-tests-value.
 func TestPointerLoadIsBare(t *testing.T) {
-	goCmd, err := exec.LookPath("go")
-	require.NoError(t, err, "the test builds a package with the go command")
-	out, err := exec.Command(goCmd, "build", "-gcflags=-S", "-o", "/dev/null", "./testdata/inlineprobe").CombinedOutput()
+	out, err := inlinecheck.Build("-S", "./testdata/inlineprobe")
 	require.NoError(t, err, "go build -gcflags=-S ./testdata/inlineprobe:\n%s", out)
 	var body []string
 	in := false
