@@ -52,12 +52,9 @@ static void wl_pin(struct wl_thread *t) {
 	t->err = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
-// wl_perf_reader is rcutorture's read-side performance loop: runs of
-// RCU_READ_RUN (1,000) empty read-side sections, which compile to nothing
-// in the QSBR flavour, then a quiescent state.
-static void *wl_perf_reader(void *arg) {
-	struct wl_thread *t = arg;
-	uint64_t n = 0;
+// wl_reader_begin pins the reader, registers it offline, tells wl_run it
+// is ready, and goes online once every thread may start.
+static void wl_reader_begin(struct wl_thread *t) {
 	wl_pin(t);
 	urcu_qsbr_register_thread();
 	urcu_qsbr_thread_offline();
@@ -65,6 +62,15 @@ static void *wl_perf_reader(void *arg) {
 	while (!CMM_LOAD_SHARED(wl_go))
 		;
 	urcu_qsbr_thread_online();
+}
+
+// wl_perf_reader is rcutorture's read-side performance loop: runs of
+// RCU_READ_RUN (1,000) empty read-side sections, which compile to nothing
+// in the QSBR flavour, then a quiescent state.
+static void *wl_perf_reader(void *arg) {
+	struct wl_thread *t = arg;
+	uint64_t n = 0;
+	wl_reader_begin(t);
 	while (!CMM_LOAD_SHARED(wl_stop)) {
 		for (int i = 0; i < 1000; i++) {
 			urcu_qsbr_read_lock();
@@ -103,13 +109,7 @@ static void *wl_perf_updater(void *arg) {
 static void *wl_reader(void *arg) {
 	struct wl_thread *t = arg;
 	uint64_t n = 0, bad = 0;
-	wl_pin(t);
-	urcu_qsbr_register_thread();
-	urcu_qsbr_thread_offline();
-	CMM_STORE_SHARED(t->ready, 1);
-	while (!CMM_LOAD_SHARED(wl_go))
-		;
-	urcu_qsbr_thread_online();
+	wl_reader_begin(t);
 	while (!CMM_LOAD_SHARED(wl_stop)) {
 		urcu_qsbr_read_lock();
 		int *p = rcu_dereference(wl_ptr);
