@@ -11,8 +11,8 @@ import "github.com/ctdefer/ctdefer/ctseq"
 // waits in the word for the owner's next entry (late: the work was needed
 // now) or is never run if none comes (lost). The owner's claim subtracts only
 // the bits it saw, so the late bits survive it. Clean refusal (refuse when not
-// in User, and leave no trace) is what is broken; delivered by the next entry and exactly-once delivery are what users
-// see.
+// in User, and leave no trace) is what is broken; delivered by the next
+// entry and exactly-once delivery are what users see.
 //
 // The zero value is in Kernel with sequence 0 and no work.
 type IgnoreState struct {
