@@ -14,122 +14,21 @@ import (
 	"github.com/ctdefer/ctdefer/internal/percpu"
 )
 
-// The grace-period engine: how Start, Poll and Synchronize share grace
-// periods without a background goroutine.
+// The kernel-stretch grace-period engine: Start, Poll, Completed, Wait and
+// Synchronize, with no background goroutine.
 //
-// Three values in two words: seq (the grace-period sequence: twice the
-// number of grace periods completed, plus one while one is in progress;
-// written only by the driver) and drive (1 while some goroutine drives the
-// engine) share the word ctl (seq<<1 | drive), so that taking the engine
-// and starting a grace period is one CAS, and ending it and giving the
-// engine back is one store; need (the highest token requested) has a line
-// of its own. A Token is the value seq must reach.
+// The engine's words:
+//   - ctl = seq<<1 | drive: the grace-period sequence, and the driver's lock;
+//   - need: the highest token requested.
 //
-//  1. Start loads seq = s. If s is even (no grace period in progress) the
-//     next one to start begins after this load, so its end, s+2, is the
-//     token. If s is odd, the one in progress may have snapshotted some CPU
-//     before the call began, so the token is the end of the next one, s+3.
-//     Both are (s+3) &^ 1: Linux's rcu_seq_snap.
-//  2. Start raises need to the token (CAS loop, never lowering it), then
-//     advances the engine (step 3). Concurrent callers that load the same s
-//     get the same token: they share one grace period.
-//  3. Advance: CAS ctl from drive 0 to 1 (seq unchanged); whoever wins is
-//     the driver, the others return at once (they are waiters; the driver
-//     or their own next Poll serves them). Start's fast path, when seq is
-//     even and nobody drives, makes the same CAS from (s, 0) to (s+1, 1):
-//     it becomes the driver and starts the grace period (step 4) at once.
-//     The driver loops:
-//     a. seq even and need > seq: start a grace period (step 4);
-//     b. seq odd: scan the CPUs still pending (step 5); if none is left,
-//     store seq+1 (the grace period is over) and go back to a; when need
-//     asks for nothing more, the same store also clears drive (c).
-//     c. otherwise stop: store drive = 0, then load seq and need again, and
-//     drive once more if a request arrived and no grace period runs. A
-//     Start whose CAS on drive failed raised need before that CAS, and the
-//     CAS failed because drive was 1, so the driver's Store(0) comes after
-//     it in the total order, and the driver's reload of need sees the
-//     request: no request is left behind.
-//  4. Start of a grace period: store seq = s+1 (odd), then, for every CPU,
-//     load its claimed flag (a read-mostly line of ctdefer's slot) and, if
-//     claimed, its word (Snapshot). A CPU in user mode or idle is quiescent
-//     already and not recorded. So a grace period over user or idle CPUs
-//     costs two loads per CPU and writes none of their lines; on the
-//     engine's own lines it costs one CAS of ctl (take the engine and
-//     start), one store of ctl (end and give it back) and the loads of
-//     step 3c. CPUs in the kernel are
-//     recorded as pending with their snapshot. Every snapshot load comes
-//     after the store of s+1, hence after the load of step 1 of every
-//     caller whose token is s+2 or later.
-//  5. Scan: a pending CPU is done when QuiescentSince(snapshot) or when it
-//     is no longer claimed (Release ended its last stretch). QuiescentSince
-//     is one load of the word; it is true if the CPU is in user mode or
-//     idle now, or if its sequence moved since the snapshot (a transition
-//     or a Quiesce). The first answer carries the grace period even across
-//     a sequence wrap (2^SeqBits transitions make the sequence read equal
-//     again): a CPU found in user mode or idle is done whatever its
-//     sequence, so a wrap can only make the scan wait for a CPU that is in
-//     the kernel again, until its next transition or Quiesce, never end the
-//     wait early. The first scan that finds a CPU still pending starts the
-//     grace period's clock (once per grace period, for all its laggards);
-//     once Options.NudgeAfter has passed on it, each CPU still pending is
-//     nudged once: its nudged field is set to the grace period and
-//     ctdefer's Defer posts the nudge work (an IPI: the CPU is in the
-//     kernel). If Defer fails (the ctdefer.Domain is closing) the field is
-//     put back, nothing is posted, and the CPU stays pending: its owner
-//     still ends the stretch by a transition or by Release.
-//  6. The nudge handler runs at the CPU's next poll point, on its owner
-//     thread, or on its behalf if it has gone idle meanwhile. A borrower
-//     runs it inside a kernel stretch of the CPU's word (ctdefer's
-//     runOnBehalf: IdleExit before, IdleEnter after), which is itself a pair
-//     of transitions: the CPU was idle, hence quiescent, anyway. A poll
-//     point inside a kernel stretch is not a quiescent state: the owner may
-//     hold a reference across it. So the handler only sets the CPU's asked
-//     flag; the owner reports at its next Checkpoint (a point where it holds
-//     no reference), which then calls CPU.Quiesce, or at its next
-//     transition.
-//     Why an IPI rather than a shared "grace period waiting" flag that
-//     Checkpoint would read: Checkpoint then reads only lines that other
-//     CPUs write when this CPU is actually needed (the mailbox, the asked
-//     flag), never a line the driver writes at every grace period.
-//  7. Poll(t) loads seq and compares with t; if short, it advances (step 3)
-//     and loads again. Synchronize is Start, then Poll with spin-then-sleep
-//     until done or the context ends.
+// A grace period snapshots every claimed CPU's context-tracking word once,
+// then scans the CPUs found in the kernel until each has made a transition
+// or a Quiesce, or has been released. It nudges the laggards once
+// NudgeAfter has passed. Checkpoint is the owner's report point.
 //
-// Where two parties race, and why it is safe:
-//
-//   - Start's load (1) against the driver's start store (4): if the load
-//     sees the old even value, the store and every snapshot come after it;
-//     if it sees the odd value, the token skips that grace period.
-//   - The driver's snapshot (4) against the owner's KernelEnter: a snapshot
-//     that sees User is quiescent, and the owner's later entry add comes
-//     after the snapshot load, so its stretch began after the grace period
-//     did: it sees the updater's new pointer (package doc). The same holds
-//     for a snapshot that sees Idle and a handler later run on the CPU's
-//     behalf: the borrower's IdleExit add comes after the snapshot load. A
-//     snapshot that sees Kernel (the owner's stretch, or a borrowed handler
-//     in progress) waits for the word to leave it (5).
-//   - The driver's claimed load (4) against Claim: a CPU seen unclaimed is
-//     skipped; a later Claim's CAS on the flag comes after that load, so
-//     its first stretch began after the grace period did. Against Release:
-//     a CPU released after the claimed load is pending or quiescent by its
-//     word, and the scan's later load of the flag sees the release (5); one
-//     released and claimed again between two scans is still pending (the
-//     word of a released CPU stays in Kernel at the same sequence), so the
-//     new owner's stretch holds the grace period until its first transition:
-//     a wait longer than needed, never shorter.
-//   - The driver's scan (5) against the owner's transition: the scan's load
-//     either sees the new sequence (done, and the owner's earlier accesses
-//     happen before the end of the grace period) or not (pending, scanned
-//     again).
-//   - The end store (4b) against Poll's load (7): a Poll that sees it is
-//     synchronized after everything the driver observed.
-//
-// The subtlety raised for Tasks RCU in the LKML thread "PREEMPT_AUTO:
-// support lazy rescheduling" (February 2024: a task interrupted inside a
-// trampoline is still using it): a CPU may be inside the critical section
-// even when it is not in a system call; here that is any point between
-// kernel entry and exit, including inside a nested IPI handler and at poll
-// points, which is why neither counts as quiescent.
+// The protocol and its invariants (grace periods cover what began before, a
+// poll point is not a quiescent state, no request left behind, nudges are
+// bounded): docs/design/grace.md.
 
 // Token identifies a grace period to wait for, from Start. The zero Token
 // is always complete. Tokens from different Domains must not be mixed.

@@ -17,72 +17,21 @@ import (
 	"github.com/ctdefer/ctdefer/internal/sysx"
 )
 
-// The QSBR flavour: quiescent-state-based reclamation for data read in user
-// mode, liburcu's QSBR flavour (Desnoyers, McKenney, Stern, Dagenais and
-// Walpole, "User-Level Implementations of Read-Copy Update", IEEE TPDS 2012)
-// on the CPUs of a ctdefer.Domain.
+// The QSBR flavour (liburcu's, on the CPUs of a ctdefer.Domain): readers
+// hold references anywhere, user mode included, between two reports.
 //
 // The words:
+//   - gp: the number of grace periods started;
+//   - done: the number completed;
+//   - ctr: one per reader, its last report, or offline;
+//   - sleep: a futex word for sleeping waiters.
 //
-//   - gp, the number of grace periods started, and done, the number
-//     completed, each on a line of its own: grace period k (k = 1, 2, ...)
-//     runs while gp is k and done is k-1. Readers load only gp, which
-//     changes once per grace period; waiters poll done. A Token holds the
-//     number of the grace period it needs.
-//   - Each reader's ctr, on a line of its own: the number of grace periods
-//     started when its owner last reported (Online, Quiescent), or offline
-//     (the largest uint64) when it holds nothing (Offline, never
-//     registered). Written only by its owner, read by drivers.
-//   - sleep, a futex word: 1 while a waiter may be asleep on it.
+// Reports are one load and one compare on the fast path. Idle and unclaimed
+// CPUs are skipped with loads only, and no CPU is ever interrupted.
 //
-// The protocol (every atomic below is sequentially consistent: Go's):
-//
-//  1. Report (owner): g := gp (load); if g equals the value it last
-//     reported, nothing to do: the fast path, one load and one compare.
-//     Else ctr = g (store), then if sleep is 1 (load), CAS it to 0 and wake
-//     the futex.
-//  2. Start (driver, holding drive): gp = k (store).
-//  3. Scan (driver): for each reader, ctr >= k (load) means it reported
-//     since the start store, or is offline; else the CPU's context-tracking
-//     word in Idle (load) means it is parked, holding nothing; else the CPU
-//     unclaimed (load) means nobody reads there. Otherwise it holds the
-//     grace period up.
-//  4. End (driver): when every reader passed, done = k (store), then wake
-//     sleepers as in 1.
-//  5. Wait (any goroutine): poll (driving if the drive lock is free) while
-//     spinning; then sleep = 1 (store), poll again with the lock taken
-//     (blocking), and if the grace period is still not over, sleep on the
-//     futex while it holds 1, at most a millisecond (see waitFor).
-//
-// Why it is safe. An updater stores a new pointer, then Synchronize's driver
-// stores gp (2), then loads each reader's ctr (3). A reader that loaded the
-// old pointer did so before its next report. If the driver's load of ctr
-// sees k or more, the report's store came after the reader's load of gp,
-// which saw the start store: everything the reader did before the report,
-// its use of the old pointer included, precedes the driver's load, which
-// precedes the end store (4) that Synchronize's caller waits for. If it sees
-// offline, the Offline store likewise follows every use. If the driver saw
-// ctr below k it waits. A reader whose report (or Online) comes after the
-// start store loads the pointer after it, hence sees the new one: the
-// updater's store precedes the start store. Idle: the owner's IdleEnter
-// add follows its last use and precedes the driver's load of the word; the
-// IdleExit that ends the parked stretch follows that load, so reads after
-// it see the new pointer (the kernel-stretch flavour's argument).
-//
-// Why no wake-up is lost (5 against 1). The waiter stores sleep = 1, then
-// scans; a reader stores ctr, then loads sleep. In the total order of
-// sequentially consistent operations, either the scan's load of ctr follows
-// the reader's store (the waiter sees the report and does not sleep on it),
-// or the reader's load of sleep follows the waiter's store and sees 1 (or 0
-// if another waker reset it after that store, and that waker wakes). The
-// futex sleep compares the word with 1 atomically in the kernel, so a wake
-// that reset it before the sleep began makes the sleep return at once. A
-// driver that ends a grace period wakes sleepers the same way, so a waiter
-// that found the drive lock held is woken by the holder.
-//
-// Two things end nothing by themselves: a CPU going idle and a CPU being
-// released do not touch this flavour's words. A sleeping waiter finds them
-// at its next scan, within a millisecond (the cap on each sleep).
+// The protocol and its invariants (grace periods cover what began before,
+// no sleeping through a report), and the waits' slow paths (exited owners,
+// stale registrations, sleep at once): docs/design/grace.md.
 
 // offline is a reader's ctr while it holds nothing: every grace period
 // number is below it, so the scan's one comparison covers both cases.
