@@ -134,7 +134,7 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 		}
 		// The tid was recycled: its previous owner exited without Release.
 		// Forget the stale entry; that owner's Domain takes its CPU back on
-		// its own slow paths (owner.go).
+		// its own slow paths (exited owners are reclaimed, owner.md).
 		unregisterOwner(tid, r.s)
 	}
 	if s.claimed.Load() { // load: is the CPU held by an owner that is gone?
@@ -168,7 +168,7 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 		c.checks = checkDebug
 	}
 	// The handle, weakly: it reads nil once the handle is collected before
-	// Release, and the claim is lost (owner.go, step 2).
+	// Release, and the claim is lost (the weak-handle test: owner.md, Exited owners).
 	h := weak.Make(c)
 	s.handle.Store(&h)           // store under mu: read by the dead-owner check
 	s.ownerTid.Store(int64(tid)) // store under mu: read by the dead-owner check and diagnostics
@@ -241,7 +241,7 @@ func (c *CPU) UserEnter() {
 // may order the wrong way round (a return before the work ran).
 //
 // Why it cannot hide a completion someone needs: a waiter adds to waiters
-// before its step 1 CAS, and that CAS needs a User word, so it follows the
+// before its delivery CAS, and that CAS needs a User word, so it follows the
 // add of the UserEnter that comes after this. If the load of waiters here
 // misses the waiter, its add comes after the load in the total order of
 // atomics, so its CAS, and the entry that serves it and publishes its
@@ -252,7 +252,7 @@ func (c *CPU) retireDone() {
 	// load (doneSeq): the owner's own last store (only the owner and a
 	// reclaimer playing it write doneSeq), so it orders nothing; it keeps
 	// the steady state to one load. load (waiters): pairs with the
-	// waiter's add before its step 1, as argued above.
+	// waiter's add before its delivery CAS (no stale completion, delivery.md).
 	if s.doneSeq.Load() != doneNone && s.waiters.Load() == 0 {
 		s.doneSeq.Store(doneNone) // store: before the exit's add; pairs with the loads in DeferWait's wait
 	}
@@ -466,8 +466,8 @@ func (c *CPU) instrumentEntry(work ctseq.Work) {
 // panics or calls runtime.Goexit (Drain runs the others first), when
 // someone waits for it.
 //
-// The load of waiters pairs with the waiter's add, which precedes its step
-// 1 CAS: this entry's add read that CAS (it claimed the waiter's bit), so
+// The load of waiters pairs with the waiter's add, which precedes its
+// delivery CAS (completion follows the run, delivery.md): this entry's add read that CAS (it claimed the waiter's bit), so
 // in the total order of atomics the waiter's add comes before this load,
 // which therefore sees it, unless the waiter has already given up. With no
 // waiter, an entry with work costs no store here.

@@ -38,7 +38,7 @@ import (
 type ticket struct {
 	kind uint8  // ticketDone, ticketDeferred, ticketIPI
 	seq  uint64 // ticketDeferred: the kernel entry that runs it; ticketIPI: the mailbox generation
-	mark uint64 // the hand-backs made before the delivery began (handback.go, step 1)
+	mark uint64 // the hand-backs made before the delivery began (the waiter's mark: delivery.md, run or handed back, never both)
 }
 
 const (
@@ -96,7 +96,7 @@ func (k Delivery) String() string {
 // Errors: ErrBadCPU, ErrUnregistered, ErrClosed. Defer does not allocate
 // when it succeeds; its errors do.
 func (d *Domain) Defer(cpu int, w Work) (Delivery, error) {
-	// Fast path, step 1 only, kept small: a valid delivery to a tracked
+	// Fast path, the deferral CAS only, kept small: a valid delivery to a tracked
 	// CPU in user mode is a few loads and one CAS.
 	if i := d.cpus.Of(cpu); w.d == d && i >= 0 && !d.closed.Load() { // load: Close's CAS
 		s := &d.slots[i]
@@ -141,7 +141,7 @@ func (d *Domain) DeferWait(ctx context.Context, cpu int, w Work) error {
 	if err != nil {
 		return err
 	}
-	s.waiters.Inc()       // RMW: before step 1; pairs with the owner's load in publishDone, and with a hand-back's (handback.go)
+	s.waiters.Inc()       // RMW: before the delivery CAS; pairs with the owner's load in publishDone (completion follows the run), and with a hand-back's
 	defer s.waiters.Dec() // RMW: the wait is over
 	mark := d.hand.mark()
 	t, err := d.deliver("DeferWait", s, w)
@@ -173,7 +173,7 @@ func (d *Domain) Send(ctx context.Context, cpu int, w Work) (Delivery, error) {
 	if s.policy.Load() == policyTracked && s.word.SetWorkIfUser(ctseq.Work(1)<<w.info.bit) { // load: set at Claim
 		return Deferred, nil
 	}
-	s.ipiWaiters.Inc()       // RMW: before step 1; pairs with a hand-back's load (handback.go)
+	s.ipiWaiters.Inc()       // RMW: before the delivery CAS; pairs with a hand-back's load (the log's bound)
 	defer s.ipiWaiters.Dec() // RMW: the wait is over
 	mark := d.hand.mark()
 	t, err := d.deliver("Send", s, w)
@@ -197,7 +197,7 @@ func (d *Domain) IPI(ctx context.Context, cpu int, w Work) error {
 	if err != nil {
 		return err
 	}
-	s.ipiWaiters.Inc()       // RMW: before the post; pairs with a hand-back's load (handback.go)
+	s.ipiWaiters.Inc()       // RMW: before the post; pairs with a hand-back's load (the log's bound)
 	defer s.ipiWaiters.Dec() // RMW: the wait is over
 	mark := d.hand.mark()
 	t, err := d.ipi("IPI", s, w, ctseq.Work(1)<<w.info.bit)

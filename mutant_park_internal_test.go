@@ -11,7 +11,8 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 )
 
-// Borrowing a parked CPU (park.go, steps 3, 6 and 7), for the mutation
+// Borrowing a parked CPU (unpark, tryBorrow, giveBack: borrows exclude the owner,
+// delivery.md), for the mutation
 // harness: the tests watch slot.park, which the public API does not show,
 // to know that the owner has reached the step a mutant breaks, instead of
 // guessing with a sleep.

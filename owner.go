@@ -75,7 +75,8 @@ func ownerGoneError(cpu, tid int) error {
 		"defer c.Release() right after Claim): %w", cpu, tid, ErrOwnerGone)
 }
 
-// ownerGone reports whether the owner of claimed slot s is gone (step 2).
+// ownerGone reports whether the owner of claimed slot s is gone (a live owner is never
+// reclaimed).
 // With collect, an owner that only a collection can show gone (on the main
 // thread, or where threads have no IDs) gets one.
 func ownerGone(s *slot, collect bool) bool {
@@ -132,7 +133,8 @@ func (d *Domain) reapIfDeadLocked(s *slot, collect bool) (reaped bool, tid int, 
 	return true, tid, d.reclaimLocked(s, tid)
 }
 
-// reclaimLocked is step 3: take s back from owner thread tid, which no
+// reclaimLocked takes s back from owner thread tid (owner.md, Exited owners;
+// reclaim releases the waiters), which no
 // longer exists, and return the work it handed back. Called with d.mu held.
 func (d *Domain) reclaimLocked(s *slot, tid int) (handed ctseq.Work) {
 	gone := ownerGoneError(s.cpu, tid)

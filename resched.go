@@ -63,9 +63,9 @@ const (
 	reschedFullBit = uint32(ReschedFull)
 )
 
-// full reports whether a full request is pending (steps 3 and 7).
+// full reports whether a full request is pending (NeedResched, and the park loop).
 func (r *reschedWord) full() bool {
-	return r.v.Load()&reschedFullBit != 0 // load: pairs with the requester's Or (step 1)
+	return r.v.Load()&reschedFullBit != 0 // load: pairs with the requester's Or (a full request wakes a parked CPU)
 }
 
 // Resched asks cpu to reschedule with the given urgency and returns at once:
@@ -90,13 +90,13 @@ func (d *Domain) Resched(cpu int, level ReschedLevel) error {
 	if err != nil {
 		return err
 	}
-	// RMW (step 1): set the level's bit, even if set, to publish the
-	// caller's writes (race (b)). Pairs with the owner's loads in
+	// RMW: set the level's bit, even if set, to publish the caller's
+	// writes (payload before the pick). Pairs with the owner's loads in
 	// NeedResched, NeedReschedBeforeUser, Tick, Idle and its Swap in
 	// ClearResched.
 	old := s.resched.v.Or(uint32(level))
 	if level == ReschedFull && old&reschedFullBit == 0 {
-		s.wakeIfParked() // step 2: load of park, pairs with the owner's store (race (a))
+		s.wakeIfParked() // load of park, pairs with the owner's store (a full request wakes a parked CPU)
 	}
 	return nil
 }
@@ -119,7 +119,7 @@ func (c *CPU) NeedReschedBeforeUser() bool {
 	if c.checks&checkReleased != 0 {
 		panic(usedAfterRelease{"CPU.NeedReschedBeforeUser", c.cpu})
 	}
-	return c.s.resched.v.Load() != 0 // load: pairs with the requester's Or (step 1)
+	return c.s.resched.v.Load() != 0 // load: pairs with the requester's Or (lazy requests are honoured within one tick)
 }
 
 // Tick is the owner's scheduler tick: call it from the owner's periodic
@@ -132,14 +132,14 @@ func (c *CPU) Tick() bool {
 		panic(usedAfterRelease{"CPU.Tick", c.cpu})
 	}
 	r := &c.s.resched
-	v := r.v.Load() // load: pairs with the requester's Or (step 1)
+	v := r.v.Load() // load: pairs with the requester's Or
 	if v != reschedLazyBit {
 		return v&reschedFullBit != 0
 	}
 	if c.debug {
 		c.checkOwner("CPU.Tick")
 	}
-	r.v.Or(reschedFullBit) // RMW (step 5): commutes with requesters' Ors (race (d))
+	r.v.Or(reschedFullBit) // RMW: promote; commutes with requesters' Ors (lazy requests are honoured within one tick)
 	return true
 }
 
@@ -159,7 +159,7 @@ func (c *CPU) ClearResched() ReschedLevel {
 	if c.debug {
 		c.checkOwner("CPU.ClearResched")
 	}
-	// swap (step 6): take every request; reads each requester's Or, so what
+	// swap: take every request (no lost request); reads each requester's Or, so what
 	// requesters wrote before Resched happens before the owner's pick.
 	old := r.v.Swap(0)
 	if old&reschedFullBit != 0 {

@@ -129,7 +129,7 @@
 // # Misuse
 //
 // An owner transition made from the wrong state panics, after undoing its
-// add. The state field holds an encoding of the state (layout.go) under which
+// add. The state field holds an encoding of the state (misuse loses no delivery, docs/design/word.md) under which
 // no such faulty add yields a word that a sender accepts, or disturbs the work
 // bits: a sender racing with the misuse is refused (and sends an IPI), and no
 // accepted work vanishes with the undo.

@@ -51,7 +51,7 @@ const (
 	seqInc    = uint64(1) << seqShift
 )
 
-// The state encoding and the bias (see above).
+// The state encoding and the bias (word.md, Layout).
 const (
 	encKernel = 3
 	encIdle   = 2
@@ -89,7 +89,7 @@ var (
 type State uint8
 
 // The states. The numeric values of Kernel, Idle and User match the kernel's
-// context-tracking states; the word stores an encoding of them (see above).
+// context-tracking states; the word stores an encoding of them (word.md, Layout).
 const (
 	// Kernel: the CPU runs the runtime's own code. It takes IPIs; deferral
 	// is refused. This is the zero value.

@@ -136,7 +136,7 @@ func opIndex(name string) int {
 // decode as the original's (sequence +1), and the undo restores it.
 //
 // Quiesce (delta seqInc, Kernel to Kernel) leaves every state as it is; from
-// User the word stays User, which is harmless (see layout.go).
+// User the word stays User, which is harmless (misuse loses no delivery, docs/design/word.md).
 func TestEncodingMisuseNeverAccepted(t *testing.T) {
 	states := []State{Kernel, Idle, User}
 	encs := map[uint64]State{}

@@ -27,7 +27,7 @@ func (s Snapshot) Work() Work {
 	if s.v&stateMask != rawUser {
 		return 0
 	}
-	return workOf(s.v) // a raw User word's work field is the actual one (layout.go)
+	return workOf(s.v) // a raw User word's work field is the actual one (the bias: word.md, Layout)
 }
 
 // Quiescent reports whether the owner was outside the kernel (User or Idle)
@@ -76,7 +76,7 @@ func (w *Word) QuiescentSince(s Snapshot) bool {
 	// did before it. Compare sequences only: the owner's work-bit clearing
 	// in Kernel changes the word but is not a transition.
 	// Past the state test cur is a raw Kernel word, whose sequence field
-	// is the actual one (layout.go).
+	// is the actual one (the bias: word.md, Layout).
 	cur := w.v.Load()
 	return cur&stateMask != rawKernel || seqOf(cur) != s.Seq()
 }

@@ -117,7 +117,7 @@
 // program order, and an atomic operation that observes the effect of another
 // is synchronized after it (a happens-before edge). Every guarantee below is
 // one of these two facts applied to a named pair of operations; the
-// protocol is written out step by step in the source (grace.go).
+// protocol is written out step by step in docs/design/grace.md.
 //
 //   - Everything a CPU did before its quiescent state happens before
 //     Synchronize returns. The edge: the transition (the atomic add of

@@ -27,7 +27,8 @@ import (
 // has been released; CPUs in user mode or idle are skipped, without IPI. A
 // handler running on behalf of a parked CPU counts as that CPU being in the
 // kernel. With every CPU in user mode or idle it costs two loads per CPU and
-// one atomic add (see the protocol above, which also says what is ordered).
+// one atomic add (docs/design/grace.md, The expedited barrier, says what is
+// ordered).
 //
 // While the ctdefer.Domain is closing no IPI can be posted; a CPU still in
 // its kernel stretch is then waited for until its next transition or its
@@ -42,7 +43,7 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 	if ctx == nil {
 		return nilContext("ExpeditedBarrier")
 	}
-	gen := g.bgen.Inc() // RMW: step 1; generations are unique
+	gen := g.bgen.Inc() // RMW: the barrier's generation; generations are unique
 	// The wait list, sized for every CPU of the Domain when the Domain was
 	// created: no allocation, whatever the number of CPUs in the kernel.
 	// Concurrent callers after the first take lists from a pool.
@@ -51,11 +52,11 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 	wait, snaps, posted := sc.wait[:0], sc.snaps[:0], sc.posted[:0]
 	for i, cpu := range g.cpus.List() {
 		// load (claimed): pairs with the CAS in Claim and the store in
-		// Release. load (the word): step 2, pairs with the CPU's
+		// Release. load (the word): the snapshot, pairs with the CPU's
 		// transition adds.
 		snap, claimed := g.d.Observe(cpu)
 		if !claimed || snap.Quiescent() {
-			continue // unclaimed, or step 2a
+			continue // unclaimed, or in user mode or idle: skipped without IPI
 		}
 		st := &g.per[i]
 		for r := st.breq.Load(); r < gen; r = st.breq.Load() { // load: first guess for the CAS
@@ -68,14 +69,14 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 		// The only error is ErrClosed (the CPU and the work are the
 		// Domain's own): the ctdefer.Domain is closing and its owners are
 		// releasing, but this one may still be inside its stretch. Keep it:
-		// step 3 waits for its transition or its release instead.
+		// the wait below waits for its transition or its release instead.
 		_, err := g.d.Defer(cpu, g.work)
 		if err == nil {
 			g.bIPIs.Inc()
 		}
 		wait, snaps, posted = append(wait, int32(i)), append(snaps, snap), append(posted, err == nil)
 	}
-	done := func() bool { // step 3
+	done := func() bool { // the wait: acknowledged, quiescent since, or released
 		for k := 0; k < len(wait); {
 			i := wait[k]
 			cpu := g.cpus.List()[i]

@@ -92,7 +92,7 @@ const (
 type Domain struct {
 	_ percpu.NoCopy
 
-	// The engine's words, one line each (see the essay above). Each group
+	// The engine's words, one line each (docs/design/grace.md). Each group
 	// starts with its 64-bit atomic and fills whole lines, so they stay
 	// 8-byte aligned on 32-bit platforms.
 	seqLine
@@ -243,13 +243,13 @@ func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 // Start only records the request and returns at once: that driver, or the
 // caller's next Poll, completes it, even when every CPU is in user mode.
 func (g *Domain) Start() Token {
-	c := g.ctl.Load() // load: step 1; pairs with the driver's start store (step 4)
+	c := g.ctl.Load() // load: the token's seq; pairs with the driver's start store (grace periods cover what began before)
 	s := c >> 1
 	t := (s + 3) &^ 1
 	// Fast path: no grace period runs (seq even) and nobody drives. The
 	// request need not be published: the CAS below makes us the driver
-	// and starts the grace period that serves t in one step (steps 3 and
-	// 4); if it fails, someone else drives, and we fall back to raising
+	// and starts the grace period that serves t in one step (grace.md, steps 3
+	// and 4); if it fails, someone else drives, and we fall back to raising
 	// need. CAS: pairs with the driver's stores of ctl and with the CAS in
 	// advance.
 	if c&3 == 0 && g.ctl.CompareAndSwap(c, (s+1)<<1|1) {
@@ -257,7 +257,7 @@ func (g *Domain) Start() Token {
 		if len(g.pending) == 0 {
 			// Every CPU was quiescent at begin's loads: drive1's first
 			// round, inline. store: the grace period is over and the
-			// engine given back in one step (step 4b); pairs with the
+			// engine given back in one step (grace.md, step 4b); pairs with the
 			// loads in Completed. A request raised meanwhile for a later
 			// grace period is not lost: release reloads need after this
 			// store and, if it is above s+2, we drive again (advance).
@@ -273,8 +273,8 @@ func (g *Domain) Start() Token {
 		return Token{t}
 	}
 	for n := g.need.Load(); n < t; n = g.need.Load() { // load: first guess for the CAS
-		// CAS: raise the request (step 2), never lowering it; pairs with
-		// the driver's load of need in steps 3a and 3c.
+		// CAS: raise the request, never lowering it; pairs with the
+		// driver's loads of need in drive1 and release (no request left behind).
 		if g.need.CompareAndSwap(n, t) {
 			break
 		}
@@ -286,7 +286,7 @@ func (g *Domain) Start() Token {
 // Completed reports whether the grace period of t is over, without driving
 // anything: one load.
 func (g *Domain) Completed(t Token) bool {
-	// load: pairs with the driver's end store (step 4b): everything the
+	// load: pairs with the driver's end store: everything the
 	// driver observed, hence every CPU's accesses before its quiescent
 	// state, happens before a true answer.
 	return g.seqNow() >= t.seq
@@ -344,7 +344,7 @@ func (g *Domain) Wait(ctx context.Context, t Token) error {
 	return waitOn(g, ctx, "Wait", t)
 }
 
-// advance is step 3.
+// advance takes the engine if it is free and drives it (no request left behind).
 func (g *Domain) advance() {
 	for {
 		// CAS: become the driver (set drive, keep seq: only a driver
@@ -360,7 +360,7 @@ func (g *Domain) advance() {
 	}
 }
 
-// release gives the engine back (step 3c), unless drive1 did already, and
+// release gives the engine back, unless drive1 did already, and
 // reports whether a request arrived meanwhile that no grace period serves
 // yet: the caller must then try to drive again.
 func (g *Domain) release(released bool) bool {
@@ -375,8 +375,8 @@ func (g *Domain) release(released bool) bool {
 	return c&1 == 0 && s&1 == 0 && g.need.Load() > s
 }
 
-// drive1 runs steps 3a and 3b until the engine has nothing to do without
-// waiting, and reports whether it gave the engine back (step 3c) with the
+// drive1 starts and scans grace periods until the engine has nothing to do without
+// waiting, and reports whether it gave the engine back with the
 // store that ended the last grace period. Only the driver calls it.
 func (g *Domain) drive1() (released bool) {
 	for {
@@ -386,7 +386,7 @@ func (g *Domain) drive1() (released bool) {
 				return false
 			}
 			s++
-			// store: the grace period starts (step 4), still driving.
+			// store: the grace period starts, still driving.
 			// Every snapshot in begin comes after it in the total order,
 			// hence after the Start loads that computed a token this
 			// grace period serves (pairs with the load in Start).
@@ -397,7 +397,7 @@ func (g *Domain) drive1() (released bool) {
 		if len(g.pending) != 0 && !g.scan(s) {
 			return false
 		}
-		// store: the grace period is over (step 4b). Pairs with the
+		// store: the grace period is over. Pairs with the
 		// loads in Completed: every load the scans made, which observed
 		// each CPU's quiescent state, happens before a waiter's return.
 		// With nothing else requested (load: pairs with Start's CAS on
@@ -411,7 +411,7 @@ func (g *Domain) drive1() (released bool) {
 	}
 }
 
-// begin is step 4: s is the new, odd sequence, already stored in ctl (by
+// begin snapshots every claimed CPU: s is the new, odd sequence, already stored in ctl (by
 // drive1's store or Start's CAS).
 func (g *Domain) begin(s uint64) {
 	pending := g.pending[:0]
@@ -433,7 +433,8 @@ func (g *Domain) begin(s uint64) {
 	g.pending, g.clocked = pending, false
 }
 
-// scan is step 5: it drops the CPUs that have passed a quiescent state and
+// scan drops the CPUs that have passed a quiescent state (grace periods
+// cover what began before) and
 // reports whether none is left; it nudges the others when due.
 func (g *Domain) scan(s uint64) bool {
 	keep := g.pending[:0]
@@ -457,7 +458,8 @@ func (g *Domain) scan(s uint64) bool {
 	return false
 }
 
-// nudgeLaggards is the end of step 5.
+// nudgeLaggards nudges each CPU still pending once NudgeAfter has passed
+// (nudges are bounded).
 func (g *Domain) nudgeLaggards(s uint64) {
 	if !g.nudge {
 		return
@@ -503,7 +505,8 @@ func (g *Domain) nudgeLaggards(s uint64) {
 	}
 }
 
-// handle is the nudge and barrier-IPI handler (step 6). It runs on the
+// handle is the nudge and barrier-IPI handler: it asks for a report, never
+// makes one (a poll point is not a quiescent state). It runs on the
 // CPU's owner at a poll point, or on its behalf while it is parked.
 func (g *Domain) handle(cpu int) {
 	st := &g.per[g.cpus.Of(cpu)]

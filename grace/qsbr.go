@@ -117,12 +117,12 @@ type qsbrDone struct {
 }
 
 type qsbrDrive struct {
-	// drive is held while a goroutine drives the engine (steps 2 to 4).
+	// drive is held while a goroutine drives the engine (start, scan, end).
 	drive atomicx.Mutex
 }
 
 type qsbrSleep struct {
-	sleep   atomicx.Futex  // 1 while a waiter may sleep on it (step 5)
+	sleep   atomicx.Futex  // 1 while a waiter may sleep on it (no sleeping through a report)
 	sleeps  atomicx.Uint64 // statistics: futex sleeps by waiters
 	wakeups atomicx.Uint64 // statistics: wake-ups issued by readers and drivers
 }
@@ -237,7 +237,7 @@ func (r *Reader) Quiescent() {
 	}
 }
 
-// report is Quiescent's slow path (step 1).
+// report is Quiescent's slow path: publish the report, then wake a sleeper.
 func (r *Reader) report() {
 	r.checkOwner("Quiescent")
 	if r.off {
@@ -300,7 +300,7 @@ func (r *Reader) checkOwner(method string) {
 // CPU returns the reader's CPU.
 func (r *Reader) CPU() int { return r.cpu }
 
-// wake wakes the waiters asleep on the futex, if any (steps 1 and 4).
+// wake wakes the waiters asleep on the futex, if any (no sleeping through a report).
 func (q *QSBR) wake() {
 	// load: pairs with the waiter's Store(1) before its last scan.
 	// CAS: one waker per announcement; pairs with the futex compare.
@@ -338,7 +338,7 @@ func (q *QSBR) Poll(t Token) bool {
 	return q.Completed(t)
 }
 
-// advance drives the engine toward t (steps 2 to 4): with block, it waits
+// advance drives the engine toward t (start, scan, end): with block, it waits
 // for the drive lock; otherwise it returns if another goroutine holds it.
 func (q *QSBR) advance(t Token, block bool) {
 	if block {
@@ -353,18 +353,19 @@ func (q *QSBR) advance(t Token, block bool) {
 				break
 			}
 			k++
-			q.gp.Store(k) // store: step 2; pairs with the readers' loads
+			q.gp.Store(k) // store: the start; pairs with the readers' loads
 		}
 		if !q.scan(k) {
 			break
 		}
-		q.done.Store(k) // store: step 4; pairs with Completed's load
+		q.done.Store(k) // store: the end; pairs with Completed's load
 		q.wake()
 	}
 	q.drive.Unlock()
 }
 
-// scan reports whether every reader has passed grace period k (step 3).
+// scan reports whether every reader has passed grace period k (grace periods cover what
+// began before).
 func (q *QSBR) scan(k uint64) bool {
 	for i := range q.readers {
 		if q.readers[i].ctr.Load() >= k { // load: pairs with the owner's report store
@@ -452,7 +453,8 @@ func (q *QSBR) Wait(ctx context.Context, t Token) error {
 // lengthen it and see that the wake-ups, not the cap, end the sleeps.)
 var maxSleep = time.Millisecond
 
-// waitFor implements engine (step 5): spin, then sleep on the futex. Under
+// waitFor implements engine: spin, then announce and sleep on the futex (no
+// sleeping through a report). Under
 // the interleaving explorer (ctdefer_explore builds) it does not spin, which
 // would give unbounded schedules: it goes straight to the futex protocol,
 // whose sleep the explorer models (a missing wake-up is a deadlock).

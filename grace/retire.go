@@ -200,7 +200,8 @@ func (r *reclaimer) notify() {
 	r.changed = make(chan struct{})
 }
 
-// loop is the reclaimer goroutine: steps 2 and 3 until closed and drained.
+// loop is the reclaimer goroutine: take a batch, wait for a grace period,
+// run it, until closed and drained (docs/design/grace.md, The reclaimer).
 func (r *reclaimer) loop() {
 	defer close(r.done)
 	g := r.eng

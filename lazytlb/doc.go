@@ -25,7 +25,7 @@
 // With the switch back written as the 2016 patch's plain read-then-store, a
 // mark landing between the read and the store would be overwritten and the
 // flush lost. The handshake, step by step, every racing pair and that
-// lost-flush interleaving are written out in the source (state.go).
+// lost-flush interleaving are written out in docs/design/lazytlb.md.
 //
 // # Which carries the truth: the Flush state, the generations, or both
 //

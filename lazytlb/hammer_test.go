@@ -223,7 +223,7 @@ func TestHammerChecker(t *testing.T) {
 				require.Equal(t, r.stats.Marked, r.stats.MarksSeen, "every mark was consumed (FLUSH never overwritten): %v", r.stats)
 			case lazytlb.PolicyEager:
 				// Eager IPIs every CPU of the set, except one that left
-				// before the re-check of step 7s (Left): never a mark.
+				// before the re-check of the send (Left): never a mark.
 				require.Zero(t, st.Marked+st.AlreadyMarked+st.SkippedLazy, "eager never marks or skips a lazy CPU: %v", st)
 				require.Equal(t, st.CPUs, st.IPIs+st.Left, "eager: an IPI for each CPU still in the set, Left for the others: %v", st)
 				require.NotZero(t, st.IPIs, "eager sent IPIs: %v", st)

@@ -47,7 +47,8 @@ func (s State) String() string {
 	return "State(" + strconv.Itoa(int(s)) + ")"
 }
 
-// stateWord is one CPU's state word. Invariants (see the handshake above):
+// stateWord is one CPU's state word. Invariants (FLUSH is never overwritten, lazy only from OK:
+// docs/design/lazytlb.md):
 // only the owner moves it out of OK, Off and Flush, and into Lazy; a
 // shootdown writes it only by CAS(Lazy -> Flush); every Flush is consumed by
 // an owner read-modify-write that returns it (Swap in 3 or 4), never by a
@@ -75,7 +76,7 @@ func (w *stateWord) swap(s State) State {
 	return State(w.v.Swap(uint64(s)))
 }
 
-// mark is step 7 for a Lazy CPU.
+// mark turns a Lazy CPU into Flush (FLUSH is never overwritten).
 func (w *stateWord) mark() bool {
 	// CAS: Lazy -> Flush only if the owner has not switched back. Pairs
 	// with the owner's Swap in switchBack and leave.

@@ -349,7 +349,7 @@ type lazyExploration struct {
 
 func lazyExplorations() []lazyExploration {
 	var rows []lazyExploration
-	// Step 7s (announce, re-check, send, end) and Leave's wait add steps to
+	// The send (announce, re-check, send, end) and Leave's wait add steps to
 	// every send: the two longest scenarios are bounded in preemptions
 	// (exhaustive, join-vs-shootdown alone runs 30 million schedules, six
 	// minutes); the others are exhaustive.
