@@ -240,13 +240,10 @@ func (c *CPU) UserEnter() {
 // ticket with a sequence published 2^44 transitions ago, which SeqReached
 // may order the wrong way round (a return before the work ran).
 //
-// Why it cannot hide a completion someone needs: a waiter adds to waiters
-// before its delivery CAS, and that CAS needs a User word, so it follows the
-// add of the UserEnter that comes after this. If the load of waiters here
-// misses the waiter, its add comes after the load in the total order of
-// atomics, so its CAS, and the entry that serves it and publishes its
-// sequence, come after the store of doneNone. If it sees the waiter, doneSeq
-// is left alone. In the steady state (no waiters) this is one load.
+// It keeps no stale completion (delivery.md): a waiter registers before its
+// delivery CAS, which needs a User word, so a retire that misses it
+// precedes its whole delivery. In the steady state (no waiters) this is one
+// load.
 func (c *CPU) retireDone() {
 	s := c.s
 	// load (doneSeq): the owner's own last store (only the owner and a
@@ -466,11 +463,10 @@ func (c *CPU) instrumentEntry(work ctseq.Work) {
 // panics or calls runtime.Goexit (Drain runs the others first), when
 // someone waits for it.
 //
-// The load of waiters pairs with the waiter's add, which precedes its
-// delivery CAS (completion follows the run, delivery.md): this entry's add read that CAS (it claimed the waiter's bit), so
-// in the total order of atomics the waiter's add comes before this load,
-// which therefore sees it, unless the waiter has already given up. With no
-// waiter, an entry with work costs no store here.
+// The load of waiters pairs with the waiter's add before its delivery CAS,
+// which this entry's add read: it sees the waiter unless the waiter has
+// given up (completion follows the run, delivery.md). With no waiter, an
+// entry with work costs no store here.
 func (c *CPU) publishDone() {
 	if c.s.waiters.Load() != 0 { // load: pairs with the waiter's Inc before its delivery
 		c.s.publishSeq()
