@@ -306,8 +306,8 @@ func (d *Domain) ipi(method string, s *slot, w Work, bit ctseq.Work) (ticket, er
 // thread "x86: use exit_lazy_tlb rather than
 // membarrier_mm_sync_core_before_usermode", July 2020) while
 // the handler still holds references. The borrower holds the CPU
-// exclusively (the owner cannot leave its park while it is borrowed, see
-// park.go), so it plays the owner for the word: IdleExit before the handler,
+// exclusively (the owner cannot leave its park while it is borrowed:
+// borrows exclude the owner, delivery.md), so it plays the owner for the word: IdleExit before the handler,
 // IdleEnter after, two transitions that observers see as a kernel stretch.
 // Senders meanwhile see Kernel and post IPIs, which the owner handles when
 // it wakes.
@@ -331,8 +331,8 @@ func (d *Domain) runOnBehalf(s *slot, w Work) {
 // on the very CPUs the caller is trying not to disturb. Without a deadline
 // in ctx it gives up after Options.IPITimeout. Every 16 sleeps of the full
 // millisecond, and once more before it gives up, it looks for an owner that
-// exited (with a garbage collection every 256 if only that can tell,
-// owner.go): that is why nothing ran. A wait still waiting after
+// exited (with a garbage collection every 256 if only that can tell:
+// exited owners are reclaimed, owner.md): that is why nothing ran. A wait still waiting after
 // Options.IPITimeout (one whose ctx has a later deadline) is logged once
 // as stalled, and a failed one is logged too (Options.Logger).
 func (d *Domain) wait(ctx context.Context, method string, s *slot, w Work, t ticket) error {

@@ -47,7 +47,7 @@ type Domain struct {
 	closeMu   atomicx.Mutex // one Close at a time (TryLock: a nested Close returns at once)
 	closeDone bool          // guarded by closeMu: Close has finished its job
 
-	hand handLog // the deliveries handed back instead of run (handback.go)
+	hand handLog // the deliveries handed back instead of run (run or handed back, never both: delivery.md)
 }
 
 // workInfo is one registered kind of work.

@@ -48,7 +48,7 @@ func (l ReschedLevel) String() string {
 
 // reschedLine is the slot's request word, on a line of its own: written by
 // requesters and by the owner when it promotes or clears, read by the owner
-// at every preemption point. See the protocol at the top of resched.go.
+// at every preemption point. See docs/design/resched.md.
 type reschedLine struct {
 	resched reschedWord
 }

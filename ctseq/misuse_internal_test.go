@@ -121,8 +121,8 @@ func opIndex(name string) int {
 	panic("no misuse value for " + name)
 }
 
-// TestEncodingMisuseNeverAccepted checks the state encoding of layout.go
-// exhaustively, with the real constants: for every owner transition a->b
+// TestEncodingMisuseNeverAccepted checks the state encoding (misuse loses no
+// delivery, word.md) exhaustively, with the real constants: for every owner transition a->b
 // and every state c != a, the faulty add (delta(a, b) applied to a word in
 // c)
 //   - keeps the state field in range: c+b-a in [0, 2^StateBits), so nothing

@@ -4,7 +4,7 @@ package ctseq
 // detection (RCU's "watching" snapshot). The zero Snapshot reads as a word
 // in Kernel with sequence 0 and no work, as the zero Word does.
 //
-// It holds the word as stored (raw, with the bias of layout.go), so that
+// It holds the word as stored (raw, with the bias: word.md, Layout), so that
 // the zero Snapshot is the zero Word's; the accessors decode the actual
 // value, which matters for Idle words, whose raw upper fields are off by
 // the bias's borrow.

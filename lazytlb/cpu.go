@@ -13,8 +13,8 @@ import (
 // goroutine, which is the one that runs the flush callback and the IPI
 // handler. Remote code uses TLB.Shootdown. A CPU must not be copied.
 //
-// The owner's life, in the kernel's terms (numbers refer to the handshake
-// in state.go):
+// The owner's life, in the kernel's terms (numbers refer to the steps of
+// docs/design/lazytlb.md, Protocol):
 //
 //	c.SwitchTo(mm)   // 1: load mm (join its set); flush if behind
 //	...              // user code uses mm; poll IPIs

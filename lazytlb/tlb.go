@@ -258,7 +258,7 @@ func (t *TLB) HandleIPI(cpu int) {
 func (t *TLB) flushIfBehind(s *slot, mm *MM) bool {
 	// load: after the RMW that made the CPU visible to shootdowns (the
 	// Swap of the switch back, the CAS of the join): pairs with the Add
-	// in Shootdown (the Dekker pattern in state.go).
+	// in Shootdown (the join Dekker pattern: no stale translation).
 	g := mm.gen.Load()
 	f := &mm.flushed[s.idx].gen
 	if f.Load() >= g { // owner-written only (see MM.flushed)

@@ -66,7 +66,7 @@ func showWord(v uint64) string {
 }
 
 // showCtseqWord returns a trace formatter for w. ctseq.Word stores an
-// encoded, biased value (ctseq/layout.go) that only ctseq decodes, so the
+// encoded, biased value (docs/design/word.md, Layout) that only ctseq decodes, so the
 // formatter ignores the raw value it is given and decodes the word through a
 // Snapshot instead: the same value, since no thread runs while the explorer
 // writes its trace, and inside explore.Atomically, so the load is no

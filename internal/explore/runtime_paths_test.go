@@ -385,7 +385,7 @@ func windowScenario() explore.Scenario {
 
 // windowTicketScenario: a waiter whose DeferWait meets an interrupt window
 // (refused in the window's Kernel word, it waits for the window to close
-// and tries step 1 again) must wait for the entry that serves the word its
+// and tries the deferral CAS again) must wait for the entry that serves the word its
 // retry succeeded in, not the one after the word that refused it. The owner
 // makes a window, then a kernel entry that drains another work (published
 // as done for the waiter's sake), then returns to user mode, so a retry can

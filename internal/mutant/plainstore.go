@@ -14,8 +14,8 @@ import "github.com/ctdefer/ctdefer/internal/atomicx"
 // read and the store succeeds (the word is still Lazy), so the shootdown
 // sends no IPI and returns, counting on the switch back to flush; the store
 // then overwrites Flush, the read saw Lazy, and the CPU uses the address
-// space at a stale generation (breaks: no stale translation). See the walk-through in
-// lazytlb/state.go.
+// space at a stale generation (breaks: no stale translation). See the
+// walk-through in docs/design/lazytlb.md, "The lost flush".
 //
 // The zero value is a CPU active (OK) on an address space at generation 0,
 // flushed to it.
