@@ -10,7 +10,8 @@ import (
 // Word is one CPU's context-tracking word: its sequence counter, its pending
 // work bits and its state, packed into one atomic 64-bit value so that
 // "set work only while the target is in user mode" and "observe the target's
-// state" are a single atomic step (see the package documentation).
+// state" are a single atomic step (exactly-once claim:
+// docs/design/word.md).
 //
 // The zero value is ready to use: state Kernel, sequence 0, no work.
 // A Word must not be copied after first use (go vet reports copies).

@@ -316,7 +316,8 @@ func (g *Domain) Poll(t Token) bool {
 // Options.SpinWait is. A nil ctx is refused with ErrNilArgument.
 //
 // Everything a CPU did before its quiescent state happens before
-// Synchronize returns (see the package documentation for the edge).
+// Synchronize returns (grace periods cover what began before:
+// docs/design/grace.md gives the edge).
 // Called by an owner inside a kernel stretch, or by a handler on its
 // thread, it would wait for its own CPU: it returns an error wrapping
 // ctdefer.ErrWouldDeadlock at once. A CPU whose owner exited without
