@@ -132,7 +132,7 @@ func (d *Domain) DeferWaitAll(ctx context.Context, w Work) ([]Outcome, error) {
 		if !s.claimed.Load() { // load: pairs with the CAS in Claim and the store in Release
 			continue
 		}
-		s.waiters.Inc()       // RMW: before step 1; pairs with the owner's load in publishDone, and with a hand-back's (handback.go)
+		s.waiters.Inc()       // RMW: before the delivery CAS; pairs with the owner's load in publishDone (completion follows the run), and with a hand-back's
 		defer s.waiters.Dec() // RMW: the wait is over
 		mark := d.hand.mark()
 		t, err := d.deliver("DeferWaitAll", s, w)

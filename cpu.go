@@ -136,7 +136,7 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 		}
 		// The tid was recycled: its previous owner exited without Release.
 		// Forget the stale entry; that owner's Domain takes its CPU back on
-		// its own slow paths (owner.go).
+		// its own slow paths (exited owners are reclaimed, owner.md).
 		unregisterOwner(tid, r.s)
 	}
 	if s.claimed.Load() { // load: is the CPU held by an owner that is gone?
@@ -170,7 +170,7 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 		c.checks = checkDebug
 	}
 	// The handle, weakly: it reads nil once the handle is collected before
-	// Release, and the claim is lost (owner.go, step 2).
+	// Release, and the claim is lost (the weak-handle test: owner.md, Exited owners).
 	h := weak.Make(c)
 	s.handle.Store(&h)           // store under mu: read by the dead-owner check
 	s.ownerTid.Store(int64(tid)) // store under mu: read by the dead-owner check and diagnostics
@@ -242,19 +242,16 @@ func (c *CPU) UserEnter() {
 // ticket with a sequence published 2^44 transitions ago, which SeqReached
 // may order the wrong way round (a return before the work ran).
 //
-// Why it cannot hide a completion someone needs: a waiter adds to waiters
-// before its step 1 CAS, and that CAS needs a User word, so it follows the
-// add of the UserEnter that comes after this. If the load of waiters here
-// misses the waiter, its add comes after the load in the total order of
-// atomics, so its CAS, and the entry that serves it and publishes its
-// sequence, come after the store of doneNone. If it sees the waiter, doneSeq
-// is left alone. In the steady state (no waiters) this is one load.
+// It keeps no stale completion (delivery.md): a waiter registers before its
+// delivery CAS, which needs a User word, so a retire that misses it
+// precedes its whole delivery. In the steady state (no waiters) this is one
+// load.
 func (c *CPU) retireDone() {
 	s := c.s
 	// load (doneSeq): the owner's own last store (only the owner and a
 	// reclaimer playing it write doneSeq), so it orders nothing; it keeps
 	// the steady state to one load. load (waiters): pairs with the
-	// waiter's add before its step 1, as argued above.
+	// waiter's add before its delivery CAS (no stale completion, delivery.md).
 	if s.doneSeq.Load() != doneNone && s.waiters.Load() == 0 {
 		s.doneSeq.Store(doneNone) // store: before the exit's add; pairs with the loads in DeferWait's wait
 	}
@@ -481,11 +478,10 @@ func (c *CPU) instrumentEntry(work ctseq.Work) {
 // panics or calls runtime.Goexit (Drain runs the others first), when
 // someone waits for it.
 //
-// The load of waiters pairs with the waiter's add, which precedes its step
-// 1 CAS: this entry's add read that CAS (it claimed the waiter's bit), so
-// in the total order of atomics the waiter's add comes before this load,
-// which therefore sees it, unless the waiter has already given up. With no
-// waiter, an entry with work costs no store here.
+// The load of waiters pairs with the waiter's add before its delivery CAS,
+// which this entry's add read: it sees the waiter unless the waiter has
+// given up (completion follows the run, delivery.md). With no waiter, an
+// entry with work costs no store here.
 func (c *CPU) publishDone() {
 	if c.s.waiters.Load() != 0 { // load: pairs with the waiter's Inc before its delivery
 		c.s.publishSeq()

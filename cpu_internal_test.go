@@ -95,7 +95,7 @@ func TestStaleCompletionIsRetired(t *testing.T) {
 	c.UserEnter() // no waiter: the exit retires the stale value
 	require.Equal(t, doneNone, s.doneSeq.Load(), "UserEnter without waiters retires doneSeq")
 
-	s.waiters.Inc() // a waiter, as DeferWait: before its step 1
+	s.waiters.Inc() // a waiter, as DeferWait: before its delivery CAS
 	defer s.waiters.Dec()
 	how, err := d.Defer(0, w)
 	require.NoError(t, err)

@@ -11,34 +11,17 @@ import (
 	"github.com/ctdefer/ctdefer/internal/tracex"
 )
 
-// Delivering work to a CPU: exactly once, deferred or by IPI, never both.
-//
-//  1. Deferral. SetWorkIfUserAt on the target's word: one CAS that succeeds
-//     only while the target is in user mode. On success the target's next
-//     kernel entry (sequence at.Seq()+1) runs the work; nothing else is
-//     done, no IPI is sent. For a target claimed with FlushOnEntry the CAS
-//     sets no bit: its next entry runs every work anyway.
-//  2. Refusal (the target is in the kernel or idle at the CAS, which wrote
-//     nothing). If the work is RemoteSafe and the target is parked, the
-//     sender borrows the parked CPU and runs the work itself (park.go).
-//  3. Otherwise an IPI: the work is posted to the target's mailbox
-//     (mailbox.go), and a parked target is woken (park.go). The target runs
-//     it at its next poll point: Poll, KernelEnter, UserEnter, or on waking.
-//
-// Steps 1 and 3 cannot both deliver one Defer: step 3 runs only after step 1
-// refused, and a refusal leaves no trace in the word (package ctseq). A bit
-// set in step 1 is returned by exactly one kernel entry; a bit posted in step
-// 3 is taken by exactly one mailbox claim. Both run the handler once.
-//
-// The inherent race: the target may return to user mode between the refusal
-// and its handling of the IPI; it then handles the IPI at a Poll in user mode
-// (an interruption of the hot loop). Stats.IPIsInUser counts it.
+// Delivering work to a CPU: exactly once, deferred (the deferral CAS on the
+// word), run on behalf of a parked CPU, or by IPI (the mailbox), never two of
+// these. An IPI follows only a clean refusal of the deferral CAS. The
+// protocol and its invariants (exactly-once delivery, completion follows the
+// run, no IPI storm): docs/design/delivery.md.
 
 // ticket says how a delivery is completed, for DeferWait.
 type ticket struct {
 	kind uint8  // ticketDone, ticketDeferred, ticketIPI
 	seq  uint64 // ticketDeferred: the kernel entry that runs it; ticketIPI: the mailbox generation
-	mark uint64 // the hand-backs made before the delivery began (handback.go, step 1)
+	mark uint64 // the hand-backs made before the delivery began (the waiter's mark: delivery.md, run or handed back, never both)
 }
 
 const (
@@ -96,7 +79,7 @@ func (k Delivery) String() string {
 // Errors: ErrBadCPU, ErrUnregistered, ErrClosed. Defer does not allocate
 // when it succeeds; its errors do.
 func (d *Domain) Defer(cpu int, w Work) (Delivery, error) {
-	// Fast path, step 1 only, kept small: a valid delivery to a tracked
+	// Fast path, the deferral CAS only, kept small: a valid delivery to a tracked
 	// CPU in user mode is a few loads and one CAS.
 	if i := d.cpus.Of(cpu); w.d == d && i >= 0 && !d.closed.Load() { // load: Close's CAS
 		s := &d.slots[i]
@@ -141,7 +124,7 @@ func (d *Domain) DeferWait(ctx context.Context, cpu int, w Work) error {
 	if err != nil {
 		return err
 	}
-	s.waiters.Inc()       // RMW: before step 1; pairs with the owner's load in publishDone, and with a hand-back's (handback.go)
+	s.waiters.Inc()       // RMW: before the delivery CAS; pairs with the owner's load in publishDone (completion follows the run), and with a hand-back's
 	defer s.waiters.Dec() // RMW: the wait is over
 	mark := d.hand.mark()
 	t, err := d.deliver("DeferWait", s, w)
@@ -168,12 +151,12 @@ func (d *Domain) Send(ctx context.Context, cpu int, w Work) (Delivery, error) {
 	if err != nil {
 		return 0, err
 	}
-	// Step 1 alone first: a deferred Send does not wait, so it is not
+	// The deferral CAS alone first: a deferred Send does not wait, so it is not
 	// counted as a waiter (a refusal leaves no trace; deliver starts over).
 	if s.policy.Load() == policyTracked && s.word.SetWorkIfUser(ctseq.Work(1)<<w.info.bit) { // load: set at Claim
 		return Deferred, nil
 	}
-	s.ipiWaiters.Inc()       // RMW: before step 1; pairs with a hand-back's load (handback.go)
+	s.ipiWaiters.Inc()       // RMW: before the delivery CAS; pairs with a hand-back's load (the log's bound)
 	defer s.ipiWaiters.Dec() // RMW: the wait is over
 	mark := d.hand.mark()
 	t, err := d.deliver("Send", s, w)
@@ -197,7 +180,7 @@ func (d *Domain) IPI(ctx context.Context, cpu int, w Work) error {
 	if err != nil {
 		return err
 	}
-	s.ipiWaiters.Inc()       // RMW: before the post; pairs with a hand-back's load (handback.go)
+	s.ipiWaiters.Inc()       // RMW: before the post; pairs with a hand-back's load (the log's bound)
 	defer s.ipiWaiters.Dec() // RMW: the wait is over
 	mark := d.hand.mark()
 	t, err := d.ipi("IPI", s, w, ctseq.Work(1)<<w.info.bit)
@@ -223,14 +206,15 @@ func (d *Domain) target(method string, cpu int, w Work) (*slot, error) {
 	return &d.slots[i], nil
 }
 
-// deliver is steps 1 to 3.
+// deliver defers, or, if refused, runs on behalf or posts an IPI
+// (exactly-once delivery).
 func (d *Domain) deliver(method string, s *slot, w Work) (ticket, error) {
 	bit := ctseq.Work(1) << w.info.bit
 	set := bit
 	switch s.policy.Load() { // load: set at Claim, read-mostly line
 	case policyTracked:
 	case policyFlushOnEntry:
-		// Step 1, FlushOnEntry: the next entry runs everything, so no
+		// The deferral CAS, FlushOnEntry: the next entry runs everything, so no
 		// bit is needed; the CAS without bits still publishes what the
 		// sender wrote before (a load would not).
 		set = 0
@@ -240,11 +224,11 @@ func (d *Domain) deliver(method string, s *slot, w Work) (ticket, error) {
 	at, ok := s.word.SetWorkIfUserAt(set)
 	if !ok && at.State() == ctseq.Kernel && s.awaitWindow() {
 		// The owner was in an interrupt window (Poll from user mode),
-		// which has closed: try step 1 again, once.
+		// which has closed: try the deferral CAS again, once (no IPI storm).
 		at, ok = s.word.SetWorkIfUserAt(set)
 	}
 	if ok {
-		// Step 1: deferred. The fast path ends here.
+		// Deferred. The fast path ends here.
 		return ticket{kind: ticketDeferred, seq: at.ServedBy()}, nil
 	}
 	return d.ipi(method, s, w, bit)
@@ -255,7 +239,8 @@ func (d *Domain) deliver(method string, s *slot, w Work) (ticket, error) {
 // microseconds. A window whose handlers take longer gets its IPI.
 const windowSpins = 1024
 
-// awaitWindow is called by a sender whose step 1 found the word in Kernel.
+// awaitWindow is called by a sender whose deferral CAS found the word in
+// Kernel.
 // If the owner is in an interrupt window (s.irq), it waits, boundedly, for
 // the window to close, and reports whether it did; otherwise it reports
 // false at once (a real kernel stretch: post the IPI).
@@ -265,14 +250,14 @@ const windowSpins = 1024
 // opens the next one, turning deferral into an interrupt storm. Waiting for
 // the window to close costs the sender at most a few microseconds and keeps
 // the items on the deferred path. Exactly-once is not at stake: the retry
-// is one more step 1 (a CAS that succeeds only in a User word), and a
-// refusal still ends in step 2.
+// is one more deferral CAS (a CAS that succeeds only in a User word), and a
+// refusal still ends in run-on-behalf or an IPI (exactly-once delivery).
 func (s *slot) awaitWindow() bool {
 	if s.irq.Load() == 0 { // load: pairs with the owner's store before its entry
 		// No window now. Kernel: a real kernel stretch (a window is
 		// announced before its entry and closed after its exit), so post
 		// the IPI; otherwise the window the refusal met has closed since:
-		// try step 1 again. load: pairs with the owner's transitions.
+		// try the deferral CAS again. load: pairs with the owner's transitions.
 		return s.word.Snapshot().State() != ctseq.Kernel
 	}
 	closed := func() bool {
@@ -292,7 +277,8 @@ func (s *slot) awaitWindow() bool {
 	return false
 }
 
-// ipi is steps 2 and 3, the slow path.
+// ipi is the slow path: run on behalf of a parked CPU, or post to the
+// mailbox and wake the target.
 func (d *Domain) ipi(method string, s *slot, w Work, bit ctseq.Work) (ticket, error) {
 	if w.info.remoteSafe && s.tryBorrow() {
 		d.runOnBehalf(s, w)
@@ -320,8 +306,8 @@ func (d *Domain) ipi(method string, s *slot, w Work, bit ctseq.Work) (ticket, er
 // thread "x86: use exit_lazy_tlb rather than
 // membarrier_mm_sync_core_before_usermode", July 2020) while
 // the handler still holds references. The borrower holds the CPU
-// exclusively (the owner cannot leave its park while it is borrowed, see
-// park.go), so it plays the owner for the word: IdleExit before the handler,
+// exclusively (the owner cannot leave its park while it is borrowed:
+// borrows exclude the owner, delivery.md), so it plays the owner for the word: IdleExit before the handler,
 // IdleEnter after, two transitions that observers see as a kernel stretch.
 // Senders meanwhile see Kernel and post IPIs, which the owner handles when
 // it wakes.
@@ -345,8 +331,8 @@ func (d *Domain) runOnBehalf(s *slot, w Work) {
 // on the very CPUs the caller is trying not to disturb. Without a deadline
 // in ctx it gives up after Options.IPITimeout. Every 16 sleeps of the full
 // millisecond, and once more before it gives up, it looks for an owner that
-// exited (with a garbage collection every 256 if only that can tell,
-// owner.go): that is why nothing ran. A wait still waiting after
+// exited (with a garbage collection every 256 if only that can tell:
+// exited owners are reclaimed, owner.md): that is why nothing ran. A wait still waiting after
 // Options.IPITimeout (one whose ctx has a later deadline) is logged once
 // as stalled, and a failed one is logged too (Options.Logger).
 func (d *Domain) wait(ctx context.Context, method string, s *slot, w Work, t ticket) error {

@@ -47,7 +47,7 @@ type Domain struct {
 	closeMu   atomicx.Mutex // one Close at a time (TryLock: a nested Close returns at once)
 	closeDone bool          // guarded by closeMu: Close has finished its job
 
-	hand handLog // the deliveries handed back instead of run (handback.go)
+	hand handLog // the deliveries handed back instead of run (run or handed back, never both: delivery.md)
 }
 
 // workInfo is one registered kind of work.
@@ -306,7 +306,7 @@ func (d *Domain) Close(ctx context.Context) error {
 	// left behind if ctx ends first). The claimers load pairs with
 	// Release's decrement, which follows its drain of the CPU's pending
 	// work. Exited owners are looked for once the polls are slow, with a
-	// garbage collection every 40 polls if only that can tell (owner.go).
+	// garbage collection every 40 polls if only that can tell (exited owners are reclaimed, owner.md).
 	polls := 0
 	endWait := tracex.Region(ctx, "ctdefer.Close: wait for workers")
 	start, stallLogged := time.Now(), d.opts.Logger == nil
@@ -366,7 +366,7 @@ func (d *Domain) Close(ctx context.Context) error {
 	return errors.Join(append(errs, panics...)...)
 }
 
-// closeMailbox is step 3 for one released CPU: it kills the mailbox, runs
+// closeMailbox is Close's step 3 for one released CPU: it kills the mailbox, runs
 // the RemoteSafe work it held and hands back the rest. A panicking handler
 // is recovered and returned, so that it cannot stop the accounting.
 func (d *Domain) closeMailbox(s *slot) (panics []error) {

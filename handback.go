@@ -11,33 +11,16 @@ import (
 // being run (Close, an exited owner), for the waiters of those deliveries
 // (DeferWait, DeferWaitAll, Send, IPI) and for Close's report.
 //
-//  1. A waiter counts itself on its slot (waiters, or ipiWaiters for a
-//     wait that only an IPI can need) and then takes its mark: the number
-//     of hand-backs so far (handLog.n). Both come before its delivery's
-//     step 1, and the count lasts until its wait has read the log.
-//  2. A hand-back appends an entry numbered n, then increments n, both
-//     before the completion store (doneSeq or ipiDone) that releases the
-//     entry's waiters.
-//  3. A waiter that has seen its completion loads n. Equal to its mark: no
-//     hand-back happened since its delivery began, so the delivery ran (one
-//     load, no lock, however many hand-backs came before). Otherwise it
-//     looks for its entry among those numbered from its mark on. The
-//     hand-back of its delivery follows the delivery (it takes the bit the
-//     delivery set or posted), so its entry is there (exact match); an entry
-//     from before the delivery is never looked at, even one with the same
-//     sequence or generation (a delivery 2^45 transitions earlier, or an
-//     IPI generation equal to a deferred delivery's sequence).
-//  4. Bounded memory. An append that finds no slot counting a waiter first
-//     empties the log: it holds only the hand-backs made since the last one
-//     that found no wait in progress. Why no waiter loses its entry: an
-//     append A that empties the log either loads a waiter W's count after
-//     W counted itself (then it sees W and keeps everything), or before:
-//     then W's mark, taken after its count, is at least A's own number, and
-//     A drops only entries numbered below it. Close's report is kept apart,
-//     one entry per CPU, work and reason: it is bounded by the Domain.
+//  1. A waiter counts itself on its slot, then takes its mark (n).
+//  2. A hand-back appends an entry numbered n, then increments n, before
+//     the completion store that releases the entry's waiters.
+//  3. A waiter that has seen its completion loads n: equal to its mark, its
+//     delivery ran; else it looks for its entry from its mark on.
+//  4. An append that finds no slot counting a waiter first empties the log.
 //
-// Hand-backs are rare (Close, exited owners), so the log's mutex is taken
-// only on them and by the waits they concern.
+// Hand-backs are rare, so the mutex is taken only by them and the waits they
+// concern. Why no waiter loses its entry, and why the log stays bounded (run
+// or handed back, never both): docs/design/delivery.md.
 type handLog struct {
 	_ atomicx.Align64
 	// n is the number of hand-backs so far: the next entry's number.

@@ -28,7 +28,7 @@ func (d *Domain) Holder(cpu int) weak.Pointer[CPU] {
 }
 
 // ReapExited takes cpu back if its owner's thread has exited without
-// Release, as a long DeferWait, Close and Claim do (see owner.go): the work
+// Release, as a long DeferWait, Close and Claim do (exited owners are reclaimed, docs/design/owner.md): the work
 // pending on cpu is handed back (its waiters get ErrOwnerGone), cpu is no
 // longer claimed, and Options.Logger records it. It reports whether it took
 // cpu back. With collect, an owner that only a garbage collection can show

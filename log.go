@@ -31,7 +31,7 @@ func (d *Domain) logNoHeadroom(cpu, claimed, procs int, refused bool) {
 		slog.Int("cpu", cpu), slog.Int("claimed", claimed), slog.Int("gomaxprocs", procs))
 }
 
-// logOwnerGone reports an exited owner whose CPU was taken back (owner.go).
+// logOwnerGone reports an exited owner whose CPU was taken back (owner.md).
 func (d *Domain) logOwnerGone(cpu, tid int, handed ctseq.Work) {
 	l := d.opts.Logger
 	if l == nil {

@@ -26,7 +26,8 @@ import (
 //     whatever is pending, so no post can slip in afterwards and be lost.
 //
 // The owner's claim and the senders' posts are read-modify-writes of one
-// word, so a bit is taken by exactly one claim.
+// word, so a bit is taken by exactly one claim (exactly-once delivery,
+// docs/design/delivery.md).
 type mailbox struct {
 	v atomicx.Uint64
 }

@@ -10,46 +10,18 @@ import (
 	"github.com/ctdefer/ctdefer/internal/sysx"
 )
 
-// Owners, and what happens when one disappears.
+// Owners: the registry of owner threads (one CPU per goroutine), and the
+// reclaim of a CPU whose owner exited without Release.
 //
-// A worker claims a CPU with its goroutine locked to its OS thread. If the
-// goroutine returns (or panics out) without Release, Go ends the thread with
-// it, and nobody will ever make the CPU's transitions again: work deferred to
-// its word, or posted to its mailbox, would wait forever, and the CPU would
-// stay claimed. The runtime finds such owners on its slow paths:
+// The slow paths ask ownerGone: a long wait, Close, a Claim of a busy CPU.
+// An owner is gone if its thread (tid and start time) is definitely gone,
+// or if the weak pointer to its handle reads nil. reclaimLocked then plays
+// the owner for the word and the mailbox, and hands back what they held
+// with ErrOwnerGone (the hand-back log, handback.go, tells waiters which).
 //
-//  1. Claim records the owner's thread: its tid and its start time (the pair
-//     names one thread for good; the kernel recycles tids, but a recycled tid
-//     belongs to a thread that started later).
-//  2. A DeferWait that waits long, Close while it waits for the workers, and
-//     a Claim of a busy CPU ask whether that thread still exists
-//     (sysx.ThreadAlive). Only a definite "gone" counts; an unknown answer
-//     (no thread IDs on this platform) never reclaims by itself.
-//     One thread never ends: Go parks the process's main thread forever
-//     when a goroutine locked to it exits, because ending it would end the
-//     process. For that case (and platforms without thread IDs) Claim also
-//     keeps a weak pointer to the *CPU handle (slot.handle): once the
-//     owner's goroutine is gone, nothing references the handle, and after
-//     the next garbage collection the weak pointer reads nil: the claim is
-//     lost. The same slow paths run a collection when the owner is on the
-//     main thread and the wait drags on. A handle collected while its
-//     goroutine lives on is a lost owner just the same: without the handle
-//     nobody can make the CPU's transitions or Release it. (No cleanup
-//     marks the slot: it would write shared words from the runtime's
-//     cleanup goroutine, at any time, outside the threads an interleaving
-//     explorer schedules.)
-//  3. If it is gone, reclaim takes the CPU back under d.mu (one reclaimer per
-//     CPU): it plays the owner for the word (the owner's thread no longer
-//     exists, so no other owner transition can race), which claims the
-//     pending work bits exactly as a kernel entry would, claims the mailbox,
-//     records both in the hand-back log (handback.go), then publishes the completions
-//     (DeferWait waiters then find their work in the log and return an error
-//     wrapping ErrOwnerGone) and unclaims the CPU. Later deliveries go to the
-//     mailbox, as for any CPU nobody holds.
-//
-// Handed-back work is never also run: the reclaimer takes it out of the word
-// and the mailbox by the same atomic steps that an owner's run would use, so
-// each delivery is either run by an owner or handed back, never both.
+// The protocol and its invariants (a live owner is never reclaimed, exited
+// owners are reclaimed, reclaim releases the waiters, run or handed back,
+// never both): docs/design/owner.md.
 
 // ownerRec is one live owner, by thread.
 type ownerRec struct {
@@ -103,7 +75,8 @@ func ownerGoneError(cpu, tid int) error {
 		"defer c.Release() right after Claim): %w", cpu, tid, ErrOwnerGone)
 }
 
-// ownerGone reports whether the owner of claimed slot s is gone (step 2).
+// ownerGone reports whether the owner of claimed slot s is gone (a live owner is never
+// reclaimed).
 // With collect, an owner that only a collection can show gone (on the main
 // thread, or where threads have no IDs) gets one.
 func ownerGone(s *slot, collect bool) bool {
@@ -160,7 +133,8 @@ func (d *Domain) reapIfDeadLocked(s *slot, collect bool) (reaped bool, tid int, 
 	return true, tid, d.reclaimLocked(s, tid)
 }
 
-// reclaimLocked is step 3: take s back from owner thread tid, which no
+// reclaimLocked takes s back from owner thread tid (owner.md, Exited owners;
+// reclaim releases the waiters), which no
 // longer exists, and return the work it handed back. Called with d.mu held.
 func (d *Domain) reclaimLocked(s *slot, tid int) (handed ctseq.Work) {
 	gone := ownerGoneError(s.cpu, tid)

@@ -10,8 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Taking back the CPU of an owner that exited without Release (owner.go,
-// step 3) publishes the completions of what it hands back, so that the
+// Taking back the CPU of an owner that exited without Release publishes the
+// completions of what it hands back (reclaim releases the waiters,
+// owner.md), so that the
 // waiters of those deliveries return (with ErrOwnerGone) instead of waiting
 // for an entry that will never come. The test reads the completion words
 // right after the Claim that took the CPU back has returned, so nothing

@@ -4,8 +4,11 @@ import (
 	"context"
 )
 
-// Parking: how an owner sleeps in Idle without losing a wake-up, and how a
-// sender runs remote-safe work on behalf of a parked owner.
+// Parking: the owner sleeps in Idle without losing a wake-up; senders wake
+// it, or borrow it to run RemoteSafe work on its behalf. The protocol and its
+// invariants (no lost wake-up, borrows exclude the owner):
+// docs/design/delivery.md, Protocol: parking (its steps 1 to 7 are the ones
+// named below).
 //
 // slot.park holds one of:
 const (
@@ -15,49 +18,12 @@ const (
 	parkBorrowedWaited               // ditto, and the owner waits for it to end
 )
 
-// The owner's side (Idle):
-//
-//  1. word.IdleEnter, then park.Store(parkParked): from here senders see an
-//     idle CPU; they post IPIs and wake it, or borrow it.
-//  2. Loop: v := wakeSeq (load); if the mailbox has work, a full reschedule
-//     request is pending (resched.go), the domain is closing or ctx is
-//     done, stop; else sleep on wakeSeq while it equals v.
-//  3. Unpark: CAS parkParked -> parkRunning. If a sender has borrowed the
-//     CPU, mark parkBorrowedWaited and sleep until it gives the CPU back.
-//  4. word.IdleExit, then handle IPIs.
-//
-// The sender's side (after posting to the mailbox):
-//
-//  5. If park (load) is not parkRunning: wakeSeq++ and wake the sleeper.
-//     Domain.Resched does the same after setting a full request.
-//
-// Why no wake-up is lost (all Go atomics are sequentially consistent, so
-// there is one total order of these steps): suppose the owner's mailbox check
-// in step 2 misses the post. Then that check precedes the post, so the
-// owner's Store in step 1 precedes the sender's load in step 5, which
-// therefore sees a parked CPU and bumps wakeSeq after the owner read v in
-// step 2: the owner's sleep (which the kernel only starts if wakeSeq still
-// equals v) returns at once or is woken. If instead step 5 sees parkRunning,
-// the owner has already left its sleep and will handle the post at its next
-// poll point, as for any CPU in the kernel. This is Seastar's rule: senders
-// signal only sleepers, and the sleeper's publication of "sleeping" is
-// ordered before its last look at the queue.
-//
-// Borrowing (remote-safe work on a parked owner, HotSpot's handshake rule):
-//
-//  6. The sender CASes parkParked -> parkBorrowed; if that fails the owner
-//     is not parked and the sender posts an IPI instead.
-//  7. It runs the handler, then Swaps parkParked back; if the old value was
-//     parkBorrowedWaited the owner is waiting in step 3: wake it.
-//
-// While borrowed, the owner cannot pass step 3, so the handler never runs
-// concurrently with the owner's own code.
-
-// unpark is step 3.
+// unpark leaves the park (parking step 3); it waits while a borrower holds
+// the CPU (borrows exclude the owner).
 func (s *slot) unpark() {
 	for {
 		// CAS: leave parked; fails if a borrower holds the CPU. Pairs
-		// with the borrower's CAS in step 6.
+		// with the borrower's CAS in tryBorrow.
 		if s.park.CompareAndSwap(parkParked, parkRunning) {
 			return
 		}
@@ -72,13 +38,15 @@ func (s *slot) unpark() {
 	}
 }
 
-// tryBorrow is step 6.
+// tryBorrow takes a parked CPU for a run on behalf (parking step 6; borrows
+// exclude the owner).
 func (s *slot) tryBorrow() bool {
 	// CAS: take the parked CPU; pairs with the owner's CAS in unpark.
 	return s.park.CompareAndSwap(parkParked, parkBorrowed)
 }
 
-// giveBack is step 7.
+// giveBack hands a borrowed CPU back and wakes an owner waiting for it
+// (parking step 7; no lost wake-up).
 func (s *slot) giveBack() {
 	// swap: hand the CPU back; pairs with the owner's CAS in unpark.
 	if s.park.Swap(parkParked) == parkBorrowedWaited {
@@ -86,9 +54,10 @@ func (s *slot) giveBack() {
 	}
 }
 
-// wakeIfParked is step 5.
+// wakeIfParked wakes a parked (or borrowed) owner after a post (parking
+// step 5; no lost wake-up).
 func (s *slot) wakeIfParked() {
-	// load: pairs with the owner's Store in step 1 (see above).
+	// load: pairs with the owner's Store of parkParked in parkUntil (no lost wake-up).
 	if s.park.Load() != parkRunning {
 		s.wakeUp()
 	}
@@ -111,10 +80,11 @@ func (s *slot) wakeUp() {
 
 func (s *slot) initPark() { s.wake.Init() }
 
-// parkUntil is steps 1 and 2. It returns nil when there is work to handle,
-// ErrClosed when the domain is closing, ctx's error when ctx ends.
+// parkUntil publishes "parked" and sleeps until there is work (parking
+// steps 1 and 2; no lost wake-up). It returns nil when there is work to
+// handle, ErrClosed when the domain is closing, ctx's error when ctx ends.
 func (s *slot) parkUntil(ctx context.Context, closed func() bool) error {
-	// store: publish "parked" before the last look at the mailbox (step 1).
+	// store: publish "parked" before the last look at the mailbox (no lost wake-up).
 	s.park.Store(parkParked)
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, s.wakeUp)

@@ -11,7 +11,9 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 )
 
-// Borrowing a parked CPU (park.go): the tests watch slot.park, which the public API does not show,
+// Borrowing a parked CPU (unpark, tryBorrow, giveBack: borrows exclude the
+// owner, delivery.md): the tests watch slot.park, which the public API
+// does not show,
 // to know that the owner has reached the step a mutant breaks, instead of
 // guessing with a sleep.
 

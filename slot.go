@@ -64,10 +64,10 @@ type mboxLine struct {
 }
 
 type parkLine struct {
-	// park is the parking state; see park.go.
+	// park is the parking state (delivery.md, Protocol: parking).
 	park atomicx.Uint64
 	// wake is the futex a parked owner sleeps on; wakers bump it before
-	// waking (see park.go).
+	// waking (no lost wake-up, delivery.md).
 	wake atomicx.Futex
 }
 
@@ -98,14 +98,14 @@ type progressLine struct {
 	// entry whose handlers have not yet run (the danger zone).
 	danger atomicx.Uint32
 	// waiters counts the DeferWait-style callers whose deferred delivery
-	// may still be waiting for its drain: each adds 1 before its step 1
+	// may still be waiting for its drain: each adds 1 before its delivery CAS
 	// and subtracts it when its wait ends. The owner publishes doneSeq only
 	// while it is not zero, so that an entry with work costs no store when
 	// nobody waits (see runEntryWork).
 	waiters atomicx.Int32
 	// ipiWaiters counts the Send and IPI callers whose delivery may need
 	// an IPI and whose wait is not over: with waiters, it tells a
-	// hand-back whether a wait is in progress (handback.go, step 4). Apart
+	// hand-back whether a wait is in progress (the log's bound: delivery.md, run or handed back, never both). Apart
 	// from waiters so that the owner's drain does not publish for them.
 	ipiWaiters atomicx.Int32
 	// irq is 1 while the owner is in an interrupt window: a kernel stretch
@@ -117,8 +117,8 @@ type progressLine struct {
 
 type coldLine struct {
 	ownerTid   atomicx.Int64                      // 64-bit first; the owner thread's tid, 0 if unclaimed
-	ownerStart atomicx.Uint64                     // the owner thread's start time (owner.go), 0 if unknown
-	handle     atomicx.Pointer[weak.Pointer[CPU]] // set by Claim: the owner's handle, weakly (owner.go); read while claimed only
+	ownerStart atomicx.Uint64                     // the owner thread's start time (owner.md, Exited owners), 0 if unknown
+	handle     atomicx.Pointer[weak.Pointer[CPU]] // set by Claim: the owner's handle, weakly (owner.md, Exited owners); read while claimed only
 	cpu        int
 	claimed    atomicx.Bool
 	policy     atomicx.Uint32 // policyTracked, policyFlushOnEntry, policyAlwaysIPI

@@ -99,7 +99,7 @@ type ownerStats struct {
 type senderStats struct {
 	ipis     atomicx.Uint64
 	onBehalf atomicx.Uint64
-	reclaims atomicx.Uint64 // owners found gone (owner.go)
+	reclaims atomicx.Uint64 // owners found gone (exited owners are reclaimed, owner.md)
 }
 
 func (s *slot) stats() Stats {

@@ -17,8 +17,8 @@ import (
 //
 // Raw words use the ctseq layout by hand: state in bits 0-2, work in 3-18,
 // sequence at the top (45 bits in normal builds). The stored state fields of
-// Kernel and User are 0 and 2 (layout.go: encodings 3 and 5, minus the bias
-// 3), so the raw round trip adds the same constants as the Word's,
+// Kernel and User are 0 and 2 (encodings 3 and 5, minus the bias 3:
+// docs/design/word.md, Layout), so the raw round trip adds the same constants as the Word's,
 // rawSeqInc+2 and rawSeqInc-2.
 
 var (

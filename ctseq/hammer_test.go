@@ -56,7 +56,7 @@ type hammerResult struct {
 	ranDeferred, ranIPI       int64 // by the owner: first executions, per path
 	duplicates                int64 // executions of an item that had already run
 	lost                      int64 // items never executed within the timeout
-	untimely                  int64 // deferred items not run by the owner's next entry (P2)
+	untimely                  int64 // deferred items not run by the owner's next entry (delivered by the next entry)
 	badPayload                int64 // a handler saw a payload it could not have been sent
 	entries, nestedViolations int64
 	firstUntimely             string
@@ -254,7 +254,7 @@ func hammer(t *testing.T, d deferrer, cfg hammerConfig) hammerResult {
 						lost.Add(int64(cfg.items) - item + 1)
 						return
 					}
-					// P2, exactly: at the CAS that accepted the item the
+					// Delivered by the next entry, exactly: at the CAS that accepted the item the
 					// owner was in User after entry k (whose count was
 					// already stored) and before entry k+1 (whose count is
 					// stored after its KernelEnter), so entries == k then,
@@ -332,7 +332,7 @@ func requireExactlyOnce(t *testing.T, name string, r hammerResult) {
 	require.Zero(t, r.lost, "%s: lost items: %v", name, r)
 	require.Zero(t, r.duplicates, "%s: duplicate executions: %v", name, r)
 	require.Zero(t, r.badPayload, "%s: handlers saw impossible payloads: %v", name, r)
-	require.Zero(t, r.untimely, "%s: P2: %s (%v)", name, r.firstUntimely, r)
+	require.Zero(t, r.untimely, "%s: delivered by the next entry: %s (%v)", name, r.firstUntimely, r)
 	require.Zero(t, r.nestedViolations, "%s: nested Enter/Exit or IdleExit misbehaved", name)
 	require.Equal(t, r.deferred, r.ranDeferred, "%s: every deferred item runs deferred, once: %v", name, r)
 	require.Equal(t, r.refused, r.ranIPI, "%s: every refused item runs by IPI, once: %v", name, r)

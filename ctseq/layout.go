@@ -8,65 +8,12 @@ import "fmt"
 //	+-------------+--------------------------------+--------------+-------+
 //	|  sequence   |  reserved (0 in normal builds) |  work bits   | state |
 //	+-------------+--------------------------------+--------------+-------+
-//	   SeqBits          reservedBits                 WorkBits      StateBits
 //
-// The sequence sits in the top bits so that adding seqInc wraps it modulo
-// 2^SeqBits for free: the carry out of bit 63 is discarded, and no transition
-// needs a mask or a compare-and-swap to keep the counter in its field. The
-// state sits in the bottom bits so that a transition is one atomic add of
-// seqInc plus the (signed) difference of the two states' encodings.
-//
-// # The state encoding
-//
-// The state field holds an encoding of the State, not the State itself:
-//
-//	Kernel 3 (encKernel), Idle 2 (encIdle), User 5 (encUser)
-//
-// chosen so that a transition made from the wrong state (misuse, which the
-// owner detects on the result of its add, undoes and reports with a panic)
-// can never produce a word that a sender accepts. For every transition a->b
-// and every state c != a, the field value c+b-a of the faulty result
-//   - stays in [0, 2^StateBits): no carry or borrow leaves the state field,
-//     so the work bits (and the reserved bits) are untouched, and the undo
-//     restores the word exactly, pending bits included;
-//   - is never encUser: SetWorkIfUser refuses the word, so no sender's bit
-//     can be set in the instant between the add and the undo, where the undo
-//     would wipe it. (With the kernel's values Kernel 0, Idle 1, User 2 in a
-//     2-bit field, KernelEnter in Kernel borrowed through the work bits and
-//     produced User with every bit set, and IdleEnter in Idle produced User:
-//     a concurrent delivery was accepted, then wiped by the undo.)
-//
-// TestEncodingMisuseNeverAccepted checks both for every pair. The faulty
-// values (0, 1, 4, 6, 7) are no state's encoding; Snapshot.State reports them
-// as Transient. Quiesce adds seqInc alone: from User it leaves the word User,
-// which is harmless, since a sender accepted in that window keeps its bit
-// through the undo (which subtracts seqInc alone) and the owner's next entry
-// returns it.
-//
-// The exits from Kernel (UserEnter, IdleEnter) also subtract the work field
-// they load (the bits the last entry claimed), in the same add. A multiple
-// of 2^workShift leaves the state field alone, so the faulty word of a
-// misused exit has the state field above; its work and sequence fields may
-// differ for the instant before the undo, which subtracts the same addend
-// and so restores the word exactly (a bit a sender set in a User word before
-// the load is still set: only the owner clears bits).
-//
-// # The bias
-//
-// Word.v stores raw = actual - bias (uint64 arithmetic, wrapping), with
-// bias = encKernel, so that raw 0, the zero Word, is Kernel with sequence 0
-// and no work. Since adds commute with the bias, transitions add the same
-// deltas to raw as to actual. Consequences:
-//   - the state can be read from raw's low StateBits bits alone (adding the
-//     bias back to the whole word only carries out of the field), and Kernel,
-//     User and Idle read as rawKernel 0, rawUser 2 and rawIdle 7 there: the
-//     hot-path checks compare raw&stateMask with a constant, at no extra cost;
-//   - in a Kernel or User word (field >= bias) raw's work and sequence fields
-//     equal the actual ones, so SetWorkIfUser's OR into a User word, and
-//     KernelEnter's read and the exit's subtraction of the claimed bits in a
-//     Kernel word, work on raw directly; in an Idle
-//     word (field 2 < 3) the bias borrows through them, so code that decodes
-//     any word (Snapshot) adds the bias back first.
+// A transition is one add of seqInc plus the difference of two state
+// encodings (Kernel 3, Idle 2, User 5). The word is stored minus a bias of
+// 3, so that the zero Word is Kernel. The compile-time checks below pin the
+// widths. Why this encoding ("misuse loses no delivery") and how the bias
+// reads: docs/design/word.md, Layout.
 
 const (
 	// StateBits is the width of the state field.
@@ -104,7 +51,7 @@ const (
 	seqInc    = uint64(1) << seqShift
 )
 
-// The state encoding and the bias (see above).
+// The state encoding and the bias (word.md, Layout).
 const (
 	encKernel = 3
 	encIdle   = 2
@@ -142,7 +89,7 @@ var (
 type State uint8
 
 // The states. The numeric values of Kernel, Idle and User match the kernel's
-// context-tracking states; the word stores an encoding of them (see above).
+// context-tracking states; the word stores an encoding of them (word.md, Layout).
 const (
 	// Kernel: the CPU runs the runtime's own code. It takes IPIs; deferral
 	// is refused. This is the zero value.

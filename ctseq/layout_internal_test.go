@@ -9,7 +9,7 @@ import (
 
 const seqMax = uint64(1)<<SeqBits - 1
 
-// enc returns the encoding of s in the state field (layout.go).
+// enc returns the encoding of s in the state field (word.md, Layout).
 func enc(s State) uint64 {
 	switch s {
 	case Kernel:

@@ -121,8 +121,8 @@ func opIndex(name string) int {
 	panic("no misuse value for " + name)
 }
 
-// TestEncodingMisuseNeverAccepted checks the state encoding of layout.go
-// exhaustively, with the real constants: for every owner transition a->b
+// TestEncodingMisuseNeverAccepted checks the state encoding (misuse loses no
+// delivery, word.md) exhaustively, with the real constants: for every owner transition a->b
 // and every state c != a, the faulty add (delta(a, b) applied to a word in
 // c)
 //   - keeps the state field in range: c+b-a in [0, 2^StateBits), so nothing
@@ -136,7 +136,7 @@ func opIndex(name string) int {
 // decode as the original's (sequence +1), and the undo restores it.
 //
 // Quiesce (delta seqInc, Kernel to Kernel) leaves every state as it is; from
-// User the word stays User, which is harmless (see layout.go).
+// User the word stays User, which is harmless (misuse loses no delivery, docs/design/word.md).
 func TestEncodingMisuseNeverAccepted(t *testing.T) {
 	states := []State{Kernel, Idle, User}
 	encs := map[uint64]State{}

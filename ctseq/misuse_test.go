@@ -25,7 +25,7 @@ import (
 // after its acceptance is lost (the owner claims it before the end of the
 // cycle it was accepted in) and fails the test at once.
 //
-// Before the state encoding of layout.go, a KernelEnter in Kernel borrowed
+// Before the state encoding (misuse loses no delivery, word.md), a KernelEnter in Kernel borrowed
 // through the work bits (and an IdleEnter in Idle made User): between the add
 // and its undo the word read as User, a sender's CAS succeeded, and the undo
 // wiped the bit (the sender counted it accepted, no entry ever returned it).

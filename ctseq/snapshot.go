@@ -4,7 +4,7 @@ package ctseq
 // detection (RCU's "watching" snapshot). The zero Snapshot reads as a word
 // in Kernel with sequence 0 and no work, as the zero Word does.
 //
-// It holds the word as stored (raw, with the bias of layout.go), so that
+// It holds the word as stored (raw, with the bias: word.md, Layout), so that
 // the zero Snapshot is the zero Word's; the accessors decode the actual
 // value, which matters for Idle words, whose raw upper fields are off by
 // the bias's borrow.
@@ -27,7 +27,7 @@ func (s Snapshot) Work() Work {
 	if s.v&stateMask != rawUser {
 		return 0
 	}
-	return workOf(s.v) // a raw User word's work field is the actual one (layout.go)
+	return workOf(s.v) // a raw User word's work field is the actual one (the bias: word.md, Layout)
 }
 
 // Quiescent reports whether the owner was outside the kernel (User or Idle)
@@ -76,7 +76,7 @@ func (w *Word) QuiescentSince(s Snapshot) bool {
 	// did before it. Compare sequences only: the owner's work-bit clearing
 	// in Kernel changes the word but is not a transition.
 	// Past the state test cur is a raw Kernel word, whose sequence field
-	// is the actual one (layout.go).
+	// is the actual one (the bias: word.md, Layout).
 	cur := w.v.Load()
 	return cur&stateMask != rawKernel || seqOf(cur) != s.Seq()
 }

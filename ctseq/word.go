@@ -10,7 +10,8 @@ import (
 // Word is one CPU's context-tracking word: its sequence counter, its pending
 // work bits and its state, packed into one atomic 64-bit value so that
 // "set work only while the target is in user mode" and "observe the target's
-// state" are a single atomic step (see the package documentation).
+// state" are a single atomic step (exactly-once claim:
+// docs/design/word.md).
 //
 // The zero value is ready to use: state Kernel, sequence 0, no work.
 // A Word must not be copied after first use (go vet reports copies).
@@ -27,7 +28,7 @@ import (
 // the result of the transition's own add, so it costs nothing on the correct
 // path; before panicking the add is undone, restoring the word exactly.
 // Misuse never makes another party's delivery vanish: the state encoding
-// (layout.go) guarantees that no faulty add produces a word SetWorkIfUser
+// (misuse loses no delivery, word.md) guarantees that no faulty add produces a word SetWorkIfUser
 // accepts, so no sender's bit can be set in the instant between the add and
 // its undo and then wiped by the undo. (Quiesce from User leaves the word
 // User; a bit accepted there survives the undo, which subtracts only seqInc.)
@@ -37,7 +38,7 @@ import (
 type Word struct {
 	_ percpu.NoCopy // first: a trailing zero-size field would pad Word to 16 bytes
 
-	// v is the packed word, stored with a bias. Layout (see layout.go):
+	// v is the packed word, stored with a bias. Layout (word.md, Layout):
 	//
 	//	[ seq : SeqBits ][ reserved ][ work : 16 ][ state : 3 ]
 	//
@@ -87,7 +88,7 @@ func (w *Word) UserEnter() {
 // borrows nothing: the add leaves the new state, the next sequence and no
 // work bits. On misuse (the word is not Kernel) the subtraction is harmless:
 // it is a multiple of 2^workShift, so the faulty word's state field is the
-// one the state encoding guarantees no sender accepts (layout.go), only its
+// one the state encoding guarantees no sender accepts (misuse loses no delivery), only its
 // work and sequence fields may differ; and the undo subtracts the same d, so
 // it restores the word exactly (a sender's bit accepted before the load, in
 // a User word, is still set: only the owner clears bits).
@@ -134,7 +135,7 @@ func (w *Word) KernelEnter() Work {
 	// UserEnter or IdleEnter subtracts them in its own add. Nothing else
 	// can touch them (senders refuse a Kernel word), so clearing them here
 	// would cost a second atomic operation per entry with work and buy
-	// nothing. A raw Kernel word's work field is the actual one (layout.go).
+	// nothing. A raw Kernel word's work field is the actual one (word.md, Layout).
 	return workOf(n)
 }
 
@@ -218,7 +219,7 @@ func (w *Word) SetWorkIfUser(work Work) bool {
 //
 // It is kept out of line so that SetWorkIfUser, its wrapper, inlines into
 // callers: the inlining budget admits one of the two, not both, and the
-// compiled shape stays what it was before the state encoding (layout.go)
+// compiled shape stays what it was before the state encoding (word.md, Layout)
 // made this body cheap enough to inline (one call either way).
 //
 //go:noinline
@@ -232,7 +233,7 @@ func (w *Word) SetWorkIfUserAt(work Work) (at Snapshot, ok bool) {
 			// word is Transient): refuse, leaving no trace.
 			return Snapshot{old}, false
 		}
-		// A raw User word's work field is the actual one (layout.go).
+		// A raw User word's work field is the actual one (word.md, Layout).
 		n := old | uint64(work)<<workShift
 		// CAS: set the bits only in the User word just observed. If the
 		// owner transitioned in between, the sequence or state differs,
@@ -264,7 +265,7 @@ func (w *Word) SetWorkIfUserAt(work Work) (at Snapshot, ok bool) {
 
 // misuseError is the panic value of an owner transition made from the wrong
 // state. The transition first undoes its add, restoring the word the owner
-// found: the faulty word in between is refused by every sender (layout.go),
+// found: the faulty word in between is refused by every sender (misuse loses no delivery),
 // so nothing else can have changed it, except a sender's bit accepted in a
 // User word that Quiesce left User, which the undo keeps. Building the value
 // needs no call, which keeps the transitions small enough to inline.

@@ -86,7 +86,7 @@ func TestIdleEnterExit(t *testing.T) {
 }
 
 // refusal asserts that SetWorkIfUser refuses in the word's current state and
-// leaves it bit-for-bit unchanged (P3: no trace).
+// leaves it bit-for-bit unchanged (clean refusal: no trace).
 func refusal(t *testing.T, w *ctseq.Word, state ctseq.State) {
 	t.Helper()
 	before := w.Snapshot()

@@ -112,39 +112,19 @@
 //
 // # What is ordered
 //
-// Go atomics are sequentially consistent: all of them, in every goroutine,
-// behave as if executed in one total order consistent with each goroutine's
-// program order, and an atomic operation that observes the effect of another
-// is synchronized after it (a happens-before edge). Every guarantee below is
-// one of these two facts applied to a named pair of operations; the
-// protocol is written out step by step in the source (grace.go).
+// Go atomics are sequentially consistent: one total order of all of them,
+// and an atomic that observes another is synchronized after it. Two
+// guarantees follow (grace periods cover what began before):
 //
-//   - Everything a CPU did before its quiescent state happens before
-//     Synchronize returns. The edge: the transition (the atomic add of
-//     UserEnter, IdleEnter, KernelEnter, IdleExit, by the owner or by a
-//     borrower running a handler on its behalf) or the owner's Quiesce add
-//     is observed by the grace-period driver's load of the word (in
-//     Domain.Snapshot, or in QuiescentSince, which also answers true for a
-//     CPU in user mode or idle at the load: that load observes the add that
-//     put it there); the driver then stores the end of the grace period,
-//     which the waiter's load observes. For a CPU released meanwhile, the
-//     edge is Release's store to the claimed flag and the driver's load of
-//     it.
+//   - Everything a CPU did before its quiescent state (a transition, a
+//     Quiesce, its Release) happens before Synchronize returns.
 //   - A reader that enters the kernel after the grace period began sees
-//     what the updater stored (atomically) before calling Synchronize: the
-//     updater's store precedes the driver's snapshot load, which precedes the
-//     reader's entry add, which precedes the reader's load, in the total
-//     order. So once Synchronize returns, no reader can still hold the old
-//     object: those that loaded it were in a kernel stretch that began
-//     before the snapshot, and each has since ended it.
+//     what the updater stored (atomically) before calling Synchronize.
 //
 // A reference loaded in a kernel stretch must not be used after the stretch
-// ends, nor after Quiesce or Checkpoint: that is the reader's only rule.
-//
-// Where weaker ordering would do: the driver's snapshot and QuiescentSince
-// loads need only acquire, the owner's adds only release; the Start callers'
-// request and the driver's start need the store-load ordering that only a
-// sequentially consistent pair (or a fence) gives.
+// ends, nor after Quiesce or Checkpoint: that is the reader's only rule. The
+// edges behind each guarantee, step by step, and where weaker ordering
+// would do: docs/design/grace.md.
 //
 // # Who may call what
 //

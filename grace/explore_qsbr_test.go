@@ -7,7 +7,8 @@ package grace_test
 // never comes is a deadlock). A reader is a CPU's owner in user mode; an
 // updater publishes a new object through a grace.Pointer, runs Synchronize
 // (the real wait: announce, scan, futex sleep) and poisons the old object.
-// Properties: Q1, the reader never sees poison; Q2, no run ends with a
+// Properties: grace periods cover what began before (the reader never sees
+// poison); no sleeping through a report (no run ends with a
 // thread asleep for good (every wait is woken). Run them with
 //
 //	go test -tags ctdefer_explore -run QSBRExplore -v ./grace/
@@ -54,7 +55,7 @@ func qsbrScenario(name string, updaters int, reader func(r *explore.Run, read fu
 				refs[u] = p.Load()
 			}
 			for u, o := range refs {
-				r.Assert(o.v.Load() != objPoison, "Q1: the reader read updater %d's object after it was poisoned", u)
+				r.Assert(o.v.Load() != objPoison, "grace-periods-cover: the reader read updater %d's object after it was poisoned", u)
 			}
 		}
 		r.Go("reader", func() {
@@ -89,7 +90,7 @@ func qsbrRows() []struct {
 		s    explore.Scenario
 		opts explore.Options
 	}{
-		// Q1 for reports against the start of a grace period: two read
+		// Grace periods cover what began before, for reports against the start of a grace period: two read
 		// bursts, each followed by a report, then offline.
 		{qsbrScenario("qsbr/report-vs-start", 1, func(r *explore.Run, read func(), q *grace.QSBR, rd *grace.Reader, _ func() bool) {
 			for range 2 {
@@ -98,7 +99,7 @@ func qsbrRows() []struct {
 			}
 			rd.Offline()
 		}), explore.Options{Preemptions: 3}},
-		// Q2 for the futex: once the grace period has started, the reader
+		// No sleeping through a report, for the futex: once the grace period has started, the reader
 		// reports once, then waits for the updater without another report
 		// or Offline: only the report's wake-up can end the updater's
 		// sleep, wherever the report falls in the updater's announce,
@@ -136,6 +137,7 @@ func qsbrRows() []struct {
 // TestQSBRExplore runs every QSBR scenario over the real engine and
 // requires 0 violations and a complete search up to its bound. The broken
 // engines they must catch are in the mutation catalogue.
+// Mutants caught: qsbr-announce-after-scan, qsbr-offline-no-wake, qsbr-report-no-wake, qsbr-scan-off-by-one, qsbr-token-in-progress, qsbr-wake-before-report.
 func TestQSBRExplore(t *testing.T) {
 	for _, x := range qsbrRows() {
 		exploreRow(t, x.s, x.opts)

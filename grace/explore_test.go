@@ -5,8 +5,9 @@ package grace_test
 // Grace periods under the interleaving explorer (internal/explore): the real
 // ctdefer.Domain, the real grace engine, a reader that is a CPU's owner and
 // an updater that replaces the object the reader uses and poisons the old
-// one after a grace period. Property P6: the reader never sees poison. And the expedited
-// barrier, property P7: it does not return before a CPU that was in the
+// one after a grace period. Property: grace periods cover what began before (the reader never sees
+// poison). And the expedited
+// barrier: the barrier reaches every kernel-mode CPU: it does not return before a CPU that was in the
 // kernel when it was called has executed a poll point or a transition, or
 // has been released. Run them with
 //
@@ -100,7 +101,7 @@ func graceScenario(name string, cfg graceConfig) explore.Scenario {
 			}
 			for u, k := range refs {
 				v := objs[k].Load()
-				r.Assert(v != objPoison, "P6: reader in kernel stretch %d read object %d of updater %d after it was poisoned", stretch, k, u)
+				r.Assert(v != objPoison, "grace-periods-cover: reader in kernel stretch %d read object %d of updater %d after it was poisoned", stretch, k, u)
 			}
 		}
 		var gap atomicx.Uint64 // the reader's mark between Release and Claim
@@ -196,7 +197,7 @@ func pollUntil(d *ctdefer.Domain, g *grace.Domain, tok grace.Token, step func(fu
 // with release, releases the CPU (which handles a posted IPI, else leaves
 // the word in Kernel: only the claimed flag ends the barrier's wait).
 // The caller runs ExpeditedBarrier (its wait is handed to the explorer:
-// atomicx.Await in await). Check P7: if the reader was claimed and in the kernel
+// atomicx.Await in await). Check that the barrier reaches every kernel-mode CPU: if the reader was claimed and in the kernel
 // just before the call, then when the barrier returns it has since handled
 // an IPI at a poll point (ctdefer's IPIRuns, counted in the step of the
 // mailbox claim that runs the handler), made a transition (QuiescentSince on
@@ -259,7 +260,7 @@ func barrierScenario(name string, release bool) explore.Scenario {
 				inKernel := claimed && before.State() == ctseq.Kernel
 				ok = !inKernel || d.QuiescentSince(0, before) || ipiRuns() > runs || !d.Claimed(0)
 			})
-			r.Assert(ok, "P7: ExpeditedBarrier returned while the reader, in the kernel when it was called, had executed no poll point, transition or release since")
+			r.Assert(ok, "barrier-reaches-kernel: ExpeditedBarrier returned while the reader, in the kernel when it was called, had executed no poll point, transition or release since")
 		})
 	}}
 }
@@ -364,6 +365,7 @@ func graceRows() []graceRow {
 //
 // The deliberately broken engines these scenarios must catch are in the
 // mutation catalogue (mutants/catalogue.txt).
+// Mutants caught: grace-barrier-skip-kernel, grace-fast-path-no-start, grace-ignore-release, grace-no-wait, grace-poll-quiescent, grace-start-need-load-store.
 func TestGraceExplore(t *testing.T) {
 	for _, x := range graceRows() {
 		exploreRow(t, x.scenario, x.opts)

@@ -14,122 +14,21 @@ import (
 	"github.com/ctdefer/ctdefer/internal/percpu"
 )
 
-// The grace-period engine: how Start, Poll and Synchronize share grace
-// periods without a background goroutine.
+// The kernel-stretch grace-period engine: Start, Poll, Completed, Wait and
+// Synchronize, with no background goroutine.
 //
-// Three values in two words: seq (the grace-period sequence: twice the
-// number of grace periods completed, plus one while one is in progress;
-// written only by the driver) and drive (1 while some goroutine drives the
-// engine) share the word ctl (seq<<1 | drive), so that taking the engine
-// and starting a grace period is one CAS, and ending it and giving the
-// engine back is one store; need (the highest token requested) has a line
-// of its own. A Token is the value seq must reach.
+// The engine's words:
+//   - ctl = seq<<1 | drive: the grace-period sequence, and the driver's lock;
+//   - need: the highest token requested.
 //
-//  1. Start loads seq = s. If s is even (no grace period in progress) the
-//     next one to start begins after this load, so its end, s+2, is the
-//     token. If s is odd, the one in progress may have snapshotted some CPU
-//     before the call began, so the token is the end of the next one, s+3.
-//     Both are (s+3) &^ 1: Linux's rcu_seq_snap.
-//  2. Start raises need to the token (CAS loop, never lowering it), then
-//     advances the engine (step 3). Concurrent callers that load the same s
-//     get the same token: they share one grace period.
-//  3. Advance: CAS ctl from drive 0 to 1 (seq unchanged); whoever wins is
-//     the driver, the others return at once (they are waiters; the driver
-//     or their own next Poll serves them). Start's fast path, when seq is
-//     even and nobody drives, makes the same CAS from (s, 0) to (s+1, 1):
-//     it becomes the driver and starts the grace period (step 4) at once.
-//     The driver loops:
-//     a. seq even and need > seq: start a grace period (step 4);
-//     b. seq odd: scan the CPUs still pending (step 5); if none is left,
-//     store seq+1 (the grace period is over) and go back to a; when need
-//     asks for nothing more, the same store also clears drive (c).
-//     c. otherwise stop: store drive = 0, then load seq and need again, and
-//     drive once more if a request arrived and no grace period runs. A
-//     Start whose CAS on drive failed raised need before that CAS, and the
-//     CAS failed because drive was 1, so the driver's Store(0) comes after
-//     it in the total order, and the driver's reload of need sees the
-//     request: no request is left behind.
-//  4. Start of a grace period: store seq = s+1 (odd), then, for every CPU,
-//     load its claimed flag (a read-mostly line of ctdefer's slot) and, if
-//     claimed, its word (Snapshot). A CPU in user mode or idle is quiescent
-//     already and not recorded. So a grace period over user or idle CPUs
-//     costs two loads per CPU and writes none of their lines; on the
-//     engine's own lines it costs one CAS of ctl (take the engine and
-//     start), one store of ctl (end and give it back) and the loads of
-//     step 3c. CPUs in the kernel are
-//     recorded as pending with their snapshot. Every snapshot load comes
-//     after the store of s+1, hence after the load of step 1 of every
-//     caller whose token is s+2 or later.
-//  5. Scan: a pending CPU is done when QuiescentSince(snapshot) or when it
-//     is no longer claimed (Release ended its last stretch). QuiescentSince
-//     is one load of the word; it is true if the CPU is in user mode or
-//     idle now, or if its sequence moved since the snapshot (a transition
-//     or a Quiesce). The first answer carries the grace period even across
-//     a sequence wrap (2^SeqBits transitions make the sequence read equal
-//     again): a CPU found in user mode or idle is done whatever its
-//     sequence, so a wrap can only make the scan wait for a CPU that is in
-//     the kernel again, until its next transition or Quiesce, never end the
-//     wait early. The first scan that finds a CPU still pending starts the
-//     grace period's clock (once per grace period, for all its laggards);
-//     once Options.NudgeAfter has passed on it, each CPU still pending is
-//     nudged once: its nudged field is set to the grace period and
-//     ctdefer's Defer posts the nudge work (an IPI: the CPU is in the
-//     kernel). If Defer fails (the ctdefer.Domain is closing) the field is
-//     put back, nothing is posted, and the CPU stays pending: its owner
-//     still ends the stretch by a transition or by Release.
-//  6. The nudge handler runs at the CPU's next poll point, on its owner
-//     thread, or on its behalf if it has gone idle meanwhile. A borrower
-//     runs it inside a kernel stretch of the CPU's word (ctdefer's
-//     runOnBehalf: IdleExit before, IdleEnter after), which is itself a pair
-//     of transitions: the CPU was idle, hence quiescent, anyway. A poll
-//     point inside a kernel stretch is not a quiescent state: the owner may
-//     hold a reference across it. So the handler only sets the CPU's asked
-//     flag; the owner reports at its next Checkpoint (a point where it holds
-//     no reference), which then calls CPU.Quiesce, or at its next
-//     transition.
-//     Why an IPI rather than a shared "grace period waiting" flag that
-//     Checkpoint would read: Checkpoint then reads only lines that other
-//     CPUs write when this CPU is actually needed (the mailbox, the asked
-//     flag), never a line the driver writes at every grace period.
-//  7. Poll(t) loads seq and compares with t; if short, it advances (step 3)
-//     and loads again. Synchronize is Start, then Poll with spin-then-sleep
-//     until done or the context ends.
+// A grace period snapshots every claimed CPU's context-tracking word once,
+// then scans the CPUs found in the kernel until each has made a transition
+// or a Quiesce, or has been released. It nudges the laggards once
+// NudgeAfter has passed. Checkpoint is the owner's report point.
 //
-// Where two parties race, and why it is safe:
-//
-//   - Start's load (1) against the driver's start store (4): if the load
-//     sees the old even value, the store and every snapshot come after it;
-//     if it sees the odd value, the token skips that grace period.
-//   - The driver's snapshot (4) against the owner's KernelEnter: a snapshot
-//     that sees User is quiescent, and the owner's later entry add comes
-//     after the snapshot load, so its stretch began after the grace period
-//     did: it sees the updater's new pointer (package doc). The same holds
-//     for a snapshot that sees Idle and a handler later run on the CPU's
-//     behalf: the borrower's IdleExit add comes after the snapshot load. A
-//     snapshot that sees Kernel (the owner's stretch, or a borrowed handler
-//     in progress) waits for the word to leave it (5).
-//   - The driver's claimed load (4) against Claim: a CPU seen unclaimed is
-//     skipped; a later Claim's CAS on the flag comes after that load, so
-//     its first stretch began after the grace period did. Against Release:
-//     a CPU released after the claimed load is pending or quiescent by its
-//     word, and the scan's later load of the flag sees the release (5); one
-//     released and claimed again between two scans is still pending (the
-//     word of a released CPU stays in Kernel at the same sequence), so the
-//     new owner's stretch holds the grace period until its first transition:
-//     a wait longer than needed, never shorter.
-//   - The driver's scan (5) against the owner's transition: the scan's load
-//     either sees the new sequence (done, and the owner's earlier accesses
-//     happen before the end of the grace period) or not (pending, scanned
-//     again).
-//   - The end store (4b) against Poll's load (7): a Poll that sees it is
-//     synchronized after everything the driver observed.
-//
-// The subtlety raised for Tasks RCU in the LKML thread "PREEMPT_AUTO:
-// support lazy rescheduling" (February 2024: a task interrupted inside a
-// trampoline is still using it): a CPU may be inside the critical section
-// even when it is not in a system call; here that is any point between
-// kernel entry and exit, including inside a nested IPI handler and at poll
-// points, which is why neither counts as quiescent.
+// The protocol and its invariants (grace periods cover what began before, a
+// poll point is not a quiescent state, no request left behind, nudges are
+// bounded): docs/design/grace.md.
 
 // Token identifies a grace period to wait for, from Start. The zero Token
 // is always complete. Tokens from different Domains must not be mixed.
@@ -193,7 +92,7 @@ const (
 type Domain struct {
 	_ percpu.NoCopy
 
-	// The engine's words, one line each (see the essay above). Each group
+	// The engine's words, one line each (docs/design/grace.md). Each group
 	// starts with its 64-bit atomic and fills whole lines, so they stay
 	// 8-byte aligned on 32-bit platforms.
 	seqLine
@@ -344,13 +243,13 @@ func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 // Start only records the request and returns at once: that driver, or the
 // caller's next Poll, completes it, even when every CPU is in user mode.
 func (g *Domain) Start() Token {
-	c := g.ctl.Load() // load: step 1; pairs with the driver's start store (step 4)
+	c := g.ctl.Load() // load: the token's seq; pairs with the driver's start store (grace periods cover what began before)
 	s := c >> 1
 	t := (s + 3) &^ 1
 	// Fast path: no grace period runs (seq even) and nobody drives. The
 	// request need not be published: the CAS below makes us the driver
-	// and starts the grace period that serves t in one step (steps 3 and
-	// 4); if it fails, someone else drives, and we fall back to raising
+	// and starts the grace period that serves t in one step (grace.md, steps 3
+	// and 4); if it fails, someone else drives, and we fall back to raising
 	// need. CAS: pairs with the driver's stores of ctl and with the CAS in
 	// advance.
 	if c&3 == 0 && g.ctl.CompareAndSwap(c, (s+1)<<1|1) {
@@ -358,7 +257,7 @@ func (g *Domain) Start() Token {
 		if len(g.pending) == 0 {
 			// Every CPU was quiescent at begin's loads: drive1's first
 			// round, inline. store: the grace period is over and the
-			// engine given back in one step (step 4b); pairs with the
+			// engine given back in one step (grace.md, step 4b); pairs with the
 			// loads in Completed. A request raised meanwhile for a later
 			// grace period is not lost: release reloads need after this
 			// store and, if it is above s+2, we drive again (advance).
@@ -374,8 +273,8 @@ func (g *Domain) Start() Token {
 		return Token{t}
 	}
 	for n := g.need.Load(); n < t; n = g.need.Load() { // load: first guess for the CAS
-		// CAS: raise the request (step 2), never lowering it; pairs with
-		// the driver's load of need in steps 3a and 3c.
+		// CAS: raise the request, never lowering it; pairs with the
+		// driver's loads of need in drive1 and release (no request left behind).
 		if g.need.CompareAndSwap(n, t) {
 			break
 		}
@@ -387,7 +286,7 @@ func (g *Domain) Start() Token {
 // Completed reports whether the grace period of t is over, without driving
 // anything: one load.
 func (g *Domain) Completed(t Token) bool {
-	// load: pairs with the driver's end store (step 4b): everything the
+	// load: pairs with the driver's end store: everything the
 	// driver observed, hence every CPU's accesses before its quiescent
 	// state, happens before a true answer.
 	return g.seqNow() >= t.seq
@@ -417,7 +316,8 @@ func (g *Domain) Poll(t Token) bool {
 // Options.SpinWait is. A nil ctx is refused with ErrNilArgument.
 //
 // Everything a CPU did before its quiescent state happens before
-// Synchronize returns (see the package documentation for the edge).
+// Synchronize returns (grace periods cover what began before:
+// docs/design/grace.md gives the edge).
 // Called by an owner inside a kernel stretch, or by a handler on its
 // thread, it would wait for its own CPU: it returns an error wrapping
 // ctdefer.ErrWouldDeadlock at once. A CPU whose owner exited without
@@ -445,7 +345,7 @@ func (g *Domain) Wait(ctx context.Context, t Token) error {
 	return waitOn(g, ctx, "Wait", t)
 }
 
-// advance is step 3.
+// advance takes the engine if it is free and drives it (no request left behind).
 func (g *Domain) advance() {
 	for {
 		// CAS: become the driver (set drive, keep seq: only a driver
@@ -461,7 +361,7 @@ func (g *Domain) advance() {
 	}
 }
 
-// release gives the engine back (step 3c), unless drive1 did already, and
+// release gives the engine back, unless drive1 did already, and
 // reports whether a request arrived meanwhile that no grace period serves
 // yet: the caller must then try to drive again.
 func (g *Domain) release(released bool) bool {
@@ -476,8 +376,8 @@ func (g *Domain) release(released bool) bool {
 	return c&1 == 0 && s&1 == 0 && g.need.Load() > s
 }
 
-// drive1 runs steps 3a and 3b until the engine has nothing to do without
-// waiting, and reports whether it gave the engine back (step 3c) with the
+// drive1 starts and scans grace periods until the engine has nothing to do without
+// waiting, and reports whether it gave the engine back with the
 // store that ended the last grace period. Only the driver calls it.
 func (g *Domain) drive1() (released bool) {
 	for {
@@ -487,7 +387,7 @@ func (g *Domain) drive1() (released bool) {
 				return false
 			}
 			s++
-			// store: the grace period starts (step 4), still driving.
+			// store: the grace period starts, still driving.
 			// Every snapshot in begin comes after it in the total order,
 			// hence after the Start loads that computed a token this
 			// grace period serves (pairs with the load in Start).
@@ -498,7 +398,7 @@ func (g *Domain) drive1() (released bool) {
 		if len(g.pending) != 0 && !g.scan(s) {
 			return false
 		}
-		// store: the grace period is over (step 4b). Pairs with the
+		// store: the grace period is over. Pairs with the
 		// loads in Completed: every load the scans made, which observed
 		// each CPU's quiescent state, happens before a waiter's return.
 		// With nothing else requested (load: pairs with Start's CAS on
@@ -512,7 +412,7 @@ func (g *Domain) drive1() (released bool) {
 	}
 }
 
-// begin is step 4: s is the new, odd sequence, already stored in ctl (by
+// begin snapshots every claimed CPU: s is the new, odd sequence, already stored in ctl (by
 // drive1's store or Start's CAS).
 func (g *Domain) begin(s uint64) {
 	pending := g.pending[:0]
@@ -534,7 +434,8 @@ func (g *Domain) begin(s uint64) {
 	g.pending, g.clocked = pending, false
 }
 
-// scan is step 5: it drops the CPUs that have passed a quiescent state and
+// scan drops the CPUs that have passed a quiescent state (grace periods
+// cover what began before) and
 // reports whether none is left; it nudges the others when due.
 func (g *Domain) scan(s uint64) bool {
 	keep := g.pending[:0]
@@ -558,7 +459,8 @@ func (g *Domain) scan(s uint64) bool {
 	return false
 }
 
-// nudgeLaggards is the end of step 5.
+// nudgeLaggards nudges each CPU still pending once NudgeAfter has passed
+// (nudges are bounded).
 func (g *Domain) nudgeLaggards(s uint64) {
 	if !g.nudge {
 		return
@@ -604,7 +506,8 @@ func (g *Domain) nudgeLaggards(s uint64) {
 	}
 }
 
-// handle is the nudge and barrier-IPI handler (step 6). It runs on the
+// handle is the nudge and barrier-IPI handler: it asks for a report, never
+// makes one (a poll point is not a quiescent state). It runs on the
 // CPU's owner at a poll point, or on its behalf while it is parked.
 func (g *Domain) handle(cpu int) {
 	st := &g.per[g.cpus.Of(cpu)]

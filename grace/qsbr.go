@@ -17,72 +17,21 @@ import (
 	"github.com/ctdefer/ctdefer/internal/sysx"
 )
 
-// The QSBR flavour: quiescent-state-based reclamation for data read in user
-// mode, liburcu's QSBR flavour (Desnoyers, McKenney, Stern, Dagenais and
-// Walpole, "User-Level Implementations of Read-Copy Update", IEEE TPDS 2012)
-// on the CPUs of a ctdefer.Domain.
+// The QSBR flavour (liburcu's, on the CPUs of a ctdefer.Domain): readers
+// hold references anywhere, user mode included, between two reports.
 //
 // The words:
+//   - gp: the number of grace periods started;
+//   - done: the number completed;
+//   - ctr: one per reader, its last report, or offline;
+//   - sleep: a futex word for sleeping waiters.
 //
-//   - gp, the number of grace periods started, and done, the number
-//     completed, each on a line of its own: grace period k (k = 1, 2, ...)
-//     runs while gp is k and done is k-1. Readers load only gp, which
-//     changes once per grace period; waiters poll done. A Token holds the
-//     number of the grace period it needs.
-//   - Each reader's ctr, on a line of its own: the number of grace periods
-//     started when its owner last reported (Online, Quiescent), or offline
-//     (the largest uint64) when it holds nothing (Offline, never
-//     registered). Written only by its owner, read by drivers.
-//   - sleep, a futex word: 1 while a waiter may be asleep on it.
+// Reports are one load and one compare on the fast path. Idle and unclaimed
+// CPUs are skipped with loads only, and no CPU is ever interrupted.
 //
-// The protocol (every atomic below is sequentially consistent: Go's):
-//
-//  1. Report (owner): g := gp (load); if g equals the value it last
-//     reported, nothing to do: the fast path, one load and one compare.
-//     Else ctr = g (store), then if sleep is 1 (load), CAS it to 0 and wake
-//     the futex.
-//  2. Start (driver, holding drive): gp = k (store).
-//  3. Scan (driver): for each reader, ctr >= k (load) means it reported
-//     since the start store, or is offline; else the CPU's context-tracking
-//     word in Idle (load) means it is parked, holding nothing; else the CPU
-//     unclaimed (load) means nobody reads there. Otherwise it holds the
-//     grace period up.
-//  4. End (driver): when every reader passed, done = k (store), then wake
-//     sleepers as in 1.
-//  5. Wait (any goroutine): poll (driving if the drive lock is free) while
-//     spinning; then sleep = 1 (store), poll again with the lock taken
-//     (blocking), and if the grace period is still not over, sleep on the
-//     futex while it holds 1, at most a millisecond (see waitFor).
-//
-// Why it is safe. An updater stores a new pointer, then Synchronize's driver
-// stores gp (2), then loads each reader's ctr (3). A reader that loaded the
-// old pointer did so before its next report. If the driver's load of ctr
-// sees k or more, the report's store came after the reader's load of gp,
-// which saw the start store: everything the reader did before the report,
-// its use of the old pointer included, precedes the driver's load, which
-// precedes the end store (4) that Synchronize's caller waits for. If it sees
-// offline, the Offline store likewise follows every use. If the driver saw
-// ctr below k it waits. A reader whose report (or Online) comes after the
-// start store loads the pointer after it, hence sees the new one: the
-// updater's store precedes the start store. Idle: the owner's IdleEnter
-// add follows its last use and precedes the driver's load of the word; the
-// IdleExit that ends the parked stretch follows that load, so reads after
-// it see the new pointer (the kernel-stretch flavour's argument).
-//
-// Why no wake-up is lost (5 against 1). The waiter stores sleep = 1, then
-// scans; a reader stores ctr, then loads sleep. In the total order of
-// sequentially consistent operations, either the scan's load of ctr follows
-// the reader's store (the waiter sees the report and does not sleep on it),
-// or the reader's load of sleep follows the waiter's store and sees 1 (or 0
-// if another waker reset it after that store, and that waker wakes). The
-// futex sleep compares the word with 1 atomically in the kernel, so a wake
-// that reset it before the sleep began makes the sleep return at once. A
-// driver that ends a grace period wakes sleepers the same way, so a waiter
-// that found the drive lock held is woken by the holder.
-//
-// Two things end nothing by themselves: a CPU going idle and a CPU being
-// released do not touch this flavour's words. A sleeping waiter finds them
-// at its next scan, within a millisecond (the cap on each sleep).
+// The protocol and its invariants (grace periods cover what began before,
+// no sleeping through a report), and the waits' slow paths (exited owners,
+// stale registrations, sleep at once): docs/design/grace.md.
 
 // offline is a reader's ctr while it holds nothing: every grace period
 // number is below it, so the scan's one comparison covers both cases.
@@ -168,12 +117,12 @@ type qsbrDone struct {
 }
 
 type qsbrDrive struct {
-	// drive is held while a goroutine drives the engine (steps 2 to 4).
+	// drive is held while a goroutine drives the engine (start, scan, end).
 	drive atomicx.Mutex
 }
 
 type qsbrSleep struct {
-	sleep   atomicx.Futex  // 1 while a waiter may sleep on it (step 5)
+	sleep   atomicx.Futex  // 1 while a waiter may sleep on it (no sleeping through a report)
 	sleeps  atomicx.Uint64 // statistics: futex sleeps by waiters
 	wakeups atomicx.Uint64 // statistics: wake-ups issued by readers and drivers
 }
@@ -288,7 +237,7 @@ func (r *Reader) Quiescent() {
 	}
 }
 
-// report is Quiescent's slow path (step 1).
+// report is Quiescent's slow path: publish the report, then wake a sleeper.
 func (r *Reader) report() {
 	r.checkOwner("Quiescent")
 	if r.off {
@@ -351,7 +300,7 @@ func (r *Reader) checkOwner(method string) {
 // CPU returns the reader's CPU.
 func (r *Reader) CPU() int { return r.cpu }
 
-// wake wakes the waiters asleep on the futex, if any (steps 1 and 4).
+// wake wakes the waiters asleep on the futex, if any (no sleeping through a report).
 func (q *QSBR) wake() {
 	// load: pairs with the waiter's Store(1) before its last scan.
 	// CAS: one waker per announcement; pairs with the futex compare.
@@ -389,7 +338,7 @@ func (q *QSBR) Poll(t Token) bool {
 	return q.Completed(t)
 }
 
-// advance drives the engine toward t (steps 2 to 4): with block, it waits
+// advance drives the engine toward t (start, scan, end): with block, it waits
 // for the drive lock; otherwise it returns if another goroutine holds it.
 func (q *QSBR) advance(t Token, block bool) {
 	if block {
@@ -404,18 +353,19 @@ func (q *QSBR) advance(t Token, block bool) {
 				break
 			}
 			k++
-			q.gp.Store(k) // store: step 2; pairs with the readers' loads
+			q.gp.Store(k) // store: the start; pairs with the readers' loads
 		}
 		if !q.scan(k) {
 			break
 		}
-		q.done.Store(k) // store: step 4; pairs with Completed's load
+		q.done.Store(k) // store: the end; pairs with Completed's load
 		q.wake()
 	}
 	q.drive.Unlock()
 }
 
-// scan reports whether every reader has passed grace period k (step 3).
+// scan reports whether every reader has passed grace period k (grace periods cover what
+// began before).
 func (q *QSBR) scan(k uint64) bool {
 	for i := range q.readers {
 		if q.readers[i].ctr.Load() >= k { // load: pairs with the owner's report store
@@ -503,7 +453,8 @@ func (q *QSBR) Wait(ctx context.Context, t Token) error {
 // lengthen it and see that the wake-ups, not the cap, end the sleeps.)
 var maxSleep = time.Millisecond
 
-// waitFor implements engine (step 5): spin, then sleep on the futex. Under
+// waitFor implements engine: spin, then announce and sleep on the futex (no
+// sleeping through a report). Under
 // the interleaving explorer (ctdefer_explore builds) it does not spin, which
 // would give unbounded schedules: it goes straight to the futex protocol,
 // whose sleep the explorer models (a missing wake-up is a deadlock).

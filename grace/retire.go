@@ -11,40 +11,17 @@ import (
 
 // Deferred reclamation: Retire, TryRetire, Barrier, Close.
 //
-// Retired functions are batched per Domain, not per CPU: in the kernel,
-// call_rcu runs on the CPU that frees, so per-CPU lists avoid contention;
-// here Retire is called by updaters, ordinary goroutines that are not
-// CPUs of the Domain, and one mutex-guarded list costs one uncontended lock.
+// Retired functions are batched per Domain, in one mutex-guarded list. The
+// reclaimer goroutine takes the whole list as one batch, calls Start, waits
+// for that grace period, runs the batch in Retire order and counts it in
+// ran. At MaxPending callbacks not yet run, Retire blocks and TryRetire
+// returns ErrBacklog; a callback that retires (recognised by the
+// reclaimer's goroutine id) is admitted past the bound, and Barrier or
+// Close from a callback fail with ErrInCallback.
 //
-//  1. Retire appends fn to next under mu and wakes the reclaimer goroutine
-//     (started by the first Retire, stopped by Close).
-//  2. The reclaimer takes the whole of next under mu, as one batch, then
-//     calls Start: the grace period it waits for begins after the take,
-//     hence after every Retire of the batch returned (mu orders them), and
-//     each caller unpublished its object before calling Retire.
-//  3. It waits for that grace period (Poll, spin-then-sleep, nudging as
-//     any waiter does), runs the batch in Retire order, and adds its
-//     length to ran under mu, waking Barrier and blocked Retire callers.
-//
-// While the reclaimer waits, new Retires fill the next batch: under steady
-// load, one grace period serves everything retired during the previous one.
-// Batches run in order, so callbacks run in Retire order, and Barrier only
-// compares counts.
-//
-// The bound: at most MaxPending callbacks retired and not yet run. At the
-// bound, Retire blocks until a batch has run (back-pressure on the updater,
-// never an unbounded list), and TryRetire returns ErrBacklog.
-//
-// Callbacks run on the reclaimer goroutine, and ran counts a batch only once
-// all of it has run. So a callback that retires (a node whose children are
-// freed in turn: call_rcu from an RCU callback) must not wait for room, which
-// only the reclaimer itself, after the callback returns, can make. Retire
-// therefore recognises the reclaimer goroutine (its goroutine id, recorded
-// when it starts; parsed from runtime.Stack, and only on the blocking path)
-// and admits it past the bound: the excess is at most what callbacks retire
-// themselves, and it runs after the next grace period like anything else.
-// Barrier and Close from a callback would wait for the reclaimer as well:
-// they fail with ErrInCallback instead.
+// The protocol and its invariants (a callback waits for a grace period that
+// began after its Retire, Barrier waits for the run): docs/design/grace.md,
+// The reclaimer.
 type reclaimer struct {
 	eng engine
 	max uint64
@@ -200,7 +177,8 @@ func (r *reclaimer) notify() {
 	r.changed = make(chan struct{})
 }
 
-// loop is the reclaimer goroutine: steps 2 and 3 until closed and drained.
+// loop is the reclaimer goroutine: take a batch, wait for a grace period,
+// run it, until closed and drained (docs/design/grace.md, The reclaimer).
 func (r *reclaimer) loop() {
 	defer close(r.done)
 	g := r.eng

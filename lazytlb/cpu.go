@@ -13,8 +13,8 @@ import (
 // goroutine, which is the one that runs the flush callback and the IPI
 // handler. Remote code uses TLB.Shootdown. A CPU must not be copied.
 //
-// The owner's life, in the kernel's terms (numbers refer to the handshake
-// in state.go):
+// The owner's life, in the kernel's terms (numbers refer to the steps of
+// docs/design/lazytlb.md, Protocol):
 //
 //	c.SwitchTo(mm)   // 1: load mm (join its set); flush if behind
 //	...              // user code uses mm; poll IPIs
@@ -128,7 +128,7 @@ func (c *CPU) EnterLazy() {
 		panic("lazytlb: CPU.EnterLazy: not active on an address space")
 	}
 	s.lazy = true
-	s.state.store(Lazy) // step 2: from OK only the owner writes
+	s.state.store(Lazy) // from OK only the owner writes (lazy only from OK)
 }
 
 // SwitchBack returns from lazy mode to the loaded address space and reports
@@ -159,7 +159,8 @@ func (c *CPU) Leave() {
 	c.leave()
 }
 
-// switchBack is step 3 of the handshake (state.go).
+// switchBack swaps back to OK and flushes if marked (FLUSH is never
+// overwritten; docs/design/lazytlb.md).
 func (c *CPU) switchBack() bool {
 	s, t, mm := c.s, c.t, c.s.loaded
 	s.lazy = false
@@ -182,7 +183,8 @@ func (c *CPU) switchBack() bool {
 	return true
 }
 
-// join is step 1.
+// join enters the MM's set, then reads gen (no stale translation: the join
+// Dekker pattern).
 func (c *CPU) join(mm *MM) bool {
 	s := c.s
 	s.loaded, s.lazy = mm, false
@@ -195,7 +197,8 @@ func (c *CPU) join(mm *MM) bool {
 	return true
 }
 
-// leave is step 4.
+// leave swaps to Off, leaves the set and waits for sends in flight (Leave
+// leaves no send behind).
 func (c *CPU) leave() {
 	s := c.s
 	if s.state.swap(Off) == Flush {
@@ -206,7 +209,7 @@ func (c *CPU) leave() {
 	s.loaded.leave(s.idx)
 	s.loaded, s.lazy = nil, false // an IPI taken below flushes nothing
 	// load: after mm.leave's CAS cleared the bit: pairs with the
-	// shootdown's Add of inflight before its re-check (Dekker, step 7s).
+	// shootdown's Add of inflight before its re-check (Dekker: Leave leaves no send behind).
 	if s.inflight.Load() == 0 {
 		return // the common case: no shootdown is sending to this CPU
 	}

@@ -25,43 +25,16 @@
 // With the switch back written as the 2016 patch's plain read-then-store, a
 // mark landing between the read and the store would be overwritten and the
 // flush lost. The handshake, step by step, every racing pair and that
-// lost-flush interleaving are written out in the source (state.go).
+// lost-flush interleaving are written out in docs/design/lazytlb.md.
 //
 // # Which carries the truth: the Flush state, the generations, or both
 //
-// Both, for different questions, and neither alone would do:
-//
-//   - The Flush state carries the obligation: "a shootdown that skipped this
-//     CPU relies on its next switch back". It is the only thing a switch back
-//     reads on its fast path: one swap of the CPU's own cache line, no read
-//     of the MM's line, which every shootdown writes and every CPU would then
-//     pull. A CPU that finds Lazy knows that no shootdown has relied on it,
-//     and uses its translations without looking further.
-//
-//   - The generations carry the measure: how far a flush must go, and
-//     whether it is still needed. A CPU marked Flush may have been flushed
-//     meanwhile (an IPI of an eager or kernel-range shootdown, a flush at
-//     join), so the marked switch back compares its flushed-to generation
-//     with the MM's and skips an overtaken flush. At join time (SwitchTo an
-//     MM not loaded) and in the IPI handler the generation is the only
-//     truth: a CPU outside the set was never marked, and the Dekker pattern
-//     (set the bit then read gen, against bump gen then read the set) makes
-//     the comparison sound.
-//
-// Today's x86 makes the generation alone the truth on the switch back too: it
-// stores "not lazy", issues a full barrier and compares tlb_gen on every
-// switch back, so a plain store is sound there and no Flush state exists.
-// That costs the same fence as our swap (an XCHG is a full barrier on x86; so
-// is the store plus smp_mb) plus a read of the MM's contended line on every
-// switch back. Keeping the obligation in the CPU's own word makes the common
-// switch back (no shootdown happened) touch nothing shared, and makes the
-// 2016 patch's open question (is a cmpxchg at context switch too expensive?)
-// concrete: the switch back must be a read-modify-write. The benchmarks
-// measure it (swap vs CAS vs Go's atomic store vs a true plain store vs the
-// patch's other option, a lock that shootdowns take; each net of a baseline;
-// see bench_test.go). The SPIN model models/lazytlb.pml decides the switch
-// back on the state word alone, as here; the generation filter only removes
-// flushes that the model's cpu_gen >= completed_gen property does not need.
+// Both. The Flush state carries the obligation ("a shootdown that skipped
+// this CPU relies on its next switch back"), and it is all a switch back
+// reads on its fast path: one swap of the CPU's own cache line. The
+// generations carry the measure: how far a flush must go, and whether it is
+// still needed; at join and in the IPI handler they are the only truth.
+// Why, and how this compares with today's x86: docs/design/lazytlb.md.
 //
 // # Policies
 //
@@ -97,14 +70,9 @@
 // Every cross-CPU word goes through internal/atomicx (Go atomics, which are
 // sequentially consistent), so the explorer can interleave them. The
 // protocol relies on the total order wherever one side writes then reads
-// what the other writes then reads (store-load ordering, which only a full
-// barrier gives): join's CAS then gen load against the shootdown's gen add
-// then set load; the switch back's swap (or flush-on-switch store) then gen
-// load against the add then state load, which is also what makes skipping
-// a CPU found Flush or Off sound, so those state loads cannot be relaxed;
-// and leave's CAS of the set then load of the in-flight count against the
-// shootdown's add to that count then re-check of the set. state.go walks
-// through each.
+// what the other writes then reads (join against a shootdown, the switch
+// back against a mark, Leave against a send), so those loads cannot be
+// relaxed. docs/design/lazytlb.md walks through each.
 //
 // # Zero values, copying, goroutines
 //

@@ -51,7 +51,7 @@ func (k *checker) flush(cpuN int, mm *lazytlb.MM, _ uint64) {
 	k.caches[k.cpuIndex[cpuN]].ver[m] = k.version[m].Load()
 }
 
-// use is a use of mm on cpu: the P5 check.
+// use is a use of mm on cpu: the no-stale-translation check.
 func (k *checker) use(cpuN int, mm *lazytlb.MM, where string) {
 	m := k.index[mm]
 	c := k.completed[m].Load() // first: it only grows
@@ -209,7 +209,7 @@ func TestHammerChecker(t *testing.T) {
 		t.Run(p.String(), func(t *testing.T) {
 			r := hammer(t, cpus, p, 2, dur)
 			t.Logf("%v on CPUs %v: %d shootdowns, %d uses, %d stale; %v", p, cpus, r.shootdowns, r.uses, r.stale, r.stats)
-			require.Zero(t, r.stale, "P5: %s", r.first)
+			require.Zero(t, r.stale, "no stale translation: %s", r.first)
 			require.NotZero(t, r.shootdowns, "the flushers ran")
 			require.NotZero(t, r.uses, "the workers used the address spaces")
 			require.Equal(t, r.stats.Shootdowns, uint64(r.shootdowns), "every shootdown is counted")
@@ -223,7 +223,7 @@ func TestHammerChecker(t *testing.T) {
 				require.Equal(t, r.stats.Marked, r.stats.MarksSeen, "every mark was consumed (FLUSH never overwritten): %v", r.stats)
 			case lazytlb.PolicyEager:
 				// Eager IPIs every CPU of the set, except one that left
-				// before the re-check of step 7s (Left): never a mark.
+				// before the re-check of the send (Left): never a mark.
 				require.Zero(t, st.Marked+st.AlreadyMarked+st.SkippedLazy, "eager never marks or skips a lazy CPU: %v", st)
 				require.Equal(t, st.CPUs, st.IPIs+st.Left, "eager: an IPI for each CPU still in the set, Left for the others: %v", st)
 				require.NotZero(t, st.IPIs, "eager sent IPIs: %v", st)

@@ -27,7 +27,7 @@ type MM struct {
 	// (every shootdown writes it) whatever the MM's address.
 	_ cpu.CacheLinePad
 	// gen is the generation of the newest translations: Shootdown's Add
-	// (step 6 in state.go), read by joins, marked switch backs and IPI
+	// (Shootdown's add), read by joins, marked switch backs and IPI
 	// handlers. At offset percpu.CacheLine, a multiple of 8: 64-bit aligned on
 	// 32-bit platforms too, since atomicx.Align64 aligns the MM.
 	gen atomicx.Uint64
@@ -35,7 +35,7 @@ type MM struct {
 
 	// cpus is the set of CPUs that have the MM loaded: bit i of word i/64
 	// is slot i. Set by joins, cleared by leaves (CAS loops), read by
-	// shootdowns (step 7).
+	// shootdowns.
 	cpus []atomicx.Uint64
 	// flushed[i] is the generation slot i's CPU has flushed its cached
 	// translations to. Written only by that CPU's owner and read by it for
@@ -93,7 +93,7 @@ func (mm *MM) Flushed(cpu int) (uint64, error) {
 	return mm.flushed[s.idx].gen.Load(), nil
 }
 
-// join sets slot i's bit (step 1 in state.go).
+// join sets slot i's bit (before the gen load: no stale translation).
 func (mm *MM) join(i int) {
 	w, bit := &mm.cpus[i/64], uint64(1)<<(i%64)
 	old := w.Load() // load: first guess for the CAS
@@ -104,19 +104,20 @@ func (mm *MM) join(i int) {
 	}
 }
 
-// has reports whether slot i's bit is set: step 7s's re-check.
+// has reports whether slot i's bit is set: the send's re-check (Leave
+// leaves no send behind).
 func (mm *MM) has(i int) bool {
 	// load: after the Add of the CPU's inflight: pairs with leave's CAS,
-	// which the owner follows with a load of inflight (Dekker, step 7s).
+	// which the owner follows with a load of inflight (Dekker: Leave leaves no send behind).
 	return mm.cpus[i/64].Load()&(uint64(1)<<(i%64)) != 0
 }
 
-// leave clears slot i's bit (step 4 in state.go).
+// leave clears slot i's bit (Leave leaves no send behind).
 func (mm *MM) leave(i int) {
 	w, bit := &mm.cpus[i/64], uint64(1)<<(i%64)
 	old := w.Load() // load: first guess for the CAS
 	// CAS: leave the set; pairs with the Shootdown's load of the set and
-	// its re-check before a send (step 7s). A shootdown that read the bit
+	// its re-check before a send (Leave leaves no send behind). A shootdown that read the bit
 	// before finds the state Off and skips, or re-checks after announcing
 	// its send and skips, or is waited for by the owner (CPU.leave).
 	for !w.CompareAndSwap(old, old&^bit) {

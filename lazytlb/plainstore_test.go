@@ -103,7 +103,7 @@ func (s *mutantSwitch[M]) shootdown() uint64 {
 // lostFlushes runs the owner for n switch backs (or until d passes) while a
 // flusher shoots down in a loop, and counts the switch backs after which the
 // owner used the address space at a generation older than one whose
-// shootdown had returned: P5's lost flushes.
+// shootdown had returned: lost flushes (no stale translation broken).
 func lostFlushes(impl switchImpl, n int, d time.Duration) (lost, switches int) {
 	var completed atomic.Uint64
 	var ownerDone, flusherDone atomic.Bool
@@ -120,7 +120,7 @@ func lostFlushes(impl switchImpl, n int, d time.Duration) (lost, switches int) {
 	for switches = 0; switches < n && (switches%1024 != 0 || time.Now().Before(deadline)); switches++ {
 		impl.enterLazy()
 		impl.switchBack()
-		// use the address space: P5 check (completed first: it only grows)
+		// use the address space: no-stale-translation check (completed first: it only grows)
 		if c := completed.Load(); impl.flushed() < c {
 			lost++
 		}

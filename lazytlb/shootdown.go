@@ -114,12 +114,12 @@ func (t *TLB) Shootdown(ctx context.Context, mm *MM, opts ...ShootdownOption) (R
 	}
 	ctx, end := tracex.Task(ctx, "lazytlb.Shootdown") // one check unless a trace is recording
 	defer end()
-	// RMW: step 6, the new generation. Before the set is read: pairs with
+	// RMW: the new generation. Before the set is read: pairs with
 	// the join's CAS and gen load (Dekker), and with every flush's load.
 	res := Result{Gen: mm.gen.Add(1)}
 	var err error
 	for w := 0; w < len(mm.cpus) && err == nil; w++ {
-		m := mm.cpus[w].Load() // load: step 7, after the Add; pairs with join's and leave's CAS
+		m := mm.cpus[w].Load() // load: after the Add; pairs with join's and leave's CAS (no stale translation)
 		for m != 0 && err == nil {
 			s := &t.slots[w*64+bits.TrailingZeros64(m)]
 			m &= m - 1
@@ -131,14 +131,14 @@ func (t *TLB) Shootdown(ctx context.Context, mm *MM, opts ...ShootdownOption) (R
 	return res, err
 }
 
-// shootOne is step 7 for one CPU.
+// shootOne decides for one CPU: IPI, mark, or skip.
 func (t *TLB) shootOne(ctx context.Context, mm *MM, s *slot, cfg shootdownConfig, res *Result) error {
 	if cfg.kernel || t.opts.Policy == PolicyEager {
 		return t.deliver(ctx, mm, s, cfg.kernel, res)
 	}
-	// load: step 7, after the Add (a store-then-load pattern with the
+	// load: after the Add (a store-then-load pattern with the
 	// owner's Swap or Store then gen load: skipping on Flush or Off needs
-	// the total order, see state.go); pairs with the owner's Store/Swap.
+	// the total order, see docs/design/lazytlb.md); pairs with the owner's Store/Swap.
 	st := s.state.load()
 	for {
 		switch st {
@@ -156,18 +156,18 @@ func (t *TLB) shootOne(ctx context.Context, mm *MM, s *slot, cfg shootdownConfig
 			return nil
 		}
 		if s.state.mark() {
-			res.Marked++ // its switch back sees Flush (state.go, step 3)
+			res.Marked++ // its switch back sees Flush (FLUSH is never overwritten)
 			return nil
 		}
 		st = s.state.load() // the owner switched back or left: re-decide
 	}
 }
 
-// deliver is step 7s: announce the send to s's CPU, re-check that the CPU
+// deliver is a send: announce the send to s's CPU, re-check that the CPU
 // is still in mm's set, send the flush and wait for it (unless deferred).
 func (t *TLB) deliver(ctx context.Context, mm *MM, s *slot, kernel bool, res *Result) error {
 	// RMW: announce the send before the re-check; pairs with Leave's load
-	// of inflight after its CAS cleared the bit (Dekker, steps 4 and 7s).
+	// of inflight after its CAS cleared the bit (Dekker: Leave leaves no send behind).
 	s.inflight.Add(1)
 	if !mm.has(s.idx) {
 		s.inflight.Sub(1) // RMW: no send; pairs with Leave's wait

@@ -112,11 +112,11 @@ type slot struct {
 
 type slotData struct {
 	// state is the CPU's state word; first, for 64-bit alignment on 32-bit
-	// platforms. See the handshake in state.go.
+	// platforms. See docs/design/lazytlb.md.
 	state stateWord
 	// inflight counts the shootdowns between their announcement and the end
-	// of their send to this CPU (step 7s in state.go); Leave waits for zero
-	// (step 4). Second, 8-aligned like state; on state's line, which a
+	// of their send to this CPU ; Leave waits for zero
+	// (Leave leaves no send behind). Second, 8-aligned like state; on state's line, which a
 	// shootdown touching this CPU reads anyway.
 	inflight atomicx.Uint64
 	// ownerStats are written by the owner only, on slow paths. 64-bit
@@ -251,13 +251,14 @@ func (t *TLB) HandleIPI(cpu int) {
 	}
 }
 
-// flushIfBehind is the generation test of steps 1, 3 and 5 (state.go): it
+// flushIfBehind is the generation test of join, marked switch back and IPI
+// handler (no stale translation): it
 // reads the MM's generation and flushes if the CPU's translations are older.
 // Owner only.
 func (t *TLB) flushIfBehind(s *slot, mm *MM) bool {
 	// load: after the RMW that made the CPU visible to shootdowns (the
 	// Swap of the switch back, the CAS of the join): pairs with the Add
-	// in Shootdown (the Dekker pattern in state.go).
+	// in Shootdown (the join Dekker pattern: no stale translation).
 	g := mm.gen.Load()
 	f := &mm.flushed[s.idx].gen
 	if f.Load() >= g { // owner-written only (see MM.flushed)

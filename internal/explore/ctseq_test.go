@@ -30,9 +30,10 @@ var twoSenders = sendersConfig{senders: [][]ctseq.Bit{{0}, {ctseq.WorkBits - 1}}
 // the work each KernelEnter returns and then its IPI mailbox, with a nested
 // Enter/Exit in the kernel after the first round; at the end it waits for
 // the senders and runs the last IPIs. Each sender delivers its items.
-// Checks: P1 (each item runs exactly once), P2 (an entry returns every item
-// accepted before it), P3 (acceptance and refusal match the owner's state
-// at the deciding step; a refusal leaves no trace), P4 (each transition
+// Checks: exactly-once delivery (each item runs exactly once), delivered by
+// the next entry (an entry returns every item accepted before it), clean
+// refusal (acceptance and refusal match the owner's state
+// at the deciding step; a refusal leaves no trace), the sequence always advances (each transition
 // advances the sequence by one; a nested pair changes nothing).
 func sendersScenario(name string, im impl, cfg sendersConfig) explore.Scenario {
 	return explore.Scenario{Name: name, Setup: func(r *explore.Run) {
@@ -59,10 +60,10 @@ func sendersScenario(name string, im impl, cfg sendersConfig) explore.Scenario {
 // narrowWrap: with no senders, the owner makes eight transitions (two full
 // turns of the 2-bit sequence of the ctdefer_narrowseq build) through User,
 // Idle and a nested Enter/Exit, while an observer takes three snapshots and
-// polls QuiescentSince twice after each. Checks: P6 (never "quiescent" while
-// the owner is in the kernel stretch of the snapshot) and P4 (any number of
+// polls QuiescentSince twice after each. Checks: a kernel stretch is never quiescent (never "quiescent" while
+// the owner is in the kernel stretch of the snapshot) and the sequence always advances (any number of
 // transitions that is not a multiple of 2^SeqBits, in particular an
-// exit/enter pair, is seen), plus P4 on each transition.
+// exit/enter pair, is seen), plus the sequence always advances on each transition.
 func narrowWrap(im impl) explore.Scenario {
 	return explore.Scenario{Name: "ctseq/narrow-wrap", Setup: func(r *explore.Run) {
 		w := newWorld(r, im)
@@ -176,17 +177,17 @@ func explorations() []exploration {
 	}
 	bounded(sendersScenario("ctseq/three-senders-1", realWord, sendersConfig{senders: [][]ctseq.Bit{{0}, {ctseq.WorkBits - 1}, {7}}, rounds: 2}), 4)
 	bounded(sendersScenario("ctseq/three-senders", realWord, threeSenders), 3)
-	bad(sendersScenario("ctseq/two-senders", twoAtomic, twoSenders), twoAtomic, "P1")
-	bad(sendersScenario("ctseq/two-senders", ignoreState, twoSenders), ignoreState, "P1", "P2", "P3")
-	bad(sendersScenario("ctseq/two-senders", forgetSeq, twoSenders), forgetSeq, "P4")
-	bad(gracePeriod(forgetSeq, false), forgetSeq, "P4")
-	bad(narrowWrap(forgetSeq), forgetSeq, "P4")
+	bad(sendersScenario("ctseq/two-senders", twoAtomic, twoSenders), twoAtomic, "exactly-once")
+	bad(sendersScenario("ctseq/two-senders", ignoreState, twoSenders), ignoreState, "exactly-once", "next-entry", "clean-refusal")
+	bad(sendersScenario("ctseq/two-senders", forgetSeq, twoSenders), forgetSeq, "sequence-advances", "nested-entry")
+	bad(gracePeriod(forgetSeq, false), forgetSeq, "sequence-advances", "nested-entry")
+	bad(narrowWrap(forgetSeq), forgetSeq, "sequence-advances", "nested-entry")
 	// The same mutants with the per-step peeks off: the end-to-end checks
-	// catch them too. ignore-state is then caught by P1 or P2 (work
+	// catch them too. ignore-state is then caught by exactly-once or next-entry (work
 	// accepted in the kernel is run late or lost), forget-seq by the
 	// grace-period polls (QuiescentSince stays false after UserEnter).
-	bad(sendersScenario("ctseq/two-senders", blind(ignoreState), twoSenders), blind(ignoreState), "P1", "P2")
-	bad(gracePeriod(blind(forgetSeq), false), blind(forgetSeq), "P4")
+	bad(sendersScenario("ctseq/two-senders", blind(ignoreState), twoSenders), blind(ignoreState), "exactly-once", "next-entry")
+	bad(gracePeriod(blind(forgetSeq), false), blind(forgetSeq), "sequence-advances", "nested-entry")
 	return rows
 }
 

@@ -22,7 +22,8 @@ var threeSenders = sendersConfig{
 // per input, using the input bytes as the scheduler's choices (see
 // explore.FromBytes): every input is a valid schedule, and the fuzzer's
 // coverage feedback steers it to new interleavings. No schedule may violate
-// P1-P4. Without -fuzz, the seed corpus (below and in testdata/fuzz) runs.
+// the word's invariants (docs/design/word.md). Without -fuzz, the seed
+// corpus (below and in testdata/fuzz) runs.
 //
 //	go test -tags ctdefer_explore -run '^$' -fuzz FuzzCtseqSchedules -fuzztime 20s ./internal/explore/
 func FuzzCtseqSchedules(f *testing.F) {

@@ -66,7 +66,7 @@ func showWord(v uint64) string {
 }
 
 // showCtseqWord returns a trace formatter for w. ctseq.Word stores an
-// encoded, biased value (ctseq/layout.go) that only ctseq decodes, so the
+// encoded, biased value (docs/design/word.md, Layout) that only ctseq decodes, so the
 // formatter ignores the raw value it is given and decodes the word through a
 // Snapshot instead: the same value, since no thread runs while the explorer
 // writes its trace, and inside explore.Atomically, so the load is no
@@ -127,7 +127,8 @@ type impl struct {
 	name string
 	new  func(r *explore.Run) cpuWord
 	// blind turns off the checks that peek at the word after each step
-	// (P3 at the sender, P4 at each transition), leaving P1, P2 and the
+	// (clean refusal at the sender, the sequence always advances at each
+	// transition), leaving exactly-once, next entry and the
 	// grace-period polls: to show that those catch a mutant on their own.
 	blind bool
 }
@@ -161,7 +162,8 @@ var (
 	}}
 	// twoAtomic is not observable: its state word has another layout and
 	// its work atomic is separate. The checks that need a view of the word
-	// (P3, P4) are skipped; P1 and P2 do not need one.
+	// (clean refusal, sequence advances) are skipped; exactly-once and next
+	// entry do not need one.
 	twoAtomic = impl{name: "two-atomic", new: func(r *explore.Run) cpuWord {
 		w := new(mutant.TwoAtomic)
 		r.Name(w, "state", nil)
@@ -194,7 +196,7 @@ type world struct {
 	r     *explore.Run
 	w     cpuWord
 	obs   observable // nil if w is not observable
-	blind bool       // no peeks: skip the P3 and P4 step checks
+	blind bool       // no peeks: skip the clean-refusal and sequence-advances step checks
 	items []item
 	mbox  []*atomicx.Uint64 // per sender: bit i set = item i sent by IPI
 	left  int               // senders still running
@@ -254,20 +256,20 @@ func (w *world) send(s, i int) {
 	it.seen = seen
 	if ok {
 		it.accepted = true
-		// P3: accepted only in a User word, which then holds the bit.
+		// Clean refusal: accepted only in a User word, which then holds the bit.
 		// Given this, an accepted item was accepted before the owner's
 		// next KernelEnter (after it the word is Kernel until the owner's
-		// next UserEnter), which is how P2 below attributes acceptances.
+		// next UserEnter), which is how the next-entry check below attributes acceptances.
 		w.r.Assert(!seen || v.state == ctseq.User && v.work.Has(it.bit),
-			"P3: item %d accepted, but the word is then %v: the owner is not in user or the bit is not pending", i, v)
+			"clean-refusal: item %d accepted, but the word is then %v: the owner is not in user or the bit is not pending", i, v)
 		return
 	}
 	it.refused = true
-	// P3: refused only when the owner is not in user at the deciding load
+	// Clean refusal: refused only when the owner is not in user at the deciding load
 	// (this step), leaving no trace: the bit is not in the word (no one
 	// else sets this item's bit).
-	w.r.Assert(!seen || v.state != ctseq.User, "P3: item %d refused while the owner is in user (word %v)", i, v)
-	w.r.Assert(!seen || !v.work.Has(it.bit), "P3: item %d refused but its bit is in the word %v", i, v)
+	w.r.Assert(!seen || v.state != ctseq.User, "clean-refusal: item %d refused while the owner is in user (word %v)", i, v)
+	w.r.Assert(!seen || !v.work.Has(it.bit), "clean-refusal: item %d refused but its bit is in the word %v", i, v)
 	w.mbox[s].Add(uint64(1) << i) // "send the IPI"
 }
 
@@ -275,11 +277,11 @@ func (w *world) send(s, i int) {
 func (w *world) run(i int, via string) {
 	it := &w.items[i]
 	it.runs++
-	w.r.Assert(it.runs == 1, "P1: item %d ran twice: %s, then %s", i, it.via, via)
+	w.r.Assert(it.runs == 1, "exactly-once: item %d ran twice: %s, then %s", i, it.via, via)
 	it.via = via
 }
 
-// transition performs one owner transition and checks P4 on it: the
+// transition performs one owner transition and checks that the sequence always advances: the
 // sequence advances by exactly one (mod 2^SeqBits) and the state is want.
 func (w *world) transition(name string, want ctseq.State, fn func()) {
 	b, ok := w.peek()
@@ -289,8 +291,8 @@ func (w *world) transition(name string, want ctseq.State, fn func()) {
 		return
 	}
 	a, _ := w.peek()
-	w.r.Assert(a.seq == (b.seq+1)&seqMask, "P4: %s moved the sequence from %d to %d, want +1", name, b.seq, a.seq)
-	w.r.Assert(a.state == want, "P4: %s left the owner in %v, want %v", name, a.state, want)
+	w.r.Assert(a.seq == (b.seq+1)&seqMask, "sequence-advances: %s moved the sequence from %d to %d, want +1", name, b.seq, a.seq)
+	w.r.Assert(a.state == want, "sequence-advances: %s left the owner in %v, want %v", name, a.state, want)
 }
 
 func (w *world) userEnter() { w.transition("UserEnter", ctseq.User, w.w.UserEnter) }
@@ -310,9 +312,9 @@ func (w *world) idleExit() {
 
 // drain checks the work an entry returned and runs it.
 //
-// P2: every item accepted and not yet run must be in got: it was accepted
-// in a User word (P3, checked by the sender) before this entry, so this
-// entry, or an earlier one, had to return it. P1: got holds no refused item
+// Delivered by the next entry: every item accepted and not yet run must be in got: it was accepted
+// in a User word (clean refusal, checked by the sender) before this entry, so this
+// entry, or an earlier one, had to return it. Exactly-once: got holds no refused item
 // (it is also sent by IPI: it would run twice) and no item never sent. An
 // item whose SetWorkIfUser is still in progress may be returned (its CAS
 // succeeded and the call has not returned yet: impossible with ctseq.Word,
@@ -320,7 +322,7 @@ func (w *world) idleExit() {
 // if the call then fails, the IPI runs it a second time, which run reports.
 func (w *world) drain(name string, got ctseq.Work) {
 	if a, ok := w.peek(); ok {
-		w.r.Assert(a.work == 0, "P3: work %#x is in the word %v after %s: set while the owner was not in user", uint16(a.work), a, name)
+		w.r.Assert(a.work == 0, "clean-refusal: work %#x is in the word %v after %s: set while the owner was not in user", uint16(a.work), a, name)
 	}
 	for i := range w.items {
 		it := &w.items[i]
@@ -328,17 +330,17 @@ func (w *world) drain(name string, got ctseq.Work) {
 		got &^= ctseq.Of(it.bit)
 		switch {
 		case in && it.refused:
-			w.r.Fail(fmt.Errorf("P1: %s returned item %d, which SetWorkIfUser refused%s and its sender sent by IPI: it runs twice", name, i, it.where()))
+			w.r.Fail(fmt.Errorf("exactly-once: %s returned item %d, which SetWorkIfUser refused%s and its sender sent by IPI: it runs twice", name, i, it.where()))
 		case in && !it.sending:
-			w.r.Fail(fmt.Errorf("P1: %s returned item %d, which was never sent", name, i))
+			w.r.Fail(fmt.Errorf("exactly-once: %s returned item %d, which was never sent", name, i))
 		case !in && it.accepted && it.runs == 0:
-			w.r.Fail(fmt.Errorf("P2: item %d, accepted%s before this %s, is not returned by it", i, it.where(), name))
+			w.r.Fail(fmt.Errorf("next-entry: item %d, accepted%s before this %s, is not returned by it", i, it.where(), name))
 		}
 		if in {
 			w.run(i, "deferred")
 		}
 	}
-	w.r.Assert(got == 0, "P1: %s returned bits %#x that no item uses", name, uint16(got))
+	w.r.Assert(got == 0, "exactly-once: %s returned bits %#x that no item uses", name, uint16(got))
 }
 
 // mailbox runs the items sent to the owner by IPI.
@@ -370,14 +372,14 @@ func (w *world) nest() {
 	}
 	a, _ := w.peek()
 	w.r.Assert(!outer && work == 0, "nested Enter in the kernel made a transition (outer %v, work %v)", outer, work)
-	w.r.Assert(a == b, "P4: nested Enter/Exit changed the word from %v to %v", b, a)
+	w.r.Assert(a == b, "nested-entry: nested Enter/Exit changed the word from %v to %v", b, a)
 }
 
-// checkAllRanOnce is the final P1 check.
+// checkAllRanOnce is the final exactly-once check.
 func (w *world) checkAllRanOnce() error {
 	for i, it := range w.items {
 		if it.runs != 1 {
-			return fmt.Errorf("P1: item %d ran %d times (accepted %v, refused %v%s)", i, it.runs, it.accepted, it.refused, it.where())
+			return fmt.Errorf("exactly-once: item %d ran %d times (accepted %v, refused %v%s)", i, it.runs, it.accepted, it.refused, it.where())
 		}
 	}
 	return nil
@@ -388,8 +390,9 @@ func (w *world) checkAllRanOnce() error {
 //
 // A snapshot in User or Idle is quiescent in itself. For one in the kernel:
 // with no transition since, the owner is still in the kernel stretch of the
-// snapshot and the answer must be "no" (P6); after n transitions, with n not
-// a multiple of 2^SeqBits, it must be "yes" (P4: in particular an exit/enter
+// snapshot and the answer must be "no" (a kernel stretch is never
+// quiescent); after n transitions, with n not
+// a multiple of 2^SeqBits, it must be "yes" (the sequence always advances: in particular an exit/enter
 // pair is never missed); after a positive multiple, the sequence reads
 // equal again and "not yet" is allowed (ctseq's documented wrap).
 func (w *world) poll(s view, raw any, t0 int) {
@@ -399,8 +402,8 @@ func (w *world) poll(s view, raw any, t0 int) {
 	case s.state != ctseq.Kernel:
 		w.r.Assert(q, "QuiescentSince false for a snapshot in %v", s.state)
 	case n == 0:
-		w.r.Assert(!q, "P6: QuiescentSince true while the owner is still in the kernel stretch of the snapshot %v", s)
+		w.r.Assert(!q, "kernel-stretch-quiescent: QuiescentSince true while the owner is still in the kernel stretch of the snapshot %v", s)
 	case uint64(n)&seqMask != 0:
-		w.r.Assert(q, "P4: QuiescentSince false after %d transitions since the snapshot %v", n, s)
+		w.r.Assert(q, "sequence-advances: QuiescentSince false after %d transitions since the snapshot %v", n, s)
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/ctdefer/ctdefer/lazytlb"
 )
 
-// The lazy-TLB scenarios (P5): one CPU and one address space; an owner
+// The lazy-TLB scenarios (no stale translation): one CPU and one address space; an owner
 // going active, lazy and back while a flusher shoots down. The IPI is a
 // mailbox word the owner services at its poll points, as in the ctseq
 // scenarios; the flusher waits (explore.Wait) until it has been serviced,
@@ -22,9 +22,9 @@ import (
 // lazytlb.NewWithSender with that mailbox as its SendFunc.
 //
 // Checks:
-//   - P5 fresh: whenever the owner uses the address space, the generation it
+//   - no stale translation: whenever the owner uses the address space, the generation it
 //     flushed to is at least that of every shootdown that has returned;
-//   - P5 kept (final): every Lazy -> Flush mark was seen by a switch back
+//   - FLUSH is never overwritten (final): every Lazy -> Flush mark was seen by a switch back
 //     (FLUSH is never overwritten), the SPIN model's p5_flush_kept;
 //   - no deadlock: in leave-vs-shootdown the owner stops polling once it
 //     has left (it released the CPU), so a shootdown that sent it an IPI
@@ -178,10 +178,10 @@ func (w *lazyWorld) poll() {
 	}
 }
 
-// use is a use of the address space by the owner: P5 fresh.
+// use is a use of the address space by the owner: the no-stale-translation check.
 func (w *lazyWorld) use(where string) {
 	f, c := w.cpu.flushed(), w.completed
-	w.r.Assert(f >= c, "P5: owner uses the mm %s at generation %d, but the shootdown of generation %d has returned", where, f, c)
+	w.r.Assert(f >= c, "no-stale-translation: owner uses the mm %s at generation %d, but the shootdown of generation %d has returned", where, f, c)
 }
 
 // serveUntilFlusherDone keeps taking IPIs until the flusher has finished.
@@ -212,7 +212,7 @@ func (w *lazyWorld) addFlusher(flushes int) {
 
 func (w *lazyWorld) checkKept() error {
 	if seen := w.cpu.marksSeen(); seen != w.marks {
-		return fmt.Errorf("P5: %d Lazy -> Flush marks, but the switch backs saw %d: a FLUSH was overwritten", w.marks, seen)
+		return fmt.Errorf("flush-overwritten: %d Lazy -> Flush marks, but the switch backs saw %d: a FLUSH was overwritten", w.marks, seen)
 	}
 	return nil
 }
@@ -323,7 +323,7 @@ func leaveVsShootdownMutant(newM func() leaveMutant) explore.Scenario {
 		var completed uint64
 		r.Go("owner", func() {
 			m.Join()
-			r.Assert(m.Flushed() >= completed, "P5: owner uses the mm at generation %d, but the shootdown of generation %d has returned", m.Flushed(), completed)
+			r.Assert(m.Flushed() >= completed, "no-stale-translation: owner uses the mm at generation %d, but the shootdown of generation %d has returned", m.Flushed(), completed)
 			m.Leave(func(done func() bool) {
 				explore.Wait(func() bool { return mbox.Load() != 0 || done() })
 				poll()
@@ -349,7 +349,7 @@ type lazyExploration struct {
 
 func lazyExplorations() []lazyExploration {
 	var rows []lazyExploration
-	// Step 7s (announce, re-check, send, end) and Leave's wait add steps to
+	// The send (announce, re-check, send, end) and Leave's wait add steps to
 	// every send: the two longest scenarios are bounded in preemptions
 	// (exhaustive, join-vs-shootdown alone runs 30 million schedules, six
 	// minutes); the others are exhaustive.
@@ -376,11 +376,12 @@ func lazyExplorations() []lazyExploration {
 
 // TestLazyTLBExplore runs the lazy-TLB scenarios over package lazytlb (each
 // policy) and the swap control exhaustively or within the stated bound,
-// requiring 0 violations, and over the plain-store mutant, requiring a P5
+// requiring 0 violations, and over the plain-store mutant, requiring a no-stale-translation (or flush-overwritten)
 // violation, and the leave-no-wait mutant, requiring a deadlock. With -v:
 //
 //	lazytlb/switch-vs-shootdown: N interleavings (bound=none), 0 violations
 //	mutant plain-store: caught after M interleavings; schedule=[…]
+// Mutants caught: join-reads-gen-first, leave-skips-inflight-wait, switch-back-plain-store.
 func TestLazyTLBExplore(t *testing.T) {
 	for _, x := range lazyExplorations() {
 		t.Run(x.scenario.Name+"/"+x.impl, func(t *testing.T) {
@@ -388,7 +389,7 @@ func TestLazyTLBExplore(t *testing.T) {
 			if x.mutant {
 				label, mutant = "", x.impl
 			}
-			exploreAndReport(t, x.scenario, x.opts, label, mutant, []string{"P5", explore.ErrDeadlock.Error()}, 12)
+			exploreAndReport(t, x.scenario, x.opts, label, mutant, []string{"no-stale-translation", "flush-overwritten", explore.ErrDeadlock.Error()}, 12)
 		})
 	}
 }

@@ -43,15 +43,16 @@ func register(r *explore.Run, d *ctdefer.Domain, name string, h ctdefer.Handler,
 
 // waitScenario: a waiter's DeferWait, Send or IPI against an owner that
 // makes user/kernel round trips, polls, releases and closes the Domain.
-// Property (P1 for synchronous callers): a wait that returns nil returns
+// Property (completion follows the run, for synchronous callers): a wait that returns nil returns
 // after its handler ran; one that returns an error wrapping ErrClosed was
 // handed back, and its handler never runs; the handler runs at most once.
-// Handlers check that they run inside a kernel stretch of the word (P2: a
+// Handlers check that they run inside a kernel stretch of the word (handlers run in a kernel stretch of their
+// target: a
 // grace-period scan never sees the CPU quiescent while a handler runs).
 //
 // With timed, the wait has a deadline (kind "deferwait": the Domain's
 // IPITimeout; "ipi": the context's) and is explored with
-// explore.Options.Timeouts, so its time may run out at any step. P3: a wait
+// explore.Options.Timeouts, so its time may run out at any step. Late, never lost: a wait
 // that timed out reports the cause (ErrIPITimeout, or the context's
 // context.DeadlineExceeded) and its delivery is late, never lost: by the
 // end the handler ran once or Close handed the work back, exactly one of
@@ -125,24 +126,24 @@ func waitScenario(kind string, rounds int, timed bool) explore.Scenario {
 			timedOut := errors.Is(werr, ctdefer.ErrIPITimeout) || errors.Is(werr, context.DeadlineExceeded)
 			switch {
 			case stateInHandler != ctseq.Kernel:
-				return fmt.Errorf("P2: a handler ran while the word said %v", stateInHandler)
+				return fmt.Errorf("kernel-stretch: a handler ran while the word said %v", stateInHandler)
 			case ran > 1:
-				return fmt.Errorf("P1: the handler ran %d times", ran)
+				return fmt.Errorf("exactly-once: the handler ran %d times", ran)
 			case cerr != nil && ue == nil:
 				return fmt.Errorf("Close: unexpected error %v", cerr)
 			case werr == nil && kind != "send" && ranAtReturn != 1:
-				return fmt.Errorf("P1: %s returned nil before its handler ran (ran %d times at return)", kind, ranAtReturn)
+				return fmt.Errorf("completion-follows-run: %s returned nil before its handler ran (ran %d times at return)", kind, ranAtReturn)
 			case timedOut && !timed:
 				return fmt.Errorf("%s: timed out without a deadline: %v", kind, werr)
 			case timedOut && ran+handed != 1:
-				return fmt.Errorf("P3: %s timed out, then its handler ran %d times and Close handed it back %d times: %v", kind, ran, handed, werr)
+				return fmt.Errorf("late-never-lost: %s timed out, then its handler ran %d times and Close handed it back %d times: %v", kind, ran, handed, werr)
 			case timedOut:
 			case werr != nil && !errors.Is(werr, ctdefer.ErrClosed):
 				return fmt.Errorf("%s: unexpected error %v", kind, werr)
 			case werr != nil && ran != 0:
-				return fmt.Errorf("P1: %s reported its work handed back, but it ran: %v", kind, werr)
+				return fmt.Errorf("exactly-once: %s reported its work handed back, but it ran: %v", kind, werr)
 			case werr == nil && ran != 1:
-				return fmt.Errorf("P1: %s delivered, but the handler ran %d times by the end", kind, ran)
+				return fmt.Errorf("exactly-once: %s delivered, but the handler ran %d times by the end", kind, ran)
 			}
 			return nil
 		})
@@ -206,7 +207,7 @@ func parkScenario(remoteSafe bool) explore.Scenario {
 				return fmt.Errorf("Close: %v", cerr)
 			}
 			if ran+back != 1 {
-				return fmt.Errorf("P1: the item ran %d times and was handed back %d times", ran, back)
+				return fmt.Errorf("exactly-once: the item ran %d times and was handed back %d times", ran, back)
 			}
 			return nil
 		})
@@ -295,7 +296,7 @@ func closeScenario(withOwner, remoteSafe bool) explore.Scenario {
 				case !accepted[i] && ran[i]+back[i] != 0:
 					return fmt.Errorf("item %d was refused but ran %d times, handed back %d times", i, ran[i], back[i])
 				case accepted[i] && ran[i]+back[i] != 1:
-					return fmt.Errorf("P1: item %d was accepted; it ran %d times and was handed back %d times", i, ran[i], back[i])
+					return fmt.Errorf("exactly-once: item %d was accepted; it ran %d times and was handed back %d times", i, ran[i], back[i])
 				case beforeRelease[i] && ran[i] != 1:
 					return fmt.Errorf("item %d was delivered before Release began, but Release did not run it (handed back %d)", i, back[i])
 				}
@@ -326,10 +327,10 @@ func claimAndOpenWindow(r *explore.Run, d *ctdefer.Domain, inUser *bool) *ctdefe
 
 // windowScenario: an owner in user mode handles one IPI at a Poll (an
 // interrupt window: a short kernel stretch opened from user mode), while a
-// sender delivers two different items with Defer. Property P4 (no IPI storm): the
+// sender delivers two different items with Defer. Property: no IPI storm: the
 // owner stays in user mode, windows aside, until the sender is done, so
 // every Defer must end deferred: a sender that meets the window waits for it
-// to close instead of posting the IPI that would open the next one. And P1:
+// to close instead of posting the IPI that would open the next one. And exactly-once delivery:
 // each item runs exactly once (at a later window or the final kernel entry).
 func windowScenario() explore.Scenario {
 	return explore.Scenario{Name: "runtime/interrupt-window", Setup: func(r *explore.Run) {
@@ -369,12 +370,12 @@ func windowScenario() explore.Scenario {
 		r.Check(func() error {
 			for i, how := range hows {
 				if how != ctdefer.Deferred {
-					return fmt.Errorf("P4: Defer %d to an owner in user mode (windows aside) was delivered by %v", i, how)
+					return fmt.Errorf("ipi-storm: Defer %d to an owner in user mode (windows aside) was delivered by %v", i, how)
 				}
 			}
 			for i, n := range ran {
 				if n != 1 {
-					return fmt.Errorf("P1: item %d, deferred once, ran %d times", i, n)
+					return fmt.Errorf("exactly-once: item %d, deferred once, ran %d times", i, n)
 				}
 			}
 			return nil
@@ -384,11 +385,11 @@ func windowScenario() explore.Scenario {
 
 // windowTicketScenario: a waiter whose DeferWait meets an interrupt window
 // (refused in the window's Kernel word, it waits for the window to close
-// and tries step 1 again) must wait for the entry that serves the word its
+// and tries the deferral CAS again) must wait for the entry that serves the word its
 // retry succeeded in, not the one after the word that refused it. The owner
 // makes a window, then a kernel entry that drains another work (published
 // as done for the waiter's sake), then returns to user mode, so a retry can
-// succeed two transitions after the refusal. Property P1 for synchronous
+// succeed two transitions after the refusal. Property (completion follows the run) for synchronous
 // callers: DeferWait returns nil only after its item ran.
 func windowTicketScenario() explore.Scenario {
 	return explore.Scenario{Name: "runtime/interrupt-window-ticket", Setup: func(r *explore.Run) {
@@ -438,11 +439,11 @@ func windowTicketScenario() explore.Scenario {
 				return fmt.Errorf("DeferWait: %v", werr)
 			}
 			if ranAtReturn != 1 {
-				return fmt.Errorf("P1: DeferWait returned nil when its item had run %d times", ranAtReturn)
+				return fmt.Errorf("completion-follows-run: DeferWait returned nil when its item had run %d times", ranAtReturn)
 			}
 			for name, n := range ran {
 				if n != 1 {
-					return fmt.Errorf("P1: %s, delivered once, ran %d times", name, n)
+					return fmt.Errorf("exactly-once: %s, delivered once, ran %d times", name, n)
 				}
 			}
 			return nil
@@ -451,6 +452,7 @@ func windowTicketScenario() explore.Scenario {
 }
 
 // TestRuntimePathsExplore runs the scenarios above over the real code.
+// Mutants caught: explore-completion-before-handler, explore-ipi-after-user-enter, explore-kill-load-store, explore-reclaim-live-owner, waiter-registers-late, window-announced-late, window-assumes-delivery, window-not-announced, window-retry-keeps-refused-ticket.
 func TestRuntimePathsExplore(t *testing.T) {
 	for _, tc := range []struct {
 		s     explore.Scenario

@@ -19,7 +19,7 @@ import (
 // point. Parking is left out: a parked owner sleeps in a futex, which is not
 // a scheduling point.
 //
-// Checks: P1, each sender's item runs exactly once, on the owner's thread
+// Checks: exactly-once delivery, each sender's item runs exactly once, on the owner's thread
 // (never on a sender's: the works are not RemoteSafe); the delivery Defer
 // reported matches how the item ran (a Deferred item is run by a kernel
 // entry's drain, an IPI'd one by a mailbox claim), never both; nothing is
@@ -87,7 +87,7 @@ func runtimeScenario(senders int, rounds int) explore.Scenario {
 			}
 			for i := range senders {
 				if runs[i] != 1 {
-					return fmt.Errorf("P1: item %d (%v) ran %d times", i, how[i], runs[i])
+					return fmt.Errorf("exactly-once: item %d (%v) ran %d times", i, how[i], runs[i])
 				}
 				switch how[i] {
 				case ctdefer.Deferred:
@@ -113,6 +113,7 @@ func runtimeScenario(senders int, rounds int) explore.Scenario {
 	}}
 }
 
+// Mutant caught: double-delivery.
 func TestRuntimeExplore(t *testing.T) {
 	for _, tc := range []struct {
 		senders, rounds, bound int

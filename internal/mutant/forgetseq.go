@@ -9,7 +9,7 @@ import "github.com/ctdefer/ctdefer/ctseq"
 // What goes wrong: a snapshot taken in the kernel compares equal after the
 // owner returned to user, so QuiescentSince keeps answering "not yet" for a
 // CPU that has been quiescent (a grace period that never ends while the CPU
-// stays in user), and the sequence no longer counts transitions (P4).
+// stays in user), and the sequence no longer counts transitions (breaks: the sequence always advances).
 //
 // The zero value is in Kernel with sequence 0 and no work.
 type ForgetSeq struct {

@@ -10,9 +10,9 @@ import "github.com/ctdefer/ctdefer/ctseq"
 // KernelEnter add that claims the bits) is not returned by that entry; it
 // waits in the word for the owner's next entry (late: the work was needed
 // now) or is never run if none comes (lost). The owner's claim subtracts only
-// the bits it saw, so the late bits survive it. Property P3 (refuse when not
-// in User, and leave no trace) is what is broken; P2 and P1 are what users
-// see.
+// the bits it saw, so the late bits survive it. Clean refusal (refuse when not
+// in User, and leave no trace) is what is broken; delivered by the next
+// entry and exactly-once delivery are what users see.
 //
 // The zero value is in Kernel with sequence 0 and no work.
 type IgnoreState struct {

@@ -14,8 +14,8 @@ import "github.com/ctdefer/ctdefer/internal/atomicx"
 // read and the store succeeds (the word is still Lazy), so the shootdown
 // sends no IPI and returns, counting on the switch back to flush; the store
 // then overwrites Flush, the read saw Lazy, and the CPU uses the address
-// space at a stale generation (P5). See the walk-through in
-// lazytlb/state.go.
+// space at a stale generation (breaks: no stale translation). See the
+// walk-through in docs/design/lazytlb.md, "The lost flush".
 //
 // The zero value is a CPU active (OK) on an address space at generation 0,
 // flushed to it.
@@ -54,8 +54,9 @@ const (
 	lazyFlush = 3
 )
 
-// lazyCPU is the common copy of lazytlb's steps 2, 3 (after the switch), 5,
-// 6 and 7 (state.go): the same atomic operations in the same order, with
+// lazyCPU is the common copy of lazytlb's enter lazy, switch back (after
+// the swap), IPI handler, shootdown add and per-CPU decision
+// (docs/design/lazytlb.md, Protocol): the same atomic operations in the same order, with
 // the IPI left to the caller. Fields are owner-only unless atomic.
 type lazyCPU struct {
 	state     atomicx.Uint64 // OK, Lazy or Flush; 0 (the zero value) reads as OK
@@ -120,12 +121,13 @@ func (m *lazyCPU) Shootdown(ipi func()) (gen uint64, marked bool) {
 }
 
 // LeaveNoWait is package lazytlb's eager shootdown of one CPU and that
-// CPU's Leave as they were before step 7s (lazytlb/state.go): the
+// CPU's Leave as they were before the inflight announcement (Leave leaves no send behind,
+// lazytlb.md): the
 // shootdown reads the set once and sends, and Leave only clears the CPU's
 // bit. A shootdown that read the bit before the owner cleared it then sends
 // an IPI to a CPU whose owner has left and stopped polling (released it),
 // and waits for it forever: the explorer reports a deadlock. LeaveWait is
-// the control with step 7s and Leave's wait, as lazytlb does now.
+// the control with the inflight announcement and Leave's wait, as lazytlb does now.
 //
 // The zero value is a CPU out of the set; Join puts it in.
 type LeaveNoWait struct {
@@ -149,7 +151,8 @@ func (m *LeaveNoWait) Shootdown(ipi func()) uint64 {
 }
 
 // LeaveWait is the control: lazytlb's Leave (clear the bit, then wait for
-// the sends in flight, polling) and step 7s (announce, re-check, send).
+// the sends in flight, polling) and the send's announce, re-check, send
+// (Leave leaves no send behind).
 //
 // The zero value is as LeaveNoWait's.
 type LeaveWait struct {

@@ -9,8 +9,10 @@ import (
 // exported widths, so the narrow-sequence build narrows it too), the same
 // atomic operations in the same order, without the misuse checks and the
 // nested Enter/Exit. Its state field holds the State values themselves:
-// ctseq's state encoding and bias (ctseq/layout.go) exist for misused
-// transitions, which the copy does not check, and change nothing else. The one-fault mutants embed it and replace one method;
+// ctseq's state encoding and bias (misuse loses no delivery,
+// docs/design/word.md) exist for misused transitions, which the copy does
+// not check, and change nothing else. The one-fault mutants embed it and
+// replace one method;
 // Reference embeds it unchanged.
 //
 // ctseq.Word cannot serve as the base: its word is unexported, and a mutant
