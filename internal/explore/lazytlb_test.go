@@ -381,6 +381,7 @@ func lazyExplorations() []lazyExploration {
 //
 //	lazytlb/switch-vs-shootdown: N interleavings (bound=none), 0 violations
 //	mutant plain-store: caught after M interleavings; schedule=[…]
+//
 // Mutants caught: join-reads-gen-first, leave-skips-inflight-wait, switch-back-plain-store.
 func TestLazyTLBExplore(t *testing.T) {
 	for _, x := range lazyExplorations() {
