@@ -30,7 +30,9 @@
 // liburcu's synchronize_rcu does, the call takes it offline for the wait and
 // back online before it returns, so it must hold no reference across it.
 // With Options.Debug (QSBROptions.Debug), Pointer.Load panics when a reader
-// breaks its flavour's rule.
+// breaks its flavour's rule, in the builds that compile that check (go test
+// -race, and -tags ctdefer_debug); in a plain build Load is the bare atomic
+// load.
 //
 // Both flavours offer the same write side: Synchronize, Start/Poll/Wait,
 // Retire/TryRetire/Barrier, Close and Stats, and a *StallError naming the
