@@ -52,6 +52,16 @@ static void wl_pin(struct wl_thread *t) {
 	t->err = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
+// wl_writer_end records a writer's count, and its voluntary context
+// switches and CPU time since r0.
+static void wl_writer_end(struct wl_thread *t, uint64_t n, struct rusage *r0) {
+	struct rusage r1;
+	getrusage(RUSAGE_THREAD, &r1);
+	t->n = n;
+	t->vcsw = r1.ru_nvcsw - r0->ru_nvcsw;
+	t->cpuns = wl_cpuns(&r1) - wl_cpuns(r0);
+}
+
 // wl_reader_begin pins the reader, registers it offline, tells wl_run it
 // is ready, and goes online once every thread may start.
 static void wl_reader_begin(struct wl_thread *t) {
@@ -90,7 +100,7 @@ static void *wl_perf_reader(void *arg) {
 static void *wl_perf_updater(void *arg) {
 	struct wl_thread *t = arg;
 	uint64_t n = 0;
-	struct rusage r0, r1;
+	struct rusage r0;
 	CMM_STORE_SHARED(t->ready, 1);
 	while (!CMM_LOAD_SHARED(wl_go))
 		;
@@ -99,10 +109,7 @@ static void *wl_perf_updater(void *arg) {
 		urcu_qsbr_synchronize_rcu();
 		n++;
 	}
-	getrusage(RUSAGE_THREAD, &r1);
-	t->n = n;
-	t->vcsw = r1.ru_nvcsw - r0.ru_nvcsw;
-	t->cpuns = wl_cpuns(&r1) - wl_cpuns(&r0);
+	wl_writer_end(t, n, &r0);
 	return NULL;
 }
 
@@ -131,7 +138,7 @@ static void *wl_reader(void *arg) {
 static void *wl_writer(void *arg) {
 	struct wl_thread *t = arg;
 	uint64_t n = 0;
-	struct rusage r0, r1;
+	struct rusage r0;
 	wl_pin(t);
 	CMM_STORE_SHARED(t->ready, 1);
 	while (!CMM_LOAD_SHARED(wl_go))
@@ -149,10 +156,7 @@ static void *wl_writer(void *arg) {
 		free(old);
 		n++;
 	}
-	getrusage(RUSAGE_THREAD, &r1);
-	t->n = n;
-	t->vcsw = r1.ru_nvcsw - r0.ru_nvcsw;
-	t->cpuns = wl_cpuns(&r1) - wl_cpuns(&r0);
+	wl_writer_end(t, n, &r0);
 	return NULL;
 }
 
