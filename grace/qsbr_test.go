@@ -340,22 +340,14 @@ func TestQSBRHotLoopReadsNeverPoisoned(t *testing.T) {
 // fn on the owner and returns what fn panicked with (nil if it did not).
 func (f *qfixture) panicOnOwner(t *testing.T, fn func(r *grace.Reader)) any {
 	t.Helper()
-	got := make(chan any, 1)
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		c, err := f.d.Claim(f.cpus[0])
-		if err != nil {
-			got <- err
-			return
-		}
-		defer func() { _ = c.Release() }()
-		r := f.q.Reader(c)
-		defer r.Offline()
-		defer func() { got <- recover() }()
+	var v any
+	err := f.onOwner(t, func(_ context.Context, r *grace.Reader) error {
+		defer func() { v = recover() }()
 		fn(r)
-	}()
-	return <-got
+		return nil
+	})
+	require.NoError(t, err)
+	return v
 }
 
 // Debug: a Pointer.Load outside the flavour's read-side sections panics in
