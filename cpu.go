@@ -360,6 +360,7 @@ func (c *CPU) Idle(ctx context.Context) error {
 	}
 	c.retireDone()
 	c.s.word.IdleEnter()
+	c.d.quiet.Notify() // after IdleEnter: a grace waiter that looked before it is woken (grace.md, no sleeping through a report)
 	err := c.s.parkUntil(ctx, c.d.closed.Load)
 	c.s.unpark()
 	if w := c.s.word.IdleExit(); w != 0 {
@@ -420,6 +421,7 @@ func (c *CPU) giveUp() error {
 	c.s.claimed.Store(false)
 	d.claimers.Dec() // RMW: pairs with Close's load; after the store above
 	d.mu.Unlock()
+	d.quiet.Notify() // after the claim is cleared: as in Idle
 	releaseWorker()
 	runtime.UnlockOSThread()
 	// A post that raced with the last handleIPIs waits in the mailbox for

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 	"github.com/ctdefer/ctdefer/internal/percpu"
 	"github.com/ctdefer/ctdefer/internal/tracex"
 )
@@ -48,6 +49,12 @@ type Domain struct {
 	closeDone bool          // guarded by closeMu: Close has finished its job
 
 	hand handLog // the deliveries handed back instead of run (run or handed back, never both: delivery.md)
+
+	quiet corelink.Watchers // called when a CPU parks or is released (grace's sleeping waiters)
+}
+
+func init() {
+	corelink.WatchersOf = func(d any) *corelink.Watchers { return &d.(*Domain).quiet }
 }
 
 // workInfo is one registered kind of work.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"github.com/ctdefer/ctdefer/internal/percpu"
 )
 
@@ -25,4 +26,18 @@ func TestLayout(t *testing.T) {
 	require.Zero(t, unsafe.Offsetof(p.ownerSide)%percpu.CacheLine, "ownerSide does not start a line")
 	require.Empty(t, percpu.Misaligned64(reflect.TypeFor[Domain]()), "64-bit atomics not 8-byte aligned")
 	require.Empty(t, percpu.Misaligned64(reflect.TypeFor[perCPU]()), "64-bit atomics not 8-byte aligned")
+}
+
+// A plain build's Pointer.Load loads the word of an atomicx.UnsafePointer as
+// an unsafe.Pointer (load_bare.go): the type must be that one field, and
+// Store must write where Load reads.
+func TestUnsafePointerLayout(t *testing.T) {
+	typ := reflect.TypeFor[atomicx.UnsafePointer]()
+	require.Equal(t, 1, typ.NumField(), "atomicx.UnsafePointer has fields besides the pointer")
+	require.Equal(t, reflect.TypeFor[unsafe.Pointer](), typ.Field(0).Type, "atomicx.UnsafePointer's field")
+	require.Zero(t, typ.Field(0).Offset)
+	var p Pointer[int]
+	v := new(int)
+	p.v.Store(unsafe.Pointer(v))
+	require.Same(t, v, (*int)(*(*unsafe.Pointer)(unsafe.Pointer(&p.v))), "the punned word")
 }

@@ -56,7 +56,7 @@ type pointerDebug struct {
 // panics.
 func NewPointer[T any](f Flavour, v *T) *Pointer[T] {
 	p := &Pointer[T]{r: f}
-	if f != nil && debugOn(f) {
+	if checkLoads && f != nil && debugOn(f) { // a plain build's Load never looks at dbg
 		p.dbg = &pointerDebug{f: f}
 	}
 	p.word().Store(unsafe.Pointer(v)) // store: before the Pointer is shared
@@ -71,24 +71,6 @@ func debugOn(f Flavour) bool {
 		return f != nil && f.debug
 	}
 	return false
-}
-
-// Load returns the published pointer (rcu_dereference): one atomic load,
-// and it inlines. With the flavour's Debug option, in a race-detector build
-// (go test -race) or one with the tag ctdefer_debug, it checks the caller
-// first; other builds compile the check away.
-func (p *Pointer[T]) Load() *T {
-	if !checkLoads {
-		// A plain build: the bare load. Any test here, even of the value
-		// loaded, costs a hot loop a taken branch per read, and a fifth of
-		// its reads (liburcu's own benchmark, bench/liburcu/workload).
-		return (*T)(p.v.Load()) // load: pairs with Store, Swap and CompareAndSwap
-	}
-	v := p.v.Load() // load: as above
-	if v == nil {
-		v = p.dbg.load() // nil, or Debug
-	}
-	return (*T)(v)
 }
 
 // load is Load when it finds v nil: the published pointer is nil (d is

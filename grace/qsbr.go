@@ -13,6 +13,7 @@ import (
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 	"github.com/ctdefer/ctdefer/internal/percpu"
 	"github.com/ctdefer/ctdefer/internal/sysx"
 )
@@ -100,6 +101,7 @@ type QSBR struct {
 	debug   bool
 	log     *slog.Logger
 	readers []Reader
+	unwatch func() // removes wake from the Domain's watchers (Close)
 
 	// Driver state, under drive: per reader, the registration last
 	// logged as stale (gone).
@@ -179,6 +181,9 @@ func NewQSBR(d *ctdefer.Domain, opts QSBROptions) (*QSBR, error) {
 		r.gp, r.q, r.cpu, r.off = &q.gp, q, cpus.List()[i], true
 	}
 	q.rec.init(q, opts.MaxPending)
+	// The core calls wake when a CPU parks or is released: a sleeping
+	// waiter over it learns at once (no sleeping through a report).
+	q.unwatch = corelink.WatchersOf(d).Add(q.wake)
 	return q, nil
 }
 
@@ -447,11 +452,18 @@ func (q *QSBR) Wait(ctx context.Context, t Token) error {
 	return waitOn(q, ctx, "Wait", t)
 }
 
-// maxSleep caps each futex sleep of a waiter: a CPU that goes idle or is
-// released wakes nobody, so a sleeping waiter looks again this often.
-// Reports and Offline wake it at once. (A variable only so that tests can
-// lengthen it and see that the wake-ups, not the cap, end the sleeps.)
-var maxSleep = time.Millisecond
+// maxSleep caps each futex sleep of a waiter. Reports, Offline, and a CPU
+// that parks or is released wake it at once (the last two through the
+// core's watchers); an owner that exits without Release wakes nobody, and
+// the waiter looks for one every reapEvery sleeps. (A variable only so that
+// tests can lengthen it and see that the wake-ups, not the cap, end the
+// sleeps.)
+var maxSleep = 10 * time.Millisecond
+
+// quickPolls is how many polls a waiter makes before it looks for itself
+// among the readers and for a reader on its CPU (a gettid and a getcpu
+// system call): about a microsecond of polling.
+const quickPolls = 32
 
 // waitFor implements engine: spin, then announce and sleep on the futex (no
 // sleeping through a report). Under
@@ -459,8 +471,17 @@ var maxSleep = time.Millisecond
 // would give unbounded schedules: it goes straight to the futex protocol,
 // whose sleep the explorer models (a missing wake-up is a deadlock).
 func (q *QSBR) waitFor(ctx context.Context, t Token) error {
-	// The slow path only: a grace period that ends at the first poll costs
-	// no system call.
+	// A grace period that ends within a few polls costs no system call: a
+	// running reader reports every few hundred nanoseconds in a hot loop,
+	// and the checks below make one or two. A caller that is itself an
+	// online reader loses only these polls before it goes offline.
+	if !atomicx.Instrumented {
+		for range quickPolls {
+			if q.Poll(t) {
+				return nil
+			}
+		}
+	}
 	if r := q.onlineCaller(); r != nil {
 		r.Offline() // the caller would otherwise wait for itself
 		defer r.Online()
@@ -578,7 +599,10 @@ func (q *QSBR) Barrier(ctx context.Context) error {
 // Close refuses new Retires, runs every function already retired after its
 // grace period and stops the reclaimer, as Domain.Close. Close it before the
 // ctdefer.Domain, while the readers still report.
-func (q *QSBR) Close(ctx context.Context) error { return q.rec.close(ctx) }
+func (q *QSBR) Close(ctx context.Context) error {
+	defer q.unwatch() // later waits find a parked or released CPU within maxSleep
+	return q.rec.close(ctx)
+}
 
 // logger implements engine.
 func (q *QSBR) logger() *slog.Logger { return q.log }

@@ -114,7 +114,9 @@ func (f *qfixture) reader(cpu int, m int32) *qreader {
 					time.Sleep(50 * time.Microsecond)
 				}
 			case qIdle:
-				r.Online()
+				if !r.IsOnline() {
+					r.Online() // from Offline; from online, parks without a report
+				}
 				ctx, cancel := context.WithCancel(context.Background())
 				qr.unpark.Store(&cancel)
 				c.KernelEnter()
@@ -219,9 +221,11 @@ func TestQSBRSkipsOfflineIdleAndReleased(t *testing.T) {
 	}
 }
 
-// A sleeping waiter is woken by the reader's report and by its Offline,
-// not by the cap on its sleep: with the cap set to an hour, a missing
-// wake-up would hold Synchronize until its context ends.
+// A sleeping waiter is woken by the reader's report, by its Offline, and
+// by the core when the reader's CPU parks or is released with the reader
+// online, not by the cap on its sleep: with the cap set to an hour, a
+// missing wake-up would hold Synchronize until its context ends.
+// Mutants caught: qsbr-idle-no-wake, qsbr-release-no-wake, qsbr-unwatched
 func TestQSBRReaderWakesSleepingWaiter(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -230,6 +234,8 @@ func TestQSBRReaderWakesSleepingWaiter(t *testing.T) {
 		{"report", qReportOne},
 		{"offline", qOffline},
 		{"online", qReporting}, // from Offline: going online reports too
+		{"idle", qIdle},        // parks without a report
+		{"release", qRelease},  // released without Offline (a misuse, logged)
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer grace.SetQSBRMaxSleep(time.Hour)()
@@ -248,7 +254,9 @@ func TestQSBRReaderWakesSleepingWaiter(t *testing.T) {
 				t.Fatalf("Synchronize still asleep 20 s after the reader's %s: a lost wake-up", tc.name)
 			}
 			require.Greater(t, f.q.Stats().Wakeups, before, "woken by the reader")
-			qr.set(t, qStuck)
+			if tc.mode != qRelease {
+				qr.set(t, qStuck)
+			}
 		})
 	}
 }
@@ -354,8 +362,25 @@ func (f *qfixture) panicOnOwner(t *testing.T, fn func(r *grace.Reader)) any {
 // a build that compiles the check (go test -race, -tags ctdefer_debug), and
 // is the bare load in any other build; Quiescent on an offline reader
 // panics in every build.
-// Mutant caught: qsbr-debug-offline-seen-kept.
+// Whatever the build, Debug changes no value: Load returns what Store,
+// Swap and CompareAndSwap published.
+// Mutants caught: qsbr-debug-offline-seen-kept, pointer-debug-plain-nil.
 func TestPointerDebugChecks(t *testing.T) {
+	t.Run("values", func(t *testing.T) {
+		f := newQFixture(t, 1, grace.QSBROptions{Debug: true})
+		g := newFixture(t, 1, grace.Options{NudgeAfter: -1, Debug: true})
+		for name, fl := range map[string]grace.Flavour{"qsbr": f.q, "kernel": g.g} {
+			a, b, c := new(int), new(int), new(int)
+			p := grace.NewPointer(fl, a)
+			require.Same(t, a, p.Load(), "%s: Load after NewPointer", name)
+			p.Store(b)
+			require.Same(t, b, p.Load(), "%s: Load after Store", name)
+			require.Same(t, b, p.Swap(c), "%s: Swap", name)
+			require.Same(t, c, p.Load(), "%s: Load after Swap", name)
+			require.True(t, p.CompareAndSwap(c, a), "%s: CompareAndSwap", name)
+			require.Same(t, a, p.Load(), "%s: Load after CompareAndSwap", name)
+		}
+	})
 	t.Run("qsbr-offline", func(t *testing.T) {
 		f := newQFixture(t, 1, grace.QSBROptions{Debug: true})
 		p := grace.NewPointer(f.q, new(int))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ctdefer/ctdefer"
@@ -41,7 +42,7 @@ func runGo(p placement, d time.Duration) (result, error) {
 	// write shares it.
 	flags := new(struct {
 		_         [64]byte
-		go_, stop atomicx.Bool
+		go_, stop uint32 // sync/atomic's functions: C's CMM_LOAD_SHARED, with no inlined wrapper
 		_         [64]byte
 	})
 	go_, stop := &flags.go_, &flags.stop
@@ -70,7 +71,7 @@ func runGo(p placement, d time.Duration) (result, error) {
 			r := q.Reader(c)
 			r.Offline()
 			ready <- struct{}{}
-			for !go_.Load() {
+			for atomic.LoadUint32(go_) == 0 {
 			}
 			r.Online()
 			var n, b uint64
@@ -99,12 +100,12 @@ func runGo(p placement, d time.Duration) (result, error) {
 			}
 		}
 		ready <- struct{}{}
-		for !go_.Load() {
+		for atomic.LoadUint32(go_) == 0 {
 		}
 		ctx := context.Background()
 		if p.perf {
 			v0, c0, n := voluntarySwitches(), threadCPU(), uint64(0)
-			for !stop.Load() {
+			for atomic.LoadUint32(stop) == 0 {
 				if err := q.Synchronize(ctx); err != nil {
 					errs <- err
 					return
@@ -116,7 +117,7 @@ func runGo(p placement, d time.Duration) (result, error) {
 		}
 		var spare *int // the object freed by the last write: malloc's reuse, without the allocator
 		v0, c0, n := voluntarySwitches(), threadCPU(), uint64(0)
-		for !stop.Load() {
+		for atomic.LoadUint32(stop) == 0 {
 			nv := spare
 			if nv == nil {
 				nv = newInt()
@@ -138,15 +139,15 @@ func runGo(p placement, d time.Duration) (result, error) {
 	for range len(p.readers) + 1 {
 		<-ready
 	}
-	go_.Store(true)
+	atomic.StoreUint32(go_, 1)
 	select {
 	case err := <-errs:
-		stop.Store(true)
+		atomic.StoreUint32(stop, 1)
 		wg.Wait()
 		return result{}, err
 	case <-time.After(d):
 	}
-	stop.Store(true)
+	atomic.StoreUint32(stop, 1)
 	wg.Wait()
 	select {
 	case err := <-errs:
@@ -163,8 +164,8 @@ func runGo(p placement, d time.Duration) (result, error) {
 // reader is test_urcu_qsbr's reader: a read-side section per read (empty
 // in QSBR: the load and the check), a report every 1,024 reads. It returns
 // the reads and the bad ones.
-func reader(r *grace.Reader, ptr *grace.Pointer[int], stop *atomicx.Bool) (n, bad uint64) {
-	for !stop.Load() {
+func reader(r *grace.Reader, ptr *grace.Pointer[int], stop *uint32) (n, bad uint64) {
+	for atomic.LoadUint32(stop) == 0 {
 		v := ptr.Load()
 		if v != nil {
 			// Without a branch, as gcc compiles the C side's check: Go's
@@ -185,8 +186,8 @@ func reader(r *grace.Reader, ptr *grace.Pointer[int], stop *atomicx.Bool) (n, ba
 
 // perfReader is rcutorture's read-side performance loop: runs of 1,000
 // read-side sections, empty in the QSBR flavour, then a report.
-func perfReader(r *grace.Reader, stop *atomicx.Bool) (n uint64) {
-	for !stop.Load() {
+func perfReader(r *grace.Reader, stop *uint32) (n uint64) {
+	for atomic.LoadUint32(stop) == 0 {
 		n += 1000
 		r.Quiescent()
 	}
