@@ -2,6 +2,8 @@
 
 package grace
 
+import "unsafe"
+
 // Load returns the published pointer (rcu_dereference): one atomic load,
 // and it inlines. With the flavour's Debug option, in a race-detector build
 // (go test -race) or one with the tag ctdefer_debug, it checks the caller
@@ -13,4 +15,17 @@ func (p *Pointer[T]) Load() *T {
 		v = p.dbg.load() // nil, or Debug's checked load
 	}
 	return (*T)(v)
+}
+
+// load is Load when it finds v nil: the published pointer is nil (d is
+// nil), or Debug keeps it here and checks the caller first. Out of line, so
+// that Load inlines.
+//
+//go:noinline
+func (d *pointerDebug) load() unsafe.Pointer {
+	if d == nil {
+		return nil
+	}
+	d.f.checkRead("Pointer.Load")
+	return d.v.Load() // load: pairs with Store, Swap and CompareAndSwap
 }

@@ -37,11 +37,11 @@ type Pointer[T any] struct {
 	_ percpu.NoCopy
 	// v is the published pointer (a *T, untyped so that the methods reach
 	// it without the shape dictionary's cost, and inline), or nil in every
-	// case with Debug: then dbg holds it, and Load, which finds v nil,
-	// takes its checked path. A Load without Debug is thus one atomic load
-	// and a test of the value it loaded, the cost of atomic.Pointer.Load.
+	// case with Debug in a checked build: then dbg holds it, and Load,
+	// which finds v nil, takes its checked path (load_checked.go). A plain
+	// build never sets dbg, and its Load is the bare load (load_bare.go).
 	v   atomicx.UnsafePointer
-	dbg *pointerDebug // nil: no Debug check
+	dbg *pointerDebug // nil: no Debug check, and always in a plain build
 	r   Flavour       // Retire's flavour
 }
 
@@ -71,19 +71,6 @@ func debugOn(f Flavour) bool {
 		return f != nil && f.debug
 	}
 	return false
-}
-
-// load is Load when it finds v nil: the published pointer is nil (d is
-// nil), or Debug keeps it here and checks the caller first. Out of line, so
-// that Load inlines.
-//
-//go:noinline
-func (d *pointerDebug) load() unsafe.Pointer {
-	if d == nil {
-		return nil
-	}
-	d.f.checkRead("Pointer.Load")
-	return d.v.Load() // load: pairs with Store, Swap and CompareAndSwap
 }
 
 // word is the field that holds the published pointer: with Debug, the one

@@ -461,8 +461,7 @@ func (q *QSBR) Wait(ctx context.Context, t Token) error {
 var maxSleep = 10 * time.Millisecond
 
 // quickPolls is how many polls a waiter makes before it looks for itself
-// among the readers and for a reader on its CPU (a gettid and a getcpu
-// system call): about a microsecond of polling.
+// among the readers (a gettid system call): about a microsecond.
 const quickPolls = 32
 
 // waitFor implements engine: spin, then announce and sleep on the futex (no
@@ -471,11 +470,13 @@ const quickPolls = 32
 // would give unbounded schedules: it goes straight to the futex protocol,
 // whose sleep the explorer models (a missing wake-up is a deadlock).
 func (q *QSBR) waitFor(ctx context.Context, t Token) error {
-	// A grace period that ends within a few polls costs no system call: a
-	// running reader reports every few hundred nanoseconds in a hot loop,
-	// and the checks below make one or two. A caller that is itself an
-	// online reader loses only these polls before it goes offline.
-	if !atomicx.Instrumented {
+	// A waiter on the CPU of a reader it waits for sleeps at once. Any other
+	// polls a few times first: a running reader reports every few hundred
+	// nanoseconds in a hot loop, and the check for the caller's own reader
+	// below costs a system call. A caller that is itself an online reader
+	// loses only these polls before it goes offline.
+	spin := !atomicx.Instrumented && !q.sharesCPU()
+	if spin {
 		for range quickPolls {
 			if q.Poll(t) {
 				return nil
@@ -487,7 +488,7 @@ func (q *QSBR) waitFor(ctx context.Context, t Token) error {
 		defer r.Online()
 	}
 	deadline, hasDeadline := ctx.Deadline()
-	if !atomicx.Instrumented && !q.sharesCPU() {
+	if spin {
 		spinEnd := time.Now().Add(q.spin)
 		for round := 1; ; round++ {
 			for range 16 {
@@ -660,7 +661,7 @@ func (q *QSBR) onlineCaller() *Reader {
 // sharesCPU reports whether a reader that holds the grace period in
 // progress registered on the CPU the caller runs on: such a reader, pinned
 // there, runs only once the caller stops, so spinning for it would only
-// delay it. One getcpu system call.
+// delay it. One getcpu (RDTSCP on amd64, else a system call).
 func (q *QSBR) sharesCPU() bool {
 	here, err := sysx.CurrentCPU()
 	if err != nil {

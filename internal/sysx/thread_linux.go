@@ -16,9 +16,19 @@ func Gettid() int {
 // CurrentCPU returns the number of the CPU the calling OS thread is running
 // on, getcpu(2). Without an affinity mask of one CPU the answer may be stale
 // by the time it is returned; with one (see [SetThreadAffinity]) it is
-// exact. golang.org/x/sys/unix has no Getcpu, so it makes the raw system
-// call (Go does not use the vDSO for getcpu).
+// exact. On amd64 it reads the number as the vDSO does (RDTSCP, a few
+// nanoseconds) once a first call has checked it against the system call;
+// elsewhere it makes the raw system call (golang.org/x/sys/unix has no
+// Getcpu, and Go does not use the vDSO's).
 func CurrentCPU() (int, error) {
+	if cpu, ok := fastCPU(); ok {
+		return cpu, nil
+	}
+	return getcpuSyscall()
+}
+
+// getcpuSyscall is getcpu(2) by system call.
+func getcpuSyscall() (int, error) {
 	var cpu uint32
 	// getcpu(unsigned *cpu, unsigned *node, struct getcpu_cache *tcache);
 	// non-blocking, hence RawSyscall.
