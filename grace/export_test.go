@@ -52,9 +52,10 @@ func QSBRStarted(q *QSBR) uint64 { return q.gp.Load() }
 // of done), for the QSBR torture test's staleness histogram.
 func QSBRCompleted(q *QSBR) uint64 { return q.done.Load() }
 
-// SharesCPU reports whether a reader holding the grace period in progress
-// registered on the caller's CPU (the wait policy's sleep-at-once test).
-func (q *QSBR) SharesCPU() bool { return q.sharesCPU() }
+// LaggardsHere reports whether a reader holding the grace period in
+// progress registered on the caller's CPU, and whether every one did (the
+// wait policy's sleep test).
+func (q *QSBR) LaggardsHere() (here, only bool) { return q.laggardsHere() }
 
 // CheckLoads reports whether this build compiles Pointer.Load's Debug
 // check (race-detector builds and the tag ctdefer_debug).

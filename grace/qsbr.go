@@ -215,7 +215,7 @@ func (q *QSBR) Reader(c *ctdefer.CPU) *Reader {
 	if cpu, err := sysx.CurrentCPU(); err == nil {
 		where = uint32(cpu) + 1
 	}
-	r.where.Store(where) // store: the wait policy's hint; pairs with sharesCPU's load
+	r.where.Store(where) // store: the wait policy's hint; pairs with laggardsHere's load
 	// store: before Online's report; a driver that loads the previous
 	// registration here (gone) loaded ctr before this store, and Online's
 	// load of gp, which every later read of the owner follows, comes after
@@ -470,13 +470,19 @@ const quickPolls = 32
 // would give unbounded schedules: it goes straight to the futex protocol,
 // whose sleep the explorer models (a missing wake-up is a deadlock).
 func (q *QSBR) waitFor(ctx context.Context, t Token) error {
-	// A waiter on the CPU of a reader it waits for sleeps at once. Any other
-	// polls a few times first: a running reader reports every few hundred
-	// nanoseconds in a hot loop, and the check for the caller's own reader
-	// below costs a system call. A caller that is itself an online reader
-	// loses only these polls before it goes offline.
-	spin := !atomicx.Instrumented && !q.sharesCPU()
-	if spin {
+	// A waiter on the CPU of a reader it waits for sleeps as soon as only
+	// such readers hold the grace period up: they run only once it stops.
+	// Until then (readers on other CPUs report within a microsecond in a hot
+	// loop) it polls, so that none of their reports wakes it for nothing:
+	// one context switch per grace period. Any other waiter polls a few
+	// times before the check for the caller's own reader, which costs a
+	// system call; a caller that is itself an online reader loses only
+	// these polls before it goes offline.
+	here, onlyHere := false, false
+	if !atomicx.Instrumented {
+		here, onlyHere = q.laggardsHere()
+	}
+	if !here && !atomicx.Instrumented {
 		for range quickPolls {
 			if q.Poll(t) {
 				return nil
@@ -488,12 +494,17 @@ func (q *QSBR) waitFor(ctx context.Context, t Token) error {
 		defer r.Online()
 	}
 	deadline, hasDeadline := ctx.Deadline()
-	if spin {
+	if !onlyHere && !atomicx.Instrumented {
 		spinEnd := time.Now().Add(q.spin)
 		for round := 1; ; round++ {
 			for range 16 {
 				if q.Poll(t) {
 					return nil
+				}
+			}
+			if here {
+				if _, onlyHere = q.laggardsHere(); onlyHere {
+					break
 				}
 			}
 			now := time.Now()
@@ -503,7 +514,7 @@ func (q *QSBR) waitFor(ctx context.Context, t Token) error {
 			if !now.Before(spinEnd) {
 				break
 			}
-			if round%32 == 0 {
+			if round%32 == 0 && !here {
 				// A reader that is not running needs a P to report; one
 				// that is running reports within a few polls, and a
 				// yield in between would only delay seeing it.
@@ -658,25 +669,32 @@ func (q *QSBR) onlineCaller() *Reader {
 	return nil
 }
 
-// sharesCPU reports whether a reader that holds the grace period in
-// progress registered on the CPU the caller runs on: such a reader, pinned
-// there, runs only once the caller stops, so spinning for it would only
-// delay it. One getcpu (RDTSCP on amd64, else a system call).
-func (q *QSBR) sharesCPU() bool {
-	here, err := sysx.CurrentCPU()
+// laggardsHere reports whether a reader that holds the grace period in
+// progress up registered on the CPU the caller runs on (here), and whether
+// every such reader did (only): a reader pinned there runs only once the
+// caller stops, so spinning for it would only delay it. One getcpu (RDTSCP
+// on amd64, else a system call) and the readers' loads.
+func (q *QSBR) laggardsHere() (here, only bool) {
+	cpu, err := sysx.CurrentCPU()
 	if err != nil {
-		return false
+		return false, false
 	}
 	k := q.gp.Load() // load: the grace period in progress; pairs with the driver's start store
+	only = true
 	for i := range q.readers {
 		r := &q.readers[i]
 		// loads: a hint; ctr pairs with the report store, where with
 		// QSBR.Reader's store.
-		if r.ctr.Load() < k && r.where.Load() == uint32(here)+1 {
-			return true
+		if r.ctr.Load() >= k {
+			continue
+		}
+		if r.where.Load() == uint32(cpu)+1 {
+			here = true
+		} else if !q.skippable(r.cpu) {
+			only = false
 		}
 	}
-	return false
+	return here, here && only
 }
 
 // checkRead is the Debug read-side check of Pointer.Load.

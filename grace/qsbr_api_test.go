@@ -133,44 +133,51 @@ func TestPointerCompareAndSwap(t *testing.T) {
 }
 
 // A waiter on the CPU where a reader that holds the grace period up
-// registered sleeps at once instead of spinning (the reader runs only once
-// the waiter stops); on another CPU it spins first.
-// Mutant caught: qsbr-sharescpu-never.
+// registered sleeps as soon as only such readers hold it (they run only
+// once the waiter stops); on another CPU it spins first, and while readers
+// elsewhere hold it too, it polls for them before it sleeps.
+// Mutants caught: qsbr-sharescpu-never, qsbr-laggards-here-only-ignored.
 func TestQSBRWaiterSharesReaderCPU(t *testing.T) {
-	f := newQFixture(t, 1, grace.QSBROptions{})
 	if _, err := sysx.CurrentCPU(); err != nil {
 		t.Skipf("getcpu is not available here: %v", err)
 	}
 	allowed, err := sysx.ProcessAffinity()
 	require.NoError(t, err)
-	var other = -1
-	for _, c := range allowed.List() {
-		if c != f.cpus[0] {
-			other = c
-			break
-		}
-	}
-	f.reader(f.cpus[0], qStuck)
-	f.q.Start() // a grace period the stuck reader holds up
-	check := func(cpu int) bool {
+	n := min(2, len(allowed.List()))
+	f := newQFixture(t, n, grace.QSBROptions{})
+	check := func(cpu int) (here, only bool) {
 		res := make(chan error, 1)
-		shares := false
 		go func() {
 			runtime.LockOSThread() // never unlocked: the thread exits with its pinned mask
 			if err := sysx.SetThreadAffinity(sysx.CPUSetOf(cpu)); err != nil {
 				res <- err
 				return
 			}
-			shares = f.q.SharesCPU()
+			here, only = f.q.LaggardsHere()
 			res <- nil
 		}()
 		require.NoError(t, <-res, "pinning the waiter to CPU %d", cpu)
-		return shares
+		return here, only
 	}
-	require.True(t, check(f.cpus[0]), "a waiter on the stuck reader's CPU %d does not see it", f.cpus[0])
-	if other >= 0 {
-		require.False(t, check(other), "a waiter on CPU %d sees the reader of CPU %d as sharing its CPU", other, f.cpus[0])
+	f.reader(f.cpus[0], qStuck)
+	var rest *qreader
+	if n > 1 {
+		rest = f.reader(f.cpus[1], qStuck)
 	}
+	f.q.Start() // a grace period the stuck readers hold up
+	if n > 1 {
+		// Both readers stuck: from CPU 0, the reader elsewhere holds it too.
+		here, only := check(f.cpus[0])
+		require.True(t, here, "a waiter on CPU %d does not see its stuck reader", f.cpus[0])
+		require.False(t, only, "a waiter on CPU %d would sleep while the reader of CPU %d, which runs, holds the grace period too",
+			f.cpus[0], f.cpus[1])
+		rest.set(t, qReporting) // now only CPU 0's reader holds it
+		here, _ = check(f.cpus[1])
+		require.False(t, here, "a waiter on CPU %d sees the reader of CPU %d as sharing its CPU", f.cpus[1], f.cpus[0])
+	}
+	here, only := check(f.cpus[0])
+	require.True(t, here, "a waiter on the stuck reader's CPU %d does not see it", f.cpus[0])
+	require.True(t, only, "a waiter on CPU %d: the stuck reader is the only one holding the grace period", f.cpus[0])
 }
 
 // The QSBR flavour allocates nothing on its read side (Pointer.Load,

@@ -10,6 +10,7 @@
 //
 //	go run ./internal/cmd/surface          # the table
 //	go run ./internal/cmd/surface -check   # and fail above a target
+//	go run ./internal/cmd/surface -v       # and list the names
 package main
 
 import (
@@ -40,6 +41,7 @@ const (
 type count struct {
 	pkg        string
 	idents     int      // exported identifiers
+	names      []string // and their names
 	sentinels  []string // exported Err... variables
 	errorTypes []string // exported types with an Error method
 	methods    map[string][]string
@@ -48,6 +50,7 @@ type count struct {
 func main() {
 	check := flag.Bool("check", false, "fail when a count exceeds its target")
 	root := flag.String("root", ".", "the module root")
+	list := flag.Bool("v", false, "list every exported identifier")
 	flag.Parse()
 	var all []count
 	for _, p := range public {
@@ -73,6 +76,13 @@ func main() {
 	}
 	fmt.Fprintf(tw, "all public packages\t%d\t%d\t\t\n", total, sentinels)
 	tw.Flush()
+	if *list {
+		for _, c := range all {
+			sort.Strings(c.names)
+			fmt.Printf("\n%s (%d): %s\n", c.pkg, c.idents, strings.Join(c.names, " "))
+			fmt.Printf("  sentinels: %s\n", strings.Join(c.sentinels, " "))
+		}
+	}
 	domain := all[0].methods["Domain"]
 	fmt.Printf("\nDomain: %d methods: %s\n", len(domain), strings.Join(domain, ", "))
 
@@ -111,6 +121,7 @@ func countPackage(dir string) (count, error) {
 		if ast.IsExported(name) && !seen[name] {
 			seen[name] = true
 			c.idents++
+			c.names = append(c.names, name)
 		}
 	}
 	errTypes := map[string]bool{}
