@@ -121,3 +121,37 @@ func (e *MisuseError) Error() string {
 
 // Unwrap returns the sentinel (ErrWrongThread, ErrWrongCPU, ErrDangerZone).
 func (e *MisuseError) Unwrap() error { return e.Err }
+
+// ErrInvalid: a call was given an argument it cannot use (a nil handler or
+// option, an empty or duplicate name, a value out of range, a Work of
+// another Domain, a registration after the first Claim). The error is an
+// *ArgError that names the call, the argument and the reason; sibling
+// packages (grace, lazytlb, host) return the same type.
+var ErrInvalid = errors.New("invalid argument")
+
+// ArgError describes an argument a call cannot use. It wraps ErrInvalid, and
+// Err as well when set (ErrBadCPU for a CPU number, for example).
+type ArgError struct {
+	Call   string // the package-qualified call: "ctdefer.Domain.Register", "grace.NewQSBR", ...
+	Arg    string // the argument: "name", "handler", "opts.Policy", ...
+	Value  any    // the offending value, or nil when it says nothing (a nil func)
+	Reason string // why it cannot be used: "empty", "already registered", ...
+	Err    error  // a further sentinel it wraps, or nil
+}
+
+// Error names the call, the argument, the value and the reason.
+func (e *ArgError) Error() string {
+	v := ""
+	if e.Value != nil {
+		v = fmt.Sprintf(" %v", e.Value)
+	}
+	return fmt.Sprintf("%s: %s%s: %s: %v", e.Call, e.Arg, v, e.Reason, ErrInvalid)
+}
+
+// Unwrap returns ErrInvalid, and Err when set.
+func (e *ArgError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrInvalid, e.Err}
+	}
+	return []error{ErrInvalid}
+}
