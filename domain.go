@@ -51,10 +51,23 @@ type Domain struct {
 	hand handLog // the deliveries handed back instead of run (run or handed back, never both: delivery.md)
 
 	quiet corelink.Watchers // called when a CPU parks or is released (grace's sleeping waiters)
+
+	view *corelink.View[CPU] // what grace and lazytlb see (internal/corelink)
 }
 
 func init() {
-	corelink.WatchersOf = func(d any) *corelink.Watchers { return &d.(*Domain).quiet }
+	corelink.ViewOf = func(d any) any { return d.(*Domain).view }
+}
+
+// makeView fills d.view: the per-CPU words and flags in place, and the
+// slow-path services.
+func (d *Domain) makeView() {
+	v := &corelink.View[CPU]{Index: d.cpus, CPUs: make([]corelink.CPU, len(d.slots)), Watchers: &d.quiet,
+		Holder: d.holder, ReapExited: d.reapExited, CallerCPU: d.callerCPU}
+	for i := range d.slots {
+		v.CPUs[i] = corelink.CPU{Word: &d.slots[i].word, Claimed: &d.slots[i].claimed}
+	}
+	d.view = v
 }
 
 // workInfo is one registered kind of work.
@@ -140,6 +153,7 @@ func New(opts Options) (*Domain, error) {
 		d.slots[i].initPark()
 		d.slots[i].doneSeq.Store(doneNone) // store: before the Domain is shared
 	}
+	d.makeView()
 	return d, nil
 }
 
@@ -472,53 +486,3 @@ func (e *UndeliveredError) Unwrap() []error {
 	return errs
 }
 
-// State returns cpu's current context-tracking state (ctseq.Kernel for a
-// CPU nobody has claimed, or for an unknown CPU).
-func (d *Domain) State(cpu int) ctseq.State {
-	s, err := d.slotOf("State", cpu)
-	if err != nil {
-		return ctseq.Kernel
-	}
-	return s.word.Snapshot().State()
-}
-
-// Snapshot returns cpu's context-tracking word, for grace-period detection
-// (see QuiescentSince). An unknown CPU gives ErrBadCPU.
-//
-// It is small enough to inline: a grace-period scan calls it once per CPU.
-func (d *Domain) Snapshot(cpu int) (ctseq.Snapshot, error) {
-	if i := d.cpus.Of(cpu); i >= 0 {
-		return d.slots[i].word.Snapshot(), nil // load: pairs with the owner's transition adds
-	}
-	return ctseq.Snapshot{}, d.badCPU("Snapshot", cpu)
-}
-
-// QuiescentSince reports whether cpu has passed through a quiescent state
-// since snap was taken from it: it was in user mode or idle then, or it has
-// made a transition since (or called CPU.Quiesce). See
-// ctseq.Word.QuiescentSince. An unknown CPU reports true: nothing runs there.
-func (d *Domain) QuiescentSince(cpu int, snap ctseq.Snapshot) bool {
-	i := d.cpus.Of(cpu)
-	return i < 0 || d.slots[i].word.QuiescentSince(snap) // load: pairs with the owner's transition or Quiesce add
-}
-
-// Observe returns whether a worker holds cpu and, if one does, cpu's
-// context-tracking word: what a grace-period scan reads per CPU, with one
-// lookup and two loads. The claimed flag is loaded first, then the word, the
-// order of Claimed followed by Snapshot. An unknown or unclaimed CPU reports
-// false and the zero Snapshot (nothing runs there).
-func (d *Domain) Observe(cpu int) (snap ctseq.Snapshot, claimed bool) {
-	// load (claimed): pairs with the CAS in Claim and the store in Release.
-	// load (Snapshot): pairs with the owner's transition adds.
-	if i := d.cpus.Of(cpu); i >= 0 && d.slots[i].claimed.Load() {
-		return d.slots[i].word.Snapshot(), true
-	}
-	return ctseq.Snapshot{}, false
-}
-
-// Claimed reports whether a worker holds cpu (between Claim and Release).
-// An unclaimed CPU runs nothing: grace periods need not wait for it.
-func (d *Domain) Claimed(cpu int) bool {
-	i := d.cpus.Of(cpu)
-	return i >= 0 && d.slots[i].claimed.Load() // load: pairs with the CAS in Claim and the store in Release
-}

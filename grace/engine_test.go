@@ -3,6 +3,7 @@ package grace_test
 import (
 	"context"
 	"errors"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 	"testing"
 	"time"
 
@@ -108,7 +109,7 @@ func TestReleaseEndsGracePeriod(t *testing.T) {
 	tok := f.g.Start()
 	require.False(t, f.g.Poll(tok), "complete while the CPU is in its kernel stretch")
 	close(leave)
-	mutEventually(t, "the owner releases", func() bool { return !f.d.Claimed(0) })
+	mutEventually(t, "the owner releases", func() bool { return !corelink.Of[ctdefer.CPU](f.d).Claimed(0) })
 	require.True(t, f.g.Poll(tok), "the released CPU still holds the grace period")
 }
 

@@ -54,7 +54,7 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 		// load (claimed): pairs with the CAS in Claim and the store in
 		// Release. load (the word): the snapshot, pairs with the CPU's
 		// transition adds.
-		snap, claimed := g.d.Observe(cpu)
+		snap, claimed := g.v.Observe(cpu)
 		if !claimed || snap.Quiescent() {
 			continue // unclaimed, or in user mode or idle: skipped without IPI
 		}
@@ -83,7 +83,7 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 			// load: pairs with the handler's store of the acknowledgment.
 			// QuiescentSince: pairs with the CPU's transition or Quiesce
 			// add. claimed: pairs with Release's store.
-			if g.per[i].back.Load() >= gen || g.d.QuiescentSince(cpu, snaps[k]) || !g.d.Claimed(cpu) {
+			if g.per[i].back.Load() >= gen || g.v.QuiescentSince(cpu, snaps[k]) || !g.v.Claimed(cpu) {
 				last := len(wait) - 1
 				wait[k], snaps[k], posted[k] = wait[last], snaps[last], posted[last]
 				wait, snaps, posted = wait[:last], snaps[:last], posted[:last]

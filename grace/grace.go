@@ -11,6 +11,7 @@ import (
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 	"github.com/ctdefer/ctdefer/internal/percpu"
 )
 
@@ -104,7 +105,8 @@ type Domain struct {
 
 	// Read-only after New.
 	d          *ctdefer.Domain
-	cpus       percpu.Index // the Domain's CPU numbers, in its order; positions in per
+	v          *corelink.View[ctdefer.CPU] // d's words and services for its siblings
+	cpus       percpu.Index                // the Domain's CPU numbers, in its order; positions in per
 	work       ctdefer.Work
 	nudge      bool          // nudge laggards at all
 	nudgeAfter time.Duration // 0: at the first scan
@@ -197,6 +199,7 @@ func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 	}
 	g := &Domain{
 		d:          d,
+		v:          corelink.Of[ctdefer.CPU](d),
 		cpus:       cpus,
 		nudge:      opts.NudgeAfter >= 0,
 		nudgeAfter: opts.NudgeAfter,
@@ -421,7 +424,7 @@ func (g *Domain) begin(s uint64) {
 		// runs there; a later Claim starts after this. User or Idle:
 		// quiescent in itself (its next entry add comes after this load);
 		// Kernel: pending.
-		snap, claimed := g.d.Observe(cpu)
+		snap, claimed := g.v.Observe(cpu)
 		if !claimed || snap.Quiescent() {
 			continue
 		}
@@ -443,8 +446,8 @@ func (g *Domain) scan(s uint64) bool {
 		cpu, st := g.cpus.List()[i], &g.per[i]
 		// load (QuiescentSince): pairs with the owner's transition or
 		// Quiesce add, which it observes when it answers true.
-		quiet := g.d.QuiescentSince(cpu, g.snaps[i]) ||
-			!g.d.Claimed(cpu) // load: pairs with the store in Release
+		quiet := g.v.QuiescentSince(cpu, g.snaps[i]) ||
+			!g.v.Claimed(cpu) // load: pairs with the store in Release
 		if quiet {
 			st.heldGP.Store(0) // store: diagnostics and the nudge handler
 			continue
@@ -582,7 +585,7 @@ func (g *Domain) stallError(op string, waited time.Duration, err error) error {
 }
 
 func (g *Domain) stalled(cpu int, snapSeq uint64, nudged, handled bool) StalledCPU {
-	now, _ := g.d.Snapshot(cpu)
+	now, _ := g.v.Snapshot(cpu)
 	return StalledCPU{CPU: cpu, State: now.State(), Seq: now.Seq(), SnapSeq: snapSeq, Nudged: nudged, Handled: handled}
 }
 

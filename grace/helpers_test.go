@@ -3,6 +3,7 @@ package grace_test
 import (
 	"context"
 	"errors"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -163,7 +164,7 @@ func (sb *switchboard) set(t testing.TB, m int32) {
 	t.Helper()
 	sb.request(m)
 	require.Eventually(t, func() bool {
-		return sb.seen.Load() == m && (m != modeIdle || sb.d.State(sb.cpu) == ctseq.Idle)
+		return sb.seen.Load() == m && (m != modeIdle || corelink.Of[ctdefer.CPU](sb.d).State(sb.cpu) == ctseq.Idle)
 	}, 5*time.Second, 10*time.Microsecond, "owner never reached mode %d", m)
 }
 

@@ -134,11 +134,11 @@ func (g *Domain) checkRead(op string) {
 	if !g.debug {
 		return
 	}
-	cpu, ok := g.d.CallerCPU()
+	cpu, ok := g.v.CallerCPU()
 	if !ok {
 		return // not an owner of this domain's CPUs: an updater
 	}
-	if st := g.d.State(cpu); st != ctseq.Kernel {
+	if st := g.v.State(cpu); st != ctseq.Kernel {
 		panic(fmt.Sprintf("grace: %s: CPU %d reads data of the kernel-stretch flavour in %v mode: "+
 			"grace.Domain protects readers only inside kernel-mode stretches (KernelEnter to UserEnter); "+
 			"data read in a user-mode hot loop needs the QSBR flavour (grace.NewQSBR)", op, cpu, st))

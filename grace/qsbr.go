@@ -96,6 +96,7 @@ type QSBR struct {
 
 	// Read-only after NewQSBR.
 	d       *ctdefer.Domain
+	v       *corelink.View[ctdefer.CPU] // d's words and services for its siblings
 	cpus    percpu.Index
 	spin    time.Duration
 	debug   bool
@@ -169,7 +170,7 @@ func NewQSBR(d *ctdefer.Domain, opts QSBROptions) (*QSBR, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grace: NewQSBR: %w", err)
 	}
-	q := &QSBR{d: d, cpus: cpus, spin: opts.SpinWait, debug: opts.Debug, log: opts.Logger, readers: make([]Reader, cpus.Len()),
+	q := &QSBR{d: d, v: corelink.Of[ctdefer.CPU](d), cpus: cpus, spin: opts.SpinWait, debug: opts.Debug, log: opts.Logger, readers: make([]Reader, cpus.Len()),
 		staleLogged: make([]*weak.Pointer[ctdefer.CPU], cpus.Len())}
 	if q.spin == 0 {
 		q.spin = DefaultSpinWait
@@ -183,7 +184,7 @@ func NewQSBR(d *ctdefer.Domain, opts QSBROptions) (*QSBR, error) {
 	q.rec.init(q, opts.MaxPending)
 	// The core calls wake when a CPU parks or is released: a sleeping
 	// waiter over it learns at once (no sleeping through a report).
-	q.unwatch = corelink.WatchersOf(d).Add(q.wake)
+	q.unwatch = q.v.Watchers.Add(q.wake)
 	return q, nil
 }
 
@@ -206,7 +207,7 @@ func (q *QSBR) Reader(c *ctdefer.CPU) *Reader {
 		panic(fmt.Errorf("grace: QSBR.Reader: CPU %d: %w", c.CPU(), ErrNotOwner))
 	}
 	claim := weak.Make(c)
-	if q.d.Holder(c.CPU()) != claim { // loads: c's CPU's claim now
+	if q.v.Holder(c.CPU()) != claim { // loads: c's CPU's claim now
 		panic(fmt.Errorf("grace: QSBR.Reader: CPU %d: handle used after Release: %w", c.CPU(), ErrNotOwner))
 	}
 	r := &q.readers[q.cpus.Of(c.CPU())]
@@ -393,7 +394,7 @@ func (q *QSBR) gone(i int) bool {
 	r := &q.readers[i]
 	reg := r.claim.Load() // load: pairs with the store in QSBR.Reader
 	// loads (Holder): pairs with Claim's CAS and store of the handle.
-	return reg != nil && *reg != q.d.Holder(r.cpu)
+	return reg != nil && *reg != q.v.Holder(r.cpu)
 }
 
 // goneLogged is gone for the driver's scan, which logs each stale
@@ -407,7 +408,7 @@ func (q *QSBR) goneLogged(i int) bool {
 		return true
 	}
 	// loads (Holder): as in gone.
-	if reg == nil || *reg == q.d.Holder(q.readers[i].cpu) {
+	if reg == nil || *reg == q.v.Holder(q.readers[i].cpu) {
 		return false
 	}
 	q.staleLogged[i] = reg
@@ -422,10 +423,10 @@ func (q *QSBR) goneLogged(i int) bool {
 // reported: parked, or unclaimed.
 func (q *QSBR) skippable(cpu int) bool {
 	// load (Snapshot): pairs with the owner's IdleEnter add.
-	if snap, err := q.d.Snapshot(cpu); err == nil && snap.State() == ctseq.Idle {
+	if snap, ok := q.v.Snapshot(cpu); ok && snap.State() == ctseq.Idle {
 		return true
 	}
-	return !q.d.Claimed(cpu) // load: pairs with Release's store
+	return !q.v.Claimed(cpu) // load: pairs with Release's store
 }
 
 // Synchronize returns once every online reader has reported a quiescent
@@ -564,7 +565,7 @@ func (q *QSBR) reapLaggards(n int) bool {
 		if r.ctr.Load() >= k || q.skippable(r.cpu) { // loads: as in scan
 			continue
 		}
-		if q.d.ReapExited(r.cpu, n%(reapEvery*reapEvery) == 0) {
+		if q.v.ReapExited(r.cpu, n%(reapEvery*reapEvery) == 0) {
 			logReaped(q.log, r.cpu)
 			reaped = true
 		}
@@ -633,7 +634,7 @@ func (q *QSBR) stallError(op string, waited time.Duration, err error) error {
 		if ctr >= k || q.skippable(r.cpu) || q.gone(i) {
 			continue
 		}
-		snap, _ := q.d.Snapshot(r.cpu)
+		snap, _ := q.v.Snapshot(r.cpu)
 		e.CPUs = append(e.CPUs, StalledCPU{
 			CPU: r.cpu, State: snap.State(), Seq: snap.Seq(), SnapSeq: snap.Seq(),
 			Reader: true, LastReport: ctr, GracePeriod: k,
@@ -658,7 +659,7 @@ func (q *QSBR) Stats() Stats {
 // costs a gettid system call and a lookup: waits call it on their slow path
 // only.
 func (q *QSBR) onlineCaller() *Reader {
-	cpu, ok := q.d.CallerCPU()
+	cpu, ok := q.v.CallerCPU()
 	if !ok {
 		return nil
 	}
@@ -702,7 +703,7 @@ func (q *QSBR) checkRead(op string) {
 	if !q.debug {
 		return
 	}
-	cpu, ok := q.d.CallerCPU()
+	cpu, ok := q.v.CallerCPU()
 	if !ok {
 		return // not an owner: an updater, or a goroutine outside the domain
 	}
@@ -714,7 +715,7 @@ func (q *QSBR) checkRead(op string) {
 	case r.off:
 		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data while its reader is offline "+
 			"(or never registered): call QSBR.Reader after Claim, and Online after Offline", op, cpu))
-	case q.d.State(cpu) == ctseq.Idle:
+	case q.v.State(cpu) == ctseq.Idle:
 		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data while parked (idle): "+
 			"an idle CPU is offline for its QSBR domain", op, cpu))
 	}

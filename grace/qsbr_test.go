@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -159,9 +160,9 @@ func (qr *qreader) set(t testing.TB, m int32) {
 		case qr.seen.Load() != m:
 			return false
 		case m == qIdle:
-			return qr.d.State(qr.cpu) == ctseq.Idle
+			return corelink.Of[ctdefer.CPU](qr.d).State(qr.cpu) == ctseq.Idle
 		case m == qRelease:
-			return !qr.d.Claimed(qr.cpu)
+			return !corelink.Of[ctdefer.CPU](qr.d).Claimed(qr.cpu)
 		}
 		return true
 	}, 10*time.Second, 10*time.Microsecond, "reader never reached mode %d", m)
