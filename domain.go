@@ -485,4 +485,3 @@ func (e *UndeliveredError) Unwrap() []error {
 	}
 	return errs
 }
-
