@@ -16,7 +16,7 @@ import (
 // CPU is the owner's handle on one claimed CPU. Claim returns it to the
 // goroutine that pinned itself; its methods may be called only from that
 // goroutine (with Options.Debug, a call from another thread panics with a
-// *MisuseError wrapping ErrWrongThread). Remote code uses the Domain's
+// *MisuseError, Reason "wrong thread"). Remote code uses the Domain's
 // Defer and DeferWait, which never need a *CPU.
 //
 // A handle is dead once Release has begun: every method that acts on the
@@ -100,7 +100,7 @@ func (e usedAfterRelease) Error() string {
 //
 // Errors: ErrBadCPU (cpu not in the domain), ErrCPUBusy (claimed by a live
 // owner), ErrAlreadyOwner (the calling goroutine already owns a CPU),
-// ErrNilOption, ErrCPUNotAllowed (the kernel refused the affinity: cpuset,
+// an *ArgError for a nil option (errors.Is: ErrInvalid), ErrCPUNotAllowed (the kernel refused the affinity: cpuset,
 // hotplug), ErrAffinity (any other affinity failure, with the errno),
 // ErrNotSupported (pinning on a platform without it), ErrClosed, and
 // ErrNoHeadroom with Options.RequireHeadroom.
@@ -117,7 +117,7 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 	var cfg claimConfig
 	for i, o := range opts {
 		if o == nil {
-			return nil, fmt.Errorf("ctdefer: Claim(%d): option %d is nil: %w", cpu, i, ErrNilOption)
+			return nil, &ArgError{Call: "ctdefer.Domain.Claim", Arg: fmt.Sprintf("opts[%d]", i), Reason: fmt.Sprintf("nil option (CPU %d)", cpu)}
 		}
 		o(&cfg)
 	}

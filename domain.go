@@ -157,38 +157,53 @@ func New(opts Options) (*Domain, error) {
 	return d, nil
 }
 
+// registerError is Register's *ArgError.
+func registerError(arg string, v any, reason string) error {
+	if s, ok := v.(string); ok {
+		v = fmt.Sprintf("%q", s)
+	}
+	return &ArgError{Call: "ctdefer.Domain.Register", Arg: arg, Value: v, Reason: reason}
+}
+
 // CPUs returns the CPU numbers of the domain.
 func (d *Domain) CPUs() []int { return slices.Clone(d.cpus.List()) }
 
 // Register adds a kind of work and returns its handle. Register may be called
 // only before the first Claim. The name identifies the work in errors and
-// statistics: it must be non-empty and unique in the Domain. It fails with
-// ErrBadName, ErrNilHandler, ErrNilOption, ErrTooManyWorks (more than
-// ctseq.WorkBits kinds), ErrRegistrationClosed or ErrClosed.
+// statistics: it must be non-empty and unique in the Domain.
+//
+// A Domain holds at most 16 kinds of work (ctseq.WorkBits): one bit each in
+// the per-CPU word, which is what makes a deferral one compare-and-swap.
+// The 17th Register fails, naming the limit.
+//
+// Errors: ErrClosed after Close; otherwise an *ArgError (errors.Is:
+// ErrInvalid) that says why: an empty or duplicate name, a nil handler or
+// option, a registration after the first Claim (the per-CPU handler tables
+// are fixed from then on), or a 17th kind.
 func (d *Domain) Register(name string, h Handler, opts ...RegisterOption) (Work, error) {
 	if name == "" {
-		return Work{}, fmt.Errorf("ctdefer: Register(%q): %w", name, ErrBadName)
+		return Work{}, registerError("name", name, "empty")
 	}
 	if h == nil {
-		return Work{}, fmt.Errorf("ctdefer: Register(%q): %w", name, ErrNilHandler)
+		return Work{}, registerError("handler", nil, fmt.Sprintf("nil (work %q)", name))
 	}
 	for i, o := range opts {
 		if o == nil {
-			return Work{}, fmt.Errorf("ctdefer: Register(%q): option %d is nil: %w", name, i, ErrNilOption)
+			return Work{}, registerError(fmt.Sprintf("opts[%d]", i), nil, fmt.Sprintf("nil option (work %q)", name))
 		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	switch {
 	case slices.ContainsFunc(d.works, func(w *workInfo) bool { return w.name == name }):
-		return Work{}, fmt.Errorf("ctdefer: Register(%q): already registered: %w", name, ErrBadName)
+		return Work{}, registerError("name", name, "already registered")
 	case d.closed.Load(): // load under mu: pairs with Close's store
 		return Work{}, fmt.Errorf("ctdefer: Register(%q): %w", name, ErrClosed)
 	case d.sealed:
-		return Work{}, fmt.Errorf("ctdefer: Register(%q): %w", name, ErrRegistrationClosed)
+		return Work{}, registerError("name", name, "registration is closed after the first Claim (the handler tables are fixed)")
 	case len(d.works) >= ctseq.WorkBits:
-		return Work{}, fmt.Errorf("ctdefer: Register(%q): %d works already registered (max %d): %w",
-			name, len(d.works), ctseq.WorkBits, ErrTooManyWorks)
+		return Work{}, registerError("name", name, fmt.Sprintf("%d kinds of work are registered already, the limit (ctseq.WorkBits: one bit each in the per-CPU word)",
+			len(d.works)))
 	}
 	info := &workInfo{name: name, bit: ctseq.Bit(len(d.works)), handler: h}
 	for _, o := range opts {

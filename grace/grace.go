@@ -187,7 +187,7 @@ type ownerSide struct {
 // New creates a grace-period Domain over d. It registers one work kind on d
 // (the nudge, also the expedited barrier's IPI), so it must be called
 // before the first Claim; it fails with d's Register error otherwise
-// (ctdefer.ErrRegistrationClosed, ErrTooManyWorks, ErrClosed), and with
+// (an *ctdefer.ArgError after the first Claim or beyond 16 kinds, ctdefer.ErrClosed), and with
 // ErrNilArgument if d is nil.
 func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 	if d == nil {

@@ -401,7 +401,7 @@ func TestNewAfterClaim(t *testing.T) {
 	c, err := d.Claim(0)
 	require.NoError(t, err)
 	_, err = grace.New(d, grace.Options{})
-	require.ErrorIs(t, err, ctdefer.ErrRegistrationClosed)
+	require.ErrorIs(t, err, ctdefer.ErrInvalid)
 	require.NoError(t, c.Release())
 	require.NoError(t, d.Close(context.Background()))
 }
