@@ -40,7 +40,7 @@ func mutFixture(t *testing.T, n int, opts grace.Options) *fixture {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := g.Close(ctx); err != nil && !errors.Is(err, grace.ErrClosed) {
+		if err := g.Close(ctx); err != nil && !errors.Is(err, ctdefer.ErrClosed) {
 			t.Errorf("grace Close: %v", err)
 		}
 		if err := d.Close(ctx); err != nil && !errors.Is(err, ctdefer.ErrClosed) {

@@ -35,7 +35,7 @@ import (
 // Release. If ctx ends first it returns a *StallError naming the CPUs it
 // still waits for (StalledCPU.Nudged: whether an IPI was posted to it),
 // within about a millisecond of ctx's end. A nil ctx is refused with
-// ErrNilArgument. Called by an owner inside a kernel stretch (or a handler
+// an *ctdefer.ArgError. Called by an owner inside a kernel stretch (or a handler
 // on its thread), it would wait for its own CPU: it returns an error
 // wrapping ctdefer.ErrWouldDeadlock at once. A CPU whose owner exited
 // without Release is taken back while the barrier waits for it.
@@ -66,7 +66,7 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 				break
 			}
 		}
-		// The only error is ErrClosed (the CPU and the work are the
+		// The only error is ctdefer.ErrClosed (the CPU and the work are the
 		// Domain's own): the ctdefer.Domain is closing and its owners are
 		// releasing, but this one may still be inside its stretch. Keep it:
 		// the wait below waits for its transition or its release instead.

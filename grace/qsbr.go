@@ -42,11 +42,11 @@ const offline = math.MaxUint64
 // default for every field.
 type QSBROptions struct {
 	// SpinWait is how long a waiter polls before it sleeps on the futex.
-	// Zero means DefaultSpinWait; negative means no spin.
+	// Zero means the default, 20 µs; negative means no spin.
 	SpinWait time.Duration
 
 	// MaxPending bounds the callbacks retired and not yet run, as in
-	// Options. Zero means DefaultMaxPending.
+	// Options (default 65,536).
 	MaxPending int
 
 	// Logger, if set, receives the events of Options.Logger that apply:
@@ -161,10 +161,10 @@ type readerLine struct {
 }
 
 // NewQSBR creates a QSBR domain over d's CPUs. It registers nothing on d,
-// so it may be created at any time. A nil d gives ErrNilArgument.
+// so it may be created at any time. A nil d gives an *ctdefer.ArgError.
 func NewQSBR(d *ctdefer.Domain, opts QSBROptions) (*QSBR, error) {
 	if d == nil {
-		return nil, fmt.Errorf("grace: NewQSBR: nil *ctdefer.Domain: %w", ErrNilArgument)
+		return nil, nilArg("grace.NewQSBR", "d")
 	}
 	cpus, err := percpu.NewIndex(d.CPUs(), ctdefer.ErrBadCPU, nil) // a Domain's CPUs: valid
 	if err != nil {
@@ -173,7 +173,7 @@ func NewQSBR(d *ctdefer.Domain, opts QSBROptions) (*QSBR, error) {
 	q := &QSBR{d: d, v: corelink.Of[ctdefer.CPU](d), cpus: cpus, spin: opts.SpinWait, debug: opts.Debug, log: opts.Logger, readers: make([]Reader, cpus.Len()),
 		staleLogged: make([]*weak.Pointer[ctdefer.CPU], cpus.Len())}
 	if q.spin == 0 {
-		q.spin = DefaultSpinWait
+		q.spin = defaultSpinWait
 	}
 	q.sleep.Init()
 	for i := range q.readers {
@@ -193,7 +193,7 @@ func NewQSBR(d *ctdefer.Domain, opts QSBROptions) (*QSBR, error) {
 // it on the owner's thread, after Claim, once per claim (again after a new
 // Claim of the CPU); it takes the place of the previous owner's Reader. A nil
 // c, one of another ctdefer.Domain, or one already released is a misuse: it
-// panics (with an error wrapping ErrNotOwner in the last two cases).
+// panics, naming the CPU.
 //
 // The reader belongs to c's claim. Call Offline before c.Release: a reader
 // left online when its CPU is released and claimed by an owner that does not
@@ -204,11 +204,11 @@ func (q *QSBR) Reader(c *ctdefer.CPU) *Reader {
 		panic("grace: QSBR.Reader: nil *ctdefer.CPU")
 	}
 	if c.Domain() != q.d {
-		panic(fmt.Errorf("grace: QSBR.Reader: CPU %d: %w", c.CPU(), ErrNotOwner))
+		panic(fmt.Sprintf("grace: QSBR.Reader: CPU %d is not a CPU of this QSBR domain's ctdefer.Domain", c.CPU()))
 	}
 	claim := weak.Make(c)
 	if q.v.Holder(c.CPU()) != claim { // loads: c's CPU's claim now
-		panic(fmt.Errorf("grace: QSBR.Reader: CPU %d: handle used after Release: %w", c.CPU(), ErrNotOwner))
+		panic(fmt.Sprintf("grace: QSBR.Reader: CPU %d: handle used after Release", c.CPU()))
 	}
 	r := &q.readers[q.cpus.Of(c.CPU())]
 	r.tid = sysx.Gettid() // owner-only field: the new owner's thread
@@ -436,7 +436,7 @@ func (q *QSBR) skippable(cpu int) bool {
 // reader it waits for sleeps at once, since that reader runs only when the
 // waiter stops. If ctx ends first, it returns a *StallError naming the
 // readers it waits for (errors.Is: ErrStalled and ctx.Err()). A nil ctx is
-// refused with ErrNilArgument.
+// refused with an *ctdefer.ArgError.
 //
 // Called by an online reader on its own thread, Synchronize takes the
 // reader offline for the wait and back online before it returns, as
@@ -448,7 +448,7 @@ func (q *QSBR) Synchronize(ctx context.Context) error {
 }
 
 // Wait blocks until the grace period of t is over, or until ctx ends (then
-// a *StallError, as Synchronize). A nil ctx is refused with ErrNilArgument.
+// a *StallError, as Synchronize). A nil ctx is refused with an *ctdefer.ArgError.
 func (q *QSBR) Wait(ctx context.Context, t Token) error {
 	return waitOn(q, ctx, "Wait", t)
 }
@@ -589,7 +589,7 @@ func ctxErr(ctx context.Context, now, deadline time.Time, hasDeadline bool) erro
 // Retire returns (call_rcu), on the reclaimer goroutine, in Retire order.
 // The rules of Domain.Retire apply: at Options.MaxPending it blocks (so an
 // online reader must not call it: use TryRetire), after Close it returns
-// ErrClosed, a nil fn gives ErrNilArgument.
+// ctdefer.ErrClosed, a nil fn gives an *ctdefer.ArgError.
 func (q *QSBR) Retire(fn func()) error { return q.rec.retire(fn, true) }
 
 // TryRetire is Retire that never blocks: at the bound it returns an error
