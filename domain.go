@@ -277,8 +277,6 @@ func (d *Domain) TotalStats() Stats {
 	return t
 }
 
-// Closed reports whether Close has been called.
-func (d *Domain) Closed() bool { return d.closed.Load() } // load: pairs with Close's store
 
 // Close shuts the Domain down, accounting for every delivery:
 //

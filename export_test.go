@@ -40,3 +40,6 @@ func (d *Domain) ReapExited(cpu int, collect bool) bool { return d.reapExited(cp
 
 // CallerCPU reports the CPU of d the calling thread owns.
 func (d *Domain) CallerCPU() (int, bool) { return d.callerCPU() }
+
+// Closed reports whether Close has been called.
+func (d *Domain) Closed() bool { return d.closed.Load() }
