@@ -63,7 +63,7 @@ func init() {
 // slow-path services.
 func (d *Domain) makeView() {
 	v := &corelink.View[CPU]{Index: d.cpus, CPUs: make([]corelink.CPU, len(d.slots)), Watchers: &d.quiet,
-		Holder: d.holder, ReapExited: d.reapExited, CallerCPU: d.callerCPU}
+		Holder: d.holder, ReapExited: d.reapExited, CallerCPU: d.callerCPU, Closed: d.closed.Load}
 	for i := range d.slots {
 		v.CPUs[i] = corelink.CPU{Word: &d.slots[i].word, Claimed: &d.slots[i].claimed}
 	}

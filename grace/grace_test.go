@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -280,7 +281,7 @@ func TestExpeditedBarrierDuringClose(t *testing.T) {
 			<-spinning
 			closed := make(chan error, 1)
 			go func() { closed <- f.d.Close(ctxFor(t, 10*time.Second)) }()
-			require.Eventually(t, f.d.Closed, 5*time.Second, 10*time.Microsecond, "Close never began")
+			require.Eventually(t, corelink.Of[ctdefer.CPU](f.d).Closed, 5*time.Second, 10*time.Microsecond, "Close never began")
 
 			err := f.g.ExpeditedBarrier(ctxFor(t, 20*time.Millisecond))
 			require.ErrorIs(t, err, grace.ErrStalled, "a barrier over a CPU in its stretch during Close")

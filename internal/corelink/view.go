@@ -32,6 +32,9 @@ type View[C any] struct {
 	// cpu is claimed: slow paths only.
 	ReapExited func(cpu int, collect bool) bool
 
+	// Closed reports whether the Domain's Close has begun.
+	Closed func() bool
+
 	// CallerCPU reports the CPU of the Domain that the calling thread owns,
 	// and false if none: a gettid system call and a lookup.
 	CallerCPU func() (cpu int, ok bool)
