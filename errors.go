@@ -29,11 +29,6 @@ var (
 	// says which, and names the CPU.
 	ErrBadCPU = errors.New("ctdefer: bad CPU")
 
-	// ErrCPUNotAllowed: the CPU is outside the process's allowed set (the
-	// affinity the process started with, see Options.CPUs), or the kernel
-	// refused to pin a thread to it (a cgroup cpuset change, hotplug).
-	ErrCPUNotAllowed = errors.New("ctdefer: CPU not in the process's allowed set")
-
 	// ErrCPUBusy: the CPU is already claimed by another worker.
 	ErrCPUBusy = errors.New("ctdefer: CPU already claimed")
 
@@ -61,10 +56,6 @@ var (
 
 	// ErrNilOption: a nil RegisterOption or ClaimOption was passed.
 	ErrNilOption = errors.New("ctdefer: nil option")
-
-	// ErrAffinity: sched_setaffinity failed for a reason other than the CPU
-	// not being allowed; the errno is wrapped too.
-	ErrAffinity = errors.New("ctdefer: setting thread affinity failed")
 
 	// ErrTooManyWorks: more work kinds registered than the context-tracking
 	// word has bits (ctseq.WorkBits).
@@ -97,12 +88,6 @@ var (
 	// ErrDangerZone: in debug mode, state guarded by a work bit was touched
 	// on a CPU between its kernel entry and the drain of that bit.
 	ErrDangerZone = errors.New("ctdefer: guarded state touched in the danger zone")
-
-	// ErrNoHeadroom: with Options.RequireHeadroom, a Claim would bring the
-	// CPUs claimed in the process to runtime.GOMAXPROCS(0), leaving no P
-	// for the goroutines that are not workers. The error gives both
-	// numbers.
-	ErrNoHeadroom = errors.New("ctdefer: no GOMAXPROCS headroom left for non-worker goroutines")
 )
 
 // MisuseError is the value owner methods panic with when debug checks find a

@@ -104,7 +104,7 @@ func Run(cfg Config) (*Results, error) {
 			if iso, err := ctdefer.Isolate(target); err != nil {
 				res.Isolation = fmt.Sprintf("could not isolate the hot loop's CPU: %v", err)
 			} else {
-				res.Isolation = fmt.Sprintf("the other %d threads of the process moved off CPU %d (ctdefer.Isolate)", iso.Threads(), target)
+				res.Isolation = fmt.Sprintf("the other %d threads of the process moved off CPU %d (host.Isolate)", iso.Threads(), target)
 				var once sync.Once
 				unisolate = func() { once.Do(func() { _ = iso.Restore() }) }
 				defer unisolate()
