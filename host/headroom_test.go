@@ -11,7 +11,7 @@ import (
 
 // Workers below GOMAXPROCS leave headroom; as many as GOMAXPROCS, or more,
 // do not, and the error gives both numbers.
-// Mutant caught: headroom-off-by-one.
+// Mutant caught: headroom-never-short.
 func TestCheckHeadroom(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
 	require.NoError(t, host.CheckHeadroom(0))

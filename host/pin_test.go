@@ -39,6 +39,7 @@ func TestPinThread(t *testing.T) {
 
 // A CPU the kernel refuses (4000: no such CPU online here) is ErrNotAllowed
 // with the errno; a number no machine has is an error naming it.
+// Mutant caught: pin-refusal-not-notallowed.
 func TestPinThreadErrors(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
