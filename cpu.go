@@ -17,7 +17,7 @@ import (
 // CPU is the owner's handle on one claimed CPU. Claim returns it to the
 // goroutine that pinned itself; its methods may be called only from that
 // goroutine (with Options.Debug, a call from another thread panics with a
-// *MisuseError wrapping ErrWrongThread). Remote code uses the Domain's
+// *MisuseError, Reason "wrong thread"). Remote code uses the Domain's
 // Defer and DeferWait, which never need a *CPU.
 //
 // A handle is dead once Release has begun: every method that acts on the
@@ -101,8 +101,9 @@ func (e usedAfterRelease) Error() string {
 //
 // Errors: ErrBadCPU (cpu not in the domain), ErrCPUBusy (claimed by a live
 // owner), ErrAlreadyOwner (the calling goroutine already owns a CPU),
-// ErrNilOption, host.ErrNotAllowed (the kernel refused the affinity: cpuset,
-// hotplug), an error wrapping the errno for any other affinity failure,
+// an *ArgError for a nil option (errors.Is: ErrInvalid), host.ErrNotAllowed
+// (the kernel refused the affinity: cpuset, hotplug), an error wrapping the
+// errno for any other affinity failure,
 // ErrNotSupported (pinning on a platform without it), ErrClosed, and
 // host.ErrNoHeadroom with Options.RequireHeadroom.
 //
@@ -118,7 +119,7 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 	var cfg claimConfig
 	for i, o := range opts {
 		if o == nil {
-			return nil, fmt.Errorf("ctdefer: Claim(%d): option %d is nil: %w", cpu, i, ErrNilOption)
+			return nil, &ArgError{Call: "ctdefer.Domain.Claim", Arg: fmt.Sprintf("opts[%d]", i), Reason: fmt.Sprintf("nil option (CPU %d)", cpu)}
 		}
 		o(&cfg)
 	}

@@ -154,7 +154,7 @@ func TestLoggerMisuse(t *testing.T) {
 	require.Equal(t, slog.LevelError, r.level)
 	require.Equal(t, "CPU.Poll", r.attrs["method"])
 	require.Equal(t, "0", r.attrs["cpu"])
-	require.Contains(t, r.attrs["err"], "wrong thread")
+	require.Equal(t, "wrong thread", r.attrs["reason"])
 }
 
 // Per-work counters: each delivery path counts for its work only.
@@ -198,8 +198,8 @@ func TestWorkStats(t *testing.T) {
 	require.NoError(t, err)
 	for _, bad := range []ctdefer.Work{{}, foreign} {
 		_, err = d.WorkStats(bad)
-		require.ErrorIs(t, err, ctdefer.ErrUnregistered)
-		require.True(t, strings.HasPrefix(err.Error(), "ctdefer: WorkStats("+bad.Name()+")"), err.Error())
+		require.ErrorIs(t, err, ctdefer.ErrInvalid)
+		require.True(t, strings.HasPrefix(err.Error(), "ctdefer.Domain.WorkStats: w "+bad.Name()), err.Error())
 	}
 }
 

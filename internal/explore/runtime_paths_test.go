@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 	"strings"
 	"testing"
 	"time"
@@ -72,7 +73,7 @@ func waitScenario(kind string, rounds int, timed bool) explore.Scenario {
 			touched.Add(1)
 			ran++
 			explore.Atomically(func() {
-				if st := d.State(cpu); st != ctseq.Kernel {
+				if st := corelink.Of[ctdefer.CPU](d).State(cpu); st != ctseq.Kernel {
 					stateInHandler = st
 				}
 			})
@@ -409,7 +410,7 @@ func windowTicketScenario() explore.Scenario {
 			c.KernelEnter() // drains other: its completion is published for the waiter
 			c.UserEnter()
 			explore.Wait(func() bool {
-				snap, _ := d.Snapshot(0)
+				snap, _ := corelink.Of[ctdefer.CPU](d).Snapshot(0)
 				st := stats()
 				return waiterDone || snap.Work().Has(0) || st.IPIs > st.IPIRuns
 			})
