@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/host"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"github.com/ctdefer/ctdefer/internal/corelink"
 	"github.com/ctdefer/ctdefer/internal/percpu"
@@ -102,9 +103,10 @@ func (w Work) Name() string {
 func (w Work) String() string { return w.Name() }
 
 // New creates a Domain over the CPUs in opts.CPUs (default: the process's
-// allowed set). It fails with ErrBadCPU for a negative, duplicate or too
-// large CPU number, ErrCPUNotAllowed for a CPU outside the allowed set, and
-// ErrNotSupported when pinning is requested on a platform without it.
+// allowed set, host.AllowedCPUs). It fails with ErrBadCPU for a negative,
+// duplicate or too large CPU number, host.ErrNotAllowed for a CPU outside
+// the allowed set, and ErrNotSupported when pinning is requested on a
+// platform without it.
 func New(opts Options) (*Domain, error) {
 	if opts.IPITimeout <= 0 {
 		opts.IPITimeout = defaultIPITimeout
@@ -116,8 +118,8 @@ func New(opts Options) (*Domain, error) {
 	var allowed []int
 	if !opts.Unpinned {
 		var err error
-		if allowed, err = allowedCPUs(); err != nil {
-			return nil, err
+		if allowed, err = host.AllowedCPUs(); err != nil {
+			return nil, fmt.Errorf("ctdefer: New: %w (use Options.Unpinned)", err)
 		}
 	}
 	if cpus == nil {
@@ -133,7 +135,7 @@ func New(opts Options) (*Domain, error) {
 	if allowed != nil {
 		check = func(c int) error {
 			if !slices.Contains(allowed, c) {
-				return fmt.Errorf("CPU %d (allowed: %v): %w", c, allowed, ErrCPUNotAllowed)
+				return fmt.Errorf("CPU %d (allowed: %s): %w", c, host.FormatCPUList(allowed), host.ErrNotAllowed)
 			}
 			return nil
 		}

@@ -29,11 +29,6 @@ var (
 	// says which, and names the CPU.
 	ErrBadCPU = errors.New("ctdefer: bad CPU")
 
-	// ErrCPUNotAllowed: the CPU is outside the process's allowed set (the
-	// affinity the process started with, see Options.CPUs), or the kernel
-	// refused to pin a thread to it (a cgroup cpuset change, hotplug).
-	ErrCPUNotAllowed = errors.New("ctdefer: CPU not in the process's allowed set")
-
 	// ErrCPUBusy: the CPU is already claimed by another worker.
 	ErrCPUBusy = errors.New("ctdefer: CPU already claimed")
 
@@ -55,19 +50,9 @@ var (
 	// it. It returns at once instead of hanging.
 	ErrWouldDeadlock = errors.New("ctdefer: call would wait for the calling goroutine")
 
-	// ErrAffinity: sched_setaffinity failed for a reason other than the CPU
-	// not being allowed; the errno is wrapped too.
-	ErrAffinity = errors.New("ctdefer: setting thread affinity failed")
-
 	// ErrIPITimeout: a synchronous delivery did not complete in time; the
 	// error names the CPU and what it was doing.
 	ErrIPITimeout = errors.New("ctdefer: IPI timed out")
-
-	// ErrNoHeadroom: with Options.RequireHeadroom, a Claim would bring the
-	// CPUs claimed in the process to runtime.GOMAXPROCS(0), leaving no P
-	// for the goroutines that are not workers. The error gives both
-	// numbers.
-	ErrNoHeadroom = errors.New("ctdefer: no GOMAXPROCS headroom left for non-worker goroutines")
 )
 
 // MisuseError is the value owner methods panic with when a check finds a

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/host"
 )
 
 func TestNewBadCPUs(t *testing.T) {
@@ -43,7 +44,7 @@ func TestNewCPUNotAllowed(t *testing.T) {
 	// CPU 4000 (beyond 1023, the limit of a fixed cpu_set_t) is not in any
 	// allowed set on this machine.
 	_, err := ctdefer.New(ctdefer.Options{CPUs: []int{4000}})
-	require.ErrorIs(t, err, ctdefer.ErrCPUNotAllowed)
+	require.ErrorIs(t, err, host.ErrNotAllowed)
 	require.Contains(t, err.Error(), "4000")
 	// Unpinned, the same CPU number is fine: it is only a name.
 	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{4000}, Unpinned: true})

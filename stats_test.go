@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/trace"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -338,18 +337,4 @@ func TestTraceTasks(t *testing.T) {
 		entry := append([]byte{byte(len(name))}, name...)
 		require.True(t, bytes.Contains(buf.Bytes(), entry), "the trace holds %q", name)
 	}
-}
-
-// AllowedCPUs is New's default set, sorted, a fresh copy each call.
-// Mutant caught: allowed-shared-slice.
-func TestAllowedCPUs(t *testing.T) {
-	cpus := ctdefer.AllowedCPUs()
-	require.NotEmpty(t, cpus)
-	require.True(t, slices.IsSorted(cpus), "%v", cpus)
-	d, err := ctdefer.New(testOptions())
-	require.NoError(t, err)
-	require.Equal(t, d.CPUs(), cpus, "what New uses by default")
-	require.NoError(t, d.Close(context.Background()))
-	cpus[0] = -1
-	require.NotEqual(t, -1, ctdefer.AllowedCPUs()[0], "a fresh copy each call")
 }

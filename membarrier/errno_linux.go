@@ -5,6 +5,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/ctdefer/ctdefer/host"
 	"github.com/ctdefer/ctdefer/internal/sysx"
 )
 
@@ -33,9 +34,9 @@ func possibleCPUs() sysx.CPUSet {
 	if err != nil {
 		return sysx.CPUSet{}
 	}
-	s, err := sysx.ParseCPUList(string(b))
+	cpus, err := host.ParseCPUList(string(b))
 	if err != nil {
 		return sysx.CPUSet{}
 	}
-	return s
+	return sysx.CPUSetOf(cpus...)
 }
