@@ -365,7 +365,7 @@ func graceRows() []graceRow {
 //	grace/synchronize: N interleavings (bound=none), 0 violations (longest S steps, T)
 //
 // The deliberately broken engines these scenarios must catch are in the
-// mutation catalogue (mutants/catalogue.txt).
+// mutation catalogue (verify/mutants/catalogue.txt).
 // Mutants caught: grace-barrier-skip-kernel, grace-fast-path-no-start, grace-ignore-release, grace-no-wait, grace-poll-quiescent, grace-start-need-load-store.
 func TestGraceExplore(t *testing.T) {
 	for _, x := range graceRows() {

@@ -7,7 +7,7 @@ package explore_test
 // inside kernel stretches, parking with run-on-behalf, and Close against
 // posts and releases. Each states its property at the end of every schedule
 // (or inside it, where a handler can see the violation); the mutation
-// catalogue (mutants/) holds the bugs each must catch.
+// catalogue (verify/mutants/) holds the bugs each must catch.
 
 import (
 	"context"
@@ -475,7 +475,7 @@ func TestRuntimePathsExplore(t *testing.T) {
 	} {
 		t.Run(tc.s.Name, func(t *testing.T) {
 			o := explore.Options{Preemptions: tc.bound, Timeouts: strings.HasSuffix(tc.s.Name, "-timeout")}
-			exploreAndReport(t, tc.s, o, "", "", nil, 0)
+			exploreAndReport(t, tc.s, o, "")
 		})
 	}
 }
