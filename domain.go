@@ -261,25 +261,6 @@ func (d *Domain) badCPU(method string, cpu int) error {
 	return fmt.Errorf("ctdefer: %s(%d): CPU %d is not one of the domain's CPUs %v: %w", method, cpu, cpu, d.cpus.List(), ErrBadCPU)
 }
 
-// Stats returns the statistics of one CPU.
-func (d *Domain) Stats(cpu int) (Stats, error) {
-	s, err := d.slotOf("Stats", cpu)
-	if err != nil {
-		return Stats{}, err
-	}
-	return s.stats(), nil
-}
-
-// TotalStats returns the statistics summed over every CPU.
-func (d *Domain) TotalStats() Stats {
-	var t Stats
-	for i := range d.slots {
-		t.add(d.slots[i].stats())
-	}
-	return t
-}
-
-
 // Close shuts the Domain down, accounting for every delivery:
 //
 //  1. It refuses new work and claims (Defer, DeferWait, Send, IPI, Claim and
