@@ -46,6 +46,8 @@ type Domain struct {
 	all      ctseq.Work    // every registered bit
 	claimers atomicx.Int32 // claimed CPUs; Close waits for zero
 
+	worksPub atomicx.Pointer[[]*workInfo] // works, for Stats: stored under mu, loaded without it (stats.go)
+
 	closeMu   atomicx.Mutex // one Close at a time (TryLock: a nested Close returns at once)
 	closeDone bool          // guarded by closeMu: Close has finished its job
 
@@ -212,6 +214,7 @@ func (d *Domain) Register(name string, h Handler, opts ...RegisterOption) (Work,
 		o(info)
 	}
 	d.works = append(d.works, info)
+	d.publishWorks()
 	d.all |= ctseq.Of(info.bit)
 	return Work{d: d, info: info}, nil
 }

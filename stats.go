@@ -141,14 +141,24 @@ func (d *Domain) Stats() Stats {
 		d.slots[i].stats(c)
 		st.add(c)
 	}
-	d.mu.Lock()
-	works := d.works[:len(d.works):len(d.works)] // append-only under mu: the prefix never changes
-	d.mu.Unlock()
+	var works []*workInfo
+	if p := d.worksPub.Load(); p != nil { // load: pairs with the store in publishWorks
+		works = *p
+	}
 	st.Works = make([]WorkStats, len(works))
 	for i, w := range works {
 		st.Works[i] = d.workStats(w)
 	}
 	return st
+}
+
+// publishWorks publishes d.works for Stats, which takes no lock: a Stats
+// that the explorer runs inside one step may not wait for one. Called by
+// Register, with d.mu held. The slice is append-only: the prefix a Stats
+// loaded never changes.
+func (d *Domain) publishWorks() {
+	ws := d.works[:len(d.works):len(d.works)]
+	d.worksPub.Store(&ws) // store under mu: pairs with the load in Stats
 }
 
 // add adds one CPU's counters to the totals.
