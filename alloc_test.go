@@ -30,7 +30,7 @@ func TestZeroAllocHotPaths(t *testing.T) {
 			c.KernelEnter()
 		}), "UserEnter + Poll + KernelEnter without work")
 	})
-	st, _ := d.Stats(cpus[0])
+	st := cpuStats(d, cpus[0])
 	require.GreaterOrEqual(t, st.Deferred, uint64(1000), "the deferred path was exercised: %v", st)
 	require.Zero(t, st.IPIs, "no IPI in the measured paths: %v", st)
 }

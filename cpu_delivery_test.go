@@ -237,7 +237,7 @@ func TestDeferredRunNotMistakenForHandedBackIPI(t *testing.T) {
 	// sequence 0.
 	require.Equal(t, ctdefer.IPI, requireDefer(t, d, 0, w))
 	o := mutClaimFromExitedOwner(t, d, 0)
-	require.Equal(t, uint64(1), d.TotalStats().OwnersGone)
+	require.Equal(t, uint64(1), d.Stats().OwnersGone)
 	require.Equal(t, 1, cnt.get(0), "handed back, not run")
 
 	// The new owner: user mode at sequence 1, so a deferred delivery is

@@ -35,7 +35,7 @@ func TestKernelEnterRunsDeferredWorkBeforeIPIs(t *testing.T) {
 	require.Equal(t, ctdefer.Deferred, requireDefer(t, d, 0, deferred))
 	sent := make(chan error, 1)
 	go func() { sent <- d.IPI(context.Background(), 0, ipi) }() // posts although the CPU is in user mode
-	eventually(t, "the IPI posted", func() bool { s, _ := d.Stats(0); return s.IPIs == 1 })
+	eventually(t, "the IPI posted", func() bool { s := cpuStats(d, 0); return s.IPIs == 1 })
 	o.do(func(c *ctdefer.CPU) { c.KernelEnter() })
 	require.NoError(t, mutWait(t, "the IPI's wait", sent))
 	mu.Lock()

@@ -19,12 +19,12 @@ func TestDeferToUserIsDeferred(t *testing.T) {
 
 	require.Equal(t, ctdefer.Deferred, requireDefer(t, d, cpus[0], w, "Defer to a CPU in user mode"))
 	require.Equal(t, 0, cnt.get(cpus[0]), "deferred work must not run before the kernel entry")
-	st, _ := d.Stats(cpus[0])
+	st := cpuStats(d, cpus[0])
 	require.Zero(t, st.IPIs, "a CPU in user mode gets no IPI: %v", st)
 
 	o.do(func(c *ctdefer.CPU) { c.KernelEnter() })
 	require.Equal(t, 1, cnt.get(cpus[0]), "KernelEnter runs the deferred work once")
-	st, _ = d.Stats(cpus[0])
+	st = cpuStats(d, cpus[0])
 	require.Equal(t, uint64(1), st.Deferred, "stats: %v", st)
 	require.Equal(t, uint64(1), st.Drains, "stats: %v", st)
 	require.Equal(t, uint64(1), st.Executed, "stats: %v", st)
@@ -37,7 +37,7 @@ func TestDeferToKernelSendsIPI(t *testing.T) {
 	cpus, d, cnt, w, o := countingOwner(t, testOptions())
 
 	require.Equal(t, ctdefer.IPI, requireDefer(t, d, cpus[0], w, "Defer to a CPU in the kernel"))
-	st, _ := d.Stats(cpus[0])
+	st := cpuStats(d, cpus[0])
 	require.Equal(t, uint64(1), st.IPIs, "stats: %v", st)
 	require.Equal(t, 0, cnt.get(cpus[0]), "the IPI waits for a poll point")
 	var handled bool
@@ -46,7 +46,7 @@ func TestDeferToKernelSendsIPI(t *testing.T) {
 	require.Equal(t, 1, cnt.get(cpus[0]), "Poll runs the IPI")
 	o.do(func(c *ctdefer.CPU) { c.Poll(); c.UserEnter(); c.KernelEnter() })
 	require.Equal(t, 1, cnt.get(cpus[0]), "exactly once")
-	st, _ = d.Stats(cpus[0])
+	st = cpuStats(d, cpus[0])
 	require.Equal(t, uint64(1), st.IPIRuns, "stats: %v", st)
 	require.Zero(t, st.Deferred, "stats: %v", st)
 	require.Zero(t, st.IPIsInUser, "stats: %v", st)
@@ -57,7 +57,7 @@ func TestUserEnterHandlesPendingIPIs(t *testing.T) {
 	requireDefer(t, d, cpus[0], w, "IPI to a CPU in the kernel")
 	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
 	require.Equal(t, 1, cnt.get(cpus[0]), "UserEnter handles pending IPIs before returning to user")
-	st, _ := d.Stats(cpus[0])
+	st := cpuStats(d, cpus[0])
 	require.Zero(t, st.IPIsInUser, "handled in kernel mode: %v", st)
 	o.do(func(c *ctdefer.CPU) { c.KernelEnter() })
 }
@@ -74,13 +74,13 @@ func TestIPILandsInUserMode(t *testing.T) {
 	for time.Now().Before(deadline) {
 		require.NoError(t, d.DeferWait(context.Background(), cpus[0], w))
 		sent++
-		if st, _ := d.Stats(cpus[0]); st.IPIsInUser > 0 && sent >= 100 {
+		if st := cpuStats(d, cpus[0]); st.IPIsInUser > 0 && sent >= 100 {
 			break
 		}
 	}
 	stop.Store(true)
 	<-loop
-	st, _ := d.Stats(cpus[0])
+	st := cpuStats(d, cpus[0])
 	require.NotZero(t, st.IPIsInUser, "the race was never observed in %d deliveries: %v", sent, st)
 	require.Equal(t, sent, cnt.get(cpus[0]), "every delivery ran exactly once")
 	require.Equal(t, uint64(sent), st.Executed, "stats: %v", st)
@@ -100,7 +100,7 @@ func TestDeferWaitDeferredAndIPI(t *testing.T) {
 	}
 	stop.Store(true)
 	<-loop
-	st, _ := d.Stats(cpus[0])
+	st := cpuStats(d, cpus[0])
 	require.Equal(t, uint64(200), st.Executed, "stats: %v", st)
 	t.Logf("200 synchronous deliveries: %v", st)
 }
@@ -155,7 +155,7 @@ func TestRemoteSafeRunsOnBehalfOfParkedCPU(t *testing.T) {
 		t.Fatal("the parked CPU was woken although its work was run on its behalf")
 	case <-time.After(20 * time.Millisecond):
 	}
-	st, _ := d.Stats(cpus[0])
+	st := cpuStats(d, cpus[0])
 	require.Equal(t, uint64(1), st.OnBehalf, "stats: %v", st)
 	require.Zero(t, st.IPIs, "stats: %v", st)
 	cancel()
@@ -229,7 +229,7 @@ func TestCloseRefusesAndHandsBack(t *testing.T) {
 	// A synchronous delivery of work that Close will hand back.
 	waitErr := make(chan error)
 	go func() { waitErr <- d.DeferWait(context.Background(), cpus[1], wp) }()
-	require.Eventually(t, func() bool { st, _ := d.Stats(cpus[1]); return st.IPIs == 3 }, time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { st := cpuStats(d, cpus[1]); return st.IPIs == 3 }, time.Second, time.Millisecond)
 
 	closed := make(chan error)
 	go func() { closed <- d.Close(context.Background()) }()
@@ -297,7 +297,7 @@ func TestFlushOnEntryRunsEveryWork(t *testing.T) {
 	require.Equal(t, 1, b.get(cpus[0]), "FlushOnEntry runs every registered work")
 	o.do(func(c *ctdefer.CPU) { c.UserEnter(); c.KernelEnter() })
 	require.Equal(t, 2, b.get(cpus[0]), "at every entry")
-	st, _ := d.Stats(cpus[0])
+	st := cpuStats(d, cpus[0])
 	require.Equal(t, uint64(2), st.Flushes, "stats: %v", st)
 	require.Zero(t, st.IPIs, "stats: %v", st)
 }
@@ -400,7 +400,7 @@ func TestExactlyOnceTwoSenders(t *testing.T) {
 	}
 	require.Equal(t, 2*items, total, "every item ran")
 	require.Zero(t, wrongly, "runs on the wrong CPU, twice, or before being sent")
-	st := d.TotalStats()
+	st := d.Stats()
 	require.Equal(t, uint64(2*items), st.Executed, "stats: %v", st)
 	t.Logf("%d items: %v", 2*items, st)
 }

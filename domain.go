@@ -46,6 +46,8 @@ type Domain struct {
 	all      ctseq.Work    // every registered bit
 	claimers atomicx.Int32 // claimed CPUs; Close waits for zero
 
+	worksPub atomicx.Pointer[[]*workInfo] // works, for Stats: stored under mu, loaded without it (stats.go)
+
 	closeMu   atomicx.Mutex // one Close at a time (TryLock: a nested Close returns at once)
 	closeDone bool          // guarded by closeMu: Close has finished its job
 
@@ -212,6 +214,7 @@ func (d *Domain) Register(name string, h Handler, opts ...RegisterOption) (Work,
 		o(info)
 	}
 	d.works = append(d.works, info)
+	d.publishWorks()
 	d.all |= ctseq.Of(info.bit)
 	return Work{d: d, info: info}, nil
 }
@@ -260,25 +263,6 @@ func (d *Domain) slotOf(method string, cpu int) (*slot, error) {
 func (d *Domain) badCPU(method string, cpu int) error {
 	return fmt.Errorf("ctdefer: %s(%d): CPU %d is not one of the domain's CPUs %v: %w", method, cpu, cpu, d.cpus.List(), ErrBadCPU)
 }
-
-// Stats returns the statistics of one CPU.
-func (d *Domain) Stats(cpu int) (Stats, error) {
-	s, err := d.slotOf("Stats", cpu)
-	if err != nil {
-		return Stats{}, err
-	}
-	return s.stats(), nil
-}
-
-// TotalStats returns the statistics summed over every CPU.
-func (d *Domain) TotalStats() Stats {
-	var t Stats
-	for i := range d.slots {
-		t.add(d.slots[i].stats())
-	}
-	return t
-}
-
 
 // Close shuts the Domain down, accounting for every delivery:
 //

@@ -118,8 +118,9 @@ func ExampleDomain_DeferWaitAll() {
 	// CPU 1: ipi, applied config 2
 }
 
-// Per-work counters say how each kind of work reached its CPUs.
-func ExampleDomain_WorkStats() {
+// Stats holds the totals, each CPU's counters and each work's: here the
+// per-work counters say how the work reached its CPU.
+func ExampleDomain_Stats() {
 	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true})
 	if err != nil {
 		panic(err)
@@ -131,17 +132,21 @@ func ExampleDomain_WorkStats() {
 	}
 	_ = d.DeferWait(context.Background(), 0, flush) // parked: run on its behalf
 	_ = d.Close(context.Background())
-	st, _ := d.WorkStats(flush)
-	fmt.Println(st)
+	st := d.Stats()
+	fmt.Printf("executed=%d on-behalf=%d\n", st.Executed, st.OnBehalf)
+	fmt.Printf("CPU %d: claimed=%v executed=%d\n", st.CPUs[0].CPU, st.CPUs[0].Claimed, st.CPUs[0].Executed)
+	fmt.Printf("%+v\n", st.Works[0])
 	// Output:
-	// flush: deferred=0 ipis=0 ipi-runs=0 on-behalf=1 flushed=0 runs=1
+	// executed=1 on-behalf=1
+	// CPU 0: claimed=false executed=1
+	// {Name:flush Deferred:0 IPIs:0 IPIRuns:0 OnBehalf:1 Flushed:0 Runs:1}
 }
 
-// StatsVar is an expvar.Var: publish it and /debug/vars serves the
-// Domain's statistics as JSON. An exporter for another system (Prometheus
-// text format here, written by hand: the library depends on none) reads
-// AllStats.
-func ExampleDomain_StatsVar() {
+// Stats encodes to JSON: published with expvar.Func, /debug/vars serves
+// the Domain's statistics, live. An exporter for another system
+// (Prometheus text format here, written by hand: the library depends on
+// none) reads Stats' fields.
+func ExampleStats_expvar() {
 	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true})
 	if err != nil {
 		panic(err)
@@ -151,13 +156,14 @@ func ExampleDomain_StatsVar() {
 	_ = d.DeferWait(context.Background(), 0, bump)
 	_ = d.Close(context.Background())
 
-	// In a program: expvar.Publish("ctdefer", d.StatsVar()). A Map keeps
-	// the example from registering a process-wide name.
+	// In a program:
+	//	expvar.Publish("ctdefer", expvar.Func(func() any { return d.Stats() }))
+	// A Map keeps the example from registering a process-wide name.
 	vars := new(expvar.Map).Init()
-	vars.Set("ctdefer", d.StatsVar())
+	vars.Set("ctdefer", expvar.Func(func() any { return d.Stats() }))
 	var decoded struct {
-		Total struct{ Executed, IPIs uint64 }
-		Works []struct {
+		Executed, IPIs uint64
+		Works          []struct {
 			Name string
 			Runs uint64
 		}
@@ -165,14 +171,14 @@ func ExampleDomain_StatsVar() {
 	if err := json.Unmarshal([]byte(vars.Get("ctdefer").String()), &decoded); err != nil {
 		panic(err)
 	}
-	fmt.Printf("expvar: executed=%d ipis=%d works=%v\n", decoded.Total.Executed, decoded.Total.IPIs, decoded.Works)
+	fmt.Printf("expvar: executed=%d ipis=%d works=%v\n", decoded.Executed, decoded.IPIs, decoded.Works)
 
-	all := d.AllStats()
-	for _, w := range all.Works {
+	st := d.Stats()
+	for _, w := range st.Works {
 		fmt.Printf("ctdefer_work_runs_total{work=%q} %d\n", w.Name, w.Runs)
 	}
-	for _, c := range all.CPUs {
-		fmt.Printf("ctdefer_ipi_latency_seconds_count{cpu=\"%d\"} %d\n", c.CPU, c.Stats.IPILatency.Total())
+	for _, c := range st.CPUs {
+		fmt.Printf("ctdefer_ipi_latency_seconds_count{cpu=\"%d\"} %d\n", c.CPU, c.IPILatency.Total())
 	}
 	// Output:
 	// expvar: executed=1 ipis=1 works=[{bump 1}]
@@ -180,18 +186,20 @@ func ExampleDomain_StatsVar() {
 	// ctdefer_ipi_latency_seconds_count{cpu="0"} 1
 }
 
-// The IPI latency histogram has fixed log-scale buckets; quantiles are the
-// upper bound of a bucket, capped by the maximum.
-func ExampleLatencyHistogram() {
-	var h ctdefer.LatencyHistogram // Stats.IPILatency is one
+// A Histogram has fixed log-linear buckets; a quantile is the upper bound
+// of a bucket, capped by the largest duration recorded.
+func ExampleHistogram() {
+	var h ctdefer.Histogram // Stats.IPILatency is one
 	for range 98 {
 		h.Record(time.Microsecond)
 	}
 	h.Record(time.Millisecond)
 	h.Record(3 * time.Millisecond)
-	fmt.Println("n:", h.Total(), "p50:", h.P50(), "p99:", h.P99(), "max:", h.Max)
+	fmt.Println("n:", h.Total(), "p50:", h.Quantile(0.5), "p99:", h.Quantile(0.99), "max:", h.Quantile(1))
+	fmt.Println(h)
 	// Output:
-	// n: 100 p50: 1.024µs p99: 1.048576ms max: 3ms
+	// n: 100 p50: 1.007µs p99: 1.015807ms max: 3ms
+	// {n=100 p50=1.007µs p99=1.015807ms max=3ms}
 }
 
 // With a Logger, the events an operator needs are logged: here Close hands

@@ -54,7 +54,7 @@ func ExampleDomain_Defer() {
 	deliveredIPI <- struct{}{}
 	<-done
 
-	st := d.TotalStats()
+	st := d.Stats()
 	fmt.Printf("deferred=%d ipis=%d executed=%d\n", st.Deferred, st.IPIs, st.Executed)
 	_ = d.Close(context.Background())
 	// Output:
@@ -95,7 +95,7 @@ func ExampleDomain_DeferWait() {
 	if err := d.DeferWait(context.Background(), 0, flush); err != nil {
 		panic(err)
 	}
-	st := d.TotalStats()
+	st := d.Stats()
 	fmt.Printf("flushed=%d on-behalf=%d ipis=%d\n", flushed, st.OnBehalf, st.IPIs)
 	closeErr := make(chan error)
 	go func() { closeErr <- d.Close(context.Background()) }()

@@ -60,7 +60,7 @@ func TestClaimedWorkersCount(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		require.NoError(t, d.Close(ctx), "nothing was pending")
-		require.Equal(t, uint64(1), d.TotalStats().OwnersGone, "Close took the exited owner's CPU back")
+		require.Equal(t, uint64(1), d.Stats().OwnersGone, "Close took the exited owner's CPU back")
 		require.Equal(t, base, claimedWorkers(), "an exited owner taken back uncounts")
 	} else {
 		require.NoError(t, d.Close(context.Background()))

@@ -3,6 +3,7 @@ package ctdefer_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -185,4 +186,15 @@ func stopAtCleanup(t testing.TB) *atomic.Bool {
 	stop := new(atomic.Bool)
 	t.Cleanup(func() { stop.Store(true) })
 	return stop
+}
+
+// cpuStats returns CPU cpu's entry of d.Stats(); it panics if cpu is not
+// one of d's CPUs.
+func cpuStats(d *ctdefer.Domain, cpu int) ctdefer.CPUStats {
+	for _, c := range d.Stats().CPUs {
+		if c.CPU == cpu {
+			return c
+		}
+	}
+	panic(fmt.Sprintf("cpuStats: CPU %d is not one of the domain's CPUs %v", cpu, d.CPUs()))
 }

@@ -2,6 +2,8 @@ package ctdefer
 
 import (
 	"encoding/json"
+	"fmt"
+	"iter"
 	"math"
 	"math/bits"
 	"time"
@@ -9,124 +11,172 @@ import (
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 )
 
-// LatencyBuckets is the number of buckets of a LatencyHistogram.
-const LatencyBuckets = 32
-
-// LatencyHistogram counts latencies in fixed log-scale buckets: bucket i
-// holds the latencies in [2^i, 2^(i+1)) nanoseconds (bucket 0 also holds 0
-// and negative values, the last one everything from 2^31 ns, about 2.1 s,
-// up). The bounds are the same for every histogram, so histograms of
-// different CPUs and Domains add up bucket by bucket (Merge).
+// Histogram counts durations in log-linear buckets (HdrHistogram's layout
+// with 5 significant bits): durations below 64 ns have a bucket each, and
+// above that each power of two is split into 32 buckets, so that a bucket is
+// at most 1/32 (about 3 %) of its values wide. Negative durations count as
+// 0; the last bucket holds everything from about 64 s up. Every Histogram
+// has the same buckets, so histograms add up (Merge).
 //
-// Stats.IPILatency is one: for each IPI claim, the time from the oldest
-// post it took to the owner taking it. A quantile read from the buckets is
-// the upper bound of the bucket that holds it (capped by Max): an
-// overestimate by less than a factor of two.
+// A quantile read from the buckets is the upper bound of the bucket that
+// holds it, capped by the largest duration recorded (which is kept exactly):
+// an overestimate by at most a bucket's width.
 //
-// The zero value is an empty histogram. It is a plain value, safe to copy;
-// the Domain keeps its live counts per CPU, lock-free, and Stats copies them.
-type LatencyHistogram struct {
-	// Counts[i] is the number of latencies in bucket i (see
-	// LatencyBucketBound for its upper bound).
-	Counts [LatencyBuckets]uint64
-	// Max is the largest latency recorded.
-	Max time.Duration
+// Stats.IPILatency is one. cmd/ctdefer's bench records its own latencies in
+// one, with Record, which never allocates.
+//
+// The zero value is empty and ready. A Histogram is a plain value (about
+// 8 KB), safe to copy, not safe for concurrent use.
+type Histogram struct {
+	counts [histBuckets]uint64
+	n      uint64
+	max    time.Duration
 }
 
-// LatencyBucketBound returns the upper bound of bucket i, 2^(i+1) ns; the
-// last bucket has none (math.MaxInt64). It panics if i is out of range.
-func LatencyBucketBound(i int) time.Duration {
-	if i < 0 || i >= LatencyBuckets {
-		panic("ctdefer: LatencyBucketBound: bucket out of range")
+const (
+	histSubBits = 5
+	histSub     = 1 << histSubBits // buckets per power of two
+	histExact   = 2 * histSub      // durations below this have a bucket each
+	histOctaves = 30               // powers of two split into buckets, from histExact up
+	histBuckets = histExact + histOctaves*histSub
+)
+
+// histBucket returns the index of v's bucket.
+func histBucket(v uint64) int {
+	if v < histExact {
+		return int(v)
 	}
-	if i == LatencyBuckets-1 {
+	shift := bits.Len64(v) - (histSubBits + 1) // >= 1
+	if shift > histOctaves {
+		return histBuckets - 1
+	}
+	top := int(v >> shift) // in [histSub, 2*histSub)
+	return histExact + (shift-1)*histSub + top - histSub
+}
+
+// histUpper returns the largest duration of bucket i (math.MaxInt64 for the
+// last one, which has no bound).
+func histUpper(i int) time.Duration {
+	if i < histExact {
+		return time.Duration(i)
+	}
+	if i == histBuckets-1 {
 		return math.MaxInt64
 	}
-	return time.Duration(1) << (i + 1)
+	shift := (i-histExact)/histSub + 1
+	top := int64((i-histExact)%histSub + histSub)
+	return time.Duration((top+1)<<shift - 1)
 }
+
+// Record counts d.
+func (h *Histogram) Record(d time.Duration) {
+	h.counts[histBucket(uint64(max(d, 0)))]++
+	h.n++
+	h.max = max(h.max, d)
+}
+
+// Merge adds o's counts to h.
+func (h *Histogram) Merge(o Histogram) {
+	for i, c := range o.counts {
+		h.counts[i] += c
+	}
+	h.n += o.n
+	h.max = max(h.max, o.max)
+}
+
+// Total returns the number of durations recorded.
+func (h Histogram) Total() uint64 { return h.n }
+
+// Quantile returns the q-quantile (0 < q <= 1) of the recorded durations:
+// the upper bound of the bucket that holds the ceil(q*Total())-th smallest,
+// capped by the largest. Quantile(1) is the largest duration recorded,
+// exactly. It returns 0 for an empty histogram; q outside (0, 1] is clamped.
+func (h Histogram) Quantile(q float64) time.Duration {
+	if h.n == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(min(max(q, 0), 1) * float64(h.n)))
+	rank = min(max(rank, 1), h.n)
+	var seen uint64
+	for bound, c := range h.Buckets() {
+		if seen += c; seen >= rank {
+			return bound
+		}
+	}
+	return h.max // not reached: seen ends at Total
+}
+
+// Buckets yields each non-empty bucket, in increasing order: its upper
+// bound, capped by the largest duration recorded (so that the last bound is
+// that duration), and its count.
+func (h Histogram) Buckets() iter.Seq2[time.Duration, uint64] {
+	return func(yield func(time.Duration, uint64) bool) {
+		for i, c := range h.counts {
+			if c != 0 && !yield(min(histUpper(i), h.max), c) {
+				return
+			}
+		}
+	}
+}
+
+// String summarizes the histogram for %v: its total, median, 99th
+// percentile and maximum.
+func (h Histogram) String() string {
+	return fmt.Sprintf("{n=%d p50=%v p99=%v max=%v}", h.n, h.Quantile(0.5), h.Quantile(0.99), h.Quantile(1))
+}
+
+// MarshalJSON encodes the histogram for readers of expvar's output (and
+// others): Total, P50, P99 and Max (durations in nanoseconds), and Buckets,
+// the non-empty buckets as [upper bound, count] pairs (as Buckets yields
+// them).
+func (h Histogram) MarshalJSON() ([]byte, error) {
+	buckets := [][2]int64{}
+	for bound, c := range h.Buckets() {
+		buckets = append(buckets, [2]int64{int64(bound), int64(c)})
+	}
+	return json.Marshal(struct {
+		Total         uint64
+		P50, P99, Max time.Duration
+		Buckets       [][2]int64
+	}{h.n, h.Quantile(0.5), h.Quantile(0.99), h.Quantile(1), buckets})
+}
+
+// latencyBuckets is the number of buckets of a CPU's live IPI latency
+// counts: bucket i counts the latencies in [2^i, 2^(i+1)) ns (bucket 0 also
+// 0 and negative ones, the last one everything from 2^31 ns up).
+const latencyBuckets = 32
 
 // latencyBucket returns the bucket of latency d.
 func latencyBucket(d time.Duration) int {
 	if d < 2 {
 		return 0
 	}
-	return min(bits.Len64(uint64(d))-1, LatencyBuckets-1)
-}
-
-// Record adds one latency to the histogram (for histograms built outside a
-// Domain: tests, aggregation).
-func (h *LatencyHistogram) Record(d time.Duration) {
-	h.Counts[latencyBucket(d)]++
-	h.Max = max(h.Max, d)
-}
-
-// Merge adds o's counts to h.
-func (h *LatencyHistogram) Merge(o LatencyHistogram) {
-	for i, n := range o.Counts {
-		h.Counts[i] += n
-	}
-	h.Max = max(h.Max, o.Max)
-}
-
-// Total returns the number of latencies recorded.
-func (h LatencyHistogram) Total() uint64 {
-	var n uint64
-	for _, c := range h.Counts {
-		n += c
-	}
-	return n
-}
-
-// Quantile returns the q-quantile (0 < q <= 1) of the recorded latencies:
-// the upper bound of the bucket that holds the ceil(q*Total())-th smallest,
-// capped by Max. It returns 0 for an empty histogram; q outside (0, 1] is
-// clamped.
-func (h LatencyHistogram) Quantile(q float64) time.Duration {
-	total := h.Total()
-	if total == 0 {
-		return 0
-	}
-	rank := uint64(math.Ceil(min(max(q, 0), 1) * float64(total)))
-	rank = min(max(rank, 1), total)
-	var seen uint64
-	for i, c := range h.Counts {
-		if seen += c; seen >= rank {
-			return min(LatencyBucketBound(i), h.Max)
-		}
-	}
-	return h.Max // not reached: seen ends at total
-}
-
-// P50 returns the median (Quantile(0.5)).
-func (h LatencyHistogram) P50() time.Duration { return h.Quantile(0.5) }
-
-// P99 returns the 99th percentile (Quantile(0.99)).
-func (h LatencyHistogram) P99() time.Duration { return h.Quantile(0.99) }
-
-// MarshalJSON encodes the counts and Max (in nanoseconds) under their field
-// names, so that the encoding decodes back into a LatencyHistogram, plus
-// Total, P50 and P99 (nanoseconds) for readers of expvar's output.
-func (h LatencyHistogram) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Counts   [LatencyBuckets]uint64
-		Max      time.Duration
-		Total    uint64
-		P50, P99 time.Duration
-	}{h.Counts, h.Max, h.Total(), h.P50(), h.P99()})
+	return min(bits.Len64(uint64(d))-1, latencyBuckets-1)
 }
 
 // latencyCounts is a CPU's live histogram: written by its owner (one
 // Counter add per IPI claim, on the IPI path only), read by Stats.
-type latencyCounts [LatencyBuckets]atomicx.Counter
+type latencyCounts [latencyBuckets]atomicx.Counter
 
 // record counts latency d.
 func (l *latencyCounts) record(d time.Duration) {
 	l[latencyBucket(d)].Inc() // counter: orders nothing, read by Stats
 }
 
-// load copies the counts into h.
-func (l *latencyCounts) load(h *LatencyHistogram) {
+// load copies the counts into h, whose largest duration is worst. Each count
+// goes to the Histogram bucket of its power of two's largest duration, so
+// that a quantile of h is, as it was from the counts, the bound of the power
+// of two that holds it (capped by worst); the last one's, which has no bound,
+// goes to h's last bucket.
+func (l *latencyCounts) load(h *Histogram, worst time.Duration) {
+	*h = Histogram{max: worst}
 	for i := range l {
-		h.Counts[i] = l[i].Load() // counter: reporting only
+		c := l[i].Load() // counter: reporting only
+		b := histBuckets - 1
+		if i < latencyBuckets-1 {
+			b = histBucket(1<<(i+1) - 1)
+		}
+		h.counts[b] += c
+		h.n += c
 	}
 }

@@ -222,7 +222,7 @@ func TestOwnerGoneFoundByDeferWait(t *testing.T) {
 	require.NotErrorIs(t, werr, ctdefer.ErrIPITimeout)
 	require.Contains(t, werr.Error(), "Release", "the error hints at the missing Release")
 	require.False(t, d.Claimed(0), "the CPU was taken back")
-	require.Equal(t, uint64(1), d.TotalStats().OwnersGone)
+	require.Equal(t, uint64(1), d.Stats().OwnersGone)
 
 	o := startOwner(t, d, 0) // the CPU can be claimed again
 	o.stop()
@@ -288,7 +288,7 @@ func TestOwnerGoneFoundByClaim(t *testing.T) {
 		return last == nil // busy only until the thread has ended
 	})
 	require.NoError(t, last)
-	require.Equal(t, uint64(1), d.TotalStats().OwnersGone)
+	require.Equal(t, uint64(1), d.Stats().OwnersGone)
 }
 
 // Item 6: Close runs the RemoteSafe IPI and hands back the plain one; only
@@ -305,7 +305,7 @@ func TestCloseReportsOnlyWorkItHandedBack(t *testing.T) {
 		for name, w := range map[string]ctdefer.Work{"safe": safe, "plain": plain} {
 			go func() { results[name] <- d.DeferWait(context.Background(), 1, w) }()
 		}
-		eventually(t, "both IPIs posted", func() bool { s, _ := d.Stats(1); return s.IPIs == 2 })
+		eventually(t, "both IPIs posted", func() bool { s := cpuStats(d, 1); return s.IPIs == 2 })
 		cerr := d.Close(context.Background())
 		var ue *ctdefer.UndeliveredError
 		require.ErrorAs(t, cerr, &ue)
@@ -338,7 +338,7 @@ func TestPanickingNeighbourPublishesCompletions(t *testing.T) {
 			if at == "KernelEnter" {
 				eventually(t, "the waiter's bit set", func() bool { s, _ := d.Snapshot(0); return s.Work() != 0 })
 			} else {
-				eventually(t, "the waiter's IPI posted", func() bool { s, _ := d.Stats(0); return s.IPIs == 1 })
+				eventually(t, "the waiter's IPI posted", func() bool { s := cpuStats(d, 0); return s.IPIs == 1 })
 			}
 			requireDefer(t, d, 0, boom)
 			var p any
@@ -624,7 +624,7 @@ func TestOwnerGoneHandleCollected(t *testing.T) {
 	}
 	runtime.GC() // collects the handle: its weak pointer reads nil from now on
 	require.NoError(t, claim(), "the handle was collected: the claim is lost")
-	require.Equal(t, uint64(1), d.TotalStats().OwnersGone)
+	require.Equal(t, uint64(1), d.Stats().OwnersGone)
 }
 
 // A handle used after Release is dead: each method that acts on the CPU
@@ -749,7 +749,7 @@ func TestHandlerGoexit(t *testing.T) {
 				if path == "deferred" {
 					eventually(t, "the waiter's bit set", func() bool { s, _ := d.Snapshot(0); return s.Work() != 0 })
 				} else {
-					eventually(t, "the waiter's IPI posted", func() bool { s, _ := d.Stats(0); return s.IPIs == 1 })
+					eventually(t, "the waiter's IPI posted", func() bool { s := cpuStats(d, 0); return s.IPIs == 1 })
 				}
 				require.Equal(t, path == "deferred", requireDefer(t, d, 0, exit) == ctdefer.Deferred)
 				step <- struct{}{}

@@ -43,7 +43,7 @@ func goWorkerEnds(t *testing.T, end func(c *ctdefer.CPU)) *logRecorder {
 	require.NoError(t, cerr, "the worker released its CPU: nothing handed back, no owner lost")
 	require.Equal(t, 1, cnt.get(0), "Release ran the work deferred before the loop ended")
 	require.False(t, d.Claimed(0))
-	require.Zero(t, d.TotalStats().OwnersGone)
+	require.Zero(t, d.Stats().OwnersGone)
 	return rec
 }
 

@@ -1,7 +1,7 @@
 package ctdefer_test
 
-// Observability: Options.Logger's events, per-work counters, the IPI
-// latency histogram, StatsVar for expvar, runtime/trace tasks. On unpinned
+// Observability: Options.Logger's events, Stats (per-work counters, the
+// IPI latency histogram, JSON for expvar), runtime/trace tasks. On unpinned
 // edge Domains (see owner_test.go), through the public API.
 
 import (
@@ -10,9 +10,9 @@ import (
 	"encoding/json"
 	"expvar"
 	"log/slog"
+	"reflect"
 	"runtime"
 	"runtime/trace"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,9 +20,6 @@ import (
 
 	"github.com/ctdefer/ctdefer"
 )
-
-// StatsVar is what expvar.Publish takes.
-var _ expvar.Var = ctdefer.StatsVar{}
 
 // A wait that gives up (IPITimeout, the caller's deadline) is logged with
 // the CPU, the work and the CPU's state; a canceled one only at Debug.
@@ -180,31 +177,71 @@ func TestWorkStats(t *testing.T) {
 	f := startOwner(t, d, 2, ctdefer.FlushOnEntry())
 	f.do(func(c *ctdefer.CPU) { c.UserEnter(); c.KernelEnter() }) // runs every work
 
-	sa, err := d.WorkStats(a)
-	require.NoError(t, err)
-	require.Equal(t, ctdefer.WorkStats{Name: "a", Deferred: 1, IPIs: 1, IPIRuns: 1, Flushed: 1, Runs: 3}, sa)
-	sb, err := d.WorkStats(b)
-	require.NoError(t, err)
-	require.Equal(t, ctdefer.WorkStats{Name: "b", Deferred: 1, IPIs: 1, IPIRuns: 1, OnBehalf: 1, Flushed: 1, Runs: 4}, sb)
-	require.Equal(t, "a: deferred=1 ipis=1 ipi-runs=1 on-behalf=0 flushed=1 runs=3", sa.String())
-
-	total := d.TotalStats()
-	require.Equal(t, uint64(2), total.Deferred, "the CPU totals are the per-work sums")
-	require.Equal(t, uint64(2), total.IPIRuns)
-	require.Equal(t, sa.Runs+sb.Runs, total.Executed, "every execution is some work's")
-
-	other := edgeDomain(t)
-	foreign, err := other.Register("foreign", func(int) {})
-	require.NoError(t, err)
-	for _, bad := range []ctdefer.Work{{}, foreign} {
-		_, err = d.WorkStats(bad)
-		require.ErrorIs(t, err, ctdefer.ErrInvalid)
-		require.True(t, strings.HasPrefix(err.Error(), "ctdefer.Domain.WorkStats: w "+bad.Name()), err.Error())
-	}
+	st := d.Stats()
+	require.Equal(t, []ctdefer.WorkStats{
+		{Name: "a", Deferred: 1, IPIs: 1, IPIRuns: 1, Flushed: 1, Runs: 3},
+		{Name: "b", Deferred: 1, IPIs: 1, IPIRuns: 1, OnBehalf: 1, Flushed: 1, Runs: 4},
+	}, st.Works, "one entry per work, in registration order")
+	require.Equal(t, uint64(2), st.Deferred, "the CPU totals are the per-work sums")
+	require.Equal(t, uint64(2), st.IPIRuns)
+	require.Equal(t, st.Works[0].Runs+st.Works[1].Runs, st.Executed, "every execution is some work's")
 }
 
-// The IPI latency histogram has one sample per IPI claim, and its Max is
-// MaxIPILatency.
+// Stats' totals are the sums of its CPU entries, which are in the Domain's
+// CPU order and carry every counter of the totals.
+// Mutant caught: stats-total-skips-cpus.
+func TestStatsTotals(t *testing.T) {
+	d := edgeDomain(t, func(o *ctdefer.Options) { o.CPUs = []int{0, 1, 2} })
+	w, err := d.Register("w", func(int) {})
+	require.NoError(t, err)
+	o := startOwner(t, d, 0)
+	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
+	require.Equal(t, ctdefer.Deferred, requireDefer(t, d, 0, w))
+	o.do(func(c *ctdefer.CPU) { c.KernelEnter() })
+	p := startOwner(t, d, 2)
+	for range 2 {
+		require.Equal(t, ctdefer.IPI, requireDefer(t, d, 2, w))
+		p.do(func(c *ctdefer.CPU) { c.Poll() })
+	}
+
+	st := d.Stats()
+	require.Equal(t, []int{0, 1, 2}, []int{st.CPUs[0].CPU, st.CPUs[1].CPU, st.CPUs[2].CPU})
+	require.Equal(t, d.CPUs(), []int{st.CPUs[0].CPU, st.CPUs[1].CPU, st.CPUs[2].CPU}, "the Domain's CPU order")
+	require.Equal(t, []bool{true, false, true}, []bool{st.CPUs[0].Claimed, st.CPUs[1].Claimed, st.CPUs[2].Claimed})
+	require.Equal(t, uint64(1), st.CPUs[0].Deferred)
+	require.Equal(t, uint64(2), st.CPUs[2].IPIRuns)
+	require.Equal(t, uint64(2), st.CPUs[2].IPILatency.Total())
+
+	// Every counter of the totals is in CPUStats, under the same name and
+	// type, and the total is its sum over the CPUs.
+	total, cpu := reflect.ValueOf(st), reflect.TypeOf(ctdefer.CPUStats{})
+	var want ctdefer.Histogram
+	for _, c := range st.CPUs {
+		want.Merge(c.IPILatency)
+	}
+	for i := range total.NumField() {
+		f := total.Type().Field(i)
+		if f.Name == "CPUs" || f.Name == "Works" {
+			continue
+		}
+		cf, ok := cpu.FieldByName(f.Name)
+		require.True(t, ok, "CPUStats has %s", f.Name)
+		require.Equal(t, f.Type, cf.Type, "CPUStats.%s", f.Name)
+		if f.Type.Kind() != reflect.Uint64 {
+			continue
+		}
+		var sum uint64
+		for _, c := range st.CPUs {
+			sum += reflect.ValueOf(c).FieldByName(f.Name).Uint()
+		}
+		require.Equal(t, sum, total.Field(i).Uint(), "Stats.%s is the sum over the CPUs", f.Name)
+	}
+	require.Equal(t, want, st.IPILatency, "the latency histograms add up")
+	require.Equal(t, uint64(3), st.Executed)
+}
+
+// The IPI latency histogram has one sample per IPI claim, and its largest
+// is the worst latency.
 // Mutant caught: histogram-not-recorded.
 func TestIPILatencyHistogram(t *testing.T) {
 	d := edgeDomain(t)
@@ -215,101 +252,120 @@ func TestIPILatencyHistogram(t *testing.T) {
 		require.Equal(t, ctdefer.IPI, requireDefer(t, d, 0, w))
 		o.do(func(c *ctdefer.CPU) { c.Poll() })
 	}
-	st, err := d.Stats(0)
-	require.NoError(t, err)
-	h := st.IPILatency
+	st := d.Stats()
+	h := st.CPUs[0].IPILatency
 	require.Equal(t, uint64(5), h.Total(), "one sample per claim: %v", h)
-	require.Equal(t, st.MaxIPILatency, h.Max)
-	require.Positive(t, h.Max)
-	require.LessOrEqual(t, h.P50(), h.P99())
-	require.LessOrEqual(t, h.P99(), h.Max)
-	require.Equal(t, h, d.TotalStats().IPILatency, "the total of one busy CPU is its own")
+	require.Positive(t, h.Quantile(1))
+	require.LessOrEqual(t, h.Quantile(0.5), h.Quantile(0.99))
+	require.LessOrEqual(t, h.Quantile(0.99), h.Quantile(1))
+	require.Equal(t, h, st.IPILatency, "the total of one busy CPU is its own")
 }
 
 // The histogram's buckets, quantiles and encoding.
-// Mutants caught: histogram-bucket-off-by-one, histogram-quantile-rank.
-func TestLatencyHistogram(t *testing.T) {
-	var h ctdefer.LatencyHistogram
-	require.Zero(t, h.P50(), "empty")
-	for d, bucket := range map[time.Duration]int{
-		-5: 0, 0: 0, 1: 0, 2: 1, 3: 1, 4: 2, 1023: 9, 1024: 10, time.Second: 29, 1 << 31: 31, 1 << 40: 31,
+// Mutants caught: histogram-quantile-rank, histogram-fine-bucket.
+func TestHistogram(t *testing.T) {
+	var h ctdefer.Histogram
+	require.Zero(t, h.Quantile(0.5), "empty")
+	require.Zero(t, h.Total())
+	for d, bound := range map[time.Duration]time.Duration{
+		-5: 0, 0: 0, 1: 1, 63: 63, 64: 65, 65: 65, 127: 127, 128: 131, 1000: 1007, time.Second: 1_006_632_959,
 	} {
-		var one ctdefer.LatencyHistogram
-		one.Record(d)
-		require.Equal(t, uint64(1), one.Counts[bucket], "%v goes to bucket %d: %v", d, bucket, one.Counts)
-		if bucket < ctdefer.LatencyBuckets-1 {
-			require.Less(t, d, ctdefer.LatencyBucketBound(bucket), "%v is below its bucket's bound", d)
-		}
-		if bucket > 0 {
-			require.GreaterOrEqual(t, d, ctdefer.LatencyBucketBound(bucket-1), "%v is not below its bucket", d)
+		var two ctdefer.Histogram
+		two.Record(d)
+		two.Record(bound)
+		require.Equal(t, uint64(2), two.Total())
+		require.Equal(t, []time.Duration{bound}, bucketBounds(two), "%v and %v share a bucket", d, bound)
+		two.Record(bound + 1)
+		require.Equal(t, []time.Duration{bound, bound + 1}, bucketBounds(two), "%v's bucket ends at %v", d, bound)
+		if d >= 64 {
+			require.LessOrEqual(t, float64(bound-d), float64(d)/32, "a bucket is at most 1/32 of its durations wide")
 		}
 	}
+	var far ctdefer.Histogram
+	far.Record(1 << 40)
+	far.Record(1 << 62)
+	require.Equal(t, []time.Duration{1 << 62}, bucketBounds(far), "the last bucket has no bound: it ends at the largest")
+	require.Equal(t, time.Duration(1<<62), far.Quantile(0.5))
+
 	for range 98 {
 		h.Record(time.Microsecond)
 	}
 	h.Record(time.Millisecond)
 	h.Record(time.Millisecond)
 	require.Equal(t, uint64(100), h.Total())
-	require.Equal(t, 1024*time.Nanosecond, h.P50(), "the bound of 1µs's bucket")
-	require.Equal(t, 1024*time.Nanosecond, h.Quantile(0.98))
-	require.Equal(t, time.Millisecond, h.P99(), "capped by Max")
+	require.Equal(t, 1007*time.Nanosecond, h.Quantile(0.5), "the bound of 1µs's bucket")
+	require.Equal(t, 1007*time.Nanosecond, h.Quantile(0.98))
+	require.Equal(t, time.Millisecond, h.Quantile(0.99), "capped by the largest")
 	require.Equal(t, time.Millisecond, h.Quantile(1))
-	require.Equal(t, 1024*time.Nanosecond, h.Quantile(-1), "clamped to the smallest")
+	require.Equal(t, 1007*time.Nanosecond, h.Quantile(-1), "clamped to the smallest")
+	require.Equal(t, "{n=100 p50=1.007µs p99=1ms max=1ms}", h.String())
 
-	var m ctdefer.LatencyHistogram
+	var m ctdefer.Histogram
 	m.Record(time.Second)
 	m.Merge(h)
 	require.Equal(t, uint64(101), m.Total())
-	require.Equal(t, time.Second, m.Max)
+	require.Equal(t, time.Second, m.Quantile(1))
 
 	b, err := json.Marshal(h)
 	require.NoError(t, err)
-	var back ctdefer.LatencyHistogram
-	require.NoError(t, json.Unmarshal(b, &back))
-	require.Equal(t, h, back, "the encoding decodes back")
-	var summary struct{ Total, P50, P99 int64 }
-	require.NoError(t, json.Unmarshal(b, &summary))
-	require.Equal(t, int64(100), summary.Total)
-	require.Equal(t, int64(1024), summary.P50)
-	require.Equal(t, int64(time.Millisecond), summary.P99)
-	require.Panics(t, func() { ctdefer.LatencyBucketBound(ctdefer.LatencyBuckets) })
+	require.JSONEq(t, `{"Total": 100, "P50": 1007, "P99": 1000000, "Max": 1000000, "Buckets": [[1007, 98], [1000000, 2]]}`, string(b))
+	b, err = json.Marshal(ctdefer.Histogram{})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"Total": 0, "P50": 0, "P99": 0, "Max": 0, "Buckets": []}`, string(b))
 }
 
-// StatsVar serves AllStats as JSON, live.
-// Mutant caught: statsvar-total-only.
-func TestStatsVar(t *testing.T) {
+// bucketBounds returns the bounds h.Buckets yields.
+func bucketBounds(h ctdefer.Histogram) []time.Duration {
+	var bounds []time.Duration
+	for b := range h.Buckets() {
+		bounds = append(bounds, b)
+	}
+	return bounds
+}
+
+// Stats encodes to JSON with everything it holds, and the one-liner its
+// documentation gives serves it on expvar, live.
+// Mutant caught: stats-no-works.
+func TestStatsJSON(t *testing.T) {
 	d := edgeDomain(t)
 	w, err := d.Register("w", func(int) {})
 	require.NoError(t, err)
 	_, err = d.Register("idle", func(int) {})
 	require.NoError(t, err)
-	require.Equal(t, "null", ctdefer.StatsVar{}.String(), "the zero StatsVar")
-	v := d.StatsVar()
-	var before ctdefer.DomainStats
+	v := expvar.Func(func() any { return d.Stats() }) // what expvar.Publish takes
+	var before ctdefer.Stats
 	require.NoError(t, json.Unmarshal([]byte(v.String()), &before), v.String())
-	require.Zero(t, before.Total.Executed)
+	require.Zero(t, before.Executed)
 
 	o := startOwner(t, d, 1)
 	requireDefer(t, d, 1, w)
 	o.do(func(c *ctdefer.CPU) { c.Poll() })
-	var ds ctdefer.DomainStats
-	require.NoError(t, json.Unmarshal([]byte(v.String()), &ds), "String is JSON: %s", v.String())
-	require.Equal(t, d.AllStats(), ds, "the JSON is AllStats")
-	require.Equal(t, uint64(1), ds.Total.Executed, "live: the same Var shows the new counts")
-	require.Equal(t, []ctdefer.CPUStats{
-		{CPU: 0, State: "kernel", Stats: mustStats(t, d, 0)},
-		{CPU: 1, Claimed: true, State: "kernel", Stats: mustStats(t, d, 1)},
-	}, ds.CPUs)
-	require.Equal(t, []string{"w", "idle"}, []string{ds.Works[0].Name, ds.Works[1].Name})
-	require.Equal(t, uint64(1), ds.Works[0].Runs)
-	require.Equal(t, uint64(1), ds.CPUs[1].Stats.IPILatency.Total())
-}
+	var st ctdefer.Stats
+	require.NoError(t, json.Unmarshal([]byte(v.String()), &st), "String is JSON: %s", v.String())
+	require.Equal(t, uint64(1), st.Executed, "live: the same Var shows the new counts")
+	want := d.Stats()
+	for _, s := range []*ctdefer.Stats{&st, &want} { // histograms encode their summary, checked below
+		s.IPILatency = ctdefer.Histogram{}
+		for i := range s.CPUs {
+			s.CPUs[i].IPILatency = ctdefer.Histogram{}
+		}
+	}
+	require.Equal(t, want, st, "the JSON is Stats")
+	require.Equal(t, []int{0, 1}, []int{st.CPUs[0].CPU, st.CPUs[1].CPU})
+	require.Equal(t, []bool{false, true}, []bool{st.CPUs[0].Claimed, st.CPUs[1].Claimed})
+	require.Equal(t, "kernel", st.CPUs[1].State)
+	require.Equal(t, []string{"w", "idle"}, []string{st.Works[0].Name, st.Works[1].Name})
+	require.Equal(t, uint64(1), st.Works[0].Runs)
 
-func mustStats(t *testing.T, d *ctdefer.Domain, cpu int) ctdefer.Stats {
-	t.Helper()
-	st, err := d.Stats(cpu)
-	require.NoError(t, err)
-	return st
+	var latency struct {
+		IPILatency struct{ Total, P50, P99, Max int64 }
+		CPUs       []struct{ IPILatency struct{ Total int64 } }
+	}
+	require.NoError(t, json.Unmarshal([]byte(v.String()), &latency))
+	require.Equal(t, int64(1), latency.IPILatency.Total)
+	require.Positive(t, latency.IPILatency.Max)
+	require.Equal(t, latency.IPILatency.Max, latency.IPILatency.P99, "one sample: every quantile is it")
+	require.Equal(t, []int64{0, 1}, []int64{latency.CPUs[0].IPILatency.Total, latency.CPUs[1].IPILatency.Total})
 }
 
 // While a trace is being recorded, DeferWait, its wait, DeferWaitAll and

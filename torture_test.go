@@ -184,7 +184,7 @@ func TestTorture(t *testing.T) {
 		sent.Load(), deferred.Load(), ipis.Load(), onBehalf.Load(), executed, dups, lost.Load())
 	t.Logf("torture: lateness of deferred items in kernel entries: 0:%d 1:%d 2:%d 3+:%d (only 0 is legal)",
 		hist[0].Load(), hist[1].Load(), hist[2].Load(), hist[3].Load())
-	t.Logf("torture: stats %v", d.TotalStats())
+	t.Logf("torture: stats %v", d.Stats())
 	ok := len(msgs) == 0 && dups == 0 && lost.Load() == 0 && late == 0 && executed == int64(items) && sent.Load() == int64(items)
 	if ok {
 		t.Log("torture: SUCCESS")

@@ -105,7 +105,7 @@ func ExampleDomain_ExpeditedBarrier() {
 	if err := g.ExpeditedBarrier(context.Background()); err != nil {
 		panic(err)
 	}
-	fmt.Println("IPIs:", d.TotalStats().IPIs)
+	fmt.Println("IPIs:", d.Stats().IPIs)
 	// Output:
 	// IPIs: 0
 }

@@ -141,7 +141,7 @@ func hammer(t *testing.T, cpus []int, p lazytlb.Policy, flushers int, dur time.D
 	for err := range errs {
 		require.NoError(t, err, "worker or flusher")
 	}
-	total := d.TotalStats()
+	total := d.Stats()
 	return hammerResult{stats: tlb.Stats(), uses: k.uses.Load(), stale: k.stale.Load(), first: k.first,
 		shootdowns: int(shootdowns.Load()), domainIPIs: total.IPIs, domainDefers: total.Deferred}
 }

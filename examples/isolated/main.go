@@ -48,7 +48,7 @@ type result struct {
 	deferred uint64 // deliveries, as Defer reported them
 	ipis     uint64
 	stolen   time.Duration // hot-loop time spent handling IPIs
-	stats    ctdefer.Stats
+	stats    ctdefer.CPUStats
 	verified bool
 	problem  string
 	lat      []time.Duration // p50, p99, p99.9, p99.99, max
@@ -222,7 +222,12 @@ func runMode(cfg config, mode string) (result, error) {
 		return result{}, sendErr
 	}
 
-	st, _ := d.Stats(hot)
+	var st ctdefer.CPUStats
+	for _, c := range d.Stats().CPUs {
+		if c.CPU == hot {
+			st = c
+		}
+	}
 	r := result{mode: mode, sent: sent, deferred: byHow[ctdefer.Deferred], ipis: byHow[ctdefer.IPI],
 		stats: st, iters: len(samples), stolen: stolen}
 	switch {

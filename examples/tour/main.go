@@ -117,7 +117,7 @@ func main() {
 	if err := d.Close(ctx); err != nil {
 		log.Fatal(err)
 	}
-	s := d.TotalStats()
+	s := d.Stats()
 	fmt.Printf("workers on CPUs %v: %d deferred, %d IPIs; %d tables freed\n",
 		cpus, s.Deferred, s.IPIs, g.Stats().Reclaimed)
 }

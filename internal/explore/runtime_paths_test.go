@@ -319,8 +319,7 @@ func claimAndOpenWindow(r *explore.Run, d *ctdefer.Domain, inUser *bool) *ctdefe
 	c.UserEnter()
 	*inUser = true
 	explore.Wait(func() bool {
-		st, err := d.Stats(0)
-		return err == nil && st.IPIs > 0
+		return d.Stats().CPUs[0].IPIs > 0 // CPU 0
 	})
 	c.Poll()
 	return c
@@ -403,7 +402,7 @@ func windowTicketScenario() explore.Scenario {
 		inUser, kickerDone, waiterDone := false, false, false
 		ranAtReturn := -1
 		var werr error
-		stats := func() ctdefer.Stats { st, _ := d.Stats(0); return st }
+		stats := func() ctdefer.CPUStats { return d.Stats().CPUs[0] } // CPU 0
 		r.Go("owner", func() {
 			c := claimAndOpenWindow(r, d, &inUser)
 			explore.Wait(func() bool { return kickerDone })

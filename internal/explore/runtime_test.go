@@ -104,7 +104,7 @@ func runtimeScenario(senders int, rounds int) explore.Scenario {
 					return fmt.Errorf("item %d delivered as %v", i, how[i])
 				}
 			}
-			st := d.TotalStats()
+			st := d.Stats()
 			if st.Executed != uint64(senders) || st.Deferred+st.IPIRuns != uint64(senders) {
 				return fmt.Errorf("stats disagree with the runs: %v", st)
 			}

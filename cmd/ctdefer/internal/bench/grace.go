@@ -451,7 +451,7 @@ func timeUpdates(ctx context.Context, dur time.Duration, clockNs float64, update
 	if best < 20*clockNs {
 		batch = int(min(40*clockNs/max(best, 1), 1<<16)) + 1
 	}
-	var h Histogram
+	var h ctdefer.Histogram
 	var total time.Duration
 	var ops uint64
 	deadline := time.Now().Add(dur)

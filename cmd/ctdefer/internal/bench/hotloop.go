@@ -157,7 +157,7 @@ var hotSink atomic.Uint64
 // until start, then records every iteration until stop. It returns the
 // iterations, the time they took and the thread's time on the CPU meanwhile
 // (0 if unknown).
-func hotLoop(c *ctdefer.CPU, poll func(*ctdefer.CPU), start, stop *atomic.Bool, entryEvery time.Duration, h *Histogram) (iters uint64, elapsed, onCPU time.Duration) {
+func hotLoop(c *ctdefer.CPU, poll func(*ctdefer.CPU), start, stop *atomic.Bool, entryEvery time.Duration, h *ctdefer.Histogram) (iters uint64, elapsed, onCPU time.Duration) {
 	x := uint64(88172645463325252)
 	c.UserEnter()
 	for !start.Load() && !stop.Load() {
@@ -227,7 +227,7 @@ func runHot(s hotSetup, mode hotMode, rate float64) (run HotRun, err error) {
 	type outcome struct {
 		iters          uint64
 		elapsed, onCPU time.Duration
-		hist           *Histogram
+		hist           *ctdefer.Histogram
 		err            error
 	}
 	ready := make(chan error, 1)
@@ -238,7 +238,7 @@ func runHot(s hotSetup, mode hotMode, rate float64) (run HotRun, err error) {
 		if err != nil {
 			return
 		}
-		h := new(Histogram)
+		h := new(ctdefer.Histogram)
 		iters, elapsed, onCPU := hotLoop(c, poll, &start, &stop, s.entryEvery, h)
 		done <- outcome{iters, elapsed, onCPU, h, c.Release()}
 	}()
@@ -293,7 +293,12 @@ func runHot(s hotSetup, mode hotMode, rate float64) (run HotRun, err error) {
 	run.hist = o.hist
 	run.fillLatency()
 	if mode.ctdefer {
-		st, _ := d.Stats(s.target)
+		var st ctdefer.CPUStats
+		for _, c := range d.Stats().CPUs {
+			if c.CPU == s.target {
+				st = c
+			}
+		}
 		run.InLoop, run.AtEntry = st.IPIsInUser, st.Deferred
 		run.Deferred, run.IPIs = r.how[ctdefer.Deferred], r.how[ctdefer.IPI]
 	} else {
@@ -308,8 +313,8 @@ func (r *HotRun) fillLatency() {
 	if h == nil {
 		return
 	}
-	r.P50, r.P999, r.P9999, r.Max = h.Quantile(0.5), h.Quantile(0.999), h.Quantile(0.9999), h.Max()
-	r.cdf = h.CDF()
+	r.P50, r.P999, r.P9999, r.Max = h.Quantile(0.5), h.Quantile(0.999), h.Quantile(0.9999), h.Quantile(1)
+	r.cdf = cdf(h)
 }
 
 // combineRounds folds the rounds of one (mode, rate) into one run. Counts,
@@ -318,7 +323,7 @@ func (r *HotRun) fillLatency() {
 // ever slows a round down.
 func combineRounds(rounds []HotRun) HotRun {
 	c := rounds[0]
-	c.hist = new(Histogram)
+	c.hist = new(ctdefer.Histogram)
 	var took float64 // the senders' time, from each round's rate
 	c.Iters, c.Elapsed, c.OnCPU, c.Sent, c.InLoop, c.AtEntry, c.Deferred, c.IPIs = 0, 0, 0, 0, 0, 0, 0, 0
 	c.ItersPerCPUSec, c.SenderNs, c.SenderBelow = 0, math.Inf(1), 0
@@ -344,7 +349,7 @@ func combineRounds(rounds []HotRun) HotRun {
 			c.SenderNs = min(c.SenderNs, r.SenderNs)
 		}
 		if r.hist != nil {
-			c.hist.Merge(r.hist)
+			c.hist.Merge(*r.hist)
 		}
 	}
 	if math.IsInf(c.SenderNs, 1) || c.SenderBelow > 0 {
@@ -370,7 +375,7 @@ func combineRounds(rounds []HotRun) HotRun {
 // together; at a rate, of each call timed alone, less the clock read that
 // timing it costs (-1 when the call is too cheap to tell from that read).
 func sendLoop(rate float64, dur time.Duration, clockNs float64, send func(uint64) error) (sent uint64, nsPer float64, took time.Duration, err error) {
-	var h Histogram
+	var h ctdefer.Histogram
 	begin := time.Now()
 	deadline := begin.Add(dur)
 	if rate == 0 {

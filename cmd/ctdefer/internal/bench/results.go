@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/host"
 )
 
@@ -81,8 +82,8 @@ type HotRun struct {
 	// Rounds: how many rounds the figures combine (see Config.HotRounds).
 	Rounds int `json:"rounds"`
 
-	hist *Histogram // every round's iterations
-	cdf  []CDFPoint // for the plot
+	hist *ctdefer.Histogram // every round's iterations
+	cdf  []CDFPoint         // for the plot
 }
 
 // RateLabel names a rate for tables and plots.

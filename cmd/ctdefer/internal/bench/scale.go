@@ -204,7 +204,7 @@ func measureLazyMarks(cpus []int, dur time.Duration, clockNs float64) (float64, 
 		}
 	}()
 	ctx := context.Background()
-	var h Histogram
+	var h ctdefer.Histogram
 	var total time.Duration
 	var ops uint64
 	for begin := time.Now(); total < dur && time.Since(begin) < 20*dur; {
