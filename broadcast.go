@@ -21,43 +21,32 @@ type Outcome struct {
 	Err error
 }
 
-// BroadcastError is the error of a broadcast that failed on some CPUs. It
-// names them, and errors.Is and errors.As see through it to each CPU's
-// error (ErrClosed, ErrIPITimeout, ErrOwnerGone, context.DeadlineExceeded,
-// ...).
-type BroadcastError struct {
-	// Method is "DeferAll" or "DeferWaitAll".
-	Method string
-	// Work is the work that was broadcast.
-	Work Work
-	// Failed holds the outcomes whose Err is not nil, in the Domain's CPU
-	// order.
-	Failed []Outcome
+// failedBroadcast is the error of a broadcast that failed on some CPUs: it
+// names them and each one's error, and errors.Is and errors.As see through
+// it to each CPU's error (ErrClosed, ErrIPITimeout, ErrOwnerGone,
+// context.DeadlineExceeded, ...). The Outcomes carry the same per CPU.
+type failedBroadcast struct {
+	method string    // "DeferAll" or "DeferWaitAll"
+	work   Work      // the work broadcast
+	failed []Outcome // the outcomes whose Err is not nil, in the Domain's CPU order
 }
 
-// CPUs returns the numbers of the CPUs that failed.
-func (e *BroadcastError) CPUs() []int {
-	cpus := make([]int, len(e.Failed))
-	for i, o := range e.Failed {
+func (e *failedBroadcast) Error() string {
+	var b strings.Builder
+	cpus := make([]int, len(e.failed))
+	for i, o := range e.failed {
 		cpus[i] = o.CPU
 	}
-	return cpus
-}
-
-// Error names the method, the work and each failed CPU with its error.
-func (e *BroadcastError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "ctdefer: %s(%s): failed on CPUs %v", e.Method, e.Work.Name(), e.CPUs())
-	for _, o := range e.Failed {
+	fmt.Fprintf(&b, "ctdefer: %s(%s): failed on CPUs %v", e.method, e.work.Name(), cpus)
+	for _, o := range e.failed {
 		fmt.Fprintf(&b, "; CPU %d: %v", o.CPU, o.Err)
 	}
 	return b.String()
 }
 
-// Unwrap returns the error of each failed CPU.
-func (e *BroadcastError) Unwrap() []error {
-	errs := make([]error, len(e.Failed))
-	for i, o := range e.Failed {
+func (e *failedBroadcast) Unwrap() []error {
+	errs := make([]error, len(e.failed))
+	for i, o := range e.failed {
 		errs[i] = o.Err
 	}
 	return errs
@@ -74,7 +63,7 @@ func (e *BroadcastError) Unwrap() []error {
 // next Claim or for Close, like any delivery to an unclaimed CPU.
 //
 // The error is nil if every delivery succeeded; otherwise it is a
-// *BroadcastError naming the CPUs that failed (ErrClosed: the Domain closed
+// error naming the CPUs that failed and wrapping each one's error (ErrClosed: the Domain closed
 // during the call). An unregistered w and a closed Domain fail the call as
 // a whole, with ErrClosed or an *ArgError (ErrInvalid) for a Work of another Domain, and a nil result. With no
 // CPU claimed, the result is empty and the error nil.
@@ -112,8 +101,8 @@ func (d *Domain) DeferAll(w Work) ([]Outcome, error) {
 // reason, ErrClosed or ErrOwnerGone.
 //
 // The error is nil if the work ran on every CPU of the result; otherwise it
-// is a *BroadcastError naming the CPUs where it did not, each with its
-// error. As for DeferAll, unclaimed CPUs are skipped, and an unregistered w
+// names the CPUs where it did not and wraps each one's error (each
+// Outcome's Err says the same). As for DeferAll, unclaimed CPUs are skipped, and an unregistered w
 // or a closed Domain fails the whole call.
 func (d *Domain) DeferWaitAll(ctx context.Context, w Work) ([]Outcome, error) {
 	ctx, end := tracex.Task(ctx, "ctdefer.DeferWaitAll")
@@ -176,5 +165,5 @@ func broadcastError(method string, w Work, outs []Outcome) error {
 	if failed == nil {
 		return nil
 	}
-	return &BroadcastError{Method: method, Work: w, Failed: failed}
+	return &failedBroadcast{method: method, work: w, failed: failed}
 }

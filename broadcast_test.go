@@ -2,7 +2,6 @@ package ctdefer_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -105,11 +104,6 @@ func TestDeferWaitAllNamesFailedCPUs(t *testing.T) {
 	require.ErrorIs(t, outs[1].Err, context.DeadlineExceeded, "CPU 1's own error")
 	require.ErrorContains(t, outs[1].Err, "ctdefer: DeferWaitAll(1, push)")
 
-	var be *ctdefer.BroadcastError
-	require.ErrorAs(t, err, &be)
-	require.Equal(t, []int{1}, be.CPUs(), "the error names the failed CPU")
-	require.Equal(t, "DeferWaitAll", be.Method)
-	require.Equal(t, "push", be.Work.Name())
 	require.ErrorIs(t, err, context.DeadlineExceeded, "errors.Is sees through to each CPU's error")
 	require.True(t, strings.HasPrefix(err.Error(), "ctdefer: DeferWaitAll(push): failed on CPUs [1]"), err.Error())
 
@@ -128,9 +122,7 @@ func TestDeferWaitAllIPITimeout(t *testing.T) {
 	_ = startOwner(t, d, 1)
 	var outs []ctdefer.Outcome
 	within(t, "DeferWaitAll", func() { outs, err = d.DeferWaitAll(context.Background(), w) })
-	var be *ctdefer.BroadcastError
-	require.ErrorAs(t, err, &be)
-	require.Equal(t, []int{0, 1}, be.CPUs())
+	require.ErrorContains(t, err, "failed on CPUs [0 1]")
 	for _, o := range outs {
 		require.ErrorIs(t, o.Err, ctdefer.ErrIPITimeout, "CPU %d", o.CPU)
 	}
@@ -163,8 +155,7 @@ func TestBroadcastValidation(t *testing.T) {
 		require.ErrorIs(t, err, ctdefer.ErrClosed, name)
 		require.True(t, strings.HasPrefix(err.Error(), "ctdefer: "+name+"(w)"), "%s: %v", name, err)
 		require.Nil(t, outs)
-		var be *ctdefer.BroadcastError
-		require.False(t, errors.As(err, &be), "a closed Domain fails the call, not each CPU")
+		require.NotContains(t, err.Error(), "failed on CPUs", "a closed Domain fails the call, not each CPU")
 	}
 }
 

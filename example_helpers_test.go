@@ -103,9 +103,10 @@ func ExampleDomain_DeferWaitAll() {
 	config = 2 // written before the push: every handler sees it
 	outs, err := d.DeferWaitAll(context.Background(), push)
 	if err != nil {
-		var be *ctdefer.BroadcastError
-		if errors.As(err, &be) {
-			fmt.Println("failed on CPUs", be.CPUs())
+		for _, o := range outs {
+			if o.Err != nil {
+				fmt.Println("failed on CPU", o.CPU, o.Err)
+			}
 		}
 		panic(err)
 	}

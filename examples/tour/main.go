@@ -94,7 +94,7 @@ func main() {
 	for v := 2; v <= 200; v++ {
 		cfg.Store(&config{burst: 64 + v})
 		if _, err := d.DeferAll(apply); err != nil {
-			log.Print(err) // a *ctdefer.BroadcastError naming the CPUs that failed
+			log.Print(err) // names the CPUs that failed; each Outcome has its own Err
 		}
 		next := &table{routes: []int{v, v + 1, v + 2}}
 		if _, err := routes.SwapAndRetire(next, func(old *table) { old.routes = nil }); err != nil {
