@@ -1,12 +1,14 @@
 package mutant
 
 import (
+	"fmt"
+
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 )
 
-// seqWord is a minimal copy of ctseq.Word: the same layout (from ctseq's
-// exported widths, so the narrow-sequence build narrows it too), the same
+// seqWord is a minimal copy of ctseq.Word: the same layout (the sequence as
+// wide as ctseq.SeqMask, so the narrow-sequence build narrows it too), the same
 // atomic operations in the same order, without the misuse checks and the
 // nested Enter/Exit. Its state field holds the State values themselves:
 // ctseq's state encoding and bias (misuse loses no delivery,
@@ -18,16 +20,24 @@ import (
 // ctseq.Word cannot serve as the base: its word is unexported, and a mutant
 // must change what one atomic operation writes.
 type seqWord struct {
-	v atomicx.Uint64 // [ seq : SeqBits ][ reserved ][ work : WorkBits ][ state : StateBits ]
+	v atomicx.Uint64 // [ seq ][ reserved ][ work : WorkBits ][ state : 3 ]
 }
 
+// The layout. ctseq keeps its field widths unexported; the state field is
+// ctseq's width (3 bits; the plain State values need 2), and the sequence
+// is the top bits, as many as ctseq.SeqMask has, so that it wraps where
+// ctseq's does: swSeqInc is 1 << (64 - that width), computed as a constant
+// without the width itself.
 const (
-	swWorkShift = ctseq.StateBits
-	swSeqShift  = 64 - ctseq.SeqBits
-	swSeqInc    = uint64(1) << swSeqShift
-	swStateMask = uint64(1)<<ctseq.StateBits - 1
+	swStateBits = 3
+	swWorkShift = swStateBits
+	swSeqInc    = uint64(1<<63) / (ctseq.SeqMask + 1) * 2
+	swStateMask = uint64(1)<<swStateBits - 1
 	swWorkMask  = (uint64(1)<<ctseq.WorkBits - 1) << swWorkShift
 )
+
+// Compile-time check: the sequence starts above the work field.
+var _ [min(swSeqInc>>(swWorkShift+ctseq.WorkBits), 1) - 1]struct{}
 
 // swDelta moves a word from state from to state to and advances the
 // sequence by one, as ctseq's delta.
@@ -96,14 +106,21 @@ func (w *seqWord) QuiescentSince(s Snapshot) bool {
 	if s.State() != ctseq.Kernel {
 		return true
 	}
-	return w.v.Load()>>swSeqShift != s.Seq() // load: pairs with the owner's transitions
+	return w.v.Load()/swSeqInc != s.Seq() // load: pairs with the owner's transitions
 }
 
 // Snapshot is a copy of a mutant word's value, read as a ctseq.Snapshot.
 type Snapshot struct{ v uint64 }
 
-// Seq returns the sequence counter, in [0, 2^ctseq.SeqBits).
-func (s Snapshot) Seq() uint64 { return s.v >> swSeqShift }
+// Seq returns the sequence counter, in [0, ctseq.SeqMask].
+func (s Snapshot) Seq() uint64 { return s.v / swSeqInc }
+
+// FormatWord formats a raw mutant word (a seqWord's value: ctseq's field
+// widths, the plain State values in the state field), for the explorer's
+// traces.
+func FormatWord(v uint64) string {
+	return fmt.Sprintf("seq=%d,%v,work=%#x", v/swSeqInc, swState(v), uint64(swWork(v)))
+}
 
 // State returns the owner's state at the snapshot.
 func (s Snapshot) State() ctseq.State { return swState(s.v) }
