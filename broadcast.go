@@ -76,7 +76,7 @@ func (e *BroadcastError) Unwrap() []error {
 // The error is nil if every delivery succeeded; otherwise it is a
 // *BroadcastError naming the CPUs that failed (ErrClosed: the Domain closed
 // during the call). An unregistered w and a closed Domain fail the call as
-// a whole, with ErrUnregistered and ErrClosed, and a nil result. With no
+// a whole, with ErrClosed or an *ArgError (ErrInvalid) for a Work of another Domain, and a nil result. With no
 // CPU claimed, the result is empty and the error nil.
 func (d *Domain) DeferAll(w Work) ([]Outcome, error) {
 	if err := d.broadcastTarget("DeferAll", w); err != nil {
@@ -157,7 +157,7 @@ func (d *Domain) DeferWaitAll(ctx context.Context, w Work) ([]Outcome, error) {
 // broadcastTarget validates a broadcast: the work, and the Domain open.
 func (d *Domain) broadcastTarget(method string, w Work) error {
 	if w.d != d || w.info == nil {
-		return fmt.Errorf("ctdefer: %s(%s): %w", method, w.Name(), ErrUnregistered)
+		return unregistered(method, w)
 	}
 	if d.closed.Load() { // load: Close's store
 		return fmt.Errorf("ctdefer: %s(%s): %w", method, w.Name(), ErrClosed)

@@ -153,8 +153,8 @@ func TestBroadcastValidation(t *testing.T) {
 	for name, call := range calls {
 		for _, bad := range []ctdefer.Work{{}, foreign} {
 			outs, err := call(bad)
-			require.ErrorIs(t, err, ctdefer.ErrUnregistered, name)
-			require.True(t, strings.HasPrefix(err.Error(), "ctdefer: "+name+"("+bad.Name()+")"), "%s: %v", name, err)
+			require.ErrorIs(t, err, ctdefer.ErrInvalid, name)
+			require.True(t, strings.HasPrefix(err.Error(), "ctdefer.Domain."+name+": w "+bad.Name()), "%s: %v", name, err)
 			require.Nil(t, outs)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"weak"
 
 	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/host"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"github.com/ctdefer/ctdefer/internal/percpu"
 	"github.com/ctdefer/ctdefer/internal/sysx"
@@ -16,7 +17,7 @@ import (
 // CPU is the owner's handle on one claimed CPU. Claim returns it to the
 // goroutine that pinned itself; its methods may be called only from that
 // goroutine (with Options.Debug, a call from another thread panics with a
-// *MisuseError wrapping ErrWrongThread). Remote code uses the Domain's
+// *MisuseError, Reason "wrong thread"). Remote code uses the Domain's
 // Defer and DeferWait, which never need a *CPU.
 //
 // A handle is dead once Release has begun: every method that acts on the
@@ -100,10 +101,11 @@ func (e usedAfterRelease) Error() string {
 //
 // Errors: ErrBadCPU (cpu not in the domain), ErrCPUBusy (claimed by a live
 // owner), ErrAlreadyOwner (the calling goroutine already owns a CPU),
-// ErrNilOption, ErrCPUNotAllowed (the kernel refused the affinity: cpuset,
-// hotplug), ErrAffinity (any other affinity failure, with the errno),
+// an *ArgError for a nil option (errors.Is: ErrInvalid), host.ErrNotAllowed
+// (the kernel refused the affinity: cpuset, hotplug), an error wrapping the
+// errno for any other affinity failure,
 // ErrNotSupported (pinning on a platform without it), ErrClosed, and
-// ErrNoHeadroom with Options.RequireHeadroom.
+// host.ErrNoHeadroom with Options.RequireHeadroom.
 //
 // GOMAXPROCS headroom: each running worker holds a P, so the CPUs claimed in
 // the process, across Domains, should stay below runtime.GOMAXPROCS(0). A
@@ -117,7 +119,7 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 	var cfg claimConfig
 	for i, o := range opts {
 		if o == nil {
-			return nil, fmt.Errorf("ctdefer: Claim(%d): option %d is nil: %w", cpu, i, ErrNilOption)
+			return nil, &ArgError{Call: "ctdefer.Domain.Claim", Arg: fmt.Sprintf("opts[%d]", i), Reason: fmt.Sprintf("nil option (CPU %d)", cpu)}
 		}
 		o(&cfg)
 	}
@@ -153,14 +155,13 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 		runtime.UnlockOSThread()
 		return nil, fmt.Errorf("ctdefer: Claim(%d): claimed by thread %d: %w", cpu, s.ownerTid.Load(), ErrCPUBusy) // load: diagnostics only
 	}
-	workersNow, procs, ok := reserveWorker(d.opts.RequireHeadroom)
+	workersNow, ok, short := reserveWorker(d.opts.RequireHeadroom)
 	if !ok {
 		s.claimed.Store(false) // store: undo the claim; pairs with the CAS above
 		d.mu.Unlock()
 		runtime.UnlockOSThread()
-		d.logNoHeadroom(cpu, workersNow, procs, true)
-		return nil, fmt.Errorf("ctdefer: Claim(%d): it would be claimed CPU %d of the process with GOMAXPROCS %d, "+
-			"leaving no P for other goroutines: %w", cpu, workersNow, procs, ErrNoHeadroom)
+		d.logNoHeadroom(cpu, workersNow, runtime.GOMAXPROCS(0), true)
+		return nil, fmt.Errorf("ctdefer: Claim(%d): %w", cpu, short)
 	}
 	d.seal()
 	d.claimers.Inc() // RMW under mu: Close waits for zero (see Close)
@@ -177,13 +178,13 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 	s.ownerStart.Store(start)    // store under mu: ditto
 	registerOwner(tid, ownerRec{d: d, s: s, start: start})
 	d.mu.Unlock()
-	if workersNow >= procs {
+	if short != nil {
 		s.swork.noHeadroom.Inc() // counter: orders nothing, read by Stats
-		d.logNoHeadroom(cpu, workersNow, procs, false)
+		d.logNoHeadroom(cpu, workersNow, runtime.GOMAXPROCS(0), false)
 	}
 
 	if c.pinned {
-		if c.restore, err = pinThread(cpu); err != nil {
+		if c.restore, err = host.PinThread(cpu); err != nil {
 			d.mu.Lock()
 			unregisterOwner(tid, s)
 			s.ownerTid.Store(0)    // store under mu: undo the claim (diagnostics)
@@ -192,7 +193,7 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 			d.mu.Unlock()
 			releaseWorker()
 			runtime.UnlockOSThread()
-			return nil, err
+			return nil, fmt.Errorf("ctdefer: Claim(%d): %w", cpu, err)
 		}
 	}
 	if cfg.policy == policyFlushOnEntry {

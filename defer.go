@@ -76,7 +76,7 @@ func (k Delivery) String() string {
 // costs a system call): work deferred to such a CPU is handed back when the
 // runtime notices (see ErrOwnerGone).
 //
-// Errors: ErrBadCPU, ErrUnregistered, ErrClosed. Defer does not allocate
+// Errors: ErrBadCPU, ErrClosed, and an *ArgError (ErrInvalid) for a Work that this Domain did not register. Defer does not allocate
 // when it succeeds; its errors do.
 func (d *Domain) Defer(cpu int, w Work) (Delivery, error) {
 	// Fast path, the deferral CAS only, kept small: a valid delivery to a tracked
@@ -191,10 +191,16 @@ func (d *Domain) IPI(ctx context.Context, cpu int, w Work) error {
 	return d.wait(ctx, "IPI", s, w, t)
 }
 
+// unregistered is the error for a Work this Domain did not register (the
+// zero Work, or one of another Domain).
+func unregistered(method string, w Work) error {
+	return &ArgError{Call: "ctdefer.Domain." + method, Arg: "w", Value: w.Name(), Reason: "not registered in this Domain"}
+}
+
 // target validates a delivery; method names the caller in errors.
 func (d *Domain) target(method string, cpu int, w Work) (*slot, error) {
 	if w.d != d || w.info == nil {
-		return nil, fmt.Errorf("ctdefer: %s(%d, %s): %w", method, cpu, w.Name(), ErrUnregistered)
+		return nil, unregistered(method, w)
 	}
 	if d.closed.Load() { // load: Close's store; a delivery racing with it still lands (see Close)
 		return nil, fmt.Errorf("ctdefer: %s(%d, %s): %w", method, cpu, w.Name(), ErrClosed)

@@ -59,18 +59,20 @@
 //     returns [ErrWouldDeadlock] at once.
 //
 // Each pinned worker that spins holds a Go P: give GOMAXPROCS headroom beyond
-// the number of workers, and use [Isolate] to keep the rest of the process
-// off the workers' CPUs.
+// the number of workers (host.CheckHeadroom), and use host.Isolate to keep
+// the rest of the process off the workers' CPUs. Package host is the host
+// set-up below the core: the allowed set, isolation, pinning, headroom and
+// the kernel's CPU-list format.
 //
 // # Platforms
 //
 // The module builds everywhere Go does, 32-bit and wasm included. Two
 // features need Linux: pinning (thread affinity with sched_setaffinity,
 // within the allowed CPU set: [New] without Unpinned, [Domain.Claim]) and
-// [Isolate]. Elsewhere they return an error wrapping [ErrNotSupported], and
-// [Options.Unpinned] runs the same protocol on unpinned threads, for tests
-// and development. Parking works everywhere: off Linux a channel stands in
-// for the futex.
+// host.Isolate. Elsewhere they return an error wrapping [ErrNotSupported],
+// and [Options.Unpinned] runs the same protocol on unpinned threads, for
+// tests and development. Parking works everywhere: off Linux a channel
+// stands in for the futex.
 //
 // # The packages
 //

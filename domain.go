@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/host"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"github.com/ctdefer/ctdefer/internal/corelink"
 	"github.com/ctdefer/ctdefer/internal/percpu"
@@ -51,10 +52,23 @@ type Domain struct {
 	hand handLog // the deliveries handed back instead of run (run or handed back, never both: delivery.md)
 
 	quiet corelink.Watchers // called when a CPU parks or is released (grace's sleeping waiters)
+
+	view *corelink.View[CPU] // what grace and lazytlb see (internal/corelink)
 }
 
 func init() {
-	corelink.WatchersOf = func(d any) *corelink.Watchers { return &d.(*Domain).quiet }
+	corelink.ViewOf = func(d any) any { return d.(*Domain).view }
+}
+
+// makeView fills d.view: the per-CPU words and flags in place, and the
+// slow-path services.
+func (d *Domain) makeView() {
+	v := &corelink.View[CPU]{Index: d.cpus, CPUs: make([]corelink.CPU, len(d.slots)), Watchers: &d.quiet,
+		Holder: d.holder, ReapExited: d.reapExited, CallerCPU: d.callerCPU, Closed: d.closed.Load}
+	for i := range d.slots {
+		v.CPUs[i] = corelink.CPU{Word: &d.slots[i].word, Claimed: &d.slots[i].claimed}
+	}
+	d.view = v
 }
 
 // workInfo is one registered kind of work.
@@ -89,9 +103,10 @@ func (w Work) Name() string {
 func (w Work) String() string { return w.Name() }
 
 // New creates a Domain over the CPUs in opts.CPUs (default: the process's
-// allowed set). It fails with ErrBadCPU for a negative, duplicate or too
-// large CPU number, ErrCPUNotAllowed for a CPU outside the allowed set, and
-// ErrNotSupported when pinning is requested on a platform without it.
+// allowed set, host.AllowedCPUs). It fails with ErrBadCPU for a negative,
+// duplicate or too large CPU number, host.ErrNotAllowed for a CPU outside
+// the allowed set, and ErrNotSupported when pinning is requested on a
+// platform without it.
 func New(opts Options) (*Domain, error) {
 	if opts.IPITimeout <= 0 {
 		opts.IPITimeout = defaultIPITimeout
@@ -103,8 +118,8 @@ func New(opts Options) (*Domain, error) {
 	var allowed []int
 	if !opts.Unpinned {
 		var err error
-		if allowed, err = allowedCPUs(); err != nil {
-			return nil, err
+		if allowed, err = host.AllowedCPUs(); err != nil {
+			return nil, fmt.Errorf("ctdefer: New: %w (use Options.Unpinned)", err)
 		}
 	}
 	if cpus == nil {
@@ -120,7 +135,7 @@ func New(opts Options) (*Domain, error) {
 	if allowed != nil {
 		check = func(c int) error {
 			if !slices.Contains(allowed, c) {
-				return fmt.Errorf("CPU %d (allowed: %v): %w", c, allowed, ErrCPUNotAllowed)
+				return fmt.Errorf("CPU %d (allowed: %s): %w", c, host.FormatCPUList(allowed), host.ErrNotAllowed)
 			}
 			return nil
 		}
@@ -140,7 +155,16 @@ func New(opts Options) (*Domain, error) {
 		d.slots[i].initPark()
 		d.slots[i].doneSeq.Store(doneNone) // store: before the Domain is shared
 	}
+	d.makeView()
 	return d, nil
+}
+
+// registerError is Register's *ArgError.
+func registerError(arg string, v any, reason string) error {
+	if s, ok := v.(string); ok {
+		v = fmt.Sprintf("%q", s)
+	}
+	return &ArgError{Call: "ctdefer.Domain.Register", Arg: arg, Value: v, Reason: reason}
 }
 
 // CPUs returns the CPU numbers of the domain.
@@ -148,33 +172,40 @@ func (d *Domain) CPUs() []int { return slices.Clone(d.cpus.List()) }
 
 // Register adds a kind of work and returns its handle. Register may be called
 // only before the first Claim. The name identifies the work in errors and
-// statistics: it must be non-empty and unique in the Domain. It fails with
-// ErrBadName, ErrNilHandler, ErrNilOption, ErrTooManyWorks (more than
-// ctseq.WorkBits kinds), ErrRegistrationClosed or ErrClosed.
+// statistics: it must be non-empty and unique in the Domain.
+//
+// A Domain holds at most 16 kinds of work (ctseq.WorkBits): one bit each in
+// the per-CPU word, which is what makes a deferral one compare-and-swap.
+// The 17th Register fails, naming the limit.
+//
+// Errors: ErrClosed after Close; otherwise an *ArgError (errors.Is:
+// ErrInvalid) that says why: an empty or duplicate name, a nil handler or
+// option, a registration after the first Claim (the per-CPU handler tables
+// are fixed from then on), or a 17th kind.
 func (d *Domain) Register(name string, h Handler, opts ...RegisterOption) (Work, error) {
 	if name == "" {
-		return Work{}, fmt.Errorf("ctdefer: Register(%q): %w", name, ErrBadName)
+		return Work{}, registerError("name", name, "empty")
 	}
 	if h == nil {
-		return Work{}, fmt.Errorf("ctdefer: Register(%q): %w", name, ErrNilHandler)
+		return Work{}, registerError("handler", nil, fmt.Sprintf("nil (work %q)", name))
 	}
 	for i, o := range opts {
 		if o == nil {
-			return Work{}, fmt.Errorf("ctdefer: Register(%q): option %d is nil: %w", name, i, ErrNilOption)
+			return Work{}, registerError(fmt.Sprintf("opts[%d]", i), nil, fmt.Sprintf("nil option (work %q)", name))
 		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	switch {
 	case slices.ContainsFunc(d.works, func(w *workInfo) bool { return w.name == name }):
-		return Work{}, fmt.Errorf("ctdefer: Register(%q): already registered: %w", name, ErrBadName)
+		return Work{}, registerError("name", name, "already registered")
 	case d.closed.Load(): // load under mu: pairs with Close's store
 		return Work{}, fmt.Errorf("ctdefer: Register(%q): %w", name, ErrClosed)
 	case d.sealed:
-		return Work{}, fmt.Errorf("ctdefer: Register(%q): %w", name, ErrRegistrationClosed)
+		return Work{}, registerError("name", name, "registration is closed after the first Claim (the handler tables are fixed)")
 	case len(d.works) >= ctseq.WorkBits:
-		return Work{}, fmt.Errorf("ctdefer: Register(%q): %d works already registered (max %d): %w",
-			name, len(d.works), ctseq.WorkBits, ErrTooManyWorks)
+		return Work{}, registerError("name", name, fmt.Sprintf("%d kinds of work are registered already, the limit (ctseq.WorkBits: one bit each in the per-CPU word)",
+			len(d.works)))
 	}
 	info := &workInfo{name: name, bit: ctseq.Bit(len(d.works)), handler: h}
 	for _, o := range opts {
@@ -248,8 +279,6 @@ func (d *Domain) TotalStats() Stats {
 	return t
 }
 
-// Closed reports whether Close has been called.
-func (d *Domain) Closed() bool { return d.closed.Load() } // load: pairs with Close's store
 
 // Close shuts the Domain down, accounting for every delivery:
 //
@@ -470,55 +499,4 @@ func (e *UndeliveredError) Unwrap() []error {
 		}
 	}
 	return errs
-}
-
-// State returns cpu's current context-tracking state (ctseq.Kernel for a
-// CPU nobody has claimed, or for an unknown CPU).
-func (d *Domain) State(cpu int) ctseq.State {
-	s, err := d.slotOf("State", cpu)
-	if err != nil {
-		return ctseq.Kernel
-	}
-	return s.word.Snapshot().State()
-}
-
-// Snapshot returns cpu's context-tracking word, for grace-period detection
-// (see QuiescentSince). An unknown CPU gives ErrBadCPU.
-//
-// It is small enough to inline: a grace-period scan calls it once per CPU.
-func (d *Domain) Snapshot(cpu int) (ctseq.Snapshot, error) {
-	if i := d.cpus.Of(cpu); i >= 0 {
-		return d.slots[i].word.Snapshot(), nil // load: pairs with the owner's transition adds
-	}
-	return ctseq.Snapshot{}, d.badCPU("Snapshot", cpu)
-}
-
-// QuiescentSince reports whether cpu has passed through a quiescent state
-// since snap was taken from it: it was in user mode or idle then, or it has
-// made a transition since (or called CPU.Quiesce). See
-// ctseq.Word.QuiescentSince. An unknown CPU reports true: nothing runs there.
-func (d *Domain) QuiescentSince(cpu int, snap ctseq.Snapshot) bool {
-	i := d.cpus.Of(cpu)
-	return i < 0 || d.slots[i].word.QuiescentSince(snap) // load: pairs with the owner's transition or Quiesce add
-}
-
-// Observe returns whether a worker holds cpu and, if one does, cpu's
-// context-tracking word: what a grace-period scan reads per CPU, with one
-// lookup and two loads. The claimed flag is loaded first, then the word, the
-// order of Claimed followed by Snapshot. An unknown or unclaimed CPU reports
-// false and the zero Snapshot (nothing runs there).
-func (d *Domain) Observe(cpu int) (snap ctseq.Snapshot, claimed bool) {
-	// load (claimed): pairs with the CAS in Claim and the store in Release.
-	// load (Snapshot): pairs with the owner's transition adds.
-	if i := d.cpus.Of(cpu); i >= 0 && d.slots[i].claimed.Load() {
-		return d.slots[i].word.Snapshot(), true
-	}
-	return ctseq.Snapshot{}, false
-}
-
-// Claimed reports whether a worker holds cpu (between Claim and Release).
-// An unclaimed CPU runs nothing: grace periods need not wait for it.
-func (d *Domain) Claimed(cpu int) bool {
-	i := d.cpus.Of(cpu)
-	return i >= 0 && d.slots[i].claimed.Load() // load: pairs with the CAS in Claim and the store in Release
 }

@@ -27,11 +27,6 @@ var (
 	// says which, and names the CPU.
 	ErrBadCPU = errors.New("ctdefer: bad CPU")
 
-	// ErrCPUNotAllowed: the CPU is outside the process's allowed set (the
-	// affinity the process started with, see Options.CPUs), or the kernel
-	// refused to pin a thread to it (a cgroup cpuset change, hotplug).
-	ErrCPUNotAllowed = errors.New("ctdefer: CPU not in the process's allowed set")
-
 	// ErrCPUBusy: the CPU is already claimed by another worker.
 	ErrCPUBusy = errors.New("ctdefer: CPU already claimed")
 
@@ -53,72 +48,35 @@ var (
 	// it. It returns at once instead of hanging.
 	ErrWouldDeadlock = errors.New("ctdefer: call would wait for the calling goroutine")
 
-	// ErrBadName: Register was given an empty name, or the name of a work
-	// already registered: names identify work in errors and statistics.
-	ErrBadName = errors.New("ctdefer: empty or duplicate work name")
-
-	// ErrNilOption: a nil RegisterOption or ClaimOption was passed.
-	ErrNilOption = errors.New("ctdefer: nil option")
-
-	// ErrAffinity: sched_setaffinity failed for a reason other than the CPU
-	// not being allowed; the errno is wrapped too.
-	ErrAffinity = errors.New("ctdefer: setting thread affinity failed")
-
-	// ErrTooManyWorks: more work kinds registered than the context-tracking
-	// word has bits (ctseq.WorkBits).
-	ErrTooManyWorks = errors.New("ctdefer: too many registered works")
-
-	// ErrNilHandler: Register was given a nil handler, or Go a nil loop.
-	ErrNilHandler = errors.New("ctdefer: nil handler")
-
-	// ErrUnregistered: the Work was not returned by this Domain's Register
-	// (the zero Work, or one from another Domain).
-	ErrUnregistered = errors.New("ctdefer: work not registered in this domain")
-
-	// ErrRegistrationClosed: Register was called after the first Claim; the
-	// per-CPU handler tables are fixed from then on.
-	ErrRegistrationClosed = errors.New("ctdefer: registration closed after first Claim")
-
 	// ErrIPITimeout: a synchronous delivery did not complete in time; the
 	// error names the CPU and what it was doing.
 	ErrIPITimeout = errors.New("ctdefer: IPI timed out")
-
-	// ErrWrongThread: an owner method was called from a thread other than
-	// the one that claimed the CPU (detected with Options.Debug). It is
-	// carried by the *MisuseError that such a call panics with.
-	ErrWrongThread = errors.New("ctdefer: owner method called from the wrong thread")
-
-	// ErrWrongCPU: in debug mode, the owner thread was found running on a
-	// CPU other than the one it is pinned to.
-	ErrWrongCPU = errors.New("ctdefer: owner thread running on the wrong CPU")
-
-	// ErrDangerZone: in debug mode, state guarded by a work bit was touched
-	// on a CPU between its kernel entry and the drain of that bit.
-	ErrDangerZone = errors.New("ctdefer: guarded state touched in the danger zone")
-
-	// ErrNoHeadroom: with Options.RequireHeadroom, a Claim would bring the
-	// CPUs claimed in the process to runtime.GOMAXPROCS(0), leaving no P
-	// for the goroutines that are not workers. The error gives both
-	// numbers.
-	ErrNoHeadroom = errors.New("ctdefer: no GOMAXPROCS headroom left for non-worker goroutines")
 )
 
-// MisuseError is the value owner methods panic with when debug checks find a
-// programming error. It wraps ErrWrongThread, ErrWrongCPU or ErrDangerZone.
+// MisuseError is the value owner methods panic with when a check finds a
+// programming error. Reason says which: "wrong thread" (an owner method
+// called from a thread other than the owner's, with Options.Debug), "wrong
+// CPU" (the pinned owner thread found running on another CPU, with Debug),
+// or "danger zone" (Work.AssertFlushed: state touched between the kernel
+// entry that claimed its work and that work's run, with Debug).
 type MisuseError struct {
 	Method string // "CPU.KernelEnter", "Work.AssertFlushed", ...
 	CPU    int
-	Err    error  // the sentinel
+	Reason string // "wrong thread", "wrong CPU" or "danger zone"
 	Detail string // thread ids, the bit, the caller
 }
 
+// The Reasons of a MisuseError.
+const (
+	reasonWrongThread = "wrong thread"
+	reasonWrongCPU    = "wrong CPU"
+	reasonDangerZone  = "danger zone"
+)
+
 // Error describes the misuse.
 func (e *MisuseError) Error() string {
-	return fmt.Sprintf("ctdefer: %s on CPU %d: %v: %s", e.Method, e.CPU, e.Err, e.Detail)
+	return fmt.Sprintf("ctdefer: %s on CPU %d: %s: %s", e.Method, e.CPU, e.Reason, e.Detail)
 }
-
-// Unwrap returns the sentinel (ErrWrongThread, ErrWrongCPU, ErrDangerZone).
-func (e *MisuseError) Unwrap() error { return e.Err }
 
 // ErrInvalid: a call was given an argument it cannot use (a nil handler or
 // option, an empty or duplicate name, a value out of range, a Work of

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/host"
 )
 
 func TestNewBadCPUs(t *testing.T) {
@@ -43,7 +44,7 @@ func TestNewCPUNotAllowed(t *testing.T) {
 	// CPU 4000 (beyond 1023, the limit of a fixed cpu_set_t) is not in any
 	// allowed set on this machine.
 	_, err := ctdefer.New(ctdefer.Options{CPUs: []int{4000}})
-	require.ErrorIs(t, err, ctdefer.ErrCPUNotAllowed)
+	require.ErrorIs(t, err, host.ErrNotAllowed)
 	require.Contains(t, err.Error(), "4000")
 	// Unpinned, the same CPU number is fine: it is only a name.
 	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{4000}, Unpinned: true})
@@ -71,18 +72,22 @@ func TestRegisterErrors(t *testing.T) {
 	cpus := twoCPUs(t)
 	d := newDomain(t, testOptions())
 	_, err := d.Register("nil", nil)
-	require.ErrorIs(t, err, ctdefer.ErrNilHandler)
+	requireArgError(t, err, "ctdefer.Domain.Register", "handler", "nil")
+	_, err = d.Register("", func(int) {})
+	requireArgError(t, err, "ctdefer.Domain.Register", "name", "empty")
 	for i := range ctseq.WorkBits {
 		_, err := d.Register(fmt.Sprint("w", i), func(int) {})
 		require.NoError(t, err, "work %d of %d", i, ctseq.WorkBits)
 	}
 	_, err = d.Register("one too many", func(int) {})
-	require.ErrorIs(t, err, ctdefer.ErrTooManyWorks)
+	requireArgError(t, err, "ctdefer.Domain.Register", "name", "16 kinds of work are registered already, the limit")
+	_, err = d.Register("w0", func(int) {})
+	requireArgError(t, err, "ctdefer.Domain.Register", "name", "already registered")
 
 	d2 := newDomain(t, testOptions())
 	o := startOwner(t, d2, cpus[0])
 	_, err = d2.Register("late", func(int) {})
-	require.ErrorIs(t, err, ctdefer.ErrRegistrationClosed, "Register after Claim")
+	requireArgError(t, err, "ctdefer.Domain.Register", "name", "registration is closed after the first Claim")
 	o.stop()
 }
 
@@ -95,8 +100,8 @@ func TestDeferErrors(t *testing.T) {
 	foreign, err := other.Register("foreign", func(int) {})
 	require.NoError(t, err)
 
-	requireDeferErr(t, d, cpus[0], ctdefer.Work{}, ctdefer.ErrUnregistered, "zero Work")
-	requireDeferErr(t, d, cpus[0], foreign, ctdefer.ErrUnregistered, "Work of another Domain")
+	requireDeferErr(t, d, cpus[0], ctdefer.Work{}, ctdefer.ErrInvalid, "zero Work")
+	requireDeferErr(t, d, cpus[0], foreign, ctdefer.ErrInvalid, "Work of another Domain")
 	requireDeferErr(t, d, -1, w, ctdefer.ErrBadCPU)
 	requireDeferErr(t, d, ctdefer.MaxCPU+5, w, ctdefer.ErrBadCPU)
 	require.ErrorIs(t, d.DeferWait(context.Background(), -1, w), ctdefer.ErrBadCPU)
@@ -129,12 +134,12 @@ func TestDebugWrongThreadPanics(t *testing.T) {
 	defer runtime.UnlockOSThread()
 	me := recoverMisuse(func() { c.KernelEnter() })
 	require.NotNil(t, me, "an owner call from another thread must panic in debug mode")
-	require.ErrorIs(t, me, ctdefer.ErrWrongThread)
+	require.Equal(t, "wrong thread", me.Reason)
 	require.Equal(t, "CPU.KernelEnter", me.Method)
 	require.Equal(t, cpus[0], me.CPU)
 	require.Contains(t, me.Error(), "thread", "both thread ids are named")
 	me = recoverMisuse(func() { c.UserEnter() })
-	require.ErrorIs(t, me, ctdefer.ErrWrongThread)
+	require.Equal(t, "wrong thread", me.Reason)
 }
 
 func TestDebugDangerZone(t *testing.T) {
@@ -159,7 +164,20 @@ func TestDebugDangerZone(t *testing.T) {
 		require.NotPanics(t, func() { guarded.AssertFlushed(cpus[0]) }, "after the drain the state is fresh")
 	})
 	require.NotNil(t, caught, "touching guarded state before its drain must panic")
-	require.ErrorIs(t, caught, ctdefer.ErrDangerZone)
+	require.Equal(t, "danger zone", caught.Reason)
 	require.Contains(t, caught.Error(), "guarded", "names the work")
 	require.Contains(t, caught.Error(), "errors_test.go", "names the caller")
+}
+
+// requireArgError checks that err is an *ArgError of call about arg whose
+// reason contains reason, and that it wraps ErrInvalid.
+func requireArgError(t *testing.T, err error, call, arg, reason string) {
+	t.Helper()
+	require.ErrorIs(t, err, ctdefer.ErrInvalid)
+	var ae *ctdefer.ArgError
+	require.ErrorAs(t, err, &ae)
+	require.Equal(t, call, ae.Call)
+	require.Equal(t, arg, ae.Arg)
+	require.Contains(t, ae.Reason, reason)
+	require.Contains(t, err.Error(), call, "the message names the call")
 }

@@ -9,31 +9,12 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"slices"
 	"time"
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/host"
 )
-
-// Workers pick their CPUs from the allowed set instead of hard-coding
-// numbers that a smaller machine (or taskset -c 0) does not have.
-func ExampleAllowedCPUs() {
-	cpus := ctdefer.AllowedCPUs()
-	fmt.Println("sorted:", slices.IsSorted(cpus))
-	// One worker per allowed CPU but the first, which the controller and
-	// the rest of the process keep (GOMAXPROCS headroom, see Claim).
-	workers := cpus[min(1, len(cpus)-1):]
-	d, err := ctdefer.New(ctdefer.Options{CPUs: workers, Unpinned: runtime.GOOS != "linux"})
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println("domain is the workers' CPUs:", slices.Equal(d.CPUs(), workers))
-	_ = d.Close(context.Background())
-	// Output:
-	// sorted: true
-	// domain is the workers' CPUs: true
-}
 
 // Go runs a worker's whole life: claim, loop, release, even if the loop
 // panics. Here the worker parks between deliveries, so the example needs no
@@ -244,7 +225,7 @@ func ExampleOptions_requireHeadroom() {
 		panic(err)
 	}
 	err = d.Go(0, func(*ctdefer.CPU) {})
-	fmt.Println("refused:", errors.Is(err, ctdefer.ErrNoHeadroom), "claimed:", d.Claimed(0))
+	fmt.Println("refused:", errors.Is(err, host.ErrNoHeadroom), "claimed:", d.Claimed(0))
 	_ = d.Close(context.Background())
 	// Output:
 	// refused: true claimed: false

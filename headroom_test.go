@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/host"
 )
 
 // withGOMAXPROCS sets GOMAXPROCS for the rest of the test. The package's
@@ -48,7 +49,7 @@ func TestClaimWithoutHeadroomIsReported(t *testing.T) {
 	require.NotEmpty(t, r.attrs["claimed"])
 }
 
-// With RequireHeadroom the claim is refused with ErrNoHeadroom, the CPU
+// With RequireHeadroom the claim is refused with host.ErrNoHeadroom, the CPU
 // stays free, and the refusal holds no count: with headroom back, the
 // same CPU can be claimed.
 // Mutant caught: headroom-not-required.
@@ -60,12 +61,12 @@ func TestRequireHeadroomRefusesClaim(t *testing.T) {
 	withGOMAXPROCS(t, 1)
 	for range 3 {
 		_, err = d.Claim(0)
-		require.ErrorIs(t, err, ctdefer.ErrNoHeadroom)
+		require.ErrorIs(t, err, host.ErrNoHeadroom)
 		require.True(t, strings.HasPrefix(err.Error(), "ctdefer: Claim(0):"), err.Error())
 		require.ErrorContains(t, err, "GOMAXPROCS 1")
 		require.False(t, d.Claimed(0))
 	}
-	require.ErrorIs(t, d.Go(1, func(*ctdefer.CPU) {}), ctdefer.ErrNoHeadroom, "Go too")
+	require.ErrorIs(t, d.Go(1, func(*ctdefer.CPU) {}), host.ErrNoHeadroom, "Go too")
 	require.Len(t, rec.find("Claim refused"), 4, "each refusal is logged")
 
 	withGOMAXPROCS(t, 64)

@@ -6,7 +6,7 @@ import "weak"
 // periods that wait for a CPU whose owner may have exited, and registrations
 // (grace's QSBR readers) that must belong to the claim they were made for.
 
-// Holder returns the handle of cpu's current claim, weakly, or the zero
+// holder returns the handle of cpu's current claim, weakly, or the zero
 // weak.Pointer if nobody holds cpu (or cpu is not the Domain's). Two claims
 // never return equal weak pointers, even after their handles are collected,
 // so comparing with weak.Make(c) tells whether c is still cpu's claim: it is
@@ -14,7 +14,7 @@ import "weak"
 // not another Claim holds cpu since. While a new Claim is under way it may
 // still return the previous claim's handle. Any goroutine may call it: two
 // loads.
-func (d *Domain) Holder(cpu int) weak.Pointer[CPU] {
+func (d *Domain) holder(cpu int) weak.Pointer[CPU] {
 	i := d.cpus.Of(cpu)
 	// load (claimed): pairs with the CAS in Claim and the store in Release;
 	// released handles report the zero pointer.
@@ -27,7 +27,7 @@ func (d *Domain) Holder(cpu int) weak.Pointer[CPU] {
 	return weak.Pointer[CPU]{}
 }
 
-// ReapExited takes cpu back if its owner's thread has exited without
+// reapExited takes cpu back if its owner's thread has exited without
 // Release, as a long DeferWait, Close and Claim do (exited owners are reclaimed, docs/design/owner.md): the work
 // pending on cpu is handed back (its waiters get ErrOwnerGone), cpu is no
 // longer claimed, and Options.Logger records it. It reports whether it took
@@ -36,7 +36,7 @@ func (d *Domain) Holder(cpu int) weak.Pointer[CPU] {
 // one: pass it rarely. It costs a system call when cpu is claimed, so it is
 // for the slow paths of waits that need cpu to move (grace periods,
 // barriers), never for a hot path. An unknown or unclaimed cpu reports false.
-func (d *Domain) ReapExited(cpu int, collect bool) bool {
+func (d *Domain) reapExited(cpu int, collect bool) bool {
 	i := d.cpus.Of(cpu)
 	return i >= 0 && d.reapIfDead(&d.slots[i], collect)
 }

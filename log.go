@@ -78,7 +78,7 @@ func (d *Domain) logMisuse(e *MisuseError) {
 		return
 	}
 	l.LogAttrs(context.Background(), slog.LevelError, "ctdefer: misuse (Options.Debug)",
-		slog.String("method", e.Method), slog.Int("cpu", e.CPU), slog.Any("err", e.Err), slog.String("detail", e.Detail))
+		slog.String("method", e.Method), slog.Int("cpu", e.CPU), slog.String("reason", e.Reason), slog.String("detail", e.Detail))
 }
 
 // logCloseWaiting reports the CPUs Close has been waiting for (stalled).

@@ -9,16 +9,16 @@ import (
 // every field.
 type Options struct {
 	// CPUs lists the CPUs of the domain. Nil means every CPU in the process's
-	// allowed set, not runtime.NumCPU. The allowed set is the affinity the
-	// process started with: sched_getaffinity of its main thread, read once
-	// while package ctdefer is initialised (before main), so it reflects
-	// taskset, the cgroup cpuset and the parent's mask as inherited at
-	// start-up. Later changes to the process's mask (taskset -p, a cgroup
-	// change, Isolate, a worker's pin of the main thread) do not change it;
-	// New refuses a CPU outside it with ErrCPUNotAllowed, and Claim refuses
-	// one the kernel no longer allows (a cgroup cpuset change, hotplug) the
-	// same way. On other operating systems, and with Unpinned, nil means
-	// 0 .. runtime.NumCPU()-1.
+	// allowed set (host.AllowedCPUs), not runtime.NumCPU. The allowed set is
+	// the affinity the process started with: sched_getaffinity of its main
+	// thread, read once while package host is initialised (before main), so
+	// it reflects taskset, the cgroup cpuset and the parent's mask as
+	// inherited at start-up. Later changes to the process's mask (taskset -p,
+	// a cgroup change, host.Isolate, a worker's pin of the main thread) do
+	// not change it; New refuses a CPU outside it with host.ErrNotAllowed,
+	// and Claim refuses one the kernel no longer allows (a cgroup cpuset
+	// change, hotplug) the same way. On other operating systems, and with
+	// Unpinned, nil means 0 .. runtime.NumCPU()-1.
 	CPUs []int
 
 	// Unpinned skips sched_setaffinity in Claim: workers are still locked to
@@ -71,7 +71,7 @@ type Options struct {
 	// the cost is a nil check on them.
 	Logger *slog.Logger
 
-	// RequireHeadroom makes Claim (and Go) fail with ErrNoHeadroom instead
+	// RequireHeadroom makes Claim (and Go) fail with host.ErrNoHeadroom instead
 	// of only warning when the claim would leave no GOMAXPROCS headroom:
 	// when the CPUs claimed in the process, across every Domain, this one
 	// included, would reach runtime.GOMAXPROCS(0). Each pinned worker that

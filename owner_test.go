@@ -529,8 +529,8 @@ func TestValidationErrorsNameTheMethod(t *testing.T) {
 		"Send":      func() error { _, err := d.Send(ctx, 0, ctdefer.Work{}); return err }(),
 		"IPI":       d.IPI(ctx, 0, ctdefer.Work{}),
 	} {
-		require.ErrorIs(t, err, ctdefer.ErrUnregistered, name)
-		require.True(t, strings.HasPrefix(err.Error(), "ctdefer: "+name+"("), "%s: %v", name, err)
+		require.ErrorIs(t, err, ctdefer.ErrInvalid, name)
+		require.True(t, strings.HasPrefix(err.Error(), "ctdefer.Domain."+name+": "), "%s: %v", name, err)
 	}
 }
 
@@ -560,11 +560,11 @@ func TestClaimByAnOwnerIsRefused(t *testing.T) {
 func TestRegisterRefusesBadNames(t *testing.T) {
 	d := edgeDomain(t)
 	_, err := d.Register("", func(int) {})
-	require.ErrorIs(t, err, ctdefer.ErrBadName)
+	require.ErrorIs(t, err, ctdefer.ErrInvalid)
 	_, err = d.Register("x", func(int) {})
 	require.NoError(t, err)
 	_, err = d.Register("x", func(int) {})
-	require.ErrorIs(t, err, ctdefer.ErrBadName)
+	require.ErrorIs(t, err, ctdefer.ErrInvalid)
 	require.Contains(t, err.Error(), `"x"`)
 }
 
@@ -573,9 +573,9 @@ func TestNilOptionsAreRefused(t *testing.T) {
 	d := edgeDomain(t)
 	var rerr, cerr error
 	require.NoError(t, noPanic(func() { _, rerr = d.Register("x", func(int) {}, nil) }))
-	require.ErrorIs(t, rerr, ctdefer.ErrNilOption)
+	require.ErrorIs(t, rerr, ctdefer.ErrInvalid)
 	require.NoError(t, noPanic(func() { _, cerr = d.Claim(0, nil) }))
-	require.ErrorIs(t, cerr, ctdefer.ErrNilOption)
+	require.ErrorIs(t, cerr, ctdefer.ErrInvalid)
 	require.False(t, d.Claimed(0))
 }
 

@@ -5,8 +5,8 @@ import "fmt"
 // Go starts a worker for cpu: a new goroutine that claims cpu (with opts,
 // as Claim does, on its own thread), runs loop with the owner handle, and
 // releases the CPU when loop ends, however it ends. Go waits for the claim
-// and returns its error (ErrBadCPU, ErrCPUBusy, ErrClosed, ErrNoHeadroom,
-// ...; then loop never runs), or ErrNilHandler for a nil loop. Once Go has
+// and returns its error (ErrBadCPU, ErrCPUBusy, ErrClosed, host.ErrNoHeadroom,
+// ...; then loop never runs), or an *ArgError (ErrInvalid) for a nil loop. Once Go has
 // returned nil, the CPU is claimed and loop is running or about to.
 //
 // The release is how Release does it: pending deferred work and IPIs run,
@@ -32,7 +32,7 @@ import "fmt"
 //	})
 func (d *Domain) Go(cpu int, loop func(c *CPU), opts ...ClaimOption) error {
 	if loop == nil {
-		return fmt.Errorf("ctdefer: Go(%d): nil loop: %w", cpu, ErrNilHandler)
+		return &ArgError{Call: "ctdefer.Domain.Go", Arg: "loop", Reason: fmt.Sprintf("nil (CPU %d)", cpu)}
 	}
 	claimed := make(chan error, 1)
 	go d.run(cpu, loop, opts, claimed)

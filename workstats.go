@@ -42,11 +42,11 @@ func (s WorkStats) String() string {
 }
 
 // WorkStats returns the counters of w, summed over every CPU of the Domain.
-// It fails with ErrUnregistered for a Work that this Domain's Register did
+// It fails with an *ArgError (ErrInvalid) for a Work that this Domain's Register did
 // not return.
 func (d *Domain) WorkStats(w Work) (WorkStats, error) {
 	if w.d != d || w.info == nil {
-		return WorkStats{}, fmt.Errorf("ctdefer: WorkStats(%s): %w", w.Name(), ErrUnregistered)
+		return WorkStats{}, unregistered("WorkStats", w)
 	}
 	return d.workStats(w.info), nil
 }

@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"context"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -102,7 +103,7 @@ func BenchmarkDeferWaitIPIParked(b *testing.B) {
 	var total time.Duration
 	b.ResetTimer()
 	for range b.N {
-		for r.d.State(r.target) != ctseq.Idle {
+		for corelink.Of[ctdefer.CPU](r.d).State(r.target) != ctseq.Idle {
 		}
 		time.Sleep(20 * time.Microsecond) // let the futex wait begin
 		t0 := time.Now()
@@ -144,7 +145,7 @@ func BenchmarkChannelRoundTripPinned(b *testing.B) {
 // waitUser waits until the rig's worker is in user mode.
 func waitUser(b *testing.B, r *rig) {
 	b.Helper()
-	for r.d.State(r.target) != ctseq.User {
+	for corelink.Of[ctdefer.CPU](r.d).State(r.target) != ctseq.User {
 		time.Sleep(10 * time.Microsecond)
 	}
 }

@@ -11,31 +11,31 @@ import (
 	"github.com/ctdefer/ctdefer/grace"
 )
 
-// A nil *ctdefer.Domain is refused with ErrNilArgument, not dereferenced.
+// A nil *ctdefer.Domain is refused with an *ctdefer.ArgError (ctdefer.ErrInvalid), not dereferenced.
 func TestNewNilDomain(t *testing.T) {
 	var g *grace.Domain
 	var err error
 	require.NotPanics(t, func() { g, err = grace.New(nil, grace.Options{}) }, "New(nil)")
-	require.ErrorIs(t, err, grace.ErrNilArgument, "New(nil)")
-	require.ErrorContains(t, err, "grace: New: nil *ctdefer.Domain", "the error names the call and the argument")
+	require.ErrorIs(t, err, ctdefer.ErrInvalid, "New(nil)")
+	require.ErrorContains(t, err, "grace.New: d: nil", "the error names the call and the argument")
 	require.Nil(t, g, "New(nil) returns no Domain")
 }
 
-// A nil function is refused by Retire and TryRetire with ErrNilArgument,
+// A nil function is refused by Retire and TryRetire with an *ctdefer.ArgError (ctdefer.ErrInvalid),
 // and nothing is retired.
 func TestRetireNilFunction(t *testing.T) {
 	f := newFixture(t, 1, grace.Options{})
 	for name, retire := range map[string]func(func()) error{"Retire": f.g.Retire, "TryRetire": f.g.TryRetire} {
 		var err error
 		require.NotPanics(t, func() { err = retire(nil) }, "%s(nil)", name)
-		require.ErrorIs(t, err, grace.ErrNilArgument, "%s(nil)", name)
-		require.ErrorContains(t, err, "grace: "+name+": nil function", "the error names the call")
+		require.ErrorIs(t, err, ctdefer.ErrInvalid, "%s(nil)", name)
+		require.ErrorContains(t, err, "grace."+name+": fn: nil", "the error names the call and the argument")
 	}
 	require.Equal(t, uint64(0), f.g.Stats().Retired, "nothing retired")
 	require.NoError(t, f.g.Close(ctxFor(t, 5*time.Second)), "Close")
 }
 
-// A nil context is refused by every wait with ErrNilArgument, before it
+// A nil context is refused by every wait with an *ctdefer.ArgError (ctdefer.ErrInvalid), before it
 // waits or changes anything: Close(nil) closes nothing.
 func TestWaitNilContext(t *testing.T) {
 	f := newFixture(t, 1, grace.Options{})
@@ -52,8 +52,8 @@ func TestWaitNilContext(t *testing.T) {
 	} {
 		var err error
 		require.NotPanics(t, func() { err = tc.call() }, "%s(nil context)", tc.name)
-		require.ErrorIs(t, err, grace.ErrNilArgument, "%s(nil context)", tc.name)
-		require.ErrorContains(t, err, "grace: "+tc.name+": nil context.Context", "the error names the call")
+		require.ErrorIs(t, err, ctdefer.ErrInvalid, "%s(nil context)", tc.name)
+		require.ErrorContains(t, err, "grace."+tc.name+": ctx: nil", "the error names the call and the argument")
 	}
 	require.NoError(t, f.g.Retire(func() {}), "Retire after Close(nil): Close(nil) closed nothing")
 	require.NoError(t, f.g.Close(ctxFor(t, 5*time.Second)), "Close")

@@ -3,6 +3,7 @@ package grace_test
 import (
 	"context"
 	"errors"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ func mutFixture(t *testing.T, n int, opts grace.Options) *fixture {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := g.Close(ctx); err != nil && !errors.Is(err, grace.ErrClosed) {
+		if err := g.Close(ctx); err != nil && !errors.Is(err, ctdefer.ErrClosed) {
 			t.Errorf("grace Close: %v", err)
 		}
 		if err := d.Close(ctx); err != nil && !errors.Is(err, ctdefer.ErrClosed) {
@@ -108,7 +109,7 @@ func TestReleaseEndsGracePeriod(t *testing.T) {
 	tok := f.g.Start()
 	require.False(t, f.g.Poll(tok), "complete while the CPU is in its kernel stretch")
 	close(leave)
-	mutEventually(t, "the owner releases", func() bool { return !f.d.Claimed(0) })
+	mutEventually(t, "the owner releases", func() bool { return !corelink.Of[ctdefer.CPU](f.d).Claimed(0) })
 	require.True(t, f.g.Poll(tok), "the released CPU still holds the grace period")
 }
 

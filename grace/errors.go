@@ -6,43 +6,30 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/ctseq"
 )
 
-// Sentinel errors; test with errors.Is.
+// Sentinel errors; test with errors.Is. Bad arguments give a
+// *ctdefer.ArgError (ctdefer.ErrInvalid); a call after Close wraps
+// ctdefer.ErrClosed; Barrier or Close from a retired callback, which would
+// wait for itself, wraps ctdefer.ErrWouldDeadlock.
 var (
 	// ErrStalled: a wait ended (its context did) while some CPU had not
 	// passed the quiescent state or poll point it needed. The error is a
 	// *StallError naming the CPUs.
 	ErrStalled = errors.New("grace: CPU did not report a quiescent state")
 
-	// ErrClosed: Retire or TryRetire after Close, or a second Close.
-	ErrClosed = errors.New("grace: domain closed")
-
 	// ErrBacklog: TryRetire found Options.MaxPending callbacks waiting.
 	ErrBacklog = errors.New("grace: too many retired callbacks pending")
-
-	// ErrNotOwner: Checkpoint or QSBR.Reader was given a CPU of another
-	// ctdefer.Domain, or QSBR.Reader a handle already released (both
-	// panic: a misuse).
-	ErrNotOwner = errors.New("grace: CPU not in this domain")
-
-	// ErrInCallback: Barrier or Close was called from a retired callback,
-	// on the reclaimer goroutine: it would wait for the reclaimer, that is
-	// for itself. (Retire from a callback is allowed: see Retire.)
-	ErrInCallback = errors.New("grace: called from a retired callback: it would wait for itself")
-
-	// ErrNilArgument: a nil pointer, function or context was passed where
-	// a value is required: New's *ctdefer.Domain, Retire's and TryRetire's
-	// function, the context of Synchronize, Wait, Barrier,
-	// ExpeditedBarrier and Close. (Checkpoint, which returns no error,
-	// panics on a nil *ctdefer.CPU instead.)
-	ErrNilArgument = errors.New("grace: nil argument")
 )
 
 // nilContext is the error of a wait given a nil context.
-func nilContext(op string) error {
-	return fmt.Errorf("grace: %s: nil context.Context: %w", op, ErrNilArgument)
+func nilContext(op string) error { return nilArg("grace."+op, "ctx") }
+
+// nilArg is the error of a call given a nil arg where it needs a value.
+func nilArg(call, arg string) error {
+	return &ctdefer.ArgError{Call: call, Arg: arg, Reason: "nil"}
 }
 
 // StallError describes a wait that its context ended: which CPUs it was

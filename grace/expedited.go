@@ -35,7 +35,7 @@ import (
 // Release. If ctx ends first it returns a *StallError naming the CPUs it
 // still waits for (StalledCPU.Nudged: whether an IPI was posted to it),
 // within about a millisecond of ctx's end. A nil ctx is refused with
-// ErrNilArgument. Called by an owner inside a kernel stretch (or a handler
+// an *ctdefer.ArgError. Called by an owner inside a kernel stretch (or a handler
 // on its thread), it would wait for its own CPU: it returns an error
 // wrapping ctdefer.ErrWouldDeadlock at once. A CPU whose owner exited
 // without Release is taken back while the barrier waits for it.
@@ -54,7 +54,7 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 		// load (claimed): pairs with the CAS in Claim and the store in
 		// Release. load (the word): the snapshot, pairs with the CPU's
 		// transition adds.
-		snap, claimed := g.d.Observe(cpu)
+		snap, claimed := g.v.Observe(cpu)
 		if !claimed || snap.Quiescent() {
 			continue // unclaimed, or in user mode or idle: skipped without IPI
 		}
@@ -66,7 +66,7 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 				break
 			}
 		}
-		// The only error is ErrClosed (the CPU and the work are the
+		// The only error is ctdefer.ErrClosed (the CPU and the work are the
 		// Domain's own): the ctdefer.Domain is closing and its owners are
 		// releasing, but this one may still be inside its stretch. Keep it:
 		// the wait below waits for its transition or its release instead.
@@ -83,7 +83,7 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 			// load: pairs with the handler's store of the acknowledgment.
 			// QuiescentSince: pairs with the CPU's transition or Quiesce
 			// add. claimed: pairs with Release's store.
-			if g.per[i].back.Load() >= gen || g.d.QuiescentSince(cpu, snaps[k]) || !g.d.Claimed(cpu) {
+			if g.per[i].back.Load() >= gen || g.v.QuiescentSince(cpu, snaps[k]) || !g.v.Claimed(cpu) {
 				last := len(wait) - 1
 				wait[k], snaps[k], posted[k] = wait[last], snaps[last], posted[last]
 				wait, snaps, posted = wait[:last], snaps[:last], posted[:last]

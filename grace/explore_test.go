@@ -19,6 +19,7 @@ package grace_test
 import (
 	"context"
 	"fmt"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 	"testing"
 	"time"
 
@@ -173,7 +174,7 @@ func pollUntil(d *ctdefer.Domain, g *grace.Domain, tok grace.Token, step func(fu
 		step(func() {
 			// The state before the poll: a change after these loads
 			// either is seen by the poll or wakes the wait below.
-			last, _ = d.Snapshot(0)
+			last, _ = corelink.Of[ctdefer.CPU](d).Snapshot(0)
 			engine = g.EngineState()
 			done = g.Poll(tok)
 		})
@@ -185,7 +186,7 @@ func pollUntil(d *ctdefer.Domain, g *grace.Domain, tok grace.Token, step func(fu
 		// Quiesce) or the engine's words change (another updater drove
 		// it, or gave it back).
 		explore.Wait(func() bool {
-			now, _ := d.Snapshot(0)
+			now, _ := corelink.Of[ctdefer.CPU](d).Snapshot(0)
 			return now != last || g.EngineState() != engine
 		})
 	}
@@ -249,8 +250,8 @@ func barrierScenario(name string, release bool) explore.Scenario {
 			// thread's first step: the reader would never be claimed yet).
 			call.Store(1)
 			explore.Atomically(func() {
-				before, _ = d.Snapshot(0)
-				runs, claimed = ipiRuns(), d.Claimed(0)
+				before, _ = corelink.Of[ctdefer.CPU](d).Snapshot(0)
+				runs, claimed = ipiRuns(), corelink.Of[ctdefer.CPU](d).Claimed(0)
 			})
 			if err := g.ExpeditedBarrier(context.Background()); err != nil {
 				r.Fail(err)
@@ -258,7 +259,7 @@ func barrierScenario(name string, release bool) explore.Scenario {
 			ok := true
 			explore.Atomically(func() {
 				inKernel := claimed && before.State() == ctseq.Kernel
-				ok = !inKernel || d.QuiescentSince(0, before) || ipiRuns() > runs || !d.Claimed(0)
+				ok = !inKernel || corelink.Of[ctdefer.CPU](d).QuiescentSince(0, before) || ipiRuns() > runs || !corelink.Of[ctdefer.CPU](d).Claimed(0)
 			})
 			r.Assert(ok, "barrier-reaches-kernel: ExpeditedBarrier returned while the reader, in the kernel when it was called, had executed no poll point, transition or release since")
 		})
@@ -364,7 +365,7 @@ func graceRows() []graceRow {
 //	grace/synchronize: N interleavings (bound=none), 0 violations (longest S steps, T)
 //
 // The deliberately broken engines these scenarios must catch are in the
-// mutation catalogue (mutants/catalogue.txt).
+// mutation catalogue (verify/mutants/catalogue.txt).
 // Mutants caught: grace-barrier-skip-kernel, grace-fast-path-no-start, grace-ignore-release, grace-no-wait, grace-poll-quiescent, grace-start-need-load-store.
 func TestGraceExplore(t *testing.T) {
 	for _, x := range graceRows() {

@@ -28,7 +28,7 @@ func (g *Domain) EngineState() uint64 {
 		mix(st.back.Load())
 		mix(uint64(st.asked.Load()))
 		claimed := uint64(0)
-		if g.d.Claimed(g.cpus.List()[i]) {
+		if g.v.Claimed(g.cpus.List()[i]) {
 			claimed = 1
 		}
 		mix(claimed)

@@ -11,6 +11,7 @@ import (
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 	"github.com/ctdefer/ctdefer/internal/percpu"
 )
 
@@ -44,20 +45,20 @@ type Options struct {
 	// run out every CPU still pending is nudged, at most once per grace
 	// period, at the next scan (some goroutine must Poll or Wait). How long
 	// a CPU has already been in its kernel stretch when the grace period
-	// begins does not count. Zero means DefaultNudgeAfter; a negative value
+	// begins does not count. Zero means the default, a millisecond; a negative value
 	// means never; a positive value below a microsecond means at the first
 	// scan that finds a laggard.
 	NudgeAfter time.Duration
 
 	// SpinWait is how long a waiter (Synchronize, Wait, Barrier,
 	// ExpeditedBarrier) spins before sleeping between checks with a
-	// growing interval (up to a millisecond). Zero means DefaultSpinWait;
-	// negative means never spin.
+	// growing interval (up to a millisecond). Zero means the default,
+	// 20 µs; negative means never spin.
 	SpinWait time.Duration
 
 	// MaxPending bounds the callbacks retired and not yet run: at the bound,
 	// Retire blocks until the reclaimer has completed a grace period, and
-	// TryRetire fails with ErrBacklog. Zero means DefaultMaxPending.
+	// TryRetire fails with ErrBacklog. Zero means the default, 65,536.
 	MaxPending int
 
 	// Logger, if set, receives the events an operator needs: a wait ended
@@ -79,11 +80,11 @@ type Options struct {
 	Debug bool
 }
 
-// Defaults of Options.
+// The defaults of Options' zero values.
 const (
-	DefaultNudgeAfter = time.Millisecond
-	DefaultSpinWait   = 20 * time.Microsecond
-	DefaultMaxPending = 1 << 16
+	defaultNudgeAfter = time.Millisecond
+	defaultSpinWait   = 20 * time.Microsecond
+	defaultMaxPending = 1 << 16
 )
 
 // Domain is a grace-period domain over a ctdefer.Domain. Create it with New
@@ -104,7 +105,8 @@ type Domain struct {
 
 	// Read-only after New.
 	d          *ctdefer.Domain
-	cpus       percpu.Index // the Domain's CPU numbers, in its order; positions in per
+	v          *corelink.View[ctdefer.CPU] // d's words and services for its siblings
+	cpus       percpu.Index                // the Domain's CPU numbers, in its order; positions in per
 	work       ctdefer.Work
 	nudge      bool          // nudge laggards at all
 	nudgeAfter time.Duration // 0: at the first scan
@@ -185,11 +187,11 @@ type ownerSide struct {
 // New creates a grace-period Domain over d. It registers one work kind on d
 // (the nudge, also the expedited barrier's IPI), so it must be called
 // before the first Claim; it fails with d's Register error otherwise
-// (ctdefer.ErrRegistrationClosed, ErrTooManyWorks, ErrClosed), and with
-// ErrNilArgument if d is nil.
+// (an *ctdefer.ArgError after the first Claim or beyond 16 kinds, ctdefer.ErrClosed), and with
+// an *ctdefer.ArgError (ctdefer.ErrInvalid) if d is nil.
 func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 	if d == nil {
-		return nil, fmt.Errorf("grace: New: nil *ctdefer.Domain: %w", ErrNilArgument)
+		return nil, nilArg("grace.New", "d")
 	}
 	cpus, err := percpu.NewIndex(d.CPUs(), ctdefer.ErrBadCPU, nil) // a Domain's CPUs: valid
 	if err != nil {
@@ -197,6 +199,7 @@ func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 	}
 	g := &Domain{
 		d:          d,
+		v:          corelink.Of[ctdefer.CPU](d),
 		cpus:       cpus,
 		nudge:      opts.NudgeAfter >= 0,
 		nudgeAfter: opts.NudgeAfter,
@@ -209,12 +212,12 @@ func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 	}
 	switch {
 	case opts.NudgeAfter == 0:
-		g.nudgeAfter = DefaultNudgeAfter
+		g.nudgeAfter = defaultNudgeAfter
 	case opts.NudgeAfter < time.Microsecond:
 		g.nudgeAfter = 0
 	}
 	if g.spin == 0 {
-		g.spin = DefaultSpinWait
+		g.spin = defaultSpinWait
 	}
 	// RemoteSafe: the handler touches only this package's atomics, so a
 	// nudge or barrier IPI to a CPU that has gone idle meanwhile runs on
@@ -313,7 +316,7 @@ func (g *Domain) Poll(t Token) bool {
 // grace period has waited NudgeAfter for them. If ctx ends first, it
 // returns a *StallError naming the CPUs it waits for (errors.Is: ErrStalled
 // and ctx.Err()), within about a millisecond of ctx's end whatever
-// Options.SpinWait is. A nil ctx is refused with ErrNilArgument.
+// Options.SpinWait is. A nil ctx is refused with an *ctdefer.ArgError.
 //
 // Everything a CPU did before its quiescent state happens before
 // Synchronize returns (grace periods cover what began before:
@@ -337,7 +340,7 @@ func (g *Domain) Synchronize(ctx context.Context) error {
 
 // Wait blocks until the grace period of t is over, driving the engine,
 // or until ctx ends (then a *StallError, as Synchronize). A nil ctx is
-// refused with ErrNilArgument. Called by an owner inside a kernel stretch,
+// refused with an *ctdefer.ArgError. Called by an owner inside a kernel stretch,
 // it returns an error wrapping ctdefer.ErrWouldDeadlock as soon as the grace
 // period of t needs the caller's CPU (it has not begun, or it holds the
 // CPU); one that began while the CPU was in user mode is waited for.
@@ -421,7 +424,7 @@ func (g *Domain) begin(s uint64) {
 		// runs there; a later Claim starts after this. User or Idle:
 		// quiescent in itself (its next entry add comes after this load);
 		// Kernel: pending.
-		snap, claimed := g.d.Observe(cpu)
+		snap, claimed := g.v.Observe(cpu)
 		if !claimed || snap.Quiescent() {
 			continue
 		}
@@ -443,8 +446,8 @@ func (g *Domain) scan(s uint64) bool {
 		cpu, st := g.cpus.List()[i], &g.per[i]
 		// load (QuiescentSince): pairs with the owner's transition or
 		// Quiesce add, which it observes when it answers true.
-		quiet := g.d.QuiescentSince(cpu, g.snaps[i]) ||
-			!g.d.Claimed(cpu) // load: pairs with the store in Release
+		quiet := g.v.QuiescentSince(cpu, g.snaps[i]) ||
+			!g.v.Claimed(cpu) // load: pairs with the store in Release
 		if quiet {
 			st.heldGP.Store(0) // store: diagnostics and the nudge handler
 			continue
@@ -559,7 +562,7 @@ func (g *Domain) perOf(c *ctdefer.CPU) *perCPU {
 	cpu := c.CPU()
 	i := g.cpus.Of(cpu)
 	if c.Domain() != g.d || i < 0 {
-		panic(fmt.Errorf("grace: Checkpoint(CPU %d): %w", cpu, ErrNotOwner))
+		panic(fmt.Sprintf("grace: Domain.Checkpoint: CPU %d is not a CPU of this grace domain's ctdefer.Domain", cpu))
 	}
 	return &g.per[i]
 }
@@ -582,7 +585,7 @@ func (g *Domain) stallError(op string, waited time.Duration, err error) error {
 }
 
 func (g *Domain) stalled(cpu int, snapSeq uint64, nudged, handled bool) StalledCPU {
-	now, _ := g.d.Snapshot(cpu)
+	now, _ := g.v.Snapshot(cpu)
 	return StalledCPU{CPU: cpu, State: now.State(), Seq: now.Seq(), SnapSeq: snapSeq, Nudged: nudged, Handled: handled}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -204,8 +205,8 @@ func TestCloseDrains(t *testing.T) {
 	}
 	require.NoError(t, f.g.Close(ctxFor(t, 5*time.Second)), "Close")
 	require.Equal(t, int32(100), n.Load(), "Close ran everything retired")
-	require.ErrorIs(t, f.g.Retire(func() {}), grace.ErrClosed, "Retire after Close")
-	require.ErrorIs(t, f.g.Close(context.Background()), grace.ErrClosed, "second Close")
+	require.ErrorIs(t, f.g.Retire(func() {}), ctdefer.ErrClosed, "Retire after Close")
+	require.ErrorIs(t, f.g.Close(context.Background()), ctdefer.ErrClosed, "second Close")
 	require.NoError(t, f.g.Synchronize(ctxFor(t, 5*time.Second)), "Synchronize after Close")
 }
 
@@ -280,7 +281,7 @@ func TestExpeditedBarrierDuringClose(t *testing.T) {
 			<-spinning
 			closed := make(chan error, 1)
 			go func() { closed <- f.d.Close(ctxFor(t, 10*time.Second)) }()
-			require.Eventually(t, f.d.Closed, 5*time.Second, 10*time.Microsecond, "Close never began")
+			require.Eventually(t, corelink.Of[ctdefer.CPU](f.d).Closed, 5*time.Second, 10*time.Microsecond, "Close never began")
 
 			err := f.g.ExpeditedBarrier(ctxFor(t, 20*time.Millisecond))
 			require.ErrorIs(t, err, grace.ErrStalled, "a barrier over a CPU in its stretch during Close")
@@ -366,11 +367,11 @@ func TestRetireFromCallback(t *testing.T) {
 		})
 		errs <- f.g.TryRetire(leaf) // never blocks, never exceeds the bound
 		bErr := f.g.Barrier(context.Background())
-		if !errors.Is(bErr, grace.ErrInCallback) {
+		if !errors.Is(bErr, ctdefer.ErrWouldDeadlock) {
 			errs <- fmt.Errorf("Barrier from a callback: %w", bErr)
 		}
 		cErr := f.g.Close(context.Background())
-		if !errors.Is(cErr, grace.ErrInCallback) {
+		if !errors.Is(cErr, ctdefer.ErrWouldDeadlock) {
 			errs <- fmt.Errorf("Close from a callback: %w", cErr)
 		}
 	}))
@@ -401,7 +402,7 @@ func TestNewAfterClaim(t *testing.T) {
 	c, err := d.Claim(0)
 	require.NoError(t, err)
 	_, err = grace.New(d, grace.Options{})
-	require.ErrorIs(t, err, ctdefer.ErrRegistrationClosed)
+	require.ErrorIs(t, err, ctdefer.ErrInvalid)
 	require.NoError(t, c.Release())
 	require.NoError(t, d.Close(context.Background()))
 }
@@ -419,8 +420,8 @@ func TestCheckpointWrongDomain(t *testing.T) {
 	}()
 	defer func() {
 		p := recover()
-		err, _ := p.(error)
-		require.ErrorIs(t, err, grace.ErrNotOwner, "panic value %v", p)
+		require.Contains(t, fmt.Sprint(p), "grace: Domain.Checkpoint: CPU", "panic value %v", p)
+		require.Contains(t, fmt.Sprint(p), "is not a CPU of this grace domain", "panic value %v", p)
 	}()
 	f.g.Checkpoint(c)
 }

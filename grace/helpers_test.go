@@ -3,6 +3,7 @@ package grace_test
 import (
 	"context"
 	"errors"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -52,7 +53,7 @@ func newFixture(t testing.TB, n int, opts grace.Options) *fixture {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := g.Close(ctx); err != nil && !errors.Is(err, grace.ErrClosed) {
+		if err := g.Close(ctx); err != nil && !errors.Is(err, ctdefer.ErrClosed) {
 			t.Errorf("grace Close: %v", err)
 		}
 		if err := d.Close(ctx); err != nil && !errors.Is(err, ctdefer.ErrClosed) {
@@ -163,7 +164,7 @@ func (sb *switchboard) set(t testing.TB, m int32) {
 	t.Helper()
 	sb.request(m)
 	require.Eventually(t, func() bool {
-		return sb.seen.Load() == m && (m != modeIdle || sb.d.State(sb.cpu) == ctseq.Idle)
+		return sb.seen.Load() == m && (m != modeIdle || corelink.Of[ctdefer.CPU](sb.d).State(sb.cpu) == ctseq.Idle)
 	}, 5*time.Second, 10*time.Microsecond, "owner never reached mode %d", m)
 }
 

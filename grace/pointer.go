@@ -105,14 +105,14 @@ func (p *Pointer[T]) CompareAndSwap(old, new *T) bool {
 // SwapAndRetire publishes v and retires the old pointer: free(old) runs on
 // the flavour's reclaimer after a grace period, when no reader can hold it
 // any more (free is not called for a nil old pointer). It returns nil, nil
-// when it did. If Retire fails (the flavour is closed: ErrClosed), v is
+// when it did. If Retire fails (the flavour is closed: ctdefer.ErrClosed), v is
 // published all the same and SwapAndRetire returns the old pointer with the
 // error: unpublished, not retired, still the caller's (it may Synchronize
-// and free it itself). A nil free is refused with ErrNilArgument before
+// and free it itself). A nil free is refused with an *ctdefer.ArgError before
 // anything is published.
 func (p *Pointer[T]) SwapAndRetire(v *T, free func(old *T)) (*T, error) {
 	if free == nil {
-		return nil, fmt.Errorf("grace: Pointer.SwapAndRetire: nil function: %w", ErrNilArgument)
+		return nil, nilArg("grace.Pointer.SwapAndRetire", "free")
 	}
 	if p.r == nil {
 		panic("grace: Pointer.SwapAndRetire: Pointer has no flavour (use NewPointer)")
@@ -134,11 +134,11 @@ func (g *Domain) checkRead(op string) {
 	if !g.debug {
 		return
 	}
-	cpu, ok := g.d.CallerCPU()
+	cpu, ok := g.v.CallerCPU()
 	if !ok {
 		return // not an owner of this domain's CPUs: an updater
 	}
-	if st := g.d.State(cpu); st != ctseq.Kernel {
+	if st := g.v.State(cpu); st != ctseq.Kernel {
 		panic(fmt.Sprintf("grace: %s: CPU %d reads data of the kernel-stretch flavour in %v mode: "+
 			"grace.Domain protects readers only inside kernel-mode stretches (KernelEnter to UserEnter); "+
 			"data read in a user-mode hot loop needs the QSBR flavour (grace.NewQSBR)", op, cpu, st))

@@ -42,11 +42,11 @@ const offline = math.MaxUint64
 // default for every field.
 type QSBROptions struct {
 	// SpinWait is how long a waiter polls before it sleeps on the futex.
-	// Zero means DefaultSpinWait; negative means no spin.
+	// Zero means the default, 20 µs; negative means no spin.
 	SpinWait time.Duration
 
 	// MaxPending bounds the callbacks retired and not yet run, as in
-	// Options. Zero means DefaultMaxPending.
+	// Options (default 65,536).
 	MaxPending int
 
 	// Logger, if set, receives the events of Options.Logger that apply:
@@ -96,6 +96,7 @@ type QSBR struct {
 
 	// Read-only after NewQSBR.
 	d       *ctdefer.Domain
+	v       *corelink.View[ctdefer.CPU] // d's words and services for its siblings
 	cpus    percpu.Index
 	spin    time.Duration
 	debug   bool
@@ -160,19 +161,19 @@ type readerLine struct {
 }
 
 // NewQSBR creates a QSBR domain over d's CPUs. It registers nothing on d,
-// so it may be created at any time. A nil d gives ErrNilArgument.
+// so it may be created at any time. A nil d gives an *ctdefer.ArgError.
 func NewQSBR(d *ctdefer.Domain, opts QSBROptions) (*QSBR, error) {
 	if d == nil {
-		return nil, fmt.Errorf("grace: NewQSBR: nil *ctdefer.Domain: %w", ErrNilArgument)
+		return nil, nilArg("grace.NewQSBR", "d")
 	}
 	cpus, err := percpu.NewIndex(d.CPUs(), ctdefer.ErrBadCPU, nil) // a Domain's CPUs: valid
 	if err != nil {
 		return nil, fmt.Errorf("grace: NewQSBR: %w", err)
 	}
-	q := &QSBR{d: d, cpus: cpus, spin: opts.SpinWait, debug: opts.Debug, log: opts.Logger, readers: make([]Reader, cpus.Len()),
+	q := &QSBR{d: d, v: corelink.Of[ctdefer.CPU](d), cpus: cpus, spin: opts.SpinWait, debug: opts.Debug, log: opts.Logger, readers: make([]Reader, cpus.Len()),
 		staleLogged: make([]*weak.Pointer[ctdefer.CPU], cpus.Len())}
 	if q.spin == 0 {
-		q.spin = DefaultSpinWait
+		q.spin = defaultSpinWait
 	}
 	q.sleep.Init()
 	for i := range q.readers {
@@ -183,7 +184,7 @@ func NewQSBR(d *ctdefer.Domain, opts QSBROptions) (*QSBR, error) {
 	q.rec.init(q, opts.MaxPending)
 	// The core calls wake when a CPU parks or is released: a sleeping
 	// waiter over it learns at once (no sleeping through a report).
-	q.unwatch = corelink.WatchersOf(d).Add(q.wake)
+	q.unwatch = q.v.Watchers.Add(q.wake)
 	return q, nil
 }
 
@@ -192,7 +193,7 @@ func NewQSBR(d *ctdefer.Domain, opts QSBROptions) (*QSBR, error) {
 // it on the owner's thread, after Claim, once per claim (again after a new
 // Claim of the CPU); it takes the place of the previous owner's Reader. A nil
 // c, one of another ctdefer.Domain, or one already released is a misuse: it
-// panics (with an error wrapping ErrNotOwner in the last two cases).
+// panics, naming the CPU.
 //
 // The reader belongs to c's claim. Call Offline before c.Release: a reader
 // left online when its CPU is released and claimed by an owner that does not
@@ -203,11 +204,11 @@ func (q *QSBR) Reader(c *ctdefer.CPU) *Reader {
 		panic("grace: QSBR.Reader: nil *ctdefer.CPU")
 	}
 	if c.Domain() != q.d {
-		panic(fmt.Errorf("grace: QSBR.Reader: CPU %d: %w", c.CPU(), ErrNotOwner))
+		panic(fmt.Sprintf("grace: QSBR.Reader: CPU %d is not a CPU of this QSBR domain's ctdefer.Domain", c.CPU()))
 	}
 	claim := weak.Make(c)
-	if q.d.Holder(c.CPU()) != claim { // loads: c's CPU's claim now
-		panic(fmt.Errorf("grace: QSBR.Reader: CPU %d: handle used after Release: %w", c.CPU(), ErrNotOwner))
+	if q.v.Holder(c.CPU()) != claim { // loads: c's CPU's claim now
+		panic(fmt.Sprintf("grace: QSBR.Reader: CPU %d: handle used after Release", c.CPU()))
 	}
 	r := &q.readers[q.cpus.Of(c.CPU())]
 	r.tid = sysx.Gettid() // owner-only field: the new owner's thread
@@ -393,7 +394,7 @@ func (q *QSBR) gone(i int) bool {
 	r := &q.readers[i]
 	reg := r.claim.Load() // load: pairs with the store in QSBR.Reader
 	// loads (Holder): pairs with Claim's CAS and store of the handle.
-	return reg != nil && *reg != q.d.Holder(r.cpu)
+	return reg != nil && *reg != q.v.Holder(r.cpu)
 }
 
 // goneLogged is gone for the driver's scan, which logs each stale
@@ -407,7 +408,7 @@ func (q *QSBR) goneLogged(i int) bool {
 		return true
 	}
 	// loads (Holder): as in gone.
-	if reg == nil || *reg == q.d.Holder(q.readers[i].cpu) {
+	if reg == nil || *reg == q.v.Holder(q.readers[i].cpu) {
 		return false
 	}
 	q.staleLogged[i] = reg
@@ -422,10 +423,10 @@ func (q *QSBR) goneLogged(i int) bool {
 // reported: parked, or unclaimed.
 func (q *QSBR) skippable(cpu int) bool {
 	// load (Snapshot): pairs with the owner's IdleEnter add.
-	if snap, err := q.d.Snapshot(cpu); err == nil && snap.State() == ctseq.Idle {
+	if snap, ok := q.v.Snapshot(cpu); ok && snap.State() == ctseq.Idle {
 		return true
 	}
-	return !q.d.Claimed(cpu) // load: pairs with Release's store
+	return !q.v.Claimed(cpu) // load: pairs with Release's store
 }
 
 // Synchronize returns once every online reader has reported a quiescent
@@ -435,7 +436,7 @@ func (q *QSBR) skippable(cpu int) bool {
 // reader it waits for sleeps at once, since that reader runs only when the
 // waiter stops. If ctx ends first, it returns a *StallError naming the
 // readers it waits for (errors.Is: ErrStalled and ctx.Err()). A nil ctx is
-// refused with ErrNilArgument.
+// refused with an *ctdefer.ArgError.
 //
 // Called by an online reader on its own thread, Synchronize takes the
 // reader offline for the wait and back online before it returns, as
@@ -447,7 +448,7 @@ func (q *QSBR) Synchronize(ctx context.Context) error {
 }
 
 // Wait blocks until the grace period of t is over, or until ctx ends (then
-// a *StallError, as Synchronize). A nil ctx is refused with ErrNilArgument.
+// a *StallError, as Synchronize). A nil ctx is refused with an *ctdefer.ArgError.
 func (q *QSBR) Wait(ctx context.Context, t Token) error {
 	return waitOn(q, ctx, "Wait", t)
 }
@@ -564,7 +565,7 @@ func (q *QSBR) reapLaggards(n int) bool {
 		if r.ctr.Load() >= k || q.skippable(r.cpu) { // loads: as in scan
 			continue
 		}
-		if q.d.ReapExited(r.cpu, n%(reapEvery*reapEvery) == 0) {
+		if q.v.ReapExited(r.cpu, n%(reapEvery*reapEvery) == 0) {
 			logReaped(q.log, r.cpu)
 			reaped = true
 		}
@@ -588,7 +589,7 @@ func ctxErr(ctx context.Context, now, deadline time.Time, hasDeadline bool) erro
 // Retire returns (call_rcu), on the reclaimer goroutine, in Retire order.
 // The rules of Domain.Retire apply: at Options.MaxPending it blocks (so an
 // online reader must not call it: use TryRetire), after Close it returns
-// ErrClosed, a nil fn gives ErrNilArgument.
+// ctdefer.ErrClosed, a nil fn gives an *ctdefer.ArgError.
 func (q *QSBR) Retire(fn func()) error { return q.rec.retire(fn, true) }
 
 // TryRetire is Retire that never blocks: at the bound it returns an error
@@ -633,7 +634,7 @@ func (q *QSBR) stallError(op string, waited time.Duration, err error) error {
 		if ctr >= k || q.skippable(r.cpu) || q.gone(i) {
 			continue
 		}
-		snap, _ := q.d.Snapshot(r.cpu)
+		snap, _ := q.v.Snapshot(r.cpu)
 		e.CPUs = append(e.CPUs, StalledCPU{
 			CPU: r.cpu, State: snap.State(), Seq: snap.Seq(), SnapSeq: snap.Seq(),
 			Reader: true, LastReport: ctr, GracePeriod: k,
@@ -658,7 +659,7 @@ func (q *QSBR) Stats() Stats {
 // costs a gettid system call and a lookup: waits call it on their slow path
 // only.
 func (q *QSBR) onlineCaller() *Reader {
-	cpu, ok := q.d.CallerCPU()
+	cpu, ok := q.v.CallerCPU()
 	if !ok {
 		return nil
 	}
@@ -702,7 +703,7 @@ func (q *QSBR) checkRead(op string) {
 	if !q.debug {
 		return
 	}
-	cpu, ok := q.d.CallerCPU()
+	cpu, ok := q.v.CallerCPU()
 	if !ok {
 		return // not an owner: an updater, or a goroutine outside the domain
 	}
@@ -714,7 +715,7 @@ func (q *QSBR) checkRead(op string) {
 	case r.off:
 		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data while its reader is offline "+
 			"(or never registered): call QSBR.Reader after Claim, and Online after Offline", op, cpu))
-	case q.d.State(cpu) == ctseq.Idle:
+	case q.v.State(cpu) == ctseq.Idle:
 		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data while parked (idle): "+
 			"an idle CPU is offline for its QSBR domain", op, cpu))
 	}

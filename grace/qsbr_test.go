@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,7 +33,7 @@ func newQFixture(t testing.TB, n int, opts grace.QSBROptions) *qfixture {
 	require.NoError(t, err, "grace.NewQSBR")
 	qf := &qfixture{t: t, d: f.d, q: q, cpus: f.cpus}
 	t.Cleanup(func() {
-		if err := q.Close(ctxFor(t, 5*time.Second)); err != nil && !errors.Is(err, grace.ErrClosed) {
+		if err := q.Close(ctxFor(t, 5*time.Second)); err != nil && !errors.Is(err, ctdefer.ErrClosed) {
 			t.Errorf("QSBR Close: %v", err)
 		}
 		qf.wg.Wait() // before the ctdefer Domain closes (registered earlier, runs later)
@@ -159,9 +160,9 @@ func (qr *qreader) set(t testing.TB, m int32) {
 		case qr.seen.Load() != m:
 			return false
 		case m == qIdle:
-			return qr.d.State(qr.cpu) == ctseq.Idle
+			return corelink.Of[ctdefer.CPU](qr.d).State(qr.cpu) == ctseq.Idle
 		case m == qRelease:
-			return !qr.d.Claimed(qr.cpu)
+			return !corelink.Of[ctdefer.CPU](qr.d).Claimed(qr.cpu)
 		}
 		return true
 	}, 10*time.Second, 10*time.Microsecond, "reader never reached mode %d", m)
@@ -277,8 +278,8 @@ func TestQSBRRetireBarrierClose(t *testing.T) {
 	require.NoError(t, f.q.Retire(func() { ran.Add(1) }), "Retire")
 	require.NoError(t, f.q.Close(ctxFor(t, 10*time.Second)), "Close runs what is pending")
 	require.EqualValues(t, 4, ran.Load())
-	require.ErrorIs(t, f.q.Retire(func() {}), grace.ErrClosed, "Retire after Close")
-	require.ErrorIs(t, f.q.Close(ctxFor(t, time.Second)), grace.ErrClosed, "second Close")
+	require.ErrorIs(t, f.q.Retire(func() {}), ctdefer.ErrClosed, "Retire after Close")
+	require.ErrorIs(t, f.q.Close(ctxFor(t, time.Second)), ctdefer.ErrClosed, "second Close")
 	require.NoError(t, f.q.Synchronize(ctxFor(t, 10*time.Second)), "Synchronize keeps working after Close")
 }
 
@@ -437,19 +438,19 @@ func TestPointerDebugChecks(t *testing.T) {
 // Bad input.
 func TestQSBRArguments(t *testing.T) {
 	_, err := grace.NewQSBR(nil, grace.QSBROptions{})
-	require.ErrorIs(t, err, grace.ErrNilArgument)
+	require.ErrorIs(t, err, ctdefer.ErrInvalid)
 	f := newQFixture(t, 1, grace.QSBROptions{})
 	var nilCtx context.Context
-	require.ErrorIs(t, f.q.Synchronize(nilCtx), grace.ErrNilArgument)
-	require.ErrorIs(t, f.q.Barrier(nilCtx), grace.ErrNilArgument)
-	require.ErrorIs(t, f.q.Retire(nil), grace.ErrNilArgument)
+	require.ErrorIs(t, f.q.Synchronize(nilCtx), ctdefer.ErrInvalid)
+	require.ErrorIs(t, f.q.Barrier(nilCtx), ctdefer.ErrInvalid)
+	require.ErrorIs(t, f.q.Retire(nil), ctdefer.ErrInvalid)
 	require.PanicsWithValue(t, "grace: QSBR.Reader: nil *ctdefer.CPU", func() { f.q.Reader(nil) })
 	p := grace.NewPointer(f.q, new(int))
 	_, err = p.SwapAndRetire(new(int), nil)
-	require.ErrorIs(t, err, grace.ErrNilArgument)
+	require.ErrorIs(t, err, ctdefer.ErrInvalid)
 	require.NoError(t, f.q.Close(ctxFor(t, 5*time.Second)))
 	first := p.Load()
 	old, err := p.SwapAndRetire(new(int), func(*int) { t.Error("freed after a failed Retire") })
-	require.ErrorIs(t, err, grace.ErrClosed, "SwapAndRetire after Close")
+	require.ErrorIs(t, err, ctdefer.ErrClosed, "SwapAndRetire after Close")
 	require.Same(t, first, old, "the old pointer is handed back to the caller")
 }

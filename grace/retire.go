@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/ctdefer/ctdefer"
 )
 
 // Deferred reclamation: Retire, TryRetire, Barrier, Close.
@@ -17,7 +19,7 @@ import (
 // ran. At MaxPending callbacks not yet run, Retire blocks and TryRetire
 // returns ErrBacklog; a callback that retires (recognised by the
 // reclaimer's goroutine id) is admitted past the bound, and Barrier or
-// Close from a callback fail with ErrInCallback.
+// Close from a callback fail with ctdefer.ErrWouldDeadlock.
 //
 // The protocol and its invariants (a callback waits for a grace period that
 // began after its Retire, Barrier waits for the run): docs/design/grace.md,
@@ -60,7 +62,7 @@ type engine interface {
 
 func (r *reclaimer) init(eng engine, max int) {
 	if max <= 0 {
-		max = DefaultMaxPending
+		max = defaultMaxPending
 	}
 	r.eng, r.max = eng, uint64(max)
 	r.changed = make(chan struct{})
@@ -84,9 +86,9 @@ func (r *reclaimer) init(eng engine, max int) {
 // Retire never blocks, and admits fn past the bound (the reclaimer is the
 // one that would make room). A function that hands fn to another goroutine
 // and waits for that goroutine's Retire would deadlock at the bound.
-// After Close it returns an error wrapping ErrClosed and fn is not run
+// After Close it returns an error wrapping ctdefer.ErrClosed and fn is not run
 // (also when a retired function calls it during Close's drain). A nil fn
-// is refused with an error wrapping ErrNilArgument.
+// is refused with an *ctdefer.ArgError (ctdefer.ErrInvalid).
 func (g *Domain) Retire(fn func()) error { return g.rec.retire(fn, true) }
 
 // TryRetire is Retire that never blocks: at the bound it returns an error
@@ -99,13 +101,13 @@ func (r *reclaimer) retire(fn func(), block bool) error {
 		if !block {
 			op = "TryRetire"
 		}
-		return fmt.Errorf("grace: %s: nil function: %w", op, ErrNilArgument)
+		return nilArg("grace."+op, "fn")
 	}
 	r.mu.Lock()
 	for {
 		if r.closing {
 			r.mu.Unlock()
-			return fmt.Errorf("grace: Retire: %w", ErrClosed)
+			return fmt.Errorf("grace: Retire: %w", ctdefer.ErrClosed)
 		}
 		if r.retired-r.ran < r.max {
 			break
@@ -236,8 +238,8 @@ func (r *reclaimer) loop() {
 // (rcu_barrier). If ctx ends first it returns a *StallError naming the CPUs
 // the reclaimer's grace period waits for. After a Close whose context ended,
 // it returns Close's error. Called from a retired function (which would wait
-// for itself), it returns an error wrapping ErrInCallback. A nil ctx is
-// refused with ErrNilArgument. Called by an owner inside a kernel stretch
+// for itself), it returns an error wrapping ctdefer.ErrWouldDeadlock. A nil
+// ctx is refused with an *ctdefer.ArgError. Called by an owner inside a kernel stretch
 // while the grace period it waits for needs the caller's CPU, it returns an
 // error wrapping ctdefer.ErrWouldDeadlock.
 func (g *Domain) Barrier(ctx context.Context) error { return g.rec.barrier(ctx) }
@@ -272,7 +274,7 @@ func (r *reclaimer) barrier(ctx context.Context) error {
 		}
 		if r.onReclaimer() {
 			r.mu.Unlock()
-			return fmt.Errorf("grace: Barrier: %w", ErrInCallback)
+			return fmt.Errorf("grace: Barrier: called from a retired callback (it would wait for itself): %w", ctdefer.ErrWouldDeadlock)
 		}
 		if self >= 0 && r.waitsForSelf(sw, self, target) {
 			r.mu.Unlock()
@@ -314,20 +316,20 @@ func (r *reclaimer) waitsForSelf(sw selfWaiter, self int, target uint64) bool {
 	return sw.waitsForSelf(self, r.tok)
 }
 
-// Close refuses new Retires (ErrClosed), runs every function already
+// Close refuses new Retires (ctdefer.ErrClosed), runs every function already
 // retired after its grace period, and stops the reclaimer goroutine. If ctx
 // ends first, the functions not yet run are dropped (never run: safe, as
 // running one early would not be), and Close returns an error counting them
 // and wrapping the *StallError that names the CPUs holding the grace period
-// up. Blocked Retire calls return ErrClosed. Synchronize, Start, Poll and
+// up. Blocked Retire calls return ctdefer.ErrClosed. Synchronize, Start, Poll and
 // ExpeditedBarrier keep working after Close. A second Close returns an
-// error wrapping ErrClosed.
+// error wrapping ctdefer.ErrClosed.
 //
 // Close the grace Domain before the ctdefer.Domain, while the owners still
 // run: a grace period needs their transitions. Called from a retired
 // function (which would wait for itself), it returns an error wrapping
-// ErrInCallback and closes nothing; so does a nil ctx, with
-// ErrNilArgument. When ctx ends, Close returns within about a millisecond,
+// ctdefer.ErrWouldDeadlock and closes nothing; so does a nil ctx, with an
+// *ctdefer.ArgError. When ctx ends, Close returns within about a millisecond,
 // whatever Options.SpinWait is.
 func (g *Domain) Close(ctx context.Context) error { return g.rec.close(ctx) }
 
@@ -338,11 +340,11 @@ func (r *reclaimer) close(ctx context.Context) error {
 	r.mu.Lock()
 	if r.onReclaimer() {
 		r.mu.Unlock()
-		return fmt.Errorf("grace: Close: %w", ErrInCallback)
+		return fmt.Errorf("grace: Close: called from a retired callback (it would wait for itself): %w", ctdefer.ErrWouldDeadlock)
 	}
 	if r.closing {
 		r.mu.Unlock()
-		return fmt.Errorf("grace: Close: %w", ErrClosed)
+		return fmt.Errorf("grace: Close: %w", ctdefer.ErrClosed)
 	}
 	r.closing = true
 	started := r.started

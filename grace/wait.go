@@ -83,7 +83,7 @@ func (g *Domain) reapHeld(n int) bool {
 // long sleeps of the wait that asks.
 func (g *Domain) reap(n, i int) bool {
 	cpu := g.cpus.List()[i]
-	if !g.d.ReapExited(cpu, n%(reapEvery*reapEvery) == 0) {
+	if !g.v.ReapExited(cpu, n%(reapEvery*reapEvery) == 0) {
 		return false
 	}
 	logReaped(g.log, cpu)
@@ -103,13 +103,13 @@ func logReaped(l *slog.Logger, cpu int) {
 // for its caller. It costs a system call and a lookup (ctdefer's
 // CallerCPU): slow paths only.
 func (g *Domain) selfCPU() int {
-	cpu, ok := g.d.CallerCPU()
+	cpu, ok := g.v.CallerCPU()
 	if !ok {
 		return -1
 	}
 	// load (Observe): the caller's own word; it stays in this state while
 	// the caller waits, since only the caller's transitions change it.
-	if snap, claimed := g.d.Observe(cpu); !claimed || snap.State() != ctseq.Kernel {
+	if snap, claimed := g.v.Observe(cpu); !claimed || snap.State() != ctseq.Kernel {
 		return -1 // user mode: quiescent, waits do not need it
 	}
 	return g.cpus.Of(cpu)

@@ -172,7 +172,7 @@ func TestNewDomainErrors(t *testing.T) {
 		require.ErrorIs(t, err, lazytlb.ErrWrongDomain, "a CPU of another Domain")
 	})
 	_, err = lazytlb.New(other, lazytlb.Options{Flush: nopFlush})
-	require.ErrorIs(t, err, ctdefer.ErrRegistrationClosed, "New after the first Claim")
+	require.ErrorIs(t, err, ctdefer.ErrInvalid, "New after the first Claim")
 	require.ErrorContains(t, err, "lazytlb: New", "wrapped")
 }
 

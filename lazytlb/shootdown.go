@@ -176,7 +176,7 @@ func (t *TLB) deliver(ctx context.Context, mm *MM, s *slot, kernel bool, res *Re
 	}
 	// The CPU is in the set and its Leave, if any, now waits for us:
 	// only an owner that released without Leave is not polling.
-	if t.d != nil && !t.d.Claimed(s.cpu) {
+	if t.d != nil && !claimed(t.d, s.cpu) {
 		s.inflight.Sub(1) // RMW: no send; pairs with Leave's wait
 		return fmt.Errorf("lazytlb: Shootdown(%s): CPU %d is in the set but no worker has claimed it (released without Leave?): %w",
 			mm.name, s.cpu, ErrNoOwner)
@@ -193,7 +193,7 @@ func (t *TLB) deliver(ctx context.Context, mm *MM, s *slot, kernel bool, res *Re
 			// The owner cleared its bit meanwhile and is in Leave, which
 			// waits for this send: no flush of mm is owed.
 			err = nil
-		case t.d != nil && !t.d.Claimed(s.cpu):
+		case t.d != nil && !claimed(t.d, s.cpu):
 			err = fmt.Errorf("lazytlb: Shootdown(%s): CPU %d: no worker has claimed it (released without Leave?): %w: %w",
 				mm.name, s.cpu, ErrNoOwner, err)
 		default:

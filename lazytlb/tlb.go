@@ -143,8 +143,8 @@ type slotData struct {
 // is waited for). Owners take their handles with Attach.
 //
 // Errors: ErrNilArgument (a nil d), ErrNilFlush, ErrBadPolicy, and the
-// Domain's Register errors (ctdefer.ErrRegistrationClosed after the first
-// Claim, ErrTooManyWorks, ErrClosed), wrapped.
+// Domain's Register errors (an *ctdefer.ArgError after the first Claim or
+// beyond 16 kinds, ctdefer.ErrClosed), wrapped.
 func New(d *ctdefer.Domain, opts Options) (*TLB, error) {
 	if d == nil {
 		return nil, fmt.Errorf("lazytlb: New: nil *ctdefer.Domain: %w", ErrNilArgument)

@@ -2,7 +2,7 @@
 # Runs every check ctdefer has: formatting, vet (several build tags and
 # platforms), cross-builds, staticcheck, the unit/race tests, the
 # narrow-sequence build, the exhaustive interleaving explorer, the SPIN
-# models, the mutant catalogue (mutants/), and one iteration of every
+# models, the mutant catalogue (verify/mutants/), and one iteration of every
 # benchmark. This is the README's full test command and what CI runs
 # (.ci/run installs the prerequisites first). It takes 10 minutes or more;
 # the quick check, which needs nothing but Go, is `go test ./...`.
@@ -110,7 +110,7 @@ step "go test -tags ctdefer_narrowseq (2-bit sequence, wraps every 4 transitions
 go test -count=1 -tags ctdefer_narrowseq ./ctseq/...
 
 if [ -d internal/explore ]; then
-	step "exhaustive interleaving explorer (real code + mutants)"
+	step "exhaustive interleaving explorer (real code; its mutants run in the catalogue)"
 	# -timeout: the suite runs for about 8 minutes on a 2-core machine.
 	go test -count=1 -timeout 30m -tags ctdefer_explore -v ./internal/explore/ | grep -v -E '^(=== (RUN|PAUSE|CONT)|\s*$)'
 	# Scenarios that reach a package's internals live in that package's
@@ -123,12 +123,12 @@ fi
 step "torture: 1,000,000 items over pinned workers (rcutorture style)"
 go test -count=1 -run '^TestTorture$' -v -torture.items=1000000 . | grep -E '^\s+torture_test.go|^(ok|FAIL|---)'
 
-if [ -f models/check.sh ]; then
+if [ -f verify/models/check.sh ]; then
 	step "SPIN models (real designs and mutants)"
-	bash models/check.sh
+	bash verify/models/check.sh
 fi
 
-step "mutation testing (catalogue in mutants/)"
+step "mutation testing (catalogue in verify/mutants/)"
 # Some mutants are caught by fault-injection tests that exist only under the
 # explorer's tag (mailbox_inject_test.go): they must pass on the real code.
 go test -count=1 -tags ctdefer_explore -run '^TestInject' .

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/host"
 	"github.com/ctdefer/ctdefer/internal/sysx"
 )
 
@@ -52,7 +52,7 @@ func BenchmarkLiburcuSynchronize(b *testing.B) {
 		offline bool
 	}{{"busy-reader", false}, {"offline-reader", true}} {
 		b.Run(bc.name, func(b *testing.B) {
-			cpus := ctdefer.AllowedCPUs()
+			cpus, _ := host.AllowedCPUs()
 			readerCPU := -1
 			switch {
 			case len(cpus) >= 2:
@@ -95,7 +95,8 @@ func BenchmarkLiburcuSynchronize(b *testing.B) {
 // waits, so each report takes the fast path.
 func asReader(b *testing.B) {
 	b.Helper()
-	pinWriter(b, ctdefer.AllowedCPUs()[0])
+	allowed, _ := host.AllowedCPUs()
+	pinWriter(b, allowed[0])
 	registerThread()
 	b.Cleanup(unregisterThread)
 }

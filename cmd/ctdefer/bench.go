@@ -13,7 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/bench"
-	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/host"
+	ctdhost "github.com/ctdefer/ctdefer/host"
 )
 
 func runBench(args []string, stdout, stderr io.Writer) error {
@@ -78,7 +78,7 @@ func parseCPUPair(s string) ([]int, error) {
 	}
 	var pair []int
 	for _, p := range parts {
-		cpu, err := host.ParseCPUList(p)
+		cpu, err := ctdhost.ParseCPUList(p)
 		if err != nil || len(cpu) != 1 {
 			return nil, fmt.Errorf("-cpus %q: %q is not a CPU number", s, p)
 		}

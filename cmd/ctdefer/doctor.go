@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/doctor"
-	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/host"
+	ctdhost "github.com/ctdefer/ctdefer/host"
 )
 
 func runDoctor(args []string, stdout, stderr io.Writer) error {
@@ -31,7 +31,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *cpus != "" {
-		list, err := host.ParseCPUList(*cpus)
+		list, err := ctdhost.ParseCPUList(*cpus)
 		if err != nil {
 			return fmt.Errorf("-cpus: %w", err)
 		}

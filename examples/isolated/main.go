@@ -30,6 +30,7 @@ import (
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/examples/internal/cpuflag"
+	"github.com/ctdefer/ctdefer/host"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 )
 
@@ -89,7 +90,7 @@ func run(cfg config, cpuList string) error {
 	// Keep the rest of the process (runtime threads, the controller's
 	// helpers) off the hot loop's CPU, as isolcpus would.
 	if !cfg.unpinned {
-		iso, err := ctdefer.Isolate(cfg.cpus[0])
+		iso, err := host.Isolate(cfg.cpus[0])
 		if err != nil {
 			return fmt.Errorf("isolating CPU %d: %w", cfg.cpus[0], err)
 		}

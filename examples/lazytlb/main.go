@@ -21,11 +21,13 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/examples/internal/cpuflag"
+	"github.com/ctdefer/ctdefer/host"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"github.com/ctdefer/ctdefer/lazytlb"
 )
@@ -154,7 +156,8 @@ func runPolicy(cfg config, p lazytlb.Policy) (result, error) {
 			defer wg.Done()
 			c, err := d.Claim(n)
 			if err != nil {
-				if errors.Is(err, ctdefer.ErrCPUNotAllowed) || errors.Is(err, ctdefer.ErrNotSupported) || errors.Is(err, ctdefer.ErrAffinity) {
+				var errno syscall.Errno // any other affinity failure
+				if errors.Is(err, host.ErrNotAllowed) || errors.Is(err, ctdefer.ErrNotSupported) || errors.As(err, &errno) {
 					err = fmt.Errorf("cannot pin a worker to CPU %d: %w (choose allowed CPUs with -cpus, or run with -unpinned)", n, err)
 				}
 				claimed <- err

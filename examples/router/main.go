@@ -45,6 +45,7 @@ import (
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/grace"
+	"github.com/ctdefer/ctdefer/host"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 )
 
@@ -140,7 +141,8 @@ func main() {
 }
 
 func run(cfg config) (report, error) {
-	rep := report{cfg: cfg, cpus: ctdefer.AllowedCPUs()}
+	allowed, _ := host.AllowedCPUs() // off Linux: 0 .. NumCPU-1
+	rep := report{cfg: cfg, cpus: allowed}
 	if cfg.duration <= 0 || cfg.rate <= 0 {
 		return rep, errors.New("-duration and -rate must be positive")
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/grace"
+	"github.com/ctdefer/ctdefer/host"
 )
 
 type config struct{ burst int }   // pushed to every worker
@@ -29,7 +30,7 @@ type worker struct{ burst, packets, routed int }
 func main() {
 	// 1. CPUs from the process's allowed set, never hard-coded numbers: the
 	// first stays with the controller, the reclaimer and the Go runtime.
-	cpus := ctdefer.AllowedCPUs()
+	cpus, _ := host.AllowedCPUs() // off Linux: 0 .. NumCPU-1
 	if len(cpus) > 1 {
 		cpus = cpus[1:]
 	}

@@ -74,8 +74,3 @@ func without(old *[]*func(), p *func()) *[]*func() {
 	}
 	return &s
 }
-
-// WatchersOf returns the Watchers of a *ctdefer.Domain. The root package
-// sets it at init (a function value, since this package cannot import the
-// root without a cycle).
-var WatchersOf func(domain any) *Watchers

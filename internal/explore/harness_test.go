@@ -2,9 +2,11 @@
 
 package explore_test
 
-// The harness the ctseq scenarios share: the word implementations behind one
-// interface (ctseq.Word, the mutants), and a "world" of bookkeeping that the
-// owner, the senders and the observers update and check.
+// The harness the ctseq scenarios share: ctseq.Word behind one interface,
+// and a "world" of bookkeeping that the owner, the senders and the observers
+// update and check. Broken versions of the word are mutants of the real code
+// in the catalogue (verify/mutants/catalogue.txt), run against these
+// scenarios through go test -overlay.
 //
 // Bookkeeping lives in plain Go variables shared by the threads. That is
 // safe because the explorer runs one thread at a time (see the package
@@ -20,10 +22,9 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"github.com/ctdefer/ctdefer/internal/explore"
-	"github.com/ctdefer/ctdefer/internal/mutant"
 )
 
-// cpuWord is what every scenario drives: ctseq.Word, or a mutant.
+// cpuWord is what every scenario drives: ctseq.Word.
 type cpuWord interface {
 	UserEnter()
 	KernelEnter() ctseq.Work
@@ -57,11 +58,6 @@ func (v view) String() string {
 
 const seqMask = ctseq.SeqMask
 
-// showWord formats a raw word of the mutants (package mutant's seqWord:
-// ctseq's field widths, the plain State values in the state field), for
-// traces.
-func showWord(v uint64) string { return mutant.FormatWord(v) }
-
 // showCtseqWord returns a trace formatter for w. ctseq.Word stores an
 // encoded, biased value (docs/design/word.md, Layout) that only ctseq decodes, so the
 // formatter ignores the raw value it is given and decodes the word through a
@@ -76,46 +72,24 @@ func showCtseqWord(w *ctseq.Word) func(uint64) string {
 	}
 }
 
-type snapshotLike interface {
-	Seq() uint64
-	State() ctseq.State
-	Work() ctseq.Work
-}
+// adapt makes ctseq.Word observable.
+type adapt struct{ w *ctseq.Word }
 
-type snapshotter[S snapshotLike] interface {
-	cpuWord
-	IdleEnter()
-	IdleExit() ctseq.Work
-	Snapshot() S
-	QuiescentSince(S) bool
-}
+func (a adapt) UserEnter()                      { a.w.UserEnter() }
+func (a adapt) KernelEnter() ctseq.Work         { return a.w.KernelEnter() }
+func (a adapt) SetWorkIfUser(w ctseq.Work) bool { return a.w.SetWorkIfUser(w) }
+func (a adapt) IdleEnter()                      { a.w.IdleEnter() }
+func (a adapt) IdleExit() ctseq.Work            { return a.w.IdleExit() }
+func (a adapt) quiescentSince(s any) bool       { return a.w.QuiescentSince(s.(ctseq.Snapshot)) }
 
-// adapt makes ctseq.Word (S = ctseq.Snapshot) and the one-fault mutants
-// (S = mutant.Snapshot) observable.
-type adapt[S snapshotLike, W snapshotter[S]] struct{ w W }
-
-func (a adapt[S, W]) UserEnter()                      { a.w.UserEnter() }
-func (a adapt[S, W]) KernelEnter() ctseq.Work         { return a.w.KernelEnter() }
-func (a adapt[S, W]) SetWorkIfUser(w ctseq.Work) bool { return a.w.SetWorkIfUser(w) }
-func (a adapt[S, W]) IdleEnter()                      { a.w.IdleEnter() }
-func (a adapt[S, W]) IdleExit() ctseq.Work            { return a.w.IdleExit() }
-func (a adapt[S, W]) quiescentSince(s any) bool       { return a.w.QuiescentSince(s.(S)) }
-
-func (a adapt[S, W]) snap() (view, any) {
+func (a adapt) snap() (view, any) {
 	s := a.w.Snapshot()
 	return view{s.Seq(), s.State(), s.Work()}, s
 }
 
-func (a adapt[S, W]) nest() (outer bool, work ctseq.Work, ok bool) {
-	n, ok := any(a.w).(interface {
-		Enter() ctseq.Entry
-		Exit(ctseq.Entry)
-	})
-	if !ok {
-		return false, 0, false
-	}
-	e := n.Enter()
-	n.Exit(e)
+func (a adapt) nest() (outer bool, work ctseq.Work, ok bool) {
+	e := a.w.Enter()
+	a.w.Exit(e)
 	return e.Outer(), e.Work(), true
 }
 
@@ -126,12 +100,13 @@ type impl struct {
 	// blind turns off the checks that peek at the word after each step
 	// (clean refusal at the sender, the sequence always advances at each
 	// transition), leaving exactly-once, next entry and the
-	// grace-period polls: to show that those catch a mutant on their own.
+	// grace-period polls: the catalogue's mutants that select a blind row
+	// show that those catch the bug on their own.
 	blind bool
 }
 
 func blind(im impl) impl {
-	im.name += "/blind"
+	im.name += "-blind"
 	im.blind = true
 	return im
 }
@@ -140,31 +115,7 @@ var (
 	realWord = impl{name: "ctseq.Word", new: func(r *explore.Run) cpuWord {
 		w := new(ctseq.Word)
 		r.Name(w, "word", showCtseqWord(w))
-		return adapt[ctseq.Snapshot, *ctseq.Word]{w}
-	}}
-	reference = impl{name: "mutant.Reference", new: func(r *explore.Run) cpuWord {
-		w := new(mutant.Reference)
-		r.Name(w, "word", showWord)
-		return adapt[mutant.Snapshot, *mutant.Reference]{w}
-	}}
-	ignoreState = impl{name: "ignore-state", new: func(r *explore.Run) cpuWord {
-		w := new(mutant.IgnoreState)
-		r.Name(w, "word", showWord)
-		return adapt[mutant.Snapshot, *mutant.IgnoreState]{w}
-	}}
-	forgetSeq = impl{name: "forget-seq", new: func(r *explore.Run) cpuWord {
-		w := new(mutant.ForgetSeq)
-		r.Name(w, "word", showWord)
-		return adapt[mutant.Snapshot, *mutant.ForgetSeq]{w}
-	}}
-	// twoAtomic is not observable: its state word has another layout and
-	// its work atomic is separate. The checks that need a view of the word
-	// (clean refusal, sequence advances) are skipped; exactly-once and next
-	// entry do not need one.
-	twoAtomic = impl{name: "two-atomic", new: func(r *explore.Run) cpuWord {
-		w := new(mutant.TwoAtomic)
-		r.Name(w, "state", nil)
-		return w
+		return adapt{w}
 	}}
 )
 

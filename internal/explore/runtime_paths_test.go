@@ -7,12 +7,13 @@ package explore_test
 // inside kernel stretches, parking with run-on-behalf, and Close against
 // posts and releases. Each states its property at the end of every schedule
 // (or inside it, where a handler can see the violation); the mutation
-// catalogue (mutants/) holds the bugs each must catch.
+// catalogue (verify/mutants/) holds the bugs each must catch.
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 	"strings"
 	"testing"
 	"time"
@@ -72,7 +73,7 @@ func waitScenario(kind string, rounds int, timed bool) explore.Scenario {
 			touched.Add(1)
 			ran++
 			explore.Atomically(func() {
-				if st := d.State(cpu); st != ctseq.Kernel {
+				if st := corelink.Of[ctdefer.CPU](d).State(cpu); st != ctseq.Kernel {
 					stateInHandler = st
 				}
 			})
@@ -409,7 +410,7 @@ func windowTicketScenario() explore.Scenario {
 			c.KernelEnter() // drains other: its completion is published for the waiter
 			c.UserEnter()
 			explore.Wait(func() bool {
-				snap, _ := d.Snapshot(0)
+				snap, _ := corelink.Of[ctdefer.CPU](d).Snapshot(0)
 				st := stats()
 				return waiterDone || snap.Work().Has(0) || st.IPIs > st.IPIRuns
 			})
@@ -474,7 +475,7 @@ func TestRuntimePathsExplore(t *testing.T) {
 	} {
 		t.Run(tc.s.Name, func(t *testing.T) {
 			o := explore.Options{Preemptions: tc.bound, Timeouts: strings.HasSuffix(tc.s.Name, "-timeout")}
-			exploreAndReport(t, tc.s, o, "", "", nil, 0)
+			exploreAndReport(t, tc.s, o, "")
 		})
 	}
 }

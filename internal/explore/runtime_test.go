@@ -130,7 +130,7 @@ func TestRuntimeExplore(t *testing.T) {
 	} {
 		s := runtimeScenario(tc.senders, tc.rounds)
 		t.Run(s.Name, func(t *testing.T) {
-			exploreAndReport(t, s, explore.Options{Preemptions: tc.bound}, "", "", nil, 0)
+			exploreAndReport(t, s, explore.Options{Preemptions: tc.bound}, "")
 		})
 	}
 }

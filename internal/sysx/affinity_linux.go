@@ -51,7 +51,7 @@ const (
 	initialMaskLongs = 1024 / longBits
 	// maxMaskLongs bounds the growth of that buffer: 2^20 CPUs, far beyond
 	// any CONFIG_NR_CPUS (8192 on x86-64).
-	maxMaskLongs = (maxListCPU + 1) / longBits
+	maxMaskLongs = (1 << 20) / longBits
 )
 
 // toKernelMask returns s as an array of unsigned longs, at least one
@@ -153,7 +153,7 @@ func SetTaskAffinity(tid int, s CPUSet) error {
 	_, _, errno := unix.Syscall(unix.SYS_SCHED_SETAFFINITY,
 		uintptr(tid), uintptr(len(mask)*longSize), uintptr(unsafe.Pointer(&mask[0])))
 	if errno != 0 {
-		return fmt.Errorf("sysx: sched_setaffinity of thread %d to CPUs %q: %w", tid, s, errnoError(errno))
+		return fmt.Errorf("sysx: sched_setaffinity of thread %d to CPUs %v: %w", tid, s.List(), errnoError(errno))
 	}
 	return nil
 }

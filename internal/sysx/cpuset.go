@@ -13,7 +13,8 @@ import (
 // copying a CPUSet value copies a reference to the same bits, so a Set or
 // Clear on the copy may show through the original. Treat a CPUSet you have
 // handed out, or received, as read-only, and build a fresh one with
-// [CPUSetOf] or [ParseCPUList] to modify it.
+// [CPUSetOf] to modify it. (host.ParseCPUList and host.FormatCPUList read
+// and write the kernel's list syntax.)
 //
 // Two CPUSets holding the same CPUs have identical representations (see the
 // invariant on words), so reflect.DeepEqual, and testify's Equal, compare
@@ -136,57 +137,6 @@ func (s *CPUSet) trim() {
 	s.words = s.words[:n]
 }
 
-// setRange adds the CPUs lo..hi inclusive, word by word. The caller
-// guarantees 0 <= lo <= hi.
-func (s *CPUSet) setRange(lo, hi int) {
-	s.grow(hi/wordBits + 1)
-	for i := lo / wordBits; i <= hi/wordBits; i++ {
-		mask := ^uint64(0)
-		if i == lo/wordBits {
-			mask &= ^uint64(0) << (uint(lo) % wordBits)
-		}
-		if i == hi/wordBits {
-			mask &= ^uint64(0) >> (wordBits - 1 - uint(hi)%wordBits)
-		}
-		s.words[i] |= mask
-	}
-}
-
-// nextSet returns the smallest CPU >= from in the set, or -1.
-func (s CPUSet) nextSet(from int) int {
-	i := from / wordBits
-	if i >= len(s.words) {
-		return -1
-	}
-	w := s.words[i] & (^uint64(0) << (uint(from) % wordBits))
-	for {
-		if w != 0 {
-			return i*wordBits + bits.TrailingZeros64(w)
-		}
-		i++
-		if i >= len(s.words) {
-			return -1
-		}
-		w = s.words[i]
-	}
-}
-
-// nextClear returns the smallest CPU >= from not in the set. It always
-// exists: the set is finite.
-func (s CPUSet) nextClear(from int) int {
-	i := from / wordBits
-	if i >= len(s.words) {
-		return from
-	}
-	w := ^s.words[i] & (^uint64(0) << (uint(from) % wordBits))
-	for {
-		if w != 0 {
-			return i*wordBits + bits.TrailingZeros64(w)
-		}
-		i++
-		if i >= len(s.words) {
-			return i * wordBits
-		}
-		w = ^s.words[i]
-	}
-}
+// String returns the set's CPUs as fmt prints a slice, "[0 1 2 3 8]", for
+// messages. (host.FormatCPUList writes the kernel's list format.)
+func (s CPUSet) String() string { return fmt.Sprint(s.List()) }

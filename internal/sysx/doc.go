@@ -6,8 +6,8 @@
 // It provides:
 //
 //   - [CPUSet], a set of CPU numbers of any size (not capped at 1024 like
-//     unix.CPUSet), with the kernel's list syntax ("0-3,8,10-11") through
-//     [CPUSet.String] and [ParseCPUList]. Portable.
+//     unix.CPUSet). Portable. (The kernel's list syntax, "0-3,8,10-11", is
+//     package host's: ParseCPUList and FormatCPUList.)
 //   - CPU affinity: [ProcessAffinity], [ThreadAffinity], [SetThreadAffinity],
 //     and [CurrentCPU] and [Gettid] to see where the calling thread runs.
 //   - A private futex on a 32-bit word: [FutexWait] and [FutexWake], with

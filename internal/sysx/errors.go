@@ -13,8 +13,3 @@ var ErrNotSupported = errors.New("not supported on this platform")
 // ErrTimeout is returned by [FutexWait] when its timeout expires
 // before the thread is woken.
 var ErrTimeout = errors.New("sysx: futex wait timed out")
-
-// ErrBadCPUList is returned (wrapped) by [ParseCPUList] when its input is not
-// a valid CPU list. The wrapping error names the input and the offending
-// element.
-var ErrBadCPUList = errors.New("bad CPU list")

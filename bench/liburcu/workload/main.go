@@ -37,7 +37,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/host"
 )
 
 type placement struct {
@@ -84,7 +84,7 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 
-	cpus := ctdefer.AllowedCPUs()
+	cpus, _ := host.AllowedCPUs()
 	if len(cpus) < 2 {
 		fmt.Fprintf(os.Stderr, "workload: needs two allowed CPUs, have %v\n", cpus)
 		os.Exit(1)

@@ -9,25 +9,31 @@ import (
 	"strings"
 )
 
-// mutant is one entry of the catalogue: a single textual replacement in one
-// file, and the tests that must catch it.
+// mutant is one entry of the catalogue: textual replacements in one file
+// (usually one), and the tests that must catch it.
 type mutant struct {
 	line int // where the entry starts in the catalogue, for messages
 
-	name string
-	file string   // slash-separated, relative to the module root
-	desc string   // one line: the bug
-	old  string   // must occur exactly once in file
-	new  string   // what replaces it
-	pkgs []string // go test packages, e.g. "." or "./grace/"
-	tags string   // comma-separated build tags, or ""
-	run  string   // go test -run regexp
+	name  string
+	file  string   // slash-separated, relative to the module root
+	desc  string   // one line: the bug
+	hunks []hunk   // applied in order
+	pkgs  []string // go test packages, e.g. "." or "./grace/"
+	tags  string   // comma-separated build tags, or ""
+	run   string   // go test -run regexp
 
 	equivalent string // non-empty: why no test can tell (not run)
 	pending    string // "explorer": the catching scenario does not exist yet
 }
 
-// The catalogue's syntax (mutants/catalogue.txt says the same for readers):
+// hunk is one replacement: old must occur exactly once in the file as the
+// hunks before it left it, and new replaces it.
+type hunk struct {
+	old, new string
+	hasNew   bool
+}
+
+// The catalogue's syntax (verify/mutants/catalogue.txt says the same for readers):
 //
 //	# a comment
 //	name:  completion-before-drain
@@ -42,7 +48,10 @@ type mutant struct {
 // An entry starts at its name: line and ends at the next one. A value is the
 // rest of the line with surrounding blanks removed; a value that starts with
 // a double quote is a Go string literal (strconv.Unquote), for text with
-// leading tabs or several lines ("\tif x {\n\t\ty()"). Optional keys:
+// leading tabs or several lines ("\tif x {\n\t\ty()"). A mutant that must
+// change the file in more than one place (a protocol with a second atomic
+// field) repeats old: and new: in pairs, each new: right after its old:;
+// the pairs apply in order. Optional keys:
 // tags, equivalent (a reason: the entry is not run) and pending (only
 // "explorer": the entry is run and reported, but its survival does not fail
 // the run).
@@ -96,6 +105,23 @@ func parseCatalogue(path string) ([]*mutant, error) {
 			continue
 		}
 		keys := seen[cur]
+		switch {
+		case key == "old":
+			if h := len(cur.hunks); h > 0 && !cur.hunks[h-1].hasNew {
+				bad(n, "old: twice without a new: in mutant %s", cur.name)
+				continue
+			}
+			cur.hunks = append(cur.hunks, hunk{old: val})
+			continue
+		case key == "new":
+			h := len(cur.hunks)
+			if h == 0 || cur.hunks[h-1].hasNew {
+				bad(n, "new: without an old: before it in mutant %s", cur.name)
+				continue
+			}
+			cur.hunks[h-1].new, cur.hunks[h-1].hasNew = val, true
+			continue
+		}
 		if keys[key] {
 			bad(n, "%s: given twice in mutant %s", key, cur.name)
 			continue
@@ -106,10 +132,6 @@ func parseCatalogue(path string) ([]*mutant, error) {
 			cur.file = val
 		case "desc":
 			cur.desc = val
-		case "old":
-			cur.old = val
-		case "new":
-			cur.new = val
 		case "pkgs":
 			cur.pkgs = strings.Fields(val)
 		case "tags":
@@ -138,14 +160,24 @@ func parseCatalogue(path string) ([]*mutant, error) {
 			bad(m.line, "mutant name %q: use lower-case letters, digits and dashes", m.name)
 		}
 		for _, r := range []struct{ key, val string }{
-			{"file", m.file}, {"desc", m.desc}, {"old", m.old}, {"new", m.new},
+			{"file", m.file}, {"desc", m.desc},
 		} {
 			if r.val == "" {
 				bad(m.line, "mutant %s: %s: missing", m.name, r.key)
 			}
 		}
-		if m.old == m.new {
-			bad(m.line, "mutant %s: old and new are the same text", m.name)
+		if len(m.hunks) == 0 {
+			bad(m.line, "mutant %s: old: missing", m.name)
+		}
+		for _, h := range m.hunks {
+			switch {
+			case h.old == "":
+				bad(m.line, "mutant %s: old: missing", m.name)
+			case !h.hasNew || h.new == "":
+				bad(m.line, "mutant %s: new: missing", m.name)
+			case h.old == h.new:
+				bad(m.line, "mutant %s: old and new are the same text", m.name)
+			}
 		}
 		if strings.Contains(m.desc, "\n") {
 			bad(m.line, "mutant %s: desc must be one line", m.name)
@@ -171,15 +203,22 @@ func parseCatalogue(path string) ([]*mutant, error) {
 	return ms, nil
 }
 
-// apply returns content with m's replacement made, or the reason it cannot
+// apply returns content with m's replacements made, or the reason it cannot
 // be: the entry is stale.
 func (m *mutant) apply(content string) (string, error) {
-	switch n := strings.Count(content, m.old); n {
-	case 0:
-		return "", fmt.Errorf("stale mutant %s: old text not found in %s", m.name, m.file)
-	case 1:
-		return strings.Replace(content, m.old, m.new, 1), nil
-	default:
-		return "", fmt.Errorf("stale mutant %s: old text found %d times in %s (it must be unique)", m.name, n, m.file)
+	for i, h := range m.hunks {
+		which := "old text"
+		if len(m.hunks) > 1 {
+			which = fmt.Sprintf("old text %d", i+1)
+		}
+		switch n := strings.Count(content, h.old); n {
+		case 0:
+			return "", fmt.Errorf("stale mutant %s: %s not found in %s", m.name, which, m.file)
+		case 1:
+			content = strings.Replace(content, h.old, h.new, 1)
+		default:
+			return "", fmt.Errorf("stale mutant %s: %s found %d times in %s (it must be unique)", m.name, which, n, m.file)
+		}
 	}
+	return content, nil
 }

@@ -1,24 +1,27 @@
 // Command mutate is ctdefer's mutation-testing harness: it applies each
-// mutant of the catalogue (mutants/catalogue.txt), a small plausible bug
-// written as one textual replacement in the real code, to a copy of the
-// tree, runs the tests the catalogue names for it, and reports which test
-// caught it, or that it survived.
+// mutant of the catalogue (verify/mutants/catalogue.txt), a small plausible
+// bug written as textual replacements in one file of the real code, runs the
+// tests the catalogue names for it against the mutated code, and reports
+// which test caught it, or that it survived.
 //
 //	go run ./internal/cmd/mutate                  # every mutant
 //	go run ./internal/cmd/mutate -run 'mailbox'   # the mutants whose name matches
 //	go run ./internal/cmd/mutate -count 3         # each 3 times: a catch must not depend on chance
 //	go run ./internal/cmd/mutate -check           # only check that every entry still applies
 //
-// For each mutant it copies the files git knows about (tracked, and
-// untracked but not ignored: what go test in the working tree sees; a walk
-// that skips .git where git is missing) into a temporary directory, makes
-// the replacement, and runs there
+// The working tree is never written. For each mutant the harness writes the
+// mutated file into a temporary directory, with an overlay file
+// (go help build, -overlay) that maps the real file's path to it, and runs,
+// in the module root,
 //
-//	go test -count=1 -short -trimpath -vet=off -v -timeout T [-tags TAGS] -run RUN PKGS
+//	go test -overlay=DIR/overlay.json -count=1 -short -vet=off -v -timeout T [-tags TAGS] -run RUN PKGS
 //
-// with the caller's environment, so the build cache is shared: -trimpath
-// keeps the copy's directory out of the cache keys, so only the mutated
-// package and what depends on it are rebuilt. It prints one line per mutant:
+// so the go command compiles the mutated file in place of the real one and
+// everything else as it is: the build cache is shared with ordinary builds,
+// and only the mutated package and what depends on it are rebuilt. A harness
+// that is killed leaves at most a temporary directory behind, never a
+// mutated tree. (The overlay is seen by the compiler only: a test that reads
+// a source file at run time reads the real one.) It prints one line per mutant:
 //
 //	mutant NAME: caught by TestName          (the first --- FAIL line)
 //	mutant NAME: caught by timeout (...)     (a hang the test binary's -timeout ended)
@@ -36,11 +39,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -55,14 +57,13 @@ import (
 
 func main() {
 	var (
-		catalogue = flag.String("catalogue", "mutants/catalogue.txt", "the catalogue, relative to the module root")
+		catalogue = flag.String("catalogue", "verify/mutants/catalogue.txt", "the catalogue, relative to the module root")
 		runRE     = flag.String("run", "", "run only the mutants whose name matches this regexp")
 		parallel  = flag.Int("parallel", 2, "mutants tested at the same time")
 		timeout   = flag.Duration("timeout", 120*time.Second, "go test -timeout for each run")
 		count     = flag.Int("count", 1, "runs per mutant; it is caught only if every run catches it")
 		check     = flag.Bool("check", false, "only check that every entry applies; run no test")
 		verbose   = flag.Bool("v", false, "print the go test output of every run")
-		tracked   = flag.Bool("tracked", false, "copy only the files git tracks (default: also untracked files that are not ignored)")
 	)
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./internal/cmd/mutate [flags]\n")
@@ -75,7 +76,7 @@ func main() {
 	}
 	os.Exit(run(config{
 		catalogue: *catalogue, runRE: *runRE, parallel: *parallel, timeout: *timeout,
-		count: *count, check: *check, verbose: *verbose, tracked: *tracked,
+		count: *count, check: *check, verbose: *verbose,
 	}))
 }
 
@@ -87,7 +88,6 @@ type config struct {
 	count     int
 	check     bool
 	verbose   bool
-	tracked   bool
 }
 
 func run(cfg config) int {
@@ -124,12 +124,6 @@ func run(cfg config) int {
 			return 2
 		}
 	}
-	files, err := treeFiles(root, cfg.tracked)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "mutate:", err)
-		return 2
-	}
-
 	// Every selected entry must apply to the tree as it is now.
 	results := make([]*result, len(sel))
 	var toRun []int
@@ -157,7 +151,7 @@ func run(cfg config) int {
 		len(sel), len(toRun), cfg.parallel, cfg.count, cfg.timeout)
 
 	// An interrupt stops the go test commands and lets each worker remove
-	// its copy of the tree.
+	// its temporary directory.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var (
@@ -174,7 +168,7 @@ func run(cfg config) int {
 			if ctx.Err() != nil {
 				return
 			}
-			r.test(ctx, root, files, cfg)
+			r.test(ctx, root, cfg)
 			outMu.Lock()
 			defer outMu.Unlock()
 			fmt.Printf("%s   [%v]\n", r.line(), r.elapsed.Round(100*time.Millisecond))
@@ -248,9 +242,9 @@ func (o runOutcome) describe() string {
 	return "survived"
 }
 
-// test copies the tree, applies the mutant and runs its tests cfg.count
-// times.
-func (r *result) test(ctx context.Context, root string, files []string, cfg config) {
+// test writes the mutated file and its overlay to a temporary directory
+// and runs the mutant's tests cfg.count times.
+func (r *result) test(ctx context.Context, root string, cfg config) {
 	start := time.Now()
 	defer func() { r.elapsed = time.Since(start) }()
 	dir, err := os.MkdirTemp("", "ctdefer-mutant-"+r.m.name+"-")
@@ -259,20 +253,16 @@ func (r *result) test(ctx context.Context, root string, files []string, cfg conf
 		return
 	}
 	defer os.RemoveAll(dir)
-	if err := copyTree(root, dir, files); err != nil {
-		r.runs = append(r.runs, runOutcome{kind: buildFailed, by: "copying the tree: " + err.Error()})
-		return
-	}
-	dst := filepath.Join(dir, filepath.FromSlash(r.m.file))
-	if err := os.WriteFile(dst, []byte(r.mutated), 0o644); err != nil {
-		r.runs = append(r.runs, runOutcome{kind: buildFailed, by: err.Error()})
+	overlay, err := writeOverlay(root, dir, r.m.file, r.mutated)
+	if err != nil {
+		r.runs = append(r.runs, runOutcome{kind: buildFailed, by: "writing the overlay: " + err.Error()})
 		return
 	}
 	for range cfg.count {
 		if ctx.Err() != nil {
 			return
 		}
-		o := goTest(ctx, dir, r.m, cfg.timeout)
+		o := goTest(ctx, root, overlay, r.m, cfg.timeout)
 		r.runs = append(r.runs, o)
 		if o.kind == buildFailed || o.kind == noTests {
 			return // a defect: more runs would say the same
@@ -280,8 +270,25 @@ func (r *result) test(ctx context.Context, root string, files []string, cfg conf
 	}
 }
 
-func goTest(parent context.Context, dir string, m *mutant, timeout time.Duration) runOutcome {
-	args := []string{"test", "-count=1", "-short", "-trimpath", "-vet=off", "-v", "-timeout", timeout.String()}
+// writeOverlay writes content, the mutated version of file (slash-separated,
+// relative to root), into dir, and an overlay file that puts it in place of
+// the real file for the go command; it returns the overlay file's path.
+func writeOverlay(root, dir, file, content string) (string, error) {
+	mutated := filepath.Join(dir, filepath.Base(filepath.FromSlash(file)))
+	if err := os.WriteFile(mutated, []byte(content), 0o644); err != nil {
+		return "", err
+	}
+	real := filepath.Join(root, filepath.FromSlash(file))
+	b, err := json.Marshal(struct{ Replace map[string]string }{map[string]string{real: mutated}})
+	if err != nil {
+		return "", err
+	}
+	overlay := filepath.Join(dir, "overlay.json")
+	return overlay, os.WriteFile(overlay, b, 0o644)
+}
+
+func goTest(parent context.Context, root, overlay string, m *mutant, timeout time.Duration) runOutcome {
+	args := []string{"test", "-overlay=" + overlay, "-count=1", "-short", "-vet=off", "-v", "-timeout", timeout.String()}
 	if m.tags != "" {
 		args = append(args, "-tags", m.tags)
 	}
@@ -292,7 +299,7 @@ func goTest(parent context.Context, dir string, m *mutant, timeout time.Duration
 	ctx, cancel := context.WithTimeout(parent, timeout+3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = dir
+	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOWORK=off")
 	cmd.WaitDelay = 10 * time.Second
 	ownGroup(cmd)
@@ -540,88 +547,6 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-// treeFiles lists the files to copy, slash-separated and relative to root:
-// git's tracked files, plus (unless trackedOnly) the untracked ones it does
-// not ignore; without git, every regular file outside .git.
-func treeFiles(root string, trackedOnly bool) ([]string, error) {
-	args := []string{"ls-files", "-z", "--cached"}
-	if !trackedOnly {
-		args = append(args, "--others", "--exclude-standard")
-	}
-	cmd := exec.Command("git", args...)
-	cmd.Dir = root
-	if out, err := cmd.Output(); err == nil {
-		var files []string
-		for _, f := range strings.Split(string(out), "\x00") {
-			if f != "" && !slices.Contains(files, f) {
-				files = append(files, f)
-			}
-		}
-		return files, nil
-	}
-	var files []string
-	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if e.IsDir() && e.Name() == ".git" {
-			return filepath.SkipDir
-		}
-		if e.Type().IsRegular() {
-			rel, err := filepath.Rel(root, p)
-			if err != nil {
-				return err
-			}
-			files = append(files, filepath.ToSlash(rel))
-		}
-		return nil
-	})
-	return files, err
-}
-
-// copyTree copies files from root to dst, keeping their modes; files that
-// git lists but the working tree no longer has are skipped.
-func copyTree(root, dst string, files []string) error {
-	for _, f := range files {
-		src := filepath.Join(root, filepath.FromSlash(f))
-		info, err := os.Lstat(src)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if !info.Mode().IsRegular() {
-			continue
-		}
-		to := filepath.Join(dst, filepath.FromSlash(f))
-		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-			return err
-		}
-		if err := copyFile(src, to, info.Mode().Perm()); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func copyFile(src, dst string, perm fs.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 func indent(s string) string {

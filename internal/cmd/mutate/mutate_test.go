@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,7 +43,7 @@ equivalent: a and b are the same here
 		t.Fatalf("got %d mutants, want 2", len(ms))
 	}
 	m := ms[0]
-	if m.name != "one" || m.file != "a.go" || m.old != "x := 1" || m.new != "x := 2\n\ty := 3" ||
+	if m.name != "one" || m.file != "a.go" || len(m.hunks) != 1 || m.hunks[0].old != "x := 1" || m.hunks[0].new != "x := 2\n\ty := 3" ||
 		strings.Join(m.pkgs, " ") != ". ./b/" || m.tags != "ctdefer_explore" || m.run != "^TestOne$" {
 		t.Errorf("entry one parsed as %+v", *m)
 	}
@@ -60,6 +61,9 @@ func TestParseCatalogueErrors(t *testing.T) {
 		{"bad quote", "name: a\nfile: f\ndesc: d\nold: \"x\nnew: y\npkgs: .\nrun: .\n", "Go string literal"},
 		{"bad pending", "name: a\nfile: f\ndesc: d\nold: x\nnew: y\npkgs: .\nrun: .\npending: spin\n", "pending"},
 		{"bad run", "name: a\nfile: f\ndesc: d\nold: x\nnew: y\npkgs: .\nrun: (\n", "run:"},
+		{"old twice", "name: a\nfile: f\ndesc: d\nold: x\nold: y\nnew: z\npkgs: .\nrun: .\n", "old: twice without a new:"},
+		{"new first", "name: a\nfile: f\ndesc: d\nnew: y\nold: x\npkgs: .\nrun: .\n", "new: without an old:"},
+		{"missing new", "name: a\nfile: f\ndesc: d\nold: x\npkgs: .\nrun: .\n", "new: missing"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := parseCatalogue(writeCatalogue(t, c.text))
@@ -71,7 +75,7 @@ func TestParseCatalogueErrors(t *testing.T) {
 }
 
 func TestApply(t *testing.T) {
-	m := &mutant{name: "m", file: "f.go", old: "a+b", new: "a-b"}
+	m := &mutant{name: "m", file: "f.go", hunks: []hunk{{old: "a+b", new: "a-b", hasNew: true}}}
 	got, err := m.apply("x := a+b\n")
 	if err != nil || got != "x := a-b\n" {
 		t.Errorf("apply: %q, %v", got, err)
@@ -81,6 +85,59 @@ func TestApply(t *testing.T) {
 	}
 	if _, err := m.apply("a+b; a+b"); err == nil || !strings.Contains(err.Error(), "found 2 times") {
 		t.Errorf("repeated text: %v", err)
+	}
+	two := &mutant{name: "two", file: "f.go", hunks: []hunk{{old: "a+b", new: "a-b", hasNew: true}, {old: "a-b;", new: "c;", hasNew: true}}}
+	if got, err := two.apply("x := a+b; y\n"); err != nil || got != "x := c; y\n" {
+		t.Errorf("two hunks: %q, %v", got, err)
+	}
+	if _, err := two.apply("x := a+b\n"); err == nil || !strings.Contains(err.Error(), "old text 2 not found") {
+		t.Errorf("two hunks, second missing: %v", err)
+	}
+}
+
+// TestParseMultiHunk: old: and new: may repeat in pairs.
+func TestParseMultiHunk(t *testing.T) {
+	ms, err := parseCatalogue(writeCatalogue(t, "name: a\nfile: f\ndesc: d\nold: x\nnew: y\nold: p\nnew: q\npkgs: .\nrun: .\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := ms[0].hunks; len(h) != 2 || h[0].old != "x" || h[0].new != "y" || h[1].old != "p" || h[1].new != "q" {
+		t.Errorf("hunks %+v", h)
+	}
+}
+
+// TestWriteOverlay: the overlay maps the real file's absolute path to the
+// mutated copy, and the real file is not touched.
+func TestWriteOverlay(t *testing.T) {
+	root, dir := t.TempDir(), t.TempDir()
+	real := filepath.Join(root, "pkg", "f.go")
+	if err := os.MkdirAll(filepath.Dir(real), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(real, []byte("package pkg\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	overlay, err := writeOverlay(root, dir, "pkg/f.go", "package pkg // mutated\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(overlay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o struct{ Replace map[string]string }
+	if err := json.Unmarshal(b, &o); err != nil {
+		t.Fatal(err)
+	}
+	mutated, ok := o.Replace[real]
+	if len(o.Replace) != 1 || !ok || !strings.HasPrefix(mutated, dir) {
+		t.Fatalf("overlay %s", b)
+	}
+	if b, _ := os.ReadFile(mutated); string(b) != "package pkg // mutated\n" {
+		t.Errorf("mutated copy %q", b)
+	}
+	if b, _ := os.ReadFile(real); string(b) != "package pkg\n" {
+		t.Errorf("real file changed: %q", b)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 	"math"
 	"runtime"
 	"sync"
@@ -399,7 +400,7 @@ func runGracePhase(s graceSetup, scheme graceScheme, phase int) (res phaseResult
 
 	if phase == phaseIdle {
 		// Let the reader reach its park (or its wait) first.
-		for deadline := time.Now().Add(time.Second); ops.parks && d.State(s.reader) != ctseq.Idle && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(time.Second); ops.parks && corelink.Of[ctdefer.CPU](d).State(s.reader) != ctseq.Idle && time.Now().Before(deadline); {
 			time.Sleep(100 * time.Microsecond)
 		}
 		time.Sleep(time.Millisecond)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/host"
+	ctdhost "github.com/ctdefer/ctdefer/host"
 )
 
 // fmtNs writes a duration in nanoseconds with three significant figures
@@ -81,7 +81,7 @@ func WriteReport(w io.Writer, r *Results) error {
 		"`go run -C cmd/ctdefer . bench` (`-quick` for a short run).\n\n")
 
 	fmt.Fprintf(b, "## Machine\n\n| | |\n|---|---|\n")
-	fmt.Fprintf(b, "| CPU | %s; %d CPUs online (%s), %d allowed (%s) |\n", orDash(m.CPUModel), len(m.Online), orDash(host.FormatCPUList(m.Online)), len(m.Allowed), orDash(host.FormatCPUList(m.Allowed)))
+	fmt.Fprintf(b, "| CPU | %s; %d CPUs online (%s), %d allowed (%s) |\n", orDash(m.CPUModel), len(m.Online), orDash(ctdhost.FormatCPUList(m.Online)), len(m.Allowed), orDash(ctdhost.FormatCPUList(m.Allowed)))
 	fmt.Fprintf(b, "| kernel | %s |\n", orDash(m.Kernel))
 	fmt.Fprintf(b, "| Go | %s %s/%s, GOMAXPROCS %d during the run |\n", m.GoVersion, m.OS, m.Arch, m.GOMAXPROCS)
 	fmt.Fprintf(b, "| ctdefer | %s |\n", m.Ctdefer)

@@ -18,7 +18,7 @@ type Results struct {
 	TargetCPU int           `json:"target_cpu"`
 	Pinned    bool          `json:"pinned"`
 	// Isolation says whether the hot loop's CPU was isolated
-	// (ctdefer.Isolate) during the hot-loop workload, or why not.
+	// (host.Isolate) during the hot-loop workload, or why not.
 	Isolation string `json:"isolation"`
 	// ClockNs is the cost of one time.Now, subtracted from per-call timings.
 	ClockNs float64 `json:"clock_ns"`

@@ -15,8 +15,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
 
-	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/host"
+	ctdhost "github.com/ctdefer/ctdefer/host"
 )
 
 // Files written into Config.Out besides the plots.
@@ -80,7 +80,7 @@ func Run(cfg Config) (*Results, error) {
 	}
 	phases := []int{phaseAlone, phaseBusy, phaseIdle}
 	if !two {
-		only := fmt.Sprintf("this process may use only CPU %s", host.FormatCPUList(allowed))
+		only := fmt.Sprintf("this process may use only CPU %s", ctdhost.FormatCPUList(allowed))
 		why := "it needs two CPUs (a sender and a pinned worker); " + only
 		res.Hot.Skipped = why
 		res.Grace.BusySkipped = "they need two CPUs (an updater and a busy reader); " + only
@@ -95,16 +95,16 @@ func Run(cfg Config) (*Results, error) {
 	prog.Start(steps)
 
 	// The hot loop's and the busy reader's CPU is isolated from the rest of
-	// the process (ctdefer.Isolate) until the scale workload, whose
+	// the process (host.Isolate) until the scale workload, whose
 	// simulated CPUs are unpinned anyway.
 	unisolate := func() {}
 	if two {
 		res.Isolation = "hot loop's CPU not isolated"
 		if res.Pinned {
-			if iso, err := ctdefer.Isolate(target); err != nil {
+			if iso, err := ctdhost.Isolate(target); err != nil {
 				res.Isolation = fmt.Sprintf("could not isolate the hot loop's CPU: %v", err)
 			} else {
-				res.Isolation = fmt.Sprintf("the other %d threads of the process moved off CPU %d (ctdefer.Isolate)", iso.Threads(), target)
+				res.Isolation = fmt.Sprintf("the other %d threads of the process moved off CPU %d (host.Isolate)", iso.Threads(), target)
 				var once sync.Once
 				unisolate = func() { once.Do(func() { _ = iso.Restore() }) }
 				defer unisolate()
@@ -206,7 +206,7 @@ func chooseCPUs(user, allowed, isolated []int) (sender, target int, two bool, er
 			return 0, 0, false, fmt.Errorf("-cpus %v: want two distinct CPUs, sender,target", user)
 		}
 		if len(allowed) > 0 && !host.Subset(user, allowed) {
-			return 0, 0, false, fmt.Errorf("-cpus %v: the process may use only CPUs %s", user, host.FormatCPUList(allowed))
+			return 0, 0, false, fmt.Errorf("-cpus %v: the process may use only CPUs %s", user, ctdhost.FormatCPUList(allowed))
 		}
 		return user[0], user[1], true, nil
 	}

@@ -5,13 +5,14 @@ import (
 	"slices"
 
 	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/host"
+	ctdhost "github.com/ctdefer/ctdefer/host"
 )
 
 // checkIsolated: are the candidates isolated from the scheduler
 // (/sys/devices/system/cpu/isolated; isolcpus= on kernels without it)?
 func (st *state) checkIsolated() Check {
 	const id, name = "isolated-cpus", "isolated CPUs (isolcpus)"
-	fix := fmt.Sprintf("boot with isolcpus=domain,managed_irq,%s (or make them a cgroup v2 cpuset partition: cpuset.cpus.partition=isolated); ctdefer.Isolate moves the process's own threads off them at run time", st.cl())
+	fix := fmt.Sprintf("boot with isolcpus=domain,managed_irq,%s (or make them a cgroup v2 cpuset partition: cpuset.cpus.partition=isolated); host.Isolate moves the process's own threads off them at run time", st.cl())
 	if st.isolatedErr != nil {
 		if host.IsNotExist(st.isolatedErr) && st.sysfs {
 			// Kernels before 4.2 have no isolated file; the command line says.
@@ -67,7 +68,7 @@ func (st *state) checkNohzFull() Check {
 	switch {
 	case err == nil:
 		if s != "(null)" {
-			if cpus, err = host.ParseCPUList(s); err != nil {
+			if cpus, err = ctdhost.ParseCPUList(s); err != nil {
 				return unknown(id, GroupIsolation, name, fmt.Errorf("/%s: %w", host.PathNohzFull, err), fix)
 			}
 		}

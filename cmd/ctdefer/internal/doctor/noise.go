@@ -53,7 +53,7 @@ func (r NoiseResult) GapsPerSecond() float64 {
 // MeasureNoise runs the noise test on req.CPU: a goroutine claims the CPU
 // (pinned, through a ctdefer.Domain of that one CPU) and spins reading the
 // clock for req.Duration. It fails with ctdefer's error where the CPU
-// cannot be pinned (ErrNotSupported off Linux, ErrCPUNotAllowed).
+// cannot be pinned (ErrNotSupported off Linux, host.ErrNotAllowed).
 func MeasureNoise(fsys fs.FS, req NoiseRequest) (NoiseResult, error) {
 	if req.Threshold <= 0 {
 		req.Threshold = DefaultThreshold

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/host"
+	ctdhost "github.com/ctdefer/ctdefer/host"
 )
 
 // WriteJSON writes the report as indented JSON.
@@ -22,7 +22,7 @@ func WriteJSON(w io.Writer, r Report) error {
 // (check, what was found, status, how to fix) grouped, and a summary.
 func WriteTable(w io.Writer, r Report) error {
 	if m := r.Machine; m != nil {
-		fmt.Fprintf(w, "host: %s, %d CPUs online (%s), %s, %s %s/%s\n", orUnknown(m.CPUModel), len(m.Online), host.FormatCPUList(m.Online),
+		fmt.Fprintf(w, "host: %s, %d CPUs online (%s), %s, %s %s/%s\n", orUnknown(m.CPUModel), len(m.Online), ctdhost.FormatCPUList(m.Online),
 			orUnknown(m.Kernel), m.GoVersion, m.OS, m.Arch)
 	}
 	fmt.Fprintf(w, "candidate CPUs: %s (%s); housekeeping: %s; planned workers: %d\n\n", list(r.Candidates), r.CandidatesFrom, list(r.Housekeeping), r.Workers)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/host"
+	ctdhost "github.com/ctdefer/ctdefer/host"
 )
 
 // Report is the doctor's answer.
@@ -122,7 +123,7 @@ func list(cpus []int) string {
 	if len(cpus) == 0 {
 		return "none"
 	}
-	return host.FormatCPUList(cpus)
+	return ctdhost.FormatCPUList(cpus)
 }
 
 // hk is the housekeeping list to suggest in fixes.
@@ -130,7 +131,7 @@ func (st *state) hk() string {
 	if len(st.housekeeping) == 0 {
 		return "<housekeeping CPUs>"
 	}
-	return host.FormatCPUList(st.housekeeping)
+	return ctdhost.FormatCPUList(st.housekeeping)
 }
 
 func (st *state) cl() string { return list(st.cands) }

@@ -50,7 +50,7 @@ func ReadSiblings(fsys fs.FS, cpu int) ([]int, error) {
 // ParseSiblings parses a thread_siblings_list for cpu and returns the
 // siblings other than cpu.
 func ParseSiblings(s string, cpu int) ([]int, error) {
-	all, err := ParseCPUList(s)
+	all, err := parseCPUList(s)
 	if err != nil {
 		return nil, err
 	}

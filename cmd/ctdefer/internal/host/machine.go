@@ -6,7 +6,7 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/ctdefer/ctdefer"
+	ctdhost "github.com/ctdefer/ctdefer/host"
 )
 
 // Machine describes the host and the process, for report headers.
@@ -48,11 +48,12 @@ func ReadMachine(fsys fs.FS) Machine {
 	return m
 }
 
-// AllowedCPUs returns ctdefer's allowed set (ctdefer.AllowedCPUs: the
+// AllowedCPUs returns ctdefer's allowed set (host.AllowedCPUs: the
 // affinity the process started with, on Linux; 0..NumCPU-1 elsewhere). The
 // error return lets tests and other hosts stand in a failing probe.
 func AllowedCPUs() ([]int, error) {
-	return ctdefer.AllowedCPUs(), nil
+	cpus, _ := ctdhost.AllowedCPUs() // off Linux, the unpinned list
+	return cpus, nil
 }
 
 // LibraryVersion is the version of module github.com/ctdefer/ctdefer

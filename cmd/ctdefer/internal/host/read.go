@@ -23,7 +23,7 @@ func ReadCPUList(fsys fs.FS, name string) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	cpus, err := ParseCPUList(s)
+	cpus, err := parseCPUList(s)
 	if err != nil {
 		return nil, fmt.Errorf("/%s: %w", name, err)
 	}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package ctdefer_test
+package host_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/host"
 	"github.com/ctdefer/ctdefer/internal/sysx"
 )
 
@@ -24,13 +25,13 @@ func processCPUs(t *testing.T) []int {
 	return cpus
 }
 
-// isolate calls ctdefer.Isolate without letting a panic escape, and
+// isolate calls host.Isolate without letting a panic escape, and
 // restores whatever it isolated at cleanup, so that a failing check leaves
 // no CPU isolated for the tests after it.
 func isolate(t *testing.T, cpus ...int) (err error) {
 	t.Helper()
-	var iso *ctdefer.Isolation
-	require.NotPanics(t, func() { iso, err = ctdefer.Isolate(cpus...) }, "Isolate(%v)", cpus)
+	var iso *host.Isolation
+	require.NotPanics(t, func() { iso, err = host.Isolate(cpus...) }, "Isolate(%v)", cpus)
 	if iso != nil {
 		t.Cleanup(func() {
 			if err := iso.Restore(); err != nil {
@@ -41,26 +42,27 @@ func isolate(t *testing.T, cpus ...int) (err error) {
 	return err
 }
 
-// A negative CPU number, or one above MaxCPU, is an error wrapping
-// ErrBadCPU that names it: not a panic of the platform layer, and nothing
-// is isolated.
+// A negative CPU number, or one above MaxCPU, is an error that names it
+// (and wraps no sentinel: it is a programming error): not a panic of the
+// platform layer, and nothing is isolated.
 func TestIsolateBadCPU(t *testing.T) {
 	before := processCPUs(t)
 	for _, cpus := range [][]int{{-1}, {ctdefer.MaxCPU + 1}, {before[0], -7}, {1 << 20}} {
 		err := isolate(t, cpus...)
-		require.ErrorIs(t, err, ctdefer.ErrBadCPU, "Isolate(%v)", cpus)
-		require.ErrorContains(t, err, fmt.Sprintf("CPU %d", cpus[len(cpus)-1]), "Isolate(%v): the error names the value", cpus)
-		require.ErrorContains(t, err, "ctdefer: Isolate", "Isolate(%v): the error names the function", cpus)
+		require.Error(t, err, "Isolate(%v)", cpus)
+		require.NotErrorIs(t, err, host.ErrNotAllowed, "Isolate(%v)", cpus)
+		require.ErrorContains(t, err, fmt.Sprintf("CPU %d out of range", cpus[len(cpus)-1]), "Isolate(%v): the error names the value", cpus)
+		require.ErrorContains(t, err, "host: Isolate", "Isolate(%v): the error names the function", cpus)
 	}
 	require.Equal(t, before, processCPUs(t), "nothing isolated: New's set is unchanged")
-	var none *ctdefer.Isolation // what Isolate returns with an error
+	var none *host.Isolation // what Isolate returns with an error
 	require.Zero(t, none.Threads(), "the nil Isolation moved no thread")
 	require.NoError(t, none.Restore(), "the nil Isolation restores nothing")
 }
 
 // A CPU outside the process's allowed set (66 on a small machine, or the
 // first number above the allowed set) is an error wrapping
-// ErrCPUNotAllowed that names it and the allowed set; it is not isolated,
+// ErrNotAllowed that names it and the allowed set; it is not isolated,
 // and New still refuses it: Isolate never widens what New accepts.
 func TestIsolateCPUNotAllowed(t *testing.T) {
 	allowed := processCPUs(t)
@@ -74,12 +76,12 @@ func TestIsolateCPUNotAllowed(t *testing.T) {
 	require.NotEmpty(t, outside, "some CPU lies outside %v", allowed)
 	for _, c := range outside {
 		err := isolate(t, c)
-		require.ErrorIs(t, err, ctdefer.ErrCPUNotAllowed, "Isolate(%d) with allowed set %v", c, allowed)
+		require.ErrorIs(t, err, host.ErrNotAllowed, "Isolate(%d) with allowed set %v", c, allowed)
 		require.ErrorContains(t, err, fmt.Sprintf("CPU %d", c), "Isolate(%d): the error names the value", c)
-		require.ErrorContains(t, err, set.String(), "Isolate(%d): the error names the allowed set", c)
+		require.ErrorContains(t, err, host.FormatCPUList(allowed), "Isolate(%d): the error names the allowed set", c)
 
 		_, err = ctdefer.New(ctdefer.Options{CPUs: []int{c}})
-		require.ErrorIs(t, err, ctdefer.ErrCPUNotAllowed, "New refuses CPU %d after Isolate(%d) failed", c, c)
+		require.ErrorIs(t, err, host.ErrNotAllowed, "New refuses CPU %d after Isolate(%d) failed", c, c)
 	}
 	require.Equal(t, allowed, processCPUs(t), "New's set is unchanged")
 }
@@ -93,12 +95,12 @@ func TestIsolateAllowedCPU(t *testing.T) {
 	last := allowed[len(allowed)-1]
 	if len(allowed) == 1 {
 		err := isolate(t, last)
-		require.ErrorIs(t, err, ctdefer.ErrCPUNotAllowed, "Isolate of the only allowed CPU %d", last)
+		require.ErrorIs(t, err, host.ErrNotAllowed, "Isolate of the only allowed CPU %d", last)
 		return
 	}
 	leader, err := sysx.ProcessAffinity()
 	require.NoError(t, err, "ProcessAffinity")
-	iso, err := ctdefer.Isolate(last)
+	iso, err := host.Isolate(last)
 	require.NoError(t, err, "Isolate(%d)", last)
 	restored := false
 	t.Cleanup(func() {
@@ -123,13 +125,13 @@ func TestIsolateAllowedCPU(t *testing.T) {
 }
 
 // Isolating every allowed CPU leaves nothing for the rest of the process:
-// ErrCPUNotAllowed, and no thread is moved.
+// ErrNotAllowed, and no thread is moved.
 func TestIsolateEveryAllowedCPU(t *testing.T) {
 	allowed := processCPUs(t)
 	leader, err := sysx.ProcessAffinity()
 	require.NoError(t, err, "ProcessAffinity")
 	err = isolate(t, allowed...)
-	require.ErrorIs(t, err, ctdefer.ErrCPUNotAllowed, "Isolate(%v): no CPU would remain", allowed)
+	require.ErrorIs(t, err, host.ErrNotAllowed, "Isolate(%v): no CPU would remain", allowed)
 	now, err := sysx.ProcessAffinity()
 	require.NoError(t, err, "ProcessAffinity")
 	require.Equal(t, leader, now, "the main thread's mask is unchanged")

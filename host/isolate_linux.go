@@ -1,6 +1,6 @@
 //go:build linux
 
-package ctdefer
+package host
 
 import (
 	"errors"
@@ -15,43 +15,44 @@ import (
 
 // Isolate moves every thread of the process off the given CPUs, the
 // userspace counterpart of booting with isolcpus: afterwards only workers
-// that claim those CPUs ([Domain.Claim]) run there. Go creates new threads from threads that
-// are not pinned (its template thread, or the thread that needs one), so
-// threads created later inherit the restricted mask too.
+// that pin themselves there (ctdefer's Domain.Claim, [PinThread]) run
+// there. Go creates new threads from threads that are not pinned (its
+// template thread, or the thread that needs one), so threads created later
+// inherit the restricted mask too.
 //
-// The CPUs must be in the process's allowed set, the one [New] uses (see
-// [Options.CPUs]: the affinity the process started with), and leave at least
-// one CPU of it to the rest of the process. Isolated CPUs stay in that set:
-// New and Claim accept them, which is the point. Isolate never adds a CPU
-// to it.
+// The CPUs must be in the process's allowed set ([AllowedCPUs]: the
+// affinity the process started with, the one ctdefer.New uses), and leave at
+// least one CPU of it to the rest of the process. Isolated CPUs stay in that
+// set: New and Claim accept them, which is the point. Isolate never adds a
+// CPU to it.
 //
 // Call it before claiming the isolated CPUs. A thread whose mask lies
 // entirely inside cpus (a worker already pinned there) is left alone. The
 // returned [Isolation] restores the previous masks. Calls of Isolate and
 // [Isolation.Restore] are serialised.
 //
-// Errors, checked before any thread is moved: [ErrBadCPU] for a negative
-// number or one above [MaxCPU]; [ErrCPUNotAllowed] for a CPU outside the
-// allowed set, or if no allowed CPU would remain for the other threads. Then
-// [ErrAffinity] (with the errno) if a thread's mask cannot be read or
-// changed; the threads moved so far are restored.
+// Errors, checked before any thread is moved: a negative number or one
+// above 65535 (ctdefer.MaxCPU) is an error naming it; [ErrNotAllowed] for a
+// CPU outside the allowed set, or if no allowed CPU would remain for the
+// other threads. Then an error wrapping the errno if a thread's mask cannot
+// be read or changed; the threads moved so far are restored.
 func Isolate(cpus ...int) (*Isolation, error) {
 	allowed, err := allowedSet()
 	if err != nil {
-		return nil, fmt.Errorf("ctdefer: Isolate(%v): %w", cpus, err)
+		return nil, fmt.Errorf("host: Isolate(%v): %w", cpus, err)
 	}
 	for _, c := range cpus {
-		if c < 0 || c > MaxCPU {
-			return nil, fmt.Errorf("ctdefer: Isolate(%v): CPU %d out of range [0, %d]: %w", cpus, c, MaxCPU, ErrBadCPU)
+		if err := checkCPU(fmt.Sprintf("Isolate(%v)", cpus), c); err != nil {
+			return nil, err
 		}
 		if !allowed.Has(c) {
-			return nil, fmt.Errorf("ctdefer: Isolate(%v): CPU %d (allowed: %v): %w", cpus, c, allowed, ErrCPUNotAllowed)
+			return nil, fmt.Errorf("host: Isolate(%v): CPU %d (allowed: %s): %w", cpus, c, FormatCPUList(allowed.List()), ErrNotAllowed)
 		}
 	}
 	drop := sysx.CPUSetOf(cpus...)
 	if drop.Count() == allowed.Count() { // drop is a subset of allowed: equal
-		return nil, fmt.Errorf("ctdefer: Isolate(%v): the process may only run on %v: no CPU would remain for its other threads: %w",
-			cpus, allowed, ErrCPUNotAllowed)
+		return nil, fmt.Errorf("host: Isolate(%v): the process may only run on %s: no CPU would remain for its other threads: %w",
+			cpus, FormatCPUList(allowed.List()), ErrNotAllowed)
 	}
 	iso := &Isolation{}
 	isolateMu.Lock()
@@ -62,7 +63,7 @@ func Isolate(cpus ...int) (*Isolation, error) {
 		tids, err := threadIDs()
 		if err != nil {
 			_ = iso.restore()
-			return nil, fmt.Errorf("ctdefer: Isolate(%v): %w", cpus, err)
+			return nil, fmt.Errorf("host: Isolate(%v): %w", cpus, err)
 		}
 		for _, tid := range tids {
 			old, err := sysx.TaskAffinity(tid)
@@ -71,7 +72,7 @@ func Isolate(cpus ...int) (*Isolation, error) {
 			}
 			if err != nil {
 				_ = iso.restore()
-				return nil, fmt.Errorf("ctdefer: Isolate(%v): thread %d: %w: %w", cpus, tid, ErrAffinity, err)
+				return nil, fmt.Errorf("host: Isolate(%v): thread %d: %w", cpus, tid, err)
 			}
 			// A new set, not a modified copy of old: a CPUSet copy
 			// shares its bits, and old is what Restore puts back.
@@ -92,7 +93,7 @@ func Isolate(cpus ...int) (*Isolation, error) {
 					continue
 				}
 				_ = iso.restore()
-				return nil, fmt.Errorf("ctdefer: Isolate(%v): thread %d: %w: %w", cpus, tid, ErrAffinity, err)
+				return nil, fmt.Errorf("host: Isolate(%v): thread %d: %w", cpus, tid, err)
 			}
 			iso.moved = append(iso.moved, movedThread{tid, old})
 		}
@@ -149,7 +150,7 @@ func (iso *Isolation) restore() error {
 func threadIDs() ([]int, error) {
 	ents, err := os.ReadDir("/proc/self/task")
 	if err != nil {
-		return nil, fmt.Errorf("ctdefer: listing threads: %w", err)
+		return nil, fmt.Errorf("host: listing threads: %w", err)
 	}
 	tids := make([]int, 0, len(ents))
 	for _, e := range ents {

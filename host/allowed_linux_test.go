@@ -1,6 +1,6 @@
 //go:build linux
 
-package ctdefer_test
+package host_test
 
 import (
 	"context"
@@ -8,24 +8,24 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/host"
 	"github.com/ctdefer/ctdefer/internal/sysx"
 )
 
-// The allowed set of New is the process's, whatever mask its main thread
-// (the thread-group leader) has now: a worker that happens to run on the
-// main thread pins it when it claims its CPU, and New must not then see
-// that one CPU as everything the process may use.
+// The allowed set (AllowedCPUs, and so New's) is the process's, whatever
+// mask its main thread (the thread-group leader) has now: a worker that
+// happens to run on the main thread pins it when it claims its CPU, and New
+// must not then see that one CPU as everything the process may use.
 //
 // The test narrows the leader's mask to one CPU, the way such a claim
-// would, calls New(Options{}) and checks it still gets the process's whole
-// set, and that New still accepts a CPU outside the leader's new mask. With
+// would, calls AllowedCPUs and New(Options{}) and checks they still get the
+// process's whole set, and that New still accepts a CPU outside the leader's new mask. With
 // two or more allowed CPUs it pins the leader to the last of them; with
 // one (taskset -c 0), to another online CPU, outside the process's set,
 // which the kernel allows a thread to ask for unless a cgroup cpuset
@@ -69,13 +69,16 @@ func TestAllowedCPUsIgnoreMainThreadPin(t *testing.T) {
 			if slices.Contains(before, tid) {
 				continue
 			}
-			if m, err := sysx.TaskAffinity(tid); err == nil && m.String() == pinned.String() {
+			if m, err := sysx.TaskAffinity(tid); err == nil && slices.Equal(m.List(), pinned.List()) {
 				_ = sysx.SetTaskAffinity(tid, leader) // it inherited the pin; ESRCH: exited
 			}
 		}
 	})
 
 	require.Equal(t, want, processCPUs(t), "New's set with the main thread pinned to CPU %d", pin)
+	got, err := host.AllowedCPUs()
+	require.NoError(t, err, "AllowedCPUs")
+	require.Equal(t, want, got, "AllowedCPUs with the main thread pinned to CPU %d", pin)
 	other := want[0]
 	if other == pin {
 		other = want[len(want)-1]
@@ -85,7 +88,7 @@ func TestAllowedCPUsIgnoreMainThreadPin(t *testing.T) {
 	require.NoError(t, d.Close(context.Background()), "Close")
 	if !slices.Contains(want, pin) {
 		_, err := ctdefer.New(ctdefer.Options{CPUs: []int{pin}})
-		require.ErrorIs(t, err, ctdefer.ErrCPUNotAllowed, "CPU %d is outside the process's set, wherever its main thread runs", pin)
+		require.ErrorIs(t, err, host.ErrNotAllowed, "CPU %d is outside the process's set, wherever its main thread runs", pin)
 	}
 }
 
@@ -96,9 +99,9 @@ func onlineCPUs(t *testing.T) sysx.CPUSet {
 	if err != nil {
 		t.Skipf("cannot tell the online CPUs: %v", err)
 	}
-	s, err := sysx.ParseCPUList(strings.TrimSpace(string(b)))
+	s, err := host.ParseCPUList(string(b))
 	require.NoError(t, err, "parse /sys/devices/system/cpu/online %q", b)
-	return s
+	return sysx.CPUSetOf(s...)
 }
 
 // taskIDs returns the ids of the process's threads.

@@ -1,0 +1,45 @@
+package ctdefer
+
+import (
+	"weak"
+
+	"github.com/ctdefer/ctdefer/ctseq"
+)
+
+// What grace and lazytlb reach through internal/corelink, as methods for
+// the root package's tests (the Go runtime's export_test.go pattern: these
+// exist only in test builds).
+
+// State returns cpu's state (Kernel for a CPU not in d).
+func (d *Domain) State(cpu int) ctseq.State { return d.view.State(cpu) }
+
+// Snapshot returns cpu's word; a CPU not in d gives an error wrapping ErrBadCPU.
+func (d *Domain) Snapshot(cpu int) (ctseq.Snapshot, error) {
+	if s, ok := d.view.Snapshot(cpu); ok {
+		return s, nil
+	}
+	return ctseq.Snapshot{}, d.badCPU("Snapshot", cpu)
+}
+
+// Observe returns whether a worker holds cpu and, if one does, its word.
+func (d *Domain) Observe(cpu int) (ctseq.Snapshot, bool) { return d.view.Observe(cpu) }
+
+// QuiescentSince reports whether cpu passed a quiescent state since snap.
+func (d *Domain) QuiescentSince(cpu int, snap ctseq.Snapshot) bool {
+	return d.view.QuiescentSince(cpu, snap)
+}
+
+// Claimed reports whether a worker holds cpu.
+func (d *Domain) Claimed(cpu int) bool { return d.view.Claimed(cpu) }
+
+// Holder returns cpu's current claim, weakly.
+func (d *Domain) Holder(cpu int) weak.Pointer[CPU] { return d.holder(cpu) }
+
+// ReapExited takes cpu back if its owner exited without Release.
+func (d *Domain) ReapExited(cpu int, collect bool) bool { return d.reapExited(cpu, collect) }
+
+// CallerCPU reports the CPU of d the calling thread owns.
+func (d *Domain) CallerCPU() (int, bool) { return d.callerCPU() }
+
+// Closed reports whether Close has been called.
+func (d *Domain) Closed() bool { return d.closed.Load() }

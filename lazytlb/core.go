@@ -1,0 +1,12 @@
+package lazytlb
+
+import (
+	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/internal/corelink"
+)
+
+// claimed reports whether a worker holds cpu of d (ctdefer's view for its
+// sibling packages, internal/corelink).
+func claimed(d *ctdefer.Domain, cpu int) bool {
+	return corelink.Of[ctdefer.CPU](d).Claimed(cpu) // load: pairs with the CAS in Claim and the store in Release
+}
