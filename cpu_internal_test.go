@@ -80,10 +80,10 @@ func TestIPICompletionAfterHandler(t *testing.T) {
 }
 
 // A completion published long ago must not answer a later waiter: SeqReached
-// orders sequences only within 2^(SeqBits-1) transitions, so the owner
+// orders sequences only within (SeqMask+1)/2 transitions, so the owner
 // retires doneSeq at a UserEnter that finds no waiter (retireDone). The
 // stale value here is the next ticket plus 8: what a completion published
-// 2^SeqBits - 8 transitions before that ticket reads as, a little "ahead" of
+// SeqMask+1 - 8 transitions before that ticket reads as, a little "ahead" of
 // it. Mutant done-never-retired.
 // Mutants caught: done-never-retired, done-retired-under-waiter.
 func TestStaleCompletionIsRetired(t *testing.T) {
@@ -116,7 +116,7 @@ func TestStaleCompletionIsRetired(t *testing.T) {
 // doneNone never answers a ticket, wherever the sequence is. Mutant
 // done-none-compared.
 func TestDoneNoneReachesNoTicket(t *testing.T) {
-	for _, ticket := range []uint64{0, 1, 2, 1<<(ctseq.SeqBits-1) - 1, 1 << (ctseq.SeqBits - 1), 1<<(ctseq.SeqBits-1) + 1, ctseq.SeqMask} {
+	for _, ticket := range []uint64{0, 1, 2, ctseq.SeqMask / 2, ctseq.SeqMask/2 + 1, ctseq.SeqMask/2 + 2, ctseq.SeqMask} {
 		require.False(t, doneReached(doneNone, ticket), "doneNone against ticket %#x", ticket)
 		require.True(t, doneReached(ticket, ticket), "a completion of the ticket's own entry, %#x", ticket)
 	}

@@ -66,14 +66,13 @@
 //
 // # Platforms
 //
-// The module builds everywhere Go does, 32-bit and wasm included. Three
+// The module builds everywhere Go does, 32-bit and wasm included. Two
 // features need Linux: pinning (thread affinity with sched_setaffinity,
-// within the allowed CPU set: [New] without Unpinned, [Domain.Claim]),
-// host.Isolate, and the membarrier system call. Elsewhere they return an error
-// wrapping [ErrNotSupported] (the same value as the membarrier package's, so
-// one errors.Is test serves both), and [Options.Unpinned] runs the same
-// protocol on unpinned threads, for tests and development. Parking works
-// everywhere: off Linux a channel stands in for the futex.
+// within the allowed CPU set: [New] without Unpinned, [Domain.Claim]) and
+// host.Isolate. Elsewhere they return an error wrapping [ErrNotSupported],
+// and [Options.Unpinned] runs the same protocol on unpinned threads, for
+// tests and development. Parking works everywhere: off Linux a channel
+// stands in for the futex.
 //
 // # The packages
 //
@@ -83,8 +82,7 @@
 //   - [github.com/ctdefer/ctdefer/lazytlb]: the lazy-TLB state machine and
 //     shootdowns;
 //   - [github.com/ctdefer/ctdefer/grace]: grace periods and reclamation read
-//     off the same words;
-//   - [github.com/ctdefer/ctdefer/membarrier]: the membarrier(2) system call.
+//     off the same words.
 //
 // The README's "Which package for which problem" says when to use each, and
 // what each protects on the read side.

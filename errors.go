@@ -12,9 +12,7 @@ import (
 var (
 	// ErrNotSupported: the feature needs Linux, or a kernel that has it.
 	// Off Linux, New (unless Options.Unpinned) and Isolate return errors
-	// wrapping it; so do the membarrier package's functions, off Linux or
-	// when the kernel lacks the command. It is one value across the module
-	// (membarrier.ErrNotSupported is the same error), so a single
+	// wrapping it. It is one value across the module, so a single
 	// errors.Is(err, ctdefer.ErrNotSupported) tells a missing platform
 	// feature from a failure. Its text is "not supported on this
 	// platform", after the wrapping error's "ctdefer: ..." prefix.

@@ -90,7 +90,7 @@ type progressLine struct {
 	// the value at a UserEnter or Idle that finds no waiter (retireDone),
 	// so that a waiter never compares its ticket with a sequence published
 	// any number of transitions ago (SeqReached orders sequences only
-	// within 2^(SeqBits-1) transitions).
+	// within half the ring, (SeqMask+1)/2 transitions).
 	doneSeq atomicx.Uint64
 	// ipiDone is the mailbox generation whose IPIs have completely run.
 	ipiDone atomicx.Uint64

@@ -45,10 +45,10 @@
 //
 // # Sequence wrap and misuse
 //
-// The sequence has [SeqBits] bits (45; 2 under the ctdefer_narrowseq build
-// tag) and wraps. Wrap can only make QuiescentSince answer "not yet" for a
-// word that did move, never "yes" for one that did not; [SeqReached]
-// orders two sequences less than 2^(SeqBits-1) transitions apart. An owner
+// The sequence has 45 bits (2 under the ctdefer_narrowseq build tag;
+// [SeqMask]) and wraps. Wrap can only make QuiescentSince answer "not yet"
+// for a word that did move, never "yes" for one that did not; [SeqReached]
+// orders two sequences less than half the ring apart. An owner
 // transition made from the wrong state panics after undoing its add, and no
 // sender's work is accepted and then lost with the undo.
 //

@@ -28,8 +28,8 @@ func (t *Table) Set(b Bit, h Handler) {
 	t.h[b] = h
 }
 
-// Registered returns the set of bits that have a handler.
-func (t *Table) Registered() Work {
+// registered returns the set of bits that have a handler.
+func (t *Table) registered() Work {
 	var w Work
 	for b, h := range t.h {
 		if h != nil {
@@ -80,20 +80,20 @@ func (p *HandlerPanic) Unwrap() error {
 // after every handler), unless a remaining handler panicked: Drain then
 // panics with the *HandlerPanic, as it would have without the Goexit.
 func (t *Table) Drain(work Work) {
-	if p := t.Run(work); p != nil {
+	if p := t.run(work); p != nil {
 		panic(p)
 	}
 }
 
-// Run is Drain that returns the panic instead of raising it: it runs every
+// run is Drain that returns the panic instead of raising it: it runs every
 // bit of work, lowest first, each exactly once, and returns nil if no handler
 // panicked, or the *HandlerPanic that Drain would raise. A caller with
 // bookkeeping to finish after the handlers (publishing their completion, say)
-// does it between Run and its own panic, without a deferred call; but Run
+// does it between run and its own panic, without a deferred call; but run
 // does not return if a handler calls runtime.Goexit (the remaining bits
 // still run, see Drain), so bookkeeping that must follow the handlers
 // however they end belongs in a deferred call.
-func (t *Table) Run(work Work) *HandlerPanic {
+func (t *Table) run(work Work) *HandlerPanic {
 	r := runner{t: t, work: work}
 	for r.work != 0 {
 		r.run()
@@ -101,7 +101,7 @@ func (t *Table) Run(work Work) *HandlerPanic {
 	return r.p
 }
 
-// runner is the state of one Run, shared with the deferred recover.
+// runner is the state of one Table.run, shared with the deferred recover.
 type runner struct {
 	t    *Table
 	work Work // the bits not yet started
@@ -115,11 +115,11 @@ type runner struct {
 // run runs the bits of r.work in order until one panics. One deferred
 // recover per panic, not per handler, keeps the common path cheap; a bit
 // leaves r.work before its handler starts, so that after a panic the loop in
-// Run resumes with the next one.
+// Table.run resumes with the next one.
 func (r *runner) run() {
 	defer r.recover()
 	for r.work != 0 {
-		cur, _ := r.work.Lowest()
+		cur, _ := r.work.lowest()
 		r.cur = cur
 		r.work &^= 1 << cur
 		h := r.t.h[cur]

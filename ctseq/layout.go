@@ -4,7 +4,7 @@ import "fmt"
 
 // The word's layout, most significant bit first:
 //
-//	 63            64-SeqBits                       19 18          3 2     0
+//	 63            64-seqBits                       19 18          3 2     0
 //	+-------------+--------------------------------+--------------+-------+
 //	|  sequence   |  reserved (0 in normal builds) |  work bits   | state |
 //	+-------------+--------------------------------+--------------+-------+
@@ -16,11 +16,11 @@ import "fmt"
 // reads: docs/design/word.md, Layout.
 
 const (
-	// StateBits is the width of the state field.
-	StateBits = 3
+	// stateBits is the width of the state field.
+	stateBits = 3
 	// WorkBits is the number of distinct work bits a word carries.
 	WorkBits = 16
-	// SeqBits is the width of the sequence counter: 45 bits in normal builds,
+	// seqBits is the width of the sequence counter: 45 bits in normal builds,
 	// 2 bits under the ctdefer_narrowseq build tag, which makes the counter
 	// wrap every four transitions to flush out wrap bugs (the kernel's
 	// RCU_DYNTICKS_TORTURE).
@@ -31,7 +31,7 @@ const (
 	// tolerate it. QuiescentSince does: a wrap can only make it answer a
 	// false "not yet" for an owner that is back in the kernel (see there).
 	// SeqReached orders two sequences only while they are less than
-	// 2^(SeqBits-1) = 2^44 transitions apart (about 4.9 hours at one per
+	// 2^(seqBits-1) = 2^44 transitions apart (about 4.9 hours at one per
 	// nanosecond): the runtime's DeferWait relies on that for a waiter
 	// comparing the owner's drained sequence with its ticket. The runtime
 	// retires a published sequence whenever the owner leaves the kernel
@@ -40,13 +40,13 @@ const (
 	// days at one per 100 ns. The narrow build (2 bits) breaks it within a
 	// few transitions, so it is for this package and the interleaving
 	// explorer, not for the runtime's waits.
-	SeqBits = seqBits
+	seqBits = buildSeqBits
 
 	stateShift = 0
-	workShift  = StateBits
-	seqShift   = 64 - SeqBits
+	workShift  = stateBits
+	seqShift   = 64 - seqBits
 
-	stateMask = uint64(1)<<StateBits - 1
+	stateMask = uint64(1)<<stateBits - 1
 	workMask  = (uint64(1)<<WorkBits - 1) << workShift
 	seqInc    = uint64(1) << seqShift
 )
@@ -61,7 +61,7 @@ const (
 	// one, so that the zero Word is Kernel.
 	bias = uint64(encKernel)
 
-	// The state fields of raw (stored) words: (enc - bias) mod 2^StateBits.
+	// The state fields of raw (stored) words: (enc - bias) mod 2^stateBits.
 	rawKernel = (encKernel - bias) & stateMask
 	rawIdle   = (encIdle + stateMask + 1 - bias) & stateMask
 	rawUser   = (encUser - bias) & stateMask
@@ -76,8 +76,8 @@ const (
 // equality), the work field ends where the reserved bits begin, and the
 // encodings fit in the state field.
 var (
-	_ [StateBits + WorkBits + reservedBits + SeqBits - 64]struct{}
-	_ [64 - (StateBits + WorkBits + reservedBits + SeqBits)]struct{}
+	_ [stateBits + WorkBits + reservedBits + seqBits - 64]struct{}
+	_ [64 - (stateBits + WorkBits + reservedBits + seqBits)]struct{}
 	_ [seqShift - (workShift + WorkBits + reservedBits)]struct{}
 	_ [(workShift + WorkBits + reservedBits) - seqShift]struct{}
 	_ [stateMask - encKernel]struct{}
@@ -118,7 +118,7 @@ func (s State) String() string {
 }
 
 // rawStates maps the state field of a raw word to its State.
-var rawStates = func() (t [1 << StateBits]State) {
+var rawStates = func() (t [1 << stateBits]State) {
 	for i := range t {
 		t[i] = Transient
 	}

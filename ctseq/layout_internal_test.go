@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const seqMax = uint64(1)<<SeqBits - 1
+const seqMax = uint64(1)<<seqBits - 1
 
 // enc returns the encoding of s in the state field (word.md, Layout).
 func enc(s State) uint64 {
@@ -26,7 +26,7 @@ func enc(s State) uint64 {
 // accessors under test: the actual value with the state's encoding, minus
 // the bias.
 func pack(seq uint64, work Work, s State) uint64 {
-	return (seq<<(64-SeqBits) | uint64(work)<<StateBits | enc(s)) - bias
+	return (seq<<(64-seqBits) | uint64(work)<<stateBits | enc(s)) - bias
 }
 
 func TestLayoutRoundTrip(t *testing.T) {
@@ -86,7 +86,7 @@ var transitions = []struct {
 
 func TestSequenceAdvancesAndWraps(t *testing.T) {
 	// Start four transitions before the top of the sequence so that both
-	// builds (SeqBits 45 and 2) cross the wrap within a few steps.
+	// builds (seqBits 45 and 2) cross the wrap within a few steps.
 	var w Word
 	start := (seqMax - 3) & seqMax
 	w.v.Store(pack(start, 0, Kernel))
@@ -101,7 +101,7 @@ func TestSequenceAdvancesAndWraps(t *testing.T) {
 		if want == 0 {
 			wrapped = true
 		}
-		require.Equal(t, want, seqOf(actual(after)), "%s #%d: the sequence advances by exactly one modulo 2^%d", tr.name, i, SeqBits)
+		require.Equal(t, want, seqOf(actual(after)), "%s #%d: the sequence advances by exactly one modulo 2^%d", tr.name, i, seqBits)
 		require.Equal(t, tr.to, stateOf(after), "%s #%d: state", tr.name, i)
 		require.Equal(t, Work(0), workOf(actual(after)), "%s #%d: no work appears", tr.name, i)
 		require.Equal(t, actual(before)&^(seqMax<<seqShift)&^stateMask, actual(after)&^(seqMax<<seqShift)&^stateMask,

@@ -125,7 +125,7 @@ func opIndex(name string) int {
 // delivery, word.md) exhaustively, with the real constants: for every owner transition a->b
 // and every state c != a, the faulty add (delta(a, b) applied to a word in
 // c)
-//   - keeps the state field in range: c+b-a in [0, 2^StateBits), so nothing
+//   - keeps the state field in range: c+b-a in [0, 2^stateBits), so nothing
 //     carries or borrows into the work, reserved or sequence bits;
 //   - never produces User's encoding, nor b's (the owner's check must see the
 //     misuse), nor any other state's: the word reads as Transient;
@@ -142,7 +142,7 @@ func TestEncodingMisuseNeverAccepted(t *testing.T) {
 	encs := map[uint64]State{}
 	for _, s := range states {
 		e := enc(s)
-		require.Less(t, e, uint64(1)<<StateBits, "enc(%v) fits in the state field", s)
+		require.Less(t, e, uint64(1)<<stateBits, "enc(%v) fits in the state field", s)
 		require.NotContains(t, encs, e, "enc(%v) is unique", s)
 		encs[e] = s
 		require.Equal(t, s, stateOf(e-bias), "a raw word with state field enc(%v)-bias reads as %v", s, s)
@@ -172,7 +172,7 @@ func TestEncodingMisuseNeverAccepted(t *testing.T) {
 			}
 			// The state field alone.
 			f := int(enc(c)) + int(enc(op.to)) - int(enc(op.from))
-			require.True(t, f >= 0 && f < 1<<StateBits,
+			require.True(t, f >= 0 && f < 1<<stateBits,
 				"%s from %v: field %d+%d-%d = %d leaves the state field: it carries or borrows into the work bits",
 				op.name, c, enc(c), enc(op.to), enc(op.from), f)
 			if op.from == op.to { // Quiesce: the state is unchanged

@@ -9,6 +9,6 @@ package ctseq
 // more than one transition apart (SeqReached), which a 2-bit counter cannot
 // order, so the other packages are not tested under it.
 const (
-	seqBits      = 2
+	buildSeqBits = 2
 	reservedBits = 43
 )

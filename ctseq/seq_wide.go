@@ -3,6 +3,6 @@
 package ctseq
 
 const (
-	seqBits      = 45
+	buildSeqBits = 45
 	reservedBits = 0
 )

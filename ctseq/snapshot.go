@@ -10,7 +10,7 @@ package ctseq
 // the bias's borrow.
 type Snapshot struct{ v uint64 }
 
-// Seq returns the sequence counter, in [0, 2^SeqBits).
+// Seq returns the sequence counter, in [0, SeqMask].
 func (s Snapshot) Seq() uint64 { return seqOf(actual(s.v)) }
 
 // State returns the owner's state at the snapshot: Kernel, Idle or User, or
@@ -52,13 +52,13 @@ func (w *Word) Snapshot() Snapshot {
 // stretch that s observed: the sequence changes only at transitions, and
 // nested Enter/Exit pairs make none.
 //
-// Wrap: the sequence is SeqBits wide, so after a multiple of 2^SeqBits
-// transitions it reads equal again. The only consequence is a false "not yet"
+// Wrap: the sequence is 45 bits wide (SeqMask), so after a multiple of
+// SeqMask+1 transitions it reads equal again. The only consequence is a false "not yet"
 // for an owner that is in the kernel again at the instant of the call (an
 // owner found in User or Idle is quiescent whatever its sequence), never a
 // false "yes"; the next call after the owner leaves that kernel stretch
-// answers true. With SeqBits >= 2, any 1 to 2^SeqBits-1 transitions (in
-// particular an exit/enter pair) are always detected.
+// answers true. Any 1 to SeqMask transitions (in particular an exit/enter
+// pair) are always detected.
 //
 // Misuse: a snapshot or a load that catches a misused transition between its
 // add and its undo (a Transient word, see Word) sees the sequence one ahead,
@@ -82,17 +82,18 @@ func (w *Word) QuiescentSince(s Snapshot) bool {
 }
 
 // ServedBy returns the sequence of the transition that runs work accepted in
-// the User word s: the owner's next transition, s.Seq()+1 modulo 2^SeqBits.
+// the User word s: the owner's next transition, s.Seq()+1 modulo SeqMask+1.
 func (s Snapshot) ServedBy() uint64 { return (s.Seq() + 1) & SeqMask }
 
-// SeqMask masks a sequence value to SeqBits bits.
-const SeqMask = uint64(1)<<SeqBits - 1
+// SeqMask masks a sequence value to the sequence's width: 45 bits, 2 under
+// the ctdefer_narrowseq build tag.
+const SeqMask = uint64(1)<<seqBits - 1
 
 // SeqReached reports whether sequence cur is at or past target, treating the
 // counter as a ring (RCU's ULONG_CMP_GE): cur is "past" target when it is less
 // than half the ring ahead. Meaningful only while the two are less than
-// 2^(SeqBits-1) transitions apart (2^44 in normal builds: about 4.9 hours at
+// (SeqMask+1)/2 transitions apart (2^44 in normal builds: about 4.9 hours at
 // one transition per nanosecond).
 func SeqReached(cur, target uint64) bool {
-	return (cur-target)&SeqMask < 1<<(SeqBits-1)
+	return (cur-target)&SeqMask < 1<<(seqBits-1)
 }

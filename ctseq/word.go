@@ -40,7 +40,7 @@ type Word struct {
 
 	// v is the packed word, stored with a bias. Layout (word.md, Layout):
 	//
-	//	[ seq : SeqBits ][ reserved ][ work : 16 ][ state : 3 ]
+	//	[ seq : seqBits ][ reserved ][ work : 16 ][ state : 3 ]
 	//
 	// The state field holds an encoding (Kernel 3, Idle 2, User 5), chosen
 	// so that no transition made from the wrong state yields User, or
@@ -55,7 +55,7 @@ type Word struct {
 	//
 	// Invariants:
 	//   - the sequence changes only by the owner, by exactly +1 (mod
-	//     2^SeqBits) per transition;
+	//     2^seqBits) per transition;
 	//   - the state changes only by the owner;
 	//   - work bits are set only by SetWorkIfUser, only in a word whose state
 	//     is User: there they are pending. KernelEnter's add returns them and
@@ -213,7 +213,7 @@ func (w *Word) SetWorkIfUser(work Work) bool {
 // SetWorkIfUserAt is SetWorkIfUser that also returns the word it decided on:
 // on success the User word the bits were accepted in, on refusal the word
 // that was not in User. After a success, the transition that returns the bits
-// is the owner's next one, whose sequence is at.Seq()+1 modulo 2^SeqBits (see
+// is the owner's next one, whose sequence is at.Seq()+1 modulo SeqMask+1 (see
 // [Snapshot.ServedBy]): a caller that must wait for the work to have run
 // waits for that entry.
 //

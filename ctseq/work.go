@@ -26,8 +26,8 @@ func (w Work) Has(b Bit) bool { return b < WorkBits && w&(1<<b) != 0 }
 // Len returns the number of bits set in w.
 func (w Work) Len() int { return bits.OnesCount16(uint16(w)) }
 
-// Lowest returns the lowest bit set in w, and false if w is empty.
-func (w Work) Lowest() (Bit, bool) {
+// lowest returns the lowest bit set in w, and false if w is empty.
+func (w Work) lowest() (Bit, bool) {
 	if w == 0 {
 		return 0, false
 	}

@@ -62,7 +62,7 @@ func sendersScenario(name string, im impl, cfg sendersConfig) explore.Scenario {
 // Idle and a nested Enter/Exit, while an observer takes three snapshots and
 // polls QuiescentSince twice after each. Checks: a kernel stretch is never quiescent (never "quiescent" while
 // the owner is in the kernel stretch of the snapshot) and the sequence always advances (any number of
-// transitions that is not a multiple of 2^SeqBits, in particular an
+// transitions that is not a multiple of SeqMask+1, in particular an
 // exit/enter pair, is seen), plus the sequence always advances on each transition.
 func narrowWrap(im impl) explore.Scenario {
 	return explore.Scenario{Name: "ctseq/narrow-wrap", Setup: func(r *explore.Run) {

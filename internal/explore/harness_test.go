@@ -56,7 +56,7 @@ func (v view) String() string {
 	return fmt.Sprintf("{seq %d, %v, work %#x}", v.seq, v.state, uint16(v.work))
 }
 
-const seqMask = uint64(1)<<ctseq.SeqBits - 1
+const seqMask = ctseq.SeqMask
 
 // showCtseqWord returns a trace formatter for w. ctseq.Word stores an
 // encoded, biased value (docs/design/word.md, Layout) that only ctseq decodes, so the
@@ -230,7 +230,7 @@ func (w *world) run(i int, via string) {
 }
 
 // transition performs one owner transition and checks that the sequence always advances: the
-// sequence advances by exactly one (mod 2^SeqBits) and the state is want.
+// sequence advances by exactly one (mod SeqMask+1) and the state is want.
 func (w *world) transition(name string, want ctseq.State, fn func()) {
 	b, ok := w.peek()
 	fn()
@@ -340,7 +340,7 @@ func (w *world) checkAllRanOnce() error {
 // with no transition since, the owner is still in the kernel stretch of the
 // snapshot and the answer must be "no" (a kernel stretch is never
 // quiescent); after n transitions, with n not
-// a multiple of 2^SeqBits, it must be "yes" (the sequence always advances: in particular an exit/enter
+// a multiple of SeqMask+1, it must be "yes" (the sequence always advances: in particular an exit/enter
 // pair is never missed); after a positive multiple, the sequence reads
 // equal again and "not yet" is allowed (ctseq's documented wrap).
 func (w *world) poll(s view, raw any, t0 int) {

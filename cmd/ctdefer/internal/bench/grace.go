@@ -14,7 +14,7 @@ import (
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/grace"
-	"github.com/ctdefer/ctdefer/membarrier"
+	"github.com/ctdefer/ctdefer/internal/membarrier"
 )
 
 // The grace-period workload.
@@ -202,7 +202,7 @@ func buildQSBR(d *ctdefer.Domain) (*graceOps, error) {
 }
 
 func buildMembarrier(*ctdefer.Domain) (*graceOps, error) {
-	if err := membarrier.Register(membarrier.CmdPrivateExpedited); err != nil {
+	if err := membarrier.RegisterPrivateExpedited(); err != nil {
 		return nil, fmt.Errorf("%w: %v", errSkip, err)
 	}
 	p := newPair()

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctdefer/ctdefer/membarrier"
+	"github.com/ctdefer/ctdefer"
 )
 
 // fakeEnv is a host from testdata with fixed live probes.
@@ -179,12 +179,12 @@ func TestMembarrierVerdicts(t *testing.T) {
 		probe    MembarrierProbe
 		sup, reg Status
 	}{
-		{"other OS", "darwin", MembarrierProbe{SupportedErr: membarrier.ErrNotSupported, NotSupported: true}, Unknown, Unknown},
-		{"old kernel", "linux", MembarrierProbe{SupportedErr: fmt.Errorf("membarrier: %w", membarrier.ErrNotSupported), NotSupported: true}, Warn, Unknown},
+		{"other OS", "darwin", MembarrierProbe{SupportedErr: ctdefer.ErrNotSupported, NotSupported: true}, Unknown, Unknown},
+		{"old kernel", "linux", MembarrierProbe{SupportedErr: fmt.Errorf("membarrier: %w", ctdefer.ErrNotSupported), NotSupported: true}, Warn, Unknown},
 		{"no private expedited", "linux", MembarrierProbe{Supported: []string{"GLOBAL"}}, Warn, Unknown},
 		{"register refused", "linux", MembarrierProbe{Supported: []string{"PRIVATE_EXPEDITED"}, HasPrivateExpedited: true, RegisterErr: errors.New("EPERM")}, OK, Fail},
 		{"barrier refused", "linux", MembarrierProbe{Supported: []string{"PRIVATE_EXPEDITED"}, HasPrivateExpedited: true, BarrierErr: errors.New("EPERM")}, OK, Fail},
-		{"registrations unknown", "linux", MembarrierProbe{Supported: []string{"PRIVATE_EXPEDITED"}, HasPrivateExpedited: true, RegistrationsErr: membarrier.ErrNotSupported}, OK, OK},
+		{"registrations unknown", "linux", MembarrierProbe{Supported: []string{"PRIVATE_EXPEDITED"}, HasPrivateExpedited: true, RegistrationsErr: ctdefer.ErrNotSupported}, OK, OK},
 	} {
 		env := fakeEnv("untuned", []int{0, 1}, 4)
 		env.GOOS = tc.goos

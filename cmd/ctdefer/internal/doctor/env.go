@@ -8,8 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/host"
-	"github.com/ctdefer/ctdefer/membarrier"
+	"github.com/ctdefer/ctdefer/internal/membarrier"
 )
 
 // Config is what the user asked for.
@@ -85,7 +86,7 @@ func ProbeMembarrier() MembarrierProbe {
 	cmds, err := membarrier.Query()
 	if err != nil {
 		p.SupportedErr = err
-		p.NotSupported = errors.Is(err, membarrier.ErrNotSupported)
+		p.NotSupported = errors.Is(err, ctdefer.ErrNotSupported)
 		return p
 	}
 	// The register commands go with their barriers: leave them out.
@@ -95,7 +96,7 @@ func ProbeMembarrier() MembarrierProbe {
 		}
 	}
 	p.HasPrivateExpedited = cmds.Has(membarrier.CmdPrivateExpedited)
-	if p.RegisterErr = membarrier.Register(membarrier.CmdPrivateExpedited); p.RegisterErr == nil {
+	if p.RegisterErr = membarrier.RegisterPrivateExpedited(); p.RegisterErr == nil {
 		p.BarrierErr = membarrier.PrivateExpedited()
 	}
 	if regs, err := membarrier.Registrations(); err != nil {

@@ -11,8 +11,8 @@ import (
 func (st *state) checkMembarrier() []Check {
 	const idSup, nameSup = "membarrier-supported", "membarrier commands supported"
 	const idReg, nameReg = "membarrier-registered", "membarrier registration"
-	fixSup := "Linux 4.14 or later with CONFIG_MEMBARRIER (package membarrier returns ErrNotSupported otherwise; package grace does not need it)"
-	fixReg := "membarrier.Register(membarrier.CmdPrivateExpedited) before the first PrivateExpedited; a seccomp profile may forbid the system call"
+	fixSup := "Linux 4.14 or later with CONFIG_MEMBARRIER (only the membarrier baseline of bench needs it; package grace does not)"
+	fixReg := "MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED before the first MEMBARRIER_CMD_PRIVATE_EXPEDITED; a seccomp profile may forbid the system call"
 	if st.env.Membarrier == nil {
 		why := errors.New("not probed")
 		return []Check{unknown(idSup, GroupKernel, nameSup, why, fixSup), unknown(idReg, GroupKernel, nameReg, why, fixReg)}
