@@ -23,12 +23,15 @@ import (
 // an overestimate by at most a bucket's width.
 //
 // Stats.IPILatency is one. cmd/ctdefer's bench records its own latencies in
-// one, with Record, which never allocates.
+// one, with Record, which allocates only at the first count.
 //
-// The zero value is empty and ready. A Histogram is a plain value (about
-// 8 KB), safe to copy, not safe for concurrent use.
+// The zero value is empty and ready, and costs one word: the counts (about
+// 8 KB) are allocated at the first count. Like a slice, a Histogram shares
+// its counts with its copies: Record into one copy records into both (Merge
+// into a zero Histogram makes an independent copy). Not safe for concurrent
+// use.
 type Histogram struct {
-	counts [histBuckets]uint64
+	counts *[histBuckets]uint64 // nil until the first count: an empty Histogram costs a word
 	n      uint64
 	max    time.Duration
 }
@@ -70,6 +73,7 @@ func histUpper(i int) time.Duration {
 
 // Record counts d.
 func (h *Histogram) Record(d time.Duration) {
+	h.alloc()
 	h.counts[histBucket(uint64(max(d, 0)))]++
 	h.n++
 	h.max = max(h.max, d)
@@ -77,11 +81,21 @@ func (h *Histogram) Record(d time.Duration) {
 
 // Merge adds o's counts to h.
 func (h *Histogram) Merge(o Histogram) {
-	for i, c := range o.counts {
-		h.counts[i] += c
+	if o.counts != nil {
+		h.alloc()
+		for i, c := range o.counts {
+			h.counts[i] += c
+		}
 	}
 	h.n += o.n
 	h.max = max(h.max, o.max)
+}
+
+// alloc gives h its counts at its first count.
+func (h *Histogram) alloc() {
+	if h.counts == nil {
+		h.counts = new([histBuckets]uint64)
+	}
 }
 
 // Total returns the number of durations recorded.
@@ -111,6 +125,9 @@ func (h Histogram) Quantile(q float64) time.Duration {
 // that duration), and its count.
 func (h Histogram) Buckets() iter.Seq2[time.Duration, uint64] {
 	return func(yield func(time.Duration, uint64) bool) {
+		if h.counts == nil {
+			return
+		}
 		for i, c := range h.counts {
 			if c != 0 && !yield(min(histUpper(i), h.max), c) {
 				return
@@ -176,7 +193,10 @@ func (l *latencyCounts) load(h *Histogram, worst time.Duration) {
 		if i < latencyBuckets-1 {
 			b = histBucket(1<<(i+1) - 1)
 		}
-		h.counts[b] += c
-		h.n += c
+		if c != 0 {
+			h.alloc()
+			h.counts[b] += c
+			h.n += c
+		}
 	}
 }

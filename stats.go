@@ -132,8 +132,8 @@ type WorkStats struct {
 // Stats returns the Domain's statistics: the totals, each CPU's and each
 // registered work's (see Stats for publishing them on expvar). It reads
 // counters only, never disturbing the owners, and allocates the two slices
-// (a CPUStats, mostly its Histogram, is about 8 KB): it is meant for
-// exporters, tests and reports, not hot paths.
+// and, for each CPU that has had IPIs, its latency Histogram (about 8 KB):
+// it is meant for exporters, tests and reports, not hot paths.
 func (d *Domain) Stats() Stats {
 	st := Stats{CPUs: make([]CPUStats, len(d.slots))}
 	for i := range d.slots {
