@@ -8,7 +8,7 @@ import (
 )
 
 // CPU is the owner's handle on one CPU's lazy-TLB state. Get it with
-// TLB.CPU or TLB.Attach on the goroutine that owns the CPU (the one that
+// TLB.Attach on the goroutine that owns the CPU (the one that
 // claimed it from the Domain); its methods may be called only from that
 // goroutine, which is the one that runs the flush callback and the IPI
 // handler. Remote code uses TLB.Shootdown. A CPU must not be copied.
@@ -20,37 +20,37 @@ import (
 //	...              // user code uses mm; poll IPIs
 //	c.EnterLazy()    // 2: run other work, keeping mm loaded
 //	...              // other work; poll IPIs
-//	c.SwitchBack()   // 3: use mm again; flush if a shootdown marked us
+//	c.SwitchTo(mm)   // 3: switch back: use mm again; flush if a shootdown marked us
 //	c.Leave()        // 4: switch away for good (leave the set)
 //
 // Call Leave before releasing the CPU (ctdefer.CPU.Release): a CPU left in
 // an address space's set has no one to take its flush IPIs, so shootdowns
-// of that address space fail (with ErrNoOwner) until the CPU is claimed
-// again, and the next Attach to the CPU panics. Leave itself waits for the
+// of that address space panic until the CPU is claimed again, and the next
+// Attach to the CPU panics. Leave itself waits for the
 // shootdowns that are sending to the CPU at that moment, taking their IPIs,
 // so that none of them is left waiting for a CPU nobody polls.
 type CPU struct {
 	_  percpu.NoCopy
 	t  *TLB
 	s  *slot
-	dc *ctdefer.CPU // Attach: polled by Leave; nil for TLB.CPU
+	dc *ctdefer.CPU // Attach: polled by Leave; nil for lazytlbsim.Owner
 }
 
-// CPU returns the owner handle of cpu, for a TLB made by NewWithSender: call
-// it once per CPU, on the goroutine that owns it; a second call for the same
-// CPU panics. Errors: ErrBadCPU, ErrWrongDomain (a TLB made by New: use
-// Attach, whose handle Leave polls through).
-func (t *TLB) CPU(cpu int) (*CPU, error) {
+// owner returns the owner handle of cpu for a TLB of lazytlbsim.New
+// (lazytlbsim.Owner): once per CPU; a second call for the same CPU panics.
+func (t *TLB) owner(cpu int) (*CPU, error) {
+	const call = "lazytlbsim.Owner"
 	s := t.slotOf(cpu)
 	if s == nil {
-		return nil, fmt.Errorf("lazytlb: TLB.CPU(%d): CPU %d is not one of the TLB's CPUs %v: %w", cpu, cpu, t.cpus.List(), ErrBadCPU)
+		return nil, &ctdefer.ArgError{Call: call, Arg: "cpu", Value: cpu,
+			Reason: fmt.Sprintf("not one of the TLB's CPUs %v", t.cpus.List()), Err: ctdefer.ErrBadCPU}
 	}
 	if t.d != nil {
-		return nil, fmt.Errorf("lazytlb: TLB.CPU(%d): a TLB made by New: use Attach: %w", cpu, ErrWrongDomain)
+		return nil, &ctdefer.ArgError{Call: call, Arg: "tlb", Reason: "made by lazytlb.New: use TLB.Attach"}
 	}
 	c := &CPU{t: t, s: s}
 	if !s.handle.CompareAndSwap(nil, c) {
-		panic(fmt.Sprintf("lazytlb: TLB.CPU: CPU %d already has an owner handle", cpu))
+		panic(fmt.Sprintf("lazytlb: TLB.owner: CPU %d already has an owner handle", cpu))
 	}
 	return c, nil
 }
@@ -59,14 +59,15 @@ func (t *TLB) CPU(cpu int) (*CPU, error) {
 // owner goroutine; calls with the same c return the same handle, and a new
 // claim of the CPU gets a new one. It panics if the CPU's previous owner
 // released it without Leave (the CPU is still in an address space's set).
-// Errors: ErrWrongDomain (c belongs to another Domain than the one given to
-// New, or the TLB was made by NewWithSender), ErrNilArgument (a nil c).
+// Errors: a *ctdefer.ArgError (wrapping ctdefer.ErrInvalid) for a nil c or
+// one of another Domain than the one given to New.
 func (t *TLB) Attach(c *ctdefer.CPU) (*CPU, error) {
+	const call = "lazytlb.TLB.Attach"
 	if c == nil {
-		return nil, fmt.Errorf("lazytlb: TLB.Attach: nil *ctdefer.CPU: %w", ErrNilArgument)
+		return nil, &ctdefer.ArgError{Call: call, Arg: "c", Reason: "nil *ctdefer.CPU"}
 	}
 	if t.d == nil || c.Domain() != t.d {
-		return nil, fmt.Errorf("lazytlb: TLB.Attach(CPU %d): %w", c.CPU(), ErrWrongDomain)
+		return nil, &ctdefer.ArgError{Call: call, Arg: "c", Value: c.CPU(), Reason: "a CPU of another Domain than the TLB's"}
 	}
 	s := t.slotOf(c.CPU())
 	old := s.handle.Load()
@@ -76,7 +77,7 @@ func (t *TLB) Attach(c *ctdefer.CPU) (*CPU, error) {
 	// A new claim: the Domain allows one claimer at a time, so the owner
 	// of old has released the CPU (its Release happens before c's Claim).
 	if mm := s.loaded; mm != nil {
-		panic(fmt.Sprintf("lazytlb: TLB.Attach: CPU %d still has %v loaded: its previous owner released it without CPU.Leave", s.cpu, mm))
+		panic(fmt.Sprintf("lazytlb: TLB.Attach: CPU %d still has address space %q loaded: its previous owner released it without CPU.Leave", s.cpu, mm.name))
 	}
 	h := &CPU{t: t, s: s, dc: c}
 	if !s.handle.CompareAndSwap(old, h) {
@@ -85,20 +86,18 @@ func (t *TLB) Attach(c *ctdefer.CPU) (*CPU, error) {
 	return h, nil
 }
 
-// Number returns the CPU number.
-func (c *CPU) Number() int { return c.s.cpu }
-
-// MM returns the address space loaded on the CPU, or nil.
-func (c *CPU) MM() *MM { return c.s.loaded }
-
-// State returns the CPU's state word now (a shootdown may have turned Lazy
-// into Flush).
-func (c *CPU) State() State { return c.s.state.load() }
-
 // SwitchTo makes mm the CPU's active address space and reports whether it
-// flushed. If mm is loaded lazily it is SwitchBack; if another address
-// space is loaded it is Leave followed by a join of mm, which flushes if the
-// CPU is behind mm's generation. SwitchTo of the active mm does nothing.
+// flushed. It is the context switch, whatever the CPU ran before:
+//   - mm loaded lazily (after EnterLazy): the switch back, one atomic swap
+//     of the CPU's state word to OK; under PolicyLazy it flushes only if a
+//     shootdown marked the CPU Flush meanwhile and the CPU is behind mm's
+//     generation, under PolicyFlushOnSwitch always, under PolicyEager never
+//     (its shootdowns IPI lazy CPUs too). Never allocates.
+//   - nothing loaded: a join of mm's set, which flushes if the CPU is
+//     behind mm's generation;
+//   - another address space loaded (active or lazy): Leave, then a join;
+//   - mm already active: nothing.
+//
 // A nil mm, or one of another TLB, panics.
 func (c *CPU) SwitchTo(mm *MM) bool {
 	if mm == nil || mm.t != c.t {
@@ -131,27 +130,14 @@ func (c *CPU) EnterLazy() {
 	s.state.store(Lazy) // from OK only the owner writes (lazy only from OK)
 }
 
-// SwitchBack returns from lazy mode to the loaded address space and reports
-// whether it flushed: under PolicyLazy only if a shootdown marked the CPU
-// while it was lazy and it is behind the generation (one atomic swap
-// otherwise); under PolicyFlushOnSwitch always. Never allocates. It panics
-// if the CPU is not lazy.
-func (c *CPU) SwitchBack() bool {
-	if !c.s.lazy {
-		panic("lazytlb: CPU.SwitchBack: not lazy")
-	}
-	return c.switchBack()
-}
-
 // Leave switches away from the loaded address space for good: the CPU leaves
 // its set, so shootdowns no longer consider it; a later SwitchTo compares
 // generations. Then it waits until no shootdown is still sending to the CPU
 // (one that found the CPU in the set just before it left), polling
-// meanwhile: through the [*ctdefer.CPU] given to [TLB.Attach], or
-// [Options.Poll] for [NewWithSender]. The wait lasts as long as a
-// send that had already checked the CPU's membership: one IPI round trip,
-// which this very poll completes. Call it before releasing the CPU. It panics
-// if no address space is loaded.
+// meanwhile through the [*ctdefer.CPU] given to [TLB.Attach]. The wait
+// lasts as long as a send that had already checked the CPU's membership:
+// one IPI round trip, which this very poll completes. Call it before
+// releasing the CPU. It panics if no address space is loaded.
 func (c *CPU) Leave() {
 	if c.s.loaded == nil {
 		panic("lazytlb: CPU.Leave: no address space loaded")
@@ -229,7 +215,7 @@ func (c *CPU) poll() {
 	switch {
 	case c.dc != nil:
 		c.dc.Poll()
-	case c.t.opts.Poll != nil:
-		c.t.opts.Poll(c.s.cpu, c.sendsDone)
+	case c.t.poll != nil:
+		c.t.poll(c.s.cpu, c.sendsDone)
 	}
 }

@@ -11,21 +11,24 @@
 // hold a stale cached translation must flush before the change is done. A CPU
 // that switched to other work without dropping the address space (a kernel
 // thread borrowing the mm) is lazy ([CPU.EnterLazy]): it need not be
-// interrupted, only flush before it uses the address space again
-// ([CPU.SwitchBack]).
+// interrupted, only flush before it uses the address space again (the
+// switch back, [CPU.SwitchTo] of the address space it holds lazily).
 //
-// Each CPU has a state word, Off / OK / Lazy / Flush. A shootdown bumps the
-// MM's generation and, for each CPU of the MM's set: OK -> IPI (through
-// [ctdefer.Domain.IPI], synchronous: the flush runs on that CPU before the
-// shootdown goes on); Lazy -> compare-and-swap to Flush, no IPI; Flush ->
-// nothing. A CPU leaving the set ([CPU.Leave]) waits for the IPIs already
-// on their way to it, polling, so that none is left waiting for a CPU its
-// owner released. The owner's switch back from lazy is one atomic swap to
-// OK, so a concurrent Lazy -> Flush is returned to it and never overwritten.
+// Each CPU has a state word ([State]: [Off] / [OK] / [Lazy] / [Flush],
+// observed with [TLB.State]). A shootdown bumps the MM's generation and,
+// for each CPU of the MM's set: OK -> IPI (through [ctdefer.Domain.IPI],
+// synchronous: the flush runs on that CPU before the shootdown goes on);
+// Lazy -> compare-and-swap to Flush, no IPI; Flush -> nothing. A CPU
+// leaving the set ([CPU.Leave]) waits for the IPIs already on their way to
+// it, polling, so that none is left waiting for a CPU its owner released.
+// The owner's switch back from lazy is one atomic swap to OK, so a
+// concurrent Lazy -> Flush is returned to it and never overwritten.
 // With the switch back written as the 2016 patch's plain read-then-store, a
 // mark landing between the read and the store would be overwritten and the
 // flush lost. The handshake, step by step, every racing pair and that
-// lost-flush interleaving are written out in docs/design/lazytlb.md.
+// lost-flush interleaving are written out in docs/design/lazytlb.md. Each
+// shootdown returns a [Result] that counts what it did with each CPU;
+// [TLB.Stats] sums them, with the owners' flushes.
 //
 // # Which carries the truth: the Flush state, the generations, or both
 //
@@ -60,10 +63,10 @@
 // a worker in a long stretch that uses an address space must poll.
 // [CPU.Leave] polls through the same [*ctdefer.CPU] while it waits, and must
 // come before [ctdefer.CPU.Release]: a CPU released with an address space
-// loaded makes shootdowns of it fail with [ErrNoOwner], and the next Attach
-// to it panic. [NewWithSender] plugs another delivery mechanism in (the
-// interleaving explorer uses a mailbox); its owners take their handles with
-// [TLB.CPU] and poll through [Options.Poll].
+// loaded makes shootdowns of it panic, and the next Attach to it too.
+// (Inside this module, internal/lazytlbsim plugs another delivery mechanism
+// in: the interleaving explorer's mailbox, and benchmarks in which one
+// goroutine plays every CPU.)
 //
 // # Memory ordering
 //
@@ -76,13 +79,15 @@
 //
 // # Zero values, copying, goroutines
 //
-// The zero TLB, MM and CPU are not usable: make them with [New] or
-// [NewWithSender], [TLB.NewMM] and [TLB.Attach] or [TLB.CPU] (one handle per
-// CPU: a second TLB.CPU for the same CPU panics). None may be copied
-// (go vet reports copies). TLB and MM methods may be called from any
-// goroutine; CPU methods only from the owner of that CPU. Owner methods
-// called in the wrong state panic with "lazytlb: CPU.<Method>: ..."; bad
-// arguments to TLB and MM methods give errors wrapping the sentinels.
+// The zero TLB, MM and CPU are not usable: make them with [New],
+// [TLB.NewMM] and [TLB.Attach] (one handle per claim of a CPU). None may be
+// copied (go vet reports copies). TLB methods may be called from any
+// goroutine; CPU methods only from the owner of that CPU. Misuse panics
+// with "lazytlb: Type.Method: ...": an owner method in the wrong state, an
+// Attach or Shootdown that finds a CPU released without Leave. Bad
+// arguments give a [*ctdefer.ArgError] (errors.Is [ctdefer.ErrInvalid])
+// that names the call, the argument and the reason; the package has no
+// sentinel errors of its own.
 // On 32-bit platforms the 64-bit atomics are 8-aligned (first in their
 // structs, or at a multiple of 8 in an aligned one), per-CPU slots are
 // padded to whole cache lines, and an MM's generation has a line of

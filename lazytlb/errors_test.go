@@ -17,41 +17,49 @@ func nopFlush(int, *lazytlb.MM, uint64) {}
 
 func nopSend(context.Context, int, bool) (ctdefer.Delivery, error) { return ctdefer.IPI, nil }
 
+// lazytlbsim.New (NewWithSender here) refuses each bad argument with a
+// *ctdefer.ArgError naming it and the reason; a bad CPU list wraps
+// ctdefer.ErrBadCPU too.
 func TestNewWithSenderErrors(t *testing.T) {
 	ok := lazytlb.Options{Flush: nopFlush}
 	for _, tc := range []struct {
-		name string
-		cpus []int
-		send lazytlb.SendFunc
-		opts lazytlb.Options
-		want error
-		in   string
+		name   string
+		cpus   []int
+		send   lazytlb.SendFunc
+		opts   lazytlb.Options
+		arg    string
+		reason string
+		badCPU bool
 	}{
-		{"nil sender", []int{0}, nil, ok, lazytlb.ErrNilSender, "nil sender"},
-		{"nil flush", []int{0}, nopSend, lazytlb.Options{}, lazytlb.ErrNilFlush, "flush"},
-		{"bad policy", []int{0}, nopSend, lazytlb.Options{Flush: nopFlush, Policy: 7}, lazytlb.ErrBadPolicy, "Policy(7)"},
-		{"empty", nil, nopSend, ok, lazytlb.ErrBadCPU, "empty"},
-		{"negative", []int{-1}, nopSend, ok, lazytlb.ErrBadCPU, "CPU -1"},
-		{"too large", []int{ctdefer.MaxCPU + 1}, nopSend, ok, lazytlb.ErrBadCPU, "out of range"},
-		{"duplicate", []int{1, 1}, nopSend, ok, lazytlb.ErrBadCPU, "CPU 1 listed twice"},
+		{"nil sender", []int{0}, nil, ok, "send", "nil", false},
+		{"nil flush", []int{0}, nopSend, lazytlb.Options{}, "opts.Flush", "nil", false},
+		{"bad policy", []int{0}, nopSend, lazytlb.Options{Flush: nopFlush, Policy: 7}, "opts.Policy", "not one of the Policy constants", false},
+		{"empty", nil, nopSend, ok, "cpus", "empty", true},
+		{"negative", []int{-1}, nopSend, ok, "cpus", "CPU -1", true},
+		{"too large", []int{ctdefer.MaxCPU + 1}, nopSend, ok, "cpus", "out of range", true},
+		{"duplicate", []int{1, 1}, nopSend, ok, "cpus", "CPU 1 listed twice", true},
 	} {
-		_, err := lazytlb.NewWithSender(tc.cpus, tc.send, tc.opts)
-		require.ErrorIs(t, err, tc.want, "%s", tc.name)
-		require.ErrorContains(t, err, tc.in, "%s: the error names the value", tc.name)
-		require.ErrorContains(t, err, "lazytlb: NewWithSender", "%s: the error names the function", tc.name)
+		tlb, err := lazytlb.NewWithSender(tc.cpus, tc.send, tc.opts)
+		require.Nil(t, tlb, "%s: no TLB", tc.name)
+		requireArgError(t, err, "lazytlbsim.New", tc.arg, tc.reason, tc.name)
+		if tc.badCPU {
+			require.ErrorIs(t, err, ctdefer.ErrBadCPU, "%s: a bad CPU list", tc.name)
+		} else {
+			require.NotErrorIs(t, err, ctdefer.ErrBadCPU, "%s: not a CPU error", tc.name)
+		}
 	}
+	_, err := lazytlb.NewWithSender([]int{0}, nopSend, lazytlb.Options{Flush: nopFlush, Policy: 7})
+	require.ErrorContains(t, err, "opts.Policy 7", "the error shows the value")
 }
 
 func TestBadCPUErrors(t *testing.T) {
 	d := newDirect(t, []int{0, 2}, lazytlb.PolicyLazy)
 	_, err := d.t.CPU(1)
-	require.ErrorIs(t, err, lazytlb.ErrBadCPU, "CPU 1 is not in the TLB")
-	require.ErrorIs(t, err, ctdefer.ErrBadCPU, "the same sentinel as the root package")
-	require.ErrorContains(t, err, "TLB.CPU(1)", "names the value")
-	_, err = d.t.NewMM("a").Flushed(7)
-	require.ErrorIs(t, err, lazytlb.ErrBadCPU, "Flushed of an unknown CPU")
+	ae := requireArgError(t, err, "lazytlbsim.Owner", "cpu", "not one of the TLB's CPUs [0 2]", "CPU 1 is not in the TLB")
+	require.Equal(t, 1, ae.Value, "names the value")
+	require.ErrorIs(t, err, ctdefer.ErrBadCPU, "a CPU error")
 	require.Equal(t, lazytlb.Off, d.t.State(99), "State of an unknown CPU is Off")
-	require.PanicsWithValue(t, "lazytlb: TLB.HandleIPI: CPU 5 not in the TLB [0 2]", func() { d.t.HandleIPI(5) },
+	require.PanicsWithValue(t, "lazytlb: TLB.handleIPI: CPU 5 not in the TLB [0 2]", func() { d.t.HandleIPI(5) },
 		"HandleIPI of an unknown CPU is a sender bug")
 }
 
@@ -59,10 +67,10 @@ func TestShootdownForeignMM(t *testing.T) {
 	a := newDirect(t, []int{0}, lazytlb.PolicyLazy)
 	b := newDirect(t, []int{0}, lazytlb.PolicyLazy)
 	_, err := a.t.Shootdown(context.Background(), b.t.NewMM("b"))
-	require.ErrorIs(t, err, lazytlb.ErrForeignMM, "MM of another TLB")
-	require.ErrorContains(t, err, "mm b", "names the MM")
+	ae := requireArgError(t, err, "lazytlb.TLB.Shootdown", "mm", "of another TLB", "MM of another TLB")
+	require.Equal(t, "b", ae.Value, "names the MM")
 	_, err = a.t.Shootdown(context.Background(), nil)
-	require.ErrorIs(t, err, lazytlb.ErrForeignMM, "nil MM")
+	requireArgError(t, err, "lazytlb.TLB.Shootdown", "mm", "nil", "nil MM")
 }
 
 func TestShootdownCanceled(t *testing.T) {
@@ -139,37 +147,40 @@ func TestOwnerMisusePanics(t *testing.T) {
 	other := newDirect(t, []int{0}, lazytlb.PolicyLazy)
 	c := d.cpu(t, 0)
 	require.PanicsWithValue(t, "lazytlb: CPU.EnterLazy: not active on an address space", c.EnterLazy, "EnterLazy with nothing loaded")
-	require.PanicsWithValue(t, "lazytlb: CPU.SwitchBack: not lazy", func() { c.SwitchBack() }, "SwitchBack with nothing loaded")
 	require.PanicsWithValue(t, "lazytlb: CPU.Leave: no address space loaded", c.Leave, "Leave with nothing loaded")
 	require.PanicsWithValue(t, "lazytlb: CPU.SwitchTo: nil MM or MM of another TLB", func() { c.SwitchTo(nil) }, "nil MM")
 	require.PanicsWithValue(t, "lazytlb: CPU.SwitchTo: nil MM or MM of another TLB",
 		func() { c.SwitchTo(other.t.NewMM("x")) }, "foreign MM")
-	c.SwitchTo(d.t.NewMM("a"))
-	require.PanicsWithValue(t, "lazytlb: CPU.SwitchBack: not lazy", func() { c.SwitchBack() }, "SwitchBack while OK")
+	a := d.t.NewMM("a")
+	c.SwitchTo(a)
+	require.False(t, c.SwitchTo(a), "SwitchTo of the active MM does nothing")
+	require.Equal(t, lazytlb.OK, c.State(), "and leaves the CPU OK")
 	c.EnterLazy()
 	require.PanicsWithValue(t, "lazytlb: CPU.EnterLazy: not active on an address space", c.EnterLazy, "EnterLazy twice")
-	require.PanicsWithValue(t, "lazytlb: TLB.CPU: CPU 0 already has an owner handle", func() { _, _ = d.t.CPU(0) },
+	require.PanicsWithValue(t, "lazytlb: TLB.owner: CPU 0 already has an owner handle", func() { _, _ = d.t.CPU(0) },
 		"a second owner handle for one CPU")
 }
 
 func TestNewDomainErrors(t *testing.T) {
 	_, err := lazytlb.New(nil, lazytlb.Options{Flush: nopFlush})
-	require.ErrorIs(t, err, lazytlb.ErrNilArgument, "nil Domain")
+	requireArgError(t, err, "lazytlb.New", "d", "nil", "nil Domain")
 
 	d := unpinnedDomain(t, ctdefer.Options{})
 	_, err = lazytlb.New(d, lazytlb.Options{})
-	require.ErrorIs(t, err, lazytlb.ErrNilFlush, "nil flush")
+	requireArgError(t, err, "lazytlb.New", "opts.Flush", "nil", "nil flush")
+	_, err = lazytlb.New(d, lazytlb.Options{Flush: nopFlush, Policy: 3})
+	requireArgError(t, err, "lazytlb.New", "opts.Policy", "not one of the Policy constants", "bad policy")
 	tlb, err := lazytlb.New(d, lazytlb.Options{Flush: nopFlush})
 	require.NoError(t, err, "New before Claim")
 	_, err = tlb.CPU(0)
-	require.ErrorIs(t, err, lazytlb.ErrWrongDomain, "TLB.CPU on a TLB made by New: owners Attach")
-	require.ErrorContains(t, err, "use Attach")
+	requireArgError(t, err, "lazytlbsim.Owner", "tlb", "use TLB.Attach", "lazytlbsim.Owner on a TLB made by New: owners Attach")
 
 	other := unpinnedDomain(t, ctdefer.Options{})
 	w := startWorker(t, other, 0)
 	w.do(func(c *ctdefer.CPU) {
 		_, err := tlb.Attach(c)
-		require.ErrorIs(t, err, lazytlb.ErrWrongDomain, "a CPU of another Domain")
+		ae := requireArgError(t, err, "lazytlb.TLB.Attach", "c", "another Domain", "a CPU of another Domain")
+		require.Equal(t, 0, ae.Value, "names the CPU")
 	})
 	_, err = lazytlb.New(other, lazytlb.Options{Flush: nopFlush})
 	require.ErrorIs(t, err, ctdefer.ErrInvalid, "New after the first Claim")

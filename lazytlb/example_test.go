@@ -18,7 +18,7 @@ func ExampleTLB_Shootdown() {
 		panic(err)
 	}
 	tlb, err := lazytlb.New(d, lazytlb.Options{Flush: func(cpu int, mm *lazytlb.MM, gen uint64) {
-		fmt.Printf("CPU %d flushes %s to generation %d\n", cpu, mm.Name(), gen)
+		fmt.Printf("CPU %d flushes the routes to generation %d\n", cpu, gen)
 	}})
 	if err != nil {
 		panic(err)
@@ -35,19 +35,19 @@ func ExampleTLB_Shootdown() {
 		tc.EnterLazy()     // runs other work, keeping it loaded
 		lazy <- struct{}{}
 		<-shotDown
-		fmt.Println("state while lazy:", tc.State())
-		tc.SwitchBack() // flushes before using the table again
+		fmt.Println("marked for a flush:", tlb.State(0) == lazytlb.Flush)
+		tc.SwitchTo(table) // switches back: flushes before using the table again
 		tc.Leave()
 	}()
 
 	<-lazy
 	r, _ := tlb.Shootdown(context.Background(), table)
-	fmt.Printf("IPIs sent: %d, skipped: %d\n", r.IPIs, r.Skipped())
+	fmt.Printf("IPIs sent: %d, lazy CPUs marked: %d\n", r.IPIs, r.Marked)
 	shotDown <- struct{}{}
 	<-done
 	_ = d.Close(context.Background())
 	// Output:
-	// IPIs sent: 0, skipped: 1
-	// state while lazy: flush
-	// CPU 0 flushes routes to generation 1
+	// IPIs sent: 0, lazy CPUs marked: 1
+	// marked for a flush: true
+	// CPU 0 flushes the routes to generation 1
 }

@@ -1,5 +1,11 @@
 package lazytlb
 
+import (
+	"math/bits"
+
+	"github.com/ctdefer/ctdefer/internal/lazytlbsim"
+)
+
 // Rearm turns a marked CPU (Flush) back to Lazy without passing through OK,
 // dropping the mark without flushing, and reports whether it did. For the
 // shootdown benchmarks only, whose flush is a no-op: every shootdown then
@@ -9,3 +15,65 @@ func (c *CPU) Rearm() bool {
 	// a swap consumes a Flush); pairs with the shootdowns' load and CAS.
 	return c.s.state.v.CompareAndSwap(uint64(Flush), uint64(Lazy))
 }
+
+// SendFunc is lazytlbsim's: a TLB's flush delivery without a Domain.
+type SendFunc = lazytlbsim.SendFunc
+
+// NewWithSender is lazytlbsim.New, typed, without a poll point: for tests
+// whose sender runs the flush handler itself.
+func NewWithSender(cpus []int, send SendFunc, opts Options) (*TLB, error) {
+	return newWithSender(cpus, send, nil, opts)
+}
+
+// CPU is lazytlbsim.Owner: the owner handle of cpu on a TLB made by
+// NewWithSender.
+func (t *TLB) CPU(cpu int) (*CPU, error) { return t.owner(cpu) }
+
+// HandleIPI is lazytlbsim.HandleIPI: the flush handler, on cpu's owner.
+func (t *TLB) HandleIPI(cpu int) { t.handleIPI(cpu) }
+
+// SwitchBack is SwitchTo of the loaded address space: from Lazy, the switch
+// back. Owner only.
+func (c *CPU) SwitchBack() bool { return c.SwitchTo(c.s.loaded) }
+
+// State returns the CPU's state word now. Owner only.
+func (c *CPU) State() State { return c.s.state.load() }
+
+// MM returns the address space loaded on the CPU, or nil. Owner only.
+func (c *CPU) MM() *MM { return c.s.loaded }
+
+// Name returns the name given to NewMM.
+func (mm *MM) Name() string { return mm.name }
+
+// Gen returns the number of shootdowns begun on mm.
+func (mm *MM) Gen() uint64 { return mm.gen.Load() } // load: observation only
+
+// CPUs returns the CPUs that have mm loaded now (OK, Lazy or Flush).
+func (mm *MM) CPUs() []int {
+	var cpus []int
+	for w := range mm.cpus {
+		m := mm.cpus[w].Load() // load: observation only
+		for m != 0 {
+			i := w*64 + bits.TrailingZeros64(m)
+			m &= m - 1
+			cpus = append(cpus, mm.t.slots[i].cpu)
+		}
+	}
+	return cpus
+}
+
+// Flushed returns the generation cpu's cached translations of mm were last
+// flushed to. A CPU not in the TLB panics.
+func (mm *MM) Flushed(cpu int) uint64 {
+	return mm.flushed[mm.t.slotOf(cpu).idx].gen.Load() // load: observation only
+}
+
+var stateNames = [...]string{"off", "ok", "lazy", "flush"}
+
+// String names the state in test messages.
+func (s State) String() string { return stateNames[s] }
+
+var policyNames = [...]string{"lazy", "eager", "flush-on-switch"}
+
+// String names the policy in subtest names and messages.
+func (p Policy) String() string { return policyNames[p] }

@@ -91,9 +91,7 @@ func (d *direct) shootdown(t *testing.T, mm *lazytlb.MM, opts ...lazytlb.Shootdo
 
 func flushedOf(t testing.TB, mm *lazytlb.MM, cpu int) uint64 {
 	t.Helper()
-	g, err := mm.Flushed(cpu)
-	require.NoError(t, err, "Flushed(%d)", cpu)
-	return g
+	return mm.Flushed(cpu)
 }
 
 // oneCPU returns a one-CPU TLB under policy p whose CPU 0 is active on a new
@@ -108,4 +106,17 @@ func oneCPU(t *testing.T, p lazytlb.Policy, lazy bool) (*direct, *lazytlb.CPU, *
 		c.EnterLazy()
 	}
 	return d, c, mm
+}
+
+// requireArgError checks that err is a *ctdefer.ArgError from call about arg,
+// wrapping ctdefer.ErrInvalid, whose reason contains reason.
+func requireArgError(t testing.TB, err error, call, arg, reason, what string) *ctdefer.ArgError {
+	t.Helper()
+	require.ErrorIs(t, err, ctdefer.ErrInvalid, "%s", what)
+	var ae *ctdefer.ArgError
+	require.ErrorAs(t, err, &ae, "%s", what)
+	require.Equal(t, call, ae.Call, "%s: the call", what)
+	require.Equal(t, arg, ae.Arg, "%s: the argument", what)
+	require.Contains(t, ae.Reason, reason, "%s: the reason", what)
+	return ae
 }

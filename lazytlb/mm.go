@@ -1,8 +1,6 @@
 package lazytlb
 
 import (
-	"fmt"
-	"math/bits"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
@@ -18,7 +16,8 @@ import (
 // generation it has flushed to.
 //
 // Create it with TLB.NewMM; the zero MM is not usable and an MM must not be
-// copied. Its methods may be called from any goroutine.
+// copied. The flush callback gets the *MM to flush: compare it, or use it
+// as a map key, to find the structure it stands for.
 type MM struct {
 	_ percpu.NoCopy
 	_ atomicx.Align64
@@ -39,10 +38,10 @@ type MM struct {
 	cpus []atomicx.Uint64
 	// flushed[i] is the generation slot i's CPU has flushed its cached
 	// translations to. Written only by that CPU's owner and read by it for
-	// decisions; other goroutines read it only to observe (Flushed).
+	// decisions; other goroutines read it only to observe (the tests).
 	flushed []flushedGen
 	t       *TLB
-	name    string
+	name    string // in panics and errors
 }
 
 type flushedGen struct {
@@ -51,6 +50,7 @@ type flushedGen struct {
 }
 
 // NewMM creates an address space at generation 0 that no CPU has loaded.
+// The name identifies it in errors and panics.
 func (t *TLB) NewMM(name string) *MM {
 	return &MM{
 		cpus:    make([]atomicx.Uint64, (len(t.slots)+63)/64),
@@ -58,39 +58,6 @@ func (t *TLB) NewMM(name string) *MM {
 		t:       t,
 		name:    name,
 	}
-}
-
-// Name returns the name given to NewMM.
-func (mm *MM) Name() string { return mm.name }
-
-func (mm *MM) String() string { return "mm " + mm.name }
-
-// Gen returns the generation of the newest translations: the number of
-// shootdowns begun on mm.
-func (mm *MM) Gen() uint64 { return mm.gen.Load() } // load: observation only
-
-// CPUs returns the CPUs that have mm loaded now (OK, Lazy or Flush).
-func (mm *MM) CPUs() []int {
-	var cpus []int
-	for w := range mm.cpus {
-		m := mm.cpus[w].Load() // load: observation only
-		for m != 0 {
-			i := w*64 + bits.TrailingZeros64(m)
-			m &= m - 1
-			cpus = append(cpus, mm.t.slots[i].cpu)
-		}
-	}
-	return cpus
-}
-
-// Flushed returns the generation cpu's cached translations of mm were last
-// flushed to. Errors: ErrBadCPU.
-func (mm *MM) Flushed(cpu int) (uint64, error) {
-	s := mm.t.slotOf(cpu)
-	if s == nil {
-		return 0, fmt.Errorf("lazytlb: MM.Flushed(%d): CPU %d is not one of the TLB's CPUs %v: %w", cpu, cpu, mm.t.cpus.List(), ErrBadCPU)
-	}
-	return mm.flushed[s.idx].gen.Load(), nil
 }
 
 // join sets slot i's bit (before the gen load: no stale translation).

@@ -12,7 +12,8 @@ import (
 
 // Result says what one Shootdown did, CPU by CPU. Each CPU found in the
 // set is counted in exactly one of IPIs, Marked, AlreadyMarked,
-// SkippedLazy, Left and Deferred.
+// SkippedLazy, Left and Deferred; the IPIs avoided are the sum of Marked,
+// AlreadyMarked, SkippedLazy and Left. Print it with %+v.
 type Result struct {
 	// Gen is the generation the shootdown published: after it returns,
 	// every CPU that uses the MM has flushed to at least Gen (for a
@@ -38,15 +39,6 @@ type Result struct {
 	// next kernel entry (ctdefer.Domain.Send), not waited for. A
 	// KernelRange flush sent as an IPI is counted in IPIs.
 	Deferred int
-}
-
-// Skipped returns the number of IPIs the shootdown avoided: CPUs of the set
-// it did not interrupt.
-func (r Result) Skipped() int { return r.Marked + r.AlreadyMarked + r.SkippedLazy + r.Left }
-
-func (r Result) String() string {
-	return fmt.Sprintf("gen=%d cpus=%d ipis=%d marked=%d already-marked=%d skipped-lazy=%d left=%d deferred=%d",
-		r.Gen, r.CPUs, r.IPIs, r.Marked, r.AlreadyMarked, r.SkippedLazy, r.Left, r.Deferred)
 }
 
 // ShootdownOption modifies one Shootdown. It is a small value rather than
@@ -81,7 +73,7 @@ func KernelRange() ShootdownOption {
 // other policies, of a CPU in the set that is active (OK) on mm. Its IPI
 // would wait for the caller itself.
 //
-// With a TLB made by [New], the wait for an IPI is [ctdefer.Domain.IPI]'s (or
+// The wait for an IPI is [ctdefer.Domain.IPI]'s (or
 // [ctdefer.Domain.Send]'s): it honours ctx while it spins and while it
 // sleeps, so an IPI not handled when ctx ends gives, within about a
 // millisecond, an error wrapping ctx.Err() (context.DeadlineExceeded for the
@@ -89,21 +81,25 @@ func KernelRange() ShootdownOption {
 // Options.IPITimeout, when ctx has no deadline, gives an error wrapping
 // ctdefer.ErrIPITimeout and not DeadlineExceeded. A ctx already done when
 // Shootdown is called gives ctx.Err() wrapped, before the generation is
-// bumped. With NewWithSender the error is the SendFunc's. Either way it names
-// the MM and the CPU; CPUs after it are not handled, and the flushes already
-// posted still run. A CPU that left mm while its IPI was pending is not an
-// error. Errors: ErrForeignMM (a nil mm, or one of another TLB);
-// ErrNilArgument (a nil ctx, before the generation is bumped); ErrNoOwner
-// (New: a CPU of the set that no worker has claimed: its owner released it
-// without Leave); ctx's or the delivery's error, wrapped. Marking and
-// skipping never allocate; an IPI whose wait outlasts the Domain's SpinWait
-// allocates the Domain's timer.
+// bumped. The error names the MM and the CPU; CPUs after it are not
+// handled, and the flushes already posted still run. A CPU that left mm
+// while its IPI was pending is not an error. Errors: a *ctdefer.ArgError
+// (wrapping ctdefer.ErrInvalid) for a nil mm, one of another TLB or a nil
+// ctx, before the generation is bumped; ctx's or the delivery's error,
+// wrapped. It panics on a CPU of the set that no worker has claimed: its
+// owner released it without CPU.Leave, so nobody would take the flush IPI.
+// Marking and skipping never allocate; an IPI whose wait outlasts the
+// Domain's SpinWait allocates the Domain's timer.
 func (t *TLB) Shootdown(ctx context.Context, mm *MM, opts ...ShootdownOption) (Result, error) {
-	if mm == nil || mm.t != t {
-		return Result{}, fmt.Errorf("lazytlb: Shootdown(%v): %w", mm, ErrForeignMM)
+	const call = "lazytlb.TLB.Shootdown"
+	if mm == nil {
+		return Result{}, &ctdefer.ArgError{Call: call, Arg: "mm", Reason: "nil *MM"}
+	}
+	if mm.t != t {
+		return Result{}, &ctdefer.ArgError{Call: call, Arg: "mm", Value: mm.name, Reason: "an address space of another TLB"}
 	}
 	if ctx == nil {
-		return Result{}, fmt.Errorf("lazytlb: Shootdown(%s): nil context.Context: %w", mm.name, ErrNilArgument)
+		return Result{}, &ctdefer.ArgError{Call: call, Arg: "ctx", Reason: "nil context.Context"}
 	}
 	var cfg shootdownConfig
 	for _, o := range opts {
@@ -178,8 +174,8 @@ func (t *TLB) deliver(ctx context.Context, mm *MM, s *slot, kernel bool, res *Re
 	// only an owner that released without Leave is not polling.
 	if t.d != nil && !claimed(t.d, s.cpu) {
 		s.inflight.Sub(1) // RMW: no send; pairs with Leave's wait
-		return fmt.Errorf("lazytlb: Shootdown(%s): CPU %d is in the set but no worker has claimed it (released without Leave?): %w",
-			mm.name, s.cpu, ErrNoOwner)
+		panic(fmt.Sprintf("lazytlb: TLB.Shootdown: address space %q: CPU %d is in its set but no worker has claimed it: its owner released it without CPU.Leave",
+			mm.name, s.cpu))
 	}
 	how, err := t.send(ctx, s.cpu, kernel)
 	if kernel && err == nil && how == ctdefer.Deferred {
@@ -194,8 +190,9 @@ func (t *TLB) deliver(ctx context.Context, mm *MM, s *slot, kernel bool, res *Re
 			// waits for this send: no flush of mm is owed.
 			err = nil
 		case t.d != nil && !claimed(t.d, s.cpu):
-			err = fmt.Errorf("lazytlb: Shootdown(%s): CPU %d: no worker has claimed it (released without Leave?): %w: %w",
-				mm.name, s.cpu, ErrNoOwner, err)
+			s.inflight.Sub(1) // RMW: the send is over; pairs with Leave's wait
+			panic(fmt.Sprintf("lazytlb: TLB.Shootdown: address space %q: CPU %d: no worker has claimed it: its owner released it without CPU.Leave (the send failed: %v)",
+				mm.name, s.cpu, err))
 		default:
 			err = fmt.Errorf("lazytlb: Shootdown(%s): CPU %d: %w", mm.name, s.cpu, err)
 		}
@@ -204,7 +201,8 @@ func (t *TLB) deliver(ctx context.Context, mm *MM, s *slot, kernel bool, res *Re
 	return err
 }
 
-// Stats counts what a TLB's shootdowns and owners did.
+// Stats counts what a TLB's shootdowns and owners did. The IPIs avoided are
+// the sum of Marked, AlreadyMarked, SkippedLazy and Left. Print it with %+v.
 type Stats struct {
 	Shootdowns    uint64
 	CPUs          uint64 // CPUs found in the sets: the sum of the six below
@@ -219,15 +217,6 @@ type Stats struct {
 	JoinFlushes   uint64 // flushes at SwitchTo of an MM not loaded
 	SwitchFlushes uint64 // flushes at switch back
 	IPIFlushes    uint64 // flushes by the IPI handler
-}
-
-// Skipped returns the IPIs avoided: CPUs of a set that were not interrupted.
-func (s Stats) Skipped() uint64 { return s.Marked + s.AlreadyMarked + s.SkippedLazy + s.Left }
-
-func (s Stats) String() string {
-	return fmt.Sprintf("shootdowns=%d cpus=%d ipis=%d skipped=%d (marked=%d already-marked=%d skipped-lazy=%d left=%d) deferred=%d marks-seen=%d leave-waits=%d flushes: join=%d switch=%d ipi=%d",
-		s.Shootdowns, s.CPUs, s.IPIs, s.Skipped(), s.Marked, s.AlreadyMarked, s.SkippedLazy, s.Left, s.Deferred,
-		s.MarksSeen, s.LeaveWaits, s.JoinFlushes, s.SwitchFlushes, s.IPIFlushes)
 }
 
 // Stats returns the TLB's counters.

@@ -1,10 +1,6 @@
 package lazytlb
 
-import (
-	"strconv"
-
-	"github.com/ctdefer/ctdefer/internal/atomicx"
-)
+import "github.com/ctdefer/ctdefer/internal/atomicx"
 
 // The per-CPU lazy-TLB state word (Off, OK, Lazy, Flush) and the only
 // operations on it:
@@ -37,15 +33,6 @@ const (
 	// Flush: lazy, and a shootdown asked for a flush at the switch back.
 	Flush
 )
-
-var stateNames = [...]string{"off", "ok", "lazy", "flush"}
-
-func (s State) String() string {
-	if int(s) < len(stateNames) {
-		return stateNames[s]
-	}
-	return "State(" + strconv.Itoa(int(s)) + ")"
-}
 
 // stateWord is one CPU's state word. Invariants (FLUSH is never overwritten, lazy only from OK:
 // docs/design/lazytlb.md):

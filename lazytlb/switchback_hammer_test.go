@@ -59,7 +59,7 @@ func (r *realSwitch) enterLazy()  { r.c.EnterLazy() }
 func (r *realSwitch) switchBack() { r.c.SwitchBack() }
 func (r *realSwitch) poll()       { r.mbox.poll(func() { r.t.HandleIPI(0) }) }
 func (r *realSwitch) flushed() uint64 {
-	g, _ := r.mm.Flushed(0)
+	g := r.mm.Flushed(0)
 	return g
 }
 

@@ -3,38 +3,14 @@ package lazytlb
 import (
 	"context"
 	"fmt"
-	"slices"
+	"strings"
 	"unsafe"
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/lazytlbsim"
 	"github.com/ctdefer/ctdefer/internal/percpu"
 )
-
-// FlushFunc drops the translations of mm that cpu has cached, bringing them
-// to generation gen at least (the cache re-reads the shared structure on its
-// next use). It runs on cpu's owner: at a switch back, a join, or a poll
-// point that handles the flush IPI. It must not block and must not call the
-// owner methods of package ctdefer or of this package.
-type FlushFunc func(cpu int, mm *MM, gen uint64)
-
-// SendFunc delivers a TLB's flush to a CPU when no ctdefer.Domain does (see
-// NewWithSender). It must make cpu's owner call TLB.HandleIPI(cpu) and,
-// honouring ctx, return once that call has returned, saying ctdefer.IPI. The
-// one exception is kernel (a KernelRange shootdown): if the CPU is in user
-// mode and will run the flush at its next entry into kernel mode, before any
-// kernel-mode code, SendFunc may arrange that and return ctdefer.Deferred at
-// once (ctdefer.Domain.Send). Shootdown counts every call in Result.IPIs,
-// failed ones included, except those that return ctdefer.Deferred without
-// error (Result.Deferred).
-type SendFunc func(ctx context.Context, cpu int, kernel bool) (ctdefer.Delivery, error)
-
-// PollFunc is the owner's poll point for a TLB made by NewWithSender. Leave
-// calls it on cpu's owner, in a loop, while a shootdown is still sending to
-// cpu (see CPU.Leave). It must run the flush if one has been sent to cpu
-// (have the owner call TLB.HandleIPI, as the SendFunc's delivery does); it
-// may block until one is sent or done reports true, and must then return.
-type PollFunc func(cpu int, done func() bool)
 
 // Options configures a TLB. The zero value is the documented default of
 // every field except Flush, which is required.
@@ -42,17 +18,16 @@ type Options struct {
 	// Policy selects what a shootdown does with lazy CPUs. The zero value
 	// is PolicyLazy.
 	Policy Policy
-	// Flush is the flush callback. Required.
-	Flush FlushFunc
+	// Flush drops the translations of mm that cpu has cached, bringing
+	// them to generation gen at least (the cache re-reads the shared
+	// structure on its next use). It runs on cpu's owner: at a switch back,
+	// a join, or a poll point that handles the flush IPI. It must not block
+	// and must not call the owner methods of package ctdefer or of this
+	// package. Required.
+	Flush func(cpu int, mm *MM, gen uint64)
 	// Name is the name of the flush work registered in the Domain; "" means
 	// "lazytlb.flush".
 	Name string
-	// Poll is the owners' poll point for NewWithSender (see PollFunc); New
-	// ignores it (Leave polls the *ctdefer.CPU given to Attach). nil: Leave
-	// spins on the in-flight count alone, which is right only for a SendFunc
-	// that runs HandleIPI without the owner's help (a simulation that plays
-	// every CPU on one goroutine, where no send is in flight during Leave).
-	Poll PollFunc
 }
 
 // Policy is what a shootdown does with the CPUs of an address space.
@@ -76,22 +51,12 @@ const (
 	numPolicies
 )
 
-var policyNames = [...]string{"lazy", "eager", "flush-on-switch"}
-
-func (p Policy) String() string {
-	if p < numPolicies {
-		return policyNames[p]
-	}
-	return fmt.Sprintf("Policy(%d)", uint8(p))
-}
-
 // TLB is the lazy-TLB machinery of a set of CPUs: one state word per CPU,
-// the address spaces (NewMM) and their shootdowns. Create it with New (over
-// a ctdefer.Domain) or NewWithSender; the zero TLB is not usable, and a TLB
-// must not be copied.
+// the address spaces (NewMM) and their shootdowns. Create it with New; the
+// zero TLB is not usable, and a TLB must not be copied.
 //
-// Methods of TLB and MM may be called from any goroutine. The owner handle
-// of each CPU (TLB.CPU) belongs to that CPU's owner goroutine.
+// Methods of TLB may be called from any goroutine. The owner handle of each
+// CPU (TLB.Attach) belongs to that CPU's owner goroutine.
 type TLB struct {
 	_     percpu.NoCopy
 	_     atomicx.Align64
@@ -99,8 +64,9 @@ type TLB struct {
 	slots []slot
 	cpus  percpu.Index // the CPU numbers, and their positions in slots
 	opts  Options
-	send  SendFunc
-	d     *ctdefer.Domain // nil for NewWithSender
+	send  lazytlbsim.SendFunc
+	poll  lazytlbsim.PollFunc // Leave's poll point without a Domain; nil with one
+	d     *ctdefer.Domain     // nil for a TLB of lazytlbsim.New
 }
 
 // slot is one CPU's state, padded to whole cache lines so that no two
@@ -122,7 +88,7 @@ type slotData struct {
 	// ownerStats are written by the owner only, on slow paths. 64-bit
 	// atomics: at offset 16, before any 4-byte field on 32-bit platforms.
 	ostats ownerStats
-	// handle is the owner handle given out by TLB.CPU or Attach, to refuse
+	// handle is the owner handle given out by Attach (or lazytlbsim.Owner), to refuse
 	// a second one. Not a word of the protocol: misuse detection only.
 	handle atomicx.Pointer[CPU]
 	// loaded is the address space loaded on the CPU (OK, Lazy or Flush),
@@ -142,14 +108,15 @@ type slotData struct {
 // next kernel entry of a CPU in user mode without waiting, else an IPI that
 // is waited for). Owners take their handles with Attach.
 //
-// Errors: ErrNilArgument (a nil d), ErrNilFlush, ErrBadPolicy, and the
-// Domain's Register errors (an *ctdefer.ArgError after the first Claim or
-// beyond 16 kinds, ctdefer.ErrClosed), wrapped.
+// Errors: a *ctdefer.ArgError (wrapping ctdefer.ErrInvalid) for a nil d, a
+// nil opts.Flush or an opts.Policy that is not one of the Policy constants;
+// the Domain's Register errors (an *ctdefer.ArgError after the first Claim
+// or beyond 16 kinds, ctdefer.ErrClosed), wrapped.
 func New(d *ctdefer.Domain, opts Options) (*TLB, error) {
 	if d == nil {
-		return nil, fmt.Errorf("lazytlb: New: nil *ctdefer.Domain: %w", ErrNilArgument)
+		return nil, &ctdefer.ArgError{Call: "lazytlb.New", Arg: "d", Reason: "nil *ctdefer.Domain"}
 	}
-	t, err := newTLB("New", d.CPUs(), opts)
+	t, err := newTLB("lazytlb.New", d.CPUs(), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +124,7 @@ func New(d *ctdefer.Domain, opts Options) (*TLB, error) {
 	if name == "" {
 		name = "lazytlb.flush"
 	}
-	w, err := d.Register(name, t.HandleIPI)
+	w, err := d.Register(name, t.handleIPI)
 	if err != nil {
 		return nil, fmt.Errorf("lazytlb: New: %w", err)
 	}
@@ -171,36 +138,48 @@ func New(d *ctdefer.Domain, opts Options) (*TLB, error) {
 	return t, nil
 }
 
-// NewWithSender creates a TLB over the given CPU numbers whose flushes are
-// delivered by send instead of a ctdefer.Domain: for other runtimes,
-// simulators, and the interleaving explorer, which plugs a mailbox in.
-// Owners take their handles with TLB.CPU; set Options.Poll so that Leave
-// can take the flushes in flight to its CPU.
-//
-// Errors: ErrBadCPU (empty list, negative, too large or duplicate number),
-// ErrNilFlush, ErrBadPolicy, ErrNilSender.
-func NewWithSender(cpus []int, send SendFunc, opts Options) (*TLB, error) {
-	if send == nil {
-		return nil, fmt.Errorf("lazytlb: NewWithSender: %w", ErrNilSender)
+// The hooks of package lazytlbsim: a TLB whose flushes go through a
+// function, for the interleaving explorer and the simulated-CPU benchmarks.
+func init() {
+	lazytlbsim.New = func(cpus []int, send lazytlbsim.SendFunc, poll lazytlbsim.PollFunc, opts any) (any, error) {
+		return newWithSender(cpus, send, poll, opts.(Options))
 	}
-	t, err := newTLB("NewWithSender", cpus, opts)
+	lazytlbsim.Owner = func(t any, cpu int) (any, error) { return t.(*TLB).owner(cpu) }
+	lazytlbsim.HandleIPI = func(t any, cpu int) { t.(*TLB).handleIPI(cpu) }
+}
+
+// newWithSender creates a TLB over the given CPU numbers whose flushes are
+// delivered by send instead of a ctdefer.Domain; Leave polls through poll.
+// Owners take their handles with owner.
+func newWithSender(cpus []int, send lazytlbsim.SendFunc, poll lazytlbsim.PollFunc, opts Options) (*TLB, error) {
+	const call = "lazytlbsim.New"
+	if send == nil {
+		return nil, &ctdefer.ArgError{Call: call, Arg: "send", Reason: "nil"}
+	}
+	index, err := percpu.NewIndex(cpus, ctdefer.ErrBadCPU, nil)
+	if err != nil {
+		return nil, &ctdefer.ArgError{Call: call, Arg: "cpus", Value: cpus,
+			Reason: strings.TrimSuffix(err.Error(), ": "+ctdefer.ErrBadCPU.Error()), Err: ctdefer.ErrBadCPU}
+	}
+	t, err := newTLB(call, index.List(), opts)
 	if err != nil {
 		return nil, err
 	}
-	t.send = send
+	t.send, t.poll = send, poll
 	return t, nil
 }
 
-func newTLB(fn string, cpus []int, opts Options) (*TLB, error) {
+// newTLB checks opts and makes the TLB's slots for cpus, a valid list.
+func newTLB(call string, cpus []int, opts Options) (*TLB, error) {
 	if opts.Flush == nil {
-		return nil, fmt.Errorf("lazytlb: %s: %w", fn, ErrNilFlush)
+		return nil, &ctdefer.ArgError{Call: call, Arg: "opts.Flush", Reason: "nil"}
 	}
 	if opts.Policy >= numPolicies {
-		return nil, fmt.Errorf("lazytlb: %s: %v: %w", fn, opts.Policy, ErrBadPolicy)
+		return nil, &ctdefer.ArgError{Call: call, Arg: "opts.Policy", Value: uint8(opts.Policy), Reason: "not one of the Policy constants"}
 	}
-	index, err := percpu.NewIndex(cpus, ErrBadCPU, nil)
+	index, err := percpu.NewIndex(cpus, ctdefer.ErrBadCPU, nil)
 	if err != nil {
-		return nil, fmt.Errorf("lazytlb: %s: %w", fn, err)
+		return nil, fmt.Errorf("lazytlb: %s: %w", call, err) // a Domain's CPU list is valid
 	}
 	t := &TLB{
 		slots: make([]slot, index.Len()),
@@ -214,12 +193,6 @@ func newTLB(fn string, cpus []int, opts Options) (*TLB, error) {
 	return t, nil
 }
 
-// Policy returns the TLB's policy.
-func (t *TLB) Policy() Policy { return t.opts.Policy }
-
-// CPUs returns the CPU numbers of the TLB.
-func (t *TLB) CPUs() []int { return slices.Clone(t.cpus.List()) }
-
 // slotOf returns the slot of cpu, or nil.
 func (t *TLB) slotOf(cpu int) *slot {
 	i := t.cpus.Of(cpu)
@@ -229,7 +202,9 @@ func (t *TLB) slotOf(cpu int) *slot {
 	return &t.slots[i]
 }
 
-// State returns cpu's current state (Off for an unknown CPU).
+// State returns cpu's lazy-TLB state now, Off for a CPU not in the TLB. Any
+// goroutine may call it; by the time it returns, a shootdown may have
+// turned Lazy into Flush and the owner may have moved on.
 func (t *TLB) State(cpu int) State {
 	if s := t.slotOf(cpu); s != nil {
 		return s.state.load()
@@ -237,14 +212,14 @@ func (t *TLB) State(cpu int) State {
 	return Off
 }
 
-// HandleIPI is the flush handler: it flushes the address space loaded on cpu
-// if the CPU is behind its generation. New registers it in the Domain; with
-// NewWithSender the SendFunc must have cpu's owner call it. It must run on
-// cpu's owner. An unknown cpu panics.
-func (t *TLB) HandleIPI(cpu int) {
+// handleIPI is the flush handler: it flushes the address space loaded on cpu
+// if the CPU is behind its generation. New registers it in the Domain; a
+// lazytlbsim SendFunc must have cpu's owner call it. It must run on cpu's
+// owner. An unknown cpu panics.
+func (t *TLB) handleIPI(cpu int) {
 	s := t.slotOf(cpu)
 	if s == nil {
-		panic(fmt.Sprintf("lazytlb: TLB.HandleIPI: CPU %d not in the TLB %v", cpu, t.cpus.List()))
+		panic(fmt.Sprintf("lazytlb: TLB.handleIPI: CPU %d not in the TLB %v", cpu, t.cpus.List()))
 	}
 	if mm := s.loaded; mm != nil && t.flushIfBehind(s, mm) {
 		s.ostats.ipiFlushes.Inc()
@@ -271,7 +246,7 @@ func (t *TLB) flushIfBehind(s *slot, mm *MM) bool {
 // flush runs the callback and records the generation reached. Owner only.
 func (t *TLB) flush(s *slot, mm *MM, g uint64) {
 	t.opts.Flush(s.cpu, mm, g)
-	mm.flushed[s.idx].gen.Store(g) // owner-written; read by MM.Flushed observers
+	mm.flushed[s.idx].gen.Store(g) // owner-written; read by the tests' observers
 }
 
 // ownerStats are counters written by a CPU's owner on slow paths.

@@ -65,6 +65,12 @@ type cache struct {
 	_       [64]byte
 }
 
+var policyNames = map[lazytlb.Policy]string{
+	lazytlb.PolicyLazy:          "lazy",
+	lazytlb.PolicyEager:         "eager",
+	lazytlb.PolicyFlushOnSwitch: "flush-on-switch",
+}
+
 type result struct {
 	policy  lazytlb.Policy
 	updates uint64
@@ -109,14 +115,14 @@ func run(cfg config, cpuList string) error {
 	for _, p := range []lazytlb.Policy{lazytlb.PolicyLazy, lazytlb.PolicyEager, lazytlb.PolicyFlushOnSwitch} {
 		r, err := runPolicy(cfg, p)
 		if err != nil {
-			return fmt.Errorf("policy %v: %w", p, err)
+			return fmt.Errorf("policy %s: %w", policyNames[p], err)
 		}
 		results = append(results, r)
 	}
 	print(results)
 	for _, r := range results {
 		if r.stale != 0 {
-			return fmt.Errorf("policy %v: %d stale reads; first: %s", r.policy, r.stale, r.first)
+			return fmt.Errorf("policy %s: %d stale reads; first: %s", policyNames[r.policy], r.stale, r.first)
 		}
 	}
 	fmt.Println("\nno stale read observed under any policy")
@@ -239,8 +245,9 @@ func print(results []result) {
 	fmt.Fprintln(w, "policy\tupdates\tIPIs sent\tskipped\t(marked\talready\tlazy)\tflushes: join\tswitch\tipi\treads\tstale reads\t")
 	for _, r := range results {
 		s := r.stats
-		fmt.Fprintf(w, "%v\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n",
-			r.policy, r.updates, s.IPIs, s.Skipped(), s.Marked, s.AlreadyMarked, s.SkippedLazy,
+		skipped := s.Marked + s.AlreadyMarked + s.SkippedLazy + s.Left // CPUs not interrupted
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n",
+			policyNames[r.policy], r.updates, s.IPIs, skipped, s.Marked, s.AlreadyMarked, s.SkippedLazy,
 			s.JoinFlushes, s.SwitchFlushes, s.IPIFlushes, r.reads, r.stale)
 	}
 	w.Flush()

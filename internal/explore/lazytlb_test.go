@@ -10,6 +10,7 @@ import (
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"github.com/ctdefer/ctdefer/internal/explore"
+	"github.com/ctdefer/ctdefer/internal/lazytlbsim"
 	"github.com/ctdefer/ctdefer/lazytlb"
 )
 
@@ -18,7 +19,7 @@ import (
 // mailbox word the owner services at its poll points, as in the ctseq
 // scenarios; the flusher waits (explore.Wait) until it has been serviced,
 // which is lazytlb's synchronous IPI. The real package runs through
-// lazytlb.NewWithSender with that mailbox as its SendFunc.
+// lazytlbsim.New with that mailbox as its SendFunc.
 //
 // Checks:
 //   - no stale translation: whenever the owner uses the address space, the generation it
@@ -57,23 +58,28 @@ type realLazy struct {
 
 func newRealLazy(p lazytlb.Policy, joined bool) func(r *explore.Run, ipi func(), poll func(done func() bool)) lazyCPU {
 	return func(r *explore.Run, ipi func(), poll func(done func() bool)) lazyCPU {
-		t, err := lazytlb.NewWithSender([]int{0}, func(context.Context, int, bool) (ctdefer.Delivery, error) { ipi(); return ctdefer.IPI, nil },
-			lazytlb.Options{Policy: p, Flush: func(int, *lazytlb.MM, uint64) {}, Poll: func(_ int, done func() bool) { poll(done) }})
+		v, err := lazytlbsim.New([]int{0}, func(context.Context, int, bool) (ctdefer.Delivery, error) { ipi(); return ctdefer.IPI, nil },
+			func(_ int, done func() bool) { poll(done) },
+			lazytlb.Options{Policy: p, Flush: func(int, *lazytlb.MM, uint64) {}})
 		if err != nil {
 			panic(err)
 		}
-		c, _ := t.CPU(0)
-		l := &realLazy{r: r, t: t, c: c, mm: t.NewMM("a")}
+		t := v.(*lazytlb.TLB)
+		c, err := lazytlbsim.Owner(t, 0)
+		if err != nil {
+			panic(err)
+		}
+		l := &realLazy{r: r, t: t, c: c.(*lazytlb.CPU), mm: t.NewMM("a")}
 		if joined {
-			c.SwitchTo(l.mm) // in Setup: not a scheduling point
+			l.c.SwitchTo(l.mm) // in Setup: not a scheduling point
 		}
 		return l
 	}
 }
 
 func (l *realLazy) enterLazy()  { l.c.EnterLazy() }
-func (l *realLazy) switchBack() { l.c.SwitchBack() }
-func (l *realLazy) handleIPI()  { l.t.HandleIPI(0) }
+func (l *realLazy) switchBack() { l.c.SwitchTo(l.mm) } // lazy: the switch back
+func (l *realLazy) handleIPI()  { lazytlbsim.HandleIPI(l.t, 0) }
 func (l *realLazy) join() bool  { l.c.SwitchTo(l.mm); return true }
 func (l *realLazy) leave()      { l.c.Leave() }
 func (l *realLazy) marksSeen() int {
@@ -81,8 +87,7 @@ func (l *realLazy) marksSeen() int {
 }
 
 func (l *realLazy) flushed() uint64 {
-	g, _ := l.mm.Flushed(0) // a plain atomic: not a scheduling point
-	return g
+	return lazytlbsim.Flushed(l.mm, 0) // a plain atomic: not a scheduling point
 }
 
 func (l *realLazy) shootdown() (uint64, bool) {
@@ -93,8 +98,12 @@ func (l *realLazy) shootdown() (uint64, bool) {
 	return res.Gen, res.Marked == 1
 }
 
+// lazyPolicyNames name the implementations in the subtests (the mutant
+// catalogue's run patterns use them).
+var lazyPolicyNames = map[lazytlb.Policy]string{lazytlb.PolicyLazy: "lazy", lazytlb.PolicyEager: "eager", lazytlb.PolicyFlushOnSwitch: "flush-on-switch"}
+
 var lazyReal = func(p lazytlb.Policy) lazyImpl {
-	return lazyImpl{name: "lazytlb/" + p.String(), new: newRealLazy(p, true)}
+	return lazyImpl{name: "lazytlb/" + lazyPolicyNames[p], new: newRealLazy(p, true)}
 }
 
 // lazyWorld is one run's mailbox and bookkeeping.
@@ -208,7 +217,7 @@ func switchVsShootdown(im lazyImpl, rounds, flushes int) explore.Scenario {
 // against the shootdown's read of the set), while the flusher shoots down
 // twice.
 func joinVsShootdown(p lazytlb.Policy) explore.Scenario {
-	im := lazyImpl{name: "lazytlb/" + p.String(), new: newRealLazy(p, false)}
+	im := lazyImpl{name: "lazytlb/" + lazyPolicyNames[p], new: newRealLazy(p, false)}
 	return explore.Scenario{Name: "lazytlb/join-vs-shootdown", Setup: func(r *explore.Run) {
 		w := newLazyWorld(r, im)
 		r.Go("owner", func() {
@@ -234,7 +243,7 @@ func joinVsShootdown(p lazytlb.Policy) explore.Scenario {
 // will take (a deadlock); one whose send was already under way must be
 // served by the leaving owner.
 func leaveVsShootdown(p lazytlb.Policy, lazy bool) explore.Scenario {
-	im := lazyImpl{name: "lazytlb/" + p.String(), new: newRealLazy(p, true)}
+	im := lazyImpl{name: "lazytlb/" + lazyPolicyNames[p], new: newRealLazy(p, true)}
 	name := "lazytlb/leave-vs-shootdown"
 	if lazy {
 		name += "-lazy"

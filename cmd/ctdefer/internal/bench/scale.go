@@ -11,6 +11,7 @@ import (
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/grace"
+	"github.com/ctdefer/ctdefer/internal/lazytlbsim"
 	"github.com/ctdefer/ctdefer/lazytlb"
 )
 
@@ -29,7 +30,7 @@ import (
 //	                  entry (ctdefer's Send: one CAS on its word), no wait
 //	Shootdown, lazy CPUs: a lazytlb Shootdown of an address space every CPU
 //	                  holds lazily: each is marked Flush with one CAS, no IPI
-//	                  (a TLB made by NewWithSender, every CPU played by the
+//	                  (a TLB made by lazytlbsim.New, every CPU played by the
 //	                  benchmark's goroutine, re-armed between shootdowns
 //	                  outside the timing)
 //
@@ -181,25 +182,28 @@ func measureLazyMarks(cpus []int, dur time.Duration, clockNs float64) (float64, 
 	// Never called (every CPU is lazy); a shootdown that needed an IPI
 	// would run the flush here, on the goroutine that plays every CPU.
 	send := func(_ context.Context, cpu int, _ bool) (ctdefer.Delivery, error) {
-		t.HandleIPI(cpu)
+		lazytlbsim.HandleIPI(t, cpu)
 		return ctdefer.IPI, nil
 	}
-	t, err := lazytlb.NewWithSender(cpus, send, lazytlb.Options{Flush: func(int, *lazytlb.MM, uint64) {}})
+	v, err := lazytlbsim.New(cpus, send, nil, lazytlb.Options{Flush: func(int, *lazytlb.MM, uint64) {}})
 	if err != nil {
 		return 0, 0, err
 	}
+	t = v.(*lazytlb.TLB)
 	mm := t.NewMM("scale-lazy")
 	hs := make([]*lazytlb.CPU, len(cpus))
 	for i, cpu := range cpus {
-		if hs[i], err = t.CPU(cpu); err != nil {
+		h, err := lazytlbsim.Owner(t, cpu)
+		if err != nil {
 			return 0, 0, err
 		}
+		hs[i] = h.(*lazytlb.CPU)
 		hs[i].SwitchTo(mm)
 		hs[i].EnterLazy()
 	}
 	defer func() {
 		for _, h := range hs {
-			h.SwitchBack()
+			h.SwitchTo(mm) // the switch back
 			h.Leave()
 		}
 	}()
@@ -218,10 +222,10 @@ func measureLazyMarks(cpus []int, dur time.Duration, clockNs float64) (float64, 
 			return 0, ops, err
 		}
 		if r.Marked != len(cpus) {
-			return 0, ops, fmt.Errorf("shootdown marked %d of %d lazy CPUs: %v", r.Marked, len(cpus), r)
+			return 0, ops, fmt.Errorf("shootdown marked %d of %d lazy CPUs: %+v", r.Marked, len(cpus), r)
 		}
 		for _, h := range hs {
-			h.SwitchBack()
+			h.SwitchTo(mm) // the switch back
 			h.EnterLazy()
 		}
 	}
