@@ -64,9 +64,7 @@ func (mm *MM) CPUs() []int {
 
 // Flushed returns the generation cpu's cached translations of mm were last
 // flushed to. A CPU not in the TLB panics.
-func (mm *MM) Flushed(cpu int) uint64 {
-	return mm.flushed[mm.t.slotOf(cpu).idx].gen.Load() // load: observation only
-}
+func (mm *MM) Flushed(cpu int) uint64 { return mm.flushedTo(cpu) }
 
 var stateNames = [...]string{"off", "ok", "lazy", "flush"}
 

@@ -60,6 +60,12 @@ func (t *TLB) NewMM(name string) *MM {
 	}
 }
 
+// flushedTo returns the generation cpu has flushed mm to (observation only:
+// the tests and the explorer). A cpu not in the TLB panics.
+func (mm *MM) flushedTo(cpu int) uint64 {
+	return mm.flushed[mm.t.slotOf(cpu).idx].gen.Load() // load: observation only
+}
+
 // join sets slot i's bit (before the gen load: no stale translation).
 func (mm *MM) join(i int) {
 	w, bit := &mm.cpus[i/64], uint64(1)<<(i%64)

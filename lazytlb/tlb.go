@@ -146,6 +146,7 @@ func init() {
 	}
 	lazytlbsim.Owner = func(t any, cpu int) (any, error) { return t.(*TLB).owner(cpu) }
 	lazytlbsim.HandleIPI = func(t any, cpu int) { t.(*TLB).handleIPI(cpu) }
+	lazytlbsim.Flushed = func(mm any, cpu int) uint64 { return mm.(*MM).flushedTo(cpu) }
 }
 
 // newWithSender creates a TLB over the given CPU numbers whose flushes are

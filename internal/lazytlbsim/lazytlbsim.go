@@ -51,3 +51,8 @@ var Owner func(tlb any, cpu int) (owner any, err error)
 // cpu if the CPU is behind its generation. It must run on cpu's owner. A cpu
 // not in the TLB panics.
 var HandleIPI func(tlb any, cpu int)
+
+// Flushed returns the generation cpu's cached translations of mm (a
+// *lazytlb.MM) were last flushed to: one atomic load. A cpu not in mm's
+// TLB panics.
+var Flushed func(mm any, cpu int) uint64
