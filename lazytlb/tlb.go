@@ -88,8 +88,9 @@ type slotData struct {
 	// ownerStats are written by the owner only, on slow paths. 64-bit
 	// atomics: at offset 16, before any 4-byte field on 32-bit platforms.
 	ostats ownerStats
-	// handle is the owner handle given out by Attach (or lazytlbsim.Owner), to refuse
-	// a second one. Not a word of the protocol: misuse detection only.
+	// handle is the owner handle given out by Attach (or lazytlbsim.Owner),
+	// to refuse a second one. Not a word of the protocol: misuse detection
+	// only.
 	handle atomicx.Pointer[CPU]
 	// loaded is the address space loaded on the CPU (OK, Lazy or Flush),
 	// nil when Off. Owner only: the IPI handler runs on the owner too.
