@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ctdefer/ctdefer"
-	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/host"
 )
 
@@ -128,7 +127,7 @@ func ExampleDomain_Stats() {
 	}
 	flush, _ := d.Register("flush", func(int) {}, ctdefer.RemoteSafe())
 	idleWorkers(d)
-	for d.State(0) != ctseq.Idle {
+	for d.Stats().CPUs[0].State != "idle" { // parked
 		runtime.Gosched()
 	}
 	_ = d.DeferWait(context.Background(), 0, flush) // parked: run on its behalf
@@ -234,7 +233,7 @@ func ExampleOptions_requireHeadroom() {
 		panic(err)
 	}
 	err = d.Go(0, func(*ctdefer.CPU) {})
-	fmt.Println("refused:", errors.Is(err, host.ErrNoHeadroom), "claimed:", d.Claimed(0))
+	fmt.Println("refused:", errors.Is(err, host.ErrNoHeadroom), "claimed:", d.Stats().CPUs[0].Claimed)
 	_ = d.Close(context.Background())
 	// Output:
 	// refused: true claimed: false

@@ -6,7 +6,6 @@ import (
 	"runtime"
 
 	"github.com/ctdefer/ctdefer"
-	"github.com/ctdefer/ctdefer/ctseq"
 )
 
 // A controller delivers a configuration bump to a worker. While the worker is
@@ -89,7 +88,7 @@ func ExampleDomain_DeferWait() {
 		_ = c.Release()
 	}()
 	<-parked
-	for d.State(0) != ctseq.Idle {
+	for d.Stats().CPUs[0].State != "idle" { // parked
 		runtime.Gosched()
 	}
 	if err := d.DeferWait(context.Background(), 0, flush); err != nil {
