@@ -149,7 +149,7 @@
 // whatever state it was: a grace period, a barrier, and a Retire blocked at
 // MaxPending would wait for it for good. Every wait of either flavour looks
 // for such owners on its slow path, among the CPUs it waits for, every 16
-// sleeps of a millisecond (ctdefer's Domain.ReapExited, with a garbage
+// sleeps of a millisecond (ctdefer's ReapExited, reached through internal/corelink, with a garbage
 // collection every 256 where only one can tell), takes their CPUs back (an
 // unclaimed CPU holds nothing), and logs each (Options.Logger). Blocked
 // Retires and Barrier wait for the reclaimer's grace period, so the

@@ -56,7 +56,7 @@ func (g *Domain) waitFor(ctx context.Context, t Token) error {
 // reapEvery: a waiter looks for exited owners among the CPUs it waits for
 // every reapEvery sleeps of the full millisecond, with a garbage collection
 // every reapEvery of those looks where only one can tell (ctdefer's
-// Domain.ReapExited; ctdefer's DeferWait does the same).
+// the core's ReapExited; ctdefer's DeferWait does the same).
 const reapEvery = 16
 
 // reapHeld looks, at the n-th long sleep of a wait, for the CPUs holding
