@@ -207,8 +207,6 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 // CPU returns the CPU number.
 func (c *CPU) CPU() int { return c.cpu }
 
-// Domain returns the Domain the CPU belongs to.
-func (c *CPU) Domain() *Domain { return c.d }
 
 // Closing reports whether the Domain is closing: the owner should finish its
 // loop and Release.

@@ -22,7 +22,7 @@ func TestKernelEnterRunsDeferredWorkBeforeIPIs(t *testing.T) {
 	d := edgeDomain(t)
 	var mu sync.Mutex
 	var order []string
-	record := func(name string) ctdefer.Handler {
+	record := func(name string) func(int) {
 		return func(int) { mu.Lock(); order = append(order, name); mu.Unlock() }
 	}
 	// The IPI's work has the lower bit: an order by bit would run it first.

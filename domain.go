@@ -66,7 +66,8 @@ func init() {
 // slow-path services.
 func (d *Domain) makeView() {
 	v := &corelink.View[CPU]{Index: d.cpus, CPUs: make([]corelink.CPU, len(d.slots)), Watchers: &d.quiet,
-		Holder: d.holder, ReapExited: d.reapExited, CallerCPU: d.callerCPU, Closed: d.closed.Load}
+		Holder: d.holder, ReapExited: d.reapExited, CallerCPU: d.callerCPU, Closed: d.closed.Load,
+		Owns: func(c *CPU) bool { return c != nil && c.d == d }}
 	for i := range d.slots {
 		v.CPUs[i] = corelink.CPU{Word: &d.slots[i].word, Claimed: &d.slots[i].claimed}
 	}
@@ -77,15 +78,9 @@ func (d *Domain) makeView() {
 type workInfo struct {
 	name       string
 	bit        ctseq.Bit
-	handler    Handler
+	handler    func(cpu int)
 	remoteSafe bool
 }
-
-// Handler is the code run for a work kind, with the number of the CPU it is
-// run for. It runs on that CPU's owner thread in kernel mode (at a kernel
-// entry or poll point), except for RemoteSafe work run on behalf of a parked
-// CPU. It must not block and must not call owner methods.
-type Handler func(cpu int)
 
 // Work identifies a registered kind of work. The zero Work is invalid.
 type Work struct {
@@ -180,11 +175,16 @@ func (d *Domain) CPUs() []int { return slices.Clone(d.cpus.List()) }
 // the per-CPU word, which is what makes a deferral one compare-and-swap.
 // The 17th Register fails, naming the limit.
 //
+// The handler h is the code run for the work, with the number of the CPU it
+// is run for. It runs on that CPU's owner thread in kernel mode (at a kernel
+// entry or poll point), except for RemoteSafe work run on behalf of a parked
+// CPU. It must not block and must not call owner methods.
+//
 // Errors: ErrClosed after Close; otherwise an *ArgError (errors.Is:
 // ErrInvalid) that says why: an empty or duplicate name, a nil handler or
 // option, a registration after the first Claim (the per-CPU handler tables
 // are fixed from then on), or a 17th kind.
-func (d *Domain) Register(name string, h Handler, opts ...RegisterOption) (Work, error) {
+func (d *Domain) Register(name string, h func(cpu int), opts ...RegisterOption) (Work, error) {
 	if name == "" {
 		return Work{}, registerError("name", name, "empty")
 	}

@@ -561,7 +561,7 @@ func (g *Domain) perOf(c *ctdefer.CPU) *perCPU {
 	}
 	cpu := c.CPU()
 	i := g.cpus.Of(cpu)
-	if c.Domain() != g.d || i < 0 {
+	if !g.v.Owns(c) || i < 0 {
 		panic(fmt.Sprintf("grace: Domain.Checkpoint: CPU %d is not a CPU of this grace domain's ctdefer.Domain", cpu))
 	}
 	return &g.per[i]

@@ -203,7 +203,7 @@ func (q *QSBR) Reader(c *ctdefer.CPU) *Reader {
 	if c == nil {
 		panic("grace: QSBR.Reader: nil *ctdefer.CPU")
 	}
-	if c.Domain() != q.d {
+	if !q.v.Owns(c) {
 		panic(fmt.Sprintf("grace: QSBR.Reader: CPU %d is not a CPU of this QSBR domain's ctdefer.Domain", c.CPU()))
 	}
 	claim := weak.Make(c)

@@ -10,3 +10,8 @@ import (
 func claimed(d *ctdefer.Domain, cpu int) bool {
 	return corelink.Of[ctdefer.CPU](d).Claimed(cpu) // load: pairs with the CAS in Claim and the store in Release
 }
+
+// owns reports whether c is a handle of one of d's CPUs.
+func owns(d *ctdefer.Domain, c *ctdefer.CPU) bool {
+	return corelink.Of[ctdefer.CPU](d).Owns(c)
+}

@@ -66,7 +66,7 @@ func (t *TLB) Attach(c *ctdefer.CPU) (*CPU, error) {
 	if c == nil {
 		return nil, &ctdefer.ArgError{Call: call, Arg: "c", Reason: "nil *ctdefer.CPU"}
 	}
-	if t.d == nil || c.Domain() != t.d {
+	if t.d == nil || !owns(t.d, c) {
 		return nil, &ctdefer.ArgError{Call: call, Arg: "c", Value: c.CPU(), Reason: "a CPU of another Domain than the TLB's"}
 	}
 	s := t.slotOf(c.CPU())

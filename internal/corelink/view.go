@@ -32,6 +32,10 @@ type View[C any] struct {
 	// cpu is claimed: slow paths only.
 	ReapExited func(cpu int, collect bool) bool
 
+	// Owns reports whether c is a handle of one of the Domain's CPUs (of
+	// this Domain, not another).
+	Owns func(c *C) bool
+
 	// Closed reports whether the Domain's Close has begun.
 	Closed func() bool
 

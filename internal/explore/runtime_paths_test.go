@@ -34,7 +34,7 @@ func newRuntime(r *explore.Run) *ctdefer.Domain {
 }
 
 // register registers a work on d or fails the run.
-func register(r *explore.Run, d *ctdefer.Domain, name string, h ctdefer.Handler, opts ...ctdefer.RegisterOption) ctdefer.Work {
+func register(r *explore.Run, d *ctdefer.Domain, name string, h func(int), opts ...ctdefer.RegisterOption) ctdefer.Work {
 	w, err := d.Register(name, h, opts...)
 	if err != nil {
 		r.Fail(err)
@@ -395,7 +395,7 @@ func windowTicketScenario() explore.Scenario {
 	return explore.Scenario{Name: "runtime/interrupt-window-ticket", Setup: func(r *explore.Run) {
 		d := newRuntime(r)
 		ran := map[string]int{}
-		handler := func(name string) ctdefer.Handler { return func(int) { ran[name]++ } }
+		handler := func(name string) func(int) { return func(int) { ran[name]++ } }
 		item := register(r, d, "item", handler("item")) // bit 0
 		other := register(r, d, "other", handler("other"))
 		kick := register(r, d, "kick", handler("kick"))
