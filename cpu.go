@@ -207,7 +207,6 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 // CPU returns the CPU number.
 func (c *CPU) CPU() int { return c.cpu }
 
-
 // Closing reports whether the Domain is closing: the owner should finish its
 // loop and Release.
 func (c *CPU) Closing() bool { return c.d.closed.Load() } // load: pairs with Close's store
