@@ -43,6 +43,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ctdefer/ctdefer/internal/inlinecheck"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -300,7 +301,10 @@ func goTest(parent context.Context, root, overlay string, m *mutant, timeout tim
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOWORK=off")
+	// OverlayEnv passes the overlay on to the go commands that tests run
+	// themselves (internal/inlinecheck builds a probe package): they must
+	// compile the mutant too.
+	cmd.Env = append(os.Environ(), "GOWORK=off", inlinecheck.OverlayEnv+"="+overlay)
 	cmd.WaitDelay = 10 * time.Second
 	ownGroup(cmd)
 	var out bytes.Buffer
