@@ -1,10 +1,6 @@
 package ctdefer
 
-import (
-	"weak"
-
-	"github.com/ctdefer/ctdefer/ctseq"
-)
+import "github.com/ctdefer/ctdefer/ctseq"
 
 // What grace and lazytlb reach through internal/corelink, as methods for
 // the root package's tests (the Go runtime's export_test.go pattern: these
@@ -31,15 +27,6 @@ func (d *Domain) QuiescentSince(cpu int, snap ctseq.Snapshot) bool {
 
 // Claimed reports whether a worker holds cpu.
 func (d *Domain) Claimed(cpu int) bool { return d.view.Claimed(cpu) }
-
-// Holder returns cpu's current claim, weakly.
-func (d *Domain) Holder(cpu int) weak.Pointer[CPU] { return d.holder(cpu) }
-
-// ReapExited takes cpu back if its owner exited without Release.
-func (d *Domain) ReapExited(cpu int, collect bool) bool { return d.reapExited(cpu, collect) }
-
-// CallerCPU reports the CPU of d the calling thread owns.
-func (d *Domain) CallerCPU() (int, bool) { return d.callerCPU() }
 
 // Closed reports whether Close has been called.
 func (d *Domain) Closed() bool { return d.closed.Load() }
