@@ -50,7 +50,7 @@ func TestObserveAgreesWithClaimedAndSnapshot(t *testing.T) {
 		require.False(t, d.Claimed(cpu), "unknown CPU %d", cpu)
 		require.True(t, d.QuiescentSince(cpu, ctseq.Snapshot{}), "nothing runs on unknown CPU %d", cpu)
 		_, err := d.Snapshot(cpu)
-		require.ErrorIs(t, err, ctdefer.ErrBadCPU)
-		require.ErrorContains(t, err, "Snapshot(")
+		require.ErrorIs(t, err, ctdefer.ErrInvalid)
+		require.ErrorContains(t, err, "ctdefer.Domain.Snapshot: cpu ")
 	}
 }

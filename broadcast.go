@@ -9,15 +9,20 @@ import (
 	"github.com/ctdefer/ctdefer/internal/tracex"
 )
 
-// Outcome is what a broadcast (DeferAll, DeferWaitAll) did on one CPU.
+// Outcome is what happened to one work on one CPU: what a broadcast
+// (DeferAll, DeferWaitAll) did there, or a delivery that Close handed back
+// (UndeliveredError).
 type Outcome struct {
 	// CPU is the CPU's number.
 	CPU int
+	// Work is the work delivered.
+	Work Work
 	// Delivery says how the work was delivered (zero if it was not).
 	Delivery Delivery
 	// Err is nil if the delivery succeeded (DeferAll) or the work ran
 	// (DeferWaitAll); otherwise it is the error Defer or DeferWait would
-	// have returned for this CPU.
+	// have returned for this CPU, or why it was handed back
+	// (UndeliveredError).
 	Err error
 }
 
@@ -37,7 +42,7 @@ func (e *failedBroadcast) Error() string {
 	for i, o := range e.failed {
 		cpus[i] = o.CPU
 	}
-	fmt.Fprintf(&b, "ctdefer: %s(%s): failed on CPUs %v", e.method, e.work.Name(), cpus)
+	fmt.Fprintf(&b, "ctdefer: %s(%s): failed on CPUs %v", e.method, e.work.String(), cpus)
 	for _, o := range e.failed {
 		fmt.Fprintf(&b, "; CPU %d: %v", o.CPU, o.Err)
 	}
@@ -78,7 +83,7 @@ func (d *Domain) DeferAll(w Work) ([]Outcome, error) {
 			continue
 		}
 		t, err := d.deliver("DeferAll", s, w)
-		outs = append(outs, Outcome{CPU: s.cpu, Delivery: t.how(), Err: err})
+		outs = append(outs, Outcome{CPU: s.cpu, Work: w, Delivery: t.how(), Err: err})
 		if err != nil {
 			outs[len(outs)-1].Delivery = 0
 		}
@@ -126,7 +131,7 @@ func (d *Domain) DeferWaitAll(ctx context.Context, w Work) ([]Outcome, error) {
 		mark := d.hand.mark()
 		t, err := d.deliver("DeferWaitAll", s, w)
 		t.mark = mark
-		o := Outcome{CPU: s.cpu, Delivery: t.how(), Err: err}
+		o := Outcome{CPU: s.cpu, Work: w, Delivery: t.how(), Err: err}
 		if err != nil {
 			o.Delivery = 0
 		}
@@ -149,7 +154,7 @@ func (d *Domain) broadcastTarget(method string, w Work) error {
 		return unregistered(method, w)
 	}
 	if d.closed.Load() { // load: Close's store
-		return fmt.Errorf("ctdefer: %s(%s): %w", method, w.Name(), ErrClosed)
+		return fmt.Errorf("ctdefer: %s(%s): %w", method, w.String(), ErrClosed)
 	}
 	return nil
 }

@@ -43,7 +43,7 @@ func TestDeferAllSkipsUnclaimedCPUs(t *testing.T) {
 	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
 	outs, err = d.DeferAll(w)
 	require.NoError(t, err)
-	require.Equal(t, []ctdefer.Outcome{{CPU: 1, Delivery: ctdefer.Deferred}}, outs, "only the claimed CPU, deferred")
+	require.Equal(t, []ctdefer.Outcome{{CPU: 1, Work: w, Delivery: ctdefer.Deferred}}, outs, "only the claimed CPU, deferred")
 	o.do(func(c *ctdefer.CPU) { c.KernelEnter() })
 	require.Equal(t, 1, cnt.get(1), "the claimed CPU ran it")
 	st := cpuStats(d, 0)
@@ -80,7 +80,7 @@ func TestDeferWaitAllSendsBeforeWaiting(t *testing.T) {
 	var outs []ctdefer.Outcome
 	within(t, "DeferWaitAll", func() { outs, err = d.DeferWaitAll(ctxWithin(t, hangLimit), w) })
 	require.NoError(t, err)
-	require.Equal(t, []ctdefer.Outcome{{CPU: 0, Delivery: ctdefer.IPI}, {CPU: 1, Delivery: ctdefer.IPI}}, outs)
+	require.Equal(t, []ctdefer.Outcome{{CPU: 0, Work: w, Delivery: ctdefer.IPI}, {CPU: 1, Work: w, Delivery: ctdefer.IPI}}, outs)
 	require.Equal(t, 1, cnt.get(0))
 	require.Equal(t, 1, cnt.get(1))
 	<-polled
@@ -99,7 +99,7 @@ func TestDeferWaitAllNamesFailedCPUs(t *testing.T) {
 
 	outs, err := d.DeferWaitAll(ctxWithin(t, 0), w) // the deadline ends the wait for CPU 1 only
 	require.Equal(t, []int{0, 1}, []int{outs[0].CPU, outs[1].CPU})
-	require.Equal(t, ctdefer.Outcome{CPU: 0, Delivery: ctdefer.OnBehalf}, outs[0], "CPU 0 ran it")
+	require.Equal(t, ctdefer.Outcome{CPU: 0, Work: w, Delivery: ctdefer.OnBehalf}, outs[0], "CPU 0 ran it")
 	require.Equal(t, ctdefer.IPI, outs[1].Delivery)
 	require.ErrorIs(t, outs[1].Err, context.DeadlineExceeded, "CPU 1's own error")
 	require.ErrorContains(t, outs[1].Err, "ctdefer: DeferWaitAll(1, push)")
@@ -145,7 +145,7 @@ func TestBroadcastValidation(t *testing.T) {
 		for _, bad := range []ctdefer.Work{{}, foreign} {
 			outs, err := call(bad)
 			require.ErrorIs(t, err, ctdefer.ErrInvalid, name)
-			require.True(t, strings.HasPrefix(err.Error(), "ctdefer.Domain."+name+": w "+bad.Name()), "%s: %v", name, err)
+			require.True(t, strings.HasPrefix(err.Error(), "ctdefer.Domain."+name+": w "+bad.String()), "%s: %v", name, err)
 			require.Nil(t, outs)
 		}
 	}

@@ -21,7 +21,7 @@ import (
 // Defer and DeferWait, which never need a *CPU.
 //
 // A handle is dead once Release has begun: every method that acts on the
-// CPU (State, UserEnter, KernelEnter, Poll, Quiesce, Idle, Release,
+// CPU (UserEnter, KernelEnter, Poll, Idle, Release,
 // NeedResched, NeedReschedBeforeUser, Tick, ClearResched) then panics,
 // naming the method and "after Release", in every build, and leaves the
 // CPU's word alone; the next Claim of the CPU finds it in kernel mode. CPU,
@@ -99,9 +99,9 @@ func (e usedAfterRelease) Error() string {
 // back when it notices (see ErrOwnerGone): a Claim of that CPU then
 // succeeds.
 //
-// Errors: ErrBadCPU (cpu not in the domain), ErrCPUBusy (claimed by a live
-// owner), ErrAlreadyOwner (the calling goroutine already owns a CPU),
-// an *ArgError for a nil option (errors.Is: ErrInvalid), host.ErrNotAllowed
+// Errors: ErrCPUBusy (claimed by a live owner, or the calling goroutine
+// already owns a CPU), an *ArgError (errors.Is: ErrInvalid) for a CPU not
+// in the domain or a nil option, host.ErrNotAllowed
 // (the kernel refused the affinity: cpuset, hotplug), an error wrapping the
 // errno for any other affinity failure,
 // ErrNotSupported (pinning on a platform without it), ErrClosed, and
@@ -133,8 +133,8 @@ func (d *Domain) Claim(cpu int, opts ...ClaimOption) (*CPU, error) {
 	if r, ok := lookupOwner(tid); ok {
 		if start == 0 || r.start == 0 || r.start == start {
 			runtime.UnlockOSThread()
-			return nil, fmt.Errorf("ctdefer: Claim(%d): the calling goroutine (thread %d) already owns CPU %d: %w",
-				cpu, tid, r.s.cpu, ErrAlreadyOwner)
+			return nil, fmt.Errorf("ctdefer: Claim(%d): the calling goroutine (thread %d) already owns CPU %d; a second claim would re-pin its thread: %w",
+				cpu, tid, r.s.cpu, ErrCPUBusy)
 		}
 		// The tid was recycled: its previous owner exited without Release.
 		// Forget the stale entry; that owner's Domain takes its CPU back on
@@ -211,8 +211,9 @@ func (c *CPU) CPU() int { return c.cpu }
 // loop and Release.
 func (c *CPU) Closing() bool { return c.d.closed.Load() } // load: pairs with Close's store
 
-// State returns the CPU's current context-tracking state.
-func (c *CPU) State() ctseq.State {
+// state returns the CPU's current context-tracking state (the tests'
+// CPU.State, export_test.go).
+func (c *CPU) state() ctseq.State {
 	if c.checks&checkReleased != 0 {
 		panic(usedAfterRelease{"CPU.State", c.cpu})
 	}
@@ -331,12 +332,12 @@ func (c *CPU) pollSlow() bool {
 	return true
 }
 
-// Quiesce declares a quiescent state in kernel mode: the owner holds no
-// reference that a grace period must wait for. Grace periods that began
-// before it no longer wait for this CPU. One atomic add.
-func (c *CPU) Quiesce() {
+// quiesce declares a quiescent state in kernel mode for grace's
+// Checkpoint (through corelink.View.Quiesce): the owner holds no reference
+// that a grace period must wait for. One atomic add.
+func (c *CPU) quiesce(method string) {
 	if c.checks != 0 {
-		c.check("CPU.Quiesce")
+		c.check(method)
 	}
 	c.s.word.Quiesce()
 }

@@ -76,7 +76,7 @@ func (k Delivery) String() string {
 // costs a system call): work deferred to such a CPU is handed back when the
 // runtime notices (see ErrOwnerGone).
 //
-// Errors: ErrBadCPU, ErrClosed, and an *ArgError (ErrInvalid) for a Work that this Domain did not register. Defer does not allocate
+// Errors: ErrClosed, and an *ArgError (ErrInvalid) for a CPU that is not one of the Domain's or a Work that this Domain did not register. Defer does not allocate
 // when it succeeds; its errors do.
 func (d *Domain) Defer(cpu int, w Work) (Delivery, error) {
 	// Fast path, the deferral CAS only, kept small: a valid delivery to a tracked
@@ -194,7 +194,7 @@ func (d *Domain) IPI(ctx context.Context, cpu int, w Work) error {
 // unregistered is the error for a Work this Domain did not register (the
 // zero Work, or one of another Domain).
 func unregistered(method string, w Work) error {
-	return &ArgError{Call: "ctdefer.Domain." + method, Arg: "w", Value: w.Name(), Reason: "not registered in this Domain"}
+	return &ArgError{Call: "ctdefer.Domain." + method, Arg: "w", Value: w.String(), Reason: "not registered in this Domain"}
 }
 
 // target validates a delivery; method names the caller in errors.
@@ -203,11 +203,11 @@ func (d *Domain) target(method string, cpu int, w Work) (*slot, error) {
 		return nil, unregistered(method, w)
 	}
 	if d.closed.Load() { // load: Close's store; a delivery racing with it still lands (see Close)
-		return nil, fmt.Errorf("ctdefer: %s(%d, %s): %w", method, cpu, w.Name(), ErrClosed)
+		return nil, fmt.Errorf("ctdefer: %s(%d, %s): %w", method, cpu, w.String(), ErrClosed)
 	}
 	i := d.cpus.Of(cpu)
 	if i < 0 {
-		return nil, fmt.Errorf("ctdefer: %s(%d, %s): CPU %d is not one of the domain's CPUs %v: %w", method, cpu, w.Name(), cpu, d.cpus.List(), ErrBadCPU)
+		return nil, badCPU("ctdefer.Domain."+method, cpu, d.cpus.List(), "domain")
 	}
 	return &d.slots[i], nil
 }
@@ -295,7 +295,7 @@ func (d *Domain) ipi(method string, s *slot, w Work, bit ctseq.Work) (ticket, er
 	s.ipiPostedAt.CompareAndSwap(0, int64(time.Since(d.epoch))) // CAS: first unhandled post wins
 	gen, ok := s.mbox.post(bit)
 	if !ok {
-		return ticket{}, fmt.Errorf("ctdefer: %s(%d, %s): %w", method, s.cpu, w.Name(), ErrClosed)
+		return ticket{}, fmt.Errorf("ctdefer: %s(%d, %s): %w", method, s.cpu, w.String(), ErrClosed)
 	}
 	s.sstats.ipis.Inc()            // counter: orders nothing, read by Stats
 	s.swork.ipis[w.info.bit].Inc() // counter, per work: ditto
@@ -361,7 +361,7 @@ func (d *Domain) waitFor(ctx context.Context, method string, s *slot, w Work, t 
 		return d.completed(method, s, w, t)
 	}
 	if tracex.Enabled() {
-		tracex.Logf(ctx, "ctdefer", "%s: cpu=%d work=%s delivery=%v", method, s.cpu, w.Name(), t.how())
+		tracex.Logf(ctx, "ctdefer", "%s: cpu=%d work=%s delivery=%v", method, s.cpu, w.String(), t.how())
 		defer tracex.Region(ctx, "ctdefer."+method+": wait")()
 	}
 	start := time.Now()
@@ -395,7 +395,7 @@ func (d *Domain) waitFor(ctx context.Context, method string, s *slot, w Work, t 
 // ran, the reason if it was handed back instead.
 func (d *Domain) completed(method string, s *slot, w Work, t ticket) error {
 	if err := d.hand.handedBack(s, t, ctseq.Work(1)<<w.info.bit); err != nil {
-		return fmt.Errorf("ctdefer: %s(%d, %s): handed back, never run: %w", method, s.cpu, w.Name(), err)
+		return fmt.Errorf("ctdefer: %s(%d, %s): handed back, never run: %w", method, s.cpu, w.String(), err)
 	}
 	return nil
 }
@@ -421,7 +421,7 @@ func (d *Domain) waitError(method string, s *slot, w Work, t ticket, before ctse
 			now.State(), (now.Seq()-before.Seq())&ctseq.SeqMask)
 	}
 	werr := fmt.Errorf("ctdefer: %s(%d, %s): %s, not run after %v: CPU %d %s (thread %d): %w",
-		method, s.cpu, w.Name(), how, waited.Round(time.Microsecond), s.cpu, doing, s.ownerTid.Load(), err)
+		method, s.cpu, w.String(), how, waited.Round(time.Microsecond), s.cpu, doing, s.ownerTid.Load(), err)
 	d.logWait(method, s, w, t.how().String(), before, waited, werr)
 	return werr
 }

@@ -246,7 +246,7 @@ func TestCloseRefusesAndHandsBack(t *testing.T) {
 	require.ErrorIs(t, err, ctdefer.ErrClosed)
 	require.Len(t, ue.Pending, 1)
 	require.Equal(t, cpus[1], ue.Pending[0].CPU)
-	require.Equal(t, "plain", ue.Pending[0].Work.Name())
+	require.Equal(t, "plain", ue.Pending[0].Work.String())
 	require.Equal(t, 0, plain.get(cpus[1]), "handed back, not run")
 	require.ErrorIs(t, <-waitErr, ctdefer.ErrClosed, "DeferWait of work Close handed back")
 	require.ErrorIs(t, d.Close(context.Background()), ctdefer.ErrClosed, "second Close")

@@ -18,10 +18,6 @@ import (
 	"github.com/ctdefer/ctdefer/internal/tracex"
 )
 
-// MaxCPU is the largest CPU number a Domain accepts. Linux supports at most
-// 8192 CPUs; larger numbers are refused with ErrBadCPU rather than truncated.
-const MaxCPU = percpu.MaxCPU
-
 // Domain is a set of per-CPU contexts sharing one registry of work kinds.
 // Create it with New; it is safe for concurrent use. A Domain must not be
 // copied.
@@ -67,7 +63,7 @@ func init() {
 func (d *Domain) makeView() {
 	v := &corelink.View[CPU]{Index: d.cpus, CPUs: make([]corelink.CPU, len(d.slots)), Watchers: &d.quiet,
 		Holder: d.holder, ReapExited: d.reapExited, CallerCPU: d.callerCPU, Closed: d.closed.Load,
-		Owns: func(c *CPU) bool { return c != nil && c.d == d }}
+		Owns: func(c *CPU) bool { return c != nil && c.d == d }, Quiesce: (*CPU).quiesce}
 	for i := range d.slots {
 		v.CPUs[i] = corelink.CPU{Word: &d.slots[i].word, Claimed: &d.slots[i].claimed}
 	}
@@ -88,22 +84,22 @@ type Work struct {
 	info *workInfo
 }
 
-// Name returns the name given to Register.
-func (w Work) Name() string {
+// String returns the name given to Register ("<invalid>" for the zero
+// Work).
+func (w Work) String() string {
 	if w.info == nil {
 		return "<invalid>"
 	}
 	return w.info.name
 }
 
-// String returns the work's name.
-func (w Work) String() string { return w.Name() }
-
 // New creates a Domain over the CPUs in opts.CPUs (default: the process's
-// allowed set, host.AllowedCPUs). It fails with ErrBadCPU for a negative,
-// duplicate or too large CPU number, host.ErrNotAllowed for a CPU outside
-// the allowed set, and ErrNotSupported when pinning is requested on a
-// platform without it.
+// allowed set, host.AllowedCPUs). A bad list gives an *ArgError
+// (errors.Is ErrInvalid) naming the CPU: an empty list, a negative or
+// duplicate number, one above 65535 (the largest CPU number a Domain
+// accepts: Linux supports at most 8192 CPUs), or one outside the allowed
+// set (wrapping host.ErrNotAllowed too). It fails with ErrNotSupported when
+// pinning is requested on a platform without it.
 func New(opts Options) (*Domain, error) {
 	if opts.IPITimeout <= 0 {
 		opts.IPITimeout = defaultIPITimeout
@@ -137,9 +133,9 @@ func New(opts Options) (*Domain, error) {
 			return nil
 		}
 	}
-	index, err := percpu.NewIndex(cpus, ErrBadCPU, check)
+	index, err := percpu.NewIndex(cpus, ErrInvalid, check)
 	if err != nil {
-		return nil, fmt.Errorf("ctdefer: New: %w", err)
+		return nil, cpuListError("ctdefer.New", "opts.CPUs", cpus, err)
 	}
 	d := &Domain{
 		opts:  opts,
@@ -258,10 +254,10 @@ func (d *Domain) slotOf(method string, cpu int) (*slot, error) {
 	return &d.slots[i], nil
 }
 
-// badCPU is the ErrBadCPU of method for cpu, which is not one of the
+// badCPU is the *ArgError of method for cpu, which is not one of the
 // domain's CPUs.
 func (d *Domain) badCPU(method string, cpu int) error {
-	return fmt.Errorf("ctdefer: %s(%d): CPU %d is not one of the domain's CPUs %v: %w", method, cpu, cpu, d.cpus.List(), ErrBadCPU)
+	return badCPU("ctdefer.Domain."+method, cpu, d.cpus.List(), "domain")
 }
 
 // Close shuts the Domain down, accounting for every delivery:
@@ -442,22 +438,15 @@ func (d *Domain) calledByOwner() (cpu int, ok bool) {
 	return r.s.cpu, true
 }
 
-// Pending is a work handed back to a CPU instead of run: one entry for every
-// delivery of that work to that CPU handed back for the same reason.
-type Pending struct {
-	CPU  int
-	Work Work
-	// Err says why: it wraps ErrClosed (posted to a CPU no worker held
-	// when Close ran) or ErrOwnerGone (pending on a CPU whose owner exited
-	// without Release).
-	Err error
-}
-
 // UndeliveredError is returned by Close when deliveries were handed back
 // instead of run (see Close). errors.Is finds ErrClosed, and ErrOwnerGone
 // if an owner exited.
 type UndeliveredError struct {
-	Pending []Pending
+	// Pending has one Outcome for every work handed back to a CPU instead
+	// of run, per reason: its Delivery is zero and its Err wraps ErrClosed
+	// (posted to a CPU no worker held when Close ran) or ErrOwnerGone
+	// (pending on a CPU whose owner exited without Release).
+	Pending []Outcome
 }
 
 // Error lists the undelivered work.
@@ -469,7 +458,7 @@ func (e *UndeliveredError) Error() string {
 		if errors.Is(p.Err, ErrOwnerGone) {
 			why = "owner gone"
 		}
-		fmt.Fprintf(&b, " %s@CPU%d (%s)", p.Work.Name(), p.CPU, why)
+		fmt.Fprintf(&b, " %s@CPU%d (%s)", p.Work.String(), p.CPU, why)
 	}
 	return b.String()
 }

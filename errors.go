@@ -3,6 +3,9 @@ package ctdefer
 import (
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/ctdefer/ctdefer/host"
 
 	"github.com/ctdefer/ctdefer/internal/sysx"
 )
@@ -21,20 +24,12 @@ var (
 	// ErrClosed: the Domain has been closed; no new work is accepted.
 	ErrClosed = errors.New("ctdefer: domain closed")
 
-	// ErrBadCPU: a CPU number that is not one of the Domain's (negative,
-	// above MaxCPU, or just not listed), or a bad CPU list for New: empty,
-	// or with a number out of range or listed twice. The wrapping error
-	// says which, and names the CPU.
-	ErrBadCPU = errors.New("ctdefer: bad CPU")
-
-	// ErrCPUBusy: the CPU is already claimed by another worker.
+	// ErrCPUBusy: the CPU is already claimed by another worker, or the
+	// calling goroutine already owns a CPU (of this or another Domain):
+	// claiming a second would re-pin its thread and break the first
+	// (detected on Linux, where threads have IDs). The wrapping error says
+	// which, and names both CPUs.
 	ErrCPUBusy = errors.New("ctdefer: CPU already claimed")
-
-	// ErrAlreadyOwner: Claim was called by a goroutine that already owns a
-	// CPU (of this or another Domain). Claiming a second CPU would re-pin
-	// the thread and break the first. Detected on Linux, where threads have
-	// IDs.
-	ErrAlreadyOwner = errors.New("ctdefer: the calling goroutine already owns a CPU")
 
 	// ErrOwnerGone: the goroutine that claimed a CPU exited (its thread
 	// ended) without calling Release. The runtime detects it on its slow
@@ -78,15 +73,17 @@ func (e *MisuseError) Error() string {
 	return fmt.Sprintf("ctdefer: %s on CPU %d: %s: %s", e.Method, e.CPU, e.Reason, e.Detail)
 }
 
-// ErrInvalid: a call was given an argument it cannot use (a nil handler or
-// option, an empty or duplicate name, a value out of range, a Work of
-// another Domain, a registration after the first Claim). The error is an
+// ErrInvalid: a call was given an argument it cannot use (a CPU that is not
+// one of the Domain's, a bad CPU list, a nil handler or option, an empty or
+// duplicate name, a value out of range, a Work of another Domain, a
+// registration after the first Claim). The error is an
 // *ArgError that names the call, the argument and the reason; sibling
 // packages (grace, lazytlb, host) return the same type.
 var ErrInvalid = errors.New("invalid argument")
 
 // ArgError describes an argument a call cannot use. It wraps ErrInvalid, and
-// Err as well when set (ErrBadCPU for a CPU number, for example).
+// Err as well when set (host.ErrNotAllowed for a CPU outside the process's
+// allowed set, for example).
 type ArgError struct {
 	Call   string // the package-qualified call: "ctdefer.Domain.Register", "grace.NewQSBR", ...
 	Arg    string // the argument: "name", "handler", "opts.Policy", ...
@@ -110,4 +107,20 @@ func (e *ArgError) Unwrap() []error {
 		return []error{ErrInvalid, e.Err}
 	}
 	return []error{ErrInvalid}
+}
+
+// cpuListError is the *ArgError of call for a CPU list that
+// percpu.NewIndex refused (it wraps ErrInvalid as its "bad" error), or
+// whose check refused a CPU outside the allowed set.
+func cpuListError(call, arg string, cpus []int, err error) error {
+	e := &ArgError{Call: call, Arg: arg, Value: cpus, Reason: strings.TrimSuffix(err.Error(), ": "+ErrInvalid.Error())}
+	if errors.Is(err, host.ErrNotAllowed) {
+		e.Err = host.ErrNotAllowed
+	}
+	return e
+}
+
+// badCPU is the *ArgError of call for cpu, which is not one of list's.
+func badCPU(call string, cpu int, list []int, what string) error {
+	return &ArgError{Call: call, Arg: "cpu", Value: cpu, Reason: fmt.Sprintf("not one of the %s's CPUs %s", what, host.FormatCPUList(list))}
 }

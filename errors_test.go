@@ -20,10 +20,10 @@ func TestNewBadCPUs(t *testing.T) {
 		cpus []int
 		want error
 	}{
-		{"negative", []int{-1}, ctdefer.ErrBadCPU},
-		{"duplicate", []int{0, 0}, ctdefer.ErrBadCPU},
-		{"beyond MaxCPU", []int{ctdefer.MaxCPU + 1}, ctdefer.ErrBadCPU},
-		{"empty", []int{}, ctdefer.ErrBadCPU},
+		{"negative", []int{-1}, ctdefer.ErrInvalid},
+		{"duplicate", []int{0, 0}, ctdefer.ErrInvalid},
+		{"beyond MaxCPU", []int{maxCPU + 1}, ctdefer.ErrInvalid},
+		{"empty", []int{}, ctdefer.ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ctdefer.New(ctdefer.Options{CPUs: tc.cpus, Unpinned: true})
@@ -59,9 +59,9 @@ func TestClaimErrors(t *testing.T) {
 	cpus := twoCPUs(t)
 	d := newDomain(t, testOptions())
 	_, err := d.Claim(-1)
-	require.ErrorIs(t, err, ctdefer.ErrBadCPU)
-	_, err = d.Claim(ctdefer.MaxCPU)
-	require.ErrorIs(t, err, ctdefer.ErrBadCPU)
+	require.ErrorIs(t, err, ctdefer.ErrInvalid)
+	_, err = d.Claim(maxCPU)
+	require.ErrorIs(t, err, ctdefer.ErrInvalid)
 	startOwner(t, d, cpus[0])
 	_, err = d.Claim(cpus[0])
 	require.ErrorIs(t, err, ctdefer.ErrCPUBusy, "second Claim of a claimed CPU")
@@ -102,9 +102,9 @@ func TestDeferErrors(t *testing.T) {
 
 	requireDeferErr(t, d, cpus[0], ctdefer.Work{}, ctdefer.ErrInvalid, "zero Work")
 	requireDeferErr(t, d, cpus[0], foreign, ctdefer.ErrInvalid, "Work of another Domain")
-	requireDeferErr(t, d, -1, w, ctdefer.ErrBadCPU)
-	requireDeferErr(t, d, ctdefer.MaxCPU+5, w, ctdefer.ErrBadCPU)
-	require.ErrorIs(t, d.DeferWait(context.Background(), -1, w), ctdefer.ErrBadCPU)
+	requireDeferErr(t, d, -1, w, ctdefer.ErrInvalid)
+	requireDeferErr(t, d, maxCPU+5, w, ctdefer.ErrInvalid)
+	require.ErrorIs(t, d.DeferWait(context.Background(), -1, w), ctdefer.ErrInvalid)
 	require.NoError(t, d.Close(context.Background()))
 	requireDeferErr(t, d, cpus[0], w, ctdefer.ErrClosed, "Defer after Close")
 	require.ErrorIs(t, d.DeferWait(context.Background(), cpus[0], w), ctdefer.ErrClosed)

@@ -196,10 +196,8 @@ func ExampleHistogram() {
 	h.Record(time.Millisecond)
 	h.Record(3 * time.Millisecond)
 	fmt.Println("n:", h.Total(), "p50:", h.Quantile(0.5), "p99:", h.Quantile(0.99), "max:", h.Quantile(1))
-	fmt.Println(h)
 	// Output:
 	// n: 100 p50: 1.007µs p99: 1.015807ms max: 3ms
-	// {n=100 p50=1.007µs p99=1.015807ms max=3ms}
 }
 
 // With a Logger, the events an operator needs are logged: here Close hands

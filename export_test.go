@@ -9,7 +9,7 @@ import "github.com/ctdefer/ctdefer/ctseq"
 // State returns cpu's state (Kernel for a CPU not in d).
 func (d *Domain) State(cpu int) ctseq.State { return d.view.State(cpu) }
 
-// Snapshot returns cpu's word; a CPU not in d gives an error wrapping ErrBadCPU.
+// Snapshot returns cpu's word; a CPU not in d gives an *ArgError.
 func (d *Domain) Snapshot(cpu int) (ctseq.Snapshot, error) {
 	if s, ok := d.view.Snapshot(cpu); ok {
 		return s, nil
@@ -30,3 +30,10 @@ func (d *Domain) Claimed(cpu int) bool { return d.view.Claimed(cpu) }
 
 // Closed reports whether Close has been called.
 func (d *Domain) Closed() bool { return d.closed.Load() }
+
+// State returns the CPU's current context-tracking state.
+func (c *CPU) State() ctseq.State { return c.state() }
+
+// Quiesce declares a quiescent state in kernel mode, as grace's Checkpoint
+// does when a grace period asks.
+func (c *CPU) Quiesce() { c.quiesce("CPU.Quiesce") }

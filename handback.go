@@ -30,9 +30,9 @@ type handLog struct {
 	// entries are numbered base, base+1, ...: the log for waiters.
 	entries []handBack
 	base    uint64
-	// report is Close's list: one Pending per CPU, work and reason (the
+	// report is Close's list: one Outcome per CPU, work and reason (the
 	// first error of each), in the order of their first hand-back.
-	pending []Pending
+	pending []Outcome
 }
 
 // handBack is one entry of the log.
@@ -81,7 +81,7 @@ func (l *handLog) addToReport(d *Domain, s *slot, work ctseq.Work, err error) {
 			}
 		}
 		if !known {
-			l.pending = append(l.pending, Pending{CPU: s.cpu, Work: w, Err: err})
+			l.pending = append(l.pending, Outcome{CPU: s.cpu, Work: w, Err: err})
 		}
 	}
 }
@@ -107,13 +107,13 @@ func (l *handLog) handedBack(s *slot, t ticket, bit ctseq.Work) error {
 }
 
 // report lists the hand-backs as Close reports them.
-func (l *handLog) report() []Pending {
+func (l *handLog) report() []Outcome {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.pending) == 0 {
 		return nil
 	}
-	return append([]Pending(nil), l.pending...)
+	return append([]Outcome(nil), l.pending...)
 }
 
 // waitsInProgress reports whether any slot counts a waiter (step 4).

@@ -198,3 +198,6 @@ func cpuStats(d *ctdefer.Domain, cpu int) ctdefer.CPUStats {
 	}
 	panic(fmt.Sprintf("cpuStats: CPU %d is not one of the domain's CPUs %v", cpu, d.CPUs()))
 }
+
+// maxCPU is the largest CPU number a Domain accepts (percpu.MaxCPU).
+const maxCPU = 1<<16 - 1

@@ -2,7 +2,6 @@ package ctdefer
 
 import (
 	"encoding/json"
-	"fmt"
 	"iter"
 	"math"
 	"math/bits"
@@ -134,12 +133,6 @@ func (h Histogram) Buckets() iter.Seq2[time.Duration, uint64] {
 			}
 		}
 	}
-}
-
-// String summarizes the histogram for %v: its total, median, 99th
-// percentile and maximum.
-func (h Histogram) String() string {
-	return fmt.Sprintf("{n=%d p50=%v p99=%v max=%v}", h.n, h.Quantile(0.5), h.Quantile(0.99), h.Quantile(1))
 }
 
 // MarshalJSON encodes the histogram for readers of expvar's output (and

@@ -58,7 +58,7 @@ func (d *Domain) logWait(method string, s *slot, w Work, how string, before ctse
 	}
 	now := s.word.Snapshot()
 	attrs := []slog.Attr{
-		slog.String("method", method), slog.Int("cpu", s.cpu), slog.String("work", w.Name()),
+		slog.String("method", method), slog.Int("cpu", s.cpu), slog.String("work", w.String()),
 		slog.String("delivery", how), slog.String("state", now.State().String()),
 		slog.Uint64("transitions", (now.Seq()-before.Seq())&ctseq.SeqMask),
 		slog.Bool("claimed", s.claimed.Load()),  // load: diagnostics
@@ -102,14 +102,14 @@ func (d *Domain) logCloseWaiting(waited time.Duration) {
 
 // logClose reports what Close handed back and the handler panics it
 // recovered.
-func (d *Domain) logClose(pending []Pending, panics []error) {
+func (d *Domain) logClose(pending []Outcome, panics []error) {
 	l := d.opts.Logger
 	if l == nil {
 		return
 	}
 	for _, p := range pending {
 		l.LogAttrs(context.Background(), slog.LevelWarn, "ctdefer: Close handed work back, never run",
-			slog.Int("cpu", p.CPU), slog.String("work", p.Work.Name()), slog.Any("err", p.Err))
+			slog.Int("cpu", p.CPU), slog.String("work", p.Work.String()), slog.Any("err", p.Err))
 	}
 	for _, err := range panics {
 		l.LogAttrs(context.Background(), slog.LevelError, "ctdefer: Close recovered a handler panic", slog.Any("err", err))

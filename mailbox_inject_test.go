@@ -161,7 +161,7 @@ func TestInjectPostIntoKill(t *testing.T) {
 	var ue *UndeliveredError
 	require.True(t, errors.As(err, &ue), "Close returned %v: the accepted post was neither run nor handed back", err)
 	require.Len(t, ue.Pending, 1)
-	require.Equal(t, "w", ue.Pending[0].Work.Name())
+	require.Equal(t, "w", ue.Pending[0].Work.String())
 }
 
 // A post is one atomic step too: another sender's post that lands between

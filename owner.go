@@ -31,7 +31,7 @@ type ownerRec struct {
 }
 
 // owners maps the tid of every owner thread to its CPU, across Domains, so
-// that a second Claim by the same goroutine is refused (ErrAlreadyOwner).
+// that a second Claim by the same goroutine is refused (ErrCPUBusy).
 // Lock order: a Domain's mu before ownersMu, never the reverse.
 var (
 	ownersMu sync.Mutex

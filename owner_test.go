@@ -143,7 +143,7 @@ func TestCloseResumesAfterContextEnds(t *testing.T) {
 	require.ErrorAs(t, cerr, &ue, "the second Close finishes the job and hands back the IPI")
 	require.Len(t, ue.Pending, 1)
 	require.Equal(t, 1, ue.Pending[0].CPU)
-	require.Equal(t, "posted", ue.Pending[0].Work.Name())
+	require.Equal(t, "posted", ue.Pending[0].Work.String())
 	require.ErrorIs(t, ue.Pending[0].Err, ctdefer.ErrClosed)
 	require.ErrorIs(t, cerr, ctdefer.ErrClosed)
 	require.Zero(t, cnt.get(1), "handed-back work never runs")
@@ -180,7 +180,7 @@ func TestClosePanickingHandlerStillAccountsForEverything(t *testing.T) {
 	var ue *ctdefer.UndeliveredError
 	require.ErrorAs(t, cerr, &ue, "the plain work is handed back")
 	require.Len(t, ue.Pending, 1)
-	require.Equal(t, "plain", ue.Pending[0].Work.Name())
+	require.Equal(t, "plain", ue.Pending[0].Work.String())
 	require.Equal(t, 1, ue.Pending[0].CPU)
 }
 
@@ -237,7 +237,7 @@ func TestOwnerGoneFoundByDeferWait(t *testing.T) {
 	for _, p := range ue.Pending {
 		require.Equal(t, 0, p.CPU)
 		require.ErrorIs(t, p.Err, ctdefer.ErrOwnerGone)
-		names[p.Work.Name()] = true
+		names[p.Work.String()] = true
 	}
 	require.Equal(t, map[string]bool{"fire": true, "wait": true}, names, "both deliveries are accounted for")
 }
@@ -258,7 +258,7 @@ func TestOwnerGoneFoundByClose(t *testing.T) {
 			var ue *ctdefer.UndeliveredError
 			require.ErrorAs(t, cerr, &ue)
 			require.Len(t, ue.Pending, 1)
-			require.Equal(t, "left", ue.Pending[0].Work.Name())
+			require.Equal(t, "left", ue.Pending[0].Work.String())
 			require.ErrorIs(t, ue.Pending[0].Err, ctdefer.ErrOwnerGone)
 			require.Zero(t, cnt.get(1))
 		})
@@ -310,7 +310,7 @@ func TestCloseReportsOnlyWorkItHandedBack(t *testing.T) {
 		var ue *ctdefer.UndeliveredError
 		require.ErrorAs(t, cerr, &ue)
 		require.Len(t, ue.Pending, 1)
-		require.Equal(t, "plain", ue.Pending[0].Work.Name())
+		require.Equal(t, "plain", ue.Pending[0].Work.String())
 		require.NoError(t, <-results["safe"], "Close ran the RemoteSafe work: its waiter succeeds")
 		require.ErrorIs(t, <-results["plain"], ctdefer.ErrClosed, "the plain work was handed back")
 		require.Equal(t, 1, cnt.get(1))
@@ -520,8 +520,8 @@ func TestValidationErrorsNameTheMethod(t *testing.T) {
 		"IPI":       d.IPI(ctx, 7, w),
 		"Claim":     func() error { _, err := d.Claim(7); return err }(),
 	} {
-		require.ErrorIs(t, err, ctdefer.ErrBadCPU, name)
-		require.True(t, strings.HasPrefix(err.Error(), "ctdefer: "+name+"("), "%s: %v", name, err)
+		require.ErrorIs(t, err, ctdefer.ErrInvalid, name)
+		require.True(t, strings.HasPrefix(err.Error(), "ctdefer.Domain."+name+": cpu 7: "), "%s: %v", name, err)
 	}
 	for name, err := range map[string]error{
 		"Defer":     func() error { _, err := d.Defer(0, ctdefer.Work{}); return err }(),
@@ -548,9 +548,9 @@ func TestClaimByAnOwnerIsRefused(t *testing.T) {
 		_, same = d.Claim(1)
 		_, cross = other.Claim(1)
 	})
-	require.ErrorIs(t, same, ctdefer.ErrAlreadyOwner)
+	require.ErrorIs(t, same, ctdefer.ErrCPUBusy)
 	require.Contains(t, same.Error(), "already owns CPU 0")
-	require.ErrorIs(t, cross, ctdefer.ErrAlreadyOwner)
+	require.ErrorIs(t, cross, ctdefer.ErrCPUBusy)
 	require.False(t, d.Claimed(1))
 	require.False(t, other.Claimed(1))
 	o.do(func(c *ctdefer.CPU) { c.UserEnter(); c.KernelEnter() }) // the owner still works

@@ -77,7 +77,8 @@ func (r *reschedWord) full() bool {
 // Resched is visible to the owner once it sees the request. A request to a
 // CPU nobody has claimed waits for its next owner.
 //
-// Errors: [ErrBadCPU], [ErrClosed]. It panics if level is neither
+// Errors: an *ArgError (errors.Is [ErrInvalid]) for a CPU not in the
+// domain, [ErrClosed]. It panics if level is neither
 // ReschedLazy nor ReschedFull. Resched never allocates when it succeeds.
 func (d *Domain) Resched(cpu int, level ReschedLevel) error {
 	if level != ReschedLazy && level != ReschedFull {

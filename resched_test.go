@@ -205,9 +205,9 @@ func TestReschedPublishesPayload(t *testing.T) {
 func TestReschedErrors(t *testing.T) {
 	cpu := twoCPUs(t)[0]
 	d := newDomain(t, testOptions())
-	for _, bad := range []int{-1, ctdefer.MaxCPU + 1, 1 << 20} {
+	for _, bad := range []int{-1, maxCPU + 1, 1 << 20} {
 		err := d.Resched(bad, ctdefer.ReschedFull)
-		require.ErrorIs(t, err, ctdefer.ErrBadCPU, "Resched(%d)", bad)
+		require.ErrorIs(t, err, ctdefer.ErrInvalid, "Resched(%d)", bad)
 	}
 	require.PanicsWithValue(t,
 		"ctdefer: Domain.Resched(0, none): level must be ReschedLazy or ReschedFull",

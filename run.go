@@ -5,7 +5,7 @@ import "fmt"
 // Go starts a worker for cpu: a new goroutine that claims cpu (with opts,
 // as Claim does, on its own thread), runs loop with the owner handle, and
 // releases the CPU when loop ends, however it ends. Go waits for the claim
-// and returns its error (ErrBadCPU, ErrCPUBusy, ErrClosed, host.ErrNoHeadroom,
+// and returns its error (ErrCPUBusy, an *ArgError, ErrClosed, host.ErrNoHeadroom,
 // ...; then loop never runs), or an *ArgError (ErrInvalid) for a nil loop. Once Go has
 // returned nil, the CPU is claimed and loop is running or about to.
 //

@@ -76,8 +76,8 @@ func TestGoReturnsClaimError(t *testing.T) {
 	ran := make(chan struct{}, 3)
 	loop := func(*ctdefer.CPU) { ran <- struct{}{} }
 	err := d.Go(7, loop)
-	require.ErrorIs(t, err, ctdefer.ErrBadCPU)
-	require.ErrorContains(t, err, "ctdefer: Claim(7)")
+	require.ErrorIs(t, err, ctdefer.ErrInvalid)
+	require.ErrorContains(t, err, "ctdefer.Domain.Claim: cpu 7")
 	o := startOwner(t, d, 0)
 	require.ErrorIs(t, d.Go(0, loop), ctdefer.ErrCPUBusy)
 	require.ErrorIs(t, d.Go(1, loop, nil), ctdefer.ErrInvalid)

@@ -109,7 +109,7 @@ type CPUStats struct {
 // are merged into one execution, so the execution counts may be lower than
 // the number of Defer calls.
 type WorkStats struct {
-	// Name is the work's name (Work.Name).
+	// Name is the work's name (Work.String).
 	Name string
 	// Deferred counts executions that were deferred: accepted while the
 	// CPU was in user mode and run at its next kernel entry.

@@ -19,6 +19,6 @@ func (c *CPU) traceLog(what string, work ctseq.Work) {
 // traceIPI records an IPI post.
 func (d *Domain) traceIPI(cpu int, w Work) {
 	if d.opts.Trace && trace.IsEnabled() {
-		trace.Logf(context.Background(), "ctdefer", "cpu=%d ipi-post work=%s", cpu, w.Name())
+		trace.Logf(context.Background(), "ctdefer", "cpu=%d ipi-post work=%s", cpu, w.String())
 	}
 }

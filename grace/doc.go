@@ -90,7 +90,7 @@
 // Inside one, the code may load a published pointer and use the object
 // without any further ceremony. A CPU passes a quiescent state when it is in
 // user mode or idle, when it makes a transition, or when its owner calls
-// CPU.Quiesce or [Domain.Checkpoint] (it holds no reference there: RCU's QSBR
+// [Domain.Checkpoint] when a grace period asks (it holds no reference there: RCU's QSBR
 // report). Readers pay nothing beyond the transitions they already make.
 //
 // A grace period ([Domain.Synchronize]) waits until every CPU of the Domain

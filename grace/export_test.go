@@ -1,6 +1,12 @@
 package grace
 
-import "time"
+import (
+	"time"
+
+	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/internal/corelink"
+)
 
 // GracePeriodsCompleted is the number of grace periods completed (one load
 // of ctl; Stats also takes the reclaimer's lock), for the torture test's
@@ -60,3 +66,12 @@ func (q *QSBR) LaggardsHere() (here, only bool) { return q.laggardsHere() }
 // CheckLoads reports whether this build compiles Pointer.Load's Debug
 // check (race-detector builds and the tag ctdefer_debug).
 const CheckLoads = checkLoads
+
+// Quiesce declares a quiescent state on the owner's CPU c, in kernel mode:
+// what Checkpoint does when a grace period has asked.
+func (g *Domain) Quiesce(c *ctdefer.CPU) { g.v.Quiesce(c, "grace test Quiesce") }
+
+// CPUState returns cpu's context-tracking state in d.
+func CPUState(d *ctdefer.Domain, cpu int) ctseq.State {
+	return corelink.Of[ctdefer.CPU](d).State(cpu)
+}

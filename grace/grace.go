@@ -193,7 +193,7 @@ func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 	if d == nil {
 		return nil, nilArg("grace.New", "d")
 	}
-	cpus, err := percpu.NewIndex(d.CPUs(), ctdefer.ErrBadCPU, nil) // a Domain's CPUs: valid
+	cpus, err := percpu.NewIndex(d.CPUs(), ctdefer.ErrInvalid, nil) // a Domain's CPUs: valid
 	if err != nil {
 		return nil, fmt.Errorf("grace: New: %w", err)
 	}
@@ -531,16 +531,15 @@ func (g *Domain) handle(cpu int) {
 // Checkpoint is the owner's report point, for long kernel stretches: the
 // owner of c holds no reference to anything a grace period protects here.
 // It handles pending IPIs (c.Poll), and if a grace period has nudged this
-// CPU, reports a quiescent state: c.Quiesce, counted in Stats.Reports. In
+// CPU, reports a quiescent state (one atomic add on the CPU's word),
+// counted in Stats.Reports. In
 // user mode the CPU is quiescent by its state, which the grace period's
 // scan sees without a report: Checkpoint then only clears the request.
 // Otherwise it costs two loads of lines that other CPUs write only when they
 // need this one (the mailbox, the asked flag). Owner only, in any mode.
 // A nil c, or one of another ctdefer.Domain, is a misuse: it panics.
-//
-// An owner that never leaves the kernel for long may as well call
-// c.Quiesce where it holds nothing (one atomic add); Checkpoint spares the
-// add, and the line traffic it causes, until a grace period needs it.
+// Checkpoint spares that add, and the line traffic it causes, until a
+// grace period needs it.
 func (g *Domain) Checkpoint(c *ctdefer.CPU) {
 	st := g.perOf(c)
 	c.Poll()
@@ -548,10 +547,10 @@ func (g *Domain) Checkpoint(c *ctdefer.CPU) {
 		return
 	}
 	st.asked.Store(0) // store: only the owner clears it
-	if c.State() != ctseq.Kernel {
-		return // user mode: already quiescent, nothing to report
+	if g.v.State(c.CPU()) != ctseq.Kernel {
+		return // user mode (the owner's own word): already quiescent, nothing to report
 	}
-	c.Quiesce() // RMW: the quiescent state; pairs with the driver's QuiescentSince load
+	g.v.Quiesce(c, "grace.Domain.Checkpoint") // RMW: the quiescent state; pairs with the driver's QuiescentSince load
 	g.reports.Inc()
 }
 

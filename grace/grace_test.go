@@ -59,7 +59,7 @@ func TestPollTransitionAndQuiesce(t *testing.T) {
 	quiesced := make(chan struct{})
 	f.owner(f.cpus[0], func(c *ctdefer.CPU) {
 		<-quiesce
-		c.Quiesce()
+		f.g.Quiesce(c)
 		close(quiesced)
 		<-quiesce
 	})

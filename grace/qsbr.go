@@ -166,7 +166,7 @@ func NewQSBR(d *ctdefer.Domain, opts QSBROptions) (*QSBR, error) {
 	if d == nil {
 		return nil, nilArg("grace.NewQSBR", "d")
 	}
-	cpus, err := percpu.NewIndex(d.CPUs(), ctdefer.ErrBadCPU, nil) // a Domain's CPUs: valid
+	cpus, err := percpu.NewIndex(d.CPUs(), ctdefer.ErrInvalid, nil) // a Domain's CPUs: valid
 	if err != nil {
 		return nil, fmt.Errorf("grace: NewQSBR: %w", err)
 	}

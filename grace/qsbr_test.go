@@ -79,7 +79,7 @@ func (f *qfixture) reader(cpu int, m int32) *qreader {
 		r := f.q.Reader(c)
 		c.UserEnter()
 		defer func() {
-			if c.State() == ctseq.User {
+			if grace.CPUState(qr.d, c.CPU()) == ctseq.User {
 				c.KernelEnter()
 			}
 			if qr.mode.Load() != qRelease {

@@ -22,7 +22,7 @@ import (
 // its inverse.
 //
 // Signs, spaces inside the list, empty elements and CPU numbers above 65535
-// (ctdefer.MaxCPU) are errors, which name the list and the element.
+// (the largest CPU number a ctdefer.Domain accepts) are errors, which name the list and the element.
 func ParseCPUList(list string) ([]int, error) {
 	trimmed := strings.TrimSpace(list)
 	if trimmed == "" {

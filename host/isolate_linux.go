@@ -32,7 +32,7 @@ import (
 // [Isolation.Restore] are serialised.
 //
 // Errors, checked before any thread is moved: a negative number or one
-// above 65535 (ctdefer.MaxCPU) is an error naming it; [ErrNotAllowed] for a
+// above 65535 (the largest a ctdefer.Domain accepts) is an error naming it; [ErrNotAllowed] for a
 // CPU outside the allowed set, or if no allowed CPU would remain for the
 // other threads. Then an error wrapping the errno if a thread's mask cannot
 // be read or changed; the threads moved so far are restored.

@@ -43,7 +43,7 @@ func (t *TLB) owner(cpu int) (*CPU, error) {
 	s := t.slotOf(cpu)
 	if s == nil {
 		return nil, &ctdefer.ArgError{Call: call, Arg: "cpu", Value: cpu,
-			Reason: fmt.Sprintf("not one of the TLB's CPUs %v", t.cpus.List()), Err: ctdefer.ErrBadCPU}
+			Reason: fmt.Sprintf("not one of the TLB's CPUs %v", t.cpus.List())}
 	}
 	if t.d != nil {
 		return nil, &ctdefer.ArgError{Call: call, Arg: "tlb", Reason: "made by lazytlb.New: use TLB.Attach"}

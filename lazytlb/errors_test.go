@@ -18,8 +18,8 @@ func nopFlush(int, *lazytlb.MM, uint64) {}
 func nopSend(context.Context, int, bool) (ctdefer.Delivery, error) { return ctdefer.IPI, nil }
 
 // lazytlbsim.New (NewWithSender here) refuses each bad argument with a
-// *ctdefer.ArgError naming it and the reason; a bad CPU list wraps
-// ctdefer.ErrBadCPU too.
+// *ctdefer.ArgError (errors.Is ctdefer.ErrInvalid) naming it and the
+// reason; a bad CPU list is named in full.
 func TestNewWithSenderErrors(t *testing.T) {
 	ok := lazytlb.Options{Flush: nopFlush}
 	for _, tc := range []struct {
@@ -36,16 +36,15 @@ func TestNewWithSenderErrors(t *testing.T) {
 		{"bad policy", []int{0}, nopSend, lazytlb.Options{Flush: nopFlush, Policy: 7}, "opts.Policy", "not one of the Policy constants", false},
 		{"empty", nil, nopSend, ok, "cpus", "empty", true},
 		{"negative", []int{-1}, nopSend, ok, "cpus", "CPU -1", true},
-		{"too large", []int{ctdefer.MaxCPU + 1}, nopSend, ok, "cpus", "out of range", true},
+		{"too large", []int{maxCPU + 1}, nopSend, ok, "cpus", "out of range", true},
 		{"duplicate", []int{1, 1}, nopSend, ok, "cpus", "CPU 1 listed twice", true},
 	} {
 		tlb, err := lazytlb.NewWithSender(tc.cpus, tc.send, tc.opts)
 		require.Nil(t, tlb, "%s: no TLB", tc.name)
 		requireArgError(t, err, "lazytlbsim.New", tc.arg, tc.reason, tc.name)
+		require.ErrorIs(t, err, ctdefer.ErrInvalid, tc.name)
 		if tc.badCPU {
-			require.ErrorIs(t, err, ctdefer.ErrBadCPU, "%s: a bad CPU list", tc.name)
-		} else {
-			require.NotErrorIs(t, err, ctdefer.ErrBadCPU, "%s: not a CPU error", tc.name)
+			require.Equal(t, tc.cpus, err.(*ctdefer.ArgError).Value, "%s: names the list", tc.name)
 		}
 	}
 	_, err := lazytlb.NewWithSender([]int{0}, nopSend, lazytlb.Options{Flush: nopFlush, Policy: 7})
@@ -57,7 +56,7 @@ func TestBadCPUErrors(t *testing.T) {
 	_, err := d.t.CPU(1)
 	ae := requireArgError(t, err, "lazytlbsim.Owner", "cpu", "not one of the TLB's CPUs [0 2]", "CPU 1 is not in the TLB")
 	require.Equal(t, 1, ae.Value, "names the value")
-	require.ErrorIs(t, err, ctdefer.ErrBadCPU, "a CPU error")
+	require.ErrorIs(t, err, ctdefer.ErrInvalid, "a CPU error")
 	require.Equal(t, lazytlb.Off, d.t.State(99), "State of an unknown CPU is Off")
 	require.PanicsWithValue(t, "lazytlb: TLB.handleIPI: CPU 5 not in the TLB [0 2]", func() { d.t.HandleIPI(5) },
 		"HandleIPI of an unknown CPU is a sender bug")

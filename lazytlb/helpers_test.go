@@ -120,3 +120,6 @@ func requireArgError(t testing.TB, err error, call, arg, reason, what string) *c
 	require.Contains(t, ae.Reason, reason, "%s: the reason", what)
 	return ae
 }
+
+// maxCPU is the largest CPU number a Domain accepts (percpu.MaxCPU).
+const maxCPU = 1<<16 - 1

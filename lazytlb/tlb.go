@@ -158,10 +158,10 @@ func newWithSender(cpus []int, send lazytlbsim.SendFunc, poll lazytlbsim.PollFun
 	if send == nil {
 		return nil, &ctdefer.ArgError{Call: call, Arg: "send", Reason: "nil"}
 	}
-	index, err := percpu.NewIndex(cpus, ctdefer.ErrBadCPU, nil)
+	index, err := percpu.NewIndex(cpus, ctdefer.ErrInvalid, nil)
 	if err != nil {
 		return nil, &ctdefer.ArgError{Call: call, Arg: "cpus", Value: cpus,
-			Reason: strings.TrimSuffix(err.Error(), ": "+ctdefer.ErrBadCPU.Error()), Err: ctdefer.ErrBadCPU}
+			Reason: strings.TrimSuffix(err.Error(), ": "+ctdefer.ErrInvalid.Error())}
 	}
 	t, err := newTLB(call, index.List(), opts)
 	if err != nil {
@@ -179,7 +179,7 @@ func newTLB(call string, cpus []int, opts Options) (*TLB, error) {
 	if opts.Policy >= numPolicies {
 		return nil, &ctdefer.ArgError{Call: call, Arg: "opts.Policy", Value: uint8(opts.Policy), Reason: "not one of the Policy constants"}
 	}
-	index, err := percpu.NewIndex(cpus, ctdefer.ErrBadCPU, nil)
+	index, err := percpu.NewIndex(cpus, ctdefer.ErrInvalid, nil)
 	if err != nil {
 		return nil, fmt.Errorf("lazytlb: %s: %w", call, err) // a Domain's CPU list is valid
 	}

@@ -42,6 +42,11 @@ type View[C any] struct {
 	// CallerCPU reports the CPU of the Domain that the calling thread owns,
 	// and false if none: a gettid system call and a lookup.
 	CallerCPU func() (cpu int, ok bool)
+
+	// Quiesce declares a quiescent state on the owner's CPU c (grace's
+	// Checkpoint): the owner's checks, then one atomic add on the word;
+	// method names the caller in a misuse panic.
+	Quiesce func(c *C, method string)
 }
 
 // CPU is one CPU of a View.

@@ -284,7 +284,7 @@ func closeScenario(withOwner, remoteSafe bool) explore.Scenario {
 			if errors.As(cerr, &ue) {
 				for _, p := range ue.Pending {
 					var i int
-					if _, err := fmt.Sscanf(p.Work.Name(), "item%d", &i); err != nil {
+					if _, err := fmt.Sscanf(p.Work.String(), "item%d", &i); err != nil {
 						return err
 					}
 					back[i]++

@@ -36,14 +36,14 @@ type PollFunc func(cpu int, done func() bool)
 // New creates a TLB over the given CPU numbers whose flushes go through
 // send, and Leave's wait through poll. opts is a lazytlb.Options; the TLB is
 // a *lazytlb.TLB (a typed nil with an error). Errors: *ctdefer.ArgError (an
-// empty, out-of-range or duplicate CPU list, wrapping ctdefer.ErrBadCPU; a
+// empty, out-of-range or duplicate CPU list, wrapping ctdefer.ErrInvalid; a
 // nil send; Options as lazytlb.New checks them).
 var New func(cpus []int, send SendFunc, poll PollFunc, opts any) (tlb any, err error)
 
 // Owner returns the owner handle (a *lazytlb.CPU) of cpu in a TLB made by
 // New: call it once per CPU, on the goroutine that plays it; a second call
 // for the same CPU panics. Errors: *ctdefer.ArgError (a CPU not in the
-// TLB, wrapping ctdefer.ErrBadCPU; a TLB made by lazytlb.New, whose owners
+// TLB, wrapping ctdefer.ErrInvalid; a TLB made by lazytlb.New, whose owners
 // use TLB.Attach).
 var Owner func(tlb any, cpu int) (owner any, err error)
 
