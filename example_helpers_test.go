@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"time"
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/host"
@@ -146,7 +145,7 @@ func ExampleDomain_Stats() {
 // the Domain's statistics, live. An exporter for another system
 // (Prometheus text format here, written by hand: the library depends on
 // none) reads Stats' fields.
-func ExampleStats_expvar() {
+func ExampleDomain_Stats_expvar() {
 	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true})
 	if err != nil {
 		panic(err)
@@ -184,20 +183,6 @@ func ExampleStats_expvar() {
 	// expvar: executed=1 ipis=1 works=[{bump 1}]
 	// ctdefer_work_runs_total{work="bump"} 1
 	// ctdefer_ipi_latency_seconds_count{cpu="0"} 1
-}
-
-// A Histogram has fixed log-linear buckets; a quantile is the upper bound
-// of a bucket, capped by the largest duration recorded.
-func ExampleHistogram() {
-	var h ctdefer.Histogram // Stats.IPILatency is one
-	for range 98 {
-		h.Record(time.Microsecond)
-	}
-	h.Record(time.Millisecond)
-	h.Record(3 * time.Millisecond)
-	fmt.Println("n:", h.Total(), "p50:", h.Quantile(0.5), "p99:", h.Quantile(0.99), "max:", h.Quantile(1))
-	// Output:
-	// n: 100 p50: 1.007µs p99: 1.015807ms max: 3ms
 }
 
 // With a Logger, the events an operator needs are logged: here Close hands

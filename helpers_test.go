@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/stats"
 )
 
 // testOptions returns Options for tests: pinned on Linux, unpinned
@@ -190,7 +191,7 @@ func stopAtCleanup(t testing.TB) *atomic.Bool {
 
 // cpuStats returns CPU cpu's entry of d.Stats(); it panics if cpu is not
 // one of d's CPUs.
-func cpuStats(d *ctdefer.Domain, cpu int) ctdefer.CPUStats {
+func cpuStats(d *ctdefer.Domain, cpu int) stats.CPU {
 	for _, c := range d.Stats().CPUs {
 		if c.CPU == cpu {
 			return c

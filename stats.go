@@ -6,146 +6,26 @@ import (
 
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/stats"
 )
-
-// Stats is a snapshot of a Domain's statistics (Domain.Stats): its
-// counters summed over every CPU, each CPU's own (CPUs) and each registered
-// work's (Works).
-//
-// Deliveries of the same work that are pending at the same time are merged
-// into one execution (as the kernel's work bits are), so counts of executions
-// may be lower than counts of Defer calls.
-//
-// Each counter is read atomically; the whole is not a snapshot of one
-// instant (counters move while it is read). Stats encodes to JSON with the
-// field names (durations in nanoseconds, a Histogram as its summary and
-// non-empty buckets), so that one line serves it, live, on expvar's
-// /debug/vars with the rest of the process's statistics:
-//
-//	expvar.Publish("ctdefer", expvar.Func(func() any { return d.Stats() }))
-//
-// (expvar.Publish panics if the name is taken: one name per Domain. The
-// package does not import expvar itself, which would register its HTTP
-// handler in every program that imports ctdefer.)
-type Stats struct {
-	// Deferred counts work executions that were deferred: accepted while
-	// the CPU was in user mode and run at its next kernel entry.
-	Deferred uint64
-	// Drains counts kernel entries that found deferred work.
-	Drains uint64
-	// Flushes counts kernel entries that ran every registered work because
-	// the CPU was claimed with FlushOnEntry.
-	Flushes uint64
-	// IPIs counts IPIs sent to the CPU: work refused by its word (the CPU
-	// was in the kernel or idle) and posted to its mailbox.
-	IPIs uint64
-	// IPIRuns counts work executions delivered by IPI.
-	IPIRuns uint64
-	// IPIsInUser counts IPIs that the CPU handled while in user mode (at a
-	// Poll): the sender saw it in the kernel, it returned to user before
-	// the IPI arrived. This race is inherent (the kernel has it too, as the
-	// LKML thread "context-tracking: Introduce work deferral
-	// infrastructure", July 2023, notes); it is counted, not hidden.
-	IPIsInUser uint64
-	// OnBehalf counts remote-safe work run by a sender while the CPU was
-	// parked, instead of waking it.
-	OnBehalf uint64
-	// Refused counts deliveries refused by the CPU's word (IPIs + OnBehalf).
-	Refused uint64
-	// Executed counts every execution: Deferred + Flushes' handlers +
-	// IPIRuns + OnBehalf.
-	Executed uint64
-	// OwnersGone counts owners found exited without Release, whose CPU
-	// the runtime took back (see ErrOwnerGone).
-	OwnersGone uint64
-	// NoHeadroom counts claims of the CPU that left no GOMAXPROCS headroom:
-	// with it, the process's claimed CPUs reached runtime.GOMAXPROCS (see
-	// Options.RequireHeadroom).
-	NoHeadroom uint64
-	// IPILatency is the distribution of the time between an IPI's post
-	// and its handling by the CPU: one sample per IPI claim (posts merged
-	// into one claim count once, from the oldest). Its Quantile(1) is the
-	// worst time observed (approximate under concurrent posts). The CPUs
-	// count it by power of two: a quantile is the upper bound of the power
-	// of two that holds it, an overestimate by less than a factor of two.
-	IPILatency Histogram
-
-	// CPUs holds each CPU's statistics, in the Domain's CPU order
-	// (Domain.CPUs).
-	CPUs []CPUStats
-	// Works holds each registered work's counters, in registration order.
-	Works []WorkStats
-}
-
-// CPUStats is one CPU's entry in Stats: which CPU, its state when read,
-// and its counters, which mean what Stats' fields of the same names mean,
-// for this CPU alone.
-type CPUStats struct {
-	// CPU is the CPU's number.
-	CPU int
-	// Claimed reports whether a worker held the CPU (Claim without Release).
-	Claimed bool
-	// State is its context-tracking state: "user", "kernel" or "idle".
-	State string
-
-	Deferred   uint64
-	Drains     uint64
-	Flushes    uint64
-	IPIs       uint64
-	IPIRuns    uint64
-	IPIsInUser uint64
-	OnBehalf   uint64
-	Refused    uint64
-	Executed   uint64
-	OwnersGone uint64
-	NoHeadroom uint64
-	IPILatency Histogram
-}
-
-// WorkStats is one registered work's entry in Stats: what happened to it,
-// summed over the CPUs of its Domain.
-//
-// As in Stats, deliveries of the work to one CPU pending at the same time
-// are merged into one execution, so the execution counts may be lower than
-// the number of Defer calls.
-type WorkStats struct {
-	// Name is the work's name (Work.String).
-	Name string
-	// Deferred counts executions that were deferred: accepted while the
-	// CPU was in user mode and run at its next kernel entry.
-	Deferred uint64
-	// IPIs counts IPIs posted for the work: deliveries the CPU's word
-	// refused (it was in the kernel or idle), or sent by Domain.IPI.
-	IPIs uint64
-	// IPIRuns counts executions delivered by IPI.
-	IPIRuns uint64
-	// OnBehalf counts executions of RemoteSafe work by a sender while the
-	// CPU was parked (or by Close, for a CPU no worker held).
-	OnBehalf uint64
-	// Flushed counts executions at the kernel entries of CPUs claimed with
-	// FlushOnEntry, which run every registered work each time.
-	Flushed uint64
-	// Runs counts every execution: Deferred + IPIRuns + OnBehalf + Flushed.
-	Runs uint64
-}
 
 // Stats returns the Domain's statistics: the totals, each CPU's and each
 // registered work's (see Stats for publishing them on expvar). It reads
 // counters only, never disturbing the owners, and allocates the two slices
 // and, for each CPU that has had IPIs, its latency Histogram (about 8 KB):
 // it is meant for exporters, tests and reports, not hot paths.
-func (d *Domain) Stats() Stats {
-	st := Stats{CPUs: make([]CPUStats, len(d.slots))}
+func (d *Domain) Stats() stats.Snapshot {
+	st := stats.Snapshot{CPUs: make([]stats.CPU, len(d.slots))}
 	for i := range d.slots {
 		c := &st.CPUs[i]
 		d.slots[i].stats(c)
-		st.add(c)
+		addCPU(&st, c)
 	}
 	var works []*workInfo
 	if p := d.worksPub.Load(); p != nil { // load: pairs with the store in publishWorks
 		works = *p
 	}
-	st.Works = make([]WorkStats, len(works))
+	st.Works = make([]stats.Work, len(works))
 	for i, w := range works {
 		st.Works[i] = d.workStats(w)
 	}
@@ -161,8 +41,8 @@ func (d *Domain) publishWorks() {
 	d.worksPub.Store(&ws) // store under mu: pairs with the load in Stats
 }
 
-// add adds one CPU's counters to the totals.
-func (s *Stats) add(c *CPUStats) {
+// addCPU adds one CPU's counters to the totals.
+func addCPU(s *stats.Snapshot, c *stats.CPU) {
 	s.Deferred += c.Deferred
 	s.Drains += c.Drains
 	s.Flushes += c.Flushes
@@ -178,9 +58,9 @@ func (s *Stats) add(c *CPUStats) {
 }
 
 // stats reads the slot's counters into c.
-func (s *slot) stats(c *CPUStats) {
+func (s *slot) stats(c *stats.CPU) {
 	o, x := &s.ostats, &s.sstats
-	*c = CPUStats{
+	*c = stats.CPU{
 		CPU:        s.cpu,
 		Claimed:    s.claimed.Load(), // load: reporting only
 		State:      s.word.Snapshot().State().String(),
@@ -200,9 +80,9 @@ func (s *slot) stats(c *CPUStats) {
 }
 
 // workStats sums the counters of one work over the slots.
-func (d *Domain) workStats(info *workInfo) WorkStats {
+func (d *Domain) workStats(info *workInfo) stats.Work {
 	b := info.bit
-	st := WorkStats{Name: info.name}
+	st := stats.Work{Name: info.name}
 	for i := range d.slots {
 		s := &d.slots[i]
 		// Counter loads: reporting only.

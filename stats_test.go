@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/stats"
 )
 
 // A wait that gives up (IPITimeout, the caller's deadline) is logged with
@@ -178,7 +179,7 @@ func TestWorkStats(t *testing.T) {
 	f.do(func(c *ctdefer.CPU) { c.UserEnter(); c.KernelEnter() }) // runs every work
 
 	st := d.Stats()
-	require.Equal(t, []ctdefer.WorkStats{
+	require.Equal(t, []stats.Work{
 		{Name: "a", Deferred: 1, IPIs: 1, IPIRuns: 1, Flushed: 1, Runs: 3},
 		{Name: "b", Deferred: 1, IPIs: 1, IPIRuns: 1, OnBehalf: 1, Flushed: 1, Runs: 4},
 	}, st.Works, "one entry per work, in registration order")
@@ -214,8 +215,8 @@ func TestStatsTotals(t *testing.T) {
 
 	// Every counter of the totals is in CPUStats, under the same name and
 	// type, and the total is its sum over the CPUs.
-	total, cpu := reflect.ValueOf(st), reflect.TypeOf(ctdefer.CPUStats{})
-	var want ctdefer.Histogram
+	total, cpu := reflect.ValueOf(st), reflect.TypeOf(stats.CPU{})
+	var want stats.Histogram
 	for _, c := range st.CPUs {
 		want.Merge(c.IPILatency)
 	}
@@ -261,67 +262,6 @@ func TestIPILatencyHistogram(t *testing.T) {
 	require.Equal(t, h, st.IPILatency, "the total of one busy CPU is its own")
 }
 
-// The histogram's buckets, quantiles and encoding.
-// Mutants caught: histogram-quantile-rank, histogram-fine-bucket.
-func TestHistogram(t *testing.T) {
-	var h ctdefer.Histogram
-	require.Zero(t, h.Quantile(0.5), "empty")
-	require.Zero(t, h.Total())
-	for d, bound := range map[time.Duration]time.Duration{
-		-5: 0, 0: 0, 1: 1, 63: 63, 64: 65, 65: 65, 127: 127, 128: 131, 1000: 1007, time.Second: 1_006_632_959,
-	} {
-		var two ctdefer.Histogram
-		two.Record(d)
-		two.Record(bound)
-		require.Equal(t, uint64(2), two.Total())
-		require.Equal(t, []time.Duration{bound}, bucketBounds(two), "%v and %v share a bucket", d, bound)
-		two.Record(bound + 1)
-		require.Equal(t, []time.Duration{bound, bound + 1}, bucketBounds(two), "%v's bucket ends at %v", d, bound)
-		if d >= 64 {
-			require.LessOrEqual(t, float64(bound-d), float64(d)/32, "a bucket is at most 1/32 of its durations wide")
-		}
-	}
-	var far ctdefer.Histogram
-	far.Record(1 << 40)
-	far.Record(1 << 62)
-	require.Equal(t, []time.Duration{1 << 62}, bucketBounds(far), "the last bucket has no bound: it ends at the largest")
-	require.Equal(t, time.Duration(1<<62), far.Quantile(0.5))
-
-	for range 98 {
-		h.Record(time.Microsecond)
-	}
-	h.Record(time.Millisecond)
-	h.Record(time.Millisecond)
-	require.Equal(t, uint64(100), h.Total())
-	require.Equal(t, 1007*time.Nanosecond, h.Quantile(0.5), "the bound of 1µs's bucket")
-	require.Equal(t, 1007*time.Nanosecond, h.Quantile(0.98))
-	require.Equal(t, time.Millisecond, h.Quantile(0.99), "capped by the largest")
-	require.Equal(t, time.Millisecond, h.Quantile(1))
-	require.Equal(t, 1007*time.Nanosecond, h.Quantile(-1), "clamped to the smallest")
-
-	var m ctdefer.Histogram
-	m.Record(time.Second)
-	m.Merge(h)
-	require.Equal(t, uint64(101), m.Total())
-	require.Equal(t, time.Second, m.Quantile(1))
-
-	b, err := json.Marshal(h)
-	require.NoError(t, err)
-	require.JSONEq(t, `{"Total": 100, "P50": 1007, "P99": 1000000, "Max": 1000000, "Buckets": [[1007, 98], [1000000, 2]]}`, string(b))
-	b, err = json.Marshal(ctdefer.Histogram{})
-	require.NoError(t, err)
-	require.JSONEq(t, `{"Total": 0, "P50": 0, "P99": 0, "Max": 0, "Buckets": []}`, string(b))
-}
-
-// bucketBounds returns the bounds h.Buckets yields.
-func bucketBounds(h ctdefer.Histogram) []time.Duration {
-	var bounds []time.Duration
-	for b := range h.Buckets() {
-		bounds = append(bounds, b)
-	}
-	return bounds
-}
-
 // Stats encodes to JSON with everything it holds, and the one-liner its
 // documentation gives serves it on expvar, live.
 // Mutant caught: stats-no-works.
@@ -332,21 +272,21 @@ func TestStatsJSON(t *testing.T) {
 	_, err = d.Register("idle", func(int) {})
 	require.NoError(t, err)
 	v := expvar.Func(func() any { return d.Stats() }) // what expvar.Publish takes
-	var before ctdefer.Stats
+	var before stats.Snapshot
 	require.NoError(t, json.Unmarshal([]byte(v.String()), &before), v.String())
 	require.Zero(t, before.Executed)
 
 	o := startOwner(t, d, 1)
 	requireDefer(t, d, 1, w)
 	o.do(func(c *ctdefer.CPU) { c.Poll() })
-	var st ctdefer.Stats
+	var st stats.Snapshot
 	require.NoError(t, json.Unmarshal([]byte(v.String()), &st), "String is JSON: %s", v.String())
 	require.Equal(t, uint64(1), st.Executed, "live: the same Var shows the new counts")
 	want := d.Stats()
-	for _, s := range []*ctdefer.Stats{&st, &want} { // histograms encode their summary, checked below
-		s.IPILatency = ctdefer.Histogram{}
+	for _, s := range []*stats.Snapshot{&st, &want} { // histograms encode their summary, checked below
+		s.IPILatency = stats.Histogram{}
 		for i := range s.CPUs {
-			s.CPUs[i].IPILatency = ctdefer.Histogram{}
+			s.CPUs[i].IPILatency = stats.Histogram{}
 		}
 	}
 	require.Equal(t, want, st, "the JSON is Stats")

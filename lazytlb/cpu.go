@@ -127,7 +127,7 @@ func (c *CPU) EnterLazy() {
 		panic("lazytlb: CPU.EnterLazy: not active on an address space")
 	}
 	s.lazy = true
-	s.state.store(Lazy) // from OK only the owner writes (lazy only from OK)
+	s.state.store(stLazy) // from OK only the owner writes (lazy only from OK)
 }
 
 // Leave switches away from the loaded address space for good: the CPU leaves
@@ -151,14 +151,14 @@ func (c *CPU) switchBack() bool {
 	s, t, mm := c.s, c.t, c.s.loaded
 	s.lazy = false
 	if t.opts.Policy == PolicyFlushOnSwitch {
-		s.state.store(OK) // no shootdown writes a Lazy word under this policy
+		s.state.store(stOK) // no shootdown writes a Lazy word under this policy
 		// load: after the store that makes shootdowns IPI this CPU:
 		// pairs with Shootdown's Add (Dekker).
 		t.flush(s, mm, mm.gen.Load())
 		s.ostats.switchFlushes.Inc()
 		return true
 	}
-	if s.state.swap(OK) != Flush {
+	if s.state.swap(stOK) != stFlush {
 		return false // no shootdown relies on this CPU: the fast path ends here
 	}
 	s.ostats.marksSeen.Inc()
@@ -174,7 +174,7 @@ func (c *CPU) switchBack() bool {
 func (c *CPU) join(mm *MM) bool {
 	s := c.s
 	s.loaded, s.lazy = mm, false
-	s.state.store(OK) // from Off only the owner writes
+	s.state.store(stOK) // from Off only the owner writes
 	mm.join(s.idx)
 	if !c.t.flushIfBehind(s, mm) {
 		return false
@@ -187,7 +187,7 @@ func (c *CPU) join(mm *MM) bool {
 // leaves no send behind).
 func (c *CPU) leave() {
 	s := c.s
-	if s.state.swap(Off) == Flush {
+	if s.state.swap(stOff) == stFlush {
 		// The mark is dropped: the CPU will compare generations when it
 		// rejoins, and the marking shootdown's bump precedes that read.
 		s.ostats.marksSeen.Inc()

@@ -14,8 +14,8 @@
 // interrupted, only flush before it uses the address space again (the
 // switch back, [CPU.SwitchTo] of the address space it holds lazily).
 //
-// Each CPU has a state word ([State]: [Off] / [OK] / [Lazy] / [Flush],
-// observed with [TLB.State]). A shootdown bumps the MM's generation and,
+// Each CPU has a state word (Off / OK / Lazy / Flush; [TLB.Stats] and each
+// shootdown's [Result] count what the states made it do). A shootdown bumps the MM's generation and,
 // for each CPU of the MM's set: OK -> IPI (through [ctdefer.Domain.IPI],
 // synchronous: the flush runs on that CPU before the shootdown goes on);
 // Lazy -> compare-and-swap to Flush, no IPI; Flush -> nothing. A CPU

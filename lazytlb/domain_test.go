@@ -12,6 +12,7 @@ import (
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/lazytlb"
+	"github.com/ctdefer/ctdefer/stats"
 )
 
 // oneWorker returns a Domain over one allowed CPU, a TLB with a flush log,
@@ -27,13 +28,13 @@ func oneWorker(t *testing.T) (*ctdefer.Domain, *lazytlb.TLB, *lazytlb.MM, *flush
 }
 
 // cpuStats returns CPU cpu's entry of d.Stats() (zero if d has no such CPU).
-func cpuStats(d *ctdefer.Domain, cpu int) ctdefer.CPUStats {
+func cpuStats(d *ctdefer.Domain, cpu int) stats.CPU {
 	for _, c := range d.Stats().CPUs {
 		if c.CPU == cpu {
 			return c
 		}
 	}
-	return ctdefer.CPUStats{}
+	return stats.CPU{}
 }
 
 // A kernel-range shootdown of a CPU in user mode is deferred with a

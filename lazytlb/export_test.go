@@ -75,3 +75,25 @@ var policyNames = [...]string{"lazy", "eager", "flush-on-switch"}
 
 // String names the policy in subtest names and messages.
 func (p Policy) String() string { return policyNames[p] }
+
+// State is a CPU's lazy-TLB state (tlbState), and its values, for the
+// tests.
+type State = tlbState
+
+// The states of a CPU.
+const (
+	Off   = stOff
+	OK    = stOK
+	Lazy  = stLazy
+	Flush = stFlush
+)
+
+// State returns cpu's lazy-TLB state now, Off for a CPU not in the TLB. Any
+// goroutine may call it; by the time it returns, a shootdown may have
+// turned Lazy into Flush and the owner may have moved on.
+func (t *TLB) State(cpu int) State {
+	if s := t.slotOf(cpu); s != nil {
+		return s.state.load()
+	}
+	return stOff
+}

@@ -138,12 +138,12 @@ func (t *TLB) shootOne(ctx context.Context, mm *MM, s *slot, cfg shootdownConfig
 	st := s.state.load()
 	for {
 		switch st {
-		case OK:
+		case stOK:
 			return t.deliver(ctx, mm, s, false, res)
-		case Flush:
+		case stFlush:
 			res.AlreadyMarked++
 			return nil
-		case Off:
+		case stOff:
 			res.Left++
 			return nil
 		}

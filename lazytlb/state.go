@@ -16,22 +16,23 @@ import "github.com/ctdefer/ctdefer/internal/atomicx"
 // overwritten, lazy only from OK, Leave leaves no send behind), with the
 // lost-flush interleaving written out: docs/design/lazytlb.md.
 
-// State is a CPU's lazy-TLB state for the address space it has loaded.
-type State uint8
+// tlbState is a CPU's lazy-TLB state for the address space it has loaded.
+type tlbState uint8
 
-// The states of a CPU. The numeric values are the word's values.
+// The states of a CPU (Off, OK, Lazy, Flush in the docs). The numeric
+// values are the word's values.
 const (
 	// Off: no address space loaded (the zero value of a slot).
-	Off State = iota
+	stOff tlbState = iota
 	// OK: the CPU runs code that uses its address space; a shootdown must
 	// interrupt it (an IPI).
-	OK
+	stOK
 	// Lazy: the CPU runs other work with the address space still loaded
 	// (a kernel thread borrowing the mm). A shootdown marks it Flush
 	// instead of interrupting it.
-	Lazy
+	stLazy
 	// Flush: lazy, and a shootdown asked for a flush at the switch back.
-	Flush
+	stFlush
 )
 
 // stateWord is one CPU's state word. Invariants (FLUSH is never overwritten, lazy only from OK:
@@ -44,28 +45,28 @@ type stateWord struct {
 	v atomicx.Uint64
 }
 
-func (w *stateWord) load() State {
-	return State(w.v.Load()) // load: pairs with the owner's Store/Swap and the shootdowns' CAS
+func (w *stateWord) load() tlbState {
+	return tlbState(w.v.Load()) // load: pairs with the owner's Store/Swap and the shootdowns' CAS
 }
 
 // store is for transitions out of states that only the owner writes (Off,
 // OK) and for the flush-on-switch switch back.
-func (w *stateWord) store(s State) {
+func (w *stateWord) store(s tlbState) {
 	w.v.Store(uint64(s)) // store: owner only, from Off or OK (no CAS targets them); pairs with the shootdown's load (7)
 }
 
 // swap is the switch back (3) and leave (4).
-func (w *stateWord) swap(s State) State {
+func (w *stateWord) swap(s tlbState) tlbState {
 	// swap: read and replace in one step, so a mark (CAS Lazy -> Flush)
 	// lands before it (and is returned) or after it (and fails). Pairs
 	// with the CAS in mark. Full barrier: the gen load after it cannot
 	// move before it.
-	return State(w.v.Swap(uint64(s)))
+	return tlbState(w.v.Swap(uint64(s)))
 }
 
 // mark turns a Lazy CPU into Flush (FLUSH is never overwritten).
 func (w *stateWord) mark() bool {
 	// CAS: Lazy -> Flush only if the owner has not switched back. Pairs
 	// with the owner's Swap in switchBack and leave.
-	return w.v.CompareAndSwap(uint64(Lazy), uint64(Flush))
+	return w.v.CompareAndSwap(uint64(stLazy), uint64(stFlush))
 }

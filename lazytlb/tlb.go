@@ -204,16 +204,6 @@ func (t *TLB) slotOf(cpu int) *slot {
 	return &t.slots[i]
 }
 
-// State returns cpu's lazy-TLB state now, Off for a CPU not in the TLB. Any
-// goroutine may call it; by the time it returns, a shootdown may have
-// turned Lazy into Flush and the owner may have moved on.
-func (t *TLB) State(cpu int) State {
-	if s := t.slotOf(cpu); s != nil {
-		return s.state.load()
-	}
-	return Off
-}
-
 // handleIPI is the flush handler: it flushes the address space loaded on cpu
 // if the CPU is behind its generation. New registers it in the Domain; a
 // lazytlbsim SendFunc must have cpu's owner call it. It must run on cpu's

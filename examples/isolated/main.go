@@ -32,6 +32,7 @@ import (
 	"github.com/ctdefer/ctdefer/examples/internal/cpuflag"
 	"github.com/ctdefer/ctdefer/host"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/stats"
 )
 
 type config struct {
@@ -48,7 +49,7 @@ type result struct {
 	deferred uint64 // deliveries, as Defer reported them
 	ipis     uint64
 	stolen   time.Duration // hot-loop time spent handling IPIs
-	stats    ctdefer.CPUStats
+	stats    stats.CPU
 	verified bool
 	problem  string
 	lat      []time.Duration // p50, p99, p99.9, p99.99, max
@@ -222,7 +223,7 @@ func runMode(cfg config, mode string) (result, error) {
 		return result{}, sendErr
 	}
 
-	var st ctdefer.CPUStats
+	var st stats.CPU
 	for _, c := range d.Stats().CPUs {
 		if c.CPU == hot {
 			st = c

@@ -22,6 +22,7 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"github.com/ctdefer/ctdefer/internal/explore"
+	"github.com/ctdefer/ctdefer/stats"
 )
 
 // newRuntime returns a Domain over CPUs 0 and 1 for a scenario.
@@ -402,7 +403,7 @@ func windowTicketScenario() explore.Scenario {
 		inUser, kickerDone, waiterDone := false, false, false
 		ranAtReturn := -1
 		var werr error
-		stats := func() ctdefer.CPUStats { return d.Stats().CPUs[0] } // CPU 0
+		stats := func() stats.CPU { return d.Stats().CPUs[0] } // CPU 0
 		r.Go("owner", func() {
 			c := claimAndOpenWindow(r, d, &inUser)
 			explore.Wait(func() bool { return kickerDone })

@@ -28,7 +28,7 @@ import (
 
 // The public packages, relative to the module root: every importable
 // package that is not internal, a command, an example or a benchmark.
-var public = []string{".", "ctseq", "grace", "host", "lazytlb"}
+var public = []string{".", "ctseq", "grace", "host", "lazytlb", "stats"}
 
 // Targets (issue 20).
 const (

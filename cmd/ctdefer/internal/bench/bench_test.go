@@ -15,14 +15,14 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
 
-	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/host"
+	"github.com/ctdefer/ctdefer/stats"
 )
 
-// The CDF of a ctdefer.Histogram, for the plots (the histogram's buckets
+// The CDF of a stats.Histogram, for the plots (the histogram's buckets
 // and quantiles are tested in the root package).
 func TestCDF(t *testing.T) {
-	var h ctdefer.Histogram
+	var h stats.Histogram
 	if cdf(&h) != nil {
 		t.Errorf("empty histogram not empty")
 	}
@@ -94,7 +94,7 @@ func synthetic() *Results {
 	}
 	for _, rate := range []float64{-1, 1e4, 0} {
 		for i, mode := range r.Hot.Modes {
-			var h ctdefer.Histogram
+			var h stats.Histogram
 			for k := range 10000 {
 				h.Record(time.Duration(100 + k%50 + i*10))
 			}
@@ -299,7 +299,7 @@ func TestFormatting(t *testing.T) {
 }
 
 func TestCombineRounds(t *testing.T) {
-	var h1, h2 ctdefer.Histogram
+	var h1, h2 stats.Histogram
 	h1.Record(100)
 	h2.Record(300)
 	h2.Record(time.Millisecond)

@@ -15,6 +15,7 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/grace"
 	"github.com/ctdefer/ctdefer/internal/membarrier"
+	"github.com/ctdefer/ctdefer/stats"
 )
 
 // The grace-period workload.
@@ -451,7 +452,7 @@ func timeUpdates(ctx context.Context, dur time.Duration, clockNs float64, update
 	if best < 20*clockNs {
 		batch = int(min(40*clockNs/max(best, 1), 1<<16)) + 1
 	}
-	var h ctdefer.Histogram
+	var h stats.Histogram
 	var total time.Duration
 	var ops uint64
 	deadline := time.Now().Add(dur)

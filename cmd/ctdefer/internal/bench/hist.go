@@ -3,10 +3,10 @@ package bench
 import (
 	"time"
 
-	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/stats"
 )
 
-// The benchmarks record durations in ctdefer.Histogram: log-linear buckets
+// The benchmarks record durations in stats.Histogram: log-linear buckets
 // at most 1/32 of their values wide, whose Record never allocates, so that
 // the hot loop can call it on every iteration.
 
@@ -19,7 +19,7 @@ type CDFPoint struct {
 
 // cdf returns h's distribution at every non-empty bucket's upper bound
 // (the last point is the largest value, at fraction 1).
-func cdf(h *ctdefer.Histogram) []CDFPoint {
+func cdf(h *stats.Histogram) []CDFPoint {
 	var out []CDFPoint
 	var seen uint64
 	for bound, c := range h.Buckets() {

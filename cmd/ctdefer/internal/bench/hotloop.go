@@ -12,6 +12,7 @@ import (
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/host"
+	"github.com/ctdefer/ctdefer/stats"
 )
 
 // The hot-loop disturbance workload.
@@ -157,7 +158,7 @@ var hotSink atomic.Uint64
 // until start, then records every iteration until stop. It returns the
 // iterations, the time they took and the thread's time on the CPU meanwhile
 // (0 if unknown).
-func hotLoop(c *ctdefer.CPU, poll func(*ctdefer.CPU), start, stop *atomic.Bool, entryEvery time.Duration, h *ctdefer.Histogram) (iters uint64, elapsed, onCPU time.Duration) {
+func hotLoop(c *ctdefer.CPU, poll func(*ctdefer.CPU), start, stop *atomic.Bool, entryEvery time.Duration, h *stats.Histogram) (iters uint64, elapsed, onCPU time.Duration) {
 	x := uint64(88172645463325252)
 	c.UserEnter()
 	for !start.Load() && !stop.Load() {
@@ -227,7 +228,7 @@ func runHot(s hotSetup, mode hotMode, rate float64) (run HotRun, err error) {
 	type outcome struct {
 		iters          uint64
 		elapsed, onCPU time.Duration
-		hist           *ctdefer.Histogram
+		hist           *stats.Histogram
 		err            error
 	}
 	ready := make(chan error, 1)
@@ -238,7 +239,7 @@ func runHot(s hotSetup, mode hotMode, rate float64) (run HotRun, err error) {
 		if err != nil {
 			return
 		}
-		h := new(ctdefer.Histogram)
+		h := new(stats.Histogram)
 		iters, elapsed, onCPU := hotLoop(c, poll, &start, &stop, s.entryEvery, h)
 		done <- outcome{iters, elapsed, onCPU, h, c.Release()}
 	}()
@@ -293,7 +294,7 @@ func runHot(s hotSetup, mode hotMode, rate float64) (run HotRun, err error) {
 	run.hist = o.hist
 	run.fillLatency()
 	if mode.ctdefer {
-		var st ctdefer.CPUStats
+		var st stats.CPU
 		for _, c := range d.Stats().CPUs {
 			if c.CPU == s.target {
 				st = c
@@ -323,7 +324,7 @@ func (r *HotRun) fillLatency() {
 // ever slows a round down.
 func combineRounds(rounds []HotRun) HotRun {
 	c := rounds[0]
-	c.hist = new(ctdefer.Histogram)
+	c.hist = new(stats.Histogram)
 	var took float64 // the senders' time, from each round's rate
 	c.Iters, c.Elapsed, c.OnCPU, c.Sent, c.InLoop, c.AtEntry, c.Deferred, c.IPIs = 0, 0, 0, 0, 0, 0, 0, 0
 	c.ItersPerCPUSec, c.SenderNs, c.SenderBelow = 0, math.Inf(1), 0
@@ -375,7 +376,7 @@ func combineRounds(rounds []HotRun) HotRun {
 // together; at a rate, of each call timed alone, less the clock read that
 // timing it costs (-1 when the call is too cheap to tell from that read).
 func sendLoop(rate float64, dur time.Duration, clockNs float64, send func(uint64) error) (sent uint64, nsPer float64, took time.Duration, err error) {
-	var h ctdefer.Histogram
+	var h stats.Histogram
 	begin := time.Now()
 	deadline := begin.Add(dur)
 	if rate == 0 {

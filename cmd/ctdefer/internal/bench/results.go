@@ -5,8 +5,8 @@ import (
 	"math"
 	"time"
 
-	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/host"
+	"github.com/ctdefer/ctdefer/stats"
 )
 
 // Results is everything one run measured; results.json is its JSON form.
@@ -82,8 +82,8 @@ type HotRun struct {
 	// Rounds: how many rounds the figures combine (see Config.HotRounds).
 	Rounds int `json:"rounds"`
 
-	hist *ctdefer.Histogram // every round's iterations
-	cdf  []CDFPoint         // for the plot
+	hist *stats.Histogram // every round's iterations
+	cdf  []CDFPoint       // for the plot
 }
 
 // RateLabel names a rate for tables and plots.

@@ -13,6 +13,7 @@ import (
 	"github.com/ctdefer/ctdefer/grace"
 	"github.com/ctdefer/ctdefer/internal/lazytlbsim"
 	"github.com/ctdefer/ctdefer/lazytlb"
+	"github.com/ctdefer/ctdefer/stats"
 )
 
 // The scale workload.
@@ -208,7 +209,7 @@ func measureLazyMarks(cpus []int, dur time.Duration, clockNs float64) (float64, 
 		}
 	}()
 	ctx := context.Background()
-	var h ctdefer.Histogram
+	var h stats.Histogram
 	var total time.Duration
 	var ops uint64
 	for begin := time.Now(); total < dur && time.Since(begin) < 20*dur; {

@@ -1,4 +1,4 @@
-package ctdefer
+package stats
 
 import (
 	"encoding/json"
@@ -6,8 +6,6 @@ import (
 	"math"
 	"math/bits"
 	"time"
-
-	"github.com/ctdefer/ctdefer/internal/atomicx"
 )
 
 // Histogram counts durations in log-linear buckets (HdrHistogram's layout
@@ -21,7 +19,7 @@ import (
 // holds it, capped by the largest duration recorded (which is kept exactly):
 // an overestimate by at most a bucket's width.
 //
-// Stats.IPILatency is one. cmd/ctdefer's bench records its own latencies in
+// Snapshot.IPILatency is one. cmd/ctdefer's bench records its own latencies in
 // one, with Record, which allocates only at the first count.
 //
 // The zero value is empty and ready, and costs one word: the counts (about
@@ -68,6 +66,18 @@ func histUpper(i int) time.Duration {
 	shift := (i-histExact)/histSub + 1
 	top := int64((i-histExact)%histSub + histSub)
 	return time.Duration((top+1)<<shift - 1)
+}
+
+// RecordN counts d n times: for counts kept elsewhere, such as a CPU's
+// live latency counts, read into a Histogram.
+func (h *Histogram) RecordN(d time.Duration, n uint64) {
+	if n == 0 {
+		return
+	}
+	h.alloc()
+	h.counts[histBucket(uint64(max(d, 0)))] += n
+	h.n += n
+	h.max = max(h.max, d)
 }
 
 // Record counts d.
@@ -149,47 +159,4 @@ func (h Histogram) MarshalJSON() ([]byte, error) {
 		P50, P99, Max time.Duration
 		Buckets       [][2]int64
 	}{h.n, h.Quantile(0.5), h.Quantile(0.99), h.Quantile(1), buckets})
-}
-
-// latencyBuckets is the number of buckets of a CPU's live IPI latency
-// counts: bucket i counts the latencies in [2^i, 2^(i+1)) ns (bucket 0 also
-// 0 and negative ones, the last one everything from 2^31 ns up).
-const latencyBuckets = 32
-
-// latencyBucket returns the bucket of latency d.
-func latencyBucket(d time.Duration) int {
-	if d < 2 {
-		return 0
-	}
-	return min(bits.Len64(uint64(d))-1, latencyBuckets-1)
-}
-
-// latencyCounts is a CPU's live histogram: written by its owner (one
-// Counter add per IPI claim, on the IPI path only), read by Stats.
-type latencyCounts [latencyBuckets]atomicx.Counter
-
-// record counts latency d.
-func (l *latencyCounts) record(d time.Duration) {
-	l[latencyBucket(d)].Inc() // counter: orders nothing, read by Stats
-}
-
-// load copies the counts into h, whose largest duration is worst. Each count
-// goes to the Histogram bucket of its power of two's largest duration, so
-// that a quantile of h is, as it was from the counts, the bound of the power
-// of two that holds it (capped by worst); the last one's, which has no bound,
-// goes to h's last bucket.
-func (l *latencyCounts) load(h *Histogram, worst time.Duration) {
-	*h = Histogram{max: worst}
-	for i := range l {
-		c := l[i].Load() // counter: reporting only
-		b := histBuckets - 1
-		if i < latencyBuckets-1 {
-			b = histBucket(1<<(i+1) - 1)
-		}
-		if c != 0 {
-			h.alloc()
-			h.counts[b] += c
-			h.n += c
-		}
-	}
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ctdefer/ctdefer/stats"
 )
 
 // A CPU's live latency counts have one bucket per power of two, and read
@@ -24,7 +26,7 @@ func TestLatencyCounts(t *testing.T) {
 	}
 	l.record(time.Millisecond)
 	l.record(time.Millisecond)
-	var h Histogram
+	var h stats.Histogram
 	l.load(&h, time.Millisecond)
 	require.Equal(t, uint64(100), h.Total())
 	require.Equal(t, 1023*time.Nanosecond, h.Quantile(0.5), "the bound of 1µs's power of two")
@@ -35,22 +37,4 @@ func TestLatencyCounts(t *testing.T) {
 	l.load(&h, 3*time.Second)
 	require.Equal(t, 3*time.Second, h.Quantile(0.5), "the last power of two has no bound")
 	require.Equal(t, uint64(1), h.Total())
-}
-
-// An empty Histogram holds no counts (Stats allocates nothing for a CPU
-// that had no IPIs); after its first Record, recording allocates nothing.
-func TestHistogramAllocatesOnce(t *testing.T) {
-	var h Histogram
-	if h.counts != nil {
-		t.Fatal("a zero Histogram has counts")
-	}
-	h.Record(time.Microsecond)
-	if n := testing.AllocsPerRun(100, func() { h.Record(3 * time.Microsecond) }); n != 0 {
-		t.Fatalf("Record allocates %v times per call after the first", n)
-	}
-	var m Histogram
-	m.Merge(Histogram{})
-	if m.counts != nil {
-		t.Fatal("merging an empty Histogram allocated counts")
-	}
 }
