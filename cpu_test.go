@@ -77,3 +77,17 @@ func TestIntendedInlining(t *testing.T) {
 	require.Contains(t, string(out), "inlining call to ctdefer.(*CPU).Poll",
 		"CPU.Poll is not inlined into its caller any more: a polling hot loop pays a call per poll\n%s", out)
 }
+
+// Domain.Defer's fast path makes its CAS without a call: ctseq's
+// SetWorkIfUser, and the decision and CAS loop in it, inline into Defer.
+// (Defer itself cannot inline: its slow-path call alone costs 57 of the
+// inliner's budget of 80, and the fast path 60 more; docs/design/delivery.md.)
+// Mutant caught: setwork-not-inlined.
+func TestDeferFastPathHasNoCall(t *testing.T) {
+	out, err := inlinecheck.Build("-m", ".")
+	require.NoError(t, err, "go build -gcflags=-m .:\n%s", out)
+	require.Regexp(t, `defer\.go:\d+:\d+: inlining call to ctseq\.\(\*Word\)\.SetWorkIfUser\n`, string(out),
+		"Defer's fast path calls SetWorkIfUser\n%s", out)
+	require.Regexp(t, `defer\.go:\d+:\d+: inlining call to ctseq\.\(\*Word\)\.setWork\n`, string(out),
+		"SetWorkIfUser's CAS loop is a call in Defer's fast path\n%s", out)
+}

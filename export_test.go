@@ -37,3 +37,19 @@ func (c *CPU) State() ctseq.State { return c.state() }
 // Quiesce declares a quiescent state in kernel mode, as grace's Checkpoint
 // does when a grace period asks.
 func (c *CPU) Quiesce() { c.quiesce("CPU.Quiesce") }
+
+// DeferCallCAS is Defer's fast path as it was before ctseq's setWork made
+// the CAS inline (SetWorkIfUser called the CAS loop out of line), for
+// BenchmarkDomainDeferUser's before-and-after.
+func (d *Domain) DeferCallCAS(cpu int, w Work) (Delivery, error) {
+	if i := d.cpus.Of(cpu); w.d == d && i >= 0 && !d.closed.Load() {
+		s := &d.slots[i]
+		if s.policy.Load() == policyTracked && setWorkOutOfLine(&s.word, ctseq.Work(1)<<w.info.bit) {
+			return Deferred, nil
+		}
+	}
+	return d.deferSlow(cpu, w)
+}
+
+//go:noinline
+func setWorkOutOfLine(w *ctseq.Word, work ctseq.Work) bool { return w.SetWorkIfUser(work) }

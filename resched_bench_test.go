@@ -47,14 +47,27 @@ func BenchmarkDomainReschedLazy(b *testing.B) { benchResched(b, ctdefer.ReschedL
 func BenchmarkDomainReschedFull(b *testing.B) { benchResched(b, ctdefer.ReschedFull) }
 
 // BenchmarkDomainDeferUser is the baseline: a deferral to a CPU in user
-// mode, one load and one CAS of the context-tracking word.
+// mode, one load and one CAS of the context-tracking word. Beside it, in
+// the same run, call-cas is the fast path as it was before the CAS inlined
+// into Defer (ctseq's SetWorkIfUser called the CAS loop out of line): the
+// sender's cost before and after.
 func BenchmarkDomainDeferUser(b *testing.B) {
-	d, cpu, w, _ := benchReschedTarget(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := d.Defer(cpu, w); err != nil {
-			b.Fatal(err)
-		}
+	for _, tc := range []struct {
+		name string
+		send func(d *ctdefer.Domain, cpu int, w ctdefer.Work) (ctdefer.Delivery, error)
+	}{
+		{"inline-cas", (*ctdefer.Domain).Defer},
+		{"call-cas", (*ctdefer.Domain).DeferCallCAS},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			d, cpu, w, _ := benchReschedTarget(b)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tc.send(d, cpu, w); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

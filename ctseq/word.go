@@ -206,7 +206,7 @@ func (w *Word) Quiesce() {
 // the owner is in User, so that what the caller did before it happens before
 // the owner's next kernel entry (FlushOnEntry runtimes use this).
 func (w *Word) SetWorkIfUser(work Work) bool {
-	_, ok := w.SetWorkIfUserAt(work)
+	_, ok := w.setWork(work)
 	return ok
 }
 
@@ -216,14 +216,16 @@ func (w *Word) SetWorkIfUser(work Work) bool {
 // is the owner's next one, whose sequence is at.Seq()+1 modulo SeqMask+1 (see
 // [Snapshot.ServedBy]): a caller that must wait for the work to have run
 // waits for that entry.
-//
-// It is kept out of line so that SetWorkIfUser, its wrapper, inlines into
-// callers: the inlining budget admits one of the two, not both, and the
-// compiled shape stays what it was before the state encoding (word.md, Layout)
-// made this body cheap enough to inline (one call either way).
-//
-//go:noinline
 func (w *Word) SetWorkIfUserAt(work Work) (at Snapshot, ok bool) {
+	old, ok := w.setWork(work)
+	return Snapshot{old}, ok
+}
+
+// setWork is SetWorkIfUser's decision and CAS, returning the raw word it
+// decided on. It has no call in it, so that it inlines, and SetWorkIfUser
+// with it: a sender's fast path (ctdefer.Domain.Defer) makes the CAS
+// without a call of its own.
+func (w *Word) setWork(work Work) (uint64, bool) {
 	// load: first guess for the CAS; also the decision point when the bits
 	// are already pending (see below). Pairs with the owner's transitions.
 	old := w.v.Load()
@@ -231,7 +233,7 @@ func (w *Word) SetWorkIfUserAt(work Work) (at Snapshot, ok bool) {
 		if old&stateMask != rawUser {
 			// The owner is in the kernel or idle at this load (or the
 			// word is Transient): refuse, leaving no trace.
-			return Snapshot{old}, false
+			return old, false
 		}
 		// A raw User word's work field is the actual one (word.md, Layout).
 		n := old | uint64(work)<<workShift
@@ -251,7 +253,7 @@ func (w *Word) SetWorkIfUserAt(work Work) (at Snapshot, ok bool) {
 		// sender's earlier writes would not be ordered before the
 		// handler that serves it. The kernel always writes too.
 		if w.v.CompareAndSwap(old, n) {
-			return Snapshot{old}, true
+			return old, true
 		}
 		// load: the word changed: another sender's CAS won, or the owner
 		// made transitions. Retry with the current value. The loop is
