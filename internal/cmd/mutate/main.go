@@ -7,7 +7,8 @@
 //	go run ./internal/cmd/mutate                  # every mutant
 //	go run ./internal/cmd/mutate -run 'mailbox'   # the mutants whose name matches
 //	go run ./internal/cmd/mutate -count 3         # each 3 times: a catch must not depend on chance
-//	go run ./internal/cmd/mutate -check           # only check that every entry still applies
+//	go run ./internal/cmd/mutate -check           # only check that every entry still applies,
+//	                                              # and that the root tests' comments name their mutants
 //
 // The working tree is never written. For each mutant the harness writes the
 // mutated file into a temporary directory, with an overlay file
@@ -146,7 +147,23 @@ func run(cfg config) int {
 		}
 	}
 	if cfg.check {
-		return report(results, nil, time.Since(start), true)
+		status := report(results, nil, time.Since(start), true)
+		if cfg.runRE == "" {
+			// The whole catalogue: the root tests' comments must agree with it.
+			probs, err := checkTestComments(root, all)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "mutate:", err)
+				return 2
+			}
+			for _, p := range probs {
+				fmt.Println(p)
+			}
+			fmt.Printf("mutate -check: %d root test comment(s) disagree with the catalogue\n", len(probs))
+			if len(probs) > 0 && status == 0 {
+				status = 1
+			}
+		}
+		return status
 	}
 	fmt.Printf("mutate: %d mutants (%d to run, %d at a time, %d run(s) each), go test -timeout %v\n",
 		len(sel), len(toRun), cfg.parallel, cfg.count, cfg.timeout)

@@ -169,3 +169,70 @@ func TestClassify(t *testing.T) {
 		})
 	}
 }
+
+func TestTopLevelRun(t *testing.T) {
+	for run, want := range map[string]string{
+		"^TestA$":                     "^TestA$",
+		"^TestA$/^sub$":               "^TestA$",
+		"^(TestA|TestB)$":             "^(TestA|TestB)$",
+		`^TestA$/^ctseq\.Word-blind$`: "^TestA$",
+		"^Test[/]A$/x":                "^Test[/]A$",
+	} {
+		if got := topLevelRun(run); got != want {
+			t.Errorf("topLevelRun(%q) = %q, want %q", run, got, want)
+		}
+	}
+}
+
+func TestCheckTestComments(t *testing.T) {
+	dir := t.TempDir()
+	src := `package x
+
+import "testing"
+
+// TestA does a.
+// Mutants caught: m1, m2.
+func TestA(t *testing.T) {}
+
+// TestB does b. Mutant caught: m1.
+func TestB(t *testing.T) {}
+
+// TestC does c.
+// Mutants caught: none.
+func TestC(t *testing.T) {}
+
+func TestD(t *testing.T) {}
+
+// TestE does e.
+// Mutant caught: m3.
+func TestE(t *testing.T) {}
+
+func helper(t *testing.T) {}
+`
+	if err := os.WriteFile(filepath.Join(dir, "x_test.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ms := []*mutant{
+		{name: "m1", pkgs: []string{"."}, run: "^(TestA|TestB)$"},
+		{name: "m2", pkgs: []string{"."}, run: "^TestA$/^sub$"},
+		{name: "m3", pkgs: []string{"./other/"}, run: "^TestE$"},
+		{name: "m4", pkgs: []string{"."}, equivalent: "yes"},
+	}
+	probs, err := checkTestComments(dir, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(probs, "\n")
+	for _, want := range []string{
+		`TestB's doc comment lacks the line "Mutant caught: m1."`,
+		"TestD has no doc comment",
+		`TestE's doc comment names mutants [m3]`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems:\n%s\nwant one containing %q", got, want)
+		}
+	}
+	if len(probs) != 3 {
+		t.Errorf("%d problems, want 3:\n%s", len(probs), got)
+	}
+}
