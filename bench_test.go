@@ -9,29 +9,6 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 )
 
-// benchOwner claims the first allowed CPU for the benchmark goroutine and
-// registers n no-op works.
-func benchOwner(b *testing.B, n int, opts ...ctdefer.ClaimOption) (*ctdefer.Domain, *ctdefer.CPU, []ctdefer.Work) {
-	b.Helper()
-	o := testOptions()
-	o.Debug = false
-	d := newDomain(b, o)
-	works := make([]ctdefer.Work, n)
-	for i := range works {
-		w, err := d.Register(fmt.Sprint("nop", i), func(int) {})
-		if err != nil {
-			b.Fatal(err)
-		}
-		works[i] = w
-	}
-	c, err := d.Claim(d.CPUs()[0], opts...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = c.Release() })
-	return d, c, works
-}
-
 // BenchmarkCPUKernelEnterNoWork: a UserEnter/KernelEnter round trip with
 // nothing pending (two atomic adds and the mailbox poll), beside
 // BenchmarkCPUKernelEnterWithWork, which also delivers one work to itself
@@ -64,17 +41,6 @@ func BenchmarkCPUEntryTracked(b *testing.B) {
 func BenchmarkCPUEntryFlushOnEntry(b *testing.B) {
 	for _, n := range []int{1, 4, 16} {
 		b.Run(fmt.Sprint("works=", n), func(b *testing.B) { benchEntry(b, n, ctdefer.FlushOnEntry()) })
-	}
-}
-
-func benchEntry(b *testing.B, n int, opts ...ctdefer.ClaimOption) {
-	d, c, works := benchOwner(b, n, opts...)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		c.UserEnter()
-		_, _ = d.Defer(c.CPU(), works[0])
-		c.KernelEnter()
 	}
 }
 

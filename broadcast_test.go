@@ -9,22 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctdefer/ctdefer"
-	"github.com/ctdefer/ctdefer/ctseq"
 )
-
-// idleWorker starts a worker on cpu with Domain.Go that parks in Idle until
-// the Domain closes, and waits until it is parked.
-func idleWorker(t *testing.T, d *ctdefer.Domain, cpu int) {
-	t.Helper()
-	require.NoError(t, d.Go(cpu, func(c *ctdefer.CPU) {
-		for !c.Closing() {
-			_ = c.Idle(context.Background())
-		}
-	}), "Go(%d)", cpu)
-	// Once Idle, it stays Idle until a delivery, a reschedule or Close:
-	// its park loop sleeps again after a spurious wake-up.
-	eventually(t, "the worker parks", func() bool { return d.State(cpu) == ctseq.Idle })
-}
 
 // DeferAll delivers to the claimed CPUs only: an unclaimed CPU is skipped,
 // absent from the result, and gets nothing (no IPI posted to its mailbox).

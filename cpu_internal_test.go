@@ -1,9 +1,7 @@
 package ctdefer
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -14,28 +12,6 @@ import (
 // it catches), for guarantees that the public API shows only through a
 // race: they read the slot's completion words from
 // inside a handler, where the outcome does not depend on any scheduling.
-
-// mutInternalDomain is a one-CPU Domain, unpinned, with one work whose
-// handler calls probe (on the owner, at the kernel entry or poll that runs
-// it). The test goroutine plays the owner: it has claimed the CPU when this
-// returns, and releases it at cleanup.
-func mutInternalDomain(t *testing.T, probe func(s *slot)) (*Domain, *CPU, Work) {
-	t.Helper()
-	d, err := New(Options{CPUs: []int{0}, Unpinned: true, IPITimeout: time.Hour})
-	require.NoError(t, err)
-	s := &d.slots[0]
-	w, err := d.Register("probe", func(int) { probe(s) })
-	require.NoError(t, err)
-	c, err := d.Claim(0)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = c.Release()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = d.Close(ctx)
-	})
-	return d, c, w
-}
 
 // A deferred delivery's completion (doneSeq, which DeferWait polls) is
 // published after its handler has run, not before. Mutant
@@ -111,13 +87,4 @@ func TestStaleCompletionIsRetired(t *testing.T) {
 	c.UserEnter()
 	require.Equal(t, ticket, s.doneSeq.Load(), "a UserEnter with a waiter keeps doneSeq")
 	c.KernelEnter()
-}
-
-// doneNone never answers a ticket, wherever the sequence is. Mutant
-// done-none-compared.
-func TestDoneNoneReachesNoTicket(t *testing.T) {
-	for _, ticket := range []uint64{0, 1, 2, ctseq.SeqMask / 2, ctseq.SeqMask/2 + 1, ctseq.SeqMask/2 + 2, ctseq.SeqMask} {
-		require.False(t, doneReached(doneNone, ticket), "doneNone against ticket %#x", ticket)
-		require.True(t, doneReached(ticket, ticket), "a completion of the ticket's own entry, %#x", ticket)
-	}
 }

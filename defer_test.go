@@ -52,16 +52,6 @@ func TestDeferToKernelSendsIPI(t *testing.T) {
 	require.Zero(t, st.IPIsInUser, "stats: %v", st)
 }
 
-func TestUserEnterHandlesPendingIPIs(t *testing.T) {
-	cpus, d, cnt, w, o := countingOwner(t, testOptions())
-	requireDefer(t, d, cpus[0], w, "IPI to a CPU in the kernel")
-	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
-	require.Equal(t, 1, cnt.get(cpus[0]), "UserEnter handles pending IPIs before returning to user")
-	st := cpuStats(d, cpus[0])
-	require.Zero(t, st.IPIsInUser, "handled in kernel mode: %v", st)
-	o.do(func(c *ctdefer.CPU) { c.KernelEnter() })
-}
-
 // TestIPILandsInUserMode provokes the inherent race: the sender sees the
 // CPU in the kernel, the CPU returns to user mode, and the IPI is handled at
 // a user-mode Poll. It must be counted, and the work must still run once.
@@ -103,36 +93,6 @@ func TestDeferWaitDeferredAndIPI(t *testing.T) {
 	st := cpuStats(d, cpus[0])
 	require.Equal(t, uint64(200), st.Executed, "stats: %v", st)
 	t.Logf("200 synchronous deliveries: %v", st)
-}
-
-func TestIdleWakesOnIPI(t *testing.T) {
-	cpus, d, cnt, w, o := countingOwner(t, testOptions())
-
-	var idleErr error
-	parked := o.async(func(c *ctdefer.CPU) { idleErr = c.Idle(context.Background()) })
-	waitState(t, d, cpus[0], ctseq.Idle)
-	require.Equal(t, ctdefer.IPI, requireDefer(t, d, cpus[0], w, "Defer to a parked CPU"))
-	select {
-	case <-parked:
-	case <-time.After(5 * time.Second):
-		t.Fatal("a parked CPU was not woken by an IPI")
-	}
-	require.NoError(t, idleErr, "Idle returns nil after a wake-up")
-	require.Equal(t, 1, cnt.get(cpus[0]), "the IPI ran on waking")
-}
-
-func TestIdleReturnsOnContext(t *testing.T) {
-	cpus := twoCPUs(t)
-	d := newDomain(t, testOptions())
-	o := startOwner(t, d, cpus[0])
-	var idleErr error
-	o.do(func(c *ctdefer.CPU) {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		defer cancel()
-		idleErr = c.Idle(ctx)
-		require.Equal(t, ctseq.Kernel, c.State(), "Idle returns in kernel mode")
-	})
-	require.ErrorIs(t, idleErr, context.DeadlineExceeded, "Idle ends with its context")
 }
 
 func TestRemoteSafeRunsOnBehalfOfParkedCPU(t *testing.T) {
@@ -191,115 +151,6 @@ func TestDeferWaitToUnclaimedCPUTimesOut(t *testing.T) {
 	err = d.DeferWait(context.Background(), cpus[1], w)
 	require.ErrorIs(t, err, ctdefer.ErrIPITimeout)
 	require.Contains(t, err.Error(), "no worker has claimed it")
-}
-
-func TestReleaseRunsPendingWork(t *testing.T) {
-	cpus, d, cnt, w, o := countingOwner(t, testOptions())
-	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
-	requireDefer(t, d, cpus[0], w, "deferred while in user")
-	o.stop() // Release from user mode
-	require.NoError(t, o.err, "Release")
-	require.Equal(t, 1, cnt.get(cpus[0]), "Release runs deferred work")
-
-	// Work sent to the released CPU waits in its mailbox for the next Claim.
-	requireDefer(t, d, cpus[0], w)
-	require.Equal(t, 1, cnt.get(cpus[0]))
-	o2 := startOwner(t, d, cpus[0])
-	require.Equal(t, 2, cnt.get(cpus[0]), "Claim runs IPIs posted while the CPU was free")
-	o2.stop()
-}
-
-func TestCloseRefusesAndHandsBack(t *testing.T) {
-	cpus := twoCPUs(t)
-	d, err := ctdefer.New(testOptions())
-	require.NoError(t, err)
-	plain := newCounter()
-	safe := newCounter()
-	wp, err := d.Register("plain", plain.handler)
-	require.NoError(t, err)
-	ws, err := d.Register("safe", safe.handler, ctdefer.RemoteSafe())
-	require.NoError(t, err)
-
-	o := startOwner(t, d, cpus[0])
-	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
-	requireDefer(t, d, cpus[0], wp, "deferred to a live CPU")
-	requireDefer(t, d, cpus[1], wp, "IPI to a CPU nobody claimed")
-	requireDefer(t, d, cpus[1], ws, "remote-safe IPI to a CPU nobody claimed")
-
-	// A synchronous delivery of work that Close will hand back.
-	waitErr := make(chan error)
-	go func() { waitErr <- d.DeferWait(context.Background(), cpus[1], wp) }()
-	require.Eventually(t, func() bool { st := cpuStats(d, cpus[1]); return st.IPIs == 3 }, time.Second, time.Millisecond)
-
-	closed := make(chan error)
-	go func() { closed <- d.Close(context.Background()) }()
-	require.Eventually(t, d.Closed, time.Second, time.Millisecond)
-	requireDeferErr(t, d, cpus[0], wp, ctdefer.ErrClosed, "Defer after Close")
-	_, err = d.Claim(cpus[1])
-	require.ErrorIs(t, err, ctdefer.ErrClosed, "Claim after Close")
-	o.stop() // the worker sees Closing and releases: its deferred work runs
-	err = <-closed
-	require.Equal(t, 1, plain.get(cpus[0]), "the live CPU ran its deferred work at Release")
-	require.Equal(t, 1, safe.get(cpus[1]), "Close ran the remote-safe IPI on behalf of the free CPU")
-	var ue *ctdefer.UndeliveredError
-	require.ErrorAs(t, err, &ue, "Close hands back the rest")
-	require.ErrorIs(t, err, ctdefer.ErrClosed)
-	require.Len(t, ue.Pending, 1)
-	require.Equal(t, cpus[1], ue.Pending[0].CPU)
-	require.Equal(t, "plain", ue.Pending[0].Work.String())
-	require.Equal(t, 0, plain.get(cpus[1]), "handed back, not run")
-	require.ErrorIs(t, <-waitErr, ctdefer.ErrClosed, "DeferWait of work Close handed back")
-	require.ErrorIs(t, d.Close(context.Background()), ctdefer.ErrClosed, "second Close")
-}
-
-func TestCloseWakesParkedCPU(t *testing.T) {
-	cpus := twoCPUs(t)
-	d, err := ctdefer.New(testOptions())
-	require.NoError(t, err)
-	o := startOwner(t, d, cpus[0])
-	var idleErr error
-	parked := o.async(func(c *ctdefer.CPU) { idleErr = c.Idle(context.Background()) })
-	waitState(t, d, cpus[0], ctseq.Idle)
-	closed := make(chan error)
-	go func() { closed <- d.Close(context.Background()) }()
-	<-parked
-	require.ErrorIs(t, idleErr, ctdefer.ErrClosed, "Idle returns ErrClosed when the domain closes")
-	o.stop()
-	require.NoError(t, <-closed)
-}
-
-func TestCloseTimesOutNamingClaimedCPUs(t *testing.T) {
-	cpus := twoCPUs(t)
-	d, err := ctdefer.New(testOptions())
-	require.NoError(t, err)
-	o := startOwner(t, d, cpus[0])
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-	defer cancel()
-	err = d.Close(ctx)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Contains(t, err.Error(), "still claimed")
-	o.stop()
-}
-
-func TestFlushOnEntryRunsEveryWork(t *testing.T) {
-	cpus := twoCPUs(t)
-	d := newDomain(t, testOptions())
-	a, b := newCounter(), newCounter()
-	wa, err := d.Register("a", a.handler)
-	require.NoError(t, err)
-	_, err = d.Register("b", b.handler)
-	require.NoError(t, err)
-	o := startOwner(t, d, cpus[0], ctdefer.FlushOnEntry())
-	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
-	requireDefer(t, d, cpus[0], wa)
-	o.do(func(c *ctdefer.CPU) { c.KernelEnter() })
-	require.Equal(t, 1, a.get(cpus[0]), "the deferred work ran")
-	require.Equal(t, 1, b.get(cpus[0]), "FlushOnEntry runs every registered work")
-	o.do(func(c *ctdefer.CPU) { c.UserEnter(); c.KernelEnter() })
-	require.Equal(t, 2, b.get(cpus[0]), "at every entry")
-	st := cpuStats(d, cpus[0])
-	require.Equal(t, uint64(2), st.Flushes, "stats: %v", st)
-	require.Zero(t, st.IPIs, "stats: %v", st)
 }
 
 // TestExactlyOnceTwoSenders: two pinned workers move between user, kernel
@@ -405,12 +256,6 @@ func TestExactlyOnceTwoSenders(t *testing.T) {
 	t.Logf("%d items: %v", 2*items, st)
 }
 
-func waitState(t testing.TB, d *ctdefer.Domain, cpu int, want ctseq.State) {
-	t.Helper()
-	require.Eventually(t, func() bool { return d.State(cpu) == want },
-		5*time.Second, 50*time.Microsecond, "CPU %d never reached %v", cpu, want)
-}
-
 func TestSendWaitsOnlyForIPIs(t *testing.T) {
 	opts := testOptions()
 	opts.IPITimeout = 5 * time.Second
@@ -465,4 +310,75 @@ func TestOnBehalfShowsKernelStretch(t *testing.T) {
 	require.Equal(t, (before.Seq()+2)&ctseq.SeqMask, after.Seq(), "two transitions: IdleExit and IdleEnter")
 	cancel()
 	<-parked
+}
+
+// A CPU claimed with AlwaysIPI gets every delivery as an IPI, even in user
+// mode. Mutant fast-path-ignores-policy.
+func TestAlwaysIPIInUserMode(t *testing.T) {
+	d := mutDomain(t)
+	cnt := newCounter()
+	w, err := d.Register("count", cnt.handler)
+	require.NoError(t, err)
+	o := startOwner(t, d, 0, ctdefer.AlwaysIPI())
+	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
+	require.Equal(t, ctdefer.IPI, requireDefer(t, d, 0, w), "AlwaysIPI: an IPI, not a deferral")
+	snap, err := d.Snapshot(0)
+	require.NoError(t, err)
+	require.Zero(t, snap.Work(), "no work bit set in the word of an AlwaysIPI CPU")
+	o.do(func(c *ctdefer.CPU) { require.True(t, c.Poll(), "the IPI interrupts user mode at a poll") })
+	require.Equal(t, 1, cnt.get(0))
+	o.do(func(c *ctdefer.CPU) { c.KernelEnter() })
+	require.Equal(t, 1, cnt.get(0), "and runs once")
+}
+
+// Item 10: every phase of a wait honours ctx, the spin phase included.
+func TestWaitHonoursContextWhileSpinning(t *testing.T) {
+	d := edgeDomain(t, func(o *ctdefer.Options) { o.SpinWait = 10 * time.Second })
+	w, err := d.Register("w", func(int) {})
+	require.NoError(t, err)
+	_ = startOwner(t, d, 0) // in the kernel, never polls while the test waits
+	for name, call := range map[string]func(context.Context) error{
+		"DeferWait": func(ctx context.Context) error { return d.DeferWait(ctx, 0, w) },
+		"IPI":       func(ctx context.Context) error { return d.IPI(ctx, 0, w) },
+		"Send":      func(ctx context.Context) error { _, err := d.Send(ctx, 0, w); return err },
+	} {
+		start := time.Now()
+		err := call(ctxWithin(t, 50*time.Millisecond))
+		// The old code returned after the whole 10 s spin; anything near
+		// 50 ms passes, and 5 s leaves room for a very busy machine.
+		require.Less(t, time.Since(start), 5*time.Second, "%s spun past its context", name)
+		require.ErrorIs(t, err, context.DeadlineExceeded, name)
+
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(20*time.Millisecond, cancel)
+		start = time.Now()
+		err = call(ctx)
+		require.Less(t, time.Since(start), 5*time.Second, "%s spun past its cancellation", name)
+		require.ErrorIs(t, err, context.Canceled, name)
+	}
+}
+
+// Item 11: the caller's deadline gives context.DeadlineExceeded; the
+// library's own IPITimeout gives ErrIPITimeout; each names its method.
+func TestWaitErrorsNameTheirCause(t *testing.T) {
+	d := edgeDomain(t, func(o *ctdefer.Options) { o.IPITimeout = 20 * time.Millisecond })
+	w, err := d.Register("w", func(int) {})
+	require.NoError(t, err)
+	_ = startOwner(t, d, 0) // in the kernel, never polls while the test waits
+	calls := map[string]func(context.Context) error{
+		"DeferWait": func(ctx context.Context) error { return d.DeferWait(ctx, 0, w) },
+		"IPI":       func(ctx context.Context) error { return d.IPI(ctx, 0, w) },
+		"Send":      func(ctx context.Context) error { _, err := d.Send(ctx, 0, w); return err },
+	}
+	for name, call := range calls {
+		err := call(ctxWithin(t, 10*time.Millisecond))
+		require.ErrorIs(t, err, context.DeadlineExceeded, "%s: the caller's deadline", name)
+		require.NotErrorIs(t, err, ctdefer.ErrIPITimeout, name)
+		require.Contains(t, err.Error(), "ctdefer: "+name+"(", "the error names the method")
+
+		err = call(context.Background())
+		require.ErrorIs(t, err, ctdefer.ErrIPITimeout, "%s: the library's own timeout", name)
+		require.NotErrorIs(t, err, context.DeadlineExceeded, name)
+		require.Contains(t, err.Error(), "ctdefer: "+name+"(", "the error names the method")
+	}
 }

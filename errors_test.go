@@ -2,9 +2,9 @@ package ctdefer_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -112,72 +112,58 @@ func TestDeferErrors(t *testing.T) {
 	require.ErrorIs(t, err, ctdefer.ErrClosed)
 }
 
-// recoverMisuse runs f and returns the *MisuseError it panicked with.
-func recoverMisuse(f func()) (me *ctdefer.MisuseError) {
-	defer func() {
-		r := recover()
-		err, _ := r.(error)
-		errors.As(err, &me)
-	}()
-	f()
-	return nil
-}
+// TestBadCPUWording checks that a bad CPU's *ArgError reads as one
+// sentence about what is wrong: a CPU listed twice is not "not in the
+// domain" (a sentinel's text once said so, whatever the cause).
+func TestBadCPUWording(t *testing.T) {
+	_, err := ctdefer.New(ctdefer.Options{CPUs: []int{0, 0}, Unpinned: true})
+	require.ErrorIs(t, err, ctdefer.ErrInvalid, "New with a CPU listed twice")
+	require.Equal(t, "ctdefer.New: opts.CPUs [0 0]: CPU 0 listed twice: invalid argument", err.Error(),
+		"the error says what is wrong with the list, and nothing it is not")
 
-func TestDebugWrongThreadPanics(t *testing.T) {
-	cpus := twoCPUs(t)
-	d := newDomain(t, testOptions()) // Debug on
-	var c *ctdefer.CPU
-	o := startOwner(t, d, cpus[0])
-	o.do(func(x *ctdefer.CPU) { c = x })
-	// This goroutine is not the owner's thread.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	me := recoverMisuse(func() { c.KernelEnter() })
-	require.NotNil(t, me, "an owner call from another thread must panic in debug mode")
-	require.Equal(t, "wrong thread", me.Reason)
-	require.Equal(t, "CPU.KernelEnter", me.Method)
-	require.Equal(t, cpus[0], me.CPU)
-	require.Contains(t, me.Error(), "thread", "both thread ids are named")
-	me = recoverMisuse(func() { c.UserEnter() })
-	require.Equal(t, "wrong thread", me.Reason)
-}
+	_, err = ctdefer.New(ctdefer.Options{CPUs: []int{1, -2}, Unpinned: true})
+	require.ErrorIs(t, err, ctdefer.ErrInvalid, "New with a negative CPU")
+	require.Equal(t, "ctdefer.New: opts.CPUs [1 -2]: CPU -2 out of range [0, 65535]: invalid argument", err.Error())
 
-func TestDebugDangerZone(t *testing.T) {
-	cpus := twoCPUs(t)
-	d := newDomain(t, testOptions())
-	var guarded ctdefer.Work
-	var caught *ctdefer.MisuseError
-	// "first" runs before "guarded" (lower bit) and touches state that
-	// "guarded" brings up to date: a danger-zone bug.
-	first, err := d.Register("first", func(cpu int) {
-		caught = recoverMisuse(func() { guarded.AssertFlushed(cpu) })
-	})
+	_, err = ctdefer.New(ctdefer.Options{CPUs: []int{}, Unpinned: true})
+	require.ErrorIs(t, err, ctdefer.ErrInvalid, "New with an empty list")
+	require.Equal(t, "ctdefer.New: opts.CPUs []: empty CPU list: invalid argument", err.Error())
+
+	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0, 1}, Unpinned: true})
 	require.NoError(t, err)
-	guarded, err = d.Register("guarded", func(int) {})
+	w, err := d.Register("bump", func(int) {})
 	require.NoError(t, err)
-	o := startOwner(t, d, cpus[0])
-	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
-	requireDefer(t, d, cpus[0], guarded)
-	requireDefer(t, d, cpus[0], first)
-	o.do(func(c *ctdefer.CPU) {
-		c.KernelEnter()
-		require.NotPanics(t, func() { guarded.AssertFlushed(cpus[0]) }, "after the drain the state is fresh")
-	})
-	require.NotNil(t, caught, "touching guarded state before its drain must panic")
-	require.Equal(t, "danger zone", caught.Reason)
-	require.Contains(t, caught.Error(), "guarded", "names the work")
-	require.Contains(t, caught.Error(), "errors_test.go", "names the caller")
+	_, err = d.Defer(5, w)
+	require.ErrorIs(t, err, ctdefer.ErrInvalid, "Defer to a CPU outside the domain")
+	require.Equal(t, "ctdefer.Domain.Defer: cpu 5: not one of the domain's CPUs 0-1: invalid argument", err.Error())
+	_, err = d.Claim(7)
+	require.ErrorIs(t, err, ctdefer.ErrInvalid, "Claim of a CPU outside the domain")
+	require.Contains(t, err.Error(), "ctdefer.Domain.Claim: cpu 7: not one of the domain's CPUs 0-1", "Claim names the CPU and the domain's list")
 }
 
-// requireArgError checks that err is an *ArgError of call about arg whose
-// reason contains reason, and that it wraps ErrInvalid.
-func requireArgError(t *testing.T, err error, call, arg, reason string) {
-	t.Helper()
-	require.ErrorIs(t, err, ctdefer.ErrInvalid)
-	var ae *ctdefer.ArgError
-	require.ErrorAs(t, err, &ae)
-	require.Equal(t, call, ae.Call)
-	require.Equal(t, arg, ae.Arg)
-	require.Contains(t, ae.Reason, reason)
-	require.Contains(t, err.Error(), call, "the message names the call")
+// Item 17: validation errors name the method that was called.
+func TestValidationErrorsNameTheMethod(t *testing.T) {
+	d := edgeDomain(t)
+	w, err := d.Register("w", func(int) {})
+	require.NoError(t, err)
+	ctx := context.Background()
+	for name, err := range map[string]error{
+		"Defer":     func() error { _, err := d.Defer(7, w); return err }(),
+		"DeferWait": d.DeferWait(ctx, 7, w),
+		"Send":      func() error { _, err := d.Send(ctx, 7, w); return err }(),
+		"IPI":       d.IPI(ctx, 7, w),
+		"Claim":     func() error { _, err := d.Claim(7); return err }(),
+	} {
+		require.ErrorIs(t, err, ctdefer.ErrInvalid, name)
+		require.True(t, strings.HasPrefix(err.Error(), "ctdefer.Domain."+name+": cpu 7: "), "%s: %v", name, err)
+	}
+	for name, err := range map[string]error{
+		"Defer":     func() error { _, err := d.Defer(0, ctdefer.Work{}); return err }(),
+		"DeferWait": d.DeferWait(ctx, 0, ctdefer.Work{}),
+		"Send":      func() error { _, err := d.Send(ctx, 0, ctdefer.Work{}); return err }(),
+		"IPI":       d.IPI(ctx, 0, ctdefer.Work{}),
+	} {
+		require.ErrorIs(t, err, ctdefer.ErrInvalid, name)
+		require.True(t, strings.HasPrefix(err.Error(), "ctdefer.Domain."+name+": "), "%s: %v", name, err)
+	}
 }

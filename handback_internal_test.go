@@ -1,39 +1,13 @@
 package ctdefer
 
 import (
-	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctdefer/ctdefer/ctseq"
 )
-
-// internalDomain is a Domain over CPUs 0 and 1, unpinned, whose waits never
-// time out by themselves; cleanup closes it with a short deadline.
-func internalDomain(t testing.TB) *Domain {
-	t.Helper()
-	d, err := New(Options{CPUs: []int{0, 1}, Unpinned: true, IPITimeout: time.Hour})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = d.Close(ctx)
-	})
-	return d
-}
-
-// handBackDomain is internalDomain with one work, for tests of the
-// hand-back log that drive it directly (handback.go).
-func handBackDomain(t testing.TB) (*Domain, *slot, Work) {
-	t.Helper()
-	d := internalDomain(t)
-	w, err := d.Register("w", func(int) {})
-	require.NoError(t, err)
-	return d, &d.slots[0], w
-}
 
 // A completed wait is matched with the hand-backs made since its delivery
 // began, by slot, kind, completion and bit, and with nothing else: not with

@@ -3,7 +3,6 @@ package ctdefer_test
 import (
 	"context"
 	"log/slog"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -12,13 +11,6 @@ import (
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/host"
 )
-
-// withGOMAXPROCS sets GOMAXPROCS for the rest of the test. The package's
-// tests do not run in parallel, so nothing else sees it.
-func withGOMAXPROCS(t *testing.T, n int) {
-	prev := runtime.GOMAXPROCS(n)
-	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
-}
 
 // A claim that leaves no P for other goroutines succeeds by default, and is
 // counted in Stats.NoHeadroom and logged with the numbers; one that leaves

@@ -79,19 +79,3 @@ func TestReclaimPublishesCompletions(t *testing.T) {
 		require.ErrorIs(t, p.Err, ErrOwnerGone)
 	}
 }
-
-// claimBack claims cpu on the calling goroutine once the runtime can tell
-// that its previous owner's thread has ended (the Claim takes it back).
-func claimBack(t *testing.T, d *Domain, cpu int) *CPU {
-	t.Helper()
-	for end := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Microsecond) {
-		c, err := d.Claim(cpu)
-		if err == nil {
-			return c
-		}
-		require.ErrorIs(t, err, ErrCPUBusy, "Claim(%d)", cpu)
-		if time.Now().After(end) {
-			t.Fatalf("CPU %d: the exited owner was not found within 10s", cpu)
-		}
-	}
-}

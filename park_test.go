@@ -2,7 +2,6 @@ package ctdefer_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -10,30 +9,13 @@ import (
 	"github.com/ctdefer/ctdefer"
 )
 
-// hookCtx is a context whose Err runs hook the first time it is called while
-// armed. A parked owner checks its context in every round of its park loop,
-// after the mailbox and closed checks and before it sleeps: the hook makes
-// a delivery land exactly there.
-type hookCtx struct {
-	context.Context
-	armed atomic.Bool
-	hook  func()
-}
-
-func (c *hookCtx) Err() error {
-	if c.armed.CompareAndSwap(true, false) {
-		c.hook()
-	}
-	return c.Context.Err()
-}
-
 // An IPI posted (and its wake-up sent) after the parked owner has checked
 // its mailbox, but before it sleeps, is not lost: the owner read the futex
 // value before the checks, so the wake-up's bump makes its sleep return at
 // once. This catches a futex read moved to just before the sleep (mutant
 // futex-read-after-check) in the ordinary build; a read moved anywhere else
 // after the mailbox check is caught by TestInjectWakeUpAfterParkCheck
-// (mailbox_inject_test.go, under the ctdefer_explore tag), which the
+// (mailbox_internal_test.go, under the ctdefer_explore tag), which the
 // catalogue names.
 func TestParkedOwnerSeesIPIPostedBeforeItSleeps(t *testing.T) {
 	d := mutDomain(t)

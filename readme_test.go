@@ -11,10 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// tourFile is the program the README's tour shows; go vet ./... and
-// go build ./... compile it, so the tour compiles as written.
-const tourFile = "examples/tour/main.go"
-
 // TestReadmeTourMatchesExample keeps the README's tour and examples/tour in
 // sync: the README's Go block that starts with the tour's package comment
 // must be the file, byte for byte. Edit the file, then paste it into the
@@ -59,24 +55,4 @@ func TestReadmeTourUsesPublicAPI(t *testing.T) {
 			"%s imports %s: the tour uses only the standard library and this module", tourFile, p)
 		require.NotContains(t, p+"/", "/internal/", "%s imports %s, which a user cannot import", tourFile, p)
 	}
-}
-
-// goBlocks returns the contents of the ```go fenced blocks of a Markdown
-// text, each ending with a newline.
-func goBlocks(md string) []string {
-	var blocks []string
-	var cur *strings.Builder
-	for _, line := range strings.SplitAfter(md, "\n") {
-		trimmed := strings.TrimRight(line, "\r\n")
-		switch {
-		case cur == nil && trimmed == "```go":
-			cur = &strings.Builder{}
-		case cur != nil && trimmed == "```":
-			blocks = append(blocks, cur.String())
-			cur = nil
-		case cur != nil:
-			cur.WriteString(line)
-		}
-	}
-	return blocks
 }

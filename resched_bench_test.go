@@ -1,7 +1,6 @@
 package ctdefer_test
 
 import (
-	"sync/atomic"
 	"testing"
 
 	"github.com/ctdefer/ctdefer"
@@ -11,33 +10,6 @@ import (
 // undisturbing delivery, in one run. The owner sits in user mode on the
 // first test CPU; "Polled" variants have it poll and clear in a loop, so
 // every request also moves the line to the owner and back.
-
-// benchReschedTarget claims the first test CPU on an owner goroutine, in
-// user mode, and returns the domain, the CPU and a registered no-op work.
-func benchReschedTarget(b *testing.B) (*ctdefer.Domain, int, ctdefer.Work, *owner) {
-	b.Helper()
-	opts := testOptions()
-	opts.Debug = false
-	d := newDomain(b, opts)
-	w, err := d.Register("nop", func(int) {})
-	if err != nil {
-		b.Fatal(err)
-	}
-	cpu := d.CPUs()[0]
-	o := startOwner(b, d, cpu)
-	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
-	return d, cpu, w, o
-}
-
-func benchResched(b *testing.B, level ctdefer.ReschedLevel) {
-	d, cpu, _, _ := benchReschedTarget(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := d.Resched(cpu, level); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
 
 // BenchmarkDomainReschedLazy: one atomic Or.
 func BenchmarkDomainReschedLazy(b *testing.B) { benchResched(b, ctdefer.ReschedLazy) }
@@ -69,17 +41,6 @@ func BenchmarkDomainDeferUser(b *testing.B) {
 			}
 		})
 	}
-}
-
-// pollingOwner makes the owner loop on poll until the benchmark ends.
-func pollingOwner(b *testing.B, o *owner, poll func(c *ctdefer.CPU)) {
-	var stop atomic.Bool
-	ran := o.async(func(c *ctdefer.CPU) {
-		for !stop.Load() { // load: until the benchmark ends
-			poll(c)
-		}
-	})
-	b.Cleanup(func() { stop.Store(true); <-ran }) // store: end the owner's loop
 }
 
 // BenchmarkDomainReschedFullPolled: the owner honours each request at its

@@ -14,21 +14,6 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 )
 
-// reschedOwner returns a domain and an owner of its first test CPU, in
-// kernel mode.
-func reschedOwner(t *testing.T, opts ctdefer.Options) (*ctdefer.Domain, int, *owner) {
-	t.Helper()
-	cpu := twoCPUs(t)[0]
-	d := newDomain(t, opts)
-	return d, cpu, startOwner(t, d, cpu)
-}
-
-// requireResched sends a request and fails the test on error.
-func requireResched(t *testing.T, d *ctdefer.Domain, cpu int, level ctdefer.ReschedLevel) {
-	t.Helper()
-	require.NoError(t, d.Resched(cpu, level), "Resched(%d, %v)", cpu, level)
-}
-
 func TestReschedLevelString(t *testing.T) {
 	require.Equal(t, "none", ctdefer.ReschedNone.String())
 	require.Equal(t, "lazy", ctdefer.ReschedLazy.String())
@@ -109,21 +94,6 @@ func TestReschedFullAndLazyClearAsFull(t *testing.T) {
 		require.Equal(t, ctdefer.ReschedFull, c.ClearResched(), "merged requests clear as the strongest")
 		require.False(t, c.NeedReschedBeforeUser(), "one clear takes both levels")
 	})
-}
-
-// idleAsync parks the owner and waits until it is idle; the channel
-// returns Idle's result.
-func idleAsync(t *testing.T, d *ctdefer.Domain, cpu int, o *owner) <-chan error {
-	t.Helper()
-	res := make(chan error, 1)
-	o.async(func(c *ctdefer.CPU) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		res <- c.Idle(ctx)
-	})
-	require.Eventually(t, func() bool { return d.State(cpu) == ctseq.Idle },
-		5*time.Second, time.Millisecond, "the owner parks")
-	return res
 }
 
 func TestReschedFullWakesParkedCPU(t *testing.T) {

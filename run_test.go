@@ -2,50 +2,17 @@ package ctdefer_test
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctdefer/ctdefer"
 )
-
-// goWorkerEnds runs a Go worker on CPU 0 that enters user mode, has work
-// deferred to it, and then ends its loop with end (return, runtime.Goexit,
-// its own Release). It checks that the CPU was released: the deferred work
-// ran (Release drains it), Close has nothing to hand back, the CPU is free.
-func goWorkerEnds(t *testing.T, end func(c *ctdefer.CPU)) *logRecorder {
-	t.Helper()
-	logger, rec := newLogger()
-	d := edgeDomain(t, func(o *ctdefer.Options) { o.Logger = logger })
-	cnt := newCounter()
-	w, err := d.Register("w", cnt.handler)
-	require.NoError(t, err)
-	inUser, deferred := make(chan struct{}), make(chan struct{})
-	require.NoError(t, d.Go(0, func(c *ctdefer.CPU) {
-		c.UserEnter()
-		close(inUser)
-		<-deferred
-		end(c)
-	}))
-	<-inUser
-	require.Equal(t, ctdefer.Deferred, requireDefer(t, d, 0, w))
-	close(deferred)
-	var cerr error
-	within(t, "Close", func() { cerr = d.Close(context.Background()) })
-	require.NoError(t, cerr, "the worker released its CPU: nothing handed back, no owner lost")
-	require.Equal(t, 1, cnt.get(0), "Release ran the work deferred before the loop ended")
-	require.False(t, d.Claimed(0))
-	require.Zero(t, d.Stats().OwnersGone)
-	return rec
-}
 
 // Go releases the CPU when the loop returns.
 // Mutant caught: go-no-release.
@@ -90,10 +57,6 @@ func TestGoReturnsClaimError(t *testing.T) {
 	require.Empty(t, ran, "the loop never ran")
 }
 
-// goPanicChild is the environment variable that makes
-// TestGoReleasesOnPanic's child process run the panicking worker.
-const goPanicChild = "CTDEFER_TEST_GO_PANIC_CHILD"
-
 // A loop that panics: Go releases the CPU (the pending deferred work runs,
 // the CPU is free) before the panic goes on and ends the program with the
 // loop's own stack. The panic must end a process, so a child runs it.
@@ -119,44 +82,3 @@ func TestGoReleasesOnPanic(t *testing.T) {
 	require.Contains(t, s, "goPanicWorker.func", "with the loop's stack")
 	require.Less(t, strings.Index(s, "released: claimed=false"), strings.Index(s, "panic: boom"), "release first")
 }
-
-// goPanicWorker is the child's side of TestGoReleasesOnPanic: it prints
-// what it sees to stdout and never returns (the panic ends the process).
-func goPanicWorker() {
-	var d *ctdefer.Domain
-	logger := slog.New(handlerFunc(func(r slog.Record) {
-		if strings.Contains(r.Message, "worker loop panicked") {
-			fmt.Printf("released: claimed=%v\n", d.Claimed(0))
-		}
-	}))
-	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true, Logger: logger})
-	if err != nil {
-		panic(err)
-	}
-	w, err := d.Register("w", func(cpu int) { fmt.Printf("work ran on CPU %d\n", cpu) })
-	if err != nil {
-		panic(err)
-	}
-	if err := d.Go(0, func(c *ctdefer.CPU) {
-		c.UserEnter()
-		if how, err := d.Defer(0, w); err != nil || how != ctdefer.Deferred {
-			panic(fmt.Sprint("Defer: ", how, err))
-		}
-		panic("boom in the loop")
-	}); err != nil {
-		panic(err)
-	}
-	// The worker's panic ends the process; if it does not (a Go that
-	// swallows it), say so and exit cleanly, which the parent reports.
-	time.Sleep(hangLimit)
-	fmt.Println("the loop's panic did not end the process")
-	os.Exit(0)
-}
-
-// handlerFunc is a slog.Handler that calls a function for each record.
-type handlerFunc func(slog.Record)
-
-func (h handlerFunc) Enabled(context.Context, slog.Level) bool      { return true }
-func (h handlerFunc) Handle(_ context.Context, r slog.Record) error { h(r); return nil }
-func (h handlerFunc) WithAttrs([]slog.Attr) slog.Handler            { return h }
-func (h handlerFunc) WithGroup(string) slog.Handler                 { return h }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/percpu"
 )
 
@@ -34,4 +35,13 @@ func TestSlotLayout(t *testing.T) {
 func TestSlot64BitAlignment(t *testing.T) {
 	require.Empty(t, percpu.Misaligned64(reflect.TypeFor[slot]()), "64-bit atomics not 8-byte aligned")
 	require.Empty(t, percpu.Misaligned64(reflect.TypeFor[Domain]()), "64-bit atomics not 8-byte aligned")
+}
+
+// doneNone never answers a ticket, wherever the sequence is. Mutant
+// done-none-compared.
+func TestDoneNoneReachesNoTicket(t *testing.T) {
+	for _, ticket := range []uint64{0, 1, 2, ctseq.SeqMask / 2, ctseq.SeqMask/2 + 1, ctseq.SeqMask/2 + 2, ctseq.SeqMask} {
+		require.False(t, doneReached(doneNone, ticket), "doneNone against ticket %#x", ticket)
+		require.True(t, doneReached(ticket, ticket), "a completion of the ticket's own entry, %#x", ticket)
+	}
 }
