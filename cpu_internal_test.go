@@ -14,8 +14,8 @@ import (
 // inside a handler, where the outcome does not depend on any scheduling.
 
 // A deferred delivery's completion (doneSeq, which DeferWait polls) is
-// published after its handler has run, not before. Mutant
-// completion-before-drain.
+// published after its handler has run, not before.
+// Mutant caught: completion-before-drain.
 func TestDeferredCompletionAfterHandler(t *testing.T) {
 	var during []uint64 // doneSeq seen by the handler
 	d, c, w := mutInternalDomain(t, func(s *slot) { during = append(during, s.doneSeq.Load()) })
@@ -36,8 +36,8 @@ func TestDeferredCompletionAfterHandler(t *testing.T) {
 
 // An IPI's completion (ipiDone, which IPI, Send and DeferWait poll) is
 // published after its handler has run, and is the generation the post
-// returned: the claim advanced the mailbox's generation. Mutants
-// ipi-completion-before-drain and claim-keeps-generation.
+// returned: the claim advanced the mailbox's generation.
+// Mutants caught: ipi-completion-before-drain, claim-keeps-generation.
 func TestIPICompletionAfterHandler(t *testing.T) {
 	var during []uint64 // ipiDone seen by the handler
 	d, c, w := mutInternalDomain(t, func(s *slot) { during = append(during, s.ipiDone.Load()) })
@@ -60,7 +60,7 @@ func TestIPICompletionAfterHandler(t *testing.T) {
 // retires doneSeq at a UserEnter that finds no waiter (retireDone). The
 // stale value here is the next ticket plus 8: what a completion published
 // SeqMask+1 - 8 transitions before that ticket reads as, a little "ahead" of
-// it. Mutant done-never-retired.
+// it.
 // Mutants caught: done-never-retired, done-retired-under-waiter.
 func TestStaleCompletionIsRetired(t *testing.T) {
 	var ran int

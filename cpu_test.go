@@ -20,8 +20,8 @@ import (
 // KernelEnter runs the work deferred while the CPU was in user mode first,
 // then the IPIs posted meanwhile, as documented: a deferred flush of kernel
 // state comes before any kernel-mode code, IPI handlers included. The owner
-// is driven step by step; the order is what the handlers recorded. Mutant
-// kernelenter-ipis-first.
+// is driven step by step; the order is what the handlers recorded.
+// Mutant caught: kernelenter-ipis-first.
 func TestKernelEnterRunsDeferredWorkBeforeIPIs(t *testing.T) {
 	d := edgeDomain(t)
 	var mu sync.Mutex
@@ -52,7 +52,8 @@ func TestKernelEnterRunsDeferredWorkBeforeIPIs(t *testing.T) {
 // while one runs would end without waiting for it. The handler records the
 // CPU's state as an observer (Domain.State) sees it. The IPI is sent only
 // once the owner is parked, so that it is the wake-up, not a pending IPI
-// that Idle handles without parking. Mutant idle-ipis-before-exit.
+// that Idle handles without parking.
+// Mutant caught: idle-ipis-before-exit.
 func TestIdleRunsWakingIPIsInKernelMode(t *testing.T) {
 	d := edgeDomain(t)
 	var seen ctseq.State
@@ -98,6 +99,7 @@ func TestDeferFastPathHasNoCall(t *testing.T) {
 
 // The hot paths allocate nothing: Defer to a CPU in user mode, KernelEnter
 // with and without deferred work, UserEnter, Poll.
+// Mutants caught: none.
 func TestZeroAllocHotPaths(t *testing.T) {
 	cpus := twoCPUs(t)
 	opts := testOptions()
@@ -125,7 +127,8 @@ func TestZeroAllocHotPaths(t *testing.T) {
 
 // UserEnter runs the IPIs already posted while the CPU is still in the
 // kernel (the kernel's exit-to-user work loop): a handler must never find
-// the CPU in user mode. Mutant ipi-after-user-enter.
+// the CPU in user mode.
+// Mutant caught: ipi-after-user-enter.
 func TestUserEnterRunsIPIsInKernel(t *testing.T) {
 	d := mutDomain(t)
 	var seen []ctseq.State // appended by the handler, on the owner; read after o.do
@@ -141,7 +144,8 @@ func TestUserEnterRunsIPIsInKernel(t *testing.T) {
 }
 
 // Under FlushOnEntry a delivery sets no bit, yet the next kernel entry runs
-// it. Mutant flush-on-entry-needs-bits.
+// it.
+// Mutant caught: flush-on-entry-needs-bits.
 func TestFlushOnEntryRunsDeferredWork(t *testing.T) {
 	d := mutDomain(t)
 	cnt := newCounter()
@@ -155,7 +159,7 @@ func TestFlushOnEntryRunsDeferredWork(t *testing.T) {
 }
 
 // Release from user mode runs the work deferred since the last entry.
-// Mutant release-skips-drain.
+// Mutant caught: release-skips-drain.
 func TestReleaseRunsDeferredWork(t *testing.T) {
 	d := mutDomain(t)
 	cnt := newCounter()
@@ -172,8 +176,8 @@ func TestReleaseRunsDeferredWork(t *testing.T) {
 
 // Release runs the IPIs posted before it, and runs them while the CPU is
 // still claimed: grace periods skip unclaimed CPUs, so a handler run after
-// the unclaim would run unseen. Mutants release-skips-ipis and
-// unclaim-before-last-ipis.
+// the unclaim would run unseen.
+// Mutants caught: release-skips-ipis, unclaim-before-last-ipis.
 func TestReleaseRunsIPIsWhileClaimed(t *testing.T) {
 	d := mutDomain(t)
 	var claimed []bool // appended by the handler, on the owner; read after o.stop
@@ -188,7 +192,7 @@ func TestReleaseRunsIPIsWhileClaimed(t *testing.T) {
 }
 
 // Claim runs the IPIs posted while no worker held the CPU before it returns.
-// Mutant claim-skips-waiting-ipis.
+// Mutant caught: claim-skips-waiting-ipis.
 func TestClaimRunsIPIsPostedWhileFree(t *testing.T) {
 	d := mutDomain(t)
 	cnt := newCounter()
@@ -200,6 +204,9 @@ func TestClaimRunsIPIsPostedWhileFree(t *testing.T) {
 	require.Equal(t, 1, cnt.get(0), "Claim ran the waiting IPI before it returned")
 }
 
+// UserEnter handles the IPIs pending for the CPU in kernel mode, before it
+// returns to user.
+// Mutants caught: none.
 func TestUserEnterHandlesPendingIPIs(t *testing.T) {
 	cpus, d, cnt, w, o := countingOwner(t, testOptions())
 	requireDefer(t, d, cpus[0], w, "IPI to a CPU in the kernel")
@@ -210,6 +217,8 @@ func TestUserEnterHandlesPendingIPIs(t *testing.T) {
 	o.do(func(c *ctdefer.CPU) { c.KernelEnter() })
 }
 
+// An IPI wakes a parked owner: Idle returns nil and the IPI has run.
+// Mutants caught: none.
 func TestIdleWakesOnIPI(t *testing.T) {
 	cpus, d, cnt, w, o := countingOwner(t, testOptions())
 
@@ -226,6 +235,8 @@ func TestIdleWakesOnIPI(t *testing.T) {
 	require.Equal(t, 1, cnt.get(cpus[0]), "the IPI ran on waking")
 }
 
+// Idle ends with its context's error, and returns in kernel mode.
+// Mutants caught: none.
 func TestIdleReturnsOnContext(t *testing.T) {
 	cpus := twoCPUs(t)
 	d := newDomain(t, testOptions())
@@ -240,6 +251,9 @@ func TestIdleReturnsOnContext(t *testing.T) {
 	require.ErrorIs(t, idleErr, context.DeadlineExceeded, "Idle ends with its context")
 }
 
+// Release runs the work deferred to the owner, and work sent to a released
+// CPU waits in its mailbox for the next Claim.
+// Mutants caught: none.
 func TestReleaseRunsPendingWork(t *testing.T) {
 	cpus, d, cnt, w, o := countingOwner(t, testOptions())
 	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
@@ -256,6 +270,9 @@ func TestReleaseRunsPendingWork(t *testing.T) {
 	o2.stop()
 }
 
+// An owner that claimed with FlushOnEntry runs every registered work at each
+// kernel entry, whether or not it was deferred.
+// Mutants caught: none.
 func TestFlushOnEntryRunsEveryWork(t *testing.T) {
 	cpus := twoCPUs(t)
 	d := newDomain(t, testOptions())
@@ -279,6 +296,7 @@ func TestFlushOnEntryRunsEveryWork(t *testing.T) {
 
 // Item 1: Release from user mode under FlushOnEntry runs the work deferred
 // since the last kernel entry, and the DeferWait for it returns.
+// Mutants caught: none.
 func TestReleaseUnderFlushOnEntryRunsDeferredWork(t *testing.T) {
 	d := edgeDomain(t)
 	cnt := newCounter()
@@ -352,6 +370,7 @@ func TestPanickingNeighbourPublishesCompletions(t *testing.T) {
 
 // Item 7, poll in user mode: a panic at a Poll leaves the CPU in the mode
 // the Poll interrupted.
+// Mutants caught: none.
 func TestPanicAtUserPollReturnsToUser(t *testing.T) {
 	d := edgeDomain(t)
 	boom, err := d.Register("boom", func(int) { panic("boom") })
@@ -369,6 +388,7 @@ func TestPanicAtUserPollReturnsToUser(t *testing.T) {
 
 // Item 8: a panic inside Release still releases the CPU; the panic then
 // reaches the owner.
+// Mutants caught: none.
 func TestReleasePanicStillReleases(t *testing.T) {
 	d := edgeDomain(t)
 	boom, err := d.Register("boom", func(int) { panic("boom") })
@@ -400,6 +420,7 @@ func TestReleasePanicStillReleases(t *testing.T) {
 
 // Item 12: a goroutine that owns a CPU cannot claim another one, in this
 // Domain or another.
+// Mutants caught: none.
 func TestClaimByAnOwnerIsRefused(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("an owner is recognised by its thread ID, which only Linux gives without cgo")
@@ -424,7 +445,8 @@ func TestClaimByAnOwnerIsRefused(t *testing.T) {
 // panics, naming itself and "after Release", with or without Options.Debug,
 // and leaves the word as Release left it (Kernel, same sequence); a Defer
 // then still goes to the mailbox, and the next Claim finds the CPU in
-// kernel mode and can use it. Mutant released-handle-unchecked.
+// kernel mode and can use it.
+// Mutant caught: released-handle-unchecked.
 func TestCPUAfterReleasePanics(t *testing.T) {
 	methods := []struct {
 		name string
@@ -493,8 +515,8 @@ func TestCPUAfterReleasePanics(t *testing.T) {
 // worker releases the CPU and Close finds nothing to hand back; an owner
 // that claimed the CPU itself is found gone by the next waiter's slow path,
 // and that waiter's work is handed back with ErrOwnerGone. Both paths of
-// the batch: deferred to the kernel entry, and IPIs at a Poll. Mutants
-// drain-goexit-loses-rest and completion-skipped-on-panic.
+// the batch: deferred to the kernel entry, and IPIs at a Poll.
+// Mutants caught: completion-skipped-on-panic, drain-goexit-loses-rest.
 func TestHandlerGoexit(t *testing.T) {
 	for _, path := range []string{"deferred", "ipi"} {
 		for _, owner := range []string{"go", "claim"} {

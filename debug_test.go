@@ -10,6 +10,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// In debug mode, an owner call made from another thread than the owner's
+// panics with a *MisuseError that names the method, the CPU and both
+// threads.
+// Mutants caught: none.
 func TestDebugWrongThreadPanics(t *testing.T) {
 	cpus := twoCPUs(t)
 	d := newDomain(t, testOptions()) // Debug on
@@ -29,6 +33,10 @@ func TestDebugWrongThreadPanics(t *testing.T) {
 	require.Equal(t, "wrong thread", me.Reason)
 }
 
+// In debug mode, Work.AssertFlushed called by a handler that runs before the
+// work it checks (a danger-zone bug) panics with a *MisuseError that names
+// the work and the caller's file.
+// Mutants caught: none.
 func TestDebugDangerZone(t *testing.T) {
 	cpus := twoCPUs(t)
 	d := newDomain(t, testOptions())
@@ -58,6 +66,7 @@ func TestDebugDangerZone(t *testing.T) {
 
 // Item 5 and the docs: an owner transition from the wrong state panics with
 // the message the README quotes, and leaves the CPU usable.
+// Mutants caught: none.
 func TestMisusePanicMatchesREADME(t *testing.T) {
 	d := edgeDomain(t)
 	o := startOwner(t, d, 0)

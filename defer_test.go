@@ -13,6 +13,9 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 )
 
+// Defer to a CPU in user mode is deferred, with no IPI: the work runs once,
+// at the next KernelEnter, and the statistics count it.
+// Mutants caught: none.
 func TestDeferToUserIsDeferred(t *testing.T) {
 	cpus, d, cnt, w, o := countingOwner(t, testOptions())
 	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
@@ -33,6 +36,9 @@ func TestDeferToUserIsDeferred(t *testing.T) {
 	require.Equal(t, 1, cnt.get(cpus[0]), "no second execution at the next entry")
 }
 
+// Defer to a CPU in the kernel sends an IPI, which the next Poll runs,
+// exactly once, and the statistics count.
+// Mutants caught: none.
 func TestDeferToKernelSendsIPI(t *testing.T) {
 	cpus, d, cnt, w, o := countingOwner(t, testOptions())
 
@@ -55,6 +61,7 @@ func TestDeferToKernelSendsIPI(t *testing.T) {
 // TestIPILandsInUserMode provokes the inherent race: the sender sees the
 // CPU in the kernel, the CPU returns to user mode, and the IPI is handled at
 // a user-mode Poll. It must be counted, and the work must still run once.
+// Mutants caught: none.
 func TestIPILandsInUserMode(t *testing.T) {
 	cpus, d, cnt, w, o := countingOwner(t, testOptions())
 	stop := stopAtCleanup(t)
@@ -77,6 +84,10 @@ func TestIPILandsInUserMode(t *testing.T) {
 	t.Logf("%d deliveries: %v", sent, st)
 }
 
+// DeferWait to an owner that moves between user and kernel mode returns
+// after the work has run, exactly once per wait, whichever way it was
+// delivered.
+// Mutants caught: none.
 func TestDeferWaitDeferredAndIPI(t *testing.T) {
 	cpus, d, cnt, w, o := countingOwner(t, testOptions())
 
@@ -95,6 +106,9 @@ func TestDeferWaitDeferredAndIPI(t *testing.T) {
 	t.Logf("200 synchronous deliveries: %v", st)
 }
 
+// RemoteSafe work sent to a parked CPU runs on the sender's behalf,
+// synchronously, without waking the owner.
+// Mutants caught: none.
 func TestRemoteSafeRunsOnBehalfOfParkedCPU(t *testing.T) {
 	cpus := twoCPUs(t)
 	d := newDomain(t, testOptions())
@@ -123,6 +137,9 @@ func TestRemoteSafeRunsOnBehalfOfParkedCPU(t *testing.T) {
 	require.ErrorIs(t, idleErr, context.Canceled)
 }
 
+// DeferWait to a CPU in the kernel that never polls ends with ErrIPITimeout,
+// saying what the CPU was doing; the IPI still runs at the next Poll.
+// Mutants caught: none.
 func TestDeferWaitTimesOutOnStuckCPU(t *testing.T) {
 	cpus := twoCPUs(t)
 	opts := testOptions()
@@ -141,6 +158,9 @@ func TestDeferWaitTimesOutOnStuckCPU(t *testing.T) {
 	require.Equal(t, 1, cnt.get(cpus[0]), "the timed-out work is still delivered, once")
 }
 
+// DeferWait to a CPU nobody claimed ends with ErrIPITimeout, saying that no
+// worker has claimed it.
+// Mutants caught: none.
 func TestDeferWaitToUnclaimedCPUTimesOut(t *testing.T) {
 	cpus := twoCPUs(t)
 	opts := testOptions()
@@ -156,6 +176,7 @@ func TestDeferWaitToUnclaimedCPUTimesOut(t *testing.T) {
 // TestExactlyOnceTwoSenders: two pinned workers move between user, kernel
 // and idle while two senders deliver numbered items synchronously; every
 // item runs exactly once, on its target, after it was sent.
+// Mutants caught: none.
 func TestExactlyOnceTwoSenders(t *testing.T) {
 	cpus := twoCPUs(t)
 	d := newDomain(t, testOptions())
@@ -256,6 +277,9 @@ func TestExactlyOnceTwoSenders(t *testing.T) {
 	t.Logf("%d items: %v", 2*items, st)
 }
 
+// Send waits for an IPI to run, and not for a deferred delivery: to a CPU in
+// user mode it returns at once, and the work runs at the next kernel entry.
+// Mutants caught: none.
 func TestSendWaitsOnlyForIPIs(t *testing.T) {
 	opts := testOptions()
 	opts.IPITimeout = 5 * time.Second
@@ -287,6 +311,7 @@ func TestSendWaitsOnlyForIPIs(t *testing.T) {
 // A handler run on behalf of a parked CPU is that CPU's kernel-mode code:
 // while it runs the CPU's word shows Kernel, so a grace period or a barrier
 // that looks at the word waits for it; afterwards the CPU is idle again.
+// Mutants caught: none.
 func TestOnBehalfShowsKernelStretch(t *testing.T) {
 	cpus := twoCPUs(t)
 	d := newDomain(t, testOptions())
@@ -313,7 +338,8 @@ func TestOnBehalfShowsKernelStretch(t *testing.T) {
 }
 
 // A CPU claimed with AlwaysIPI gets every delivery as an IPI, even in user
-// mode. Mutant fast-path-ignores-policy.
+// mode.
+// Mutant caught: fast-path-ignores-policy.
 func TestAlwaysIPIInUserMode(t *testing.T) {
 	d := mutDomain(t)
 	cnt := newCounter()
@@ -332,6 +358,7 @@ func TestAlwaysIPIInUserMode(t *testing.T) {
 }
 
 // Item 10: every phase of a wait honours ctx, the spin phase included.
+// Mutants caught: none.
 func TestWaitHonoursContextWhileSpinning(t *testing.T) {
 	d := edgeDomain(t, func(o *ctdefer.Options) { o.SpinWait = 10 * time.Second })
 	w, err := d.Register("w", func(int) {})
@@ -360,6 +387,7 @@ func TestWaitHonoursContextWhileSpinning(t *testing.T) {
 
 // Item 11: the caller's deadline gives context.DeadlineExceeded; the
 // library's own IPITimeout gives ErrIPITimeout; each names its method.
+// Mutants caught: none.
 func TestWaitErrorsNameTheirCause(t *testing.T) {
 	d := edgeDomain(t, func(o *ctdefer.Options) { o.IPITimeout = 20 * time.Millisecond })
 	w, err := d.Register("w", func(int) {})

@@ -15,6 +15,7 @@ import (
 // The read-only accessors a grace-period scan uses (Observe, Claimed,
 // Snapshot, QuiescentSince) agree with each other in every state of a CPU,
 // and answer an unknown CPU as documented.
+// Mutants caught: none.
 func TestObserveAgreesWithClaimedAndSnapshot(t *testing.T) {
 	d := edgeDomain(t)
 
@@ -59,7 +60,8 @@ func TestObserveAgreesWithClaimedAndSnapshot(t *testing.T) {
 }
 
 // Close wakes a CPU parked without a deadline: its Idle returns ErrClosed,
-// the owner releases, and Close returns. Mutant close-no-wake.
+// the owner releases, and Close returns.
+// Mutant caught: close-no-wake.
 func TestCloseWakesParkedOwner(t *testing.T) {
 	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true, IPITimeout: time.Hour})
 	require.NoError(t, err)
@@ -81,6 +83,12 @@ func TestCloseWakesParkedOwner(t *testing.T) {
 	require.ErrorIs(t, mutWait(t, "Idle", idle), ctdefer.ErrClosed, "the parked owner's Idle returns ErrClosed")
 }
 
+// Close refuses new work and new Claims at once, lets a live owner run its
+// deferred work at its Release, runs RemoteSafe IPIs posted to a CPU nobody
+// claimed on its behalf, and hands back the rest (an *UndeliveredError),
+// failing the DeferWait that waited for it; a second Close returns
+// ErrClosed.
+// Mutants caught: none.
 func TestCloseRefusesAndHandsBack(t *testing.T) {
 	cpus := twoCPUs(t)
 	d, err := ctdefer.New(testOptions())
@@ -124,6 +132,8 @@ func TestCloseRefusesAndHandsBack(t *testing.T) {
 	require.ErrorIs(t, d.Close(context.Background()), ctdefer.ErrClosed, "second Close")
 }
 
+// Close wakes a parked owner, whose Idle returns ErrClosed.
+// Mutants caught: none.
 func TestCloseWakesParkedCPU(t *testing.T) {
 	cpus := twoCPUs(t)
 	d, err := ctdefer.New(testOptions())
@@ -140,6 +150,9 @@ func TestCloseWakesParkedCPU(t *testing.T) {
 	require.NoError(t, <-closed)
 }
 
+// A Close whose context ends while a CPU is still claimed returns the
+// context's error and says which CPUs are still claimed.
+// Mutants caught: none.
 func TestCloseTimesOutNamingClaimedCPUs(t *testing.T) {
 	cpus := twoCPUs(t)
 	d, err := ctdefer.New(testOptions())
@@ -155,6 +168,7 @@ func TestCloseTimesOutNamingClaimedCPUs(t *testing.T) {
 
 // Item 2: a Close whose context ends is resumed by the next Close, which
 // hands back the IPI posted to a CPU nobody claimed.
+// Mutants caught: none.
 func TestCloseResumesAfterContextEnds(t *testing.T) {
 	d := edgeDomain(t)
 	cnt := newCounter()
@@ -191,6 +205,7 @@ func TestCloseResumesAfterContextEnds(t *testing.T) {
 // Item 3: a RemoteSafe handler that panics while Close runs it on behalf of
 // an unclaimed CPU does not stop Close from accounting for the other CPUs;
 // the panic comes back in Close's error.
+// Mutants caught: none.
 func TestClosePanickingHandlerStillAccountsForEverything(t *testing.T) {
 	d := edgeDomain(t)
 	boom, err := d.Register("boom", func(int) { panic("boom") }, ctdefer.RemoteSafe())
@@ -224,6 +239,7 @@ func TestClosePanickingHandlerStillAccountsForEverything(t *testing.T) {
 
 // Item 6: Close runs the RemoteSafe IPI and hands back the plain one; only
 // the plain one's waiter hears ErrClosed, and only it is listed.
+// Mutants caught: none.
 func TestCloseReportsOnlyWorkItHandedBack(t *testing.T) {
 	for range 20 { // the old bug showed in most rounds; each round is exact
 		d := edgeDomain(t)
@@ -249,6 +265,7 @@ func TestCloseReportsOnlyWorkItHandedBack(t *testing.T) {
 }
 
 // Item 9: Close from an owner, or from a handler, returns at once.
+// Mutants caught: none.
 func TestCloseFromOwnerOrHandlerReturnsAtOnce(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("an owner is recognised by its thread ID, which only Linux gives without cgo")
@@ -286,6 +303,7 @@ func TestCloseFromOwnerOrHandlerReturnsAtOnce(t *testing.T) {
 }
 
 // Item 13: names identify work, so they must be present and unique.
+// Mutants caught: none.
 func TestRegisterRefusesBadNames(t *testing.T) {
 	d := edgeDomain(t)
 	_, err := d.Register("", func(int) {})
@@ -298,6 +316,7 @@ func TestRegisterRefusesBadNames(t *testing.T) {
 }
 
 // Item 14: nil options are refused with an error, not a nil dereference.
+// Mutants caught: none.
 func TestNilOptionsAreRefused(t *testing.T) {
 	d := edgeDomain(t)
 	var rerr, cerr error

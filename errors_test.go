@@ -14,6 +14,9 @@ import (
 	"github.com/ctdefer/ctdefer/host"
 )
 
+// New refuses a negative, duplicate, out-of-range or empty CPU list with
+// ErrInvalid.
+// Mutants caught: none.
 func TestNewBadCPUs(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -35,6 +38,10 @@ func TestNewBadCPUs(t *testing.T) {
 	}
 }
 
+// A pinned Domain over a CPU the process may not run on is refused
+// (host.ErrNotAllowed, naming the CPU); unpinned, the CPU number is only a
+// name; off Linux, pinning is not supported.
+// Mutants caught: none.
 func TestNewCPUNotAllowed(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		_, err := ctdefer.New(ctdefer.Options{})
@@ -55,6 +62,9 @@ func TestNewCPUNotAllowed(t *testing.T) {
 	require.NoError(t, d.Close(context.Background()))
 }
 
+// Claim refuses a CPU outside the Domain (ErrInvalid) and a CPU claimed
+// already (ErrCPUBusy, naming the CPU).
+// Mutants caught: none.
 func TestClaimErrors(t *testing.T) {
 	cpus := twoCPUs(t)
 	d := newDomain(t, testOptions())
@@ -68,6 +78,10 @@ func TestClaimErrors(t *testing.T) {
 	require.Contains(t, err.Error(), fmt.Sprint(cpus[0]))
 }
 
+// Register refuses a nil handler, an empty name, a name registered already
+// and a kind of work beyond the limit, each with an *ArgError that names the
+// argument.
+// Mutants caught: none.
 func TestRegisterErrors(t *testing.T) {
 	cpus := twoCPUs(t)
 	d := newDomain(t, testOptions())
@@ -91,6 +105,10 @@ func TestRegisterErrors(t *testing.T) {
 	o.stop()
 }
 
+// Defer and DeferWait refuse the zero Work, a Work of another Domain and a
+// CPU outside the Domain (ErrInvalid), and, after Close, Defer, DeferWait
+// and Register return ErrClosed.
+// Mutants caught: none.
 func TestDeferErrors(t *testing.T) {
 	cpus := twoCPUs(t)
 	d := newDomain(t, testOptions())
@@ -115,6 +133,7 @@ func TestDeferErrors(t *testing.T) {
 // TestBadCPUWording checks that a bad CPU's *ArgError reads as one
 // sentence about what is wrong: a CPU listed twice is not "not in the
 // domain" (a sentinel's text once said so, whatever the cause).
+// Mutants caught: none.
 func TestBadCPUWording(t *testing.T) {
 	_, err := ctdefer.New(ctdefer.Options{CPUs: []int{0, 0}, Unpinned: true})
 	require.ErrorIs(t, err, ctdefer.ErrInvalid, "New with a CPU listed twice")
@@ -142,6 +161,7 @@ func TestBadCPUWording(t *testing.T) {
 }
 
 // Item 17: validation errors name the method that was called.
+// Mutants caught: none.
 func TestValidationErrorsNameTheMethod(t *testing.T) {
 	d := edgeDomain(t)
 	w, err := d.Register("w", func(int) {})

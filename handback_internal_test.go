@@ -13,8 +13,8 @@ import (
 // began, by slot, kind, completion and bit, and with nothing else: not with
 // an entry from before its delivery that has its sequence (step 3), not
 // with an IPI generation equal to its deferred sequence. A wait in progress
-// keeps its entry in the log while other hand-backs come (step 4). Mutants
-// handed-back-ignores-kind, handback-stale-match, handback-trims-under-waiters.
+// keeps its entry in the log while other hand-backs come (step 4).
+// Mutants caught: handed-back-ignores-kind, handback-stale-match, handback-trims-under-waiters.
 func TestHandBackMatchIsExact(t *testing.T) {
 	d, s, w := handBackDomain(t)
 	bit := ctseq.Work(1) << w.info.bit
@@ -43,8 +43,8 @@ func TestHandBackMatchIsExact(t *testing.T) {
 
 // The log's memory is bounded: a hand-back that finds no wait in progress
 // empties it first, and Close's report keeps one entry per CPU, work and
-// reason. A wait that began before a hand-back still finds it. Mutant
-// handback-never-trimmed.
+// reason. A wait that began before a hand-back still finds it.
+// Mutant caught: handback-never-trimmed.
 func TestHandBackLogIsBounded(t *testing.T) {
 	d, s, w := handBackDomain(t)
 	bit := ctseq.Work(1) << w.info.bit

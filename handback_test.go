@@ -16,6 +16,7 @@ import (
 // delivery began (TestHandBackMatchIsExact catches mutant
 // handed-back-ignores-kind, which this test no longer can: the IPI's
 // hand-back comes before the delivery).
+// Mutant caught: handed-back-ignores-kind.
 func TestDeferredRunNotMistakenForHandedBackIPI(t *testing.T) {
 	d := mutDomain(t)
 	cnt := newCounter()

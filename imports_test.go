@@ -9,6 +9,7 @@ import (
 
 // TestOnlySysxImportsUnix enforces the layout rule: internal/sysx is the one
 // package that imports golang.org/x/sys/unix; everything else goes through it.
+// Mutants caught: none.
 func TestOnlySysxImportsUnix(t *testing.T) {
 	for _, f := range moduleGoFiles(t) {
 		for _, p := range f.imports {
@@ -27,6 +28,7 @@ func TestOnlySysxImportsUnix(t *testing.T) {
 // every file, whatever its constraints); examples included. Test files may:
 // they check and measure, and are not explored. So may the files in
 // atomicsAllowed, each for the reason it gives.
+// Mutants caught: none.
 func TestOnlyAtomicxImportsAtomics(t *testing.T) {
 	checked := 0
 	for _, f := range moduleGoFiles(t) {

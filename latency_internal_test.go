@@ -12,7 +12,7 @@ import (
 // A CPU's live latency counts have one bucket per power of two, and read
 // into a Histogram each keeps its power of two's bound: a quantile is that
 // bound, capped by the worst latency.
-// Mutant caught: histogram-bucket-off-by-one.
+// Mutants caught: histogram-bucket-off-by-one, histogram-load-wrong-power.
 func TestLatencyCounts(t *testing.T) {
 	for d, bucket := range map[time.Duration]int{
 		-5: 0, 0: 0, 1: 0, 2: 1, 3: 1, 4: 2, 1023: 9, 1024: 10, time.Second: 29, 1 << 31: 31, 1 << 40: 31,

@@ -89,6 +89,7 @@ func injectDomain(t *testing.T) (*Domain, *slot, Work, *atomic.Int32) {
 // injection point is the first operation after the check). Mutants
 // futex-read-after-check and futex-read-between-checks: with the futex
 // value read anywhere after the mailbox check, the owner sleeps for good.
+// Mutant caught: futex-read-after-check.
 func TestInjectWakeUpAfterParkCheck(t *testing.T) {
 	d, s, w, runs := injectDomain(t)
 	// The owner's goroutine, from the only store to park (parkUntil's first
@@ -142,6 +143,7 @@ func TestInjectWakeUpAfterParkCheck(t *testing.T) {
 // began) makes the kill retry, and the posted work is handed back. Mutant
 // kill-load-store: the kill's store wipes the post, which is then neither
 // run nor handed back, although the sender was told it was posted.
+// Mutant caught: kill-load-store.
 func TestInjectPostIntoKill(t *testing.T) {
 	d, s, w, runs := injectDomain(t)
 	var posted bool
@@ -167,6 +169,7 @@ func TestInjectPostIntoKill(t *testing.T) {
 // A post is one atomic step too: another sender's post that lands between
 // its load and its write is kept, and both works run. Mutant
 // post-load-store: the second write overwrites the first post.
+// Mutant caught: post-load-store.
 func TestInjectPostIntoPost(t *testing.T) {
 	d, s, w, runs := injectDomain(t)
 	other := new(atomic.Int32)

@@ -16,8 +16,8 @@ import (
 // waiters of those deliveries return (with ErrOwnerGone) instead of waiting
 // for an entry that will never come. The test reads the completion words
 // right after the Claim that took the CPU back has returned, so nothing
-// depends on how long a waiter would poll. Mutants reclaim-no-done-seq and
-// reclaim-no-ipi-done.
+// depends on how long a waiter would poll.
+// Mutants caught: reclaim-no-done-seq, reclaim-no-ipi-done.
 func TestReclaimPublishesCompletions(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("an exited owner is detected through thread IDs, which only Linux gives without cgo")

@@ -18,6 +18,7 @@ import (
 // wakes it. Mutants unpark-ignores-borrow (the owner leaves at once, its
 // IdleExit finding the word in the borrower's kernel stretch) and
 // give-back-no-wake (the owner sleeps for good).
+// Mutants caught: unpark-ignores-borrow, give-back-no-wake.
 func TestOwnerWaitsForBorrowToEnd(t *testing.T) {
 	f := newParkFixture(t)
 	how := f.borrow(t)
@@ -43,7 +44,8 @@ func TestOwnerWaitsForBorrowToEnd(t *testing.T) {
 
 // An IPI posted while a sender borrows the parked CPU wakes the owner: the
 // give-back, finding the owner not waiting for it, wakes no one, so the
-// post's own wake-up is the only one. Mutant wake-ignores-borrowed.
+// post's own wake-up is the only one.
+// Mutant caught: wake-ignores-borrowed.
 func TestIPIWhileBorrowedWakesOwner(t *testing.T) {
 	f := newParkFixture(t)
 	how := f.borrow(t)

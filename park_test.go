@@ -17,6 +17,7 @@ import (
 // after the mailbox check is caught by TestInjectWakeUpAfterParkCheck
 // (mailbox_internal_test.go, under the ctdefer_explore tag), which the
 // catalogue names.
+// Mutants caught: none.
 func TestParkedOwnerSeesIPIPostedBeforeItSleeps(t *testing.T) {
 	d := mutDomain(t)
 	cnt := newCounter()

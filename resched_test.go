@@ -14,6 +14,8 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 )
 
+// ReschedLevel's String names each level, and a bad value by its number.
+// Mutants caught: none.
 func TestReschedLevelString(t *testing.T) {
 	require.Equal(t, "none", ctdefer.ReschedNone.String())
 	require.Equal(t, "lazy", ctdefer.ReschedLazy.String())
@@ -21,6 +23,9 @@ func TestReschedLevelString(t *testing.T) {
 	require.Equal(t, "ReschedLevel(9)", ctdefer.ReschedLevel(9).String())
 }
 
+// Without a request, no preemption point, return to user or tick sees one,
+// and ClearResched clears nothing.
+// Mutants caught: none.
 func TestReschedNothingPending(t *testing.T) {
 	_, _, o := reschedOwner(t, testOptions())
 	o.do(func(c *ctdefer.CPU) {
@@ -31,6 +36,8 @@ func TestReschedNothingPending(t *testing.T) {
 	})
 }
 
+// A lazy request is not seen at preemption points.
+// Mutants caught: none.
 func TestReschedLazyHiddenFromPreemptionPoints(t *testing.T) {
 	d, cpu, o := reschedOwner(t, testOptions())
 	requireResched(t, d, cpu, ctdefer.ReschedLazy)
@@ -40,6 +47,8 @@ func TestReschedLazyHiddenFromPreemptionPoints(t *testing.T) {
 	})
 }
 
+// A lazy request is honoured at the return to user.
+// Mutants caught: none.
 func TestReschedLazyHonouredBeforeUser(t *testing.T) {
 	d, cpu, o := reschedOwner(t, testOptions())
 	requireResched(t, d, cpu, ctdefer.ReschedLazy)
@@ -50,6 +59,9 @@ func TestReschedLazyHonouredBeforeUser(t *testing.T) {
 	})
 }
 
+// A tick promotes a lazy request to full, which the next preemption point
+// then honours.
+// Mutants caught: none.
 func TestReschedTickPromotesLazy(t *testing.T) {
 	d, cpu, o := reschedOwner(t, testOptions())
 	requireResched(t, d, cpu, ctdefer.ReschedLazy)
@@ -66,6 +78,9 @@ func TestReschedTickPromotesLazy(t *testing.T) {
 	})
 }
 
+// A full request is seen at the next preemption point and at the return to
+// user, in kernel and in user mode.
+// Mutants caught: none.
 func TestReschedFullVisibleAtOnce(t *testing.T) {
 	d, cpu, o := reschedOwner(t, testOptions())
 	for _, inUser := range []bool{false, true} {
@@ -85,6 +100,9 @@ func TestReschedFullVisibleAtOnce(t *testing.T) {
 	require.Zero(t, st.IPIs, "a request to a running CPU sends no IPI: %v", st)
 }
 
+// Lazy and full requests merge: one ClearResched takes both and reports the
+// strongest.
+// Mutants caught: none.
 func TestReschedFullAndLazyClearAsFull(t *testing.T) {
 	d, cpu, o := reschedOwner(t, testOptions())
 	requireResched(t, d, cpu, ctdefer.ReschedLazy)
@@ -96,6 +114,9 @@ func TestReschedFullAndLazyClearAsFull(t *testing.T) {
 	})
 }
 
+// A full request wakes a parked owner, and is still pending when Idle
+// returns.
+// Mutants caught: none.
 func TestReschedFullWakesParkedCPU(t *testing.T) {
 	d, cpu, o := reschedOwner(t, testOptions())
 	res := idleAsync(t, d, cpu, o)
@@ -112,6 +133,8 @@ func TestReschedFullWakesParkedCPU(t *testing.T) {
 	})
 }
 
+// A lazy request leaves a parked owner asleep.
+// Mutants caught: none.
 func TestReschedLazyLeavesParkedCPUAsleep(t *testing.T) {
 	d, cpu, o := reschedOwner(t, testOptions())
 	res := idleAsync(t, d, cpu, o)
@@ -127,6 +150,9 @@ func TestReschedLazyLeavesParkedCPUAsleep(t *testing.T) {
 	o.do(func(c *ctdefer.CPU) { c.ClearResched() })
 }
 
+// Idle returns at once while a full request is pending: there is nothing to
+// wait for.
+// Mutants caught: none.
 func TestReschedIdleReturnsAtOnceWhileFullPending(t *testing.T) {
 	d, cpu, o := reschedOwner(t, testOptions())
 	requireResched(t, d, cpu, ctdefer.ReschedFull)
@@ -138,6 +164,8 @@ func TestReschedIdleReturnsAtOnceWhileFullPending(t *testing.T) {
 	})
 }
 
+// A request made to a CPU nobody claimed is the next owner's.
+// Mutants caught: none.
 func TestReschedUnclaimedCPUWaitsForOwner(t *testing.T) {
 	cpu := twoCPUs(t)[0]
 	d := newDomain(t, testOptions())
@@ -153,6 +181,7 @@ func TestReschedUnclaimedCPUWaitsForOwner(t *testing.T) {
 // visible to the owner once it sees the request. The owner is already
 // polling when the payload is written, so the request word is the only
 // synchronisation between them; -race checks it.
+// Mutants caught: none.
 func TestReschedPublishesPayload(t *testing.T) {
 	d, cpu, o := reschedOwner(t, testOptions())
 	var payload int
@@ -172,6 +201,9 @@ func TestReschedPublishesPayload(t *testing.T) {
 	<-ran
 }
 
+// Resched refuses a CPU outside the Domain (ErrInvalid), panics on a level
+// that is not one request, and refuses everything after Close (ErrClosed).
+// Mutants caught: none.
 func TestReschedErrors(t *testing.T) {
 	cpu := twoCPUs(t)[0]
 	d := newDomain(t, testOptions())
@@ -187,6 +219,8 @@ func TestReschedErrors(t *testing.T) {
 	require.ErrorIs(t, d.Resched(cpu, ctdefer.ReschedLazy), ctdefer.ErrClosed, "after Close")
 }
 
+// Resched, its checks, Tick and ClearResched allocate nothing.
+// Mutants caught: none.
 func TestReschedZeroAlloc(t *testing.T) {
 	opts := testOptions()
 	opts.Debug = false
@@ -209,6 +243,7 @@ func TestReschedZeroAlloc(t *testing.T) {
 // user and idle, ticking now and then. A lost full request (or a lost
 // wake-up of the parked owner) shows up as a requester timing out; -race
 // checks the owner-only rules.
+// Mutants caught: none.
 func TestReschedHammer(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(4, runtime.GOMAXPROCS(0))))
 	rounds := 2000

@@ -13,6 +13,7 @@ import (
 
 // With Options.Trace and a trace being recorded, IPIs and drains show up as
 // log events of category "ctdefer" (go tool trace lists them).
+// Mutants caught: none.
 func TestTraceAnnotations(t *testing.T) {
 	opts := testOptions()
 	opts.Trace = true
