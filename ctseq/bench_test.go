@@ -1,8 +1,6 @@
 package ctseq_test
 
 import (
-	"runtime"
-	"sync"
 	"testing"
 
 	"go.uber.org/atomic"
@@ -19,18 +17,7 @@ import (
 // sequence at the top (45 bits in normal builds). The stored state fields of
 // Kernel and User are 0 and 2 (encodings 3 and 5, minus the bias 3:
 // docs/design/word.md, Layout), so the raw round trip adds the same constants as the Word's,
-// rawSeqInc+2 and rawSeqInc-2.
-
-var (
-	sinkBool bool
-	sinkWork ctseq.Work
-	sinkU64  uint64
-)
-
-const (
-	rawSeqInc    = uint64(1) << (64 - ctseq.SeqBits)
-	rawWorkShift = ctseq.StateBits
-)
+// rawSeqInc+2 and rawSeqInc-2 (the raw helpers are in helpers_test.go).
 
 // BenchmarkWordSetWorkIfUserUncontended measures SetWorkIfUser doing a real
 // CAS every time: op i sets bit i%16, which is never pending, because every
@@ -69,33 +56,6 @@ func BenchmarkRawCASUncontended(b *testing.B) {
 	}
 }
 
-// other runs f in a loop on its own locked thread until the returned stop
-// function is called; it waits for the loop to start so that the timed
-// region is contended from its first op.
-func other(b *testing.B, f func()) (stop func()) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		b.Skip("needs GOMAXPROCS >= 2")
-	}
-	var quit, started atomic.Bool
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		started.Store(true)
-		for !quit.Load() {
-			for range 64 {
-				f()
-			}
-		}
-	}()
-	for !started.Load() {
-		runtime.Gosched()
-	}
-	return func() { quit.Store(true); wg.Wait() }
-}
-
 // BenchmarkWordSetWorkIfUserContended: SetWorkIfUser of bit i%16 while an
 // owner on another thread makes User/Kernel round trips as fast as it can.
 // About half the calls are refused (owner in Kernel: one load); the others
@@ -115,8 +75,6 @@ func BenchmarkWordSetWorkIfUserContended(b *testing.B) {
 	b.StopTimer()
 	stop()
 }
-
-var sinkOther ctseq.Work
 
 // BenchmarkRawCASContended is the baseline: load and CAS (retried until it
 // succeeds) setting bit i%16 while another thread adds to the same word in a

@@ -11,16 +11,6 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 )
 
-// recordingTable registers a handler on every bit that appends its bit to
-// *ran.
-func recordingTable(ran *[]ctseq.Bit) *ctseq.Table {
-	var tab ctseq.Table
-	for b := ctseq.Bit(0); b < ctseq.WorkBits; b++ {
-		tab.Set(b, func() { *ran = append(*ran, b) })
-	}
-	return &tab
-}
-
 func TestTableDrainOrderExactlyOnce(t *testing.T) {
 	var ran []ctseq.Bit
 	tab := recordingTable(&ran)

@@ -8,25 +8,6 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 )
 
-// model is the reference: what a Word must look like after each operation,
-// computed without bit tricks.
-type model struct {
-	state   ctseq.State
-	seq     uint64 // modulo 2^SeqBits
-	pending ctseq.Work
-}
-
-func (m *model) transition(to ctseq.State) {
-	m.state = to
-	m.seq = (m.seq + 1) % (1 << ctseq.SeqBits)
-}
-
-type modelSnap struct {
-	snap  ctseq.Snapshot
-	seq   uint64
-	state ctseq.State
-}
-
 // FuzzWordOps decodes its input as a sequence of operations on one Word,
 // applied single-threaded, and checks every invariant against the model after
 // each one. Opcode byte c, kind c%5:
@@ -120,43 +101,4 @@ func FuzzWordOps(f *testing.F) {
 			check(t, i, &w, &m, snaps)
 		}
 	})
-}
-
-// entry is one level of Enter and the model's state when it was made.
-type entry struct {
-	e    ctseq.Entry
-	prev ctseq.State
-}
-
-// exit undoes the innermost Enter in both the word and the model.
-func exit(t *testing.T, w *ctseq.Word, m *model, entries *[]entry) {
-	top := (*entries)[len(*entries)-1]
-	*entries = (*entries)[:len(*entries)-1]
-	before := w.Snapshot()
-	w.Exit(top.e)
-	if top.prev == ctseq.Kernel {
-		require.Equal(t, before, w.Snapshot(), "a nested Exit makes no transition")
-		return
-	}
-	m.transition(top.prev) // the outer level returns to the state it interrupted
-	require.Equal(t, (before.Seq()+1)%(1<<ctseq.SeqBits), w.Snapshot().Seq(), "an outer Exit is one transition")
-}
-
-// check asserts that the word matches the model, and that QuiescentSince of
-// every kept snapshot agrees with the model.
-func check(t *testing.T, i int, w *ctseq.Word, m *model, snaps []modelSnap) {
-	s := w.Snapshot()
-	require.Equal(t, m.state, s.State(), "op %d: state", i)
-	require.Equal(t, m.seq, s.Seq(), "op %d: sequence", i)
-	if m.state == ctseq.User {
-		require.Equal(t, m.pending, s.Work(), "op %d: pending work in User", i)
-	} else {
-		require.Zero(t, s.Work(), "op %d: no work outside User once a transition returned", i)
-	}
-	for j, ms := range snaps {
-		require.Equal(t, ms.seq, ms.snap.Seq(), "snapshot %d: sequence", j)
-		require.Equal(t, ms.state, ms.snap.State(), "snapshot %d: state", j)
-		want := ms.state != ctseq.Kernel || ms.seq != m.seq
-		require.Equal(t, want, w.QuiescentSince(ms.snap), "op %d: QuiescentSince(snapshot %d) (seq %d, %v; now seq %d)", i, j, ms.seq, ms.state, m.seq)
-	}
 }

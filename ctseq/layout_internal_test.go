@@ -7,28 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const seqMax = uint64(1)<<seqBits - 1
-
-// enc returns the encoding of s in the state field (word.md, Layout).
-func enc(s State) uint64 {
-	switch s {
-	case Kernel:
-		return encKernel
-	case Idle:
-		return encIdle
-	case User:
-		return encUser
-	}
-	panic("enc: not a state: " + s.String())
-}
-
-// pack builds a raw (stored) word from its fields, independently of the
-// accessors under test: the actual value with the state's encoding, minus
-// the bias.
-func pack(seq uint64, work Work, s State) uint64 {
-	return (seq<<(64-seqBits) | uint64(work)<<stateBits | enc(s)) - bias
-}
-
 func TestLayoutRoundTrip(t *testing.T) {
 	cases := []struct {
 		seq   uint64
@@ -69,19 +47,6 @@ func TestLayoutRoundTrip(t *testing.T) {
 func TestWordSize(t *testing.T) {
 	require.Equal(t, uintptr(8), unsafe.Sizeof(Word{}), "Word must be exactly one 64-bit word: noCopy adds nothing")
 	require.Equal(t, uintptr(0), unsafe.Offsetof(Word{}.v), "the atomic must be at offset 0 for 32-bit alignment")
-}
-
-// transitions cycles the owner through every kind of transition, starting and
-// ending in Kernel.
-var transitions = []struct {
-	name string
-	to   State
-	do   func(*Word)
-}{
-	{"UserEnter", User, func(w *Word) { w.UserEnter() }},
-	{"KernelEnter", Kernel, func(w *Word) { w.KernelEnter() }},
-	{"IdleEnter", Idle, func(w *Word) { w.IdleEnter() }},
-	{"IdleExit", Kernel, func(w *Word) { w.IdleExit() }},
 }
 
 func TestSequenceAdvancesAndWraps(t *testing.T) {

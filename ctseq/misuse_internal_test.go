@@ -7,23 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// ownerOp is one owner transition, as the misuse tests see it: the method,
-// the state it expects, and the state it produces. Quiesce is the Kernel to
-// Kernel "transition": its delta is seqInc alone.
-type ownerOp struct {
-	name     string
-	from, to State
-	call     func(*Word)
-}
-
-var ownerOps = []ownerOp{
-	{"UserEnter", Kernel, User, func(w *Word) { w.UserEnter() }},
-	{"KernelEnter", User, Kernel, func(w *Word) { w.KernelEnter() }},
-	{"IdleEnter", Kernel, Idle, func(w *Word) { w.IdleEnter() }},
-	{"IdleExit", Idle, Kernel, func(w *Word) { w.IdleExit() }},
-	{"Quiesce", Kernel, Kernel, func(w *Word) { w.Quiesce() }},
-}
-
 // TestMisuseWindowRefusesSenders (issue 9, item 5) stops an owner's misused
 // transition between its add and its undo, the instant the bug lived in, and
 // checks that a sender is refused there (so the undo cannot wipe an accepted
@@ -109,16 +92,6 @@ func TestMisuseWindowRefusesSenders(t *testing.T) {
 			})
 		}
 	}
-}
-
-// opIndex maps a transition's name to its index in misuse.
-func opIndex(name string) int {
-	for i, e := range misuse {
-		if e.(misuseError).method == name {
-			return i
-		}
-	}
-	panic("no misuse value for " + name)
 }
 
 // TestEncodingMisuseNeverAccepted checks the state encoding (misuse loses no

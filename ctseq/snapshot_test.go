@@ -58,21 +58,6 @@ func TestQuiescentSinceAfterTransitions(t *testing.T) {
 	}
 }
 
-// step makes transition number i of the cycle Kernel -> User -> Kernel ->
-// Idle -> Kernel ...
-func step(w *ctseq.Word, i uint64) {
-	switch i % 4 {
-	case 0:
-		w.UserEnter()
-	case 1:
-		w.KernelEnter()
-	case 2:
-		w.IdleEnter()
-	case 3:
-		w.IdleExit()
-	}
-}
-
 func TestQuiescentSinceNotInSameKernelStretch(t *testing.T) {
 	var w ctseq.Word
 	w.UserEnter()

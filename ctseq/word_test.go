@@ -1,23 +1,12 @@
 package ctseq_test
 
 import (
-	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctdefer/ctdefer/ctseq"
 )
-
-// inUser returns a word that has made one transition, Kernel to User.
-func inUser(t *testing.T) *ctseq.Word {
-	t.Helper()
-	w := new(ctseq.Word)
-	w.UserEnter()
-	require.Equal(t, ctseq.User, w.Snapshot().State(), "setup: UserEnter must leave the word in User")
-	return w
-}
 
 func TestZeroWord(t *testing.T) {
 	var w ctseq.Word
@@ -85,18 +74,6 @@ func TestIdleEnterExit(t *testing.T) {
 	require.Equal(t, ctseq.User, w.Snapshot().State(), "after Idle the owner may return to User")
 }
 
-// refusal asserts that SetWorkIfUser refuses in the word's current state and
-// leaves it bit-for-bit unchanged (clean refusal: no trace).
-func refusal(t *testing.T, w *ctseq.Word, state ctseq.State) {
-	t.Helper()
-	before := w.Snapshot()
-	require.Equal(t, state, before.State(), "setup: word in %v", state)
-	for _, work := range []ctseq.Work{ctseq.Of(0), ctseq.Of(5) | ctseq.Of(9), 0xffff, 0} {
-		require.False(t, w.SetWorkIfUser(work), "SetWorkIfUser(%v) must refuse in %v", work, state)
-		require.Equal(t, before, w.Snapshot(), "a refused SetWorkIfUser(%v) must leave the word bit-for-bit unchanged", work)
-	}
-}
-
 func TestSetWorkIfUserRefusedInKernel(t *testing.T) {
 	var w ctseq.Word
 	refusal(t, &w, ctseq.Kernel)
@@ -134,19 +111,6 @@ func TestSetWorkIfUserZero(t *testing.T) {
 	require.False(t, w.SetWorkIfUser(0), "SetWorkIfUser(0) reports that the owner is in Kernel")
 }
 
-// requirePanicPrefix asserts that f panics with a string starting with prefix.
-func requirePanicPrefix(t *testing.T, prefix string, f func()) {
-	t.Helper()
-	var r any
-	func() {
-		defer func() { r = recover() }()
-		f()
-	}()
-	require.NotNil(t, r, "expected a panic starting with %q", prefix)
-	msg := fmt.Sprint(r)
-	require.True(t, strings.HasPrefix(msg, prefix), "panic %q must start with %q", msg, prefix)
-}
-
 func TestMisusePanics(t *testing.T) {
 	toIdle := func(w *ctseq.Word) { w.IdleEnter() }
 	toUser := func(w *ctseq.Word) { w.UserEnter() }
@@ -182,9 +146,6 @@ func TestTableSetMisusePanics(t *testing.T) {
 	require.Zero(t, tab.Registered(), "a refused Set registers nothing")
 	requirePanicPrefix(t, "ctseq: Of", func() { ctseq.Of(ctseq.WorkBits) })
 }
-
-// next returns the sequence that follows s, modulo 2^SeqBits.
-func next(s uint64) uint64 { return (s + 1) & (1<<ctseq.SeqBits - 1) }
 
 // Mutant caught: kernel-counts-as-quiescent.
 func TestQuiesce(t *testing.T) {
