@@ -2,40 +2,18 @@ package lazytlb_test
 
 import (
 	"context"
-	"github.com/ctdefer/ctdefer/internal/corelink"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ctdefer/ctdefer/internal/corelink"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/lazytlb"
-	"github.com/ctdefer/ctdefer/stats"
 )
-
-// oneWorker returns a Domain over one allowed CPU, a TLB with a flush log,
-// an MM "a", and a worker that has claimed the CPU.
-func oneWorker(t *testing.T) (*ctdefer.Domain, *lazytlb.TLB, *lazytlb.MM, *flushLog, *worker, []int) {
-	t.Helper()
-	cpus := allowedCPUs(t, 1)
-	d := newDomain(t, cpus)
-	log := &flushLog{}
-	tlb, err := lazytlb.New(d, lazytlb.Options{Flush: log.flush})
-	require.NoError(t, err, "lazytlb.New")
-	return d, tlb, tlb.NewMM("a"), log, startWorker(t, d, cpus[0]), cpus
-}
-
-// cpuStats returns CPU cpu's entry of d.Stats() (zero if d has no such CPU).
-func cpuStats(d *ctdefer.Domain, cpu int) stats.CPU {
-	for _, c := range d.Stats().CPUs {
-		if c.CPU == cpu {
-			return c
-		}
-	}
-	return stats.CPU{}
-}
 
 // A kernel-range shootdown of a CPU in user mode is deferred with a
 // context-tracking work bit and returns at once: the CPU runs the flush at

@@ -13,10 +13,6 @@ import (
 	"github.com/ctdefer/ctdefer/lazytlb"
 )
 
-func nopFlush(int, *lazytlb.MM, uint64) {}
-
-func nopSend(context.Context, int, bool) (ctdefer.Delivery, error) { return ctdefer.IPI, nil }
-
 // lazytlbsim.New (NewWithSender here) refuses each bad argument with a
 // *ctdefer.ArgError (errors.Is ctdefer.ErrInvalid) naming it and the
 // reason; a bad CPU list is named in full.
