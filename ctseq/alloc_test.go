@@ -8,6 +8,9 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 )
 
+// The Word's transitions, SetWorkIfUser, Snapshot, QuiescentSince and
+// Table.Drain allocate nothing.
+// Mutants caught: none.
 func TestZeroAllocs(t *testing.T) {
 	var w ctseq.Word
 	var tab ctseq.Table

@@ -8,6 +8,9 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 )
 
+// Enter from User is one transition to Kernel that claims the pending work;
+// the matching Exit is one transition back to User.
+// Mutants caught: none.
 func TestEnterFromUser(t *testing.T) {
 	var w ctseq.Word
 	w.UserEnter()
@@ -43,6 +46,9 @@ func TestEnterFromIdle(t *testing.T) {
 	require.Equal(t, next(in.Seq()), out.Seq(), "Exit to Idle is one transition")
 }
 
+// Nested Enter and Exit levels make no transition and claim no work; only
+// the outer level does.
+// Mutants caught: none.
 func TestEnterNested(t *testing.T) {
 	var w ctseq.Word
 	w.UserEnter()

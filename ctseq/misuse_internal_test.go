@@ -17,6 +17,7 @@ import (
 // The one window that a sender may use is Quiesce from User: its delta is
 // seqInc alone, so the word stays User; the undo subtracts seqInc alone, so a
 // bit accepted there stays pending and the next entry returns it.
+// Mutants caught: none.
 func TestMisuseWindowRefusesSenders(t *testing.T) {
 	setups := []struct {
 		name  string
@@ -110,6 +111,7 @@ func TestMisuseWindowRefusesSenders(t *testing.T) {
 //
 // Quiesce (delta seqInc, Kernel to Kernel) leaves every state as it is; from
 // User the word stays User, which is harmless (misuse loses no delivery, docs/design/word.md).
+// Mutants caught: none.
 func TestEncodingMisuseNeverAccepted(t *testing.T) {
 	states := []State{Kernel, Idle, User}
 	encs := map[uint64]State{}

@@ -9,9 +9,8 @@ import (
 // Work accepted in a User word at the last sequence is served by the entry
 // that wraps the sequence to 0: ServedBy names that entry, and a waiter
 // comparing with SeqReached sees it reached. The word is built at the last
-// sequence directly (2^45 transitions are out of reach). Mutant
-// servedby-no-wrap-mask (written for the mutation harness,
-// internal/cmd/mutate).
+// sequence directly (2^45 transitions are out of reach).
+// Mutant caught: servedby-no-wrap-mask.
 func TestServedByAtWrap(t *testing.T) {
 	var w Word
 	w.v.Store(SeqMask<<seqShift | rawUser) // a User word, no work, at the last sequence

@@ -8,6 +8,9 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 )
 
+// A Snapshot reports the sequence, state and pending work of the word it was
+// taken from, and whether it is quiescent.
+// Mutants caught: none.
 func TestSnapshotAccessors(t *testing.T) {
 	var w ctseq.Word
 	w.UserEnter()
@@ -58,6 +61,9 @@ func TestQuiescentSinceAfterTransitions(t *testing.T) {
 	}
 }
 
+// Nested Enter and Exit inside one kernel stretch are not a quiescent state;
+// only the outer Exit is.
+// Mutants caught: none.
 func TestQuiescentSinceNotInSameKernelStretch(t *testing.T) {
 	var w ctseq.Word
 	w.UserEnter()
@@ -84,6 +90,7 @@ func TestQuiescentSinceNotInSameKernelStretch(t *testing.T) {
 // that is in the kernel again). Only the narrow build (ctdefer_narrowseq,
 // which scripts/check.sh runs) can wrap in a test; the default build checks
 // the same property without the wrap.
+// Mutants caught: none.
 func TestQuiescentSinceAcrossWrapInUser(t *testing.T) {
 	var w ctseq.Word
 	snap := w.Snapshot()

@@ -8,6 +8,9 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 )
 
+// The zero Word is in Kernel, at sequence 0, with no work: it reads as the
+// zero Snapshot.
+// Mutants caught: none.
 func TestZeroWord(t *testing.T) {
 	var w ctseq.Word
 	s := w.Snapshot()
@@ -49,6 +52,9 @@ func TestKernelEnterReturnsPendingWork(t *testing.T) {
 	require.Zero(t, w.KernelEnter(), "claimed work is returned once, not again at the next entry")
 }
 
+// KernelEnter without pending work returns none and advances the sequence by
+// one.
+// Mutants caught: none.
 func TestKernelEnterNoWork(t *testing.T) {
 	w := inUser(t)
 	before := w.Snapshot()
@@ -59,6 +65,9 @@ func TestKernelEnterNoWork(t *testing.T) {
 	require.Zero(t, after.Work(), "no work appears from nowhere")
 }
 
+// IdleEnter and IdleExit each advance the sequence by one; IdleExit returns
+// no work, since Idle refuses it.
+// Mutants caught: none.
 func TestIdleEnterExit(t *testing.T) {
 	var w ctseq.Word
 	s0 := w.Snapshot()
@@ -74,6 +83,9 @@ func TestIdleEnterExit(t *testing.T) {
 	require.Equal(t, ctseq.User, w.Snapshot().State(), "after Idle the owner may return to User")
 }
 
+// SetWorkIfUser is refused in Kernel, and the refused work never runs at a
+// later entry.
+// Mutants caught: none.
 func TestSetWorkIfUserRefusedInKernel(t *testing.T) {
 	var w ctseq.Word
 	refusal(t, &w, ctseq.Kernel)
@@ -92,6 +104,9 @@ func TestSetWorkIfUserRefusedInIdle(t *testing.T) {
 	require.Zero(t, w.KernelEnter(), "refused work must not be run at a later entry")
 }
 
+// A request for a pending bit is accepted without a write, and one
+// KernelEnter serves every coalesced request.
+// Mutants caught: none.
 func TestSetWorkIfUserCoalesces(t *testing.T) {
 	w := inUser(t)
 	require.True(t, w.SetWorkIfUser(ctseq.Of(3)), "first request for bit 3 accepted")
@@ -102,6 +117,8 @@ func TestSetWorkIfUserCoalesces(t *testing.T) {
 	require.Equal(t, ctseq.Of(3)|ctseq.Of(4), w.KernelEnter(), "one execution serves every coalesced request")
 }
 
+// SetWorkIfUser(0) reports the owner's state and writes nothing.
+// Mutants caught: none.
 func TestSetWorkIfUserZero(t *testing.T) {
 	w := inUser(t)
 	before := w.Snapshot()
@@ -111,6 +128,9 @@ func TestSetWorkIfUserZero(t *testing.T) {
 	require.False(t, w.SetWorkIfUser(0), "SetWorkIfUser(0) reports that the owner is in Kernel")
 }
 
+// Each transition from a state it does not apply to panics with a message
+// naming the method.
+// Mutants caught: none.
 func TestMisusePanics(t *testing.T) {
 	toIdle := func(w *ctseq.Word) { w.IdleEnter() }
 	toUser := func(w *ctseq.Word) { w.UserEnter() }
@@ -139,6 +159,9 @@ func TestMisusePanics(t *testing.T) {
 	}
 }
 
+// Table.Set panics on a bit beyond WorkBits or a nil handler, and Of on a
+// bit beyond WorkBits.
+// Mutants caught: none.
 func TestTableSetMisusePanics(t *testing.T) {
 	var tab ctseq.Table
 	requirePanicPrefix(t, "ctseq: Table.Set", func() { tab.Set(ctseq.WorkBits, func() {}) })

@@ -10,6 +10,7 @@ import (
 )
 
 // The switch paths and a shootdown that IPIs no one allocate nothing.
+// Mutants caught: none.
 func TestZeroAllocSwitchPaths(t *testing.T) {
 	for _, p := range []lazytlb.Policy{lazytlb.PolicyLazy, lazytlb.PolicyEager, lazytlb.PolicyFlushOnSwitch} {
 		d := newDirect(t, []int{0, 1}, p)

@@ -11,6 +11,7 @@ import (
 )
 
 // A nil *ctdefer.Domain is refused with a *ctdefer.ArgError.
+// Mutants caught: none.
 func TestNewNilDomain(t *testing.T) {
 	var err error
 	require.NotPanics(t, func() { _, err = lazytlb.New(nil, lazytlb.Options{Flush: nopFlush}) }, "New(nil)")
@@ -21,6 +22,7 @@ func TestNewNilDomain(t *testing.T) {
 // A nil *ctdefer.CPU is refused by Attach with a *ctdefer.ArgError, on a
 // TLB made by New and on one made by NewWithSender alike (the nil check
 // comes before the TLB-kind check, which would name the CPU).
+// Mutants caught: none.
 func TestAttachNilCPU(t *testing.T) {
 	onDomain, err := lazytlb.New(unpinnedDomain(t, ctdefer.Options{}), lazytlb.Options{Flush: nopFlush})
 	require.NoError(t, err, "New")
@@ -37,6 +39,7 @@ func TestAttachNilCPU(t *testing.T) {
 
 // A nil context is refused by Shootdown with a *ctdefer.ArgError, before
 // the generation is bumped.
+// Mutants caught: none.
 func TestShootdownNilContext(t *testing.T) {
 	d, _, mm := oneCPU(t, lazytlb.PolicyLazy, false)
 	var nilCtx context.Context // a variable: staticcheck flags a literal nil context

@@ -26,6 +26,7 @@ import (
 // is never handled until the test lets it. Bounds are generous: the limit
 // is 50ms, a shootdown must return within 1s (late otherwise) and one that
 // has not returned after 20s is reported as lost.
+// Mutants caught: none.
 func TestShootdownDeadlineVersusIPITimeout(t *testing.T) {
 	const (
 		limit = 50 * time.Millisecond

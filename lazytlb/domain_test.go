@@ -21,6 +21,7 @@ import (
 // by waiting for that entry. Here the CPU stays in user mode, polling, for
 // as long as the test likes; the shootdown neither interrupts nor waits for
 // it (with DeferWait it would time out).
+// Mutants caught: none.
 func TestKernelRangeDeferredOnDomain(t *testing.T) {
 	d, tlb, mm, log, w, cpus := oneWorker(t)
 	var stop atomic.Bool
@@ -67,6 +68,7 @@ func TestKernelRangeDeferredOnDomain(t *testing.T) {
 
 // A kernel-range shootdown of a CPU in the kernel is an IPI, waited for,
 // and counted as one.
+// Mutants caught: none.
 func TestKernelRangeIPIOnDomain(t *testing.T) {
 	_, tlb, mm, log, w, cpus := oneWorker(t)
 	var stop atomic.Bool
@@ -94,6 +96,7 @@ func TestKernelRangeIPIOnDomain(t *testing.T) {
 // shootdown then reaches B, which it read in the set before B left: it must
 // re-check and skip B, not post an IPI to a CPU nobody claims and wait for
 // it until the timeout.
+// Mutants caught: none.
 func TestShootdownAfterLeaveAndRelease(t *testing.T) {
 	const timeout = 3 * time.Second
 	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0, 1}, Unpinned: true, IPITimeout: timeout})
@@ -156,6 +159,7 @@ func TestShootdownAfterLeaveAndRelease(t *testing.T) {
 // at once (before any send) naming the CPU, and the next Attach to the CPU
 // panics. Attach with
 // the same claim returns the same handle.
+// Mutants caught: none.
 func TestReleaseWithoutLeave(t *testing.T) {
 	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true, IPITimeout: 5 * time.Second})
 	require.NoError(t, err)
@@ -187,6 +191,7 @@ func TestReleaseWithoutLeave(t *testing.T) {
 
 // A user-range shootdown of a CPU in user mode is a forced IPI, handled at
 // the hot loop's next Poll.
+// Mutants caught: none.
 func TestActiveShootdownIPIsUserMode(t *testing.T) {
 	d, tlb, mm, log, w, cpus := oneWorker(t)
 	var polled bool

@@ -16,6 +16,7 @@ import (
 // lazytlbsim.New (NewWithSender here) refuses each bad argument with a
 // *ctdefer.ArgError (errors.Is ctdefer.ErrInvalid) naming it and the
 // reason; a bad CPU list is named in full.
+// Mutants caught: none.
 func TestNewWithSenderErrors(t *testing.T) {
 	ok := lazytlb.Options{Flush: nopFlush}
 	for _, tc := range []struct {
@@ -47,6 +48,10 @@ func TestNewWithSenderErrors(t *testing.T) {
 	require.ErrorContains(t, err, "opts.Policy 7", "the error shows the value")
 }
 
+// An owner handle for a CPU outside the TLB is refused with an *ArgError
+// naming the CPU; State of an unknown CPU is Off, and HandleIPI of one
+// panics.
+// Mutants caught: none.
 func TestBadCPUErrors(t *testing.T) {
 	d := newDirect(t, []int{0, 2}, lazytlb.PolicyLazy)
 	_, err := d.t.CPU(1)
@@ -58,6 +63,9 @@ func TestBadCPUErrors(t *testing.T) {
 		"HandleIPI of an unknown CPU is a sender bug")
 }
 
+// Shootdown refuses a nil address space and one of another TLB with an
+// *ArgError.
+// Mutants caught: none.
 func TestShootdownForeignMM(t *testing.T) {
 	a := newDirect(t, []int{0}, lazytlb.PolicyLazy)
 	b := newDirect(t, []int{0}, lazytlb.PolicyLazy)
@@ -68,6 +76,9 @@ func TestShootdownForeignMM(t *testing.T) {
 	requireArgError(t, err, "lazytlb.TLB.Shootdown", "mm", "nil", "nil MM")
 }
 
+// A shootdown with a canceled context returns its error before it bumps the
+// generation.
+// Mutants caught: none.
 func TestShootdownCanceled(t *testing.T) {
 	d := newDirect(t, []int{0}, lazytlb.PolicyLazy)
 	mm := d.t.NewMM("a")
@@ -79,6 +90,7 @@ func TestShootdownCanceled(t *testing.T) {
 }
 
 // An IPI that fails is reported with the CPU, and counted as attempted.
+// Mutants caught: none.
 func TestShootdownIPIErrorNamesCPU(t *testing.T) {
 	tlb, err := lazytlb.NewWithSender([]int{3}, func(context.Context, int, bool) (ctdefer.Delivery, error) {
 		return ctdefer.IPI, ctdefer.ErrIPITimeout
@@ -100,6 +112,7 @@ func TestShootdownIPIErrorNamesCPU(t *testing.T) {
 // to another MM, so the CPU is OK again, but on that MM: the verdict is
 // taken on mm's set, not on the state. The owner's Leave (inside SwitchTo)
 // waits for the send to end, so it cannot join the other MM before.
+// Mutants caught: none.
 func TestShootdownCPULeftDuringFailedSend(t *testing.T) {
 	var tlb *lazytlb.TLB
 	var mm *lazytlb.MM
@@ -137,6 +150,9 @@ func TestShootdownCPULeftDuringFailedSend(t *testing.T) {
 	require.Equal(t, uint64(1), tlb.Stats().LeaveWaits, "its Leave waited for the send: %v", tlb.Stats())
 }
 
+// The owner's calls panic when made from a state they do not apply to, and
+// on a nil or foreign address space.
+// Mutants caught: none.
 func TestOwnerMisusePanics(t *testing.T) {
 	d := newDirect(t, []int{0}, lazytlb.PolicyLazy)
 	other := newDirect(t, []int{0}, lazytlb.PolicyLazy)
@@ -156,6 +172,9 @@ func TestOwnerMisusePanics(t *testing.T) {
 		"a second owner handle for one CPU")
 }
 
+// New refuses a nil Domain, a nil flush and a bad policy with an *ArgError
+// naming the argument.
+// Mutants caught: none.
 func TestNewDomainErrors(t *testing.T) {
 	_, err := lazytlb.New(nil, lazytlb.Options{Flush: nopFlush})
 	requireArgError(t, err, "lazytlb.New", "d", "nil", "nil Domain")
@@ -185,6 +204,7 @@ func TestNewDomainErrors(t *testing.T) {
 // A Shootdown to a CPU whose worker never polls ends with the caller's
 // deadline, naming the CPU (TestShootdownDeadlineVersusIPITimeout tells the
 // caller's deadline from the Domain's IPITimeout).
+// Mutants caught: none.
 func TestShootdownTimeoutOnDomain(t *testing.T) {
 	d := unpinnedDomain(t, ctdefer.Options{})
 	tlb, err := lazytlb.New(d, lazytlb.Options{Flush: nopFlush})

@@ -19,6 +19,7 @@ import (
 
 // TestHammerChecker: under every policy, no CPU ever uses an address space
 // at a version older than a completed shootdown's. Run it under -race too.
+// Mutants caught: none.
 func TestHammerChecker(t *testing.T) {
 	cpus := upToCPUs(t, 2)
 	// Pinned workers spin on their CPUs holding a P each: leave Ps for the

@@ -16,6 +16,7 @@ import (
 // patch "make lazy TLB mode even lazier" loses flushes here:
 // switch-back-plain-store-hammer in verify/mutants/catalogue.txt applies it
 // to lazytlb and requires this test to fail.
+// Mutant caught: switch-back-plain-store-hammer.
 func TestSwitchBackLosesNoFlushes(t *testing.T) {
 	if runtime.NumCPU() < 2 {
 		t.Skip("the race needs two CPUs running at once")

@@ -13,6 +13,7 @@ import (
 )
 
 // While a trace is recorded, a Shootdown is a task named lazytlb.Shootdown.
+// Mutants caught: none.
 func TestShootdownTraceTask(t *testing.T) {
 	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true})
 	require.NoError(t, err)

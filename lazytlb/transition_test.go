@@ -12,6 +12,9 @@ import (
 // The test goroutine plays the owners; the sender runs the IPI handler
 // inline (see direct).
 
+// SwitchTo moves an Off CPU to OK and into the address space's set, without
+// a flush at generation 0.
+// Mutants caught: none.
 func TestJoinOffToOK(t *testing.T) {
 	d := newDirect(t, []int{0, 1}, lazytlb.PolicyLazy)
 	c := d.cpu(t, 1)
@@ -24,6 +27,9 @@ func TestJoinOffToOK(t *testing.T) {
 	require.False(t, c.SwitchTo(mm), "SwitchTo of the active MM does nothing")
 }
 
+// SwitchTo an address space whose generation moved on while the CPU was away
+// flushes, and counts a join flush.
+// Mutants caught: none.
 func TestJoinFlushesWhenBehind(t *testing.T) {
 	d := newDirect(t, []int{0}, lazytlb.PolicyLazy)
 	c := d.cpu(t, 0)
@@ -36,6 +42,8 @@ func TestJoinFlushesWhenBehind(t *testing.T) {
 	require.Equal(t, uint64(1), d.t.Stats().JoinFlushes, "counted as a join flush")
 }
 
+// EnterLazy moves an OK CPU to Lazy.
+// Mutants caught: none.
 func TestEnterLazyOKToLazy(t *testing.T) {
 	d, c, _ := oneCPU(t, lazytlb.PolicyLazy, false)
 	require.Equal(t, lazytlb.OK, c.State(), "active before")
@@ -44,6 +52,9 @@ func TestEnterLazyOKToLazy(t *testing.T) {
 	require.Equal(t, lazytlb.Lazy, d.t.State(0), "TLB.State sees it too")
 }
 
+// A shootdown sends an OK CPU an IPI, whose handler flushes to the new
+// generation.
+// Mutants caught: none.
 func TestShootdownOKSendsIPI(t *testing.T) {
 	d, c, mm := oneCPU(t, lazytlb.PolicyLazy, false)
 	r := d.shootdown(t, mm)
@@ -63,6 +74,9 @@ func TestShootdownLazyToFlush(t *testing.T) {
 	require.Zero(t, d.log.count(), "no flush yet: the CPU does not use mm")
 }
 
+// A shootdown finds a CPU marked already and needs nothing: Flush stays
+// Flush, and no IPI is sent.
+// Mutants caught: none.
 func TestShootdownFlushStaysFlush(t *testing.T) {
 	d, c, mm := oneCPU(t, lazytlb.PolicyLazy, true)
 	d.shootdown(t, mm)
@@ -74,6 +88,9 @@ func TestShootdownFlushStaysFlush(t *testing.T) {
 	require.Zero(t, st.IPIs, "and none sent: %v", st)
 }
 
+// The switch back of a marked CPU flushes once, to the newest generation,
+// and returns it to OK.
+// Mutants caught: none.
 func TestSwitchBackFlushToOK(t *testing.T) {
 	d, c, mm := oneCPU(t, lazytlb.PolicyLazy, true)
 	d.shootdown(t, mm)
@@ -87,6 +104,9 @@ func TestSwitchBackFlushToOK(t *testing.T) {
 	require.Equal(t, uint64(1), st.SwitchFlushes, "counted as a switch flush: %v", st)
 }
 
+// The switch back of a lazy CPU that no shootdown marked returns it to OK
+// without a flush.
+// Mutants caught: none.
 func TestSwitchBackLazyToOK(t *testing.T) {
 	_, c, _ := oneCPU(t, lazytlb.PolicyLazy, true)
 	require.False(t, c.SwitchBack(), "no shootdown: no flush")
@@ -108,6 +128,9 @@ func TestSwitchBackOvertakenFlush(t *testing.T) {
 	require.Equal(t, uint64(1), d.t.Stats().MarksSeen, "the mark was still consumed")
 }
 
+// Leave moves the CPU to Off and out of the address space's set: a shootdown
+// no longer considers it.
+// Mutants caught: none.
 func TestLeaveToOff(t *testing.T) {
 	d, c, mm := oneCPU(t, lazytlb.PolicyLazy, false)
 	c.Leave()
@@ -119,6 +142,7 @@ func TestLeaveToOff(t *testing.T) {
 }
 
 // A mark dropped by Leave is made up for by the generation test at rejoin.
+// Mutants caught: none.
 func TestLeaveFlushThenRejoin(t *testing.T) {
 	d, c, mm := oneCPU(t, lazytlb.PolicyLazy, true)
 	d.shootdown(t, mm)
@@ -129,6 +153,9 @@ func TestLeaveFlushThenRejoin(t *testing.T) {
 	require.Equal(t, flushRec{0, "a", 1}, d.log.last(), "to the generation of the dropped mark")
 }
 
+// SwitchTo another address space leaves the first one's set, so the first
+// one's shootdowns skip the CPU.
+// Mutants caught: none.
 func TestSwitchToOtherMMLeavesFirst(t *testing.T) {
 	d := newDirect(t, []int{0}, lazytlb.PolicyLazy)
 	c := d.cpu(t, 0)
@@ -143,6 +170,8 @@ func TestSwitchToOtherMMLeavesFirst(t *testing.T) {
 	require.Zero(t, r.CPUs, "a's shootdown skips the CPU: %v", r)
 }
 
+// PolicyEager sends an IPI to a lazy CPU too, and never marks it.
+// Mutants caught: none.
 func TestEagerIPIsLazyCPU(t *testing.T) {
 	d, c, mm := oneCPU(t, lazytlb.PolicyEager, true)
 	r := d.shootdown(t, mm)
@@ -152,6 +181,9 @@ func TestEagerIPIsLazyCPU(t *testing.T) {
 	require.False(t, c.SwitchBack(), "nothing left to flush at switch back")
 }
 
+// Under PolicyFlushOnSwitch a shootdown skips a lazy CPU without marking it,
+// and its switch back flushes to the new generation.
+// Mutants caught: none.
 func TestFlushOnSwitchSkipsLazy(t *testing.T) {
 	d, c, mm := oneCPU(t, lazytlb.PolicyFlushOnSwitch, true)
 	r := d.shootdown(t, mm)
@@ -161,6 +193,9 @@ func TestFlushOnSwitchSkipsLazy(t *testing.T) {
 	require.Equal(t, uint64(1), flushedOf(t, mm, 0), "to the new generation")
 }
 
+// Under PolicyFlushOnSwitch every switch back flushes, with or without a
+// shootdown.
+// Mutants caught: none.
 func TestFlushOnSwitchAlwaysFlushes(t *testing.T) {
 	d, c, _ := oneCPU(t, lazytlb.PolicyFlushOnSwitch, false)
 	for i := range 3 {
@@ -170,6 +205,9 @@ func TestFlushOnSwitchAlwaysFlushes(t *testing.T) {
 	require.Equal(t, 3, d.log.count(), "one flush per switch back")
 }
 
+// A kernel-range shootdown reaches active and lazy CPUs alike, through the
+// kernel-range path, and marks no one.
+// Mutants caught: none.
 func TestKernelRangeReachesEveryCPU(t *testing.T) {
 	d := newDirect(t, []int{0, 1, 2}, lazytlb.PolicyLazy)
 	mm := d.t.NewMM("a")
@@ -184,6 +222,7 @@ func TestKernelRangeReachesEveryCPU(t *testing.T) {
 }
 
 // Shootdown visits CPUs in the second word of the set (slot 64 and up).
+// Mutants caught: none.
 func TestShootdownManyCPUs(t *testing.T) {
 	cpus := make([]int, 130)
 	for i := range cpus {

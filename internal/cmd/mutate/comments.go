@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -12,21 +13,24 @@ import (
 	"strings"
 )
 
-// The root package's tests say which mutants they catch: the doc comment of
-// every top-level Test function in the module root has exactly one line
+// The tests of the packages in commentedPkgs say which mutants they catch:
+// the doc comment of every top-level Test function in those packages'
+// directories has exactly one line
 //
 //	Mutant caught: NAME.
 //	Mutants caught: NAME, NAME, NAME.
 //	Mutants caught: none.
 //
-// listing exactly the catalogue's mutants whose pkgs include "." and whose
-// run: selects the test (a run: that selects subtests, "^TestX$/^sub$",
+// listing exactly the catalogue's mutants whose pkgs include the package and
+// whose run: selects the test (a run: that selects subtests, "^TestX$/^sub$",
 // counts for the top-level TestX). checkTestComments, run by -check, says
 // where a comment and the catalogue disagree, so that neither can drift:
 // a test renamed, a mutant added or a run: narrowed shows up at once.
+var commentedPkgs = []string{".", "./ctseq/", "./lazytlb/"}
+
 var caughtRE = regexp.MustCompile(`^Mutants? caught: (.*)\.$`)
 
-// testDoc is a root Test function and what its doc comment claims.
+// testDoc is a Test function and what its doc comment claims.
 type testDoc struct {
 	pos    string   // file:line, for messages
 	hasDoc bool     // a doc comment at all
@@ -35,10 +39,10 @@ type testDoc struct {
 	bad    string   // the line, if it does not parse
 }
 
-// rootTests parses the module root's _test.go files (whatever their build
+// packageTests parses the _test.go files in dir (whatever their build
 // tags) and returns each top-level Test function's claim.
-func rootTests(root string) (map[string]*testDoc, error) {
-	files, err := filepath.Glob(filepath.Join(root, "*_test.go"))
+func packageTests(dir string) (map[string]*testDoc, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*_test.go"))
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +59,7 @@ func rootTests(root string) (map[string]*testDoc, error) {
 				continue
 			}
 			p := fset.Position(fd.Pos())
-			td := &testDoc{pos: fmt.Sprintf("%s:%d", filepath.Base(p.Filename), p.Line), hasDoc: fd.Doc != nil}
+			td := &testDoc{pos: fmt.Sprintf("%s:%d", p.Filename, p.Line), hasDoc: fd.Doc != nil}
 			if fd.Doc != nil {
 				for _, l := range strings.Split(fd.Doc.Text(), "\n") {
 					if !strings.HasPrefix(l, "Mutant caught:") && !strings.HasPrefix(l, "Mutants caught:") {
@@ -130,16 +134,30 @@ func topLevelRun(run string) string {
 	return run
 }
 
-// checkTestComments compares the root tests' "Mutant(s) caught:" lines
-// with the catalogue and returns one message per disagreement.
-func checkTestComments(root string, ms []*mutant) ([]string, error) {
-	tests, err := rootTests(root)
+// checkTestComments compares the "Mutant(s) caught:" lines of the tests of
+// every package in pkgs (as the catalogue names them: ".", "./grace/")
+// with the catalogue, and returns one message per disagreement.
+func checkTestComments(root string, pkgs []string, ms []*mutant) ([]string, error) {
+	var probs []string
+	for _, pkg := range pkgs {
+		p, err := checkPackageComments(root, pkg, ms)
+		if err != nil {
+			return nil, err
+		}
+		probs = append(probs, p...)
+	}
+	return probs, nil
+}
+
+func checkPackageComments(root, pkg string, ms []*mutant) ([]string, error) {
+	dir := filepath.Join(root, filepath.FromSlash(pkg))
+	tests, err := packageTests(dir)
 	if err != nil {
 		return nil, err
 	}
 	want := map[string][]string{} // test -> mutants, in catalogue order
 	for _, m := range ms {
-		if m.equivalent != "" || !slices.Contains(m.pkgs, ".") {
+		if m.equivalent != "" || !slices.ContainsFunc(m.pkgs, func(p string) bool { return path.Clean(p) == path.Clean(pkg) }) {
 			continue
 		}
 		re, err := regexp.Compile(topLevelRun(m.run))
@@ -160,6 +178,9 @@ func checkTestComments(root string, ms []*mutant) ([]string, error) {
 	var probs []string
 	for _, n := range names {
 		td, w := tests[n], want[n]
+		if rel, err := filepath.Rel(root, td.pos); err == nil {
+			td.pos = filepath.ToSlash(rel)
+		}
 		line := "Mutants caught: none."
 		switch len(w) {
 		case 0:

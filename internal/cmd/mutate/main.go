@@ -8,7 +8,7 @@
 //	go run ./internal/cmd/mutate -run 'mailbox'   # the mutants whose name matches
 //	go run ./internal/cmd/mutate -count 3         # each 3 times: a catch must not depend on chance
 //	go run ./internal/cmd/mutate -check           # only check that every entry still applies,
-//	                                              # and that the root tests' comments name their mutants
+//	                                              # and that tests' comments name their mutants
 //
 // The working tree is never written. For each mutant the harness writes the
 // mutated file into a temporary directory, with an overlay file
@@ -149,8 +149,8 @@ func run(cfg config) int {
 	if cfg.check {
 		status := report(results, nil, time.Since(start), true)
 		if cfg.runRE == "" {
-			// The whole catalogue: the root tests' comments must agree with it.
-			probs, err := checkTestComments(root, all)
+			// The whole catalogue: the tests' comments must agree with it.
+			probs, err := checkTestComments(root, commentedPkgs, all)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "mutate:", err)
 				return 2
@@ -158,7 +158,7 @@ func run(cfg config) int {
 			for _, p := range probs {
 				fmt.Println(p)
 			}
-			fmt.Printf("mutate -check: %d root test comment(s) disagree with the catalogue\n", len(probs))
+			fmt.Printf("mutate -check: %d test comment(s) in %s disagree with the catalogue\n", len(probs), strings.Join(commentedPkgs, " "))
 			if len(probs) > 0 && status == 0 {
 				status = 1
 			}

@@ -218,7 +218,7 @@ func helper(t *testing.T) {}
 		{name: "m3", pkgs: []string{"./other/"}, run: "^TestE$"},
 		{name: "m4", pkgs: []string{"."}, equivalent: "yes"},
 	}
-	probs, err := checkTestComments(dir, ms)
+	probs, err := checkTestComments(dir, []string{"."}, ms)
 	if err != nil {
 		t.Fatal(err)
 	}
