@@ -9,13 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// claimedWorkers returns the process's count of claimed CPUs (headroom.go).
-func claimedWorkers() int {
-	workers.mu.Lock()
-	defer workers.mu.Unlock()
-	return workers.n
-}
-
 // The process's count of claimed CPUs, which the headroom check compares
 // with GOMAXPROCS, follows the ways a claim ends: Release, and an exited
 // owner's CPU taken back.

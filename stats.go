@@ -2,6 +2,7 @@ package ctdefer
 
 import (
 	"math/bits"
+	"runtime"
 	"time"
 
 	"github.com/ctdefer/ctdefer/ctseq"
@@ -25,6 +26,8 @@ func (d *Domain) Stats() stats.Snapshot {
 	if p := d.worksPub.Load(); p != nil { // load: pairs with the store in publishWorks
 		works = *p
 	}
+	st.GOMAXPROCS, st.ProcessClaims = runtime.GOMAXPROCS(0), claimedWorkers()
+	st.RequireHeadroom = d.opts.RequireHeadroom
 	st.Works = make([]stats.Work, len(works))
 	for i, w := range works {
 		st.Works[i] = d.workStats(w)

@@ -222,8 +222,9 @@ func TestStatsTotals(t *testing.T) {
 	}
 	for i := range total.NumField() {
 		f := total.Type().Field(i)
-		if f.Name == "CPUs" || f.Name == "Works" {
-			continue
+		switch f.Name {
+		case "CPUs", "Works", "GOMAXPROCS", "ProcessClaims", "RequireHeadroom":
+			continue // not counters
 		}
 		cf, ok := cpu.FieldByName(f.Name)
 		require.True(t, ok, "CPUStats has %s", f.Name)
@@ -239,6 +240,18 @@ func TestStatsTotals(t *testing.T) {
 	}
 	require.Equal(t, want, st.IPILatency, "the latency histograms add up")
 	require.Equal(t, uint64(3), st.Executed)
+
+	// The headroom picture: GOMAXPROCS, the claims of the whole process
+	// (this Domain's among them) and whether a claim past it is refused.
+	require.Equal(t, runtime.GOMAXPROCS(0), st.GOMAXPROCS)
+	claimed := 0
+	for _, c := range st.CPUs {
+		if c.Claimed {
+			claimed++
+		}
+	}
+	require.GreaterOrEqual(t, st.ProcessClaims, claimed, "the process's claims include this Domain's")
+	require.False(t, st.RequireHeadroom, "the default: a claim without headroom is counted, not refused")
 }
 
 // The IPI latency histogram has one sample per IPI claim, and its largest

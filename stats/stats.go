@@ -59,6 +59,18 @@ type Snapshot struct {
 	// with it, the process's claimed CPUs reached runtime.GOMAXPROCS (see
 	// ctdefer.Options.RequireHeadroom).
 	NoHeadroom uint64
+	// GOMAXPROCS is runtime.GOMAXPROCS(0) when the snapshot was taken, and
+	// ProcessClaims the CPUs claimed in the whole process then, across
+	// Domains: each running worker holds one of the GOMAXPROCS Ps, so
+	// ProcessClaims >= GOMAXPROCS leaves none for the program's other
+	// goroutines (see NoHeadroom).
+	GOMAXPROCS    int
+	ProcessClaims int
+	// RequireHeadroom reports whether the Domain refuses a Claim that
+	// would leave no headroom (ctdefer.Options.RequireHeadroom). By
+	// default it does not: the claim succeeds and is counted in NoHeadroom
+	// and logged.
+	RequireHeadroom bool
 	// IPILatency is the distribution of the time between an IPI's post
 	// and its handling by the CPU: one sample per IPI claim (posts merged
 	// into one claim count once, from the oldest). Its Quantile(1) is the
