@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 	"runtime"
+	"time"
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/host"
