@@ -1,6 +1,10 @@
 package grace
 
-import "time"
+import (
+	"time"
+
+	"github.com/ctdefer/ctdefer/internal/atomicx"
+)
 
 // GracePeriodsCompleted is the number of grace periods completed (one load
 // of ctl; Stats also takes the reclaimer's lock), for the torture test's
@@ -72,3 +76,8 @@ func (c StalledCPU) String() string { return c.describe() }
 // CheckLoads reports whether this build compiles Pointer.Load's Debug
 // check (race-detector builds and the tag ctdefer_debug).
 const CheckLoads = checkLoads
+
+// Instrumented reports whether this is the interleaving explorer's build
+// (ctdefer_explore): its atomics allocate, and its waits do not reap exited
+// owners.
+const Instrumented = atomicx.Instrumented

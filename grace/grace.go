@@ -35,7 +35,6 @@ import (
 // is always complete. Tokens from different Domains must not be mixed.
 type Token struct{ seq uint64 }
 
-
 // stretch is the kernel-stretch flavour's engine, behind a Domain made by
 // New.
 type stretch struct {
