@@ -395,15 +395,6 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 	return g.s.ExpeditedBarrier(ctx)
 }
 
-// checkRead is the Debug read-side check of Pointer.Load.
-func (g *Domain) checkRead(op string) {
-	if g.s != nil {
-		g.s.checkRead(op)
-		return
-	}
-	g.q.checkRead(op)
-}
-
 // debug reports whether g was created with Options.Debug.
 func (g *Domain) debug() bool {
 	if g.s != nil {

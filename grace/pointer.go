@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"unsafe"
 
-	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"github.com/ctdefer/ctdefer/internal/percpu"
 )
@@ -107,22 +106,4 @@ func (p *Pointer[T]) SwapAndRetire(v *T, free func(old *T)) (*T, error) {
 		return old, fmt.Errorf("grace: Pointer.SwapAndRetire: %w", err)
 	}
 	return nil, nil
-}
-
-// checkRead is the Debug read-side check of Pointer.Load for the
-// kernel-stretch flavour: readers are protected only inside kernel-mode
-// stretches.
-func (g *stretch) checkRead(op string) {
-	if !g.debug {
-		return
-	}
-	cpu, ok := g.v.CallerCPU()
-	if !ok {
-		return // not an owner of this domain's CPUs: an updater
-	}
-	if st := g.v.State(cpu); st != ctseq.Kernel {
-		panic(fmt.Sprintf("grace: %s: CPU %d reads data of the kernel-stretch flavour in %v mode: "+
-			"grace.Domain protects readers only inside kernel-mode stretches (KernelEnter to UserEnter); "+
-			"data read in a user-mode hot loop needs the QSBR flavour (grace.NewQSBR)", op, cpu, st))
-	}
 }

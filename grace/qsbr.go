@@ -624,26 +624,3 @@ func (q *qsbr) laggardsHere() (here, only bool) {
 	}
 	return here, here && only
 }
-
-// checkRead is the Debug read-side check of Pointer.Load.
-func (q *qsbr) checkRead(op string) {
-	if !q.debug {
-		return
-	}
-	cpu, ok := q.v.CallerCPU()
-	if !ok {
-		return // not an owner: an updater, or a goroutine outside the domain
-	}
-	r := &q.readers[q.cpus.Of(cpu)]
-	switch {
-	case r.tid != sysx.Gettid():
-		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data, but its owner never registered "+
-			"a reader: call Domain.Reader after Claim", op, cpu))
-	case r.off:
-		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data while its reader is offline "+
-			"(or never registered): call Domain.Reader after Claim, and Online after Offline", op, cpu))
-	case q.v.State(cpu) == ctseq.Idle:
-		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data while parked (idle): "+
-			"an idle CPU is offline for its QSBR domain", op, cpu))
-	}
-}
