@@ -150,9 +150,10 @@ func (g *Domain) wrongFlavour(method string, cpu int, want string) {
 		Detail: fmt.Sprintf("%s is a method of %s; this Domain is %s", method, want, g.flavourName())})
 }
 
-// misuse panics with a *ctdefer.MisuseError naming grace's method.
+// misuse panics with a *ctdefer.MisuseError naming grace's method
+// ("Domain.Reader", "Handle.Lock").
 func misuse(method string, cpu int, reason, detail string) {
-	panic(&ctdefer.MisuseError{Method: "grace.Domain." + method, CPU: cpu, Reason: reason, Detail: detail})
+	panic(&ctdefer.MisuseError{Method: "grace." + method, CPU: cpu, Reason: reason, Detail: detail})
 }
 
 // Start requests a grace period that begins after the call, advances the

@@ -497,12 +497,12 @@ func (g *stretch) Checkpoint(c *ctdefer.CPU) {
 
 func (g *stretch) perOf(c *ctdefer.CPU) *perCPU {
 	if c == nil {
-		misuse("Checkpoint", -1, "nil CPU", "nil *ctdefer.CPU")
+		misuse("Domain.Checkpoint", -1, "nil CPU", "nil *ctdefer.CPU")
 	}
 	cpu := c.CPU()
 	i := g.cpus.Of(cpu)
 	if !g.v.Owns(c) || i < 0 {
-		misuse("Checkpoint", cpu, "wrong domain", "the CPU is not a CPU of this grace Domain's ctdefer.Domain")
+		misuse("Domain.Checkpoint", cpu, "wrong domain", "the CPU is not a CPU of this grace Domain's ctdefer.Domain")
 	}
 	return &g.per[i]
 }

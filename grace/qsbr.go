@@ -147,14 +147,14 @@ func newQSBR(d *ctdefer.Domain, opts Options) (*qsbr, error) {
 // Reader is Domain.Reader.
 func (q *qsbr) Reader(c *ctdefer.CPU) *Reader {
 	if c == nil {
-		misuse("Reader", -1, "nil CPU", "nil *ctdefer.CPU")
+		misuse("Domain.Reader", -1, "nil CPU", "nil *ctdefer.CPU")
 	}
 	if !q.v.Owns(c) {
-		misuse("Reader", c.CPU(), "wrong domain", "the CPU is not a CPU of this grace Domain's ctdefer.Domain")
+		misuse("Domain.Reader", c.CPU(), "wrong domain", "the CPU is not a CPU of this grace Domain's ctdefer.Domain")
 	}
 	claim := weak.Make(c)
 	if q.v.Holder(c.CPU()) != claim { // loads: c's CPU's claim now
-		misuse("Reader", c.CPU(), "released handle", "handle used after Release")
+		misuse("Domain.Reader", c.CPU(), "released handle", "handle used after Release")
 	}
 	r := &q.readers[q.cpus.Of(c.CPU())]
 	r.tid = sysx.Gettid() // owner-only field: the new owner's thread
