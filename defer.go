@@ -245,7 +245,7 @@ func (d *Domain) deliver(method string, s *slot, w Work) (ticket, error) {
 	}
 	if ok {
 		// Deferred. The fast path ends here.
-		return ticket{kind: ticketDeferred, seq: at.ServedBy()}, nil
+		return ticket{kind: ticketDeferred, seq: servedBy(at)}, nil
 	}
 	return d.ipi(method, s, w, bit)
 }
@@ -445,3 +445,7 @@ func (d *Domain) waitError(method string, s *slot, w Work, t ticket, before ctse
 	d.logWait(method, s, w, t.how().String(), before, waited, werr)
 	return werr
 }
+
+// servedBy is the sequence of the owner transition that runs work accepted
+// in the User word at: its next one, at.Seq()+1 modulo the sequence's width.
+func servedBy(at ctseq.Snapshot) uint64 { return (at.Seq() + 1) & ctseq.SeqMask }
