@@ -61,13 +61,14 @@ func (e *failedBroadcast) Unwrap() []error {
 // claimed when the call looks at it, and returns one Outcome per such CPU,
 // in the Domain's CPU order. It is the configuration push to every worker.
 //
-// CPUs that no worker holds are skipped and absent from the result: nobody
+// CPUs that no worker holds are skipped and absent from the result (unlike
+// Defer to one CPU, which posts to its mailbox for the next owner): nobody
 // would run the work there, and the next owner of such a CPU has not seen
 // the state the work brings up to date, so it needs none. A CPU released
 // while the call runs may still get the work, held in its mailbox for its
 // next Claim or for Close, like any delivery to an unclaimed CPU.
 //
-// The error is nil if every delivery succeeded; otherwise it is a
+// The error is nil if every delivery succeeded; otherwise it is an
 // error naming the CPUs that failed and wrapping each one's error (ErrClosed: the Domain closed
 // during the call). An unregistered w and a closed Domain fail the call as
 // a whole, with ErrClosed or an *ArgError (ErrInvalid) for a Work of another Domain, and a nil result. With no

@@ -26,7 +26,7 @@ func TestDeferredCompletionAfterHandler(t *testing.T) {
 	how, err := d.Defer(0, w)
 	require.NoError(t, err)
 	require.Equal(t, Deferred, how)
-	ticket := s.word.Snapshot().ServedBy() // the entry that runs it, which DeferWait waits for
+	ticket := servedBy(s.word.Snapshot()) // the entry that runs it, which DeferWait waits for
 	c.KernelEnter()
 	require.Len(t, during, 1, "the kernel entry ran the work once")
 	require.False(t, doneReached(during[0], ticket),
@@ -76,7 +76,7 @@ func TestStaleCompletionIsRetired(t *testing.T) {
 	how, err := d.Defer(0, w)
 	require.NoError(t, err)
 	require.Equal(t, Deferred, how)
-	ticket := s.word.Snapshot().ServedBy()
+	ticket := servedBy(s.word.Snapshot())
 	require.True(t, ctseq.SeqReached(stale, ticket), "the stale value would have answered the ticket")
 	require.False(t, doneReached(s.doneSeq.Load(), ticket), "a waiter must not see its work done before the entry that runs it")
 	c.KernelEnter()

@@ -72,6 +72,11 @@ func (k Delivery) String() string {
 // mode, else by IPI. Deliveries of the same work to the same CPU pending at
 // the same time are merged into one execution.
 //
+// To a CPU that no worker holds, Defer posts the work to the CPU's mailbox
+// and returns (IPI, nil): it runs when a worker claims the CPU, or Close
+// hands it back. (DeferAll, a broadcast, delivers only to claimed CPUs; the
+// synchronous forms return ErrNotClaimed, see DeferWait.)
+//
 // Defer cannot tell that a CPU's owner has exited without Release (that
 // costs a system call): work deferred to such a CPU is handed back when the
 // runtime notices (see ErrOwnerGone).
@@ -111,6 +116,11 @@ func (d *Domain) deferSlow(cpu int, w Work) (Delivery, error) {
 // doing; the work is still delivered and will run. Without a deadline in
 // ctx, it gives up after Options.IPITimeout with an error wrapping
 // ErrIPITimeout instead. The wait spins for Options.SpinWait, then sleeps.
+//
+// To a CPU that no worker holds, the work is posted (the next owner runs
+// it) and DeferWait returns an error wrapping ErrNotClaimed: at once if ctx
+// has no deadline, since no claim may ever come; at the deadline, wrapping
+// ctx.Err() too, if none came by then. Send and IPI do the same.
 //
 // If the delivery is handed back instead of run, it returns an error
 // wrapping the reason: ErrClosed (an IPI to a CPU no worker held when Close
@@ -235,7 +245,7 @@ func (d *Domain) deliver(method string, s *slot, w Work) (ticket, error) {
 	}
 	if ok {
 		// Deferred. The fast path ends here.
-		return ticket{kind: ticketDeferred, seq: at.ServedBy()}, nil
+		return ticket{kind: ticketDeferred, seq: servedBy(at)}, nil
 	}
 	return d.ipi(method, s, w, bit)
 }
@@ -360,13 +370,20 @@ func (d *Domain) waitFor(ctx context.Context, method string, s *slot, w Work, t 
 	if done() {
 		return d.completed(method, s, w, t)
 	}
+	_, hasDeadline := ctx.Deadline()
+	// load: a CPU no worker holds at the call (pairs with Claim's CAS): its
+	// mailbox keeps the work for the next owner, which may never come; with
+	// no deadline to bound the wait, say so at once.
+	if !hasDeadline && !s.claimed.Load() {
+		return fmt.Errorf("ctdefer: %s(%d, %s): posted, not run: CPU %d has no worker (it runs when one claims the CPU, or Close hands it back): %w",
+			method, s.cpu, w.String(), s.cpu, ErrNotClaimed)
+	}
 	if tracex.Enabled() {
 		tracex.Logf(ctx, "ctdefer", "%s: cpu=%d work=%s delivery=%v", method, s.cpu, w.String(), t.how())
 		defer tracex.Region(ctx, "ctdefer."+method+": wait")()
 	}
 	start := time.Now()
 	before := s.word.Snapshot()
-	_, hasDeadline := ctx.Deadline()
 	stalled := !hasDeadline || d.opts.Logger == nil // nothing to log: the timeout ends the wait first
 	wt := percpu.Waiter{
 		Spin: d.opts.SpinWait,
@@ -420,8 +437,15 @@ func (d *Domain) waitError(method string, s *slot, w Work, t ticket, before ctse
 		doing = fmt.Sprintf("now in %v, %d transitions during the wait",
 			now.State(), (now.Seq()-before.Seq())&ctseq.SeqMask)
 	}
+	if doing == "no worker has claimed it" {
+		err = fmt.Errorf("%w; %w", err, ErrNotClaimed)
+	}
 	werr := fmt.Errorf("ctdefer: %s(%d, %s): %s, not run after %v: CPU %d %s (thread %d): %w",
 		method, s.cpu, w.String(), how, waited.Round(time.Microsecond), s.cpu, doing, s.ownerTid.Load(), err)
 	d.logWait(method, s, w, t.how().String(), before, waited, werr)
 	return werr
 }
+
+// servedBy is the sequence of the owner transition that runs work accepted
+// in the User word at: its next one, at.Seq()+1 modulo the sequence's width.
+func servedBy(at ctseq.Snapshot) uint64 { return (at.Seq() + 1) & ctseq.SeqMask }

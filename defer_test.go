@@ -158,19 +158,39 @@ func TestDeferWaitTimesOutOnStuckCPU(t *testing.T) {
 	require.Equal(t, 1, cnt.get(cpus[0]), "the timed-out work is still delivered, once")
 }
 
-// DeferWait to a CPU nobody claimed ends with ErrIPITimeout, saying that no
-// worker has claimed it.
-// Mutants caught: none.
-func TestDeferWaitToUnclaimedCPUTimesOut(t *testing.T) {
+// A synchronous delivery to a CPU no worker holds says so: at once when
+// its context has no deadline (no claim may ever come), after the deadline
+// otherwise. Either way the work stays posted, and the next owner runs it.
+// Mutant caught: unclaimed-wait-without-deadline.
+func TestDeferWaitToUnclaimedCPU(t *testing.T) {
 	cpus := twoCPUs(t)
 	opts := testOptions()
-	opts.IPITimeout = 20 * time.Millisecond
 	d := newDomain(t, opts)
-	w, err := d.Register("count", newCounter().handler)
+	cnt := newCounter()
+	w, err := d.Register("count", cnt.handler)
 	require.NoError(t, err)
-	err = d.DeferWait(context.Background(), cpus[1], w)
-	require.ErrorIs(t, err, ctdefer.ErrIPITimeout)
+	for name, call := range map[string]func() error{
+		"DeferWait": func() error { return d.DeferWait(context.Background(), cpus[1], w) },
+		"Send":      func() error { _, err := d.Send(context.Background(), cpus[1], w); return err },
+		"IPI":       func() error { return d.IPI(context.Background(), cpus[1], w) },
+	} {
+		var err error
+		within(t, name+" to an unclaimed CPU without a deadline", func() { err = call() })
+		require.ErrorIs(t, err, ctdefer.ErrNotClaimed, name)
+		require.NotErrorIs(t, err, ctdefer.ErrIPITimeout, name)
+		require.Contains(t, err.Error(), fmt.Sprintf("CPU %d has no worker", cpus[1]), name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	err = d.DeferWait(ctx, cpus[1], w)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "with a deadline it waits for a claim")
+	require.ErrorIs(t, err, ctdefer.ErrNotClaimed, "and says why nothing ran")
 	require.Contains(t, err.Error(), "no worker has claimed it")
+
+	require.Zero(t, cnt.get(cpus[1]), "nothing ran yet")
+	o := startOwner(t, d, cpus[1])
+	o.do(func(c *ctdefer.CPU) { c.Poll() })
+	require.Equal(t, 1, cnt.get(cpus[1]), "the posted work (merged: one pending bit) runs once a worker claims the CPU")
 }
 
 // TestExactlyOnceTwoSenders: two pinned workers move between user, kernel

@@ -232,7 +232,7 @@ func (d *Domain) seal() {
 
 // tableEntry wraps a handler for one CPU: it passes the CPU number and, in
 // debug mode, takes the bit out of the danger zone once the handler has run.
-func (d *Domain) tableEntry(s *slot, w *workInfo) ctseq.Handler {
+func (d *Domain) tableEntry(s *slot, w *workInfo) func() {
 	h, cpu := w.handler, s.cpu
 	if !d.opts.Debug {
 		return func() { h(cpu) }

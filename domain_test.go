@@ -108,7 +108,7 @@ func TestCloseRefusesAndHandsBack(t *testing.T) {
 
 	// A synchronous delivery of work that Close will hand back.
 	waitErr := make(chan error)
-	go func() { waitErr <- d.DeferWait(context.Background(), cpus[1], wp) }()
+	go func() { waitErr <- d.DeferWait(ctxWithin(t, hangLimit), cpus[1], wp) }() // a deadline: wait for a claim (or Close)
 	require.Eventually(t, func() bool { st := cpuStats(d, cpus[1]); return st.IPIs == 3 }, time.Second, time.Millisecond)
 
 	closed := make(chan error)
@@ -250,7 +250,7 @@ func TestCloseReportsOnlyWorkItHandedBack(t *testing.T) {
 		require.NoError(t, err)
 		results := map[string]chan error{"safe": make(chan error, 1), "plain": make(chan error, 1)}
 		for name, w := range map[string]ctdefer.Work{"safe": safe, "plain": plain} {
-			go func() { results[name] <- d.DeferWait(context.Background(), 1, w) }()
+			go func() { results[name] <- d.DeferWait(ctxWithin(t, hangLimit), 1, w) }() // a deadline: wait for a claim (or Close)
 		}
 		eventually(t, "both IPIs posted", func() bool { s := cpuStats(d, 1); return s.IPIs == 2 })
 		cerr := d.Close(context.Background())

@@ -46,6 +46,14 @@ var (
 	// ErrIPITimeout: a synchronous delivery did not complete in time; the
 	// error names the CPU and what it was doing.
 	ErrIPITimeout = errors.New("ctdefer: IPI timed out")
+
+	// ErrNotClaimed: a synchronous delivery (DeferWait, Send, IPI) went to
+	// a CPU that no worker holds. The work is posted to the CPU's mailbox
+	// all the same: it runs when a worker claims the CPU, or Close hands it
+	// back. Without a deadline in the context the call returns it at once
+	// rather than wait for a claim that may never come; with one, it waits
+	// for a claim until the deadline and wraps both.
+	ErrNotClaimed = errors.New("ctdefer: no worker has claimed the CPU")
 )
 
 // MisuseError is the value owner methods panic with when a check finds a

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/host"
@@ -356,4 +357,38 @@ func ExampleDomain_Resched() {
 	// return to user: true - reschedule: lazy
 	// tick promotes: true - reschedule: full
 	// preemption point: true - reschedule: full
+}
+
+// How loud is the Go runtime on a worker's core? Two snapshots taken an
+// interval apart give, per claimed CPU, the owner thread's context switches
+// in between (voluntary ones are Go preemptions and P hand-offs on a locked
+// thread; involuntary ones the kernel's), and the process's GC cycles and
+// stop-the-world time: each stop halts every hot loop. On a quiet core all
+// of them stay at zero. (Not run: the figures depend on the machine.)
+func ExampleDomain_Stats_noise() {
+	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{1}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer d.Close(context.Background())
+	_ = d.Go(1, func(c *ctdefer.CPU) {
+		for !c.Closing() {
+			c.UserEnter()
+			for range 1 << 20 {
+				c.Poll() // the hot loop
+			}
+			c.KernelEnter()
+		}
+	})
+
+	before := d.Stats()
+	time.Sleep(time.Second)
+	after := d.Stats()
+	for i, c := range after.CPUs {
+		fmt.Printf("CPU %d: %d voluntary, %d involuntary switches/s\n", c.CPU,
+			c.OwnerVoluntarySwitches-before.CPUs[i].OwnerVoluntarySwitches,
+			c.OwnerInvoluntarySwitches-before.CPUs[i].OwnerInvoluntarySwitches)
+	}
+	fmt.Printf("GC: %d cycles, %v stopped\n", after.GCCycles-before.GCCycles, after.GCPauses-before.GCPauses)
 }

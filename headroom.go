@@ -53,3 +53,10 @@ func releaseWorker() {
 	workers.n--
 	workers.mu.Unlock()
 }
+
+// claimedWorkers returns the number of CPUs claimed in the process.
+func claimedWorkers() int {
+	workers.mu.Lock()
+	defer workers.mu.Unlock()
+	return workers.n
+}

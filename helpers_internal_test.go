@@ -60,13 +60,6 @@ func handBackDomain(t testing.TB) (*Domain, *slot, Work) {
 	return d, &d.slots[0], w
 }
 
-// claimedWorkers returns the process's count of claimed CPUs (headroom.go).
-func claimedWorkers() int {
-	workers.mu.Lock()
-	defer workers.mu.Unlock()
-	return workers.n
-}
-
 // claimBack claims cpu on the calling goroutine once the runtime can tell
 // that its previous owner's thread has ended (the Claim takes it back).
 func claimBack(t *testing.T, d *Domain, cpu int) *CPU {

@@ -29,6 +29,9 @@ import (
 //
 //   - A test of SOURCE.go lives in SOURCE_test.go (package ctdefer_test,
 //     through the public API) or SOURCE_internal_test.go (package ctdefer).
+//     A file may carry a build constraint as a whole: mailbox_internal_test.go
+//     and defer_internal_test.go are built with the tags ctdefer_explore and
+//     ctdefer_narrowseq, stats_linux_test.go on Linux only.
 //     A test that crosses several files lives with the one whose code it
 //     pins down: the file its catalogue mutants edit, if it has any.
 //   - Every Test's doc comment ends with "Mutant caught: NAME.",

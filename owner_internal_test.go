@@ -43,7 +43,7 @@ func TestReclaimPublishesCompletions(t *testing.T) {
 			s := &d.slots[cpu]
 			if user {
 				c.UserEnter()
-				want[cpu] = s.word.Snapshot().ServedBy()
+				want[cpu] = servedBy(s.word.Snapshot())
 			} else {
 				want[cpu] = s.mbox.v.Load()>>mboxGenShift + 1
 			}

@@ -1,11 +1,15 @@
 package ctdefer
 
 import (
+	"math"
 	"math/bits"
+	"runtime"
+	"runtime/metrics"
 	"time"
 
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/sysx"
 	"github.com/ctdefer/ctdefer/stats"
 )
 
@@ -25,6 +29,9 @@ func (d *Domain) Stats() stats.Snapshot {
 	if p := d.worksPub.Load(); p != nil { // load: pairs with the store in publishWorks
 		works = *p
 	}
+	st.GCCycles, st.GCPauses = gcNoise()
+	st.GOMAXPROCS, st.ProcessClaims = runtime.GOMAXPROCS(0), claimedWorkers()
+	st.RequireHeadroom = d.opts.RequireHeadroom
 	st.Works = make([]stats.Work, len(works))
 	for i, w := range works {
 		st.Works[i] = d.workStats(w)
@@ -73,6 +80,11 @@ func (s *slot) stats(c *stats.CPU) {
 		OnBehalf:   x.onBehalf.Load(),
 		OwnersGone: x.reclaims.Load(),
 		NoHeadroom: s.swork.noHeadroom.Load(),
+	}
+	if tid := s.ownerTid.Load(); c.Claimed && tid > 0 { // load: reporting only
+		// The owner's thread, read from /proc: a file read, on this
+		// reporting path only (zero if it has just exited).
+		c.OwnerVoluntarySwitches, c.OwnerInvoluntarySwitches, _ = sysx.ThreadSwitches(int(tid))
 	}
 	s.owork.latency.load(&c.IPILatency, time.Duration(o.maxIPILatency.Load()))
 	c.Refused = c.IPIs + c.OnBehalf
@@ -162,4 +174,33 @@ type senderWorkStats struct {
 	ipis       workCounts
 	onBehalf   workCounts
 	noHeadroom atomicx.Counter // claims of this CPU that left no P to spare (headroom.go)
+}
+
+// gcNoise reads the Go runtime's garbage-collection counts from
+// runtime/metrics: completed cycles, and the total stop-the-world time for
+// GC, summed from its histogram (each bucket's count times its middle; the
+// open last bucket at its lower bound).
+func gcNoise() (cycles uint64, pauses time.Duration) {
+	samples := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/sched/pauses/total/gc:seconds"}}
+	metrics.Read(samples)
+	if samples[0].Value.Kind() == metrics.KindUint64 {
+		cycles = samples[0].Value.Uint64()
+	}
+	if samples[1].Value.Kind() == metrics.KindFloat64Histogram {
+		h := samples[1].Value.Float64Histogram()
+		var sec float64
+		for i, n := range h.Counts {
+			lo, hi := h.Buckets[i], h.Buckets[i+1]
+			switch {
+			case n == 0 || math.IsInf(lo, -1):
+				continue
+			case math.IsInf(hi, 1):
+				sec += float64(n) * lo
+			default:
+				sec += float64(n) * (lo + hi) / 2
+			}
+		}
+		pauses = time.Duration(sec * float64(time.Second))
+	}
+	return cycles, pauses
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"expvar"
 	"reflect"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -84,8 +85,9 @@ func TestStatsTotals(t *testing.T) {
 	}
 	for i := range total.NumField() {
 		f := total.Type().Field(i)
-		if f.Name == "CPUs" || f.Name == "Works" {
-			continue
+		switch f.Name {
+		case "CPUs", "Works", "GOMAXPROCS", "ProcessClaims", "RequireHeadroom", "GCCycles", "GCPauses":
+			continue // process-wide, not counters of the CPUs
 		}
 		cf, ok := cpu.FieldByName(f.Name)
 		require.True(t, ok, "CPUStats has %s", f.Name)
@@ -101,6 +103,18 @@ func TestStatsTotals(t *testing.T) {
 	}
 	require.Equal(t, want, st.IPILatency, "the latency histograms add up")
 	require.Equal(t, uint64(3), st.Executed)
+
+	// The headroom picture: GOMAXPROCS, the claims of the whole process
+	// (this Domain's among them) and whether a claim past it is refused.
+	require.Equal(t, runtime.GOMAXPROCS(0), st.GOMAXPROCS)
+	claimed := 0
+	for _, c := range st.CPUs {
+		if c.Claimed {
+			claimed++
+		}
+	}
+	require.GreaterOrEqual(t, st.ProcessClaims, claimed, "the process's claims include this Domain's")
+	require.False(t, st.RequireHeadroom, "the default: a claim without headroom is counted, not refused")
 }
 
 // Stats encodes to JSON with everything it holds, and the one-liner its

@@ -5,20 +5,18 @@ import (
 	"runtime/debug"
 )
 
-// Handler is the code run for one work bit. It runs on the owner, in kernel
-// mode, early: it must not block, and it must not rely on state that another
-// pending bit protects (the danger zone between KernelEnter and its drain).
-type Handler func()
-
 // Table maps work bits to handlers. The zero Table has no handlers. Fill it
 // before the owner starts; Drain only reads it.
 type Table struct {
-	h [WorkBits]Handler
+	h [WorkBits]func()
 }
 
-// Set registers h for bit b. It panics if b is out of range or h is nil.
-// Not safe to call concurrently with Drain.
-func (t *Table) Set(b Bit, h Handler) {
+// Set registers h as the handler of bit b: the code run for that bit. It
+// runs on the owner, in kernel mode, early: it must not block, and it must
+// not rely on state that another pending bit protects (the danger zone
+// between KernelEnter and its drain). Set panics if b is out of range or h
+// is nil. Not safe to call concurrently with Drain.
+func (t *Table) Set(b Bit, h func()) {
 	if b >= WorkBits {
 		panic(fmt.Sprintf("ctseq: Table.Set: bit %d out of range [0, %d)", b, WorkBits))
 	}

@@ -99,12 +99,12 @@ const (
 	// User: the CPU runs the application's hot loop and must not be
 	// disturbed. Deferral is accepted.
 	User State = 2
-	// Transient is no state the owner can be in: Snapshot.State reports it
+	// transient is no state the owner can be in: Snapshot.State reports it
 	// for a word caught in the instant between a misused owner transition's
 	// add and its undo (see Word). Such a word refuses deferral and is not
 	// quiescent; the owner is still in the state it was in before the
 	// misuse, which the undo restores before the panic.
-	Transient State = 3
+	transient State = 3
 )
 
 var stateNames = [...]string{"kernel", "idle", "user", "transient"}
@@ -120,7 +120,7 @@ func (s State) String() string {
 // rawStates maps the state field of a raw word to its State.
 var rawStates = func() (t [1 << stateBits]State) {
 	for i := range t {
-		t[i] = Transient
+		t[i] = transient
 	}
 	t[rawKernel] = Kernel
 	t[rawIdle] = Idle

@@ -177,7 +177,7 @@ func TestEncodingMisuseNeverAccepted(t *testing.T) {
 						require.NotEqual(t, rawUser, n&stateMask, "%s: SetWorkIfUser would accept the faulty word", what)
 						require.NotEqual(t, rawKernel, n&stateMask, "%s: the faulty word reads as Kernel", what)
 						require.NotEqual(t, rawIdle, n&stateMask, "%s: the faulty word reads as Idle", what)
-						require.Equal(t, Transient, s.State(), "%s: Snapshot.State", what)
+						require.Equal(t, transient, s.State(), "%s: Snapshot.State", what)
 						require.False(t, s.Quiescent(), "%s: a Transient word is not quiescent", what)
 					}
 					require.Equal(t, (raw+d)&stateMask, n&stateMask, "%s: the subtraction of the loaded work field leaves the state field alone", what)

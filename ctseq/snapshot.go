@@ -14,8 +14,9 @@ type Snapshot struct{ v uint64 }
 func (s Snapshot) Seq() uint64 { return seqOf(actual(s.v)) }
 
 // State returns the owner's state at the snapshot: Kernel, Idle or User, or
-// Transient for a word caught between a misused transition's add and its
-// undo (see Word).
+// State(3), which prints as "transient", for a word caught between a misused
+// transition's add and its undo (see Word): it refuses deferral and is not
+// quiescent.
 func (s Snapshot) State() State { return stateOf(s.v) }
 
 // Work returns the bits pending at the snapshot: accepted by SetWorkIfUser
@@ -31,7 +32,7 @@ func (s Snapshot) Work() Work {
 }
 
 // Quiescent reports whether the owner was outside the kernel (User or Idle)
-// at the snapshot: a quiescent state in itself. A Transient snapshot is not
+// at the snapshot: a quiescent state in itself. A transient snapshot is not
 // quiescent.
 func (s Snapshot) Quiescent() bool { return quiescent(s.v) }
 
@@ -61,7 +62,7 @@ func (w *Word) Snapshot() Snapshot {
 // pair) are always detected.
 //
 // Misuse: a snapshot or a load that catches a misused transition between its
-// add and its undo (a Transient word, see Word) sees the sequence one ahead,
+// add and its undo (a transient word, see Word) sees the sequence one ahead,
 // so it may count as a transition although the owner never left the kernel.
 // Misuse is a bug that panics the owner; grace periods are not guaranteed
 // across it.
@@ -80,10 +81,6 @@ func (w *Word) QuiescentSince(s Snapshot) bool {
 	cur := w.v.Load()
 	return cur&stateMask != rawKernel || seqOf(cur) != s.Seq()
 }
-
-// ServedBy returns the sequence of the transition that runs work accepted in
-// the User word s: the owner's next transition, s.Seq()+1 modulo SeqMask+1.
-func (s Snapshot) ServedBy() uint64 { return (s.Seq() + 1) & SeqMask }
 
 // SeqMask masks a sequence value to the sequence's width: 45 bits, 2 under
 // the ctdefer_narrowseq build tag.

@@ -193,7 +193,7 @@ func (w *Word) Quiesce() {
 // are coalesced: one execution serves every request made before it.
 //
 // false: the owner was in Kernel or Idle at the instant of the decision (or
-// the word was Transient: caught in a misused transition, see Word), and the
+// the word was transient: caught in a misused transition, see Word), and the
 // word is unchanged; the caller must deliver the work another way (an IPI,
 // or running it on behalf of an idle owner).
 //
@@ -213,9 +213,9 @@ func (w *Word) SetWorkIfUser(work Work) bool {
 // SetWorkIfUserAt is SetWorkIfUser that also returns the word it decided on:
 // on success the User word the bits were accepted in, on refusal the word
 // that was not in User. After a success, the transition that returns the bits
-// is the owner's next one, whose sequence is at.Seq()+1 modulo SeqMask+1 (see
-// [Snapshot.ServedBy]): a caller that must wait for the work to have run
-// waits for that entry.
+// is the owner's next one, whose sequence is at.Seq()+1 modulo SeqMask+1: a
+// caller that must wait for the work to have run waits for that entry (see
+// SeqReached).
 func (w *Word) SetWorkIfUserAt(work Work) (at Snapshot, ok bool) {
 	old, ok := w.setWork(work)
 	return Snapshot{old}, ok
@@ -232,7 +232,7 @@ func (w *Word) setWork(work Work) (uint64, bool) {
 	for {
 		if old&stateMask != rawUser {
 			// The owner is in the kernel or idle at this load (or the
-			// word is Transient): refuse, leaving no trace.
+			// word is transient): refuse, leaving no trace.
 			return old, false
 		}
 		// A raw User word's work field is the actual one (word.md, Layout).

@@ -64,5 +64,45 @@ func TestWaitNilContext(t *testing.T) {
 func TestCheckpointNilCPU(t *testing.T) {
 	f := newFixture(t, 1, grace.Options{})
 	var nilCPU *ctdefer.CPU
-	require.PanicsWithValue(t, "grace: Checkpoint: nil *ctdefer.CPU", func() { f.g.Checkpoint(nilCPU) }, "Checkpoint(nil)")
+	requireMisuse(t, recoverFrom(func() { f.g.Checkpoint(nilCPU) }), "Checkpoint", "nil CPU")
+}
+
+// NudgeAfter is the kernel-stretch flavour's: NewQSBR refuses it with an
+// *ctdefer.ArgError naming the call, the field and the value, and builds
+// nothing.
+func TestNewQSBRRefusesNudgeAfter(t *testing.T) {
+	f := newFixture(t, 1, grace.Options{NudgeAfter: -1})
+	for _, v := range []time.Duration{-1, time.Millisecond} {
+		q, err := grace.NewQSBR(f.d, grace.Options{NudgeAfter: v})
+		require.ErrorIs(t, err, ctdefer.ErrInvalid, "NewQSBR with NudgeAfter %v", v)
+		var ae *ctdefer.ArgError
+		require.ErrorAs(t, err, &ae, "the error is an *ctdefer.ArgError")
+		require.Equal(t, "grace.NewQSBR", ae.Call, "ArgError.Call")
+		require.Equal(t, "opts.NudgeAfter", ae.Arg, "ArgError.Arg")
+		require.Equal(t, v, ae.Value, "ArgError.Value")
+		require.Nil(t, q, "no Domain on error")
+	}
+}
+
+// A method of one flavour called on a Domain of the other panics with a
+// *ctdefer.MisuseError naming grace, the method and both flavours; the
+// Domain is unaffected.
+func TestWrongFlavourMisuse(t *testing.T) {
+	g := newFixture(t, 1, grace.Options{NudgeAfter: -1})
+	q := newQFixture(t, 1, grace.Options{})
+	ctx := ctxFor(t, 5*time.Second)
+	for _, tc := range []struct {
+		method string
+		call   func()
+		this   string
+	}{
+		{"Reader", func() { g.g.Reader(nil) }, "kernel-stretch"},
+		{"Checkpoint", func() { q.q.Checkpoint(nil) }, "QSBR"},
+		{"ExpeditedBarrier", func() { _ = q.q.ExpeditedBarrier(ctx) }, "QSBR"},
+	} {
+		e := requireMisuse(t, recoverFrom(tc.call), tc.method, "wrong flavour")
+		require.Contains(t, e.Detail, "this Domain is the "+tc.this+" flavour", "%s: the misuse names the Domain's flavour", tc.method)
+	}
+	require.NoError(t, g.g.Synchronize(ctx), "kernel-stretch Domain after the misuse")
+	require.NoError(t, q.q.Synchronize(ctx), "QSBR Domain after the misuse")
 }

@@ -23,7 +23,7 @@ import (
 // calls (one in eight is timed) beside the mean (ns/op). QSBRReportFloor
 // and QSBRSynchronizeFloor are the hardware's part of each shape.
 func BenchmarkQSBRReport(b *testing.B) {
-	f := newQFixture(b, 1, grace.QSBROptions{})
+	f := newQFixture(b, 1, grace.Options{})
 	c, err := f.d.Claim(f.cpus[0])
 	if err != nil {
 		b.Fatal(err)
@@ -48,7 +48,7 @@ func BenchmarkQSBRSynchronize(b *testing.B) {
 		mode int32
 	}{{"busy-reader", qReporting}, {"offline-reader", qOffline}} {
 		b.Run(bc.name, func(b *testing.B) {
-			f := newQFixture(b, 0, grace.QSBROptions{})
+			f := newQFixture(b, 0, grace.Options{})
 			// The reader on the last CPU, the caller pinned on the first
 			// when there are two.
 			reader := f.cpus[len(f.cpus)-1]
@@ -189,7 +189,7 @@ var sink int
 // or ctdefer_debug build adds the test for its Debug check.
 func BenchmarkPointerLoad(b *testing.B) {
 	b.Run("grace", func(b *testing.B) {
-		f := newQFixture(b, 1, grace.QSBROptions{})
+		f := newQFixture(b, 1, grace.Options{})
 		p := grace.NewPointer(f.q, new(int))
 		n := 0
 		b.ReportAllocs()

@@ -9,19 +9,20 @@
 //
 // # Two flavours: which one for which reader
 //
-// The package has two grace-period flavours. They differ in where a reader
-// may hold a reference, and so in what a reader must do:
+// The package has one write-side type, [Domain], in two grace-period
+// flavours, chosen by the constructor. They differ in where a reader may
+// hold a reference, and so in what a reader must do:
 //
 //	flavour                 readers hold references            reader's cost                     quiescent states
-//	Domain (New)            inside kernel-mode stretches only  nothing: the transitions it makes  user mode, idle, any transition, Quiesce, Checkpoint
+//	kernel-stretch (New)    inside kernel-mode stretches only  nothing: the transitions it makes  user mode, idle, any transition, Quiesce, Checkpoint
 //	QSBR (NewQSBR)          anywhere, user mode included,      one load and one compare per      Reader.Quiescent, Reader.Offline, idle (parked),
 //	                        between two reports                report (Reader.Quiescent)          a released CPU
 //
-// Use Domain for runtime-internal data that the runtime reads inside its
+// Use the kernel-stretch flavour for runtime-internal data that the runtime reads inside its
 // kernel-mode stretches (the kernel's model: Tasks RCU, where user mode is an
 // extended quiescent state). Data read in a user-mode hot loop (a routing
 // table consulted per packet, a config snapshot per request, a shard map) is
-// NOT protected by Domain: a grace period completes as soon as the CPU is
+// NOT protected by the kernel-stretch flavour: a grace period completes as soon as the CPU is
 // seen in user mode, while the loop may still hold the old object. Use QSBR
 // for it (liburcu's QSBR flavour, as Go forwarders such as NDN-DPDK use it
 // through cgo): the owner reports Reader.Quiescent once per burst or per
@@ -29,14 +30,17 @@
 // An online reader may itself call Synchronize, Wait or Barrier: as
 // liburcu's synchronize_rcu does, the call takes it offline for the wait and
 // back online before it returns, so it must hold no reference across it.
-// With Options.Debug (QSBROptions.Debug), Pointer.Load panics when a reader
+// With Options.Debug, Pointer.Load panics when a reader
 // breaks its flavour's rule, in the builds that compile that check (go test
 // -race, and -tags ctdefer_debug); in a plain build Load is the bare atomic
 // load.
 //
 // Both flavours offer the same write side: Synchronize, Start/Poll/Wait,
 // Retire/TryRetire/Barrier, Close and Stats, and a *StallError naming the
-// CPUs that hold a grace period up when a context ends. [Pointer] is the
+// CPUs that hold a grace period up when a context ends. Domain.Checkpoint
+// and Domain.ExpeditedBarrier are the kernel-stretch flavour's own,
+// Domain.Reader the QSBR flavour's: called on a Domain of the other flavour,
+// each panics with a *ctdefer.MisuseError. [Pointer] is the
 // published pointer for either (rcu_dereference, rcu_assign_pointer and a
 // swap-and-retire).
 //
@@ -80,7 +84,7 @@
 // period (then scan in parallel from several goroutines, one per socket,
 // before building a tree).
 //
-// # The model (Domain, the kernel-stretch flavour)
+// # The model (the kernel-stretch flavour)
 //
 // Read-side critical sections are a CPU's kernel-mode stretches: from
 // KernelEnter (or the return from Idle) to the next UserEnter (or Idle), on
@@ -140,7 +144,7 @@
 // was in user mode) proceeds. A Retire blocked at MaxPending has no such
 // check: use TryRetire, or Start and Poll, there. Checkpoint is for owners,
 // with their own *ctdefer.CPU. In the QSBR flavour an online reader must not
-// wait at all (its check is QSBROptions.Debug's).
+// wait at all (its check is Options.Debug's).
 //
 // # Owners that exit, handles that outlive their claim
 //
@@ -155,9 +159,9 @@
 // Retires and Barrier wait for the reclaimer's grace period, so the
 // reclaimer's wait does it for them.
 //
-// A QSBR reader belongs to the claim it was registered for: QSBR.Reader on a
+// A QSBR reader belongs to the claim it was registered for: Domain.Reader on a
 // released handle panics, and a reader left online when its CPU was released
 // (Reader.Offline must come first) stops holding grace periods up once
 // another owner claims the CPU without registering a reader; the first grace
-// period that skips it logs it (QSBROptions.Logger).
+// period that skips it logs it (Options.Logger).
 package grace

@@ -67,11 +67,12 @@ type StalledCPU struct {
 	LastReport, GracePeriod uint64
 }
 
-func (c StalledCPU) String() string {
+// describe is the CPU's part of StallError's text.
+func (c StalledCPU) describe() string {
 	var b strings.Builder
 	if c.Reader {
 		fmt.Fprintf(&b, "CPU %d (QSBR reader online, in %v: last quiescent report at grace period %d, waiting for %d: "+
-			"the owner does not call Reader.Quiescent, or claimed the CPU without QSBR.Reader)", c.CPU, c.State, c.LastReport, c.GracePeriod)
+			"the owner does not call Reader.Quiescent, or claimed the CPU without Domain.Reader)", c.CPU, c.State, c.LastReport, c.GracePeriod)
 		return b.String()
 	}
 	fmt.Fprintf(&b, "CPU %d (in %v at sequence %d since the snapshot at %d", c.CPU, c.State, c.Seq, c.SnapSeq)
@@ -101,7 +102,7 @@ func (e *StallError) Error() string {
 		} else {
 			b.WriteString(", ")
 		}
-		b.WriteString(c.String())
+		b.WriteString(c.describe())
 	}
 	fmt.Fprintf(&b, ": %v", e.Err)
 	return b.String()

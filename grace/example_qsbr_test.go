@@ -22,7 +22,7 @@ func ExampleNewQSBR() {
 	if err != nil {
 		panic(err)
 	}
-	q, err := grace.NewQSBR(d, grace.QSBROptions{})
+	q, err := grace.NewQSBR(d, grace.Options{})
 	if err != nil {
 		panic(err)
 	}

@@ -39,7 +39,7 @@ import (
 // on its thread), it would wait for its own CPU: it returns an error
 // wrapping ctdefer.ErrWouldDeadlock at once. A CPU whose owner exited
 // without Release is taken back while the barrier waits for it.
-func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
+func (g *stretch) ExpeditedBarrier(ctx context.Context) error {
 	if ctx == nil {
 		return nilContext("ExpeditedBarrier")
 	}
@@ -136,7 +136,7 @@ func newBarrierScratch(n int) *barrierScratch {
 
 // scratch returns a wait list with room for every CPU of the Domain: the
 // Domain's own if no other barrier holds it, else one from the pool.
-func (g *Domain) scratch() *barrierScratch {
+func (g *stretch) scratch() *barrierScratch {
 	if g.bmu.TryLock() {
 		return g.bown
 	}
@@ -147,7 +147,7 @@ func (g *Domain) scratch() *barrierScratch {
 }
 
 // putScratch gives a wait list back.
-func (g *Domain) putScratch(sc *barrierScratch) {
+func (g *stretch) putScratch(sc *barrierScratch) {
 	if sc == g.bown {
 		g.bmu.Unlock()
 		return

@@ -30,13 +30,13 @@ type qobj struct{ v atomicx.Uint64 }
 // Pointer, and runs reader(read, c, r) on CPU 0's owner. read loads every
 // pointer, then checks each object (a scheduling point per check: the
 // reference is held across them).
-func qsbrScenario(name string, updaters int, reader func(r *explore.Run, read func(), q *grace.QSBR, rd *grace.Reader, updatersDone func() bool)) explore.Scenario {
+func qsbrScenario(name string, updaters int, reader func(r *explore.Run, read func(), q *grace.Domain, rd *grace.Reader, updatersDone func() bool)) explore.Scenario {
 	return explore.Scenario{Name: name, Setup: func(r *explore.Run) {
 		d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true})
 		if err != nil {
 			panic(err)
 		}
-		q, err := grace.NewQSBR(d, grace.QSBROptions{SpinWait: -1})
+		q, err := grace.NewQSBR(d, grace.Options{SpinWait: -1})
 		if err != nil {
 			panic(err)
 		}
@@ -92,7 +92,7 @@ func qsbrRows() []struct {
 	}{
 		// Grace periods cover what began before, for reports against the start of a grace period: two read
 		// bursts, each followed by a report, then offline.
-		{qsbrScenario("qsbr/report-vs-start", 1, func(r *explore.Run, read func(), q *grace.QSBR, rd *grace.Reader, _ func() bool) {
+		{qsbrScenario("qsbr/report-vs-start", 1, func(r *explore.Run, read func(), q *grace.Domain, rd *grace.Reader, _ func() bool) {
 			for range 2 {
 				read()
 				rd.Quiescent()
@@ -104,7 +104,7 @@ func qsbrRows() []struct {
 		// or Offline: only the report's wake-up can end the updater's
 		// sleep, wherever the report falls in the updater's announce,
 		// scan and sleep.
-		{qsbrScenario("qsbr/sleep-vs-wake", 1, func(r *explore.Run, read func(), q *grace.QSBR, rd *grace.Reader, updatersDone func() bool) {
+		{qsbrScenario("qsbr/sleep-vs-wake", 1, func(r *explore.Run, read func(), q *grace.Domain, rd *grace.Reader, updatersDone func() bool) {
 			read()
 			explore.Wait(func() bool { return grace.QSBRStarted(q) > 0 })
 			rd.Quiescent()
@@ -114,7 +114,7 @@ func qsbrRows() []struct {
 		// Offline and Online against Synchronize: a read, Offline, a wait
 		// for the updater (only Offline's wake-up can end its sleep), then
 		// Online and a read of the new object.
-		{qsbrScenario("qsbr/offline-online", 1, func(r *explore.Run, read func(), q *grace.QSBR, rd *grace.Reader, updatersDone func() bool) {
+		{qsbrScenario("qsbr/offline-online", 1, func(r *explore.Run, read func(), q *grace.Domain, rd *grace.Reader, updatersDone func() bool) {
 			read()
 			rd.Offline()
 			explore.Wait(updatersDone)
@@ -124,7 +124,7 @@ func qsbrRows() []struct {
 		}), explore.Options{Preemptions: 3}},
 		// Two updaters share the engine (a grace period in progress when
 		// the second one starts must not serve it).
-		{qsbrScenario("qsbr/two-updaters", 2, func(r *explore.Run, read func(), q *grace.QSBR, rd *grace.Reader, _ func() bool) {
+		{qsbrScenario("qsbr/two-updaters", 2, func(r *explore.Run, read func(), q *grace.Domain, rd *grace.Reader, _ func() bool) {
 			for range 2 {
 				read()
 				rd.Quiescent()

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"github.com/ctdefer/ctdefer/internal/corelink"
 )
 
@@ -12,7 +13,7 @@ import (
 // of ctl; Stats also takes the reclaimer's lock), for the torture test's
 // staleness histogram.
 func (g *Domain) GracePeriodsCompleted() uint64 {
-	return g.seqNow() / 2 // load: pairs with the driver's end store
+	return g.s.seqNow() / 2 // load: pairs with the driver's end store
 }
 
 // EngineState returns a digest (FNV-1a) of every word the engine's Poll
@@ -21,7 +22,9 @@ func (g *Domain) GracePeriodsCompleted() uint64 {
 // Release change without touching the word. The explorer scenarios
 // (explore_test.go) wait until it or a CPU's word changes where a real
 // waiter whose Poll failed would sleep and poll again.
-func (g *Domain) EngineState() uint64 {
+func (g *Domain) EngineState() uint64 { return g.s.engineState() }
+
+func (g *stretch) engineState() uint64 {
 	h := uint64(14695981039346656037) // FNV-1a over the words
 	mix := func(v uint64) {
 		h = (h ^ v) * 1099511628211
@@ -52,16 +55,26 @@ func SetQSBRMaxSleep(d time.Duration) (restore func()) {
 
 // QSBRStarted is the number of grace periods q has started (one load of
 // gp), for the explorer scenarios that wait for a grace period to begin.
-func QSBRStarted(q *QSBR) uint64 { return q.gp.Load() }
+func QSBRStarted(q *Domain) uint64 { return q.q.gp.Load() }
 
 // QSBRCompleted is the number of grace periods q has completed (one load
 // of done), for the QSBR torture test's staleness histogram.
-func QSBRCompleted(q *QSBR) uint64 { return q.done.Load() }
+func QSBRCompleted(q *Domain) uint64 { return q.q.done.Load() }
 
 // LaggardsHere reports whether a reader holding the grace period in
 // progress registered on the caller's CPU, and whether every one did (the
 // wait policy's sleep test).
-func (q *QSBR) LaggardsHere() (here, only bool) { return q.laggardsHere() }
+func (g *Domain) LaggardsHere() (here, only bool) { return g.q.laggardsHere() }
+
+// IsOnline reports whether the reader is online: between Domain.Reader (or
+// Online) and Offline (rcu_read_ongoing). Owner only.
+func (r *Reader) IsOnline() bool { return !r.off }
+
+// CPU returns the reader's CPU.
+func (r *Reader) CPU() int { return r.cpu }
+
+// String is the CPU's part of StallError's text.
+func (c StalledCPU) String() string { return c.describe() }
 
 // CheckLoads reports whether this build compiles Pointer.Load's Debug
 // check (race-detector builds and the tag ctdefer_debug).
@@ -69,9 +82,14 @@ const CheckLoads = checkLoads
 
 // Quiesce declares a quiescent state on the owner's CPU c, in kernel mode:
 // what Checkpoint does when a grace period has asked.
-func (g *Domain) Quiesce(c *ctdefer.CPU) { g.v.Quiesce(c, "grace test Quiesce") }
+func (g *Domain) Quiesce(c *ctdefer.CPU) { g.s.v.Quiesce(c, "grace test Quiesce") }
 
 // CPUState returns cpu's context-tracking state in d.
 func CPUState(d *ctdefer.Domain, cpu int) ctseq.State {
 	return corelink.Of[ctdefer.CPU](d).State(cpu)
 }
+
+// Instrumented reports whether this is the interleaving explorer's build
+// (ctdefer_explore): its atomics allocate, and its waits do not reap exited
+// owners.
+const Instrumented = atomicx.Instrumented

@@ -35,62 +35,9 @@ import (
 // is always complete. Tokens from different Domains must not be mixed.
 type Token struct{ seq uint64 }
 
-// Options configures a Domain. The zero value is the documented default for
-// every field.
-type Options struct {
-	// NudgeAfter is how long a grace period waits for its laggards before
-	// nudging them. The clock is the grace period's, not a CPU's: it starts
-	// at the first scan that finds some CPU still holding the grace period
-	// up (the scan right after the snapshot, normally), and once it has
-	// run out every CPU still pending is nudged, at most once per grace
-	// period, at the next scan (some goroutine must Poll or Wait). How long
-	// a CPU has already been in its kernel stretch when the grace period
-	// begins does not count. Zero means the default, a millisecond; a negative value
-	// means never; a positive value below a microsecond means at the first
-	// scan that finds a laggard.
-	NudgeAfter time.Duration
-
-	// SpinWait is how long a waiter (Synchronize, Wait, Barrier,
-	// ExpeditedBarrier) spins before sleeping between checks with a
-	// growing interval (up to a millisecond). Zero means the default,
-	// 20 µs; negative means never spin.
-	SpinWait time.Duration
-
-	// MaxPending bounds the callbacks retired and not yet run: at the bound,
-	// Retire blocks until the reclaimer has completed a grace period, and
-	// TryRetire fails with ErrBacklog. Zero means the default, 65,536.
-	MaxPending int
-
-	// Logger, if set, receives the events an operator needs: a wait ended
-	// by its context (Synchronize, Wait, Barrier, ExpeditedBarrier: Warn,
-	// with the *StallError naming the CPUs), a Close that dropped retired
-	// callbacks (Error, with their count), a CPU taken back from an owner
-	// that exited without Release while a wait needed it (Warn), and a
-	// grace period that had to nudge CPUs in long kernel stretches (Debug
-	// level: with long stretches it is routine). Nil logs nothing.
-	Logger *slog.Logger
-
-	// Debug turns on the read-side check of Pointer.Load: a load by the
-	// owner of a CPU of the Domain outside a kernel-mode stretch (in user
-	// mode: this flavour does not protect it there) panics, naming the
-	// rule. Each checked load costs a gettid system call and a lookup. The
-	// check is compiled only into race-detector builds (go test -race) and
-	// builds with the tag ctdefer_debug; in a plain build Load stays the
-	// bare atomic load and Debug has no effect on it.
-	Debug bool
-}
-
-// The defaults of Options' zero values.
-const (
-	defaultNudgeAfter = time.Millisecond
-	defaultSpinWait   = 20 * time.Microsecond
-	defaultMaxPending = 1 << 16
-)
-
-// Domain is a grace-period domain over a ctdefer.Domain. Create it with New
-// before the first Claim (it registers the nudge work). It is safe for
-// concurrent use and must not be copied.
-type Domain struct {
+// stretch is the kernel-stretch flavour's engine, behind a Domain made by
+// New.
+type stretch struct {
 	_ percpu.NoCopy
 
 	// The engine's words, one line each (docs/design/grace.md). Each group
@@ -141,7 +88,7 @@ type seqLine struct {
 }
 
 // seqNow is the grace-period sequence (one load of ctl).
-func (g *Domain) seqNow() uint64 {
+func (g *stretch) seqNow() uint64 {
 	return g.ctl.Load() >> 1 // load: pairs with the driver's stores of ctl
 }
 
@@ -184,20 +131,13 @@ type ownerSide struct {
 	asked  atomicx.Uint32 // 1: report at the next Checkpoint
 }
 
-// New creates a grace-period Domain over d. It registers one work kind on d
-// (the nudge, also the expedited barrier's IPI), so it must be called
-// before the first Claim; it fails with d's Register error otherwise
-// (an *ctdefer.ArgError after the first Claim or beyond 16 kinds, ctdefer.ErrClosed), and with
-// an *ctdefer.ArgError (ctdefer.ErrInvalid) if d is nil.
-func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
-	if d == nil {
-		return nil, nilArg("grace.New", "d")
-	}
+// newStretch is New's engine: d is not nil.
+func newStretch(d *ctdefer.Domain, opts Options) (*stretch, error) {
 	cpus, err := percpu.NewIndex(d.CPUs(), ctdefer.ErrInvalid, nil) // a Domain's CPUs: valid
 	if err != nil {
 		return nil, fmt.Errorf("grace: New: %w", err)
 	}
-	g := &Domain{
+	g := &stretch{
 		d:          d,
 		v:          corelink.Of[ctdefer.CPU](d),
 		cpus:       cpus,
@@ -245,7 +185,7 @@ func New(d *ctdefer.Domain, opts Options) (*Domain, error) {
 // goroutine is driving (a Poll, a Wait, the reclaimer, a concurrent Start),
 // Start only records the request and returns at once: that driver, or the
 // caller's next Poll, completes it, even when every CPU is in user mode.
-func (g *Domain) Start() Token {
+func (g *stretch) Start() Token {
 	c := g.ctl.Load() // load: the token's seq; pairs with the driver's start store (grace periods cover what began before)
 	s := c >> 1
 	t := (s + 3) &^ 1
@@ -288,7 +228,7 @@ func (g *Domain) Start() Token {
 
 // Completed reports whether the grace period of t is over, without driving
 // anything: one load.
-func (g *Domain) Completed(t Token) bool {
+func (g *stretch) Completed(t Token) bool {
 	// load: pairs with the driver's end store: everything the
 	// driver observed, hence every CPU's accesses before its quiescent
 	// state, happens before a true answer.
@@ -301,7 +241,7 @@ func (g *Domain) Completed(t Token) bool {
 // nudged once NudgeAfter has passed since the grace period's first scan
 // that found a CPU holding it up, so some goroutine must Poll (or Wait) now
 // and then for a grace period to progress: there is no background driver.
-func (g *Domain) Poll(t Token) bool {
+func (g *stretch) Poll(t Token) bool {
 	if g.Completed(t) {
 		return true
 	}
@@ -326,7 +266,7 @@ func (g *Domain) Poll(t Token) bool {
 // ctdefer.ErrWouldDeadlock at once. A CPU whose owner exited without
 // Release is taken back while Synchronize waits for it (see the package
 // documentation).
-func (g *Domain) Synchronize(ctx context.Context) error {
+func (g *stretch) Synchronize(ctx context.Context) error {
 	if ctx == nil {
 		return nilContext("Synchronize")
 	}
@@ -344,12 +284,12 @@ func (g *Domain) Synchronize(ctx context.Context) error {
 // it returns an error wrapping ctdefer.ErrWouldDeadlock as soon as the grace
 // period of t needs the caller's CPU (it has not begun, or it holds the
 // CPU); one that began while the CPU was in user mode is waited for.
-func (g *Domain) Wait(ctx context.Context, t Token) error {
+func (g *stretch) Wait(ctx context.Context, t Token) error {
 	return waitOn(g, ctx, "Wait", t)
 }
 
 // advance takes the engine if it is free and drives it (no request left behind).
-func (g *Domain) advance() {
+func (g *stretch) advance() {
 	for {
 		// CAS: become the driver (set drive, keep seq: only a driver
 		// changes seq, so a CAS that fails means someone else drives);
@@ -367,7 +307,7 @@ func (g *Domain) advance() {
 // release gives the engine back, unless drive1 did already, and
 // reports whether a request arrived meanwhile that no grace period serves
 // yet: the caller must then try to drive again.
-func (g *Domain) release(released bool) bool {
+func (g *stretch) release(released bool) bool {
 	if !released {
 		// store: give the engine back; pairs with the CAS in advance and
 		// Start. Only the driver changes ctl, and we are it.
@@ -382,7 +322,7 @@ func (g *Domain) release(released bool) bool {
 // drive1 starts and scans grace periods until the engine has nothing to do without
 // waiting, and reports whether it gave the engine back with the
 // store that ended the last grace period. Only the driver calls it.
-func (g *Domain) drive1() (released bool) {
+func (g *stretch) drive1() (released bool) {
 	for {
 		s := g.ctl.Load() >> 1 // load: only the driver stores ctl, and we are it
 		if s&1 == 0 {
@@ -417,7 +357,7 @@ func (g *Domain) drive1() (released bool) {
 
 // begin snapshots every claimed CPU: s is the new, odd sequence, already stored in ctl (by
 // drive1's store or Start's CAS).
-func (g *Domain) begin(s uint64) {
+func (g *stretch) begin(s uint64) {
 	pending := g.pending[:0]
 	for i, cpu := range g.cpus.List() {
 		// load: the claimed flag, then the word, once. Unclaimed: nothing
@@ -440,7 +380,7 @@ func (g *Domain) begin(s uint64) {
 // scan drops the CPUs that have passed a quiescent state (grace periods
 // cover what began before) and
 // reports whether none is left; it nudges the others when due.
-func (g *Domain) scan(s uint64) bool {
+func (g *stretch) scan(s uint64) bool {
 	keep := g.pending[:0]
 	for _, i := range g.pending {
 		cpu, st := g.cpus.List()[i], &g.per[i]
@@ -464,7 +404,7 @@ func (g *Domain) scan(s uint64) bool {
 
 // nudgeLaggards nudges each CPU still pending once NudgeAfter has passed
 // (nudges are bounded).
-func (g *Domain) nudgeLaggards(s uint64) {
+func (g *stretch) nudgeLaggards(s uint64) {
 	if !g.nudge {
 		return
 	}
@@ -512,7 +452,7 @@ func (g *Domain) nudgeLaggards(s uint64) {
 // handle is the nudge and barrier-IPI handler: it asks for a report, never
 // makes one (a poll point is not a quiescent state). It runs on the
 // CPU's owner at a poll point, or on its behalf while it is parked.
-func (g *Domain) handle(cpu int) {
+func (g *stretch) handle(cpu int) {
 	st := &g.per[g.cpus.Of(cpu)]
 	// Barrier: acknowledge every request posted before this run. load:
 	// pairs with the requester's CAS, which precedes its post.
@@ -528,19 +468,8 @@ func (g *Domain) handle(cpu int) {
 	}
 }
 
-// Checkpoint is the owner's report point, for long kernel stretches: the
-// owner of c holds no reference to anything a grace period protects here.
-// It handles pending IPIs (c.Poll), and if a grace period has nudged this
-// CPU, reports a quiescent state (one atomic add on the CPU's word),
-// counted in Stats.Reports. In
-// user mode the CPU is quiescent by its state, which the grace period's
-// scan sees without a report: Checkpoint then only clears the request.
-// Otherwise it costs two loads of lines that other CPUs write only when they
-// need this one (the mailbox, the asked flag). Owner only, in any mode.
-// A nil c, or one of another ctdefer.Domain, is a misuse: it panics.
-// Checkpoint spares that add, and the line traffic it causes, until a
-// grace period needs it.
-func (g *Domain) Checkpoint(c *ctdefer.CPU) {
+// Checkpoint is Domain.Checkpoint's engine.
+func (g *stretch) Checkpoint(c *ctdefer.CPU) {
 	st := g.perOf(c)
 	c.Poll()
 	if st.asked.Load() == 0 { // load: the handler's store (same thread, or a finished borrow)
@@ -554,20 +483,20 @@ func (g *Domain) Checkpoint(c *ctdefer.CPU) {
 	g.reports.Inc()
 }
 
-func (g *Domain) perOf(c *ctdefer.CPU) *perCPU {
+func (g *stretch) perOf(c *ctdefer.CPU) *perCPU {
 	if c == nil {
-		panic("grace: Checkpoint: nil *ctdefer.CPU")
+		misuse("Domain.Checkpoint", -1, "nil CPU", "nil *ctdefer.CPU")
 	}
 	cpu := c.CPU()
 	i := g.cpus.Of(cpu)
 	if !g.v.Owns(c) || i < 0 {
-		panic(fmt.Sprintf("grace: Domain.Checkpoint: CPU %d is not a CPU of this grace domain's ctdefer.Domain", cpu))
+		misuse("Domain.Checkpoint", cpu, "wrong domain", "the CPU is not a CPU of this grace Domain's ctdefer.Domain")
 	}
 	return &g.per[i]
 }
 
 // stallError describes the grace period in progress and its laggards.
-func (g *Domain) stallError(op string, waited time.Duration, err error) error {
+func (g *stretch) stallError(op string, waited time.Duration, err error) error {
 	s := g.seqNow() // load: the grace period in progress, if any
 	e := &StallError{Op: op, Waited: waited, Err: err}
 	if s&1 == 0 {
@@ -583,7 +512,7 @@ func (g *Domain) stallError(op string, waited time.Duration, err error) error {
 	return e
 }
 
-func (g *Domain) stalled(cpu int, snapSeq uint64, nudged, handled bool) StalledCPU {
+func (g *stretch) stalled(cpu int, snapSeq uint64, nudged, handled bool) StalledCPU {
 	now, _ := g.v.Snapshot(cpu)
 	return StalledCPU{CPU: cpu, State: now.State(), Seq: now.Seq(), SnapSeq: snapSeq, Nudged: nudged, Handled: handled}
 }
@@ -604,7 +533,7 @@ type Stats struct {
 }
 
 // Stats returns the Domain's counters.
-func (g *Domain) Stats() Stats {
+func (g *stretch) Stats() Stats {
 	st := Stats{
 		GracePeriods: g.seqNow() / 2, // load: seq counts them (see seqLine)
 		Started:      (g.seqNow() + 1) / 2,

@@ -419,9 +419,8 @@ func TestCheckpointWrongDomain(t *testing.T) {
 		require.NoError(t, other.Close(context.Background()))
 	}()
 	defer func() {
-		p := recover()
-		require.Contains(t, fmt.Sprint(p), "grace: Domain.Checkpoint: CPU", "panic value %v", p)
-		require.Contains(t, fmt.Sprint(p), "is not a CPU of this grace domain", "panic value %v", p)
+		e := requireMisuse(t, recover(), "Checkpoint", "wrong domain")
+		require.Contains(t, e.Error(), "is not a CPU of this grace Domain", "panic value %v", e)
 	}()
 	f.g.Checkpoint(c)
 }

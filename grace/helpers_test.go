@@ -201,3 +201,23 @@ func ctxFor(t testing.TB, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// requireMisuse checks that v, a recovered panic value, is a
+// *ctdefer.MisuseError naming method (with the package: "grace.Domain.")
+// and reason.
+func requireMisuse(t testing.TB, v any, method, reason string) *ctdefer.MisuseError {
+	t.Helper()
+	e, ok := v.(*ctdefer.MisuseError)
+	require.True(t, ok, "want a panic with a *ctdefer.MisuseError, got %T %v", v, v)
+	require.Equal(t, "grace.Domain."+method, e.Method, "MisuseError.Method")
+	require.Equal(t, reason, e.Reason, "MisuseError.Reason")
+	require.Contains(t, e.Error(), "grace.Domain."+method, "the message names the package and the method")
+	return e
+}
+
+// recoverFrom runs f and returns what it panicked with, or nil.
+func recoverFrom(f func()) (v any) {
+	defer func() { v = recover() }()
+	f()
+	return nil
+}

@@ -8,7 +8,7 @@ import (
 )
 
 // Load returns the published pointer (rcu_dereference): one atomic load,
-// and it inlines. With the flavour's Debug option, in a race-detector build
+// and it inlines. With the Domain's Options.Debug, in a race-detector build
 // (go test -race) or one with the tag ctdefer_debug, it checks the caller
 // first; other builds compile the check away.
 //

@@ -5,7 +5,7 @@ package grace
 import "unsafe"
 
 // Load returns the published pointer (rcu_dereference): one atomic load,
-// and it inlines. With the flavour's Debug option, in a race-detector build
+// and it inlines. With the Domain's Options.Debug, in a race-detector build
 // (go test -race) or one with the tag ctdefer_debug, it checks the caller
 // first. (Under the explorer, ctdefer_explore, the load goes through
 // internal/atomicx, whose operations the explorer schedules.)
@@ -26,6 +26,6 @@ func (d *pointerDebug) load() unsafe.Pointer {
 	if d == nil {
 		return nil
 	}
-	d.f.checkRead("Pointer.Load")
+	d.g.checkRead("Pointer.Load")
 	return d.v.Load() // load: pairs with Store, Swap and CompareAndSwap
 }

@@ -1,31 +1,22 @@
 package grace
 
 import (
-	"context"
 	"fmt"
 	"unsafe"
 
-	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
 	"github.com/ctdefer/ctdefer/internal/percpu"
 )
 
-// Flavour is a grace-period domain that a Pointer's readers rely on: the
-// kernel-stretch flavour (*Domain) or the QSBR flavour (*QSBR).
-type Flavour interface {
-	Synchronize(ctx context.Context) error
-	Retire(fn func()) error
-	checkRead(op string)
-}
-
 // Pointer is a pointer published to the readers of a grace-period flavour:
 // rcu_dereference (Load) and rcu_assign_pointer (Store), plus the updater's
-// swap-and-retire. Readers load it inside their flavour's read-side
-// sections: a kernel-mode stretch for a *Domain, anywhere between two
-// reports of an online reader for a *QSBR. Updaters store or swap it, then
+// swap-and-retire. Readers load it inside their Domain's read-side
+// sections: a kernel-mode stretch in the kernel-stretch flavour (New),
+// anywhere between two reports of an online reader in the QSBR flavour
+// (NewQSBR). Updaters store or swap it, then
 // reclaim the old object only after a grace period (Retire, Synchronize).
 //
-// With the flavour's Debug option, Load checks that the calling owner is
+// With the Domain's Options.Debug, Load checks that the calling owner is
 // inside a read-side section and panics otherwise, naming the rule; loads
 // by goroutines that own no CPU of the domain (updaters) are not checked.
 // That check is compiled only into race-detector builds (go test -race,
@@ -42,35 +33,25 @@ type Pointer[T any] struct {
 	// build never sets dbg, and its Load is the bare load (load_bare.go).
 	v   atomicx.UnsafePointer
 	dbg *pointerDebug // nil: no Debug check, and always in a plain build
-	r   Flavour       // Retire's flavour
+	g   *Domain       // Retire's Domain
 }
 
-// pointerDebug is a Pointer's state with its flavour's Debug option.
+// pointerDebug is a Pointer's state with its Domain's Options.Debug.
 type pointerDebug struct {
 	v atomicx.UnsafePointer // the published pointer
-	f Flavour               // the flavour whose read-side rule Load checks
+	g *Domain               // the Domain whose read-side rule Load checks
 }
 
-// NewPointer returns a Pointer for the readers of f, holding v. A nil f
-// gives a Pointer with no flavour: Load is never checked and SwapAndRetire
+// NewPointer returns a Pointer for the readers of g, holding v. A nil g
+// gives a Pointer with no Domain: Load is never checked and SwapAndRetire
 // panics.
-func NewPointer[T any](f Flavour, v *T) *Pointer[T] {
-	p := &Pointer[T]{r: f}
-	if checkLoads && f != nil && debugOn(f) { // a plain build's Load never looks at dbg
-		p.dbg = &pointerDebug{f: f}
+func NewPointer[T any](g *Domain, v *T) *Pointer[T] {
+	p := &Pointer[T]{g: g}
+	if checkLoads && g != nil && g.debug() { // a plain build's Load never looks at dbg
+		p.dbg = &pointerDebug{g: g}
 	}
 	p.word().Store(unsafe.Pointer(v)) // store: before the Pointer is shared
 	return p
-}
-
-func debugOn(f Flavour) bool {
-	switch f := f.(type) {
-	case *Domain:
-		return f != nil && f.debug
-	case *QSBR:
-		return f != nil && f.debug
-	}
-	return false
 }
 
 // word is the field that holds the published pointer: with Debug, the one
@@ -103,9 +84,9 @@ func (p *Pointer[T]) CompareAndSwap(old, new *T) bool {
 }
 
 // SwapAndRetire publishes v and retires the old pointer: free(old) runs on
-// the flavour's reclaimer after a grace period, when no reader can hold it
+// the Domain's reclaimer after a grace period, when no reader can hold it
 // any more (free is not called for a nil old pointer). It returns nil, nil
-// when it did. If Retire fails (the flavour is closed: ctdefer.ErrClosed), v is
+// when it did. If Retire fails (the Domain is closed: ctdefer.ErrClosed), v is
 // published all the same and SwapAndRetire returns the old pointer with the
 // error: unpublished, not retired, still the caller's (it may Synchronize
 // and free it itself). A nil free is refused with an *ctdefer.ArgError before
@@ -114,33 +95,15 @@ func (p *Pointer[T]) SwapAndRetire(v *T, free func(old *T)) (*T, error) {
 	if free == nil {
 		return nil, nilArg("grace.Pointer.SwapAndRetire", "free")
 	}
-	if p.r == nil {
-		panic("grace: Pointer.SwapAndRetire: Pointer has no flavour (use NewPointer)")
+	if p.g == nil {
+		panic("grace: Pointer.SwapAndRetire: Pointer has no Domain (use NewPointer)")
 	}
 	old := p.Swap(v)
 	if old == nil {
 		return nil, nil
 	}
-	if err := p.r.Retire(func() { free(old) }); err != nil {
+	if err := p.g.Retire(func() { free(old) }); err != nil {
 		return old, fmt.Errorf("grace: Pointer.SwapAndRetire: %w", err)
 	}
 	return nil, nil
-}
-
-// checkRead is the Debug read-side check of Pointer.Load for the
-// kernel-stretch flavour: readers are protected only inside kernel-mode
-// stretches.
-func (g *Domain) checkRead(op string) {
-	if !g.debug {
-		return
-	}
-	cpu, ok := g.v.CallerCPU()
-	if !ok {
-		return // not an owner of this domain's CPUs: an updater
-	}
-	if st := g.v.State(cpu); st != ctseq.Kernel {
-		panic(fmt.Sprintf("grace: %s: CPU %d reads data of the kernel-stretch flavour in %v mode: "+
-			"grace.Domain protects readers only inside kernel-mode stretches (KernelEnter to UserEnter); "+
-			"data read in a user-mode hot loop needs the QSBR flavour (grace.NewQSBR)", op, cpu, st))
-	}
 }

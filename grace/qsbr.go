@@ -38,50 +38,10 @@ import (
 // number is below it, so the scan's one comparison covers both cases.
 const offline = math.MaxUint64
 
-// QSBROptions configures a QSBR domain. The zero value is the documented
-// default for every field.
-type QSBROptions struct {
-	// SpinWait is how long a waiter polls before it sleeps on the futex.
-	// Zero means the default, 20 µs; negative means no spin.
-	SpinWait time.Duration
-
-	// MaxPending bounds the callbacks retired and not yet run, as in
-	// Options (default 65,536).
-	MaxPending int
-
-	// Logger, if set, receives the events of Options.Logger that apply:
-	// a wait ended by its context (Synchronize, Wait, Barrier: Warn, with
-	// the *StallError naming the readers), a Close that dropped retired
-	// callbacks (Error), a CPU taken back from an owner that exited
-	// without Release (Warn), and a reader left online on a CPU that has
-	// since changed owner (Warn). Nil logs nothing.
-	Logger *slog.Logger
-
-	// Debug turns on the read-side checks: a Pointer.Load by the owner of
-	// a CPU whose reader is offline, unregistered or idle panics, naming
-	// the rule; so does every Quiescent on an offline reader (Offline
-	// makes its fast path miss; without Debug, Quiescent is one load and
-	// one compare in every case). Each Pointer.Load then costs a gettid
-	// system call and a lookup of the calling thread (a few hundred
-	// nanoseconds, against about a nanosecond without Debug), and each
-	// Reader method a gettid: keep it for tests. Pointer.Load's check is
-	// compiled only into race-detector builds (go test -race) and builds
-	// with the tag ctdefer_debug: a plain build keeps Load the bare atomic
-	// load, and checks the Reader methods only.
-	Debug bool
-}
-
-// QSBR is a grace-period domain whose readers hold references in user mode,
-// in a hot loop: liburcu's QSBR flavour on the CPUs of a ctdefer.Domain.
-// A reader holds references anywhere between two reports, and reports with
-// Reader.Quiescent where it holds none (once per burst, per request). A
-// grace period waits until every online reader has reported once since it
-// began; offline readers, parked (idle) CPUs and unclaimed CPUs are skipped
-// with loads only, and no CPU is ever interrupted.
-//
-// Create one with NewQSBR. It is safe for concurrent use and must not be
-// copied.
-type QSBR struct {
+// qsbr is the QSBR flavour's engine, behind a Domain made by NewQSBR:
+// readers hold references in user mode, in a hot loop, and report where
+// they hold none.
+type qsbr struct {
 	_ percpu.NoCopy
 
 	// The engine's words, one line each.
@@ -131,8 +91,8 @@ type qsbrSleep struct {
 }
 
 // Reader is one CPU's read side in a QSBR domain, for its owner: get it
-// with QSBR.Reader after Claim. Its methods are for the owner's thread
-// only. A Reader is online from QSBR.Reader on.
+// with Domain.Reader (QSBR flavour) after Claim. Its methods are for the owner's thread
+// only. A Reader is online from Domain.Reader on.
 type Reader struct {
 	readerLine
 	_ [(percpu.CacheLine - unsafe.Sizeof(readerLine{})%percpu.CacheLine) % percpu.CacheLine]byte
@@ -146,31 +106,27 @@ type readerLine struct {
 	// one (0: unknown): a waiter that finds the reader holding a grace
 	// period up and itself on that CPU sleeps at once, since the reader
 	// can only run once the waiter stops. A hint for the wait policy, not
-	// part of the protocol. Stored by QSBR.Reader, loaded by waiters.
+	// part of the protocol. Stored by Domain.Reader, loaded by waiters.
 	where atomicx.Uint32
-	// Owner-only below: written by Reader and QSBR.Reader, on the owner.
+	// Owner-only below: written by Reader and Domain.Reader, on the owner.
 	gp   *atomicx.Uint64 // &q.gp: the fast path's one load
 	seen uint64          // the grace periods started at the last report
 	off  bool            // Offline was called
-	q    *QSBR
+	q    *qsbr
 	cpu  int
 	tid  int // the owner's thread at registration (Debug)
-	// claim is the claim the reader was registered for (QSBR.Reader):
+	// claim is the claim the reader was registered for (Domain.Reader):
 	// written by the owner, read by drivers on their slow path (gone).
 	claim atomicx.Pointer[weak.Pointer[ctdefer.CPU]]
 }
 
-// NewQSBR creates a QSBR domain over d's CPUs. It registers nothing on d,
-// so it may be created at any time. A nil d gives an *ctdefer.ArgError.
-func NewQSBR(d *ctdefer.Domain, opts QSBROptions) (*QSBR, error) {
-	if d == nil {
-		return nil, nilArg("grace.NewQSBR", "d")
-	}
+// newQSBR is NewQSBR's engine: d is not nil.
+func newQSBR(d *ctdefer.Domain, opts Options) (*qsbr, error) {
 	cpus, err := percpu.NewIndex(d.CPUs(), ctdefer.ErrInvalid, nil) // a Domain's CPUs: valid
 	if err != nil {
 		return nil, fmt.Errorf("grace: NewQSBR: %w", err)
 	}
-	q := &QSBR{d: d, v: corelink.Of[ctdefer.CPU](d), cpus: cpus, spin: opts.SpinWait, debug: opts.Debug, log: opts.Logger, readers: make([]Reader, cpus.Len()),
+	q := &qsbr{d: d, v: corelink.Of[ctdefer.CPU](d), cpus: cpus, spin: opts.SpinWait, debug: opts.Debug, log: opts.Logger, readers: make([]Reader, cpus.Len()),
 		staleLogged: make([]*weak.Pointer[ctdefer.CPU], cpus.Len())}
 	if q.spin == 0 {
 		q.spin = defaultSpinWait
@@ -188,27 +144,17 @@ func NewQSBR(d *ctdefer.Domain, opts QSBROptions) (*QSBR, error) {
 	return q, nil
 }
 
-// Reader registers c's owner as a reader and returns its Reader, online: from
-// now on the owner may hold references anywhere until its next report. Call
-// it on the owner's thread, after Claim, once per claim (again after a new
-// Claim of the CPU); it takes the place of the previous owner's Reader. A nil
-// c, one of another ctdefer.Domain, or one already released is a misuse: it
-// panics, naming the CPU.
-//
-// The reader belongs to c's claim. Call Offline before c.Release: a reader
-// left online when its CPU is released and claimed by an owner that does not
-// register one is no longer waited for (its owner has gone; grace periods
-// log it, Options.Logger).
-func (q *QSBR) Reader(c *ctdefer.CPU) *Reader {
+// Reader is Domain.Reader.
+func (q *qsbr) Reader(c *ctdefer.CPU) *Reader {
 	if c == nil {
-		panic("grace: QSBR.Reader: nil *ctdefer.CPU")
+		misuse("Domain.Reader", -1, "nil CPU", "nil *ctdefer.CPU")
 	}
 	if !q.v.Owns(c) {
-		panic(fmt.Sprintf("grace: QSBR.Reader: CPU %d is not a CPU of this QSBR domain's ctdefer.Domain", c.CPU()))
+		misuse("Domain.Reader", c.CPU(), "wrong domain", "the CPU is not a CPU of this grace Domain's ctdefer.Domain")
 	}
 	claim := weak.Make(c)
 	if q.v.Holder(c.CPU()) != claim { // loads: c's CPU's claim now
-		panic(fmt.Sprintf("grace: QSBR.Reader: CPU %d: handle used after Release", c.CPU()))
+		misuse("Domain.Reader", c.CPU(), "released handle", "handle used after Release")
 	}
 	r := &q.readers[q.cpus.Of(c.CPU())]
 	r.tid = sysx.Gettid() // owner-only field: the new owner's thread
@@ -225,11 +171,6 @@ func (q *QSBR) Reader(c *ctdefer.CPU) *Reader {
 	r.Online()
 	return r
 }
-
-// IsOnline reports whether the reader is online: between QSBR.Reader (or
-// Online) and Offline, it may hold references (rcu_read_ongoing, for
-// assertions). Owner only.
-func (r *Reader) IsOnline() bool { return !r.off }
 
 // Quiescent reports a quiescent state: the owner holds no reference to
 // anything this domain protects here (rcu_quiescent_state). With no grace
@@ -303,11 +244,8 @@ func (r *Reader) checkOwner(method string) {
 	}
 }
 
-// CPU returns the reader's CPU.
-func (r *Reader) CPU() int { return r.cpu }
-
 // wake wakes the waiters asleep on the futex, if any (no sleeping through a report).
-func (q *QSBR) wake() {
+func (q *qsbr) wake() {
 	// load: pairs with the waiter's Store(1) before its last scan.
 	// CAS: one waker per announcement; pairs with the futex compare.
 	if q.sleep.Load() != 0 && q.sleep.CompareAndSwap(1, 0) {
@@ -320,7 +258,7 @@ func (q *QSBR) wake() {
 // engine as far as it goes without waiting (if no other goroutine drives
 // it), and returns the token to poll. Concurrent callers share grace
 // periods.
-func (q *QSBR) Start() Token {
+func (q *qsbr) Start() Token {
 	// load: a grace period numbered above the count started so far begins
 	// after this load (pairs with the driver's start store).
 	t := Token{q.gp.Load() + 1}
@@ -330,13 +268,13 @@ func (q *QSBR) Start() Token {
 
 // Completed reports whether the grace period of t is over, without driving
 // anything: one load.
-func (q *QSBR) Completed(t Token) bool {
+func (q *qsbr) Completed(t Token) bool {
 	return q.done.Load() >= t.seq // load: pairs with the driver's end store
 }
 
 // Poll reports whether the grace period of t is over, driving the engine if
 // it is not and no other goroutine drives it: it never blocks.
-func (q *QSBR) Poll(t Token) bool {
+func (q *qsbr) Poll(t Token) bool {
 	if q.Completed(t) {
 		return true
 	}
@@ -346,7 +284,7 @@ func (q *QSBR) Poll(t Token) bool {
 
 // advance drives the engine toward t (start, scan, end): with block, it waits
 // for the drive lock; otherwise it returns if another goroutine holds it.
-func (q *QSBR) advance(t Token, block bool) {
+func (q *qsbr) advance(t Token, block bool) {
 	if block {
 		q.drive.Lock()
 	} else if !q.drive.TryLock() {
@@ -372,7 +310,7 @@ func (q *QSBR) advance(t Token, block bool) {
 
 // scan reports whether every reader has passed grace period k (grace periods cover what
 // began before).
-func (q *QSBR) scan(k uint64) bool {
+func (q *qsbr) scan(k uint64) bool {
 	for i := range q.readers {
 		if q.readers[i].ctr.Load() >= k { // load: pairs with the owner's report store
 			continue
@@ -390,9 +328,9 @@ func (q *QSBR) scan(k uint64) bool {
 // this reader's; the registered owner's ended at its Release, which came
 // before the Claim that Holder sees. A new Claim under way may still show
 // the old claim: the reader is then waited for, a wait longer than needed.
-func (q *QSBR) gone(i int) bool {
+func (q *qsbr) gone(i int) bool {
 	r := &q.readers[i]
-	reg := r.claim.Load() // load: pairs with the store in QSBR.Reader
+	reg := r.claim.Load() // load: pairs with the store in Domain.Reader
 	// loads (Holder): pairs with Claim's CAS and store of the handle.
 	return reg != nil && *reg != q.v.Holder(r.cpu)
 }
@@ -402,7 +340,7 @@ func (q *QSBR) gone(i int) bool {
 // would have caused is far from it. A registration found stale stays so
 // (a claim never becomes current again), so later scans skip it after one
 // load.
-func (q *QSBR) goneLogged(i int) bool {
+func (q *qsbr) goneLogged(i int) bool {
 	reg := q.readers[i].claim.Load() // load: as in gone
 	if reg != nil && reg == q.staleLogged[i] {
 		return true
@@ -421,7 +359,7 @@ func (q *QSBR) goneLogged(i int) bool {
 
 // skippable reports whether cpu holds nothing although its reader has not
 // reported: parked, or unclaimed.
-func (q *QSBR) skippable(cpu int) bool {
+func (q *qsbr) skippable(cpu int) bool {
 	// load (Snapshot): pairs with the owner's IdleEnter add.
 	if snap, ok := q.v.Snapshot(cpu); ok && snap.State() == ctseq.Idle {
 		return true
@@ -443,13 +381,13 @@ func (q *QSBR) skippable(cpu int) bool {
 // liburcu's synchronize_rcu does, so it never waits for its caller: the
 // caller must hold no reference across the call. Wait and Barrier do the
 // same.
-func (q *QSBR) Synchronize(ctx context.Context) error {
+func (q *qsbr) Synchronize(ctx context.Context) error {
 	return waitOn(q, ctx, "Synchronize", q.Start())
 }
 
 // Wait blocks until the grace period of t is over, or until ctx ends (then
 // a *StallError, as Synchronize). A nil ctx is refused with an *ctdefer.ArgError.
-func (q *QSBR) Wait(ctx context.Context, t Token) error {
+func (q *qsbr) Wait(ctx context.Context, t Token) error {
 	return waitOn(q, ctx, "Wait", t)
 }
 
@@ -470,7 +408,7 @@ const quickPolls = 32
 // the interleaving explorer (ctdefer_explore builds) it does not spin, which
 // would give unbounded schedules: it goes straight to the futex protocol,
 // whose sleep the explorer models (a missing wake-up is a deadlock).
-func (q *QSBR) waitFor(ctx context.Context, t Token) error {
+func (q *qsbr) waitFor(ctx context.Context, t Token) error {
 	// A waiter on the CPU of a reader it waits for sleeps as soon as only
 	// such readers hold the grace period up: they run only once it stops.
 	// Until then (readers on other CPUs report within a microsecond in a hot
@@ -551,7 +489,7 @@ func (q *QSBR) waitFor(ctx context.Context, t Token) error {
 // flavour's reap): the next scan finds them unclaimed. It reports whether it
 // took any back. Not under the interleaving explorer, whose owners do not
 // exit and whose schedules must not include these loads.
-func (q *QSBR) reapLaggards(n int) bool {
+func (q *qsbr) reapLaggards(n int) bool {
 	if atomicx.Instrumented {
 		return false
 	}
@@ -585,21 +523,10 @@ func ctxErr(ctx context.Context, now, deadline time.Time, hasDeadline bool) erro
 	return nil
 }
 
-// Retire arranges for fn to run after a grace period that begins after
-// Retire returns (call_rcu), on the reclaimer goroutine, in Retire order.
-// The rules of Domain.Retire apply: at Options.MaxPending it blocks (so an
-// online reader must not call it: use TryRetire), after Close it returns
-// ctdefer.ErrClosed, a nil fn gives an *ctdefer.ArgError.
-func (q *QSBR) Retire(fn func()) error { return q.rec.retire(fn, true) }
-
-// TryRetire is Retire that never blocks: at the bound it returns an error
-// wrapping ErrBacklog, and fn is not retired.
-func (q *QSBR) TryRetire(fn func()) error { return q.rec.retire(fn, false) }
-
 // Barrier waits until every function retired before the call has run
 // (rcu_barrier), as Domain.Barrier. Called by an online reader on its own
 // thread, it takes the reader offline for the wait, as Synchronize does.
-func (q *QSBR) Barrier(ctx context.Context) error {
+func (q *qsbr) Barrier(ctx context.Context) error {
 	if ctx != nil {
 		if r := q.onlineCaller(); r != nil {
 			r.Offline() // the callbacks' grace periods would wait for the caller
@@ -612,17 +539,17 @@ func (q *QSBR) Barrier(ctx context.Context) error {
 // Close refuses new Retires, runs every function already retired after its
 // grace period and stops the reclaimer, as Domain.Close. Close it before the
 // ctdefer.Domain, while the readers still report.
-func (q *QSBR) Close(ctx context.Context) error {
+func (q *qsbr) Close(ctx context.Context) error {
 	defer q.unwatch() // later waits find a parked or released CPU within maxSleep
 	return q.rec.close(ctx)
 }
 
 // logger implements engine.
-func (q *QSBR) logger() *slog.Logger { return q.log }
+func (q *qsbr) logger() *slog.Logger { return q.log }
 
 // stallError implements engine: the readers holding the grace period in
 // progress up.
-func (q *QSBR) stallError(op string, waited time.Duration, err error) error {
+func (q *qsbr) stallError(op string, waited time.Duration, err error) error {
 	e := &StallError{Op: op, Waited: waited, Err: err}
 	k := q.gp.Load()        // load: diagnostics; the grace period in progress, if any
 	if q.done.Load() == k { // load: diagnostics; pairs with the driver's end store
@@ -646,7 +573,7 @@ func (q *QSBR) stallError(op string, waited time.Duration, err error) error {
 // Stats returns the domain's counters: GracePeriods, Started, Retired,
 // Reclaimed, Pending, Sleeps and Wakeups (the others are the kernel-stretch
 // flavour's and stay zero).
-func (q *QSBR) Stats() Stats {
+func (q *qsbr) Stats() Stats {
 	st := Stats{GracePeriods: q.done.Load(), Started: q.gp.Load(), Sleeps: q.sleeps.Load(), Wakeups: q.wakeups.Load()} // loads: statistics
 	st.Retired, st.Reclaimed = q.rec.counts()
 	st.Pending = st.Retired - st.Reclaimed
@@ -658,7 +585,7 @@ func (q *QSBR) Stats() Stats {
 // a grace period would then wait for the caller itself. Otherwise nil. It
 // costs a gettid system call and a lookup: waits call it on their slow path
 // only.
-func (q *QSBR) onlineCaller() *Reader {
+func (q *qsbr) onlineCaller() *Reader {
 	cpu, ok := q.v.CallerCPU()
 	if !ok {
 		return nil
@@ -675,7 +602,7 @@ func (q *QSBR) onlineCaller() *Reader {
 // every such reader did (only): a reader pinned there runs only once the
 // caller stops, so spinning for it would only delay it. One getcpu (RDTSCP
 // on amd64, else a system call) and the readers' loads.
-func (q *QSBR) laggardsHere() (here, only bool) {
+func (q *qsbr) laggardsHere() (here, only bool) {
 	cpu, err := sysx.CurrentCPU()
 	if err != nil {
 		return false, false
@@ -685,7 +612,7 @@ func (q *QSBR) laggardsHere() (here, only bool) {
 	for i := range q.readers {
 		r := &q.readers[i]
 		// loads: a hint; ctr pairs with the report store, where with
-		// QSBR.Reader's store.
+		// Domain.Reader's store.
 		if r.ctr.Load() >= k {
 			continue
 		}
@@ -696,27 +623,4 @@ func (q *QSBR) laggardsHere() (here, only bool) {
 		}
 	}
 	return here, here && only
-}
-
-// checkRead is the Debug read-side check of Pointer.Load.
-func (q *QSBR) checkRead(op string) {
-	if !q.debug {
-		return
-	}
-	cpu, ok := q.v.CallerCPU()
-	if !ok {
-		return // not an owner: an updater, or a goroutine outside the domain
-	}
-	r := &q.readers[q.cpus.Of(cpu)]
-	switch {
-	case r.tid != sysx.Gettid():
-		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data, but its owner never registered "+
-			"a reader: call QSBR.Reader after Claim", op, cpu))
-	case r.off:
-		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data while its reader is offline "+
-			"(or never registered): call QSBR.Reader after Claim, and Online after Offline", op, cpu))
-	case q.v.State(cpu) == ctseq.Idle:
-		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data while parked (idle): "+
-			"an idle CPU is offline for its QSBR domain", op, cpu))
-	}
 }

@@ -64,7 +64,7 @@ func (f *qfixture) onOwner(t *testing.T, fn func(ctx context.Context, r *grace.R
 func TestQSBRWaitByOnlineReader(t *testing.T) {
 	for _, debug := range []bool{false, true} {
 		t.Run(fmt.Sprintf("debug=%v", debug), func(t *testing.T) {
-			f := newQFixture(t, 1, grace.QSBROptions{Debug: debug})
+			f := newQFixture(t, 1, grace.Options{Debug: debug})
 			err := f.onOwner(t, func(ctx context.Context, r *grace.Reader) error {
 				for _, call := range []struct {
 					name string
@@ -103,7 +103,7 @@ func TestQSBRWaitByOnlineReader(t *testing.T) {
 // IsOnline follows Reader, Offline and Online (rcu_read_ongoing).
 // Mutant caught: qsbr-isonline-constant.
 func TestQSBRReaderIsOnline(t *testing.T) {
-	f := newQFixture(t, 1, grace.QSBROptions{})
+	f := newQFixture(t, 1, grace.Options{})
 	err := f.onOwner(t, func(_ context.Context, r *grace.Reader) error {
 		var got []bool
 		got = append(got, r.IsOnline())
@@ -123,7 +123,7 @@ func TestQSBRReaderIsOnline(t *testing.T) {
 // (rcu_cmpxchg_pointer).
 // Mutant caught: pointer-cas-ignores-old.
 func TestPointerCompareAndSwap(t *testing.T) {
-	f := newQFixture(t, 1, grace.QSBROptions{})
+	f := newQFixture(t, 1, grace.Options{})
 	a, b, c := new(int), new(int), new(int)
 	p := grace.NewPointer(f.q, a)
 	require.False(t, p.CompareAndSwap(b, c), "CompareAndSwap over a pointer that is not published")
@@ -144,7 +144,7 @@ func TestQSBRWaiterSharesReaderCPU(t *testing.T) {
 	allowed, err := sysx.ProcessAffinity()
 	require.NoError(t, err)
 	n := min(2, len(allowed.List()))
-	f := newQFixture(t, n, grace.QSBROptions{})
+	f := newQFixture(t, n, grace.Options{})
 	check := func(cpu int) (here, only bool) {
 		res := make(chan error, 1)
 		go func() {
@@ -186,7 +186,7 @@ func TestQSBRWaiterSharesReaderCPU(t *testing.T) {
 // caller and CPU-sharing checks, the spin, the futex sleep).
 func TestQSBRAllocatesNothing(t *testing.T) {
 	t.Run("read-side", func(t *testing.T) {
-		f := newQFixture(t, 1, grace.QSBROptions{})
+		f := newQFixture(t, 1, grace.Options{})
 		p := grace.NewPointer(f.q, new(int))
 		err := f.onOwner(t, func(_ context.Context, r *grace.Reader) error {
 			allocs := testing.AllocsPerRun(100, func() {
@@ -208,7 +208,7 @@ func TestQSBRAllocatesNothing(t *testing.T) {
 		mode int32
 	}{{"synchronize-busy-reader", qReporting}, {"synchronize-offline-reader", qOffline}} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newQFixture(t, 1, grace.QSBROptions{})
+			f := newQFixture(t, 1, grace.Options{})
 			f.reader(f.cpus[0], tc.mode)
 			ctx := context.Background()
 			require.NoError(t, f.q.Synchronize(ctx))

@@ -21,12 +21,12 @@ import (
 type qfixture struct {
 	t    testing.TB
 	d    *ctdefer.Domain
-	q    *grace.QSBR
+	q    *grace.Domain
 	cpus []int
 	wg   sync.WaitGroup
 }
 
-func newQFixture(t testing.TB, n int, opts grace.QSBROptions) *qfixture {
+func newQFixture(t testing.TB, n int, opts grace.Options) *qfixture {
 	t.Helper()
 	f := newFixture(t, n, grace.Options{NudgeAfter: -1})
 	q, err := grace.NewQSBR(f.d, opts)
@@ -173,7 +173,7 @@ func (qr *qreader) set(t testing.TB, m int32) {
 // naming it, and completes once the reader reports.
 // Mutant caught: qsbr-skip-user-mode.
 func TestQSBRSynchronizeWaitsForOnlineReader(t *testing.T) {
-	f := newQFixture(t, 1, grace.QSBROptions{})
+	f := newQFixture(t, 1, grace.Options{})
 	cpu := f.cpus[0]
 	qr := f.reader(cpu, qReportOne) // reported before the grace period: does not count
 	err := f.q.Synchronize(ctxFor(t, 30*time.Millisecond))
@@ -206,7 +206,7 @@ func TestQSBRSkipsOfflineIdleAndReleased(t *testing.T) {
 		{"released", qRelease},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newQFixture(t, 1, grace.QSBROptions{})
+			f := newQFixture(t, 1, grace.Options{})
 			qr := f.reader(f.cpus[0], qStuck)
 			require.ErrorIs(t, f.q.Synchronize(ctxFor(t, 10*time.Millisecond)), grace.ErrStalled, "stuck online reader")
 			qr.set(t, tc.mode)
@@ -240,7 +240,7 @@ func TestQSBRReaderWakesSleepingWaiter(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer grace.SetQSBRMaxSleep(time.Hour)()
-			f := newQFixture(t, 1, grace.QSBROptions{SpinWait: -1})
+			f := newQFixture(t, 1, grace.Options{SpinWait: -1})
 			qr := f.reader(f.cpus[0], qStuck)
 			done := make(chan error, 1)
 			go func() { done <- f.q.Synchronize(context.Background()) }()
@@ -264,7 +264,7 @@ func TestQSBRReaderWakesSleepingWaiter(t *testing.T) {
 
 // Retire runs after a grace period; Barrier waits for it; Close drains.
 func TestQSBRRetireBarrierClose(t *testing.T) {
-	f := newQFixture(t, 1, grace.QSBROptions{})
+	f := newQFixture(t, 1, grace.Options{})
 	qr := f.reader(f.cpus[0], qStuck)
 	var ran atomic.Int32
 	for range 3 {
@@ -287,7 +287,7 @@ func TestQSBRRetireBarrierClose(t *testing.T) {
 // controller that swaps the table and poisons the old one once it is
 // retired. No read sees a poisoned table.
 func TestQSBRHotLoopReadsNeverPoisoned(t *testing.T) {
-	f := newQFixture(t, 1, grace.QSBROptions{})
+	f := newQFixture(t, 1, grace.Options{})
 	type table struct {
 		poisoned atomic.Bool
 		n        int
@@ -368,9 +368,9 @@ func (f *qfixture) panicOnOwner(t *testing.T, fn func(r *grace.Reader)) any {
 // Mutants caught: qsbr-debug-offline-seen-kept, pointer-debug-plain-nil.
 func TestPointerDebugChecks(t *testing.T) {
 	t.Run("values", func(t *testing.T) {
-		f := newQFixture(t, 1, grace.QSBROptions{Debug: true})
+		f := newQFixture(t, 1, grace.Options{Debug: true})
 		g := newFixture(t, 1, grace.Options{NudgeAfter: -1, Debug: true})
-		for name, fl := range map[string]grace.Flavour{"qsbr": f.q, "kernel": g.g} {
+		for name, fl := range map[string]*grace.Domain{"qsbr": f.q, "kernel": g.g} {
 			a, b, c := new(int), new(int), new(int)
 			p := grace.NewPointer(fl, a)
 			require.Same(t, a, p.Load(), "%s: Load after NewPointer", name)
@@ -383,7 +383,7 @@ func TestPointerDebugChecks(t *testing.T) {
 		}
 	})
 	t.Run("qsbr-offline", func(t *testing.T) {
-		f := newQFixture(t, 1, grace.QSBROptions{Debug: true})
+		f := newQFixture(t, 1, grace.Options{Debug: true})
 		p := grace.NewPointer(f.q, new(int))
 		v := f.panicOnOwner(t, func(r *grace.Reader) {
 			_ = p.Load() // online: fine
@@ -402,7 +402,7 @@ func TestPointerDebugChecks(t *testing.T) {
 		// No grace period runs between Offline and Quiescent: the check
 		// must not depend on one having started (mutant
 		// qsbr-debug-offline-seen-kept).
-		f := newQFixture(t, 1, grace.QSBROptions{Debug: true})
+		f := newQFixture(t, 1, grace.Options{Debug: true})
 		started := grace.QSBRStarted(f.q)
 		v := f.panicOnOwner(t, func(r *grace.Reader) {
 			r.Quiescent() // online: fine
@@ -437,14 +437,14 @@ func TestPointerDebugChecks(t *testing.T) {
 
 // Bad input.
 func TestQSBRArguments(t *testing.T) {
-	_, err := grace.NewQSBR(nil, grace.QSBROptions{})
+	_, err := grace.NewQSBR(nil, grace.Options{})
 	require.ErrorIs(t, err, ctdefer.ErrInvalid)
-	f := newQFixture(t, 1, grace.QSBROptions{})
+	f := newQFixture(t, 1, grace.Options{})
 	var nilCtx context.Context
 	require.ErrorIs(t, f.q.Synchronize(nilCtx), ctdefer.ErrInvalid)
 	require.ErrorIs(t, f.q.Barrier(nilCtx), ctdefer.ErrInvalid)
 	require.ErrorIs(t, f.q.Retire(nil), ctdefer.ErrInvalid)
-	require.PanicsWithValue(t, "grace: QSBR.Reader: nil *ctdefer.CPU", func() { f.q.Reader(nil) })
+	requireMisuse(t, recoverFrom(func() { f.q.Reader(nil) }), "Reader", "nil CPU")
 	p := grace.NewPointer(f.q, new(int))
 	_, err = p.SwapAndRetire(new(int), nil)
 	require.ErrorIs(t, err, ctdefer.ErrInvalid)

@@ -71,30 +71,6 @@ func (r *reclaimer) init(eng engine, max int) {
 	r.ctx, r.stopWait = context.WithCancelCause(context.Background())
 }
 
-// Retire arranges for fn to run after a grace period that begins after
-// Retire returns: when no CPU can still hold what the caller unpublished
-// before calling it. Functions run in Retire order, on one reclaimer
-// goroutine; they must not block for long or panic.
-//
-// If Options.MaxPending callbacks are pending, Retire blocks until the
-// reclaimer has run a batch: it then takes a grace period to return (the
-// reclaimer's wait takes back the CPUs of owners that exited without
-// Release, so a dead owner does not block it for good). So an
-// owner of a CPU of the Domain must not call it inside a kernel stretch
-// (that grace period waits for its own CPU): use TryRetire there.
-// A retired function may itself call Retire: on the reclaimer goroutine,
-// Retire never blocks, and admits fn past the bound (the reclaimer is the
-// one that would make room). A function that hands fn to another goroutine
-// and waits for that goroutine's Retire would deadlock at the bound.
-// After Close it returns an error wrapping ctdefer.ErrClosed and fn is not run
-// (also when a retired function calls it during Close's drain). A nil fn
-// is refused with an *ctdefer.ArgError (ctdefer.ErrInvalid).
-func (g *Domain) Retire(fn func()) error { return g.rec.retire(fn, true) }
-
-// TryRetire is Retire that never blocks: at the bound it returns an error
-// wrapping ErrBacklog, and fn is not retired.
-func (g *Domain) TryRetire(fn func()) error { return g.rec.retire(fn, false) }
-
 func (r *reclaimer) retire(fn func(), block bool) error {
 	if fn == nil {
 		op := "Retire"
@@ -234,16 +210,6 @@ func (r *reclaimer) loop() {
 	}
 }
 
-// Barrier waits until every function retired before the call has run
-// (rcu_barrier). If ctx ends first it returns a *StallError naming the CPUs
-// the reclaimer's grace period waits for. After a Close whose context ended,
-// it returns Close's error. Called from a retired function (which would wait
-// for itself), it returns an error wrapping ctdefer.ErrWouldDeadlock. A nil
-// ctx is refused with an *ctdefer.ArgError. Called by an owner inside a kernel stretch
-// while the grace period it waits for needs the caller's CPU, it returns an
-// error wrapping ctdefer.ErrWouldDeadlock.
-func (g *Domain) Barrier(ctx context.Context) error { return g.rec.barrier(ctx) }
-
 func (r *reclaimer) barrier(ctx context.Context) error {
 	if ctx == nil {
 		return nilContext("Barrier")
@@ -315,23 +281,6 @@ func (r *reclaimer) waitsForSelf(sw selfWaiter, self int, target uint64) bool {
 	}
 	return sw.waitsForSelf(self, r.tok)
 }
-
-// Close refuses new Retires (ctdefer.ErrClosed), runs every function already
-// retired after its grace period, and stops the reclaimer goroutine. If ctx
-// ends first, the functions not yet run are dropped (never run: safe, as
-// running one early would not be), and Close returns an error counting them
-// and wrapping the *StallError that names the CPUs holding the grace period
-// up. Blocked Retire calls return ctdefer.ErrClosed. Synchronize, Start, Poll and
-// ExpeditedBarrier keep working after Close. A second Close returns an
-// error wrapping ctdefer.ErrClosed.
-//
-// Close the grace Domain before the ctdefer.Domain, while the owners still
-// run: a grace period needs their transitions. Called from a retired
-// function (which would wait for itself), it returns an error wrapping
-// ctdefer.ErrWouldDeadlock and closes nothing; so does a nil ctx, with an
-// *ctdefer.ArgError. When ctx ends, Close returns within about a millisecond,
-// whatever Options.SpinWait is.
-func (g *Domain) Close(ctx context.Context) error { return g.rec.close(ctx) }
 
 func (r *reclaimer) close(ctx context.Context) error {
 	if ctx == nil {

@@ -45,7 +45,7 @@ func TestQSBRTorture(t *testing.T) {
 	runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 4))
 
 	n := max(1, runtime.NumCPU()-1)
-	f := newQFixture(t, n, grace.QSBROptions{MaxPending: 1024, SpinWait: 200 * time.Microsecond})
+	f := newQFixture(t, n, grace.Options{MaxPending: 1024, SpinWait: 200 * time.Microsecond})
 	gps := func() uint64 { return grace.QSBRCompleted(f.q) }
 	var cur atomic.Pointer[tortureObject]
 	cur.Store(&tortureObject{})

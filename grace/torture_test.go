@@ -192,7 +192,7 @@ func TestTorture(t *testing.T) {
 }
 
 // tortureFlavour is what the torture's updater uses of a grace-period
-// flavour: *grace.Domain and *grace.QSBR both have it.
+// flavour: *grace.Domain has it.
 type tortureFlavour interface {
 	Retire(fn func()) error
 	Synchronize(ctx context.Context) error

@@ -21,18 +21,18 @@ import (
 // time, calling slow (if not nil) before each sleep of the full millisecond
 // with their count; if slow reports true, done is checked again at once.
 // Callers check done once first.
-func (g *Domain) await(ctx context.Context, done func() bool, slow func(n int) bool) error {
+func (g *stretch) await(ctx context.Context, done func() bool, slow func(n int) bool) error {
 	return percpu.Waiter{Spin: g.spin, Yield: true, LongSleep: slow}.Until(ctx, done)
 }
 
 // logger implements engine.
-func (g *Domain) logger() *slog.Logger { return g.log }
+func (g *stretch) logger() *slog.Logger { return g.log }
 
 // waitFor implements engine: the wait of Wait and Synchronize, without the
 // error's decoration. It refuses a wait for the caller's own CPU
 // (selfCPU, waitsForSelf), at once or once the grace period records that
 // CPU, and its slow path takes back laggards whose owner exited (reapHeld).
-func (g *Domain) waitFor(ctx context.Context, t Token) error {
+func (g *stretch) waitFor(ctx context.Context, t Token) error {
 	self := g.selfCPU()
 	if self >= 0 && g.waitsForSelf(self, t) {
 		return g.selfWaitError(self)
@@ -63,7 +63,7 @@ const reapEvery = 16
 // the grace period in progress up whose owner exited without Release, and
 // takes them back: the next scan finds them released. It reports whether it
 // took any back.
-func (g *Domain) reapHeld(n int) bool {
+func (g *stretch) reapHeld(n int) bool {
 	if n%reapEvery != 0 {
 		return false
 	}
@@ -81,7 +81,7 @@ func (g *Domain) reapHeld(n int) bool {
 // reap takes CPU index i back if its owner exited (ctdefer's ReapExited,
 // a system call), logs it, and reports whether it did. n is the count of
 // long sleeps of the wait that asks.
-func (g *Domain) reap(n, i int) bool {
+func (g *stretch) reap(n, i int) bool {
 	cpu := g.cpus.List()[i]
 	if !g.v.ReapExited(cpu, n%(reapEvery*reapEvery) == 0) {
 		return false
@@ -102,7 +102,7 @@ func logReaped(l *slog.Logger, cpu int) {
 // kernel stretch, and -1 otherwise: a wait that needs that CPU would wait
 // for its caller. It costs a system call and a lookup (ctdefer's
 // CallerCPU): slow paths only.
-func (g *Domain) selfCPU() int {
+func (g *stretch) selfCPU() int {
 	cpu, ok := g.v.CallerCPU()
 	if !ok {
 		return -1
@@ -120,7 +120,7 @@ func (g *Domain) selfCPU() int {
 // wait: the grace period that ends t has not begun (its snapshot will find
 // i in the kernel and wait for a transition that only the caller can make),
 // or it has begun and holds i.
-func (g *Domain) waitsForSelf(i int, t Token) bool {
+func (g *stretch) waitsForSelf(i int, t Token) bool {
 	s := g.seqNow() // load: pairs with the driver's stores of ctl
 	if s >= t.seq {
 		return false // complete
@@ -133,7 +133,7 @@ func (g *Domain) waitsForSelf(i int, t Token) bool {
 
 // selfWaitError is the error of a wait by the owner of CPU index i for its
 // own CPU.
-func (g *Domain) selfWaitError(i int) error {
+func (g *stretch) selfWaitError(i int) error {
 	return fmt.Errorf("called by the owner of CPU %d (or a handler running on its thread) inside a kernel stretch, "+
 		"which the wait would wait for (call it in user mode, or use Start and Poll): %w", g.cpus.List()[i], ctdefer.ErrWouldDeadlock)
 }

@@ -16,12 +16,14 @@ import (
 //
 // CheckHeadroom returns nil when workers < runtime.GOMAXPROCS(0), read at
 // each call, and otherwise an error wrapping [ErrNoHeadroom] that gives
-// both numbers. ctdefer's Claim calls it with the CPUs claimed in the
+// both numbers and the fix. ctdefer's Claim calls it with the CPUs claimed in the
 // process, across Domains.
 func CheckHeadroom(workers int) error {
 	procs := runtime.GOMAXPROCS(0)
 	if workers >= procs {
-		return fmt.Errorf("host: %d workers with GOMAXPROCS %d leave no P for other goroutines: %w", workers, procs, ErrNoHeadroom)
+		return fmt.Errorf("host: %d claimed CPUs with GOMAXPROCS %d leave no P for the program's other goroutines (senders included); "+
+			"set GOMAXPROCS to at least %d (runtime.GOMAXPROCS, or the GOMAXPROCS environment variable) or claim fewer CPUs: %w",
+			workers, procs, workers+1, ErrNoHeadroom)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
 
@@ -10,7 +11,7 @@ import (
 )
 
 // Workers below GOMAXPROCS leave headroom; as many as GOMAXPROCS, or more,
-// do not, and the error gives both numbers.
+// do not, and the error gives both numbers and the fix.
 // Mutant caught: headroom-never-short.
 func TestCheckHeadroom(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
@@ -19,7 +20,8 @@ func TestCheckHeadroom(t *testing.T) {
 	for _, n := range []int{4, 5} {
 		err := host.CheckHeadroom(n)
 		require.ErrorIs(t, err, host.ErrNoHeadroom, "%d workers, 4 Ps", n)
-		require.ErrorContains(t, err, "GOMAXPROCS 4")
+		require.ErrorContains(t, err, fmt.Sprintf("%d claimed CPUs with GOMAXPROCS 4", n), "the claims and GOMAXPROCS")
+		require.ErrorContains(t, err, fmt.Sprintf("set GOMAXPROCS to at least %d", n+1), "and the fix")
 	}
 	runtime.GOMAXPROCS(8)
 	require.NoError(t, host.CheckHeadroom(5), "GOMAXPROCS is read at each call")

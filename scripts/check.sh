@@ -108,6 +108,7 @@ rm -rf "$probe"
 
 step "go test -tags ctdefer_narrowseq (2-bit sequence, wraps every 4 transitions)"
 go test -count=1 -tags ctdefer_narrowseq ./ctseq/...
+go test -count=1 -tags ctdefer_narrowseq -run Wrap .
 
 if [ -d internal/explore ]; then
 	step "exhaustive interleaving explorer (real code; its mutants run in the catalogue)"

@@ -5,6 +5,8 @@
 // reading a Snapshot never disturbs the CPUs it describes.
 package stats
 
+import "time"
+
 // Snapshot is a snapshot of a ctdefer.Domain's statistics (ctdefer.Domain.Stats): its
 // counters summed over every CPU, each CPU's own (CPUs) and each registered
 // work's (Works).
@@ -59,6 +61,29 @@ type Snapshot struct {
 	// with it, the process's claimed CPUs reached runtime.GOMAXPROCS (see
 	// ctdefer.Options.RequireHeadroom).
 	NoHeadroom uint64
+	// GCCycles and GCPauses are the Go runtime's own interruptions of every
+	// worker, process-wide since the program started: completed garbage
+	// collection cycles, and the total time the world was stopped for them
+	// (runtime/metrics' /gc/cycles/total:gc-cycles and
+	// /sched/pauses/total/gc:seconds, the latter summed from its histogram:
+	// within its buckets' width). Each stop halts every hot loop. Take two
+	// snapshots and subtract for an interval; each CPU's owner thread has
+	// its own counts (CPU.OwnerVoluntarySwitches and
+	// CPU.OwnerInvoluntarySwitches).
+	GCCycles uint64
+	GCPauses time.Duration
+	// GOMAXPROCS is runtime.GOMAXPROCS(0) when the snapshot was taken, and
+	// ProcessClaims the CPUs claimed in the whole process then, across
+	// Domains: each running worker holds one of the GOMAXPROCS Ps, so
+	// ProcessClaims >= GOMAXPROCS leaves none for the program's other
+	// goroutines (see NoHeadroom).
+	GOMAXPROCS    int
+	ProcessClaims int
+	// RequireHeadroom reports whether the Domain refuses a Claim that
+	// would leave no headroom (ctdefer.Options.RequireHeadroom). By
+	// default it does not: the claim succeeds and is counted in NoHeadroom
+	// and logged.
+	RequireHeadroom bool
 	// IPILatency is the distribution of the time between an IPI's post
 	// and its handling by the CPU: one sample per IPI claim (posts merged
 	// into one claim count once, from the oldest). Its Quantile(1) is the
@@ -84,6 +109,20 @@ type CPU struct {
 	Claimed bool
 	// State is its context-tracking state: "user", "kernel" or "idle".
 	State string
+
+	// OwnerVoluntarySwitches and OwnerInvoluntarySwitches are the context
+	// switches of the owner's thread since it started, read from Linux's
+	// /proc/self/task/<tid>/status when the snapshot is taken (zero for a
+	// CPU no worker holds, or off Linux). Voluntary ones are the Go
+	// runtime's noise on a pinned worker: each is the thread going to sleep,
+	// as when its goroutine is preempted (a SIGURG, or a cooperative
+	// preemption) and the locked thread waits to be handed its goroutine
+	// back, or when it blocks. Involuntary ones are the kernel taking the
+	// CPU from it: another thread, an expired time slice. Subtract two
+	// snapshots for an interval: on a quiet core both stay flat. Reading
+	// them costs a file read per claimed CPU, and only when Stats is called.
+	OwnerVoluntarySwitches   uint64
+	OwnerInvoluntarySwitches uint64
 
 	Deferred   uint64
 	Drains     uint64

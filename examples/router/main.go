@@ -85,13 +85,6 @@ type config struct {
 	debug    bool // the flavour's Debug option
 }
 
-// flavour is what the program needs of either grace-period flavour.
-type flavour interface {
-	grace.Flavour
-	Stats() grace.Stats
-	Close(ctx context.Context) error
-}
-
 // worker is one CPU's forwarding loop. Each is allocated on its own and
 // padded, so the counter the controller reads is on a line of its own.
 type worker struct {
@@ -154,12 +147,12 @@ func run(cfg config) (report, error) {
 	if err != nil {
 		return rep, err
 	}
-	var f flavour
-	var q *grace.QSBR // nil in naive mode: no Reader, no reports
+	var f *grace.Domain
+	var q *grace.Domain // nil in naive mode: no Reader, no reports
 	if cfg.naive {
 		f, err = grace.New(d, grace.Options{Debug: cfg.debug})
 	} else {
-		q, err = grace.NewQSBR(d, grace.QSBROptions{Debug: cfg.debug})
+		q, err = grace.NewQSBR(d, grace.Options{Debug: cfg.debug})
 		f = q
 	}
 	if err != nil {
@@ -255,7 +248,7 @@ func (rep *report) control(routing *grace.Pointer[table], end time.Time) error {
 
 // run is the worker's goroutine: claim the CPU, register as a reader of q
 // (unless naive), forward packets until stop, go offline, release.
-func (w *worker) run(d *ctdefer.Domain, q *grace.QSBR, routing *grace.Pointer[table], stop *atomicx.Bool, ready chan<- error) {
+func (w *worker) run(d *ctdefer.Domain, q *grace.Domain, routing *grace.Pointer[table], stop *atomicx.Bool, ready chan<- error) {
 	c, err := d.Claim(w.cpu)
 	ready <- err
 	if err != nil {

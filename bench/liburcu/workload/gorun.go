@@ -31,7 +31,7 @@ func runGo(p placement, d time.Duration) (result, error) {
 		return result{}, err
 	}
 	defer dom.Close(context.Background())
-	q, err := grace.NewQSBR(dom, grace.QSBROptions{})
+	q, err := grace.NewQSBR(dom, grace.Options{})
 	if err != nil {
 		return result{}, err
 	}

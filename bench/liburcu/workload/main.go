@@ -99,7 +99,7 @@ func main() {
 		{"c", fmt.Sprintf("2 readers sharing CPU %d, writer alone on CPU %d", c1, c0), []int{c1, c1}, c0, false},
 	}
 	torture := placement{"t", fmt.Sprintf("rcutorture perf: readers on CPU %d and %d, updater unpinned", c0, c1), []int{c0, c1}, -1, true}
-	fmt.Printf("liburcu-qsbr (C) beside grace.QSBR (Go) on liburcu's test_urcu_qsbr workload; %d round(s) of %v per side, alternating; medians\n\n", *rounds, *d)
+	fmt.Printf("liburcu-qsbr (C) beside grace.NewQSBR (Go) on liburcu's test_urcu_qsbr workload; %d round(s) of %v per side, alternating; medians\n\n", *rounds, *d)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "placement\tliburcu reads/s\tQSBR reads/s\tratio\tliburcu writes/s\tQSBR writes/s\tratio\tliburcu vcsw/write\tQSBR vcsw/write\tliburcu writer CPU ns/write\tQSBR writer CPU ns/write\tbad reads\t")
 	failed := false

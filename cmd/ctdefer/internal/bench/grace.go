@@ -170,7 +170,7 @@ func buildSynchronize(d *ctdefer.Domain) (*graceOps, error) {
 }
 
 func buildQSBR(d *ctdefer.Domain) (*graceOps, error) {
-	q, err := grace.NewQSBR(d, grace.QSBROptions{})
+	q, err := grace.NewQSBR(d, grace.Options{})
 	if err != nil {
 		return nil, err
 	}

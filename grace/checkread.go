@@ -1,0 +1,63 @@
+//go:build race || ctdefer_debug || ctdefer_explore
+
+package grace
+
+import (
+	"fmt"
+
+	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/ctdefer/ctdefer/internal/sysx"
+)
+
+// The Debug read-side checks of Pointer.Load, in the builds that compile
+// them (load_checked.go).
+
+// checkRead is the Debug read-side check of Pointer.Load.
+func (g *Domain) checkRead(op string) {
+	if g.s != nil {
+		g.s.checkRead(op)
+		return
+	}
+	g.q.checkRead(op)
+}
+
+// checkRead is the Debug read-side check of Pointer.Load for the
+// kernel-stretch flavour: readers are protected only inside kernel-mode
+// stretches.
+func (g *stretch) checkRead(op string) {
+	if !g.debug {
+		return
+	}
+	cpu, ok := g.v.CallerCPU()
+	if !ok {
+		return // not an owner of this domain's CPUs: an updater
+	}
+	if st := g.v.State(cpu); st != ctseq.Kernel {
+		panic(fmt.Sprintf("grace: %s: CPU %d reads data of the kernel-stretch flavour in %v mode: "+
+			"grace.Domain protects readers only inside kernel-mode stretches (KernelEnter to UserEnter); "+
+			"data read in a user-mode hot loop needs the QSBR flavour (grace.NewQSBR)", op, cpu, st))
+	}
+}
+
+// checkRead is the Debug read-side check of Pointer.Load.
+func (q *qsbr) checkRead(op string) {
+	if !q.debug {
+		return
+	}
+	cpu, ok := q.v.CallerCPU()
+	if !ok {
+		return // not an owner: an updater, or a goroutine outside the domain
+	}
+	r := &q.readers[q.cpus.Of(cpu)]
+	switch {
+	case r.tid != sysx.Gettid():
+		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data, but its owner never registered "+
+			"a reader: call Domain.Reader after Claim", op, cpu))
+	case r.off:
+		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data while its reader is offline "+
+			"(or never registered): call Domain.Reader after Claim, and Online after Offline", op, cpu))
+	case q.v.State(cpu) == ctseq.Idle:
+		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data while parked (idle): "+
+			"an idle CPU is offline for its QSBR domain", op, cpu))
+	}
+}
