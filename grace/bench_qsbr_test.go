@@ -173,16 +173,6 @@ func BenchmarkQSBRSynchronizeFloor(b *testing.B) {
 	}
 }
 
-// allowedCPUs is the process's allowed set, via a probe Domain.
-func allowedCPUs(tb testing.TB) []int {
-	tb.Helper()
-	f := newFixture(tb, 0, grace.Options{NudgeAfter: -1})
-	return f.cpus
-}
-
-// sink keeps the compiler from discarding loads whose results are unused.
-var sink int
-
 // BenchmarkPointerLoad is rcu_dereference: Pointer.Load (QSBR flavour)
 // beside the bare atomic.Pointer load, in one run. In a plain build Load is
 // that load (TestIntendedInlining, TestPointerLoadIsBare); a race-detector

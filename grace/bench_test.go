@@ -2,7 +2,6 @@ package grace_test
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -92,38 +91,6 @@ func BenchmarkExpeditedBarrier(b *testing.B) {
 	}
 }
 
-// benchFixture: in user mode, the first CPU runs user mode and the second
-// is idle, parked in one Idle call for the whole benchmark (ownerWith waits
-// until its word says Idle), so that no operation can find either in the
-// kernel: the user-idle figures are those of the skip path, 0 nudges/op and
-// 0 ipis/op by construction. In a kernel mode, the domain has only the
-// first CPU, spinning in the kernel: on a 2-CPU machine the benchmark's
-// goroutine must have the other CPU to itself, or the OS time-slices it
-// with the spinning owner and every round trip costs a scheduler tick.
-func benchFixture(b testing.TB, mode int32, opts grace.Options) *fixture {
-	if mode == modeUser {
-		f := newFixture(b, 2, opts)
-		// The user-mode owner blocks on a channel, off its P, as an
-		// isolated worker between kernel entries: the switchboard's
-		// owner would wake every 50 µs to look for a new mode, and those
-		// wake-ups would land on the benchmark's CPU (there are two).
-		inUser, release := make(chan struct{}), make(chan struct{})
-		f.owner(f.cpus[0], func(c *ctdefer.CPU) {
-			c.UserEnter()
-			close(inUser)
-			<-release
-			c.KernelEnter()
-		})
-		<-inUser
-		b.Cleanup(func() { close(release) }) // before the fixture's own cleanup
-		f.ownerWith(f.cpus[1], modeIdle)
-		return f
-	}
-	f := newFixture(b, 1, opts)
-	f.ownerWith(f.cpus[0], mode)
-	return f
-}
-
 func BenchmarkMembarrier(b *testing.B) {
 	if _, err := sysx.Membarrier(sysx.MembarrierCmdRegisterPrivateExpedited, 0, 0); err != nil {
 		b.Skipf("membarrier(REGISTER_PRIVATE_EXPEDITED) unavailable: %v", err)
@@ -134,14 +101,6 @@ func BenchmarkMembarrier(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// rwScheme is the baseline: readers hold RLock around their use of the
-// published object; the writer's "grace period" is Lock+Unlock.
-type rwScheme struct {
-	mu  sync.RWMutex
-	obj *int
-	gen int
 }
 
 func BenchmarkRWMutexWrite(b *testing.B) {
@@ -209,19 +168,4 @@ func BenchmarkReadSide(b *testing.B) {
 		}
 		_ = n
 	})
-}
-
-// withOwner claims the fixture's first CPU on the benchmark's own goroutine
-// and runs fn with it.
-func withOwner(b *testing.B, f *fixture, fn func(c *ctdefer.CPU)) {
-	c, err := f.d.Claim(f.cpus[0])
-	if err != nil {
-		if errors.Is(err, ctdefer.ErrNotSupported) {
-			b.Skip(err)
-		}
-		b.Fatal(err)
-	}
-	defer func() { _ = c.Release() }()
-	b.ReportAllocs()
-	fn(c)
 }

@@ -2,15 +2,13 @@ package grace_test
 
 import (
 	"context"
-	"errors"
-	"github.com/ctdefer/ctdefer/internal/corelink"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/grace"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 )
 
 // Tests of the kernel-stretch engine (grace.go) and the reclaimer
@@ -20,67 +18,6 @@ import (
 // mode, and every check is a Poll (which drives the engine synchronously)
 // or a state the test waited for, never a sleep. Nudges are off, so that
 // nothing but the owners' own transitions moves a grace period.
-
-// mutLimit bounds a wait for something the real code does at once.
-const mutLimit = 10 * time.Second
-
-// mutFixture is newFixture over CPUs 0 to n-1, unpinned: the tests need n
-// CPUs of a Domain, not n CPUs of the machine.
-func mutFixture(t *testing.T, n int, opts grace.Options) *fixture {
-	t.Helper()
-	cpus := make([]int, n)
-	for i := range cpus {
-		cpus[i] = i
-	}
-	d, err := ctdefer.New(ctdefer.Options{CPUs: cpus, Unpinned: true})
-	require.NoError(t, err, "ctdefer.New")
-	g, err := grace.New(d, opts)
-	require.NoError(t, err, "grace.New")
-	f := &fixture{t: t, d: d, g: g, cpus: cpus}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := g.Close(ctx); err != nil && !errors.Is(err, ctdefer.ErrClosed) {
-			t.Errorf("grace Close: %v", err)
-		}
-		if err := d.Close(ctx); err != nil && !errors.Is(err, ctdefer.ErrClosed) {
-			t.Errorf("ctdefer Close: %v", err)
-		}
-		f.wg.Wait()
-	})
-	return f
-}
-
-// closeOnCleanup closes ch at cleanup unless the test has closed it, so
-// that a goroutine the test holds on ch is let go even when the test fails
-// early (and cleanup does not wait for it forever).
-func closeOnCleanup(t *testing.T, ch chan struct{}) {
-	t.Cleanup(func() {
-		select {
-		case <-ch:
-		default:
-			close(ch)
-		}
-	})
-}
-
-func waitClosed(t *testing.T, what string, ch <-chan struct{}) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(mutLimit):
-		t.Fatalf("%s: not after %v", what, mutLimit)
-	}
-}
-
-func mutEventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(mutLimit); !cond(); time.Sleep(50 * time.Microsecond) {
-		if time.Now().After(end) {
-			t.Fatalf("%s: not after %v", what, mutLimit)
-		}
-	}
-}
 
 // A grace period waits for a CPU found in a kernel stretch, and is complete,
 // at its token, once that CPU has left it. Mutants

@@ -8,11 +8,6 @@ import (
 	"github.com/ctdefer/ctdefer/grace"
 )
 
-type route struct {
-	hops []int
-	dead bool // set when the table is reclaimed
-}
-
 // A worker reads the routing table in its user-mode hot loop and reports
 // once per burst; the controller replaces the table and frees the old one
 // after a grace period. (One unpinned CPU, so that the example runs

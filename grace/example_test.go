@@ -4,45 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-
-	"github.com/ctdefer/ctdefer"
-	"github.com/ctdefer/ctdefer/grace"
 )
-
-// config is what an updater publishes and readers use in kernel mode.
-type config struct{ version int }
-
-// exampleWorld is one CPU (unpinned, so the examples run anywhere) whose
-// owner sits in user mode until told to stop.
-func exampleWorld() (d *ctdefer.Domain, g *grace.Domain, stop func()) {
-	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true})
-	if err != nil {
-		panic(err)
-	}
-	if g, err = grace.New(d, grace.Options{}); err != nil { // before any Claim
-		panic(err)
-	}
-	inUser, quit, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := d.Claim(0)
-		if err != nil {
-			panic(err)
-		}
-		defer c.Release()
-		c.UserEnter() // the hot loop: a quiescent state
-		close(inUser)
-		<-quit
-		c.KernelEnter()
-	}()
-	<-inUser
-	return d, g, func() {
-		_ = g.Close(context.Background())
-		close(quit)
-		<-done
-		_ = d.Close(context.Background())
-	}
-}
 
 // An updater replaces a published configuration and waits for a grace
 // period before reusing the old one: no CPU can still be using it.

@@ -4,86 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/grace"
 )
-
-// simulatedKernel is a Domain of n unpinned CPUs whose owners stay in the
-// kernel, polling (and yielding, so that n owners share the real CPUs):
-// every ExpeditedBarrier must post an IPI to each and wait for all.
-func simulatedKernel(tb testing.TB, n int) *grace.Domain {
-	return simulated(tb, n, func(c *ctdefer.CPU, ready func(), stop *atomic.Bool) {
-		ready()
-		for !stop.Load() && !c.Closing() {
-			c.Poll()
-			runtime.Gosched()
-		}
-	})
-}
-
-// simulatedUser is a Domain of n unpinned CPUs whose owners are in user
-// mode, blocked there as isolated workers are between kernel entries: a
-// grace period or an expedited barrier reads two lines per CPU and sends
-// nothing.
-func simulatedUser(tb testing.TB, n int) *grace.Domain {
-	release := make(chan struct{})
-	g := simulated(tb, n, func(c *ctdefer.CPU, ready func(), _ *atomic.Bool) {
-		c.UserEnter()
-		ready()
-		<-release
-		c.KernelEnter()
-	})
-	tb.Cleanup(func() { close(release) }) // runs before simulated's cleanup
-	return g
-}
-
-// simulated claims n unpinned CPUs, each on a goroutine of its own that runs
-// owner (which calls ready once in its steady state, and returns when stop
-// is set), then releases the CPU. It returns once every owner is ready.
-func simulated(tb testing.TB, n int, owner func(c *ctdefer.CPU, ready func(), stop *atomic.Bool)) *grace.Domain {
-	tb.Helper()
-	cpus := make([]int, n)
-	for i := range cpus {
-		cpus[i] = i
-	}
-	d, err := ctdefer.New(ctdefer.Options{CPUs: cpus, Unpinned: true})
-	require.NoError(tb, err)
-	// A spin longer than any barrier here: the wait never sleeps.
-	g, err := grace.New(d, grace.Options{SpinWait: time.Minute})
-	require.NoError(tb, err)
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	ready := make(chan error, 1)
-	for _, cpu := range cpus {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := d.Claim(cpu)
-			if err != nil {
-				ready <- err
-				return
-			}
-			defer func() { _ = c.Release() }()
-			owner(c, func() { ready <- nil }, &stop)
-		}()
-		require.NoError(tb, <-ready)
-	}
-	tb.Cleanup(func() {
-		stop.Store(true)
-		wg.Wait()
-		_ = g.Close(context.Background())
-		_ = d.Close(context.Background())
-	})
-	return g
-}
 
 // ExpeditedBarrier allocates nothing, whatever the number of CPUs in the
 // kernel (it used stack lists of 16 and grew them on the heap past that).

@@ -19,7 +19,6 @@ package grace_test
 import (
 	"context"
 	"fmt"
-	"github.com/ctdefer/ctdefer/internal/corelink"
 	"testing"
 	"time"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/grace"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 	"github.com/ctdefer/ctdefer/internal/explore"
 )
 

@@ -3,9 +3,7 @@ package grace_test
 import (
 	"errors"
 	"fmt"
-	"github.com/ctdefer/ctdefer/internal/corelink"
 	"log/slog"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,70 +12,13 @@ import (
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/grace"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 )
 
 // Faults only a fault reaches: owners that exit while a wait needs them,
 // calls that would wait for their caller, readers on released CPUs. The
 // waits get generous contexts: a loaded machine may make them late, and the
 // assertions are on what they return, never on how long they took.
-
-// faultLimit is the context of a wait the real code ends long before.
-const faultLimit = 20 * time.Second
-
-// result runs fn on a new goroutine and returns the channel of its error.
-func result(fn func() error) <-chan error {
-	ch := make(chan error, 1)
-	go func() { ch <- fn() }()
-	return ch
-}
-
-// recv returns the error from ch, failing the test if none comes within
-// twice faultLimit (a call with no context of its own that never returns).
-func recv(t *testing.T, what string, ch <-chan error) error {
-	t.Helper()
-	select {
-	case err := <-ch:
-		return err
-	case <-time.After(2 * faultLimit):
-		t.Fatalf("%s: no return after %v", what, 2*faultLimit)
-		return nil
-	}
-}
-
-// exitingOwner claims cpu on a new goroutine, runs in (in kernel mode, on
-// the owner's thread), then waits for the returned function's call and
-// exits with runtime.Goexit, without Release: the goroutine is locked to its
-// thread, which ends with it. Nothing keeps the handle alive afterwards.
-func exitingOwner(t *testing.T, d *ctdefer.Domain, cpu int, in func(c *ctdefer.CPU)) (exit func()) {
-	t.Helper()
-	claimed := make(chan error, 1)
-	quit := make(chan struct{})
-	closeOnCleanup(t, quit)
-	go func() {
-		c, err := d.Claim(cpu)
-		claimed <- err
-		if err != nil {
-			return
-		}
-		if in != nil {
-			in(c)
-		}
-		<-quit
-		runtime.Goexit()
-	}()
-	require.NoError(t, <-claimed, "Claim(%d)", cpu)
-	return func() { close(quit) }
-}
-
-// startedGracePeriod waits until the Domain has started a grace period it
-// has not completed: a wait is then under way.
-func startedGracePeriod(t *testing.T, g *grace.Domain) {
-	t.Helper()
-	mutEventually(t, "a grace period in progress", func() bool {
-		st := g.Stats()
-		return st.Started > st.GracePeriods
-	})
-}
 
 // An owner that exits without Release while a wait needs its CPU: the wait
 // takes the CPU back (it is then quiescent: unclaimed) and returns, and the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ctdefer/ctdefer/internal/corelink"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/grace"
+	"github.com/ctdefer/ctdefer/internal/corelink"
 )
 
 // Every CPU in user mode or idle: the grace period completes inside Start

@@ -57,39 +57,3 @@ func TestPointerLoadIsBare(t *testing.T) {
 			"Pointer.Load's code has %s: it is not the bare load any more\n%s", op, strings.Join(body, ""))
 	}
 }
-
-// funcBody is the -S listing of the function whose name ends in name.
-func funcBody(out, name string) []string {
-	var body []string
-	in := false
-	for l := range strings.Lines(out) {
-		if strings.Contains(l, " STEXT ") {
-			in = strings.Contains(l, name+" STEXT")
-			continue
-		}
-		if in {
-			body = append(body, l)
-		}
-	}
-	return body
-}
-
-// nops counts the one-byte NOPs that inline marks leave (XCHGL AX, AX).
-func nops(body []string) int {
-	n := 0
-	for _, l := range body {
-		if strings.Contains(l, "XCHGL\tAX, AX") {
-			n++
-		}
-	}
-	return n
-}
-
-func containsLine(out, file, what string) bool {
-	for l := range strings.Lines(out) {
-		if strings.Contains(l, file) && strings.Contains(l, what) {
-			return true
-		}
-	}
-	return false
-}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/trace"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,40 +13,6 @@ import (
 
 	"github.com/ctdefer/ctdefer/grace"
 )
-
-// records is a slog.Handler that keeps every record's level and message
-// with its attributes.
-type records struct {
-	mu   sync.Mutex
-	logs []string
-}
-
-func (r *records) Enabled(context.Context, slog.Level) bool { return true }
-func (r *records) WithAttrs([]slog.Attr) slog.Handler       { return r }
-func (r *records) WithGroup(string) slog.Handler            { return r }
-func (r *records) Handle(_ context.Context, rec slog.Record) error {
-	var b strings.Builder
-	b.WriteString(rec.Level.String() + " " + rec.Message)
-	rec.Attrs(func(a slog.Attr) bool {
-		b.WriteString(" " + a.String())
-		return true
-	})
-	r.mu.Lock()
-	r.logs = append(r.logs, b.String())
-	r.mu.Unlock()
-	return nil
-}
-
-func (r *records) find(sub string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, l := range r.logs {
-		if strings.Contains(l, sub) {
-			return l
-		}
-	}
-	return ""
-}
 
 // A wait ended by its context is logged at Warn with the CPUs, in both
 // flavours; a grace period that nudges is logged at Debug.

@@ -5,55 +5,12 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctdefer/ctdefer/grace"
 	"github.com/ctdefer/ctdefer/internal/sysx"
 )
-
-// selfWaitLimit bounds how long the tests below wait for a wait by an
-// online reader, which must not wait for itself: with the bug it never
-// returns (its context has no deadline), so the test fails here instead of
-// hanging. A grace period over one offline reader takes microseconds.
-const selfWaitLimit = 20 * time.Second
-
-// onOwner runs fn on the owner of the fixture's first CPU, with its reader
-// online, and returns what fn returned or the panic it raised. ctx has no
-// deadline; it is canceled only if fn has not returned after selfWaitLimit,
-// so that a wait that waits for its caller ends with the failed test.
-func (f *qfixture) onOwner(t *testing.T, fn func(ctx context.Context, r *grace.Reader) error) error {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		c, err := f.d.Claim(f.cpus[0])
-		if err != nil {
-			done <- err
-			return
-		}
-		defer func() { _ = c.Release() }()
-		r := f.q.Reader(c)
-		defer r.Offline()
-		defer func() {
-			if v := recover(); v != nil {
-				done <- fmt.Errorf("panic: %v", v)
-			}
-		}()
-		done <- fn(ctx, r)
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(selfWaitLimit):
-		t.Fatalf("the owner's call did not return in %v: it waits for its own reader", selfWaitLimit)
-		return nil
-	}
-}
 
 // Synchronize, Wait and Barrier called by an online reader on its own
 // thread take it offline for the wait and back online after

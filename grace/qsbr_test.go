@@ -2,10 +2,7 @@ package grace_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"github.com/ctdefer/ctdefer/internal/corelink"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,160 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctdefer/ctdefer"
-	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/grace"
 )
-
-// qfixture is a ctdefer.Domain over n CPUs with a QSBR domain on it.
-type qfixture struct {
-	t    testing.TB
-	d    *ctdefer.Domain
-	q    *grace.Domain
-	cpus []int
-	wg   sync.WaitGroup
-}
-
-func newQFixture(t testing.TB, n int, opts grace.Options) *qfixture {
-	t.Helper()
-	f := newFixture(t, n, grace.Options{NudgeAfter: -1})
-	q, err := grace.NewQSBR(f.d, opts)
-	require.NoError(t, err, "grace.NewQSBR")
-	qf := &qfixture{t: t, d: f.d, q: q, cpus: f.cpus}
-	t.Cleanup(func() {
-		if err := q.Close(ctxFor(t, 5*time.Second)); err != nil && !errors.Is(err, ctdefer.ErrClosed) {
-			t.Errorf("QSBR Close: %v", err)
-		}
-		qf.wg.Wait() // before the ctdefer Domain closes (registered earlier, runs later)
-	})
-	return qf
-}
-
-// Reader modes, set by the test and acknowledged by the owner.
-const (
-	qStuck     int32 = iota // online in user mode, holding references, no report
-	qReporting              // online in user mode, reporting in a tight loop
-	qOffline                // offline in user mode
-	qIdle                   // online, parked in Idle
-	qReportOne              // report once, then stuck
-	qRelease                // release the CPU without Offline
-)
-
-// qreader is an owner goroutine whose reader does what mode says.
-type qreader struct {
-	mode, seen atomic.Int32
-	reports    atomic.Int64 // completed rounds of Quiescent in qReporting
-	cpu        int
-	d          *ctdefer.Domain
-	unpark     atomic.Pointer[context.CancelFunc]
-}
-
-// reader claims cpu, registers its reader in mode m and waits until the
-// owner is in it.
-func (f *qfixture) reader(cpu int, m int32) *qreader {
-	f.t.Helper()
-	qr := &qreader{cpu: cpu, d: f.d}
-	qr.mode.Store(m)
-	qr.seen.Store(-1)
-	claimed := make(chan error, 1)
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		c, err := f.d.Claim(cpu)
-		claimed <- err
-		if err != nil {
-			return
-		}
-		r := f.q.Reader(c)
-		c.UserEnter()
-		defer func() {
-			if grace.CPUState(qr.d, c.CPU()) == ctseq.User {
-				c.KernelEnter()
-			}
-			if qr.mode.Load() != qRelease {
-				r.Offline()
-			}
-			_ = c.Release()
-		}()
-		for !c.Closing() {
-			m := qr.mode.Load()
-			switch m {
-			case qRelease:
-				qr.seen.Store(m)
-				return
-			case qReporting:
-				r.Online()
-				qr.seen.Store(m)
-				for qr.mode.Load() == m && !c.Closing() {
-					for range 64 {
-						r.Quiescent()
-					}
-					qr.reports.Add(1)
-				}
-			case qReportOne: // the reader is online already (Reader, qStuck)
-				r.Quiescent()
-				qr.seen.Store(m)
-				for qr.mode.Load() == m && !c.Closing() {
-					time.Sleep(50 * time.Microsecond)
-				}
-			case qOffline:
-				r.Offline()
-				qr.seen.Store(m)
-				for qr.mode.Load() == m && !c.Closing() {
-					time.Sleep(50 * time.Microsecond)
-				}
-			case qIdle:
-				if !r.IsOnline() {
-					r.Online() // from Offline; from online, parks without a report
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				qr.unpark.Store(&cancel)
-				c.KernelEnter()
-				qr.seen.Store(m)
-				for qr.mode.Load() == m && !c.Closing() {
-					_ = c.Idle(ctx)
-				}
-				qr.unpark.Store(nil)
-				cancel()
-				c.UserEnter()
-			default: // qStuck
-				r.Online()
-				qr.seen.Store(m)
-				for qr.mode.Load() == m && !c.Closing() {
-					time.Sleep(50 * time.Microsecond)
-				}
-			}
-		}
-	}()
-	require.NoError(f.t, <-claimed, "Claim(%d)", cpu)
-	qr.set(f.t, m)
-	f.t.Cleanup(func() { qr.request(qRelease) })
-	return qr
-}
-
-func (qr *qreader) request(m int32) {
-	qr.mode.Store(m)
-	if p := qr.unpark.Load(); p != nil {
-		(*p)()
-	}
-}
-
-// set requests mode m and waits until the owner is in it (parked, for
-// qIdle; off the Domain, for qRelease).
-func (qr *qreader) set(t testing.TB, m int32) {
-	t.Helper()
-	qr.request(m)
-	require.Eventually(t, func() bool {
-		switch {
-		case qr.seen.Load() != m:
-			return false
-		case m == qIdle:
-			return corelink.Of[ctdefer.CPU](qr.d).State(qr.cpu) == ctseq.Idle
-		case m == qRelease:
-			return !corelink.Of[ctdefer.CPU](qr.d).Claimed(qr.cpu)
-		}
-		return true
-	}, 10*time.Second, 10*time.Microsecond, "reader never reached mode %d", m)
-}
 
 // An online reader that has not reported since the grace period began holds
 // it up, whatever it reported before: Synchronize ends with a *StallError
@@ -343,20 +188,6 @@ func TestQSBRHotLoopReadsNeverPoisoned(t *testing.T) {
 	t.Logf("%d swaps, %d reads, %+v", swaps, reads.Load(), st)
 	require.Zero(t, poisoned.Load(), "reads of a reclaimed table")
 	require.EqualValues(t, swaps, st.Reclaimed, "every old table reclaimed")
-}
-
-// panicOnOwner claims the fixture's first CPU, registers its reader, runs
-// fn on the owner and returns what fn panicked with (nil if it did not).
-func (f *qfixture) panicOnOwner(t *testing.T, fn func(r *grace.Reader)) any {
-	t.Helper()
-	var v any
-	err := f.onOwner(t, func(_ context.Context, r *grace.Reader) error {
-		defer func() { v = recover() }()
-		fn(r)
-		return nil
-	})
-	require.NoError(t, err)
-	return v
 }
 
 // Debug: a Pointer.Load outside the flavour's read-side sections panics in

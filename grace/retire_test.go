@@ -2,8 +2,6 @@ package grace_test
 
 import (
 	"context"
-	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -34,39 +32,6 @@ func TestBarrierWaitsForRunningCallback(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	close(release)
 	require.NoError(t, f.g.Barrier(ctxFor(t, mutLimit)), "Barrier once the callback has returned")
-}
-
-// reclaimerWaiting reports whether the reclaimer goroutine is blocked
-// waiting for retires (its only channel receive), from a dump of every
-// goroutine: the state the public API cannot show.
-func reclaimerWaiting() bool {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		header, frames, _ := strings.Cut(g, "\n")
-		if !strings.Contains(header, "[chan receive") {
-			continue
-		}
-		// The first frame outside the runtime is the loop itself: blocked
-		// in its own receive, not in a callback's.
-		for _, l := range strings.Split(frames, "\n") {
-			if strings.HasPrefix(l, "runtime.") || strings.HasPrefix(l, "\t") {
-				continue
-			}
-			if strings.Contains(l, "grace.(*reclaimer).loop(") {
-				return true
-			}
-			break
-		}
-	}
-	return false
 }
 
 // A retired callback runs after a grace period that began after its Retire:

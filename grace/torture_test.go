@@ -20,20 +20,6 @@ import (
 
 var tortureFor = flag.Duration("grace.torture", 2*time.Second, "duration of TestTorture (200ms under -short or -race)")
 
-// tortureObject is what the updater publishes.
-type tortureObject struct {
-	gen uint64
-	// retiredAt is 0 while the object is published; once the updater has
-	// unpublished it, 1 + the number of grace periods completed, loaded
-	// right after the unpublishing Swap.
-	retiredAt atomic.Uint64
-	poison    atomic.Bool // set when the object is freed
-}
-
-// pipeLen is the number of "Reader Pipe" buckets: 0, 1, 2, 3 or more grace
-// periods completed since the object read was unpublished.
-const pipeLen = 4
-
 // TestTorture is rcutorture for package grace.
 //
 // Readers, one per CPU but one (pinned where the platform allows), spend
@@ -189,93 +175,4 @@ func TestTorture(t *testing.T) {
 	require.True(t, ok, "torture failed:\n%s", b.String())
 	require.Positive(t, total.pipe[0], "readers never saw a current object")
 	require.Positive(t, total.retiredReads, "readers never held an object across its unpublishing: the torture tests nothing")
-}
-
-// tortureFlavour is what the torture's updater uses of a grace-period
-// flavour: *grace.Domain has it.
-type tortureFlavour interface {
-	Retire(fn func()) error
-	Synchronize(ctx context.Context) error
-	Start() grace.Token
-	Completed(t grace.Token) bool
-	Poll(t grace.Token) bool
-	Wait(ctx context.Context, t grace.Token) error
-	Barrier(ctx context.Context) error
-}
-
-// tortureUpdate counts what the updater did.
-type tortureUpdate struct {
-	updates, retires, syncs, polled, pollWaited, barriers, freed uint64
-	latency                                                      time.Duration
-}
-
-func (u tortureUpdate) String() string {
-	return fmt.Sprintf("  updates %d: retire %d, synchronize %d (mean %v), start/poll %d (%d still waiting for a reader when Start returned), barriers %d; freed %d\n",
-		u.updates, u.retires, u.syncs, u.latency/time.Duration(max(u.syncs, 1)), u.polled, u.pollWaited, u.barriers, u.freed)
-}
-
-// tortureUpdates is the torture's updater, for dur: it replaces the object
-// (a random pause of 0 to 10µs between updates: rcutorture's writer delay,
-// without which the updater falls into step with the readers) and frees
-// (poisons) every object it unpublished, by Retire (half of them),
-// Synchronize then free, or Start then free once Poll says so; Barrier
-// every 64 updates. At the end it waits for everything: every unpublished
-// object is freed when it returns. gps is the flavour's completed count,
-// loaded right after each unpublishing Swap for the staleness histogram.
-func tortureUpdates(t *testing.T, fl tortureFlavour, cur *atomic.Pointer[tortureObject], gps func() uint64, dur time.Duration) tortureUpdate {
-	var u tortureUpdate
-	var freed atomic.Uint64
-	free := func(o *tortureObject) {
-		o.poison.Store(true)
-		freed.Add(1)
-	}
-	type pollFree struct {
-		tok grace.Token
-		obj *tortureObject
-	}
-	var polls []pollFree
-	urng := rand.New(rand.NewPCG(0, 2))
-	ctx := ctxFor(t, dur+30*time.Second)
-	start := time.Now()
-	for gen := uint64(1); time.Since(start) < dur; gen++ {
-		old := cur.Swap(&tortureObject{gen: gen})
-		old.retiredAt.Store(gps() + 1)
-		u.updates++
-		switch gen % 4 {
-		case 0, 1:
-			require.NoError(t, fl.Retire(func() { free(old) }), "Retire")
-			u.retires++
-		case 2:
-			s := time.Now()
-			require.NoError(t, fl.Synchronize(ctx), "Synchronize")
-			u.latency += time.Since(s)
-			u.syncs++
-			free(old)
-		case 3:
-			tok := fl.Start()
-			if !fl.Completed(tok) {
-				u.pollWaited++
-			}
-			polls = append(polls, pollFree{tok, old})
-			u.polled++
-		}
-		// Free what the tokens allow, oldest first (tokens only grow).
-		for len(polls) > 0 && fl.Poll(polls[0].tok) {
-			free(polls[0].obj)
-			polls = polls[1:]
-		}
-		if gen%64 == 0 {
-			require.NoError(t, fl.Barrier(ctx), "Barrier")
-			u.barriers++
-		}
-		for pause, t0 := time.Duration(urng.IntN(10_000)), time.Now(); time.Since(t0) < pause; {
-		}
-	}
-	for _, p := range polls {
-		require.NoError(t, fl.Wait(ctx, p.tok), "Wait")
-		free(p.obj)
-	}
-	require.NoError(t, fl.Barrier(ctx), "final Barrier")
-	u.freed = freed.Load()
-	return u
 }
