@@ -14,7 +14,8 @@ import (
 // an entry from before its delivery that has its sequence (step 3), not
 // with an IPI generation equal to its deferred sequence. A wait in progress
 // keeps its entry in the log while other hand-backs come (step 4).
-// Mutants caught: handed-back-ignores-kind, handback-stale-match, handback-trims-under-waiters.
+// Mutants caught: handed-back-ignores-kind, handback-stale-match,
+// handback-trims-under-waiters.
 func TestHandBackMatchIsExact(t *testing.T) {
 	d, s, w := handBackDomain(t)
 	bit := ctseq.Work(1) << w.info.bit

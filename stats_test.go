@@ -19,7 +19,8 @@ import (
 )
 
 // Per-work counters: each delivery path counts for its work only.
-// Mutants caught: workstats-no-flushed, workstats-no-ipis, workstats-wrong-bit.
+// Mutants caught: workstats-no-flushed, workstats-no-ipis,
+// workstats-wrong-bit.
 func TestWorkStats(t *testing.T) {
 	d := edgeDomain(t, func(o *ctdefer.Options) { o.CPUs = []int{0, 1, 2} })
 	a, err := d.Register("a", func(int) {})

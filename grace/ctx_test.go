@@ -22,6 +22,7 @@ import (
 // within a minute of their start (the spin is ten minutes, so a wait that
 // ignores the context in its spin takes ten), and a wait that has not
 // returned after three minutes is reported as lost rather than late.
+// Mutants caught: none.
 func TestWaitHonoursContextDuringSpin(t *testing.T) {
 	const (
 		spin = 10 * time.Minute

@@ -20,8 +20,8 @@ import (
 // nothing but the owners' own transitions moves a grace period.
 
 // A grace period waits for a CPU found in a kernel stretch, and is complete,
-// at its token, once that CPU has left it. Mutants
-// synchronize-skips-kernel-cpus and completed-off-by-one.
+// at its token, once that CPU has left it.
+// Mutants caught: synchronize-skips-kernel-cpus, completed-off-by-one.
 func TestGracePeriodWaitsForKernelStretch(t *testing.T) {
 	f := mutFixture(t, 1, grace.Options{NudgeAfter: -1})
 	sb := f.ownerWith(0, modeKernel)
@@ -36,8 +36,8 @@ func TestGracePeriodWaitsForKernelStretch(t *testing.T) {
 }
 
 // A CPU released inside its kernel stretch (no transition: only its claimed
-// flag says the stretch is over) no longer holds the grace period. Mutant
-// scan-ignores-release.
+// flag says the stretch is over) no longer holds the grace period.
+// Mutant caught: scan-ignores-release.
 func TestReleaseEndsGracePeriod(t *testing.T) {
 	f := mutFixture(t, 1, grace.Options{NudgeAfter: -1})
 	leave := make(chan struct{})
@@ -53,7 +53,7 @@ func TestReleaseEndsGracePeriod(t *testing.T) {
 // Start during a grace period in progress returns a token that the next
 // grace period serves: the one in progress may have found a CPU quiescent
 // before the call, and that CPU may have entered a kernel stretch since.
-// Mutant token-of-current-gp.
+// Mutant caught: token-of-current-gp.
 func TestTokenDuringGracePeriodWaitsForTheNext(t *testing.T) {
 	f := mutFixture(t, 2, grace.Options{NudgeAfter: -1})
 	a := f.ownerWith(0, modeKernel)
@@ -78,6 +78,7 @@ func TestTokenDuringGracePeriodWaitsForTheNext(t *testing.T) {
 // A's entries: A then waits for CPU 0 instead of CPU 1 (it is still waiting
 // when its context ends), or, if A's entry lands last, B waits for CPU 1
 // twice and returns without CPU 0.
+// Mutant caught: grace-barrier-scratch-shared.
 func TestConcurrentExpeditedBarriersKeepTheirLists(t *testing.T) {
 	f := mutFixture(t, 2, grace.Options{NudgeAfter: -1})
 	x := f.ownerWith(0, modeUser)

@@ -137,7 +137,9 @@ func qsbrRows() []struct {
 // TestQSBRExplore runs every QSBR scenario over the real engine and
 // requires 0 violations and a complete search up to its bound. The broken
 // engines they must catch are in the mutation catalogue.
-// Mutants caught: qsbr-announce-after-scan, qsbr-offline-no-wake, qsbr-report-no-wake, qsbr-scan-off-by-one, qsbr-token-in-progress, qsbr-wake-before-report.
+// Mutants caught: qsbr-announce-after-scan, qsbr-offline-no-wake,
+// qsbr-report-no-wake, qsbr-scan-off-by-one, qsbr-token-in-progress,
+// qsbr-wake-before-report.
 func TestQSBRExplore(t *testing.T) {
 	for _, x := range qsbrRows() {
 		exploreRow(t, x.s, x.opts)

@@ -361,7 +361,9 @@ func graceRows() []graceRow {
 //
 // The deliberately broken engines these scenarios must catch are in the
 // mutation catalogue (verify/mutants/catalogue.txt).
-// Mutants caught: grace-barrier-skip-kernel, grace-fast-path-no-start, grace-ignore-release, grace-no-wait, grace-poll-quiescent, grace-start-need-load-store.
+// Mutants caught: grace-barrier-skip-kernel, grace-fast-path-no-start,
+// grace-ignore-release, grace-no-wait, grace-poll-quiescent,
+// grace-start-need-load-store.
 func TestGraceExplore(t *testing.T) {
 	for _, x := range graceRows() {
 		exploreRow(t, x.scenario, x.opts)

@@ -23,8 +23,8 @@ import (
 // An owner that exits without Release while a wait needs its CPU: the wait
 // takes the CPU back (it is then quiescent: unclaimed) and returns, and the
 // grace Logger records it. Kernel-stretch flavour: Synchronize, Barrier
-// and a Retire blocked at MaxPending, ExpeditedBarrier. Catches mutants
-// grace-wait-no-reap and grace-expedited-no-reap.
+// and a Retire blocked at MaxPending, ExpeditedBarrier.
+// Mutants caught: grace-wait-no-reap, grace-expedited-no-reap.
 func TestExitedOwnerTakenBack(t *testing.T) {
 	t.Run("synchronize", func(t *testing.T) {
 		rec := &records{}
@@ -63,7 +63,8 @@ func TestExitedOwnerTakenBack(t *testing.T) {
 }
 
 // The same for the QSBR flavour: an online reader whose owner exits without
-// Offline or Release. Catches mutant qsbr-wait-no-reap.
+// Offline or Release.
+// Mutant caught: qsbr-wait-no-reap.
 func TestQSBRExitedOwnerTakenBack(t *testing.T) {
 	if grace.Instrumented {
 		t.Skip("the explorer's build does not reap exited owners (its owners do not exit)")
@@ -97,9 +98,9 @@ func TestQSBRExitedOwnerTakenBack(t *testing.T) {
 // its thread) for a grace period or barrier that needs its own CPU returns
 // ctdefer.ErrWouldDeadlock at once, whatever its context (the test's
 // deadline only bounds a wait that the real code never starts); in user
-// mode the same calls succeed. Catches mutants grace-selfwait-no-cpu,
-// grace-selfwait-ignores-held, grace-barrier-selfwait-unchecked and
-// grace-expedited-selfwait-unchecked.
+// mode the same calls succeed.
+// Mutants caught: grace-selfwait-no-cpu, grace-selfwait-ignores-held,
+// grace-barrier-selfwait-unchecked, grace-expedited-selfwait-unchecked.
 func TestWaitForOwnCPUWouldDeadlock(t *testing.T) {
 	ctx := ctxFor(t, faultLimit)
 	calls := []struct {
@@ -187,7 +188,8 @@ func TestWaitByOwnerForGracePeriodWithoutItsCPU(t *testing.T) {
 
 // Domain.Reader on a released handle panics (a misuse, like every owner
 // method on a released handle), with a message naming the call and the CPU; the
-// grace periods are unaffected. Catches mutant qsbr-reader-after-release.
+// grace periods are unaffected.
+// Mutant caught: qsbr-reader-after-release.
 func TestQSBRReaderAfterRelease(t *testing.T) {
 	f := newQFixture(t, 1, grace.Options{})
 	got := make(chan any, 1)
@@ -213,8 +215,8 @@ func TestQSBRReaderAfterRelease(t *testing.T) {
 
 // A reader left online when its CPU is released, and the CPU then claimed
 // by an owner that registers no reader: grace periods no longer wait for
-// the stale reader, and the Logger names the mistake. Catches mutant
-// qsbr-stale-reader-waited.
+// the stale reader, and the Logger names the mistake.
+// Mutant caught: qsbr-stale-reader-waited.
 func TestQSBRStaleReaderAfterReclaim(t *testing.T) {
 	rec := &records{}
 	f := newQFixture(t, 1, grace.Options{Logger: slog.New(rec)})

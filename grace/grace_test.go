@@ -22,6 +22,7 @@ import (
 // nudge. The owners stay put for the whole test by construction: one sleeps
 // in user mode, the other is parked in a single Idle call (ownerWith waits
 // until its word says Idle), so no scan can find either in the kernel.
+// Mutants caught: none.
 func TestSynchronizeUserIdle(t *testing.T) {
 	f := newFixture(t, 2, grace.Options{NudgeAfter: time.Nanosecond})
 	f.ownerWith(f.cpus[0], modeUser)
@@ -53,6 +54,7 @@ func TestSynchronizeWaitsForKernelStretch(t *testing.T) {
 }
 
 // A transition is a quiescent state; so is Quiesce.
+// Mutants caught: none.
 func TestPollTransitionAndQuiesce(t *testing.T) {
 	f := newFixture(t, 1, grace.Options{NudgeAfter: -1})
 	quiesce := make(chan struct{})
@@ -75,6 +77,7 @@ func TestPollTransitionAndQuiesce(t *testing.T) {
 
 // A CPU in a long kernel stretch that calls Checkpoint is nudged and
 // reports.
+// Mutants caught: none.
 func TestSynchronizeNudgeCheckpoint(t *testing.T) {
 	f := newFixture(t, 1, grace.Options{NudgeAfter: 100 * time.Microsecond})
 	f.ownerWith(f.cpus[0], modeKernelCheckpoint)
@@ -89,6 +92,7 @@ func TestSynchronizeNudgeCheckpoint(t *testing.T) {
 
 // A CPU that polls but never reports, and one that does not even poll,
 // make Synchronize fail when its context ends, naming them.
+// Mutants caught: none.
 func TestSynchronizeStall(t *testing.T) {
 	for _, tc := range []struct {
 		mode    int32
@@ -122,6 +126,7 @@ func TestSynchronizeStall(t *testing.T) {
 // Synchronize does (Wait on a fresh Start), split in two so the test knows
 // every caller has asked before the stuck CPU moves: a sleep would not, on
 // a loaded machine.
+// Mutants caught: none.
 func TestSynchronizeBatching(t *testing.T) {
 	const callers = 64
 	f := newFixture(t, 1, grace.Options{NudgeAfter: -1})
@@ -151,6 +156,7 @@ func TestSynchronizeBatching(t *testing.T) {
 }
 
 // Retire runs after the grace period, in order; Barrier waits for it.
+// Mutants caught: none.
 func TestRetireAfterGracePeriod(t *testing.T) {
 	f := newFixture(t, 1, grace.Options{NudgeAfter: -1})
 	sb := f.ownerWith(f.cpus[0], modeKernel)
@@ -174,6 +180,7 @@ func TestRetireAfterGracePeriod(t *testing.T) {
 }
 
 // At MaxPending, TryRetire refuses and Retire blocks until a batch has run.
+// Mutants caught: none.
 func TestRetireBound(t *testing.T) {
 	f := newFixture(t, 1, grace.Options{NudgeAfter: -1, MaxPending: 2})
 	sb := f.ownerWith(f.cpus[0], modeKernel)
@@ -196,6 +203,7 @@ func TestRetireBound(t *testing.T) {
 }
 
 // Close drains what is pending; afterwards Retire fails.
+// Mutants caught: none.
 func TestCloseDrains(t *testing.T) {
 	f := newFixture(t, 1, grace.Options{NudgeAfter: -1})
 	f.ownerWith(f.cpus[0], modeUser)
@@ -212,6 +220,7 @@ func TestCloseDrains(t *testing.T) {
 
 // Close whose context ends drops the functions it could not run, naming
 // the CPU; they never run.
+// Mutants caught: none.
 func TestCloseTimeoutDrops(t *testing.T) {
 	f := newFixture(t, 1, grace.Options{NudgeAfter: -1})
 	sb := f.ownerWith(f.cpus[0], modeKernel)
@@ -232,6 +241,7 @@ func TestCloseTimeoutDrops(t *testing.T) {
 // The expedited barrier skips CPUs in user mode or idle, and IPIs those in
 // the kernel, which answer at their next poll point. The user and idle
 // owners stay put while the first barrier runs (see TestSynchronizeUserIdle).
+// Mutants caught: none.
 func TestExpeditedBarrier(t *testing.T) {
 	f := newFixture(t, 2, grace.Options{})
 	a := f.ownerWith(f.cpus[0], modeUser)
@@ -260,6 +270,7 @@ func TestExpeditedBarrier(t *testing.T) {
 // still be inside its kernel stretch (it has not looked at Closing yet): the
 // barrier must keep waiting for it, without an IPI, until it makes a
 // transition or releases the CPU, and report it if its context ends first.
+// Mutants caught: none.
 func TestExpeditedBarrierDuringClose(t *testing.T) {
 	for _, leave := range []string{"transition", "release"} {
 		t.Run(leave, func(t *testing.T) {
@@ -319,6 +330,7 @@ func TestExpeditedBarrierDuringClose(t *testing.T) {
 
 // A checkpoint in user mode reports nothing: the CPU is quiescent by its
 // state, which the grace period sees without a report.
+// Mutants caught: none.
 func TestCheckpointInUserMode(t *testing.T) {
 	f := newFixture(t, 1, grace.Options{NudgeAfter: time.Nanosecond})
 	step := make(chan struct{})
@@ -352,6 +364,7 @@ func TestCheckpointInUserMode(t *testing.T) {
 // A retired function may retire more, even at MaxPending (the reclaimer
 // would otherwise wait for room that only it can make); Barrier and Close
 // from a retired function fail instead of waiting for themselves.
+// Mutants caught: none.
 func TestRetireFromCallback(t *testing.T) {
 	f := newFixture(t, 1, grace.Options{NudgeAfter: -1, MaxPending: 1})
 	f.ownerWith(f.cpus[0], modeUser)
@@ -396,6 +409,7 @@ func TestRetireFromCallback(t *testing.T) {
 }
 
 // New after the first Claim cannot register its nudge.
+// Mutants caught: none.
 func TestNewAfterClaim(t *testing.T) {
 	d, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true})
 	require.NoError(t, err)
@@ -408,6 +422,7 @@ func TestNewAfterClaim(t *testing.T) {
 }
 
 // Checkpoint with a CPU of another domain is a programming error.
+// Mutants caught: none.
 func TestCheckpointWrongDomain(t *testing.T) {
 	f := newFixture(t, 1, grace.Options{})
 	other, err := ctdefer.New(ctdefer.Options{CPUs: []int{0}, Unpinned: true})
@@ -425,6 +440,9 @@ func TestCheckpointWrongDomain(t *testing.T) {
 	f.g.Checkpoint(c)
 }
 
+// A *StallError without a CPU is ErrStalled and its cause, and says that no
+// CPU was recorded.
+// Mutants caught: none.
 func TestStallErrorNoCPU(t *testing.T) {
 	e := &grace.StallError{Op: "Synchronize", Waited: time.Second, Err: context.Canceled}
 	require.True(t, errors.Is(e, grace.ErrStalled) && errors.Is(e, context.Canceled))

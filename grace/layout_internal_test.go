@@ -15,6 +15,7 @@ import (
 // that words written by different parties never share one, and every 64-bit
 // atomic is 8-byte aligned (32-bit platforms; GOARCH=386 go test runs it
 // where it matters).
+// Mutants caught: none.
 func TestLayout(t *testing.T) {
 	var g stretch
 	for _, off := range []uintptr{unsafe.Offsetof(g.seqLine), unsafe.Offsetof(g.needLine),
@@ -31,6 +32,7 @@ func TestLayout(t *testing.T) {
 // A plain build's Pointer.Load loads the word of an atomicx.UnsafePointer as
 // an unsafe.Pointer (load_bare.go): the type must be that one field, and
 // Store must write where Load reads.
+// Mutants caught: none.
 func TestUnsafePointerLayout(t *testing.T) {
 	typ := reflect.TypeFor[atomicx.UnsafePointer]()
 	require.Equal(t, 1, typ.NumField(), "atomicx.UnsafePointer has fields besides the pointer")

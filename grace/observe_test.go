@@ -16,6 +16,7 @@ import (
 
 // A wait ended by its context is logged at Warn with the CPUs, in both
 // flavours; a grace period that nudges is logged at Debug.
+// Mutants caught: none.
 func TestLoggerEvents(t *testing.T) {
 	t.Run("qsbr-stall", func(t *testing.T) {
 		rec := &records{}
@@ -39,8 +40,9 @@ func TestLoggerEvents(t *testing.T) {
 
 // Every wait that its context ends is logged at Warn with the CPUs, not
 // only Synchronize and Wait: Barrier, ExpeditedBarrier, and a Close that
-// drops retired callbacks (at Error, with the count). Catches mutants
-// grace-barrier-no-log, grace-expedited-no-log and grace-close-no-log.
+// drops retired callbacks (at Error, with the count).
+// Mutants caught: grace-barrier-no-log, grace-expedited-no-log,
+// grace-close-no-log.
 func TestLoggerStalledWaits(t *testing.T) {
 	rec := &records{}
 	f := newFixture(t, 1, grace.Options{NudgeAfter: -1, Logger: slog.New(rec)})
@@ -67,6 +69,7 @@ func TestLoggerStalledWaits(t *testing.T) {
 
 // While a trace is recorded, a wait for a grace period is a task named
 // after the flavour's call.
+// Mutants caught: none.
 func TestTraceTask(t *testing.T) {
 	f := newQFixture(t, 1, grace.Options{})
 	f.reader(f.cpus[0], qStuck)
@@ -81,6 +84,7 @@ func TestTraceTask(t *testing.T) {
 // Synchronize allocates nothing, whether its CPUs are skipped (user mode,
 // idle) or one must be nudged and report (the wait, the nudge, the trace
 // task's name).
+// Mutants caught: none.
 func TestSynchronizeAllocatesNothing(t *testing.T) {
 	if grace.Instrumented {
 		t.Skip("the explorer's instrumented atomics allocate")

@@ -58,7 +58,7 @@ func TestQSBRWaitByOnlineReader(t *testing.T) {
 }
 
 // IsOnline follows Reader, Offline and Online (rcu_read_ongoing).
-// Mutant caught: qsbr-isonline-constant.
+// Mutant caught: qsbr-online-stays-offline.
 func TestQSBRReaderIsOnline(t *testing.T) {
 	f := newQFixture(t, 1, grace.Options{})
 	err := f.onOwner(t, func(_ context.Context, r *grace.Reader) error {
@@ -141,6 +141,7 @@ func TestQSBRWaiterSharesReaderCPU(t *testing.T) {
 // Quiescent's fast path and its report), nor in a wait, whether it ends at
 // the first poll (reader offline) or goes through the slow path (the
 // caller and CPU-sharing checks, the spin, the futex sleep).
+// Mutants caught: none.
 func TestQSBRAllocatesNothing(t *testing.T) {
 	t.Run("read-side", func(t *testing.T) {
 		f := newQFixture(t, 1, grace.Options{})

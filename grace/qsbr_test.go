@@ -41,6 +41,7 @@ func TestQSBRSynchronizeWaitsForOnlineReader(t *testing.T) {
 
 // Offline readers, parked CPUs and released CPUs are skipped: Synchronize
 // needs nothing from their owners.
+// Mutants caught: none.
 func TestQSBRSkipsOfflineIdleAndReleased(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -71,7 +72,7 @@ func TestQSBRSkipsOfflineIdleAndReleased(t *testing.T) {
 // by the core when the reader's CPU parks or is released with the reader
 // online, not by the cap on its sleep: with the cap set to an hour, a
 // missing wake-up would hold Synchronize until its context ends.
-// Mutants caught: qsbr-idle-no-wake, qsbr-release-no-wake, qsbr-unwatched
+// Mutants caught: qsbr-idle-no-wake, qsbr-release-no-wake, qsbr-unwatched.
 func TestQSBRReaderWakesSleepingWaiter(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -108,6 +109,7 @@ func TestQSBRReaderWakesSleepingWaiter(t *testing.T) {
 }
 
 // Retire runs after a grace period; Barrier waits for it; Close drains.
+// Mutants caught: none.
 func TestQSBRRetireBarrierClose(t *testing.T) {
 	f := newQFixture(t, 1, grace.Options{})
 	qr := f.reader(f.cpus[0], qStuck)
@@ -131,6 +133,7 @@ func TestQSBRRetireBarrierClose(t *testing.T) {
 // The use the flavour exists for: a reader in a user-mode hot loop, a
 // controller that swaps the table and poisons the old one once it is
 // retired. No read sees a poisoned table.
+// Mutants caught: none.
 func TestQSBRHotLoopReadsNeverPoisoned(t *testing.T) {
 	f := newQFixture(t, 1, grace.Options{})
 	type table struct {
@@ -267,6 +270,7 @@ func TestPointerDebugChecks(t *testing.T) {
 }
 
 // Bad input.
+// Mutants caught: none.
 func TestQSBRArguments(t *testing.T) {
 	_, err := grace.NewQSBR(nil, grace.Options{})
 	require.ErrorIs(t, err, ctdefer.ErrInvalid)

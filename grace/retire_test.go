@@ -14,7 +14,8 @@ import (
 // Barrier made while a callback retired before it is still running does
 // not return nil. The Barrier is given a context that has already ended, so
 // that it answers at once: nil if the count says everything ran, a
-// *StallError otherwise. Mutant reclaimer-counts-before-run.
+// *StallError otherwise.
+// Mutant caught: reclaimer-counts-before-run.
 func TestBarrierWaitsForRunningCallback(t *testing.T) {
 	f := mutFixture(t, 1, grace.Options{NudgeAfter: -1})
 	f.ownerWith(0, modeUser) // quiescent: grace periods end at once
@@ -42,8 +43,8 @@ func TestBarrierWaitsForRunningCallback(t *testing.T) {
 // The test lets the reclaimer go back to waiting (it watches it block),
 // then starts a kernel stretch, retires, and waits until the reclaimer has
 // started a grace period for the batch: in the real code the callback has
-// not run then, and cannot until the stretch ends. Mutant
-// reclaimer-starts-before-take.
+// not run then, and cannot until the stretch ends.
+// Mutant caught: reclaimer-starts-before-take.
 func TestRetiredCallbackWaitsForKernelStretch(t *testing.T) {
 	f := mutFixture(t, 1, grace.Options{NudgeAfter: -1})
 	sb := f.ownerWith(0, modeUser)

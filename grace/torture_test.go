@@ -50,6 +50,7 @@ var tortureFor = flag.Duration("grace.torture", 2*time.Second, "duration of Test
 // more is a bug: the second grace period began after the first ended, hence
 // after the unpublishing, and the reader, which loaded the pointer before
 // that and is still in the same stretch, should have held it up.
+// Mutants caught: none.
 func TestTorture(t *testing.T) {
 	dur := *tortureFor
 	if testing.Short() || raceEnabled {

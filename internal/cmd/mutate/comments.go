@@ -21,12 +21,13 @@ import (
 //	Mutants caught: NAME, NAME, NAME.
 //	Mutants caught: none.
 //
+// (a long list may go on over the next lines, up to its period)
 // listing exactly the catalogue's mutants whose pkgs include the package and
 // whose run: selects the test (a run: that selects subtests, "^TestX$/^sub$",
 // counts for the top-level TestX). checkTestComments, run by -check, says
 // where a comment and the catalogue disagree, so that neither can drift:
 // a test renamed, a mutant added or a run: narrowed shows up at once.
-var commentedPkgs = []string{".", "./ctseq/", "./lazytlb/"}
+var commentedPkgs = []string{".", "./ctseq/", "./grace/", "./lazytlb/"}
 
 var caughtRE = regexp.MustCompile(`^Mutants? caught: (.*)\.$`)
 
@@ -61,9 +62,16 @@ func packageTests(dir string) (map[string]*testDoc, error) {
 			p := fset.Position(fd.Pos())
 			td := &testDoc{pos: fmt.Sprintf("%s:%d", p.Filename, p.Line), hasDoc: fd.Doc != nil}
 			if fd.Doc != nil {
-				for _, l := range strings.Split(fd.Doc.Text(), "\n") {
+				lines := strings.Split(fd.Doc.Text(), "\n")
+				for i := 0; i < len(lines); i++ {
+					l := lines[i]
 					if !strings.HasPrefix(l, "Mutant caught:") && !strings.HasPrefix(l, "Mutants caught:") {
 						continue
+					}
+					// A long list may go on over the next lines, up to its period.
+					for !strings.HasSuffix(l, ".") && i+1 < len(lines) && lines[i+1] != "" {
+						i++
+						l += " " + lines[i]
 					}
 					td.lines++
 					m := caughtRE.FindStringSubmatch(l)

@@ -201,6 +201,11 @@ func TestB(t *testing.T) {}
 // Mutants caught: none.
 func TestC(t *testing.T) {}
 
+// TestF does f.
+// Mutants caught: m1,
+// m4.
+func TestF(t *testing.T) {}
+
 func TestD(t *testing.T) {}
 
 // TestE does e.
@@ -213,10 +218,11 @@ func helper(t *testing.T) {}
 		t.Fatal(err)
 	}
 	ms := []*mutant{
-		{name: "m1", pkgs: []string{"."}, run: "^(TestA|TestB)$"},
+		{name: "m1", pkgs: []string{"."}, run: "^(TestA|TestB|TestF)$"},
 		{name: "m2", pkgs: []string{"."}, run: "^TestA$/^sub$"},
 		{name: "m3", pkgs: []string{"./other/"}, run: "^TestE$"},
-		{name: "m4", pkgs: []string{"."}, equivalent: "yes"},
+		{name: "m4", pkgs: []string{"./"}, run: "^TestF$"},
+		{name: "m5", pkgs: []string{"."}, equivalent: "yes"},
 	}
 	probs, err := checkTestComments(dir, []string{"."}, ms)
 	if err != nil {
