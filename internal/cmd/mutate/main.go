@@ -7,8 +7,9 @@
 //	go run ./internal/cmd/mutate                  # every mutant
 //	go run ./internal/cmd/mutate -run 'mailbox'   # the mutants whose name matches
 //	go run ./internal/cmd/mutate -count 3         # each 3 times: a catch must not depend on chance
-//	go run ./internal/cmd/mutate -check           # only check that every entry still applies,
-//	                                              # and that tests' comments name their mutants
+//	go run ./internal/cmd/mutate -check           # only check that every entry still applies
+//	                                              # (and, as every run without -run, that the
+//	                                              # tests' comments name their mutants: comments.go)
 //
 // The working tree is never written. For each mutant the harness writes the
 // mutated file into a temporary directory, with an overlay file
@@ -35,6 +36,9 @@
 // run, as does any surviving mutant, except those marked "pending:
 // explorer" (their scenario is still to be written: listed, not failed).
 // Entries marked "equivalent" are checked for staleness but not run.
+// Without -run, the harness also checks that the doc comment of every Test
+// in the packages of commentedPkgs names exactly the mutants whose run:
+// selects it (comments.go); a disagreement fails the run too.
 package main
 
 import (
@@ -146,24 +150,31 @@ func run(cfg config) int {
 			toRun = append(toRun, i)
 		}
 	}
-	if cfg.check {
-		status := report(results, nil, time.Since(start), true)
-		if cfg.runRE == "" {
-			// The whole catalogue: the tests' comments must agree with it.
-			probs, err := checkTestComments(root, commentedPkgs, all)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "mutate:", err)
-				return 2
-			}
-			for _, p := range probs {
-				fmt.Println(p)
-			}
-			fmt.Printf("mutate -check: %d test comment(s) in %s disagree with the catalogue\n", len(probs), strings.Join(commentedPkgs, " "))
-			if len(probs) > 0 && status == 0 {
-				status = 1
-			}
+	// With the whole catalogue selected, the tests' comments must agree
+	// with it (comments.go); a disagreement fails the run like a stale entry.
+	var probs []string
+	if cfg.runRE == "" {
+		probs, err = checkTestComments(root, commentedPkgs, all)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mutate:", err)
+			return 2
+		}
+	}
+	commentStatus := func(status int) int {
+		if cfg.runRE != "" {
+			return status
+		}
+		for _, p := range probs {
+			fmt.Println(p)
+		}
+		fmt.Printf("mutate: %d test comment(s) in %s disagree with the catalogue\n", len(probs), strings.Join(commentedPkgs, " "))
+		if len(probs) > 0 && status == 0 {
+			return 1
 		}
 		return status
+	}
+	if cfg.check {
+		return commentStatus(report(results, nil, time.Since(start), true))
 	}
 	fmt.Printf("mutate: %d mutants (%d to run, %d at a time, %d run(s) each), go test -timeout %v\n",
 		len(sel), len(toRun), cfg.parallel, cfg.count, cfg.timeout)
@@ -206,7 +217,7 @@ func run(cfg config) int {
 		fmt.Fprintln(os.Stderr, "mutate: interrupted")
 		return 130
 	}
-	return report(results, toRun, time.Since(start), false)
+	return commentStatus(report(results, toRun, time.Since(start), false))
 }
 
 // result is what happened to one mutant.
