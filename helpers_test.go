@@ -31,7 +31,9 @@ import (
 //     through the public API) or SOURCE_internal_test.go (package ctdefer).
 //     A file may carry a build constraint as a whole: mailbox_internal_test.go
 //     and defer_internal_test.go are built with the tags ctdefer_explore and
-//     ctdefer_narrowseq, stats_linux_test.go on Linux only.
+//     ctdefer_narrowseq, stats_linux_test.go on Linux only. (The fault
+//     injection test of park.go, TestInjectWakeUpAfterParkCheck, stays in
+//     mailbox_internal_test.go with the hooks it shares with the mailbox's.)
 //     A test that crosses several files lives with the one whose code it
 //     pins down: the file its catalogue mutants edit, if it has any.
 //   - Every Test's doc comment ends with "Mutant caught: NAME.",
