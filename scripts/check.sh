@@ -131,7 +131,7 @@ fi
 
 step "mutation testing (catalogue in verify/mutants/)"
 # Some mutants are caught by fault-injection tests that exist only under the
-# explorer's tag (mailbox_inject_test.go): they must pass on the real code.
+# explorer's tag (mailbox_internal_test.go): they must pass on the real code.
 go test -count=1 -tags ctdefer_explore -run '^TestInject' .
 go run ./internal/cmd/mutate
 
