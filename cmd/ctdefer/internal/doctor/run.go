@@ -96,6 +96,7 @@ func Run(cfg Config, env Env) Report {
 	)
 	r.Checks = append(r.Checks, st.checkMembarrier()...)
 	r.Checks = append(r.Checks, st.checkNoise()...)
+	r.Checks = append(r.Checks, st.checkRuntime()...)
 
 	r.Summary = map[string]int{}
 	for _, c := range r.Checks {
