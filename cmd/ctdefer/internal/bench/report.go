@@ -199,6 +199,8 @@ func writeHot(b *strings.Builder, r *Results) {
 			run.sender(), fmtRate(run.ItersPerSec), share, rel, fmtDur(run.P50), fmtDur(run.P999), fmtDur(run.P9999), fmtDur(run.Max), run.InLoop, run.AtEntry)
 	}
 
+	writeGaps(b, h)
+
 	fmt.Fprintf(b, "\n### Ratios\n\n")
 	if d, ok := h.find("Defer", 0); ok && d.Err == "" {
 		var parts []string
@@ -219,8 +221,8 @@ func writeHot(b *strings.Builder, r *Results) {
 			"%d of %d items interrupted the loop with `Defer` (the rest ran at kernel entries), %d of %d with `AlwaysIPI`.\n",
 			RateLabel(rate), fmtRate(d.SendsPerSec), fmtRate(a.SendsPerSec), pct(d.Relative), pct(a.Relative), fmtDur(d.P9999), fmtDur(a.P9999), d.InLoop, d.Sent, a.InLoop, a.Sent)
 	}
-	fmt.Fprintf(b, "\n![iteration-time CDFs per delivery mode](%s)\n\n![throughput against send rate](%s)\n\n",
-		r.file(PlotCDF), r.file(PlotThroughput))
+	fmt.Fprintf(b, "\n![iteration-time CDFs per delivery mode](%s)\n\n![throughput against send rate](%s)\n\n![where the gaps came from, per mode](%s)\n\n",
+		r.file(PlotCDF), r.file(PlotThroughput), r.file(PlotGaps))
 }
 
 // perCPUSec is the run's iterations per second of CPU time, or per
@@ -350,4 +352,36 @@ func writeScale(b *strings.Builder, r *Results) {
 		fmt.Fprintf(b, "\nMarginal cost per CPU (from %d to %d CPUs): %s.\n", lo, hi, strings.Join(parts, ", "))
 	}
 	fmt.Fprintf(b, "\n![cost per CPU against the number of CPUs](%s)\n", r.file(PlotScale))
+}
+
+// writeGaps writes where each run's gaps came from.
+func writeGaps(b *strings.Builder, h HotResults) {
+	fmt.Fprintf(b, "\n### Where the gaps came from\n\n")
+	fmt.Fprintf(b, "Every iteration longer than %v is a gap, charged to the first source the loop can see when it ends: "+
+		"*GC* (the runtime's GC cycle or stop-the-world pause count moved), *Go preemption* (the loop thread's voluntary "+
+		"context switches moved, or the process received a SIGURG since the last housekeeping entry), *IPI/item* (the "+
+		"iteration handled an item: a ctdefer IPI at `Poll`, deferred work at the previous entry, a receive), *other* "+
+		"(nothing the process sees: an interrupt, another task, the hypervisor; the thread's involuntary context switches "+
+		"are in the last column). SIGURG is counted for the whole process, so a signal to the sender's thread can be "+
+		"charged to the loop. Each cell: gaps per second of loop time, and their time added up.\n\n", h.GapThreshold)
+	fmt.Fprintf(b, "| mode | sender | gaps/s | IPI/item | Go preemption | GC | other | involuntary switches/s |\n")
+	fmt.Fprintf(b, "|---|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, run := range h.Runs {
+		if run.Err != "" || run.Elapsed <= 0 {
+			continue
+		}
+		sec := run.Elapsed.Seconds()
+		cell := func(c GapCount) string {
+			if c.N == 0 {
+				return "0"
+			}
+			return fmt.Sprintf("%.3g (%s)", float64(c.N)/sec, fmtDur(c.Time))
+		}
+		inv := "-"
+		if run.Gaps.Known {
+			inv = fmt.Sprintf("%.3g", float64(run.Gaps.Involuntary)/sec)
+		}
+		fmt.Fprintf(b, "| %s | %s | %.3g | %s | %s | %s | %s | %s |\n", run.Mode, RateLabel(run.Rate), float64(run.Gaps.Total().N)/sec,
+			cell(run.Gaps.Delivery), cell(run.Gaps.Preemption), cell(run.Gaps.GC), cell(run.Gaps.Other), inv)
+	}
 }

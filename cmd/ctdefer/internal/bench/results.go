@@ -35,9 +35,11 @@ type Results struct {
 type HotResults struct {
 	Skipped    string        `json:"skipped,omitempty"` // why it did not run
 	EntryEvery time.Duration `json:"entry_every_ns"`
-	Modes      []string      `json:"modes"`
-	Rates      []float64     `json:"rates"` // 0: back-to-back; the baseline (-1) is not listed
-	Runs       []HotRun      `json:"runs"`
+	// GapThreshold: an iteration longer than this is a gap (see GapSources).
+	GapThreshold time.Duration `json:"gap_threshold_ns"`
+	Modes        []string      `json:"modes"`
+	Rates        []float64     `json:"rates"` // 0: back-to-back; the baseline (-1) is not listed
+	Runs         []HotRun      `json:"runs"`
 }
 
 // HotRun is one (mode, rate) of the hot-loop workload.
@@ -78,6 +80,9 @@ type HotRun struct {
 	// Deferred and IPIs: how Defer delivered (ctdefer modes only).
 	Deferred uint64 `json:"deferred,omitempty"`
 	IPIs     uint64 `json:"ipis,omitempty"`
+
+	// Gaps: the iterations longer than the gap threshold, by source.
+	Gaps GapSources `json:"gaps"`
 
 	// Rounds: how many rounds the figures combine (see Config.HotRounds).
 	Rounds int `json:"rounds"`
