@@ -8,7 +8,9 @@ import (
 
 // Each source is charged when the loop can see it: an item handled, a GC
 // cycle, a voluntary switch (the thread slept), and nothing at all; an
-// iteration under the threshold is no gap.
+// iteration under the threshold is no gap. A loaded machine can switch
+// the thread away in between (then the gap is the preemption's): each
+// case gets a few tries.
 func TestGapWatch(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -18,26 +20,41 @@ func TestGapWatch(t *testing.T) {
 	if w.iteration(time.Microsecond) {
 		t.Errorf("an iteration under the threshold was a gap")
 	}
-	applied++
-	w.iteration(gap)
-	runtime.GC()
-	w.iteration(gap)
+	cases := []struct {
+		name   string
+		cause  func()
+		source func(GapSources) GapCount
+	}{
+		{"delivery", func() { applied++ }, func(g GapSources) GapCount { return g.Delivery }},
+		{"GC", runtime.GC, func(g GapSources) GapCount { return g.GC }},
+		{"other", func() {}, func(g GapSources) GapCount { return g.Other }},
+	}
 	if w.src.Known {
-		time.Sleep(time.Millisecond)
-		w.iteration(gap)
+		cases = append(cases, struct {
+			name   string
+			cause  func()
+			source func(GapSources) GapCount
+		}{"preemption", func() { time.Sleep(time.Millisecond) }, func(g GapSources) GapCount { return g.Preemption }})
 	}
-	w.iteration(gap)
+	for _, c := range cases {
+		ok := false
+		for range 20 {
+			w.iteration(gap) // a fresh baseline
+			before := c.source(w.src)
+			c.cause()
+			w.iteration(gap)
+			if c.source(w.src).N == before.N+1 {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			t.Errorf("%s: never charged to its source: %+v", c.name, w.src)
+		}
+	}
 	src := w.done()
-	want := GapSources{Threshold: 10 * time.Microsecond, Known: src.Known, Delivery: GapCount{1, gap}, GC: GapCount{1, gap}, Other: GapCount{1, gap},
-		Involuntary: src.Involuntary}
-	if src.Known {
-		want.Preemption = GapCount{1, gap}
-	}
-	if src != want {
-		t.Errorf("sources %+v, want %+v", src, want)
-	}
-	if got := src.Total().N; got != want.Total().N {
-		t.Errorf("total %d", got)
+	if src.Total().N < uint64(2*len(cases)) || src.Total().Time != time.Duration(src.Total().N)*gap {
+		t.Errorf("total %+v of %+v", src.Total(), src)
 	}
 }
 
