@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"image/png"
 	"io"
 	"math"
@@ -361,5 +362,27 @@ func TestCombineRounds(t *testing.T) {
 	mixed := combineRounds([]HotRun{{Sent: 5, SenderBelow: 25}, {Sent: 5, SenderNs: 60}})
 	if mixed.SenderBelow != 25 || mixed.SenderNs != 0 {
 		t.Errorf("too cheap to time in the best round: %+v", mixed)
+	}
+}
+
+// The report warns when the worker got little of its CPU, naming the
+// worst run, and says nothing when it got enough.
+func TestReportWarnsOnLowCPUShare(t *testing.T) {
+	r := synthetic()
+	var b strings.Builder
+	if err := WriteReport(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "Warning") {
+		t.Errorf("a warning at 90%% CPU share")
+	}
+	r.Hot.Runs[3].CPUShare = 0.226
+	b.Reset()
+	if err := WriteReport(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("less than 80%% of its CPU in 1 of %d runs** (the least: %s at %s, 22.6%%)", len(r.Hot.Runs), r.Hot.Runs[3].Mode, RateLabel(r.Hot.Runs[3].Rate))
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, b.String())
 	}
 }

@@ -322,6 +322,7 @@ func plotGaps(hot HotResults) (*Figure, error) {
 	p := newPlot("", "delivery mode (every sender rate, and no sender)", "gaps per second of loop time")
 	perSec := make([]plotter.Values, len(gapSourceNames))
 	total := 0.0
+	top := 0.0 // the highest bar
 	for _, mode := range hot.Modes {
 		var g GapSources
 		var elapsed time.Duration
@@ -331,6 +332,7 @@ func plotGaps(hot HotResults) (*Figure, error) {
 				elapsed += r.Elapsed
 			}
 		}
+		sum := 0.0
 		for i, c := range g.bySource() {
 			v := 0.0
 			if elapsed > 0 {
@@ -338,7 +340,9 @@ func plotGaps(hot HotResults) (*Figure, error) {
 			}
 			perSec[i] = append(perSec[i], v)
 			total = max(total, v)
+			sum += v
 		}
+		top = max(top, sum)
 	}
 	if total == 0 && len(hot.Runs) == 0 {
 		return nil, fmt.Errorf("no gaps to plot")
@@ -359,7 +363,7 @@ func plotGaps(hot HotResults) (*Figure, error) {
 		fig.add(gapSourceNames[i], b)
 	}
 	p.NominalX(hot.Modes...)
-	p.Y.Min = 0
+	p.Y.Min, p.Y.Max = 0, max(top*1.1, 1) // a tick above the highest bar
 	fig.Grid = [][]*plot.Plot{{p}}
 	return fig, nil
 }

@@ -130,6 +130,10 @@ func writeHot(b *strings.Builder, r *Results) {
 		"same mode with no sender (a mode's own poll cost shows in the absolute column, not as disturbance).\n\n",
 		r.TargetCPU, h.EntryEvery, r.SenderCPU)
 
+	if w := lowShareWarning(h); w != "" {
+		b.WriteString(w)
+	}
+
 	rates := append([]float64{-1}, h.Rates...)
 	header := func(first string) {
 		fmt.Fprintf(b, "| %s |", first)
@@ -384,4 +388,28 @@ func writeGaps(b *strings.Builder, h HotResults) {
 		fmt.Fprintf(b, "| %s | %s | %.3g | %s | %s | %s | %s | %s |\n", run.Mode, RateLabel(run.Rate), float64(run.Gaps.Total().N)/sec,
 			cell(run.Gaps.Delivery), cell(run.Gaps.Preemption), cell(run.Gaps.GC), cell(run.Gaps.Other), inv)
 	}
+}
+
+// LowCPUShare is the worker's share of its CPU below which the report
+// warns: other tasks took so much of it that the relative figures compare
+// runs disturbed by different amounts.
+const LowCPUShare = 0.8
+
+// lowShareWarning warns about the runs whose worker had less than
+// LowCPUShare of its CPU; "" when none.
+func lowShareWarning(h HotResults) string {
+	var low []HotRun
+	for _, r := range h.Runs {
+		if r.Err == "" && r.CPUShare > 0 && r.CPUShare < LowCPUShare {
+			low = append(low, r)
+		}
+	}
+	if len(low) == 0 {
+		return ""
+	}
+	worst := slices.MinFunc(low, func(a, b HotRun) int { return cmpFloat(a.CPUShare, b.CPUShare) })
+	return fmt.Sprintf("> **Warning: the worker got less than %.0f%% of its CPU in %d of %d runs** (the least: %s at %s, %s). "+
+		"Other tasks ran on that CPU, so the throughput and latency columns compare runs that were disturbed by different "+
+		"amounts, and the relative figures mislead. Run again on a quiet machine, or isolate the CPU (`ctdefer doctor` says how).\n\n",
+		100*LowCPUShare, len(low), len(h.Runs), worst.Mode, RateLabel(worst.Rate), pct(worst.CPUShare))
 }
