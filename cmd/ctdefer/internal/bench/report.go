@@ -85,6 +85,9 @@ func WriteReport(w io.Writer, r *Results) error {
 	fmt.Fprintf(b, "| kernel | %s |\n", orDash(m.Kernel))
 	fmt.Fprintf(b, "| Go | %s %s/%s, GOMAXPROCS %d during the run |\n", m.GoVersion, m.OS, m.Arch, m.GOMAXPROCS)
 	fmt.Fprintf(b, "| ctdefer | %s |\n", m.Ctdefer)
+	if r.LoadStart != "" {
+		fmt.Fprintf(b, "| load average | %s at the start, %s at the end (1, 5, 15 minutes; the machine has %d CPUs online) |\n", r.LoadStart, orDash(r.LoadEnd), len(m.Online))
+	}
 	fmt.Fprintf(b, "| clock | %s; one `time.Now` costs %.0f ns (taken off per-call timings) |\n", orDash(m.Clocksource), r.ClockNs)
 	pin := "pinned"
 	if !r.Pinned {

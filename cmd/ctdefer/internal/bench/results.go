@@ -21,6 +21,10 @@ type Results struct {
 	// Isolation says whether the hot loop's CPU was isolated
 	// (host.Isolate) during the hot-loop workload, or why not.
 	Isolation string `json:"isolation"`
+	// Load is the machine's load average (/proc/loadavg: 1, 5 and 15
+	// minutes) when the run started and when it ended; "" if unknown.
+	LoadStart string `json:"loadavg_start,omitempty"`
+	LoadEnd   string `json:"loadavg_end,omitempty"`
 	// ClockNs is the cost of one time.Now, subtracted from per-call timings.
 	ClockNs float64 `json:"clock_ns"`
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,7 +54,7 @@ func Run(cfg Config) (*Results, error) {
 	// progress bar need more.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 4)))
 
-	res := &Results{Config: cfg.Name, Started: time.Now(), Machine: host.ReadMachine(hostFS), Pinned: runtime.GOOS == "linux"}
+	res := &Results{Config: cfg.Name, Started: time.Now(), Machine: host.ReadMachine(hostFS), Pinned: runtime.GOOS == "linux", LoadStart: loadAvg()}
 	allowed := res.Machine.Allowed
 	if len(allowed) == 0 {
 		var err error
@@ -188,6 +189,7 @@ func Run(cfg Config) (*Results, error) {
 	}
 	prog.Finish()
 	res.Took = time.Since(res.Started)
+	res.LoadEnd = loadAvg()
 	res.Machine.GOMAXPROCS = runtime.GOMAXPROCS(0)
 
 	if err := writeFiles(cfg, res, logf); err != nil {
@@ -288,3 +290,17 @@ type silent struct{}
 func (silent) Start(int)   {}
 func (silent) Step(string) {}
 func (silent) Finish()     {}
+
+// loadAvg returns the 1, 5 and 15 minute load averages, as uptime prints
+// them; "" where /proc/loadavg cannot be read.
+func loadAvg() string {
+	s, err := host.ReadString(hostFS, "proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(s)
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], ", ")
+}
