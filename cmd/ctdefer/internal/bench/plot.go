@@ -40,6 +40,7 @@ type Figure struct {
 func newFigure(title string, cellW, cellH vg.Length) *Figure {
 	f := &Figure{Title: title, Legend: plot.NewLegend(), CellW: cellW, CellH: cellH}
 	f.Legend.Top, f.Legend.Left = true, true
+	f.Legend.Padding = vg.Points(4) // between entries: room for a wider fallback font
 	return f
 }
 
@@ -61,7 +62,9 @@ func (f *Figure) legendWidth() vg.Length {
 	if w == 0 {
 		return 0
 	}
-	return w + f.Legend.ThumbnailWidth + 2*f.Legend.Padding + 8*vg.Millimeter
+	// A third more than the text needs: a viewer without the font
+	// (Liberation Serif) draws the SVG with a wider one.
+	return w*4/3 + f.Legend.ThumbnailWidth + 2*f.Legend.Padding + 8*vg.Millimeter
 }
 
 // ninesMax is the highest percentile the CDF axis shows (99.999 %).
