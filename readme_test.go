@@ -4,6 +4,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -80,3 +81,64 @@ func goBlocks(md string) []string {
 	}
 	return blocks
 }
+
+// TestReadmeQuotesReports keeps the README's measured figures those of the
+// committed reports: every figure (a number and its unit) between
+// "<!-- quoted from FILE -->" and "<!-- end of quote -->" must appear in
+// FILE, with runs of white space counted as one blank (a table wraps its
+// lines). Regenerate the report, then quote it again.
+func TestReadmeQuotesReports(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	blocks := quotedBlocks(string(readme))
+	require.NotEmpty(t, blocks, "README.md quotes no report")
+	for _, b := range blocks {
+		report, err := os.ReadFile(b.file)
+		require.NoError(t, err, "README.md quotes %s", b.file)
+		require.NotEmpty(t, figureRE.FindAllString(b.text, -1), "the quote of %s holds no figure", b.file)
+		require.Empty(t, missingFigures(b.text, string(report)), "README.md quotes figures that %s does not give", b.file)
+	}
+}
+
+// The check catches a figure that drifted, and takes a wrapped line for
+// one.
+func TestMissingFigures(t *testing.T) {
+	report := "| Defer | 1e6/s | 102.8% | p99.99 37.9 µs |\n  67.3\n      SIGURG/s"
+	require.Empty(t, missingFigures("keeps 102.8% at 1e6/s, p99.99 37.9 µs; 67.3 SIGURG/s", report))
+	require.Equal(t, []string{"102.9%", "38 µs"}, missingFigures("keeps 102.9% at 1e6/s, 38 µs", report))
+}
+
+// missingFigures returns the figures of quote that report does not give.
+func missingFigures(quote, report string) []string {
+	text := squeeze(report)
+	var missing []string
+	for _, f := range figureRE.FindAllString(squeeze(quote), -1) {
+		if !strings.Contains(text, f) {
+			missing = append(missing, f)
+		}
+	}
+	return missing
+}
+
+// figureRE matches a figure: a number, and its unit if it has one.
+var figureRE = regexp.MustCompile(`\d[\d,]*(?:\.\d+)?(?: ?(?:%|x\b|/s\b)| (?:ns|µs|ms|s|k|M|G)\b)?`)
+
+type quote struct{ file, text string }
+
+// quotedBlocks returns the README's quotes of reports.
+func quotedBlocks(md string) []quote {
+	var out []quote
+	for {
+		_, rest, ok := strings.Cut(md, "<!-- quoted from ")
+		if !ok {
+			return out
+		}
+		file, rest, _ := strings.Cut(rest, " -->")
+		text, rest, _ := strings.Cut(rest, "<!-- end of quote -->")
+		out = append(out, quote{file: file, text: text})
+		md = rest
+	}
+}
+
+// squeeze turns every run of white space into one blank.
+func squeeze(s string) string { return strings.Join(strings.Fields(s), " ") }
