@@ -19,13 +19,13 @@
 //
 // The command is a module of its own (its plotting and progress-bar
 // dependencies stay out of the library's module graph). From a clone of the
-// repository:
+// repository, whose go.work builds it against the clone:
 //
 //	go run -C cmd/ctdefer . doctor
 //
-// "go run github.com/ctdefer/ctdefer/cmd/ctdefer@version doctor" works for
-// a released version (a cmd/ctdefer/vX.Y.Z tag whose go.mod has no replace
-// directive).
+// "go run github.com/ctdefer/ctdefer/cmd/ctdefer@version doctor" will work
+// for a released version (a cmd/ctdefer/vX.Y.Z tag; its go.mod has no
+// replace directive).
 package main
 
 import (
