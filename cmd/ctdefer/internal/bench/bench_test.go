@@ -386,3 +386,12 @@ func TestReportWarnsOnLowCPUShare(t *testing.T) {
 		t.Errorf("report lacks %q:\n%s", want, b.String())
 	}
 }
+
+// Counts per second keep three figures and never turn exponential.
+func TestPerSec(t *testing.T) {
+	for v, want := range map[float64]string{0.416: "0.416", 6.234: "6.23", 47.06: "47.1", 1090.4: "1090", 8273.6: "8274", 0: "0"} {
+		if got := perSec(v); got != want {
+			t.Errorf("perSec(%v) = %q, want %q", v, got, want)
+		}
+	}
+}

@@ -382,13 +382,13 @@ func writeGaps(b *strings.Builder, h HotResults) {
 			if c.N == 0 {
 				return "0"
 			}
-			return fmt.Sprintf("%.3g (%s)", float64(c.N)/sec, fmtDur(c.Time))
+			return fmt.Sprintf("%s (%s)", perSec(float64(c.N)/sec), fmtDur(c.Time))
 		}
 		inv := "-"
 		if run.Gaps.Known {
-			inv = fmt.Sprintf("%.3g", float64(run.Gaps.Involuntary)/sec)
+			inv = perSec(float64(run.Gaps.Involuntary) / sec)
 		}
-		fmt.Fprintf(b, "| %s | %s | %.3g | %s | %s | %s | %s | %s |\n", run.Mode, RateLabel(run.Rate), float64(run.Gaps.Total().N)/sec,
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", run.Mode, RateLabel(run.Rate), perSec(float64(run.Gaps.Total().N)/sec),
 			cell(run.Gaps.Delivery), cell(run.Gaps.Preemption), cell(run.Gaps.GC), cell(run.Gaps.Other), inv)
 	}
 }
@@ -415,4 +415,13 @@ func lowShareWarning(h HotResults) string {
 		"Other tasks ran on that CPU, so the throughput and latency columns compare runs that were disturbed by different "+
 		"amounts, and the relative figures mislead. Run again on a quiet machine, or isolate the CPU (`ctdefer doctor` says how).\n\n",
 		100*LowCPUShare, len(low), len(h.Runs), worst.Mode, RateLabel(worst.Rate), pct(worst.CPUShare))
+}
+
+// perSec writes a count per second with three significant figures, and
+// whole numbers from 100 up (1090, not 1.09e+03).
+func perSec(v float64) string {
+	if v >= 100 {
+		return strconv.FormatFloat(math.Round(v), 'f', -1, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
 }
