@@ -197,7 +197,7 @@ func plotCDF(hot HotResults) (*Figure, error) {
 		if rate >= 0 {
 			title = "sender: " + RateLabel(rate)
 		}
-		p := newPlot(title, "iteration time (µs, log)", "share of iterations at or below (%)")
+		p := newPlot(title, "iteration time (µs, log)", "iterations at or below (%)")
 		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, decadeTicks{}
 		p.Y.Scale, p.Y.Tick.Marker = ninesScale{}, ninesTicks{}
 		p.X.Min, p.X.Max = decadeRange(xmin, xmax)
