@@ -101,7 +101,7 @@ step "cmd/ctdefer: a module of its own (doctor, bench); tidy, vet, staticcheck, 
 	rm "$out/ctdefer" "$out/doctor.json"
 	go run . bench -quick -out "$out"
 	want=(report.md results.json scale.svg)
-	grep -q '^Skipped: ' "$out/report.md" || want+=(latency-cdf.svg throughput.svg)
+	grep -q '^Skipped: ' "$out/report.md" || want+=(latency-cdf.svg throughput.svg gaps.svg)
 	for f in "${want[@]}"; do
 		[ -s "$out/$f" ] || { echo "bench -quick did not write $f"; exit 1; }
 	done
