@@ -34,6 +34,7 @@ func (st *state) checkRuntime() []Check {
 			return []Check{unknown("go-runtime", GroupRuntime, "Go runtime noise", err, "")}
 		}
 		res[sc.ID] = r
+		st.runtime = append(st.runtime, r)
 	}
 	asIs, noAsync, alloc, gcOff, noHead, all := res[ScenarioAsIs.ID], res[ScenarioNoAsync.ID], res[ScenarioAlloc.ID],
 		res[ScenarioGCOff.ID], res[ScenarioNoHead.ID], res[ScenarioAllFixes.ID]

@@ -45,6 +45,9 @@ func TestRuntimeChecks(t *testing.T) {
 	if len(asked) != len(Scenarios) {
 		t.Errorf("scenarios run: %v, want all of %d", asked, len(Scenarios))
 	}
+	if len(r.Runtime) != len(Scenarios) || r.Runtime[1].Scenario != ScenarioNoAsync.ID || r.Runtime[1].Signals != 0 {
+		t.Errorf("the report's raw results: %+v", r.Runtime)
+	}
 	got := statuses(r)
 	for id, want := range map[string]Status{"go-preemption": Warn, "go-gc": Warn, "go-headroom": OK, "go-all-fixes": OK} {
 		if got[id] != want {

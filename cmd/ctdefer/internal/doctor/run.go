@@ -18,6 +18,9 @@ type Report struct {
 	Housekeeping   []int          `json:"housekeeping_cpus"`
 	Workers        int            `json:"workers"`
 	Checks         []Check        `json:"checks"`
+	// Runtime: what the pinned loop saw in each Go runtime scenario, in
+	// Scenarios order; empty when they did not run.
+	Runtime []RuntimeResult `json:"go_runtime,omitempty"`
 	Summary        map[string]int `json:"summary"`
 }
 
@@ -56,6 +59,7 @@ type state struct {
 	cmdErr       error
 	last         int  // highest possible CPU, -1 if unknown
 	sysfs        bool // /sys/devices/system/cpu is there
+	runtime      []RuntimeResult
 }
 
 // Run performs every check.
@@ -97,6 +101,7 @@ func Run(cfg Config, env Env) Report {
 	r.Checks = append(r.Checks, st.checkMembarrier()...)
 	r.Checks = append(r.Checks, st.checkNoise()...)
 	r.Checks = append(r.Checks, st.checkRuntime()...)
+	r.Runtime = st.runtime
 
 	r.Summary = map[string]int{}
 	for _, c := range r.Checks {
