@@ -12,16 +12,16 @@ import (
 
 // Report is the doctor's answer.
 type Report struct {
-	Machine        *host.Machine  `json:"machine,omitempty"`
-	Candidates     []int          `json:"candidate_cpus"`
-	CandidatesFrom string         `json:"candidates_from"`
-	Housekeeping   []int          `json:"housekeeping_cpus"`
-	Workers        int            `json:"workers"`
-	Checks         []Check        `json:"checks"`
+	Machine        *host.Machine `json:"machine,omitempty"`
+	Candidates     []int         `json:"candidate_cpus"`
+	CandidatesFrom string        `json:"candidates_from"`
+	Housekeeping   []int         `json:"housekeeping_cpus"`
+	Workers        int           `json:"workers"`
+	Checks         []Check       `json:"checks"`
 	// Runtime: what the pinned loop saw in each Go runtime scenario, in
 	// Scenarios order; empty when they did not run.
 	Runtime []RuntimeResult `json:"go_runtime,omitempty"`
-	Summary        map[string]int `json:"summary"`
+	Summary map[string]int  `json:"summary"`
 }
 
 // Worst returns the worst status among the checks that looked (Fail over
