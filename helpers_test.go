@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -846,3 +847,38 @@ func (h handlerFunc) Handle(_ context.Context, r slog.Record) error { h(r); retu
 func (h handlerFunc) WithAttrs([]slog.Attr) slog.Handler { return h }
 
 func (h handlerFunc) WithGroup(string) slog.Handler { return h }
+
+// missingFigures returns the figures of quote that report does not give.
+func missingFigures(quote, report string) []string {
+	text := squeeze(report)
+	var missing []string
+	for _, f := range figureRE.FindAllString(squeeze(quote), -1) {
+		if !strings.Contains(text, f) {
+			missing = append(missing, f)
+		}
+	}
+	return missing
+}
+
+// figureRE matches a figure: a number, and its unit if it has one.
+var figureRE = regexp.MustCompile(`\d[\d,]*(?:\.\d+)?(?: ?(?:%|x\b|/s\b)| (?:ns|µs|ms|s|k|M|G)\b)?`)
+
+type quote struct{ file, text string }
+
+// quotedBlocks returns the README's quotes of reports.
+func quotedBlocks(md string) []quote {
+	var out []quote
+	for {
+		_, rest, ok := strings.Cut(md, "<!-- quoted from ")
+		if !ok {
+			return out
+		}
+		file, rest, _ := strings.Cut(rest, " -->")
+		text, rest, _ := strings.Cut(rest, "<!-- end of quote -->")
+		out = append(out, quote{file: file, text: text})
+		md = rest
+	}
+}
+
+// squeeze turns every run of white space into one blank.
+func squeeze(s string) string { return strings.Join(strings.Fields(s), " ") }

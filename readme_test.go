@@ -58,3 +58,29 @@ func TestReadmeTourUsesPublicAPI(t *testing.T) {
 		require.NotContains(t, p+"/", "/internal/", "%s imports %s, which a user cannot import", tourFile, p)
 	}
 }
+
+// TestReadmeQuotesReports keeps the README's measured figures those of the
+// committed reports: every figure (a number and its unit) between
+// "<!-- quoted from FILE -->" and "<!-- end of quote -->" must appear in
+// FILE, with runs of white space counted as one blank (a table wraps its
+// lines). Regenerate the report, then quote it again.
+func TestReadmeQuotesReports(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	blocks := quotedBlocks(string(readme))
+	require.NotEmpty(t, blocks, "README.md quotes no report")
+	for _, b := range blocks {
+		report, err := os.ReadFile(b.file)
+		require.NoError(t, err, "README.md quotes %s", b.file)
+		require.NotEmpty(t, figureRE.FindAllString(b.text, -1), "the quote of %s holds no figure", b.file)
+		require.Empty(t, missingFigures(b.text, string(report)), "README.md quotes figures that %s does not give", b.file)
+	}
+}
+
+// The check catches a figure that drifted, and takes a wrapped line for
+// one.
+func TestMissingFigures(t *testing.T) {
+	report := "| Defer | 1e6/s | 102.8% | p99.99 37.9 µs |\n  67.3\n      SIGURG/s"
+	require.Empty(t, missingFigures("keeps 102.8% at 1e6/s, p99.99 37.9 µs; 67.3 SIGURG/s", report))
+	require.Equal(t, []string{"102.9%", "38 µs"}, missingFigures("keeps 102.9% at 1e6/s, 38 µs", report))
+}

@@ -7,8 +7,10 @@
 //   - [PinThread]: pin the calling (locked) thread to one CPU.
 //   - [CheckHeadroom]: do the pinned workers leave a P for the rest?
 //   - [ParseCPUList] and [FormatCPUList]: the kernel's CPU list format.
+//   - [ReadThreadSwitches]: a thread's voluntary and involuntary context
+//     switches, to count how often a pinned worker left its CPU.
 //
-// Pinning, isolation and the allowed set need Linux: elsewhere their errors
+// Pinning, isolation, the allowed set and the thread counters need Linux: elsewhere their errors
 // wrap ctdefer.ErrNotSupported. Errors for CPUs outside the allowed set
 // wrap [ErrNotAllowed]; a failed affinity call wraps the errno. A bad
 // argument (a negative CPU number, one above 65535) is a plain error that

@@ -20,7 +20,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	quick := fs.Bool("quick", false, "a short run (under a minute), for CI")
-	out := fs.String("out", "ctdefer-bench", "directory for report.md, results.json and the plots")
+	out := fs.String("out", "ctdefer-bench", "directory for report.md, results.json and the plots; a relative one is relative to the directory the command was run from (under \"go run -C dir\" too)")
 	format := fs.String("format", "svg", "plot format: svg or png")
 	cpus := fs.String("cpus", "", "two CPUs, sender,target (default: from the allowed set, the hot loop on an isolated CPU if there is one)")
 	progress := fs.Bool("progress", true, "show progress on standard error: a bar on a terminal, one line per step otherwise")
@@ -42,7 +42,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	case *quick:
 		cfg = bench.Quick()
 	}
-	cfg.Out, cfg.Format, cfg.Log = *out, *format, stderr
+	cfg.Out, cfg.Format, cfg.Log = userPath(*out), *format, stderr
 	if *cpus != "" {
 		pair, err := parseCPUPair(*cpus)
 		if err != nil {
@@ -67,6 +67,43 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout)
 	return nil
+}
+
+// userPath resolves a relative path against the directory the user ran
+// the command from. That is the working directory, except under
+// "go run -C dir": the go command changes into dir and runs the program
+// there, but leaves $PWD, the shell's directory, as it was. So a program
+// that go run built (it lives in a go-build directory) takes $PWD when it
+// is an absolute path to a directory.
+func userPath(p string) string {
+	exe, _ := os.Executable()
+	wd, _ := os.Getwd()
+	return resolveUserPath(p, wd, os.Getenv("PWD"), isGoRunBinary(exe), isDir)
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+// isGoRunBinary: exe was built by go run (GOTMPDIR/go-buildNNN/.../exe/).
+func isGoRunBinary(exe string) bool {
+	return strings.Contains(filepath.ToSlash(exe), "/go-build")
+}
+
+// resolveUserPath is userPath's rule, for tests.
+func resolveUserPath(p, wd, pwd string, goRun bool, isDir func(string) bool) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	base := wd
+	if goRun && filepath.IsAbs(pwd) && isDir(pwd) {
+		base = pwd
+	}
+	if base == "" {
+		return p
+	}
+	return filepath.Join(base, p)
 }
 
 // parseCPUPair parses -cpus "sender,target", keeping the order (a CPU list

@@ -23,5 +23,3 @@ require (
 	golang.org/x/sys v0.46.0 // indirect
 	golang.org/x/text v0.28.0 // indirect
 )
-
-replace github.com/ctdefer/ctdefer => ../..

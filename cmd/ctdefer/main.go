@@ -3,12 +3,15 @@
 // workers will not be disturbed (doctor), and how much does each way of
 // reaching a worker disturb it, here (bench).
 //
-//	ctdefer doctor [-cpus 2-3] [-workers 2] [-noise 1s] [-threshold 10µs] [-json] [-strict]
+//	ctdefer doctor [-cpus 2-3] [-workers 2] [-noise 1s] [-runtime 3s] [-threshold 10µs] [-json] [-strict]
 //	ctdefer bench [-quick] [-out dir] [-cpus sender,target] [-format svg|png] [-progress=false]
 //
-// doctor prints one row per check (what was found, ok / warn / fail /
-// unknown, how to fix); a file it cannot read is "unknown", never an error.
-// It exits 0 unless -strict is given and a check failed.
+// doctor prints one row per check (ok / warn / fail / unknown, what was
+// found, how to fix); a file it cannot read is "unknown", never an error.
+// Its Go runtime checks run a pinned loop in child processes, once as set
+// up and once per fix (asyncpreemptoff, GOGC/GOMEMLIMIT, GOMAXPROCS), and
+// report the signals, context switches, GC cycles and gaps each saw. It
+// exits 1 when a check failed, and with -strict when one warned too.
 //
 // bench runs the side-by-side workloads in one process and writes
 // report.md, results.json and the plots into -out. -quick takes under a
@@ -16,13 +19,13 @@
 //
 // The command is a module of its own (its plotting and progress-bar
 // dependencies stay out of the library's module graph). From a clone of the
-// repository:
+// repository, whose go.work builds it against the clone:
 //
 //	go run -C cmd/ctdefer . doctor
 //
-// "go run github.com/ctdefer/ctdefer/cmd/ctdefer@version doctor" works for
-// a released version (a cmd/ctdefer/vX.Y.Z tag whose go.mod has no replace
-// directive).
+// "go run github.com/ctdefer/ctdefer/cmd/ctdefer@version doctor" will work
+// for a released version (a cmd/ctdefer/vX.Y.Z tag; its go.mod has no
+// replace directive).
 package main
 
 import (
@@ -31,6 +34,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/doctor"
 )
 
 func main() {
@@ -58,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runDoctor(args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(args[1:], stdout, stderr)
+	case doctor.ChildCommand: // doctor's runtime scenarios re-run this program
+		err = doctor.RunChild(args[1:], stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -8,12 +8,25 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/bench"
 	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/doctor"
 )
+
+// TestMain lets this test binary stand in for the command when doctor
+// re-runs itself for a Go runtime scenario (os.Executable is the test
+// binary then).
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == doctor.ChildCommand {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
 
 func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
@@ -23,15 +36,16 @@ func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 }
 
 // The doctor on this host: the JSON parses and every check is there, each
-// with a verdict; whatever the host, nothing fails to run.
+// with a verdict; whatever the host, nothing fails to run, and the exit
+// status is 1 exactly when a check failed (-strict: or warned).
 func TestDoctorJSONSmoke(t *testing.T) {
-	out, errOut, code := runCmd(t, "doctor", "-json", "-noise", "20ms")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
+	out, errOut, code := runCmd(t, "doctor", "-json", "-noise", "20ms", "-runtime", "30ms")
 	var r doctor.Report
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatalf("JSON: %v\n%s", err, out)
+		t.Fatalf("JSON: %v\n%s%s", err, out, errOut)
+	}
+	if want := map[bool]int{false: 0, true: 1}[r.Summary["fail"] > 0]; code != want {
+		t.Errorf("exit %d with %v, want %d: %s", code, r.Summary, want, errOut)
 	}
 	want := []string{"isolated-cpus", "nohz-full", "rcu-nocbs", "irqaffinity", "allowed-cpus", "cgroup-cpuset", "cgroup-cpu-quota",
 		"gomaxprocs", "irq-affinity", "cpu-governor", "smt-siblings", "membarrier-supported", "membarrier-registered"}
@@ -39,7 +53,9 @@ func TestDoctorJSONSmoke(t *testing.T) {
 		want = append(want, fmt.Sprintf("noise-cpu%d", c))
 	}
 	if len(r.Candidates) == 0 {
-		want = append(want, "noise")
+		want = append(want, "noise", "go-runtime")
+	} else if runtime.GOOS == "linux" {
+		want = append(want, "go-preemption", "go-gc", "go-headroom", "go-all-fixes")
 	}
 	got := map[string]bool{}
 	for _, c := range r.Checks {
@@ -58,15 +74,51 @@ func TestDoctorJSONSmoke(t *testing.T) {
 	}
 }
 
+// The table fits 100 columns; -strict fails on warnings.
 func TestDoctorTable(t *testing.T) {
-	out, errOut, code := runCmd(t, "doctor", "-noise", "0")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
-	for _, want := range []string{"CHECK", "HOW TO FIX", "[kernel support]", "skipped (-noise 0)", " ok, "} {
+	out, errOut, code := runCmd(t, "doctor", "-noise", "0", "-runtime", "0")
+	for _, want := range []string{"CHECK", "HOW TO FIX", "[kernel support]", "skipped (-noise 0)", "skipped (-runtime 0)", " ok, "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if n := utf8.RuneCountInString(line); n > doctor.TableWidth {
+			t.Errorf("a line of %d columns, over %d: %q", n, doctor.TableWidth, line)
+		}
+	}
+	warned, failed := strings.Contains(out, " warn "), strings.Contains(out, " fail ")
+	if want := map[bool]int{false: 0, true: 1}[failed]; code != want {
+		t.Errorf("exit %d, want %d: %s", code, want, errOut)
+	}
+	_, _, code = runCmd(t, "doctor", "-noise", "0", "-runtime", "0", "-strict")
+	if want := map[bool]int{false: 0, true: 1}[failed || warned]; code != want {
+		t.Errorf("-strict: exit %d, want %d", code, want)
+	}
+}
+
+// One Go runtime scenario in a child process (this test binary, through
+// TestMain): it pins, counts and reports; no figure is asserted but the
+// ones a scenario sets (the machine may be loaded).
+func TestRuntimeScenarioLive(t *testing.T) {
+	env := doctor.LiveEnv()
+	allowed, err := env.Allowed()
+	if err != nil || len(allowed) == 0 {
+		t.Skipf("allowed set: %v, %v", allowed, err)
+	}
+	cpu := allowed[len(allowed)-1]
+	res, err := env.Runtime(doctor.RuntimeRequest{Scenario: doctor.ScenarioNoHead, CPU: cpu, Duration: 50 * time.Millisecond, Threshold: doctor.DefaultThreshold})
+	if runtime.GOOS != "linux" {
+		if err == nil {
+			t.Errorf("pinning off Linux succeeded")
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Scenario != doctor.ScenarioNoHead.ID || res.CPU != cpu || res.GOMAXPROCS != 1 || res.Elapsed < 50*time.Millisecond || res.Voluntary < 0 {
+		t.Errorf("result: %+v", res)
 	}
 }
 
@@ -81,6 +133,7 @@ func TestUsageAndBadFlags(t *testing.T) {
 		{[]string{"help"}, 0, "usage: ctdefer"},
 		{[]string{"doctor", "-cpus", "3-1"}, 1, "-cpus"},
 		{[]string{"doctor", "-noise", "-1s"}, 1, "must not be negative"},
+		{[]string{"doctor", "-runtime", "-1s"}, 1, "must not be negative"},
 		{[]string{"doctor", "extra"}, 1, "unexpected arguments"},
 		{[]string{"doctor", "-h"}, 0, "usage: ctdefer doctor"},
 		{[]string{"bench", "-h"}, 0, "usage: ctdefer bench"},
@@ -122,10 +175,19 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
-	plots := map[string][]string{bench.PlotScale + ".svg": res.Scale.Series}
+	// A series is drawn where it has a figure: a one-CPU shootdown can be
+	// cheaper than the clock read that times it, and read as 0.
+	var drawn []string
+	for _, r := range res.Scale.Runs {
+		if r.Err == "" && r.NsPerOp > 0 && !contains(drawn, r.Series) {
+			drawn = append(drawn, r.Series)
+		}
+	}
+	plots := map[string][]string{bench.PlotScale + ".svg": drawn}
 	if res.Hot.Skipped == "" {
 		plots[bench.PlotCDF+".svg"] = res.Hot.Modes
 		plots[bench.PlotThroughput+".svg"] = nil // a mode may lack points on a starved CPU
+		plots[bench.PlotGaps+".svg"] = []string{"Go preemption", "GC", "other (OS, hypervisor)"}
 		if len(res.Hot.Runs) != len(res.Hot.Modes)*(len(res.Hot.Rates)+1) {
 			t.Errorf("%d hot-loop runs for %d modes and %d rates", len(res.Hot.Runs), len(res.Hot.Modes), len(res.Hot.Rates))
 		}
@@ -198,4 +260,32 @@ func svgTexts(t *testing.T, path string) []string {
 		t.Fatalf("%s: no <svg> element", path)
 	}
 	return texts
+}
+
+// A relative -out is the user's: the working directory, or $PWD under
+// go run (-C changes the working directory, not $PWD); absolute paths
+// stay.
+func TestResolveUserPath(t *testing.T) {
+	dirs := func(p string) bool { return p == "/home/u/src" || p == "/home/u/src/ctdefer/cmd/ctdefer" }
+	for _, tc := range []struct {
+		p, wd, pwd string
+		goRun      bool
+		want       string
+	}{
+		{"out", "/home/u/src", "/home/u/src", false, "/home/u/src/out"},
+		{"out", "/home/u/src/ctdefer/cmd/ctdefer", "/home/u/src", true, "/home/u/src/out"},                      // go run -C ctdefer/cmd/ctdefer
+		{"out", "/home/u/src/ctdefer/cmd/ctdefer", "/home/u/src", false, "/home/u/src/ctdefer/cmd/ctdefer/out"}, // an installed binary trusts its directory
+		{"out", "/home/u/src/ctdefer/cmd/ctdefer", "", true, "/home/u/src/ctdefer/cmd/ctdefer/out"},             // no $PWD
+		{"out", "/home/u/src/ctdefer/cmd/ctdefer", "relative", true, "/home/u/src/ctdefer/cmd/ctdefer/out"},
+		{"out", "/home/u/src/ctdefer/cmd/ctdefer", "/gone", true, "/home/u/src/ctdefer/cmd/ctdefer/out"}, // not a directory
+		{"../x", "/home/u/src/ctdefer/cmd/ctdefer", "/home/u/src", true, "/home/u/x"},
+		{"/abs/out", "/home/u/src", "/elsewhere", true, "/abs/out"},
+	} {
+		if got := resolveUserPath(tc.p, tc.wd, tc.pwd, tc.goRun, dirs); got != filepath.FromSlash(tc.want) {
+			t.Errorf("resolveUserPath(%q, wd %q, PWD %q, go run %v) = %q, want %q", tc.p, tc.wd, tc.pwd, tc.goRun, got, tc.want)
+		}
+	}
+	if !isGoRunBinary("/tmp/go-build1234/b001/exe/ctdefer") || isGoRunBinary("/home/u/go/bin/ctdefer") {
+		t.Errorf("isGoRunBinary")
+	}
 }

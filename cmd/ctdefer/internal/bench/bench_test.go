@@ -3,17 +3,16 @@ package bench
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"image/png"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/vg"
 
 	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/host"
 	"github.com/ctdefer/ctdefer/stats"
@@ -88,7 +87,7 @@ func TestRateLabel(t *testing.T) {
 func synthetic() *Results {
 	r := &Results{Config: "test", Started: time.Unix(1700000000, 0), Took: 31 * time.Second, SenderCPU: 0, TargetCPU: 1, Pinned: true,
 		Isolation: "isolated", ClockNs: 25, Machine: host.Machine{CPUModel: "Test CPU", Online: []int{0, 1}, Allowed: []int{0, 1}, GoVersion: "go1.x", GOMAXPROCS: 4}}
-	r.Hot = HotResults{EntryEvery: 100 * time.Microsecond, Rates: []float64{1e4, 0}}
+	r.Hot = HotResults{EntryEvery: 100 * time.Microsecond, GapThreshold: 10 * time.Microsecond, Rates: []float64{1e4, 0}}
 	for _, m := range hotModes {
 		r.Hot.Modes = append(r.Hot.Modes, m.name)
 	}
@@ -104,6 +103,8 @@ func synthetic() *Results {
 			if rate >= 0 {
 				run.Sent, run.SendsPerSec, run.SenderNs = 100, 1e4*float64(i+1), 10*float64(i+1)
 			}
+			run.Gaps = GapSources{Threshold: 10 * time.Microsecond, Known: true, GC: GapCount{1, 50 * time.Microsecond},
+				Preemption: GapCount{uint64(2 + i), 40 * time.Microsecond}, Delivery: GapCount{uint64(i), 20 * time.Microsecond}, Other: GapCount{5, 100 * time.Microsecond}}
 			r.Hot.Runs = append(r.Hot.Runs, run)
 		}
 	}
@@ -155,8 +156,8 @@ func svgTexts(t *testing.T, path string) []string {
 	return texts
 }
 
-// Each plot draws one series per mode or per scale series, named in its
-// legend; in SVG and in PNG.
+// Each figure has a title and draws one series per mode, scale series or
+// gap source, named once in its legend; in SVG and in PNG.
 func TestPlotsHaveTheirSeries(t *testing.T) {
 	r := synthetic()
 	dir := t.TempDir()
@@ -164,8 +165,8 @@ func TestPlotsHaveTheirSeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cdf) != 2 || len(cdf[0]) != 2 || cdf[1][1] != nil {
-		t.Fatalf("CDF grid %dx%d, want 2x2 with one blank (no sender, 1e4/s, back-to-back)", len(cdf), len(cdf[0]))
+	if len(cdf.Grid) != 2 || len(cdf.Grid[0]) != 2 || cdf.Grid[1][1] != nil {
+		t.Fatalf("CDF grid %dx%d, want 2x2 with one blank (no sender, 1e4/s, back-to-back)", len(cdf.Grid), len(cdf.Grid[0]))
 	}
 	tp, err := plotThroughput(r.Hot)
 	if err != nil {
@@ -175,28 +176,42 @@ func TestPlotsHaveTheirSeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	gaps, err := plotGaps(r.Hot)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name   string
-		grid   [][]*plot.Plot
+		fig    *Figure
 		series []string
-		count  int // how many times each series is named
 	}{
-		{"cdf", cdf, r.Hot.Modes, 3},
-		{"throughput", [][]*plot.Plot{{tp}}, r.Hot.Modes, 1},
-		{"scale", [][]*plot.Plot{{sc}}, scaleSeries, 1},
+		{"cdf", cdf, r.Hot.Modes},
+		{"throughput", tp, r.Hot.Modes},
+		{"scale", sc, scaleSeries},
+		{"gaps", gaps, gapSourceNames},
 	} {
 		path := filepath.Join(dir, tc.name+".svg")
-		if err := savePlots(tc.grid, 10*vg.Centimeter, 8*vg.Centimeter, path, "svg"); err != nil {
+		if err := savePlots(tc.fig, path, "svg"); err != nil {
 			t.Fatal(err)
 		}
 		texts := svgTexts(t, path)
+		if tc.fig.Title == "" || count(texts, tc.fig.Title) != 1 {
+			t.Errorf("%s: title %q not drawn once", tc.name, tc.fig.Title)
+		}
 		for _, s := range tc.series {
-			if n := count(texts, s); n != tc.count {
-				t.Errorf("%s: series %q named %d times, want %d (texts: %q)", tc.name, s, n, tc.count, texts)
+			if n := count(texts, s); n != 1 {
+				t.Errorf("%s: series %q named %d times, want once (texts: %q)", tc.name, s, n, texts)
+			}
+		}
+		for _, row := range tc.fig.Grid {
+			for _, p := range row {
+				if p != nil && (p.X.Label.Text == "" || p.Y.Label.Text == "") {
+					t.Errorf("%s: an axis without a label", tc.name)
+				}
 			}
 		}
 		pngPath := filepath.Join(dir, tc.name+".png")
-		if err := savePlots(tc.grid, 10*vg.Centimeter, 8*vg.Centimeter, pngPath, "png"); err != nil {
+		if err := savePlots(tc.fig, pngPath, "png"); err != nil {
 			t.Fatal(err)
 		}
 		f, err := os.Open(pngPath)
@@ -209,8 +224,28 @@ func TestPlotsHaveTheirSeries(t *testing.T) {
 			t.Errorf("%s: PNG %v, %v", tc.name, img, err)
 		}
 	}
-	if err := savePlots([][]*plot.Plot{{sc}}, vg.Centimeter, vg.Centimeter, filepath.Join(dir, "x.gif"), "gif"); err == nil {
+	if err := savePlots(sc, filepath.Join(dir, "x.gif"), "gif"); err == nil {
 		t.Errorf("a gif was accepted")
+	}
+}
+
+// decadeRange gives a log axis labelled ticks around every value (the
+// scale plot's 2-3 ns values had none below them).
+func TestDecadeRange(t *testing.T) {
+	for _, tc := range [][4]float64{{2.3, 870, 1, 1000}, {10, 100, 10, 100}, {0.04, 3, 0.01, 10}} {
+		lo, hi := decadeRange(tc[0], tc[1])
+		if math.Abs(lo-tc[2]) > 1e-12 || math.Abs(hi-tc[3]) > 1e-9 {
+			t.Errorf("decadeRange(%v, %v) = %v, %v; want %v, %v", tc[0], tc[1], lo, hi, tc[2], tc[3])
+		}
+		labelled := 0
+		for _, tk := range (decadeTicks{}).Ticks(lo, hi) {
+			if tk.Label != "" && (tk.Value <= tc[0] || tk.Value >= tc[1]) {
+				labelled++
+			}
+		}
+		if labelled < 2 {
+			t.Errorf("%v..%v: no labelled tick on each side of the data", tc[0], tc[1])
+		}
 	}
 }
 
@@ -327,5 +362,36 @@ func TestCombineRounds(t *testing.T) {
 	mixed := combineRounds([]HotRun{{Sent: 5, SenderBelow: 25}, {Sent: 5, SenderNs: 60}})
 	if mixed.SenderBelow != 25 || mixed.SenderNs != 0 {
 		t.Errorf("too cheap to time in the best round: %+v", mixed)
+	}
+}
+
+// The report warns when the worker got little of its CPU, naming the
+// worst run, and says nothing when it got enough.
+func TestReportWarnsOnLowCPUShare(t *testing.T) {
+	r := synthetic()
+	var b strings.Builder
+	if err := WriteReport(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "Warning") {
+		t.Errorf("a warning at 90%% CPU share")
+	}
+	r.Hot.Runs[3].CPUShare = 0.226
+	b.Reset()
+	if err := WriteReport(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("less than 80%% of its CPU in 1 of %d runs** (the least: %s at %s, 22.6%%)", len(r.Hot.Runs), r.Hot.Runs[3].Mode, RateLabel(r.Hot.Runs[3].Rate))
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, b.String())
+	}
+}
+
+// Counts per second keep three figures and never turn exponential.
+func TestPerSec(t *testing.T) {
+	for v, want := range map[float64]string{0.416: "0.416", 6.234: "6.23", 47.06: "47.1", 1090.4: "1090", 8273.6: "8274", 0: "0"} {
+		if got := perSec(v); got != want {
+			t.Errorf("perSec(%v) = %q, want %q", v, got, want)
+		}
 	}
 }

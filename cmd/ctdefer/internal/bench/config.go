@@ -41,6 +41,9 @@ type Config struct {
 	HotRounds  int
 	Rates      []float64     // sends per second; 0 is back-to-back; the no-sender baseline always runs
 	EntryEvery time.Duration // the hot loop's housekeeping kernel entries
+	// GapThreshold: a hot-loop iteration longer than this is a gap, and
+	// is charged to its source; zero means DefaultGapThreshold.
+	GapThreshold time.Duration
 
 	// Grace periods.
 	GraceDuration time.Duration // per (scheme, phase)
@@ -62,6 +65,10 @@ type Progress interface {
 	Step(desc string)
 	Finish()
 }
+
+// DefaultGapThreshold is the hot loop's gap threshold: a hundred times an
+// iteration.
+const DefaultGapThreshold = 10 * time.Microsecond
 
 // Quick is the CI preset: every workload, short, in about half a minute.
 func Quick() Config {

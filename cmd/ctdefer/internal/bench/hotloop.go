@@ -155,10 +155,11 @@ func packet(x uint64) uint64 {
 var hotSink atomic.Uint64
 
 // hotLoop is the worker's loop, on its pinned CPU. It polls (not recording)
-// until start, then records every iteration until stop. It returns the
+// until start, then records every iteration until stop, and w charges
+// each gap to its source (gaps.go). It returns the
 // iterations, the time they took and the thread's time on the CPU meanwhile
 // (0 if unknown).
-func hotLoop(c *ctdefer.CPU, poll func(*ctdefer.CPU), start, stop *atomic.Bool, entryEvery time.Duration, h *stats.Histogram) (iters uint64, elapsed, onCPU time.Duration) {
+func hotLoop(c *ctdefer.CPU, poll func(*ctdefer.CPU), start, stop *atomic.Bool, entryEvery time.Duration, h *stats.Histogram, w *gapWatch) (iters uint64, elapsed, onCPU time.Duration) {
 	x := uint64(88172645463325252)
 	c.UserEnter()
 	for !start.Load() && !stop.Load() {
@@ -178,9 +179,13 @@ func hotLoop(c *ctdefer.CPU, poll func(*ctdefer.CPU), start, stop *atomic.Bool, 
 		poll(c)
 		now := time.Since(t0)
 		h.Record(now - last)
+		if w.iteration(now - last) {
+			now = time.Since(t0) // reading the counters is no iteration's time
+		}
 		last = now
 		iters++
 		if now >= nextEntry {
+			w.entry()
 			c.KernelEnter() // housekeeping: deferred work runs here
 			c.UserEnter()
 			nextEntry = now + entryEvery
@@ -200,6 +205,7 @@ type hotSetup struct {
 	pinned         bool
 	dur            time.Duration
 	entryEvery     time.Duration
+	threshold      time.Duration // a longer iteration is a gap
 	clockNs        float64
 }
 
@@ -229,6 +235,7 @@ func runHot(s hotSetup, mode hotMode, rate float64) (run HotRun, err error) {
 		iters          uint64
 		elapsed, onCPU time.Duration
 		hist           *stats.Histogram
+		gaps           GapSources
 		err            error
 	}
 	ready := make(chan error, 1)
@@ -240,8 +247,9 @@ func runHot(s hotSetup, mode hotMode, rate float64) (run HotRun, err error) {
 			return
 		}
 		h := new(stats.Histogram)
-		iters, elapsed, onCPU := hotLoop(c, poll, &start, &stop, s.entryEvery, h)
-		done <- outcome{iters, elapsed, onCPU, h, c.Release()}
+		w := newGapWatch(s.threshold, &r.applied)
+		iters, elapsed, onCPU := hotLoop(c, poll, &start, &stop, s.entryEvery, h, w)
+		done <- outcome{iters, elapsed, onCPU, h, w.done(), c.Release()}
 	}()
 	if err := <-ready; err != nil {
 		return run, fmt.Errorf("pinning the hot loop to CPU %d: %w", s.target, err)
@@ -283,7 +291,7 @@ func runHot(s hotSetup, mode hotMode, rate float64) (run HotRun, err error) {
 		run.Err = sendErr.Error()
 	}
 
-	run.Iters, run.Elapsed, run.OnCPU = o.iters, o.elapsed, o.onCPU
+	run.Iters, run.Elapsed, run.OnCPU, run.Gaps = o.iters, o.elapsed, o.onCPU, o.gaps
 	if o.elapsed > 0 {
 		run.ItersPerSec = float64(o.iters) / o.elapsed.Seconds()
 		run.CPUShare = min(float64(o.onCPU)/float64(o.elapsed), 1)
@@ -325,6 +333,7 @@ func (r *HotRun) fillLatency() {
 func combineRounds(rounds []HotRun) HotRun {
 	c := rounds[0]
 	c.hist = new(stats.Histogram)
+	c.Gaps = GapSources{}
 	var took float64 // the senders' time, from each round's rate
 	c.Iters, c.Elapsed, c.OnCPU, c.Sent, c.InLoop, c.AtEntry, c.Deferred, c.IPIs = 0, 0, 0, 0, 0, 0, 0, 0
 	c.ItersPerCPUSec, c.SenderNs, c.SenderBelow = 0, math.Inf(1), 0
@@ -352,6 +361,7 @@ func combineRounds(rounds []HotRun) HotRun {
 		if r.hist != nil {
 			c.hist.Merge(*r.hist)
 		}
+		c.Gaps.merge(r.Gaps)
 	}
 	if math.IsInf(c.SenderNs, 1) || c.SenderBelow > 0 {
 		c.SenderNs = 0 // the best round was too quick to time alone

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -22,7 +23,49 @@ const (
 	PlotCDF        = "latency-cdf"
 	PlotThroughput = "throughput"
 	PlotScale      = "scale"
+	PlotGaps       = "gaps"
 )
+
+// Figure is one plot file: an overall title, a grid of panels (nil cells
+// stay blank) and one legend for them all, drawn in a column of its own to
+// the right of the grid, where it covers no data.
+type Figure struct {
+	Title        string
+	Grid         [][]*plot.Plot
+	Legend       plot.Legend
+	names        []string // the legend's entries, to size its column
+	CellW, CellH vg.Length
+}
+
+func newFigure(title string, cellW, cellH vg.Length) *Figure {
+	f := &Figure{Title: title, Legend: plot.NewLegend(), CellW: cellW, CellH: cellH}
+	f.Legend.Top, f.Legend.Left = true, true
+	f.Legend.Padding = vg.Points(4) // between entries: room for a wider fallback font
+	return f
+}
+
+// add puts a legend entry, once per name.
+func (f *Figure) add(name string, thumbs ...plot.Thumbnailer) {
+	if slices.Contains(f.names, name) {
+		return
+	}
+	f.names = append(f.names, name)
+	f.Legend.Add(name, thumbs...)
+}
+
+// legendWidth is the width of the legend's column.
+func (f *Figure) legendWidth() vg.Length {
+	w := vg.Length(0)
+	for _, n := range f.names {
+		w = max(w, f.Legend.TextStyle.Width(n))
+	}
+	if w == 0 {
+		return 0
+	}
+	// A third more than the text needs: a viewer without the font
+	// (Liberation Serif) draws the SVG with a wider one.
+	return w*4/3 + f.Legend.ThumbnailWidth + 2*f.Legend.Padding + 8*vg.Millimeter
+}
 
 // ninesMax is the highest percentile the CDF axis shows (99.999 %).
 const ninesMax = 1 - 1e-5
@@ -122,15 +165,20 @@ func newPlot(title, x, y string) *plot.Plot {
 	p.Title.Text = title
 	p.X.Label.Text = x
 	p.Y.Label.Text = y
-	p.Legend.Top = true
-	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
 	return p
 }
 
+// decadeRange widens [lo, hi] to powers of ten, so that a log axis has a
+// labelled tick at or below every value and at or above it.
+func decadeRange(lo, hi float64) (float64, float64) {
+	return math.Pow(10, math.Floor(math.Log10(lo))), math.Pow(10, math.Ceil(math.Log10(hi)))
+}
+
 // plotCDF draws the iteration-time distribution of every mode, one panel
 // per send rate.
-func plotCDF(hot HotResults) ([][]*plot.Plot, error) {
+func plotCDF(hot HotResults) (*Figure, error) {
+	fig := newFigure("hot-loop iteration time by delivery mode, one panel per sender rate", 12*vg.Centimeter, 9*vg.Centimeter)
 	rates := append([]float64{-1}, hot.Rates...)
 	xmin, xmax := math.Inf(1), 0.0
 	for _, r := range hot.Runs {
@@ -149,11 +197,10 @@ func plotCDF(hot HotResults) ([][]*plot.Plot, error) {
 		if rate >= 0 {
 			title = "sender: " + RateLabel(rate)
 		}
-		p := newPlot(title, "iteration time (µs, log)", "iterations at or below")
-		p.Legend.Top, p.Legend.Left = false, false
+		p := newPlot(title, "iteration time (µs, log)", "iterations at or below (%)")
 		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, decadeTicks{}
 		p.Y.Scale, p.Y.Tick.Marker = ninesScale{}, ninesTicks{}
-		p.X.Min, p.X.Max = xmin, xmax
+		p.X.Min, p.X.Max = decadeRange(xmin, xmax)
 		p.Y.Min, p.Y.Max = 0, ninesMax
 		for i, mode := range hot.Modes {
 			idx := slices.IndexFunc(hot.Runs, func(r HotRun) bool { return r.Mode == mode && r.Rate == rate })
@@ -172,29 +219,29 @@ func plotCDF(hot HotResults) ([][]*plot.Plot, error) {
 			}
 			style(l, i)
 			p.Add(l)
-			p.Legend.Add(mode, l)
+			fig.add(mode, l)
 		}
 		panels = append(panels, p)
 	}
 	cols := 2
-	var grid [][]*plot.Plot
 	for i := 0; i < len(panels); i += cols {
 		row := panels[i:min(i+cols, len(panels))]
 		for len(row) < cols {
 			row = append(row, nil)
 		}
-		grid = append(grid, row)
+		fig.Grid = append(fig.Grid, row)
 	}
-	return grid, nil
+	return fig, nil
 }
 
 // plotThroughput draws the hot loop's throughput, relative to no sender,
 // against the send rate achieved.
-func plotThroughput(hot HotResults) (*plot.Plot, error) {
-	p := newPlot("hot-loop throughput under deliveries", "deliveries per second (log)", "iterations per CPU-second, relative to no sender")
+func plotThroughput(hot HotResults) (*Figure, error) {
+	fig := newFigure("hot-loop throughput against the sender's rate", 18*vg.Centimeter, 11*vg.Centimeter)
+	p := newPlot("", "items delivered per second (log)", "relative throughput (1 = no sender)")
 	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, decadeTicks{}
-	p.Legend.Top, p.Legend.Left = false, true
 	n := 0
+	xmin, xmax := math.Inf(1), 0.0
 	for i, mode := range hot.Modes {
 		var xys plotter.XYs
 		for _, r := range hot.Runs {
@@ -206,6 +253,7 @@ func plotThroughput(hot HotResults) (*plot.Plot, error) {
 			continue
 		}
 		slices.SortFunc(xys, func(a, b plotter.XY) int { return cmpFloat(a.X, b.X) })
+		xmin, xmax = min(xmin, xys[0].X), max(xmax, xys[len(xys)-1].X)
 		l, s, err := plotter.NewLinePoints(xys)
 		if err != nil {
 			return nil, err
@@ -213,29 +261,33 @@ func plotThroughput(hot HotResults) (*plot.Plot, error) {
 		style(l, i)
 		s.Color, s.Shape = plotutil.Color(i), plotutil.Shape(i)
 		p.Add(l, s)
-		p.Legend.Add(mode, l, s)
+		fig.add(mode, l, s)
 		n++
 	}
 	if n == 0 {
 		return nil, fmt.Errorf("no throughput to plot")
 	}
+	p.X.Min, p.X.Max = decadeRange(xmin, xmax)
 	p.Y.Min = 0
 	p.Y.Max = max(p.Y.Max, 1.05)
-	return p, nil
+	fig.Grid = [][]*plot.Plot{{p}}
+	return fig, nil
 }
 
 // plotScale draws the cost per CPU against the number of CPUs.
-func plotScale(sc ScaleResults) (*plot.Plot, error) {
-	p := newPlot("cost per CPU (simulated, unpinned CPUs)", "CPUs (log)", "ns per CPU (log)")
+func plotScale(sc ScaleResults) (*Figure, error) {
+	fig := newFigure("cost per CPU against the number of CPUs (simulated, unpinned)", 18*vg.Centimeter, 11*vg.Centimeter)
+	p := newPlot("", "CPUs (log)", "cost per CPU (ns, log)")
 	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, pow2Ticks{}
 	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, decadeTicks{}
-	p.Legend.Top, p.Legend.Left = true, false
 	n := 0
+	ymin, ymax := math.Inf(1), 0.0
 	for i, series := range sc.Series {
 		var xys plotter.XYs
 		for _, r := range sc.Runs {
 			if r.Series == series && r.Err == "" && r.NsPerCPU() > 0 {
 				xys = append(xys, plotter.XY{X: float64(r.CPUs), Y: r.NsPerCPU()})
+				ymin, ymax = min(ymin, r.NsPerCPU()), max(ymax, r.NsPerCPU())
 			}
 		}
 		if len(xys) == 0 {
@@ -248,13 +300,75 @@ func plotScale(sc ScaleResults) (*plot.Plot, error) {
 		style(l, i)
 		s.Color, s.Shape = plotutil.Color(i), plotutil.Shape(i)
 		p.Add(l, s)
-		p.Legend.Add(series, l, s)
+		fig.add(series, l, s)
 		n++
 	}
 	if n == 0 {
 		return nil, fmt.Errorf("no scale figures to plot")
 	}
-	return p, nil
+	p.Y.Min, p.Y.Max = decadeRange(ymin, ymax)
+	fig.Grid = [][]*plot.Plot{{p}}
+	return fig, nil
+}
+
+// gapSourceNames name the sources of gaps, in stacking order.
+var gapSourceNames = []string{"ctdefer IPI or item handled", "Go preemption", "GC", "other (OS, hypervisor)"}
+
+func (g GapSources) bySource() []GapCount {
+	return []GapCount{g.Delivery, g.Preemption, g.GC, g.Other}
+}
+
+// plotGaps draws, per delivery mode, the hot loop's gaps per second, every
+// run of the mode together, stacked by source.
+func plotGaps(hot HotResults) (*Figure, error) {
+	fig := newFigure(fmt.Sprintf("where the hot loop's gaps (iterations over %v) came from", hot.GapThreshold), 18*vg.Centimeter, 11*vg.Centimeter)
+	p := newPlot("", "delivery mode (every sender rate, and no sender)", "gaps per second of loop time")
+	perSec := make([]plotter.Values, len(gapSourceNames))
+	total := 0.0
+	top := 0.0 // the highest bar
+	for _, mode := range hot.Modes {
+		var g GapSources
+		var elapsed time.Duration
+		for _, r := range hot.Runs {
+			if r.Mode == mode && r.Err == "" {
+				g.merge(r.Gaps)
+				elapsed += r.Elapsed
+			}
+		}
+		sum := 0.0
+		for i, c := range g.bySource() {
+			v := 0.0
+			if elapsed > 0 {
+				v = float64(c.N) / elapsed.Seconds()
+			}
+			perSec[i] = append(perSec[i], v)
+			total = max(total, v)
+			sum += v
+		}
+		top = max(top, sum)
+	}
+	if total == 0 && len(hot.Runs) == 0 {
+		return nil, fmt.Errorf("no gaps to plot")
+	}
+	var below *plotter.BarChart
+	for i, vals := range perSec {
+		b, err := plotter.NewBarChart(vals, vg.Centimeter)
+		if err != nil {
+			return nil, err
+		}
+		b.Color = plotutil.Color(i)
+		b.LineStyle.Width = 0
+		if below != nil {
+			b.StackOn(below)
+		}
+		below = b
+		p.Add(b)
+		fig.add(gapSourceNames[i], b)
+	}
+	p.NominalX(hot.Modes...)
+	p.Y.Min, p.Y.Max = 0, max(top*1.1, 1) // a tick above the highest bar
+	fig.Grid = [][]*plot.Plot{{p}}
+	return fig, nil
 }
 
 func cmpFloat(a, b float64) int {
@@ -267,11 +381,15 @@ func cmpFloat(a, b float64) int {
 	return 0
 }
 
-// savePlots draws a grid of plots (nil cells stay blank) into path, as SVG
-// or PNG by format.
-func savePlots(grid [][]*plot.Plot, cellW, cellH vg.Length, path, format string) error {
-	rows, cols := len(grid), len(grid[0])
-	w, h := cellW*vg.Length(cols), cellH*vg.Length(rows)
+// savePlots draws fig into path, as SVG or PNG by format: the title on
+// top, the grid below it, the legend in a column to the right.
+func savePlots(fig *Figure, path, format string) error {
+	rows, cols := len(fig.Grid), len(fig.Grid[0])
+	title := plot.New().Title.TextStyle
+	title.Font.Size = vg.Points(13)
+	titleH := title.Height(fig.Title) + 6*vg.Millimeter
+	legendW := fig.legendWidth()
+	w, h := fig.CellW*vg.Length(cols)+legendW, fig.CellH*vg.Length(rows)+titleH
 	var canvas vg.CanvasWriterTo
 	switch format {
 	case "svg":
@@ -282,14 +400,20 @@ func savePlots(grid [][]*plot.Plot, cellW, cellH vg.Length, path, format string)
 		return fmt.Errorf("plot format %q: want svg or png", format)
 	}
 	dc := draw.New(canvas)
+	title.XAlign, title.YAlign = draw.XCenter, draw.YTop
+	dc.FillText(title, vg.Point{X: w / 2, Y: h - 3*vg.Millimeter}, fig.Title)
+	grid := draw.Crop(dc, 0, -legendW, 0, -titleH)
 	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4,
 		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	for j, row := range grid {
+	for j, row := range fig.Grid {
 		for i, p := range row {
 			if p != nil {
-				p.Draw(tiles.At(dc, i, j))
+				p.Draw(tiles.At(grid, i, j))
 			}
 		}
+	}
+	if legendW > 0 {
+		fig.Legend.Draw(draw.Crop(dc, w-legendW+2*vg.Millimeter, 0, 0, -titleH-4*vg.Millimeter))
 	}
 	f, err := os.Create(path)
 	if err != nil {

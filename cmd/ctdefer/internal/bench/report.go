@@ -85,6 +85,9 @@ func WriteReport(w io.Writer, r *Results) error {
 	fmt.Fprintf(b, "| kernel | %s |\n", orDash(m.Kernel))
 	fmt.Fprintf(b, "| Go | %s %s/%s, GOMAXPROCS %d during the run |\n", m.GoVersion, m.OS, m.Arch, m.GOMAXPROCS)
 	fmt.Fprintf(b, "| ctdefer | %s |\n", m.Ctdefer)
+	if r.LoadStart != "" {
+		fmt.Fprintf(b, "| load average | %s at the start, %s at the end (1, 5, 15 minutes; the machine has %d CPUs online) |\n", r.LoadStart, orDash(r.LoadEnd), len(m.Online))
+	}
 	fmt.Fprintf(b, "| clock | %s; one `time.Now` costs %.0f ns (taken off per-call timings) |\n", orDash(m.Clocksource), r.ClockNs)
 	pin := "pinned"
 	if !r.Pinned {
@@ -129,6 +132,10 @@ func writeHot(b *strings.Builder, r *Results) {
 		"slice drained under a mutex; `atomic.Pointer`: a copy-on-write config the worker loads. Throughput is relative to the "+
 		"same mode with no sender (a mode's own poll cost shows in the absolute column, not as disturbance).\n\n",
 		r.TargetCPU, h.EntryEvery, r.SenderCPU)
+
+	if w := lowShareWarning(h); w != "" {
+		b.WriteString(w)
+	}
 
 	rates := append([]float64{-1}, h.Rates...)
 	header := func(first string) {
@@ -199,6 +206,8 @@ func writeHot(b *strings.Builder, r *Results) {
 			run.sender(), fmtRate(run.ItersPerSec), share, rel, fmtDur(run.P50), fmtDur(run.P999), fmtDur(run.P9999), fmtDur(run.Max), run.InLoop, run.AtEntry)
 	}
 
+	writeGaps(b, h)
+
 	fmt.Fprintf(b, "\n### Ratios\n\n")
 	if d, ok := h.find("Defer", 0); ok && d.Err == "" {
 		var parts []string
@@ -219,8 +228,8 @@ func writeHot(b *strings.Builder, r *Results) {
 			"%d of %d items interrupted the loop with `Defer` (the rest ran at kernel entries), %d of %d with `AlwaysIPI`.\n",
 			RateLabel(rate), fmtRate(d.SendsPerSec), fmtRate(a.SendsPerSec), pct(d.Relative), pct(a.Relative), fmtDur(d.P9999), fmtDur(a.P9999), d.InLoop, d.Sent, a.InLoop, a.Sent)
 	}
-	fmt.Fprintf(b, "\n![iteration-time CDFs per delivery mode](%s)\n\n![throughput against send rate](%s)\n\n",
-		r.file(PlotCDF), r.file(PlotThroughput))
+	fmt.Fprintf(b, "\n![iteration-time CDFs per delivery mode](%s)\n\n![throughput against send rate](%s)\n\n![where the gaps came from, per mode](%s)\n\n",
+		r.file(PlotCDF), r.file(PlotThroughput), r.file(PlotGaps))
 }
 
 // perCPUSec is the run's iterations per second of CPU time, or per
@@ -350,4 +359,69 @@ func writeScale(b *strings.Builder, r *Results) {
 		fmt.Fprintf(b, "\nMarginal cost per CPU (from %d to %d CPUs): %s.\n", lo, hi, strings.Join(parts, ", "))
 	}
 	fmt.Fprintf(b, "\n![cost per CPU against the number of CPUs](%s)\n", r.file(PlotScale))
+}
+
+// writeGaps writes where each run's gaps came from.
+func writeGaps(b *strings.Builder, h HotResults) {
+	fmt.Fprintf(b, "\n### Where the gaps came from\n\n")
+	fmt.Fprintf(b, "Every iteration longer than %v is a gap, charged to the first source the loop can see when it ends: "+
+		"*GC* (the runtime's GC cycle or stop-the-world pause count moved), *Go preemption* (the loop thread's voluntary "+
+		"context switches moved, or the process received a SIGURG since the last housekeeping entry), *IPI/item* (the "+
+		"iteration handled an item: a ctdefer IPI at `Poll`, deferred work at the previous entry, a receive), *other* "+
+		"(nothing the process sees: an interrupt, another task, the hypervisor; the thread's involuntary context switches "+
+		"are in the last column). SIGURG is counted for the whole process, so a signal to the sender's thread can be "+
+		"charged to the loop. Each cell: gaps per second of loop time, and their time added up.\n\n", h.GapThreshold)
+	fmt.Fprintf(b, "| mode | sender | gaps/s | IPI/item | Go preemption | GC | other | involuntary switches/s |\n")
+	fmt.Fprintf(b, "|---|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, run := range h.Runs {
+		if run.Err != "" || run.Elapsed <= 0 {
+			continue
+		}
+		sec := run.Elapsed.Seconds()
+		cell := func(c GapCount) string {
+			if c.N == 0 {
+				return "0"
+			}
+			return fmt.Sprintf("%s (%s)", perSec(float64(c.N)/sec), fmtDur(c.Time))
+		}
+		inv := "-"
+		if run.Gaps.Known {
+			inv = perSec(float64(run.Gaps.Involuntary) / sec)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", run.Mode, RateLabel(run.Rate), perSec(float64(run.Gaps.Total().N)/sec),
+			cell(run.Gaps.Delivery), cell(run.Gaps.Preemption), cell(run.Gaps.GC), cell(run.Gaps.Other), inv)
+	}
+}
+
+// LowCPUShare is the worker's share of its CPU below which the report
+// warns: other tasks took so much of it that the relative figures compare
+// runs disturbed by different amounts.
+const LowCPUShare = 0.8
+
+// lowShareWarning warns about the runs whose worker had less than
+// LowCPUShare of its CPU; "" when none.
+func lowShareWarning(h HotResults) string {
+	var low []HotRun
+	for _, r := range h.Runs {
+		if r.Err == "" && r.CPUShare > 0 && r.CPUShare < LowCPUShare {
+			low = append(low, r)
+		}
+	}
+	if len(low) == 0 {
+		return ""
+	}
+	worst := slices.MinFunc(low, func(a, b HotRun) int { return cmpFloat(a.CPUShare, b.CPUShare) })
+	return fmt.Sprintf("> **Warning: the worker got less than %.0f%% of its CPU in %d of %d runs** (the least: %s at %s, %s). "+
+		"Other tasks ran on that CPU, so the throughput and latency columns compare runs that were disturbed by different "+
+		"amounts, and the relative figures mislead. Run again on a quiet machine, or isolate the CPU (`ctdefer doctor` says how).\n\n",
+		100*LowCPUShare, len(low), len(h.Runs), worst.Mode, RateLabel(worst.Rate), pct(worst.CPUShare))
+}
+
+// perSec writes a count per second with three significant figures, and
+// whole numbers from 100 up (1090, not 1.09e+03).
+func perSec(v float64) string {
+	if v >= 100 {
+		return strconv.FormatFloat(math.Round(v), 'f', -1, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
 }

@@ -21,6 +21,10 @@ type Results struct {
 	// Isolation says whether the hot loop's CPU was isolated
 	// (host.Isolate) during the hot-loop workload, or why not.
 	Isolation string `json:"isolation"`
+	// Load is the machine's load average (/proc/loadavg: 1, 5 and 15
+	// minutes) when the run started and when it ended; "" if unknown.
+	LoadStart string `json:"loadavg_start,omitempty"`
+	LoadEnd   string `json:"loadavg_end,omitempty"`
 	// ClockNs is the cost of one time.Now, subtracted from per-call timings.
 	ClockNs float64 `json:"clock_ns"`
 
@@ -35,9 +39,11 @@ type Results struct {
 type HotResults struct {
 	Skipped    string        `json:"skipped,omitempty"` // why it did not run
 	EntryEvery time.Duration `json:"entry_every_ns"`
-	Modes      []string      `json:"modes"`
-	Rates      []float64     `json:"rates"` // 0: back-to-back; the baseline (-1) is not listed
-	Runs       []HotRun      `json:"runs"`
+	// GapThreshold: an iteration longer than this is a gap (see GapSources).
+	GapThreshold time.Duration `json:"gap_threshold_ns"`
+	Modes        []string      `json:"modes"`
+	Rates        []float64     `json:"rates"` // 0: back-to-back; the baseline (-1) is not listed
+	Runs         []HotRun      `json:"runs"`
 }
 
 // HotRun is one (mode, rate) of the hot-loop workload.
@@ -78,6 +84,9 @@ type HotRun struct {
 	// Deferred and IPIs: how Defer delivered (ctdefer modes only).
 	Deferred uint64 `json:"deferred,omitempty"`
 	IPIs     uint64 `json:"ipis,omitempty"`
+
+	// Gaps: the iterations longer than the gap threshold, by source.
+	Gaps GapSources `json:"gaps"`
 
 	// Rounds: how many rounds the figures combine (see Config.HotRounds).
 	Rounds int `json:"rounds"`

@@ -9,11 +9,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
-
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/vg"
 
 	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/host"
 	ctdhost "github.com/ctdefer/ctdefer/host"
@@ -56,7 +54,7 @@ func Run(cfg Config) (*Results, error) {
 	// progress bar need more.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 4)))
 
-	res := &Results{Config: cfg.Name, Started: time.Now(), Machine: host.ReadMachine(hostFS), Pinned: runtime.GOOS == "linux"}
+	res := &Results{Config: cfg.Name, Started: time.Now(), Machine: host.ReadMachine(hostFS), Pinned: runtime.GOOS == "linux", LoadStart: loadAvg()}
 	allowed := res.Machine.Allowed
 	if len(allowed) == 0 {
 		var err error
@@ -74,7 +72,10 @@ func Run(cfg Config) (*Results, error) {
 
 	modes := hotModes
 	rates := append([]float64{-1}, cfg.Rates...)
-	res.Hot = HotResults{EntryEvery: cfg.EntryEvery, Rates: cfg.Rates}
+	if cfg.GapThreshold <= 0 {
+		cfg.GapThreshold = DefaultGapThreshold
+	}
+	res.Hot = HotResults{EntryEvery: cfg.EntryEvery, GapThreshold: cfg.GapThreshold, Rates: cfg.Rates}
 	for _, m := range modes {
 		res.Hot.Modes = append(res.Hot.Modes, m.name)
 	}
@@ -110,7 +111,7 @@ func Run(cfg Config) (*Results, error) {
 				defer unisolate()
 			}
 		}
-		setup := hotSetup{sender: sender, target: target, pinned: res.Pinned, dur: cfg.HotDuration / time.Duration(rounds), entryEvery: cfg.EntryEvery, clockNs: res.ClockNs}
+		setup := hotSetup{sender: sender, target: target, pinned: res.Pinned, dur: cfg.HotDuration / time.Duration(rounds), entryEvery: cfg.EntryEvery, threshold: cfg.GapThreshold, clockNs: res.ClockNs}
 		byPoint := make([][]HotRun, len(rates)*len(modes))
 		for round := range rounds {
 			for i, rate := range rates {
@@ -188,6 +189,7 @@ func Run(cfg Config) (*Results, error) {
 	}
 	prog.Finish()
 	res.Took = time.Since(res.Started)
+	res.LoadEnd = loadAvg()
 	res.Machine.GOMAXPROCS = runtime.GOMAXPROCS(0)
 
 	if err := writeFiles(cfg, res, logf); err != nil {
@@ -235,36 +237,27 @@ func chooseCPUs(user, allowed, isolated []int) (sender, target int, two bool, er
 
 // writeFiles writes the plots, the report and the results.
 func writeFiles(cfg Config, res *Results, logf func(string, ...any)) error {
-	type figure struct {
+	type maker struct {
 		stem string
-		make func() ([][]*plot.Plot, error)
-		w, h vg.Length
+		make func() (*Figure, error)
 	}
-	one := func(f func() (*plot.Plot, error)) func() ([][]*plot.Plot, error) {
-		return func() ([][]*plot.Plot, error) {
-			p, err := f()
-			if err != nil {
-				return nil, err
-			}
-			return [][]*plot.Plot{{p}}, nil
-		}
-	}
-	var figs []figure
+	var makers []maker
 	if res.Hot.Skipped == "" {
-		figs = append(figs,
-			figure{PlotCDF, func() ([][]*plot.Plot, error) { return plotCDF(res.Hot) }, 12 * vg.Centimeter, 9 * vg.Centimeter},
-			figure{PlotThroughput, one(func() (*plot.Plot, error) { return plotThroughput(res.Hot) }), 18 * vg.Centimeter, 11 * vg.Centimeter},
+		makers = append(makers,
+			maker{PlotCDF, func() (*Figure, error) { return plotCDF(res.Hot) }},
+			maker{PlotThroughput, func() (*Figure, error) { return plotThroughput(res.Hot) }},
+			maker{PlotGaps, func() (*Figure, error) { return plotGaps(res.Hot) }},
 		)
 	}
-	figs = append(figs, figure{PlotScale, one(func() (*plot.Plot, error) { return plotScale(res.Scale) }), 18 * vg.Centimeter, 11 * vg.Centimeter})
-	for _, f := range figs {
-		grid, err := f.make()
+	makers = append(makers, maker{PlotScale, func() (*Figure, error) { return plotScale(res.Scale) }})
+	for _, m := range makers {
+		fig, err := m.make()
 		if err != nil {
-			logf("plot %s not drawn: %v", f.stem, err)
+			logf("plot %s not drawn: %v", m.stem, err)
 			continue
 		}
-		name := f.stem + "." + cfg.Format
-		if err := savePlots(grid, f.w, f.h, filepath.Join(cfg.Out, name), cfg.Format); err != nil {
+		name := m.stem + "." + cfg.Format
+		if err := savePlots(fig, filepath.Join(cfg.Out, name), cfg.Format); err != nil {
 			return fmt.Errorf("plot %s: %w", name, err)
 		}
 		res.Files = append(res.Files, name)
@@ -297,3 +290,17 @@ type silent struct{}
 func (silent) Start(int)   {}
 func (silent) Step(string) {}
 func (silent) Finish()     {}
+
+// loadAvg returns the 1, 5 and 15 minute load averages, as uptime prints
+// them; "" where /proc/loadavg cannot be read.
+func loadAvg() string {
+	s, err := host.ReadString(hostFS, "proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(s)
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], ", ")
+}

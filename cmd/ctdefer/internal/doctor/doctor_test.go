@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ctdefer/ctdefer"
 )
@@ -28,6 +29,7 @@ func fakeEnv(host string, allowed []int, gomaxprocs int) Env {
 		Noise: func(r NoiseRequest) (NoiseResult, error) {
 			return NoiseResult{CPU: r.CPU, Elapsed: r.Duration, Threshold: r.Threshold, Gaps: 3, Longest: 20 * time.Microsecond, Wait: 0, Steal: 0, IRQs: 5, TimerIRQs: 4}, nil
 		},
+		Runtime: fakeRuntime,
 	}
 }
 
@@ -45,7 +47,7 @@ var fixedIDs = []string{
 	"isolated-cpus", "nohz-full", "rcu-nocbs", "irqaffinity",
 	"allowed-cpus", "cgroup-cpuset", "cgroup-cpu-quota", "gomaxprocs",
 	"irq-affinity", "cpu-governor", "smt-siblings",
-	"membarrier-supported", "membarrier-registered",
+	"membarrier-supported", "membarrier-registered", "go-runtime",
 }
 
 func TestRunFixtures(t *testing.T) {
@@ -222,7 +224,7 @@ func TestNoiseVerdicts(t *testing.T) {
 }
 
 func TestWriteJSONAndTable(t *testing.T) {
-	r := Run(Config{CPUs: []int{2, 3}, Noise: time.Millisecond}, fakeEnv("tuned", []int{0, 1, 2, 3, 4, 5, 6, 7}, 8))
+	r := Run(Config{CPUs: []int{2, 3}, Noise: time.Millisecond, Runtime: time.Second}, fakeEnv("tuned", []int{0, 1, 2, 3, 4, 5, 6, 7}, 8))
 	var buf bytes.Buffer
 	if err := WriteJSON(&buf, r); err != nil {
 		t.Fatal(err)
@@ -242,7 +244,7 @@ func TestWriteJSONAndTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"CHECK", "FOUND", "STATUS", "HOW TO FIX", "[isolation]", "[noise]", "isolated CPUs", "candidate CPUs: 2-3"} {
+	for _, want := range []string{"CHECK", "FOUND", "STATUS", "HOW TO FIX", "[isolation]", "[noise]", "[go runtime]", "isolated CPUs", "candidate CPUs: 2-3", "asyncpreemptoff=1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -251,8 +253,8 @@ func TestWriteJSONAndTable(t *testing.T) {
 		if strings.HasSuffix(line, " ") {
 			t.Errorf("trailing blanks: %q", line)
 		}
-		if len(line) > 200 {
-			t.Errorf("a table line of %d characters: %q", len(line), line)
+		if n := utf8.RuneCountInString(line); n > TableWidth {
+			t.Errorf("a table line of %d characters, over %d: %q", n, TableWidth, line)
 		}
 	}
 }

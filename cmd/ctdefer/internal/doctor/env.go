@@ -25,6 +25,9 @@ type Config struct {
 	Workers int
 	// Noise is how long the noise test runs on each candidate CPU; 0 skips it.
 	Noise time.Duration
+	// Runtime is how long the pinned loop runs in each Go runtime
+	// scenario (Scenarios); 0 skips them.
+	Runtime time.Duration
 	// Threshold is the gap the noise test counts: an iteration of its loop
 	// longer than this was an interruption. Zero means DefaultThreshold.
 	Threshold time.Duration
@@ -36,13 +39,14 @@ const DefaultThreshold = 10 * time.Microsecond
 // Env is the host as the checks see it: its files and its live probes.
 // Tests replace every field.
 type Env struct {
-	FS         fs.FS                                   // the host's "/"
-	GOOS       string                                  // runtime.GOOS
-	GOMAXPROCS int                                     // this process's, as the user's program would get it
-	Allowed    func() ([]int, error)                   // ctdefer's allowed set
-	Membarrier func() MembarrierProbe                  // nil: unknown
-	Noise      func(NoiseRequest) (NoiseResult, error) // nil: unknown
-	Machine    func() host.Machine                     // nil: none in the report
+	FS         fs.FS                                       // the host's "/"
+	GOOS       string                                      // runtime.GOOS
+	GOMAXPROCS int                                         // this process's, as the user's program would get it
+	Allowed    func() ([]int, error)                       // ctdefer's allowed set
+	Membarrier func() MembarrierProbe                      // nil: unknown
+	Noise      func(NoiseRequest) (NoiseResult, error)     // nil: unknown
+	Runtime    func(RuntimeRequest) (RuntimeResult, error) // nil: unknown
+	Machine    func() host.Machine                         // nil: none in the report
 }
 
 // LiveEnv is the running host.
@@ -55,7 +59,16 @@ func LiveEnv() Env {
 		Allowed:    host.AllowedCPUs,
 		Membarrier: ProbeMembarrier,
 		Noise:      func(r NoiseRequest) (NoiseResult, error) { return MeasureNoise(fsys, r) },
-		Machine:    func() host.Machine { return host.ReadMachine(fsys) },
+		Runtime: func(r RuntimeRequest) (RuntimeResult, error) {
+			exe, err := os.Executable()
+			if err != nil {
+				if exe = os.Args[0]; exe == "" {
+					return RuntimeResult{}, errNoExecutable
+				}
+			}
+			return RunScenario(exe, r)
+		},
+		Machine: func() host.Machine { return host.ReadMachine(fsys) },
 	}
 }
 

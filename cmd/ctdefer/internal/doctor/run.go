@@ -12,13 +12,16 @@ import (
 
 // Report is the doctor's answer.
 type Report struct {
-	Machine        *host.Machine  `json:"machine,omitempty"`
-	Candidates     []int          `json:"candidate_cpus"`
-	CandidatesFrom string         `json:"candidates_from"`
-	Housekeeping   []int          `json:"housekeeping_cpus"`
-	Workers        int            `json:"workers"`
-	Checks         []Check        `json:"checks"`
-	Summary        map[string]int `json:"summary"`
+	Machine        *host.Machine `json:"machine,omitempty"`
+	Candidates     []int         `json:"candidate_cpus"`
+	CandidatesFrom string        `json:"candidates_from"`
+	Housekeeping   []int         `json:"housekeeping_cpus"`
+	Workers        int           `json:"workers"`
+	Checks         []Check       `json:"checks"`
+	// Runtime: what the pinned loop saw in each Go runtime scenario, in
+	// Scenarios order; empty when they did not run.
+	Runtime []RuntimeResult `json:"go_runtime,omitempty"`
+	Summary map[string]int  `json:"summary"`
 }
 
 // Worst returns the worst status among the checks that looked (Fail over
@@ -56,6 +59,7 @@ type state struct {
 	cmdErr       error
 	last         int  // highest possible CPU, -1 if unknown
 	sysfs        bool // /sys/devices/system/cpu is there
+	runtime      []RuntimeResult
 }
 
 // Run performs every check.
@@ -96,6 +100,8 @@ func Run(cfg Config, env Env) Report {
 	)
 	r.Checks = append(r.Checks, st.checkMembarrier()...)
 	r.Checks = append(r.Checks, st.checkNoise()...)
+	r.Checks = append(r.Checks, st.checkRuntime()...)
+	r.Runtime = st.runtime
 
 	r.Summary = map[string]int{}
 	for _, c := range r.Checks {
