@@ -43,20 +43,3 @@ func ExampleIsolate() {
 	fmt.Println("moved", iso.Threads(), "threads off CPU 3")
 	// ... claim CPU 3 and run the hot loop ...
 }
-
-// A worker counts how often its thread left the CPU during a stretch of its
-// hot loop: voluntary switches are Go handing its P off (a preemption, a
-// GC stop), involuntary ones another task taking the CPU. (Not run: the
-// counts depend on the machine.)
-func ExampleReadThreadSwitches() {
-	runtime.LockOSThread() // the counters belong to the thread
-	defer runtime.UnlockOSThread()
-	before, err := host.ReadThreadSwitches(0) // 0: the calling thread
-	if err != nil {
-		fmt.Println(err) // off Linux: wraps ctdefer.ErrNotSupported
-		return
-	}
-	// ... the hot loop ...
-	after, _ := host.ReadThreadSwitches(0)
-	fmt.Println("voluntary:", after.Voluntary-before.Voluntary, "involuntary:", after.Involuntary-before.Involuntary)
-}
