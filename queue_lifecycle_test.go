@@ -44,7 +44,8 @@ func handedBack(t *testing.T, cerr error, reason error) []int {
 
 // SendWait returns after its value has run, not before, for a deferred
 // delivery and for an IPI.
-// Mutant caught: queue-head-before-handler.
+// (The explorer's queue/send-wait catches queue-head-before-handler
+// exactly; this test shows it on the real scheduler.)
 func TestQueueSendWaitReturnsAfterRun(t *testing.T) {
 	for _, user := range []bool{true, false} {
 		t.Run(map[bool]string{true: "deferred", false: "ipi"}[user], func(t *testing.T) {
@@ -122,7 +123,7 @@ func TestQueueReleaseRunsPendingValues(t *testing.T) {
 // Close hands back, with the values, what no worker could run: one
 // Outcome per value, in send order, and a SendWait for one of them
 // returns ErrClosed. Values Close refused are never listed.
-// Mutants caught: queue-close-no-kill, queue-report-drops-values.
+// Mutants caught: queue-report-drops-values, queue-report-lists-bit, queue-waiter-ignores-handback.
 func TestQueueCloseHandsBackValues(t *testing.T) {
 	d := edgeDomain(t)
 	rec, q := edgeQueue(t, d, 8)
@@ -163,7 +164,7 @@ func TestQueueCloseRunsRemoteSafeValues(t *testing.T) {
 // drain still run, then the panic propagates as a handler's does (a
 // *ctseq.HandlerPanic from Poll). Nothing runs twice; SendWait
 // for the panicking value returns nil (it ran).
-// Mutants caught: queue-panic-reruns-value, queue-panic-drops-rest.
+// Mutants caught: queue-panic-drops-rest, queue-panic-not-propagated.
 func TestQueuePanickingHandler(t *testing.T) {
 	d := edgeDomain(t)
 	rec := newRecorder()
