@@ -75,12 +75,19 @@ type ringTail struct {
 	// tail is written by senders (reservation CAS, step Q1) and by Close
 	// (kill, step Q6).
 	tail atomicx.Uint64
+	// headSeen is a value head had, stored by a sender that loaded it:
+	// never above head (head only grows), so a room check against it
+	// only under-reports the room. Senders read head's line only when it
+	// says full, so that in the steady state they touch the tail line and
+	// the cells, not the line the consumer writes.
+	headSeen atomicx.Uint64
 }
 
 type ringHead struct {
-	// head is written by the ring's one consumer after each value's
-	// handler returns (step Q4), or by a hand-back (Q5, Q6): it frees the
-	// value's cell and completes SendWait.
+	// head is written by the ring's one consumer after values' handlers
+	// return (step Q4: after each value while a SendWait waits on the
+	// ring, else once per drain), or by a hand-back (Q5, Q6): it frees
+	// the values' cells and completes SendWait.
 	head atomicx.Uint64
 }
 
@@ -228,9 +235,10 @@ func (q *Queue[T]) send(method string, cpu int, vs []T) (pos uint64, how Deliver
 		if t&ringDead != 0 {
 			return 0, 0, fmt.Errorf("ctdefer: Queue(%s).%s(%d): %w", q.w.String(), method, cpu, ErrClosed)
 		}
-		// load: pairs with the consumer's store after each value (Q4): a
+		// load: a head seen before (headSeen), then, if that says full,
+		// head itself, which pairs with the consumer's store (Q4). A
 		// stale head only under-reports the room, never over-reports it.
-		if h := r.head.Load(); t+n > h+q.capacity {
+		if h := r.headSeen.Load(); t+n > h+q.capacity && !r.roomAfterAll(t+n, q.capacity) {
 			return 0, 0, fmt.Errorf("ctdefer: Queue(%s).%s(%d): %d value(s) do not fit: the queue on CPU %d is full (capacity %d): %w",
 				q.w.String(), method, cpu, n, cpu, q.capacity, ErrFull)
 		}
@@ -264,6 +272,15 @@ func (q *Queue[T]) send(method string, cpu int, vs []T) (pos uint64, how Deliver
 		return t, IPI, nil
 	}
 	return t, tk.how(), nil
+}
+
+// roomAfterAll is Q1's slow room check: it loads head, keeps it in
+// headSeen for the senders that follow, and reports whether end (the
+// reservation's end) is within capacity of it.
+func (r *ring) roomAfterAll(end, capacity uint64) bool {
+	h := r.head.Load()  // load: pairs with the consumer's store (Q4) or a hand-back's
+	r.headSeen.Store(h) // store: a value head had; pairs with the senders' loads (never above head)
+	return end <= h+capacity
 }
 
 // sendError is the error of a Send refused before any reservation.
@@ -359,10 +376,12 @@ func (q *Queue[T]) wait(ctx context.Context, s *slot, done func() bool, kind uin
 func (q *Queue[T]) consume(cpu int) {
 	i := q.d.cpus.Of(cpu)
 	r := &q.rings[i]
-	dr := drainer[T]{q: q, r: r, i: i, cpu: cpu, h: r.head.Load()} // load: the consumer's own last store
+	h := r.head.Load() // load: the consumer's own last store
+	dr := drainer[T]{q: q, r: r, i: i, cpu: cpu, h: h, published: h}
 	for !dr.empty {
 		dr.run()
 	}
+	dr.publish()
 	if dr.panicked {
 		panic(dr.p)
 	}
@@ -371,14 +390,15 @@ func (q *Queue[T]) consume(cpu int) {
 // drainer is the state of one consume, shared with its deferred recover
 // (ctseq's Table.run does the same for bits).
 type drainer[T any] struct {
-	q        *Queue[T]
-	r        *ring
-	i, cpu   int
-	h        uint64 // the next position to run
-	in       bool   // a value's handler is running: a deferred recover that finds no panic sees a runtime.Goexit
-	empty    bool   // the next position is not published
-	panicked bool
-	p        any // the first panic's value
+	q         *Queue[T]
+	r         *ring
+	i, cpu    int
+	h         uint64 // the next position to run
+	published uint64 // the last head stored
+	in        bool   // a value's handler is running: a deferred recover that finds no panic sees a runtime.Goexit
+	empty     bool   // the next position is not published
+	panicked  bool
+	p         any // the first panic's value
 }
 
 // run runs published values in order until the next position is not
@@ -400,7 +420,22 @@ func (dr *drainer[T]) run() {
 		q.handle(dr.cpu, v)
 		dr.in = false
 		dr.h++
-		r.head.Store(dr.h) // store: the value has run (frees its cell); pairs with the senders' load (Q1) and SendWait's
+		// load: pairs with SendWait's count before its reservation, which
+		// the seq load above follows: a waiter's value is published at once.
+		if r.waiters.Load() != 0 {
+			dr.publish()
+		}
+	}
+}
+
+// publish stores head after the values run so far: at once after each
+// value while a SendWait waits on the ring, else once at the end of the
+// drain (one store per drain, not per value, on a line senders read only
+// when the ring looks full).
+func (dr *drainer[T]) publish() {
+	if dr.h != dr.published {
+		dr.published = dr.h
+		dr.r.head.Store(dr.h) // store: the values have run (frees their cells); pairs with the senders' load (Q1) and SendWait's
 	}
 }
 
@@ -417,11 +452,12 @@ func (dr *drainer[T]) recover() {
 	}
 	dr.in = false
 	dr.h++
-	dr.r.head.Store(dr.h) // store: as in run; the value that panicked counts as run
+	dr.publish() // the value that panicked counts as run
 	if v == nil {
 		for !dr.empty {
 			dr.run()
 		}
+		dr.publish()
 		if dr.panicked {
 			panic(dr.p)
 		}
