@@ -443,13 +443,10 @@ func (dr *drainer[T]) publish() {
 // the value counts as run. After a panic, consume goes on with the next
 // value; after a Goexit, the rest run here, as the Goexit unwinds.
 func (dr *drainer[T]) recover() {
-	v := recover()
 	if !dr.in {
-		if v != nil {
-			panic(v) // not a value's handler: not ours to recover
-		}
-		return
+		return // no handler was running: nothing of ours to recover (recover is not called, so any other panic goes on)
 	}
+	v := recover()
 	dr.in = false
 	dr.h++
 	dr.publish() // the value that panicked counts as run

@@ -7,6 +7,7 @@ package ctdefer_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -222,4 +223,40 @@ func TestQueueOwnerGoneHandsBackValues(t *testing.T) {
 	var cerr error
 	within(t, "Close", func() { cerr = d.Close(context.Background()) })
 	require.Equal(t, []int{1, 2, 3}, handedBack(t, cerr, ctdefer.ErrOwnerGone))
+}
+
+// A value's handler that calls runtime.Goexit (as t.FailNow does) counts as
+// run: the rest of the drain runs as the Goexit unwinds, before the owner's
+// goroutine ends; nothing is handed back, nothing runs twice.
+// Mutant caught: queue-goexit-drops-rest.
+func TestQueueHandlerGoexit(t *testing.T) {
+	d := edgeDomain(t)
+	rec := newRecorder()
+	q, err := ctdefer.NewQueue(d, "values", 8, func(cpu, v int) {
+		rec.handle(cpu, v)
+		if v == 2 {
+			runtime.Goexit()
+		}
+	})
+	require.NoError(t, err)
+	step, ended := make(chan struct{}), make(chan struct{})
+	var ranAtExit []int
+	require.NoError(t, d.Go(0, func(c *ctdefer.CPU) {
+		defer close(ended)
+		defer func() { ranAtExit = rec.get(0) }() // after the handlers, however they end
+		c.UserEnter()
+		step <- struct{}{}
+		<-step
+		c.KernelEnter()
+		t.Error("the owner went on after its handler's Goexit")
+	}))
+	<-step
+	_, err = q.Send(0, 1, 2, 3)
+	require.NoError(t, err)
+	step <- struct{}{}
+	<-ended
+	require.Equal(t, []int{1, 2, 3}, ranAtExit, "the values after the Goexit ran before the owner's goroutine ended")
+	eventually(t, "the worker released the CPU", func() bool { return !d.Claimed(0) })
+	require.NoError(t, d.Close(ctxWithin(t, hangLimit)), "nothing lost, nothing handed back")
+	require.Equal(t, []int{1, 2, 3}, rec.get(0), "nothing runs twice")
 }
