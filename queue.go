@@ -144,7 +144,12 @@ type valueQueue interface {
 // carrying the first panic's value, from KernelEnter, Poll, Release, ...).
 //
 // The rings are allocated here (capacity rounded up to a power of two cells
-// per CPU, padded from the next CPU's); sending does not allocate.
+// per CPU, padded from the next CPU's); sending does not allocate. Stats
+// count the queue's work as any work's: its deliveries and the drains that
+// ran values, not the values.
+//
+// The value's type may hold pointers: a value is cleared from its cell
+// when it runs or is handed back.
 //
 // Errors: Register's, and an *ArgError (errors.Is: ErrInvalid) for a nil
 // Domain or handle, or a capacity below 1 or above 1<<24.
