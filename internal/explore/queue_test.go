@@ -261,8 +261,69 @@ func queueWaitScenario() explore.Scenario {
 	}}
 }
 
+// queueParkScenario: an owner that parks in Idle until the Domain closes,
+// and two senders that each send a batch of two values to a RemoteSafe
+// queue (run on the parked CPU's behalf, or by IPI when the owner is not
+// parked), then a closer. Property (the ring has one consumer, with the
+// park protocol's borrows exclude the owner): no value's handler runs
+// inside another's, every accepted value runs exactly once (nothing is
+// handed back: the queue is RemoteSafe), each sender's in order.
+func queueParkScenario() explore.Scenario {
+	return explore.Scenario{Name: "queue/park-remote-safe", Setup: func(r *explore.Run) {
+		d := newRuntime(r)
+		var ran []int
+		inHandler := false
+		q, err := ctdefer.NewQueue(d, "values", 4, func(_ int, v int) {
+			if inHandler {
+				r.Fail(fmt.Errorf("the ring has one consumer: value %d runs inside another value's handler", v))
+			}
+			inHandler = true
+			ran = append(ran, v)
+			inHandler = false
+		}, ctdefer.RemoteSafe())
+		if err != nil {
+			r.Fail(err)
+			return
+		}
+		accepted := make([]bool, 2)
+		done := 0
+		r.Go("owner", func() {
+			c, err := d.Claim(0)
+			if errors.Is(err, ctdefer.ErrClosed) {
+				return
+			} else if err != nil {
+				r.Fail(err)
+				return
+			}
+			for {
+				if err := c.Idle(context.Background()); errors.Is(err, ctdefer.ErrClosed) {
+					break
+				} else if err != nil {
+					r.Fail(err)
+				}
+			}
+			if err := c.Release(); err != nil {
+				r.Fail(err)
+			}
+		})
+		queueSenders(r, q, 0, 2, accepted, &done)
+		var cerr error
+		r.Go("closer", func() {
+			explore.Wait(func() bool { return done == 2 })
+			cerr = d.Close(context.Background())
+		})
+		r.Check(func() error {
+			if cerr != nil {
+				return fmt.Errorf("Close: %v (a RemoteSafe queue hands nothing back)", cerr)
+			}
+			return checkValues(ran, nil, accepted)
+		})
+	}}
+}
+
 // TestQueueExplore runs the scenarios above over the real code.
-// Mutants caught: explore-queue-reserve-load-store, explore-queue-close-no-wait.
+// Mutants caught: explore-queue-reserve-load-store, explore-queue-close-no-kill,
+// explore-queue-close-no-wait, explore-queue-borrow-ignores-owner, queue-head-before-handler.
 func TestQueueExplore(t *testing.T) {
 	for _, tc := range []struct {
 		s     explore.Scenario
@@ -270,6 +331,7 @@ func TestQueueExplore(t *testing.T) {
 	}{
 		{queueEntryScenario(), 3},
 		{queueWaitScenario(), 3},
+		{queueParkScenario(), 2},
 		{queueCloseScenario(false, false), 3},
 		{queueCloseScenario(false, true), 3},
 		{queueCloseScenario(true, false), 2},
