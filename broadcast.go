@@ -24,6 +24,9 @@ type Outcome struct {
 	// have returned for this CPU, or why it was handed back
 	// (UndeliveredError).
 	Err error
+	// Value is the value handed back, for a Queue's entry in
+	// UndeliveredError (one Outcome per value); nil otherwise.
+	Value any
 }
 
 // failedBroadcast is the error of a broadcast that failed on some CPUs: it

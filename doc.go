@@ -26,6 +26,13 @@
 // deferral are one atomic step, so each delivery runs exactly once: never
 // both deferred and by IPI, never lost.
 //
+// A Work carries no value: deliveries of one work merge. To hand a CPU
+// values ("add this flow", "apply config v42"), a [Queue] is a bounded
+// per-CPU ring drained by one registered work ([NewQueue]): [Queue.Send]
+// enqueues a batch whole or not at all ([ErrFull]) and delivers it with one
+// deferral, and each value runs exactly once, in its sender's order, or is
+// handed back with the value.
+//
 // An IPI is a synchronous cross-CPU call in this model: a mailbox plus a
 // wake-up. Go cannot interrupt a running goroutine at an arbitrary
 // instruction, so a CPU in a long stretch (user or kernel) calls Poll now and

@@ -76,6 +76,7 @@ type workInfo struct {
 	bit        ctseq.Bit
 	handler    func(cpu int)
 	remoteSafe bool
+	queue      valueQueue // the Queue whose ring the handler drains, or nil (queue.go)
 }
 
 // Work identifies a registered kind of work. The zero Work is invalid.
@@ -371,6 +372,14 @@ func (d *Domain) Close(ctx context.Context) error {
 	for i := range d.slots {
 		panics = append(panics, d.closeMailbox(&d.slots[i])...)
 	}
+	// Step 3, for queues: the values left in the rings (queue.go, Q6).
+	for _, w := range d.works {
+		if w.queue != nil {
+			for i := range d.slots {
+				panics = append(panics, w.queue.closeRing(i)...)
+			}
+		}
+	}
 	endMail()
 	d.closeDone = true
 	var errs []error
@@ -445,7 +454,9 @@ type UndeliveredError struct {
 	// Pending has one Outcome for every work handed back to a CPU instead
 	// of run, per reason: its Delivery is zero and its Err wraps ErrClosed
 	// (posted to a CPU no worker held when Close ran) or ErrOwnerGone
-	// (pending on a CPU whose owner exited without Release).
+	// (pending on a CPU whose owner exited without Release). For a Queue it
+	// has one Outcome per value handed back instead, with the value in
+	// Value, in the order the values were enqueued on each CPU.
 	Pending []Outcome
 }
 
@@ -457,6 +468,10 @@ func (e *UndeliveredError) Error() string {
 		why := "closed"
 		if errors.Is(p.Err, ErrOwnerGone) {
 			why = "owner gone"
+		}
+		if p.Value != nil {
+			fmt.Fprintf(&b, " %s@CPU%d=%v (%s)", p.Work.String(), p.CPU, p.Value, why)
+			continue
 		}
 		fmt.Fprintf(&b, " %s@CPU%d (%s)", p.Work.String(), p.CPU, why)
 	}

@@ -43,6 +43,11 @@ var (
 	// it. It returns at once instead of hanging.
 	ErrWouldDeadlock = errors.New("ctdefer: call would wait for the calling goroutine")
 
+	// ErrFull: a Queue has no room on the CPU for the values sent; none
+	// was enqueued. The wrapping error names the queue, the CPU and the
+	// capacity: retry later, or drop.
+	ErrFull = errors.New("ctdefer: queue full")
+
 	// ErrIPITimeout: a synchronous delivery did not complete in time; the
 	// error names the CPU and what it was doing.
 	ErrIPITimeout = errors.New("ctdefer: IPI timed out")

@@ -69,8 +69,8 @@ func (l *handLog) add(d *Domain, s *slot, kind uint8, seq uint64, work ctseq.Wor
 func (l *handLog) addToReport(d *Domain, s *slot, work ctseq.Work, err error) {
 	gone := errors.Is(err, ErrOwnerGone)
 	for b := range ctseq.WorkBits {
-		if !work.Has(ctseq.Bit(b)) {
-			continue
+		if !work.Has(ctseq.Bit(b)) || d.works[b].queue != nil {
+			continue // a queue's values are listed instead (addValues)
 		}
 		w := Work{d: d, info: d.works[b]}
 		known := false
@@ -84,6 +84,16 @@ func (l *handLog) addToReport(d *Domain, s *slot, work ctseq.Work, err error) {
 			l.pending = append(l.pending, Outcome{CPU: s.cpu, Work: w, Err: err})
 		}
 	}
+}
+
+// addValues adds values of queue w handed back from s to Close's report,
+// one Outcome each, in order.
+func (l *handLog) addValues(s *slot, w Work, vals []any, err error) {
+	l.mu.Lock()
+	for _, v := range vals {
+		l.pending = append(l.pending, Outcome{CPU: s.cpu, Work: w, Err: err, Value: v})
+	}
+	l.mu.Unlock()
 }
 
 // handedBack is step 3: why the delivery of bit, whose completion t the

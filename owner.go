@@ -162,6 +162,13 @@ func (d *Domain) reclaimLocked(s *slot, tid int) (handed ctseq.Work) {
 		d.hand.add(d, s, ticketIPI, gen, work, gone)
 		s.ipiDone.Store(gen) // store: after the log entry; pairs with the load in wait
 	}
+	// The queues' values the owner left (queue.go, Q5), after the word and
+	// the mailbox: a value published before a delivery they held is there.
+	for _, w := range d.works {
+		if w.queue != nil {
+			w.queue.reclaim(d.cpus.Of(s.cpu), gone)
+		}
+	}
 	s.policy.Store(policyTracked) // store: the next Claim sets its own
 	unregisterOwner(tid, s)
 	s.ownerTid.Store(0)     // store: diagnostics only
