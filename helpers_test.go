@@ -882,3 +882,74 @@ func quotedBlocks(md string) []quote {
 
 // squeeze turns every run of white space into one blank.
 func squeeze(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// recorder is a queue handler that records the values it ran, per CPU.
+type recorder struct {
+	mu  sync.Mutex
+	ran map[int][]int
+}
+
+func newRecorder() *recorder { return &recorder{ran: map[int][]int{}} }
+
+func (r *recorder) handle(cpu int, v int) {
+	r.mu.Lock()
+	r.ran[cpu] = append(r.ran[cpu], v)
+	r.mu.Unlock()
+}
+
+func (r *recorder) get(cpu int) []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int(nil), r.ran[cpu]...)
+}
+
+// queueOwner is the queue fixture: a Domain with one queue of ints of the
+// given capacity, and an owner that has claimed the first CPU.
+func queueOwner(t testing.TB, capacity int, ropts ...ctdefer.RegisterOption) (cpus []int, d *ctdefer.Domain, rec *recorder, q *ctdefer.Queue[int], o *owner) {
+	t.Helper()
+	cpus = twoCPUs(t)
+	d = newDomain(t, testOptions())
+	rec = newRecorder()
+	q, err := ctdefer.NewQueue(d, "values", capacity, rec.handle, ropts...)
+	require.NoError(t, err, "NewQueue")
+	o = startOwner(t, d, cpus[0])
+	return cpus, d, rec, q, o
+}
+
+// queueStats returns the queue's entry of d.Stats().Works.
+func queueStats(t testing.TB, d *ctdefer.Domain) stats.Work {
+	t.Helper()
+	for _, w := range d.Stats().Works {
+		if w.Name == "values" {
+			return w
+		}
+	}
+	t.Fatal("no statistics for the queue's work")
+	return stats.Work{}
+}
+
+// edgeQueue is a queue of ints on an edgeDomain.
+func edgeQueue(t *testing.T, d *ctdefer.Domain, capacity int, ropts ...ctdefer.RegisterOption) (*recorder, *ctdefer.Queue[int]) {
+	t.Helper()
+	rec := newRecorder()
+	q, err := ctdefer.NewQueue(d, "values", capacity, rec.handle, ropts...)
+	require.NoError(t, err, "NewQueue")
+	return rec, q
+}
+
+// handedBack returns the values of Close's report for the queue, in order,
+// and checks that each carries reason.
+func handedBack(t *testing.T, cerr error, reason error) []int {
+	t.Helper()
+	var ue *ctdefer.UndeliveredError
+	require.ErrorAs(t, cerr, &ue, "Close reports what it handed back")
+	var vals []int
+	for _, p := range ue.Pending {
+		require.Equal(t, "values", p.Work.String(), "only the queue's values are listed, not its work bit: %v", ue)
+		require.ErrorIs(t, p.Err, reason)
+		v, ok := p.Value.(int)
+		require.True(t, ok, "each entry carries its value: %#v", p)
+		vals = append(vals, v)
+	}
+	return vals
+}

@@ -4,63 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/ctseq"
+	"github.com/stretchr/testify/require"
 )
-
-// recorder is a queue handler that records the values it ran, per CPU.
-type recorder struct {
-	mu  sync.Mutex
-	ran map[int][]int
-}
-
-func newRecorder() *recorder { return &recorder{ran: map[int][]int{}} }
-
-func (r *recorder) handle(cpu int, v int) {
-	r.mu.Lock()
-	r.ran[cpu] = append(r.ran[cpu], v)
-	r.mu.Unlock()
-}
-
-func (r *recorder) get(cpu int) []int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]int(nil), r.ran[cpu]...)
-}
-
-// queueOwner is the queue fixture: a Domain with one queue of ints of the
-// given capacity, and an owner that has claimed the first CPU.
-func queueOwner(t testing.TB, capacity int, ropts ...ctdefer.RegisterOption) (cpus []int, d *ctdefer.Domain, rec *recorder, q *ctdefer.Queue[int], o *owner) {
-	t.Helper()
-	cpus = twoCPUs(t)
-	d = newDomain(t, testOptions())
-	rec = newRecorder()
-	q, err := ctdefer.NewQueue(d, "values", capacity, rec.handle, ropts...)
-	require.NoError(t, err, "NewQueue")
-	o = startOwner(t, d, cpus[0])
-	return cpus, d, rec, q, o
-}
-
-// queueStats returns the queue's entry of d.Stats().Works.
-func queueStats(t testing.TB, d *ctdefer.Domain) ctdefer.WorkStats {
-	t.Helper()
-	for _, w := range d.Stats().Works {
-		if w.Name == "values" {
-			return w
-		}
-	}
-	t.Fatal("no statistics for the queue's work")
-	return ctdefer.WorkStats{}
-}
 
 // Values sent to a CPU in user mode run at its next kernel entry, in
 // order, once, and not before.
+// Mutants caught: none.
 func TestQueueSendToUserIsDeferred(t *testing.T) {
 	cpus, _, rec, q, o := queueOwner(t, 8)
 	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
@@ -79,6 +35,7 @@ func TestQueueSendToUserIsDeferred(t *testing.T) {
 }
 
 // A value sent to a CPU in the kernel is an IPI, run at the next poll point.
+// Mutants caught: none.
 func TestQueueSendToKernelIsIPI(t *testing.T) {
 	cpus, _, rec, q, o := queueOwner(t, 8)
 	how, err := q.Send(cpus[0], 7)
@@ -109,7 +66,7 @@ func TestQueueBatchIsOneDelivery(t *testing.T) {
 
 // A full queue refuses the whole batch, names the CPU and the capacity, and
 // loses nothing: what was accepted runs, what was refused never does.
-// Mutants caught: queue-full-off-by-one, queue-full-checks-first-value.
+// Mutants caught: queue-full-off-by-one, queue-full-checks-first-value, queue-drain-never-publishes, queue-room-trusts-no-head.
 func TestQueueFullIsAllOrNothing(t *testing.T) {
 	// Capacity 3 in 4 cells: a check that lets too much in fails here, not
 	// by overwriting a cell (which would hang the drain).
@@ -133,6 +90,12 @@ func TestQueueFullIsAllOrNothing(t *testing.T) {
 	require.Equal(t, []int{1, 2, 3, 4, 5, 6}, rec.get(cpus[0]))
 }
 
+// NewQueue and Send refuse bad arguments with an *ArgError naming the
+// call and the argument: a capacity below 1, a nil handler, a bad name
+// (Register's error, as NewQueue's), a CPU not in the Domain, and a batch
+// larger than the capacity, which could never fit; an empty batch does
+// nothing.
+// Mutants caught: none.
 func TestQueueArgErrors(t *testing.T) {
 	cpus := twoCPUs(t)
 	d := newDomain(t, testOptions())
@@ -160,6 +123,7 @@ func TestQueueArgErrors(t *testing.T) {
 }
 
 // The 17th kind of work, a queue or a bit, fails naming the limit.
+// Mutants caught: none.
 func TestQueueCountsAgainstKindLimit(t *testing.T) {
 	d := newDomain(t, testOptions())
 	for i := range ctseq.WorkBits - 1 {
@@ -179,6 +143,7 @@ func TestQueueCountsAgainstKindLimit(t *testing.T) {
 
 // A RemoteSafe queue's values sent to a parked CPU run on the sender,
 // before Send returns, without waking the CPU.
+// Mutants caught: none.
 func TestQueueRemoteSafeRunsOnBehalf(t *testing.T) {
 	cpus, d, rec, q, o := queueOwner(t, 8, ctdefer.RemoteSafe())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -199,6 +164,7 @@ func TestQueueRemoteSafeRunsOnBehalf(t *testing.T) {
 }
 
 // Send of a non-pointer value allocates nothing, deferred or drained.
+// Mutants caught: none.
 func TestQueueSendZeroAlloc(t *testing.T) {
 	cpus := twoCPUs(t)
 	opts := testOptions()
@@ -222,6 +188,7 @@ func TestQueueSendZeroAlloc(t *testing.T) {
 // and polls.
 // Run with -race, it checks that a value's write is published to its
 // handler (payload before handler).
+// Mutants caught: none.
 func TestQueueTwoSendersOrderExactlyOnce(t *testing.T) {
 	cpus := twoCPUs(t)
 	d := newDomain(t, testOptions())
@@ -273,4 +240,226 @@ func TestQueueTwoSendersOrderExactlyOnce(t *testing.T) {
 	for v := range senders * per {
 		require.Equal(t, 1, seen[v], "value %d runs exactly once", v)
 	}
+}
+
+// SendWait returns after its value has run, not before, for a deferred
+// delivery and for an IPI.
+// (The explorer's queue/send-wait catches queue-head-before-handler
+// exactly; this test shows it on the real scheduler.)
+// Mutants caught: none.
+func TestQueueSendWaitReturnsAfterRun(t *testing.T) {
+	for _, user := range []bool{true, false} {
+		t.Run(map[bool]string{true: "deferred", false: "ipi"}[user], func(t *testing.T) {
+			d := edgeDomain(t)
+			var ranAtReturn []int
+			rec := newRecorder()
+			q, err := ctdefer.NewQueue(d, "values", 4, func(cpu, v int) {
+				time.Sleep(time.Millisecond) // a late head store would be seen by the waiter meanwhile
+				rec.handle(cpu, v)
+			})
+			require.NoError(t, err)
+			o := startOwner(t, d, 0)
+			if user {
+				o.do(func(c *ctdefer.CPU) { c.UserEnter() })
+			}
+			done := make(chan error, 1)
+			go func() {
+				err := q.SendWait(context.Background(), 0, 42)
+				ranAtReturn = rec.get(0)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				t.Fatalf("SendWait returned (%v) before the owner's poll point", err)
+			case <-time.After(20 * time.Millisecond):
+			}
+			o.do(func(c *ctdefer.CPU) {
+				if user {
+					c.KernelEnter()
+				} else {
+					for !c.Poll() {
+					}
+				}
+			})
+			var werr error
+			within(t, "SendWait", func() { werr = <-done })
+			require.NoError(t, werr)
+			require.Equal(t, []int{42}, ranAtReturn, "SendWait returns after its value ran")
+		})
+	}
+}
+
+// A SendWait whose context ends returns the context's error naming the
+// CPU; the value stays queued and runs once.
+// Mutants caught: none.
+func TestQueueSendWaitHonoursContext(t *testing.T) {
+	d := edgeDomain(t)
+	rec, q := edgeQueue(t, d, 4)
+	o := startOwner(t, d, 0)
+	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	var err error
+	within(t, "SendWait with a deadline", func() { err = q.SendWait(ctx, 0, 5) })
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Contains(t, err.Error(), "CPU 0")
+	o.do(func(c *ctdefer.CPU) { c.KernelEnter() })
+	require.Equal(t, []int{5}, rec.get(0), "late, never lost")
+}
+
+// Release runs the values pending on the CPU, as it runs pending bits.
+// Mutants caught: none.
+func TestQueueReleaseRunsPendingValues(t *testing.T) {
+	d := edgeDomain(t)
+	rec, q := edgeQueue(t, d, 8)
+	o := startOwner(t, d, 0)
+	o.do(func(c *ctdefer.CPU) { c.UserEnter() })
+	_, err := q.Send(0, 1, 2, 3)
+	require.NoError(t, err)
+	o.stop()
+	require.Equal(t, []int{1, 2, 3}, rec.get(0), "Release runs the deferred values")
+	var cerr error
+	within(t, "Close", func() { cerr = d.Close(context.Background()) })
+	require.NoError(t, cerr, "nothing to hand back")
+}
+
+// Close hands back, with the values, what no worker could run: one
+// Outcome per value, in send order, and a SendWait for one of them
+// returns ErrClosed. Values Close refused are never listed.
+// Mutants caught: queue-report-drops-values, queue-report-lists-bit, queue-waiter-ignores-handback.
+func TestQueueCloseHandsBackValues(t *testing.T) {
+	d := edgeDomain(t)
+	rec, q := edgeQueue(t, d, 8)
+	_, err := q.Send(1, 1, 2)
+	require.NoError(t, err, "values for a CPU nobody holds wait for its next owner")
+	_, err = q.Send(1, 3)
+	require.NoError(t, err)
+	werr := make(chan error, 1)
+	go func() { werr <- q.SendWait(context.Background(), 1, 4) }()
+	// The waiter's value is in once its IPI is posted (nobody holds the CPU).
+	require.Eventually(t, func() bool { return queueStats(t, d).IPIs == 3 }, hangLimit, time.Millisecond)
+	var cerr error
+	within(t, "Close", func() { cerr = d.Close(context.Background()) })
+	require.Equal(t, []int{1, 2, 3, 4}, handedBack(t, cerr, ctdefer.ErrClosed), "each value handed back once, in send order")
+	require.ErrorIs(t, <-werr, ctdefer.ErrClosed, "SendWait returns the reason its value was handed back")
+	require.Empty(t, rec.get(1), "handed-back values never run")
+	_, err = q.Send(1, 5)
+	require.ErrorIs(t, err, ctdefer.ErrClosed, "a closed Domain refuses values")
+	var ue *ctdefer.UndeliveredError
+	require.ErrorAs(t, cerr, &ue)
+	require.Len(t, ue.Pending, 4, "refused values are never listed")
+}
+
+// Close runs a RemoteSafe queue's values for a CPU nobody holds, as it
+// runs RemoteSafe work; nothing is handed back.
+// Mutants caught: none.
+func TestQueueCloseRunsRemoteSafeValues(t *testing.T) {
+	d := edgeDomain(t)
+	rec, q := edgeQueue(t, d, 8, ctdefer.RemoteSafe())
+	_, err := q.Send(1, 1, 2, 3)
+	require.NoError(t, err)
+	var cerr error
+	within(t, "Close", func() { cerr = d.Close(context.Background()) })
+	require.NoError(t, cerr)
+	require.Equal(t, []int{1, 2, 3}, rec.get(1), "run once each, in order")
+}
+
+// A panicking value counts as run; the rest of the values of the same
+// drain still run, then the panic propagates as a handler's does (a
+// *ctseq.HandlerPanic from Poll). Nothing runs twice; SendWait
+// for the panicking value returns nil (it ran).
+// Mutants caught: queue-panic-drops-rest, queue-panic-not-propagated.
+func TestQueuePanickingHandler(t *testing.T) {
+	d := edgeDomain(t)
+	rec := newRecorder()
+	boom := errors.New("boom")
+	q, err := ctdefer.NewQueue(d, "values", 4, func(cpu, v int) {
+		rec.handle(cpu, v)
+		if v == 2 {
+			panic(boom)
+		}
+	})
+	require.NoError(t, err)
+	o := startOwner(t, d, 0)
+	_, err = q.Send(0, 1)
+	require.NoError(t, err)
+	werr := make(chan error, 1)
+	go func() { werr <- q.SendWait(context.Background(), 0, 2) }()
+	// The waiter's value is in once its IPI is posted (the CPU is in the kernel).
+	require.Eventually(t, func() bool { return queueStats(t, d).IPIs == 2 }, hangLimit, time.Millisecond)
+	_, err = q.Send(0, 3, 4)
+	require.NoError(t, err)
+	var p any
+	o.do(func(c *ctdefer.CPU) { p = recovered(func() { c.Poll() }) })
+	hp, ok := p.(*ctseq.HandlerPanic)
+	require.True(t, ok, "Poll panics with *ctseq.HandlerPanic, got %T %v", p, p)
+	require.ErrorIs(t, hp, boom, "carrying the value's panic")
+	require.Equal(t, []int{1, 2, 3, 4}, rec.get(0), "the rest of the batch runs before the panic propagates")
+	require.NoError(t, <-werr, "the panicking value counts as run")
+	o.do(func(c *ctdefer.CPU) { c.UserEnter(); c.KernelEnter(); c.Poll() })
+	require.Equal(t, []int{1, 2, 3, 4}, rec.get(0), "no value runs twice")
+	o.stop()
+	var cerr error
+	within(t, "Close", func() { cerr = d.Close(context.Background()) })
+	require.NoError(t, cerr, "nothing handed back")
+}
+
+// An owner that exits without Release: its values are handed back with
+// ErrOwnerGone, listed by Close with the values, and a SendWait for one of
+// them returns ErrOwnerGone. Nothing runs, not even for the next owner.
+// Mutant caught: queue-reclaim-keeps-values.
+func TestQueueOwnerGoneHandsBackValues(t *testing.T) {
+	d := edgeDomain(t)
+	rec, q := edgeQueue(t, d, 8)
+	exitWithoutRelease(t, d, 0, true)
+	how, err := q.Send(0, 1, 2)
+	require.NoError(t, err)
+	require.Equal(t, ctdefer.Deferred, how, "the dead owner's word is still in user mode")
+	var werr error
+	within(t, "SendWait to a dead owner", func() { werr = q.SendWait(context.Background(), 0, 3) })
+	require.ErrorIs(t, werr, ctdefer.ErrOwnerGone, "the wait finds the owner gone")
+	require.False(t, d.Claimed(0), "the CPU was taken back")
+	o := startOwner(t, d, 0)
+	o.do(func(c *ctdefer.CPU) { c.UserEnter(); c.KernelEnter() })
+	o.stop()
+	require.Empty(t, rec.get(0), "handed-back values never run, not even for the next owner")
+	var cerr error
+	within(t, "Close", func() { cerr = d.Close(context.Background()) })
+	require.Equal(t, []int{1, 2, 3}, handedBack(t, cerr, ctdefer.ErrOwnerGone))
+}
+
+// A value's handler that calls runtime.Goexit (as t.FailNow does) counts as
+// run: the rest of the drain runs as the Goexit unwinds, before the owner's
+// goroutine ends; nothing is handed back, nothing runs twice.
+// Mutant caught: queue-goexit-drops-rest.
+func TestQueueHandlerGoexit(t *testing.T) {
+	d := edgeDomain(t)
+	rec := newRecorder()
+	q, err := ctdefer.NewQueue(d, "values", 8, func(cpu, v int) {
+		rec.handle(cpu, v)
+		if v == 2 {
+			runtime.Goexit()
+		}
+	})
+	require.NoError(t, err)
+	step, ended := make(chan struct{}), make(chan struct{})
+	var ranAtExit []int
+	require.NoError(t, d.Go(0, func(c *ctdefer.CPU) {
+		defer close(ended)
+		defer func() { ranAtExit = rec.get(0) }() // after the handlers, however they end
+		c.UserEnter()
+		step <- struct{}{}
+		<-step
+		c.KernelEnter()
+		t.Error("the owner went on after its handler's Goexit")
+	}))
+	<-step
+	_, err = q.Send(0, 1, 2, 3)
+	require.NoError(t, err)
+	step <- struct{}{}
+	<-ended
+	require.Equal(t, []int{1, 2, 3}, ranAtExit, "the values after the Goexit ran before the owner's goroutine ended")
+	eventually(t, "the worker released the CPU", func() bool { return !d.Claimed(0) })
+	require.NoError(t, d.Close(ctxWithin(t, hangLimit)), "nothing lost, nothing handed back")
+	require.Equal(t, []int{1, 2, 3}, rec.get(0), "nothing runs twice")
 }

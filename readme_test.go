@@ -64,6 +64,7 @@ func TestReadmeTourUsesPublicAPI(t *testing.T) {
 // "<!-- quoted from FILE -->" and "<!-- end of quote -->" must appear in
 // FILE, with runs of white space counted as one blank (a table wraps its
 // lines). Regenerate the report, then quote it again.
+// Mutants caught: none.
 func TestReadmeQuotesReports(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
 	require.NoError(t, err)
@@ -79,6 +80,7 @@ func TestReadmeQuotesReports(t *testing.T) {
 
 // The check catches a figure that drifted, and takes a wrapped line for
 // one.
+// Mutants caught: none.
 func TestMissingFigures(t *testing.T) {
 	report := "| Defer | 1e6/s | 102.8% | p99.99 37.9 µs |\n  67.3\n      SIGURG/s"
 	require.Empty(t, missingFigures("keeps 102.8% at 1e6/s, p99.99 37.9 µs; 67.3 SIGURG/s", report))

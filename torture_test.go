@@ -205,6 +205,7 @@ func TestTorture(t *testing.T) {
 // (0 duplicated, 0 lost: Release runs what is left, so Close hands nothing
 // back), and each sender's values must run on each CPU in the order sent.
 // It ends with SUCCESS or FAILURE.
+// Mutants caught: none.
 func TestTortureValues(t *testing.T) {
 	items := *tortureItems
 	if items == 0 {
