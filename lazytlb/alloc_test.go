@@ -41,7 +41,7 @@ func TestZeroAllocSwitchPaths(t *testing.T) {
 	}), "EnterLazy + Shootdown (mark) + SwitchBack with flush")
 	require.Zero(t, testing.AllocsPerRun(1000, func() {
 		_, _ = tlb.Shootdown(ctx, mm) // IPI through the SendFunc
-		_, _ = tlb.Shootdown(ctx, mm, lazytlb.KernelRange())
+		_, _ = tlb.ShootdownKernel(ctx, mm)
 	}), "Shootdown with IPIs and kernel range")
 	require.Equal(t, uint64(3*1001), mm.Gen(), "every run (and the warm-up run of each) shot down")
 }

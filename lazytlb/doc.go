@@ -44,7 +44,7 @@
 // Three policies run side by side, one per TLB: [PolicyLazy] (this design),
 // [PolicyEager] (IPI every CPU of the set, lazy or not) and
 // [PolicyFlushOnSwitch] (skip lazy CPUs without marking them; every switch
-// back flushes unconditionally). Shootdowns of [KernelRange] translations,
+// back flushes unconditionally). Shootdowns of kernel-range translations ([TLB.ShootdownKernel]),
 // used only by kernel-mode code, go through [ctdefer.Domain.Send] instead: a
 // CPU in user mode gets a context-tracking work bit and flushes at its next
 // kernel entry, before any kernel-mode code, without being interrupted (the

@@ -42,7 +42,7 @@ func TestKernelRangeDeferredOnDomain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	start := time.Now()
-	r, err := tlb.Shootdown(ctx, mm, lazytlb.KernelRange())
+	r, err := tlb.ShootdownKernel(ctx, mm)
 	took := time.Since(start)
 	require.NoError(t, err, "a deferred kernel-range flush is done as far as the shootdown is concerned")
 	require.Less(t, took, 30*time.Second, "returned without waiting for the CPU's kernel entry")
@@ -81,7 +81,7 @@ func TestKernelRangeIPIOnDomain(t *testing.T) {
 			c.Poll()
 		}
 	})
-	r, err := tlb.Shootdown(context.Background(), mm, lazytlb.KernelRange())
+	r, err := tlb.ShootdownKernel(context.Background(), mm)
 	stop.Store(true)
 	<-loop
 	require.NoError(t, err)

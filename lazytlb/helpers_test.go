@@ -95,10 +95,17 @@ func (d *direct) cpu(t *testing.T, n int) *lazytlb.CPU {
 	return c
 }
 
-func (d *direct) shootdown(t *testing.T, mm *lazytlb.MM, opts ...lazytlb.ShootdownOption) lazytlb.Result {
+func (d *direct) shootdown(t *testing.T, mm *lazytlb.MM) lazytlb.Result {
 	t.Helper()
-	r, err := d.t.Shootdown(context.Background(), mm, opts...)
+	r, err := d.t.Shootdown(context.Background(), mm)
 	require.NoError(t, err, "Shootdown(%s)", mm.Name())
+	return r
+}
+
+func (d *direct) shootdownKernel(t *testing.T, mm *lazytlb.MM) lazytlb.Result {
+	t.Helper()
+	r, err := d.t.ShootdownKernel(context.Background(), mm)
+	require.NoError(t, err, "ShootdownKernel(%s)", mm.Name())
 	return r
 }
 

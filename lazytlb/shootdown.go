@@ -17,7 +17,7 @@ import (
 type Result struct {
 	// Gen is the generation the shootdown published: after it returns,
 	// every CPU that uses the MM has flushed to at least Gen (for a
-	// KernelRange shootdown: every CPU that uses it in kernel mode).
+	// ShootdownKernel: every CPU that uses it in kernel mode).
 	Gen uint64
 	// CPUs is the number of CPUs found in the MM's set.
 	CPUs int
@@ -35,31 +35,10 @@ type Result struct {
 	// Left counts CPUs that left the set meanwhile: found Off, or out of
 	// the set at the re-check before a send.
 	Left int
-	// Deferred counts KernelRange flushes deferred to a user-mode CPU's
+	// Deferred counts ShootdownKernel flushes deferred to a user-mode CPU's
 	// next kernel entry (ctdefer.Domain.Send), not waited for. A
-	// KernelRange flush sent as an IPI is counted in IPIs.
+	// ShootdownKernel flush sent as an IPI is counted in IPIs.
 	Deferred int
-}
-
-// ShootdownOption modifies one Shootdown. It is a small value rather than
-// a function so that passing options allocates nothing.
-type ShootdownOption struct {
-	kernel bool
-}
-
-type shootdownConfig = ShootdownOption
-
-// KernelRange declares that the changed translations are used only by
-// kernel-mode code (the runtime's own code, between KernelEnter and
-// UserEnter, and IPI handlers): a CPU in user mode cannot use them before
-// its next kernel entry. Every CPU of the set, lazy or not, then gets the
-// flush through the Domain's Send: deferred with a context-tracking work bit
-// to its next kernel entry if it is in user mode, where it runs before any
-// kernel-mode code, so the shootdown neither interrupts nor waits for it
-// (Result.Deferred); an IPI that is waited for if it is in the kernel or
-// idle (Result.IPIs). The lazy states are left alone.
-func KernelRange() ShootdownOption {
-	return ShootdownOption{kernel: true}
 }
 
 // Shootdown publishes a new generation of mm's translations and returns
@@ -69,7 +48,7 @@ func KernelRange() ShootdownOption {
 // [Policy]); [Result] counts it.
 //
 // The caller must not be the owner of a CPU that the shootdown may IPI:
-// under PolicyEager or with KernelRange, of any CPU in mm's set; under the
+// under PolicyEager or in ShootdownKernel, of any CPU in mm's set; under the
 // other policies, of a CPU in the set that is active (OK) on mm. Its IPI
 // would wait for the caller itself.
 //
@@ -90,24 +69,40 @@ func KernelRange() ShootdownOption {
 // owner released it without CPU.Leave, so nobody would take the flush IPI.
 // Marking and skipping never allocate; an IPI whose wait outlasts the
 // Domain's SpinWait allocates the Domain's timer.
-func (t *TLB) Shootdown(ctx context.Context, mm *MM, opts ...ShootdownOption) (Result, error) {
-	const call = "lazytlb.TLB.Shootdown"
+func (t *TLB) Shootdown(ctx context.Context, mm *MM) (Result, error) {
+	return t.shootdown(ctx, "Shootdown", mm, false)
+}
+
+// ShootdownKernel is Shootdown for translations used only by kernel-mode
+// code (the runtime's own code, between KernelEnter and UserEnter, and IPI
+// handlers), as the kernel's flush_tlb_kernel_range: a CPU in user mode
+// cannot use them before its next kernel entry. Every CPU of the set, lazy
+// or not, then gets the flush through the Domain's Send: deferred with a
+// context-tracking work bit to its next kernel entry if it is in user mode,
+// where it runs before any kernel-mode code, so the shootdown neither
+// interrupts nor waits for it (Result.Deferred); an IPI that is waited for
+// if it is in the kernel or idle (Result.IPIs). The lazy states are left
+// alone. Errors and waits are Shootdown's.
+func (t *TLB) ShootdownKernel(ctx context.Context, mm *MM) (Result, error) {
+	return t.shootdown(ctx, "ShootdownKernel", mm, true)
+}
+
+// shootdown is Shootdown, and ShootdownKernel with kernel set; method names
+// the caller in errors.
+func (t *TLB) shootdown(ctx context.Context, method string, mm *MM, kernel bool) (Result, error) {
 	if mm == nil {
-		return Result{}, &ctdefer.ArgError{Call: call, Arg: "mm", Reason: "nil *MM"}
+		return Result{}, &ctdefer.ArgError{Call: "lazytlb.TLB." + method, Arg: "mm", Reason: "nil *MM"}
 	}
 	if mm.t != t {
-		return Result{}, &ctdefer.ArgError{Call: call, Arg: "mm", Value: mm.name, Reason: "an address space of another TLB"}
+		return Result{}, &ctdefer.ArgError{Call: "lazytlb.TLB." + method, Arg: "mm", Value: mm.name, Reason: "an address space of another TLB"}
 	}
 	if ctx == nil {
-		return Result{}, &ctdefer.ArgError{Call: call, Arg: "ctx", Reason: "nil context.Context"}
-	}
-	var cfg shootdownConfig
-	for _, o := range opts {
-		cfg.kernel = cfg.kernel || o.kernel
+		return Result{}, &ctdefer.ArgError{Call: "lazytlb.TLB." + method, Arg: "ctx", Reason: "nil context.Context"}
 	}
 	if err := ctx.Err(); err != nil {
-		return Result{}, fmt.Errorf("lazytlb: Shootdown(%s): %w", mm.name, err)
+		return Result{}, fmt.Errorf("lazytlb: %s(%s): %w", method, mm.name, err)
 	}
+	cfg := shootdownConfig{kernel: kernel}
 	ctx, end := tracex.Task(ctx, "lazytlb.Shootdown") // one check unless a trace is recording
 	defer end()
 	// RMW: the new generation. Before the set is read: pairs with
@@ -125,6 +120,11 @@ func (t *TLB) Shootdown(ctx context.Context, mm *MM, opts ...ShootdownOption) (R
 	}
 	t.stats.add(&res)
 	return res, err
+}
+
+// shootdownConfig is what a shootdown is asked to do beyond the policy.
+type shootdownConfig struct {
+	kernel bool // ShootdownKernel: every CPU of the set gets the flush through Send
 }
 
 // shootOne decides for one CPU: IPI, mark, or skip.

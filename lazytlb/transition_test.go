@@ -119,7 +119,7 @@ func TestSwitchBackLazyToOK(t *testing.T) {
 func TestSwitchBackOvertakenFlush(t *testing.T) {
 	d, c, mm := oneCPU(t, lazytlb.PolicyLazy, true)
 	d.shootdown(t, mm)
-	r := d.shootdown(t, mm, lazytlb.KernelRange())
+	r := d.shootdownKernel(t, mm)
 	require.Equal(t, lazytlb.Result{Gen: 2, CPUs: 1, Deferred: 1}, r, "kernel range goes through the deferral path")
 	require.Equal(t, []send{{0, true}}, d.sends, "delivered as kernel-range work")
 	require.Equal(t, lazytlb.Flush, c.State(), "kernel range leaves the lazy state alone")
@@ -215,7 +215,7 @@ func TestKernelRangeReachesEveryCPU(t *testing.T) {
 	c0.SwitchTo(mm)
 	c1.SwitchTo(mm)
 	c1.EnterLazy()
-	r := d.shootdown(t, mm, lazytlb.KernelRange())
+	r := d.shootdownKernel(t, mm)
 	require.Equal(t, lazytlb.Result{Gen: 1, CPUs: 2, Deferred: 2}, r, "active and lazy CPUs alike")
 	require.Equal(t, []send{{0, true}, {2, true}}, d.sends, "both through the kernel-range path")
 	require.Equal(t, lazytlb.Lazy, c1.State(), "the lazy CPU is not marked")

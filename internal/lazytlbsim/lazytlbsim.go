@@ -15,7 +15,7 @@ import (
 // SendFunc delivers a TLB's flush to cpu. It must make cpu's owner call
 // HandleIPI(tlb, cpu) and, honouring ctx, return once that call has
 // returned, saying ctdefer.IPI. The one exception is kernel (a
-// lazytlb.KernelRange shootdown): if the CPU is in user mode and will run
+// lazytlb.TLB.ShootdownKernel): if the CPU is in user mode and will run
 // the flush at its next entry into kernel mode, before any kernel-mode code,
 // SendFunc may arrange that and return ctdefer.Deferred at once (as
 // ctdefer.Domain.Send does). Shootdown counts every call in Result.IPIs,

@@ -26,7 +26,7 @@ import (
 //	Synchronize       grace.Domain.Synchronize: every CPU is in user mode,
 //	                  so each costs two loads
 //	ExpeditedBarrier  grace.Domain.ExpeditedBarrier: the same skip
-//	Shootdown, kernel range: lazytlb Shootdown with KernelRange: each CPU
+//	Shootdown, kernel range: lazytlb ShootdownKernel: each CPU
 //	                  in user mode gets the flush deferred to its next kernel
 //	                  entry (ctdefer's Send: one CAS on its word), no wait
 //	Shootdown, lazy CPUs: a lazytlb Shootdown of an address space every CPU
@@ -121,7 +121,7 @@ func runScale(n int, dur time.Duration, clockNs float64) ([]ScaleRun, error) {
 	ops := []func() error{
 		func() error { return g.Synchronize(ctx) },
 		func() error { return g.ExpeditedBarrier(ctx) },
-		func() error { _, err := tlb.Shootdown(ctx, mm, lazytlb.KernelRange()); return err },
+		func() error { _, err := tlb.ShootdownKernel(ctx, mm); return err },
 	}
 	for i, op := range ops {
 		runs[i].NsPerOp, runs[i].Ops, err = measureOps(dur, op)
