@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/statslink"
 	"github.com/ctdefer/ctdefer/stats"
 )
 
@@ -55,6 +56,6 @@ func (l *latencyCounts) load(h *stats.Histogram, worst time.Duration) {
 		if i == top {
 			d = min(d, max(worst, 1<<i)) // worst is in this power of two, unless it raced with a count
 		}
-		h.RecordN(d, c)
+		statslink.RecordN(h, d, c)
 	}
 }

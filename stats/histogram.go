@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/bits"
 	"time"
+
+	"github.com/ctdefer/ctdefer/internal/statslink"
 )
 
 // Histogram counts durations in log-linear buckets (HdrHistogram's layout
@@ -68,9 +70,14 @@ func histUpper(i int) time.Duration {
 	return time.Duration((top+1)<<shift - 1)
 }
 
-// RecordN counts d n times: for counts kept elsewhere, such as a CPU's
-// live latency counts, read into a Histogram.
-func (h *Histogram) RecordN(d time.Duration, n uint64) {
+func init() {
+	statslink.RecordN = func(h any, d time.Duration, n uint64) { h.(*Histogram).recordN(d, n) }
+}
+
+// recordN counts d n times: for counts kept elsewhere, such as a CPU's live
+// latency counts, read into a Histogram (package ctdefer, through
+// internal/statslink).
+func (h *Histogram) recordN(d time.Duration, n uint64) {
 	if n == 0 {
 		return
 	}

@@ -70,21 +70,3 @@ func bucketBounds(h stats.Histogram) []time.Duration {
 	}
 	return bounds
 }
-
-// RecordN counts a duration n times, as n Records would.
-func TestRecordN(t *testing.T) {
-	var h, r stats.Histogram
-	h.RecordN(time.Microsecond, 0)
-	require.Zero(t, h.Total(), "n = 0 counts nothing")
-	h.RecordN(time.Microsecond, 3)
-	h.RecordN(time.Millisecond, 2)
-	for range 3 {
-		r.Record(time.Microsecond)
-	}
-	r.Record(time.Millisecond)
-	r.Record(time.Millisecond)
-	require.Equal(t, r.Total(), h.Total())
-	for _, q := range []float64{0.1, 0.5, 0.6, 0.9, 1} {
-		require.Equal(t, r.Quantile(q), h.Quantile(q), "quantile %v", q)
-	}
-}
