@@ -128,8 +128,9 @@ func writeHot(b *strings.Builder, r *Results) {
 		"a clock read; a housekeeping kernel entry every %v) while a sender pinned to CPU %d delivers one item at a time, "+
 		"at a fixed rate or back-to-back. `Defer`: the worker is in user mode between entries, so an item is one CAS on its word "+
 		"and runs at the next entry; `AlwaysIPI`: the same worker claimed with `ctdefer.AlwaysIPI()`, every item an IPI handled "+
-		"at the next `Poll`, inside the loop; `channel`: a buffered channel polled with `select`/`default`; `mutex mailbox`: a "+
-		"slice drained under a mutex; `atomic.Pointer`: a copy-on-write config the worker loads. Throughput is relative to the "+
+		"at the next `Poll`, inside the loop; `Queue`: a `ctdefer.Queue` of values, each enqueued in the worker's ring and delivered "+
+		"like `Defer` (one CAS) to run at the next entry; `channel`: a buffered channel polled with `select`/`default`; `mutex mailbox`: a "+
+		"slice drained under a mutex (the queue, the channel and the mailbox carry the same values); `atomic.Pointer`: a copy-on-write config the worker loads. Throughput is relative to the "+
 		"same mode with no sender (a mode's own poll cost shows in the absolute column, not as disturbance).\n\n",
 		r.TargetCPU, h.EntryEvery, r.SenderCPU)
 
