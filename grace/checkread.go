@@ -14,11 +14,14 @@ import (
 
 // checkRead is the Debug read-side check of Pointer.Load.
 func (g *Domain) checkRead(op string) {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		g.s.checkRead(op)
-		return
+	case g.q != nil:
+		g.q.checkRead(op)
 	}
-	g.q.checkRead(op)
+	// The memb flavour does not check Load: a goroutine's sections are
+	// known only to its Handle, which Load does not see.
 }
 
 // checkRead is the Debug read-side check of Pointer.Load for the

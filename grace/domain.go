@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/ctdefer/ctdefer"
@@ -20,6 +22,10 @@ import (
 //   - NewQSBR: the QSBR flavour. Readers are the owners of a ctdefer.Domain's
 //     CPUs, registered with Reader, and report quiescent states where they
 //     hold nothing. Reader is this flavour's own.
+//   - NewMemb: the memb flavour. Readers are any goroutines, with no
+//     ctdefer.Domain: each brackets its reads with a Handle's Lock and
+//     Unlock (rcu_read_lock, rcu_read_unlock). Register is this flavour's
+//     own.
 //
 // A method of one flavour called on a Domain of the other is a misuse: it
 // panics with a *ctdefer.MisuseError naming the method and the flavour. The
@@ -33,6 +39,7 @@ type Domain struct {
 	// calls stay direct, and Start's fast path inlines into the flavour's.
 	s *stretch // New
 	q *qsbr    // NewQSBR
+	m *memb    // NewMemb
 }
 
 // Options configures a Domain of either flavour. The zero value is the
@@ -138,10 +145,13 @@ func NewQSBR(d *ctdefer.Domain, opts Options) (*Domain, error) {
 
 // flavourName names g's flavour in misuse reports.
 func (g *Domain) flavourName() string {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return "the kernel-stretch flavour (grace.New)"
+	case g.q != nil:
+		return "the QSBR flavour (grace.NewQSBR)"
 	}
-	return "the QSBR flavour (grace.NewQSBR)"
+	return "the memb flavour (grace.NewMemb)"
 }
 
 // wrongFlavour panics: method belongs to the flavour want, not to g's.
@@ -168,20 +178,26 @@ func misuse(method string, cpu int, reason, detail string) {
 // a concurrent Start), Start only records the request and returns at once:
 // that driver, or the caller's next Poll, completes it.
 func (g *Domain) Start() Token {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return g.s.Start()
+	case g.q != nil:
+		return g.q.Start()
 	}
-	return g.q.Start()
+	return g.m.Start()
 }
 
 // Completed reports whether the grace period of t is over, without driving
 // anything: one load. Everything every reader did before the quiescent
 // state the grace period observed happens before a true answer.
 func (g *Domain) Completed(t Token) bool {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return g.s.Completed(t)
+	case g.q != nil:
+		return g.q.Completed(t)
 	}
-	return g.q.Completed(t)
+	return g.m.Completed(t)
 }
 
 // Poll reports whether the grace period of t is over, advancing the engine
@@ -191,10 +207,13 @@ func (g *Domain) Completed(t Token) bool {
 // grace period to progress; in the kernel-stretch flavour, CPUs still in a
 // kernel stretch are nudged once NudgeAfter has passed.
 func (g *Domain) Poll(t Token) bool {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return g.s.Poll(t)
+	case g.q != nil:
+		return g.q.Poll(t)
 	}
-	return g.q.Poll(t)
+	return g.m.Poll(t)
 }
 
 // Synchronize returns once every reader has passed a quiescent state since
@@ -219,10 +238,13 @@ func (g *Domain) Poll(t Token) bool {
 // does, so the caller must hold no reference across the call (Wait and
 // Barrier do the same).
 func (g *Domain) Synchronize(ctx context.Context) error {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return g.s.Synchronize(ctx)
+	case g.q != nil:
+		return g.q.Synchronize(ctx)
 	}
-	return g.q.Synchronize(ctx)
+	return g.m.Synchronize(ctx)
 }
 
 // Wait blocks until the grace period of t is over, driving the engine, or
@@ -233,18 +255,24 @@ func (g *Domain) Synchronize(ctx context.Context) error {
 // caller's CPU (it has not begun, or it holds the CPU); one that began
 // while the CPU was in user mode is waited for.
 func (g *Domain) Wait(ctx context.Context, t Token) error {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return g.s.Wait(ctx, t)
+	case g.q != nil:
+		return g.q.Wait(ctx, t)
 	}
-	return g.q.Wait(ctx, t)
+	return g.m.Wait(ctx, t)
 }
 
 // rec is g's reclaimer.
 func (g *Domain) rec() *reclaimer {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return &g.s.rec
+	case g.q != nil:
+		return &g.q.rec
 	}
-	return &g.q.rec
+	return &g.m.rec
 }
 
 // Retire arranges for fn to run after a grace period that begins after
@@ -283,10 +311,13 @@ func (g *Domain) TryRetire(fn func()) error { return g.rec().retire(fn, false) }
 // ctdefer.ErrWouldDeadlock. QSBR flavour: called by an online reader on its
 // own thread, it takes the reader offline for the wait, as Synchronize does.
 func (g *Domain) Barrier(ctx context.Context) error {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return g.s.rec.barrier(ctx)
+	case g.q != nil:
+		return g.q.Barrier(ctx)
 	}
-	return g.q.Barrier(ctx)
+	return g.m.Barrier(ctx)
 }
 
 // Close refuses new Retires (ctdefer.ErrClosed), runs every function already
@@ -305,19 +336,25 @@ func (g *Domain) Barrier(ctx context.Context) error {
 // so does a nil ctx, with an *ctdefer.ArgError. When ctx ends, Close returns
 // within about a millisecond, whatever Options.SpinWait is.
 func (g *Domain) Close(ctx context.Context) error {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return g.s.rec.close(ctx)
+	case g.q != nil:
+		return g.q.Close(ctx)
 	}
-	return g.q.Close(ctx)
+	return g.m.Close(ctx)
 }
 
 // Stats returns the Domain's counters. Each field says which flavour
 // counts it; the other flavour's stay zero.
 func (g *Domain) Stats() Stats {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return g.s.Stats()
+	case g.q != nil:
+		return g.q.Stats()
 	}
-	return g.q.Stats()
+	return g.m.Stats()
 }
 
 // Reader (QSBR flavour only) registers c's owner as a reader and returns
@@ -398,8 +435,28 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 
 // debug reports whether g was created with Options.Debug.
 func (g *Domain) debug() bool {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return g.s.debug
+	case g.q != nil:
+		return g.q.debug
 	}
-	return g.q.debug
+	return g.m.debug
+}
+
+// Register (memb flavour only) registers a reader and returns its Handle,
+// outside any read-side section. Any goroutine may call it, at any time,
+// concurrently with grace periods; the Handle remembers where it was
+// registered (file:line) for the diagnostics of a reader that never
+// unlocks. After Close it returns an error wrapping ctdefer.ErrClosed. On a
+// Domain of another flavour it panics with a *ctdefer.MisuseError.
+func (g *Domain) Register() (*Handle, error) {
+	if g.m == nil {
+		g.wrongFlavour("Register", -1, "the memb flavour (grace.NewMemb)")
+	}
+	site := "unknown"
+	if _, file, line, ok := runtime.Caller(1); ok {
+		site = file + ":" + strconv.Itoa(line)
+	}
+	return g.m.register(site)
 }
