@@ -81,3 +81,21 @@ const CheckLoads = checkLoads
 // (ctdefer_explore): its atomics allocate, and its waits do not reap exited
 // owners.
 const Instrumented = atomicx.Instrumented
+
+// NewMembFenced is NewMemb without membarrier: the read side fences
+// (liburcu's mb flavour), as where membarrier is missing.
+func NewMembFenced(opts Options) *Domain { return &Domain{m: newMemb(opts, false)} }
+
+// SetMembStallWarn sets how long a memb wait waits before it logs the
+// readers holding it, and returns a function that restores it.
+func SetMembStallWarn(d time.Duration) (restore func()) {
+	old := stallWarnAfter
+	stallWarnAfter = d
+	return func() { stallWarnAfter = old }
+}
+
+// MembStarted is the number of grace periods g (memb) has started.
+func MembStarted(g *Domain) uint64 { return g.m.gp.Load() }
+
+// MembCompleted is the number of grace periods g (memb) has completed.
+func MembCompleted(g *Domain) uint64 { return g.m.done.Load() }

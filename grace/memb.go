@@ -360,8 +360,12 @@ func (m *memb) advance(t Token) {
 
 // scan reports whether no reader holds grace period k (a section that
 // began before a grace period holds it).
+// A registration in progress makes it report false at once: Poll never
+// blocks, and the next poll scans again.
 func (m *memb) scan(k uint64) bool {
-	m.mu.Lock()
+	if !m.mu.TryLock() {
+		return false
+	}
 	defer m.mu.Unlock()
 	for _, r := range m.readers {
 		if holds(r.ctr.Load(), k) { // load: pairs with the owner's stores in Lock and Unlock
