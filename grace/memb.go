@@ -262,9 +262,9 @@ func (h *Handle) Unregister() {
 // marked, logged, and named in every StallError from then on.
 func (r *membReader) collected() {
 	m := r.m
-	// load: the Handle is unreachable, so no goroutine runs its methods;
-	// atomic, for the race detector.
-	if r.ctr.Load()&nestMask != 0 {
+	// load (Peek: atomic, never a scheduling point of the explorer): the
+	// Handle is unreachable, so no goroutine runs its methods any more.
+	if r.ctr.Peek()&nestMask != 0 {
 		r.dropped.Store(1) // store: diagnostics
 		if m.log != nil {
 			m.log.Error("grace: memb Handle dropped inside a read-side section (no Unlock): "+
