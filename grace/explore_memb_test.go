@@ -137,8 +137,7 @@ func membRows() []struct {
 
 // TestMembExplore runs every memb scenario over the real engine and
 // requires 0 violations and a complete search up to its bound.
-// Mutants caught: memb-token-in-progress, memb-scan-skips-readers,
-// memb-nested-unlock-ends-checked.
+// Mutants caught: memb-token-in-progress, memb-scan-skips-readers-explored.
 func TestMembExplore(t *testing.T) {
 	for _, x := range membRows() {
 		exploreRow(t, x.s, x.opts)

@@ -264,7 +264,7 @@ func TestMembRegisterDuringGracePeriod(t *testing.T) {
 // Misuse of a Handle panics with a *ctdefer.MisuseError naming grace and
 // the method: Unlock without Lock, any use after Unregister, Unregister
 // inside a section. Mutants caught: memb-unlock-unheld-unchecked,
-// memb-lock-dead-unchecked.
+// memb-lock-dead-unchecked, memb-unregister-in-section.
 func TestMembHandleMisuse(t *testing.T) {
 	forEachMembMode(t, grace.Options{}, func(t *testing.T, g *grace.Domain) {
 		h, err := g.Register()
@@ -296,7 +296,8 @@ func requireMisuseOf(t *testing.T, v any, method string) {
 // refuse at once with ctdefer.ErrWouldDeadlock; in any build, the wait is
 // never silent: its stall warning names the reader, and its context ends
 // it with a *StallError naming the Handle's registration site. Mutants
-// caught: memb-selfwait-unchecked, memb-stall-warn-never.
+// caught: memb-selfwait-unchecked, memb-debug-owner-not-recorded (with
+// -tags ctdefer_debug), memb-stall-warn-never.
 func TestMembWaitInsideOwnSection(t *testing.T) {
 	defer grace.SetMembStallWarn(5 * time.Millisecond)()
 	forEachMembMode(t, grace.Options{Debug: true}, func(t *testing.T, g *grace.Domain) {
@@ -406,7 +407,8 @@ func TestMembStatsMode(t *testing.T) {
 
 // Bad input and flavour misuse: NudgeAfter is refused; Register belongs to
 // the memb flavour, Reader and Checkpoint to the others; Register after
-// Close fails with ctdefer.ErrClosed.
+// Close fails with ctdefer.ErrClosed. Mutant caught:
+// memb-register-after-close.
 func TestMembArguments(t *testing.T) {
 	_, err := grace.NewMemb(grace.Options{NudgeAfter: time.Millisecond})
 	var ae *ctdefer.ArgError
