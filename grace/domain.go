@@ -42,7 +42,7 @@ type Domain struct {
 	m *memb    // NewMemb
 }
 
-// Options configures a Domain of either flavour. The zero value is the
+// Options configures a Domain of any flavour. The zero value is the
 // documented default for every field. Each field says which flavours it
 // applies to; a field set for a flavour it does not apply to is refused by
 // the constructor with an *ctdefer.ArgError.
@@ -60,20 +60,21 @@ type Options struct {
 	// finds a laggard.
 	NudgeAfter time.Duration
 
-	// SpinWait (both flavours) is how long a waiter (Synchronize, Wait,
+	// SpinWait (every flavour) is how long a waiter (Synchronize, Wait,
 	// Barrier, ExpeditedBarrier) polls before it sleeps: between checks
 	// with a growing interval (up to a millisecond) in the kernel-stretch
-	// flavour, on a futex that the readers' reports wake in the QSBR
-	// flavour. Zero means the default, 20 µs; negative means never spin.
+	// and memb flavours, on a futex that the readers' reports wake in the
+	// QSBR flavour. Zero means the default, 20 µs; negative means never
+	// spin.
 	SpinWait time.Duration
 
-	// MaxPending (both flavours) bounds the callbacks retired and not yet
+	// MaxPending (every flavour) bounds the callbacks retired and not yet
 	// run: at the bound, Retire blocks until the reclaimer has completed a
 	// grace period, and TryRetire fails with ErrBacklog. Zero means the
 	// default, 65,536.
 	MaxPending int
 
-	// Logger (both flavours), if set, receives the events an operator
+	// Logger (every flavour), if set, receives the events an operator
 	// needs: a wait ended by its context (Synchronize, Wait, Barrier,
 	// ExpeditedBarrier: Warn, with the *StallError naming the CPUs), a
 	// Close that dropped retired callbacks (Error, with their count), a CPU
@@ -81,10 +82,14 @@ type Options struct {
 	// needed it (Warn); in the kernel-stretch flavour, a grace period that
 	// had to nudge CPUs in long kernel stretches (Debug level: with long
 	// stretches it is routine); in the QSBR flavour, a reader left online
-	// on a CPU that has since changed owner (Warn). Nil logs nothing.
+	// on a CPU that has since changed owner (Warn); in the memb flavour, a
+	// wait still waiting for readers after ten seconds (Warn, naming their
+	// Handles' registration sites), a Handle dropped without Unregister
+	// (Warn) or inside a section (Error), and a fallback to the fenced
+	// read side at NewMemb (Info). Nil logs nothing.
 	Logger *slog.Logger
 
-	// Debug (both flavours) turns on the read-side checks. Pointer.Load by
+	// Debug (every flavour) turns on the read-side checks. Pointer.Load by
 	// the owner of a CPU of the Domain panics when it breaks its flavour's
 	// rule: outside a kernel-mode stretch (kernel-stretch flavour: it does
 	// not protect user mode); with its reader offline, unregistered or
@@ -96,7 +101,12 @@ type Options struct {
 	// against about a nanosecond without Debug), and each Reader method a
 	// gettid: keep it for tests. Pointer.Load's check is compiled only
 	// into race-detector builds (go test -race) and builds with the tag
-	// ctdefer_debug: a plain build keeps Load the bare atomic load.
+	// ctdefer_debug: a plain build keeps Load the bare atomic load. In the
+	// memb flavour, in those builds only, Handle misuse panics name the
+	// Handle's registration site, and a Synchronize, Wait or Barrier inside
+	// the caller's own read-side section returns an error wrapping
+	// ctdefer.ErrWouldDeadlock (Pointer.Load is not checked: a goroutine's
+	// sections are known only to its Handle).
 	Debug bool
 }
 
@@ -221,8 +231,10 @@ func (g *Domain) Poll(t Token) bool {
 // CPU was in user mode or idle, or has made a transition or reported
 // (Quiesce, Checkpoint) since; in the QSBR flavour, every online reader has
 // reported (Quiescent, Online) since, or gone offline, idle or been
-// released. Everything a reader did before its quiescent state happens
-// before Synchronize returns (grace periods cover what began before).
+// released; in the memb flavour, every read-side section that began before
+// the call has ended (Handle.Unlock). Everything a reader did before its
+// quiescent state happens before Synchronize returns (grace periods cover
+// what began before).
 //
 // If ctx ends first, it returns a *StallError naming the CPUs it waits for
 // (errors.Is: ErrStalled and ctx.Err()), within about a millisecond of
@@ -236,7 +248,11 @@ func (g *Domain) Poll(t Token) bool {
 // an online reader on its own thread, it takes the reader offline for the
 // wait and back online before it returns, as liburcu's synchronize_rcu
 // does, so the caller must hold no reference across the call (Wait and
-// Barrier do the same).
+// Barrier do the same). Memb flavour: called inside the caller's own
+// read-side section it would wait for itself: with Options.Debug (in the
+// builds that check) it returns an error wrapping ctdefer.ErrWouldDeadlock;
+// otherwise it logs the stalled readers after ten seconds and waits for
+// its context.
 func (g *Domain) Synchronize(ctx context.Context) error {
 	switch {
 	case g.s != nil:
