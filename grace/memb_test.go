@@ -247,6 +247,7 @@ func TestMembRegisterDuringGracePeriod(t *testing.T) {
 						return
 					}
 					x.Lock()
+					//lint:ignore SA2001 an empty section is enough: the test is about the section, not its reads
 					x.Unlock()
 					x.Unregister()
 				}
@@ -447,7 +448,9 @@ func TestMembAllocatesNothing(t *testing.T) {
 			hs[i] = h
 		}
 		h := hs[0]
+		//lint:ignore SA2001 an empty section is enough: the test is about the section, not its reads
 		require.Zero(t, testing.AllocsPerRun(1000, func() { h.Lock(); h.Unlock() }), "Lock+Unlock")
+		//lint:ignore SA2001 an empty section is enough: the test is about the section, not its reads
 		require.Zero(t, testing.AllocsPerRun(1000, func() { h.Lock(); h.Lock(); h.Unlock(); h.Unlock() }), "nested")
 		ctx := context.Background()
 		require.Zero(t, testing.AllocsPerRun(100, func() {
