@@ -540,8 +540,8 @@ type Stats struct {
 	Retired      uint64 // callbacks retired
 	Reclaimed    uint64 // retired callbacks run
 	Pending      uint64 // retired callbacks not yet run
-	Sleeps       uint64 // QSBR, memb: futex sleeps by waiters
-	Wakeups      uint64 // QSBR, memb: wake-ups issued by readers and drivers
+	Sleeps       uint64 // QSBR: futex sleeps by waiters; memb: waiters' sleeps of a full millisecond
+	Wakeups      uint64 // QSBR: wake-ups issued by readers and drivers
 
 	// Membarrier (memb flavour): the read side relies on
 	// membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), with plain stores and
