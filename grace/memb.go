@@ -118,8 +118,11 @@ func holds(c, k uint64) bool {
 // One line: the Handle's goroutine writes ctr at every Lock and Unlock,
 // and the driver reads it.
 type membReader struct {
-	membReaderLine
+	// The padding comes first: a trailing zero-size field (the line
+	// exactly full, as on 64-bit) would make the compiler pad the struct
+	// past the line.
 	_ [(percpu.CacheLine - unsafe.Sizeof(membReaderLine{})%percpu.CacheLine) % percpu.CacheLine]byte
+	membReaderLine
 }
 
 type membReaderLine struct {
