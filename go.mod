@@ -3,6 +3,7 @@ module github.com/ctdefer/ctdefer
 go 1.24.0
 
 require (
+	github.com/puzpuzpuz/xsync/v4 v4.5.0
 	github.com/stretchr/testify v1.11.1
 	go.uber.org/atomic v1.11.0
 	go.uber.org/goleak v1.3.0

@@ -14,11 +14,14 @@ import (
 
 // checkRead is the Debug read-side check of Pointer.Load.
 func (g *Domain) checkRead(op string) {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		g.s.checkRead(op)
-		return
+	case g.q != nil:
+		g.q.checkRead(op)
 	}
-	g.q.checkRead(op)
+	// The memb flavour does not check Load: a goroutine's sections are
+	// known only to its Handle, which Load does not see.
 }
 
 // checkRead is the Debug read-side check of Pointer.Load for the
@@ -33,9 +36,9 @@ func (g *stretch) checkRead(op string) {
 		return // not an owner of this domain's CPUs: an updater
 	}
 	if st := g.v.State(cpu); st != ctseq.Kernel {
-		panic(fmt.Sprintf("grace: %s: CPU %d reads data of the kernel-stretch flavour in %v mode: "+
-			"grace.Domain protects readers only inside kernel-mode stretches (KernelEnter to UserEnter); "+
-			"data read in a user-mode hot loop needs the QSBR flavour (grace.NewQSBR)", op, cpu, st))
+		misuse(op, cpu, "outside a kernel stretch", fmt.Sprintf("reads data of the kernel-stretch flavour in %v mode: "+
+			"it protects readers only inside kernel-mode stretches (KernelEnter to UserEnter); "+
+			"data read in a user-mode hot loop needs the QSBR flavour (grace.NewQSBR)", st))
 	}
 }
 
@@ -51,13 +54,13 @@ func (q *qsbr) checkRead(op string) {
 	r := &q.readers[q.cpus.Of(cpu)]
 	switch {
 	case r.tid != sysx.Gettid():
-		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data, but its owner never registered "+
-			"a reader: call Domain.Reader after Claim", op, cpu))
+		misuse(op, cpu, "no reader", "reads QSBR-protected data, but its owner never registered "+
+			"a reader: call Domain.Reader after Claim")
 	case r.off:
-		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data while its reader is offline "+
-			"(or never registered): call Domain.Reader after Claim, and Online after Offline", op, cpu))
+		misuse(op, cpu, "offline", "reads QSBR-protected data while its reader is offline "+
+			"(or never registered): call Domain.Reader after Claim, and Online after Offline")
 	case q.v.State(cpu) == ctseq.Idle:
-		panic(fmt.Sprintf("grace: %s: CPU %d reads QSBR-protected data while parked (idle): "+
-			"an idle CPU is offline for its QSBR domain", op, cpu))
+		misuse(op, cpu, "idle", "reads QSBR-protected data while parked (idle): "+
+			"an idle CPU is offline for its QSBR domain")
 	}
 }

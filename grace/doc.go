@@ -9,14 +9,23 @@
 //
 // # Two flavours: which one for which reader
 //
-// The package has one write-side type, [Domain], in two grace-period
-// flavours, chosen by the constructor. They differ in where a reader may
-// hold a reference, and so in what a reader must do:
+// The package has one write-side type, [Domain], in three grace-period
+// flavours, chosen by the constructor. They differ in who the readers are
+// and where they may hold a reference, and so in what a reader must do:
 //
 //	flavour                 readers hold references            reader's cost                     quiescent states
 //	kernel-stretch (New)    inside kernel-mode stretches only  nothing: the transitions it makes  user mode, idle, any transition, Quiesce, Checkpoint
 //	QSBR (NewQSBR)          anywhere, user mode included,      one load and one compare per      Reader.Quiescent, Reader.Offline, idle (parked),
 //	                        between two reports                report (Reader.Quiescent)          a released CPU
+//	memb (NewMemb)          any goroutine, between its         with membarrier(2), plain loads   outside every section (Handle.Unlock)
+//	                        Handle's Lock and Unlock           and one plain store per Lock and
+//	                        (no ctdefer.Domain, no pinning)    per Unlock; else an atomic store
+//
+// Use the memb flavour for ordinary Go programs, whose readers are
+// goroutines that the scheduler moves between threads (liburcu's memb
+// flavour, per Handle rather than per thread): [Domain.Register] gives a
+// goroutine its [Handle]. Where membarrier is missing, the read side fences
+// instead (Stats.Membarrier says which).
 //
 // Use the kernel-stretch flavour for runtime-internal data that the runtime reads inside its
 // kernel-mode stretches (the kernel's model: Tasks RCU, where user mode is an
@@ -35,12 +44,13 @@
 // -race, and -tags ctdefer_debug); in a plain build Load is the bare atomic
 // load.
 //
-// Both flavours offer the same write side: Synchronize, Start/Poll/Wait,
+// Every flavour offers the same write side: Synchronize, Start/Poll/Wait,
 // Retire/TryRetire/Barrier, Close and Stats, and a *StallError naming the
 // CPUs that hold a grace period up when a context ends. Domain.Checkpoint
 // and Domain.ExpeditedBarrier are the kernel-stretch flavour's own,
-// Domain.Reader the QSBR flavour's: called on a Domain of the other flavour,
-// each panics with a *ctdefer.MisuseError. [Pointer] is the
+// Domain.Reader the QSBR flavour's, Domain.Register the memb flavour's:
+// called on a Domain of another flavour, each panics with a
+// *ctdefer.MisuseError. [Pointer] is the
 // published pointer for either (rcu_dereference, rcu_assign_pointer and a
 // swap-and-retire).
 //
@@ -151,7 +161,7 @@
 // An owner whose goroutine ends without Release (it returns, panics or calls
 // runtime.Goexit while locked to its thread) leaves its CPU claimed, and in
 // whatever state it was: a grace period, a barrier, and a Retire blocked at
-// MaxPending would wait for it for good. Every wait of either flavour looks
+// MaxPending would wait for it for good. Every wait of the kernel-stretch and QSBR flavours looks
 // for such owners on its slow path, among the CPUs it waits for, every 16
 // sleeps of a millisecond (ctdefer's ReapExited, reached through internal/corelink, with a garbage
 // collection every 256 where only one can tell), takes their CPUs back (an

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/ctdefer/ctdefer"
@@ -20,6 +22,10 @@ import (
 //   - NewQSBR: the QSBR flavour. Readers are the owners of a ctdefer.Domain's
 //     CPUs, registered with Reader, and report quiescent states where they
 //     hold nothing. Reader is this flavour's own.
+//   - NewMemb: the memb flavour. Readers are any goroutines, with no
+//     ctdefer.Domain: each brackets its reads with a Handle's Lock and
+//     Unlock (rcu_read_lock, rcu_read_unlock). Register is this flavour's
+//     own.
 //
 // A method of one flavour called on a Domain of the other is a misuse: it
 // panics with a *ctdefer.MisuseError naming the method and the flavour. The
@@ -33,9 +39,10 @@ type Domain struct {
 	// calls stay direct, and Start's fast path inlines into the flavour's.
 	s *stretch // New
 	q *qsbr    // NewQSBR
+	m *memb    // NewMemb
 }
 
-// Options configures a Domain of either flavour. The zero value is the
+// Options configures a Domain of any flavour. The zero value is the
 // documented default for every field. Each field says which flavours it
 // applies to; a field set for a flavour it does not apply to is refused by
 // the constructor with an *ctdefer.ArgError.
@@ -53,20 +60,21 @@ type Options struct {
 	// finds a laggard.
 	NudgeAfter time.Duration
 
-	// SpinWait (both flavours) is how long a waiter (Synchronize, Wait,
+	// SpinWait (every flavour) is how long a waiter (Synchronize, Wait,
 	// Barrier, ExpeditedBarrier) polls before it sleeps: between checks
 	// with a growing interval (up to a millisecond) in the kernel-stretch
-	// flavour, on a futex that the readers' reports wake in the QSBR
-	// flavour. Zero means the default, 20 µs; negative means never spin.
+	// and memb flavours, on a futex that the readers' reports wake in the
+	// QSBR flavour. Zero means the default, 20 µs; negative means never
+	// spin.
 	SpinWait time.Duration
 
-	// MaxPending (both flavours) bounds the callbacks retired and not yet
+	// MaxPending (every flavour) bounds the callbacks retired and not yet
 	// run: at the bound, Retire blocks until the reclaimer has completed a
 	// grace period, and TryRetire fails with ErrBacklog. Zero means the
 	// default, 65,536.
 	MaxPending int
 
-	// Logger (both flavours), if set, receives the events an operator
+	// Logger (every flavour), if set, receives the events an operator
 	// needs: a wait ended by its context (Synchronize, Wait, Barrier,
 	// ExpeditedBarrier: Warn, with the *StallError naming the CPUs), a
 	// Close that dropped retired callbacks (Error, with their count), a CPU
@@ -74,10 +82,14 @@ type Options struct {
 	// needed it (Warn); in the kernel-stretch flavour, a grace period that
 	// had to nudge CPUs in long kernel stretches (Debug level: with long
 	// stretches it is routine); in the QSBR flavour, a reader left online
-	// on a CPU that has since changed owner (Warn). Nil logs nothing.
+	// on a CPU that has since changed owner (Warn); in the memb flavour, a
+	// wait still waiting for readers after ten seconds (Warn, naming their
+	// Handles' registration sites), a Handle dropped without Unregister
+	// (Warn) or inside a section (Error), and a fallback to the fenced
+	// read side at NewMemb (Info). Nil logs nothing.
 	Logger *slog.Logger
 
-	// Debug (both flavours) turns on the read-side checks. Pointer.Load by
+	// Debug (every flavour) turns on the read-side checks. Pointer.Load by
 	// the owner of a CPU of the Domain panics when it breaks its flavour's
 	// rule: outside a kernel-mode stretch (kernel-stretch flavour: it does
 	// not protect user mode); with its reader offline, unregistered or
@@ -89,7 +101,12 @@ type Options struct {
 	// against about a nanosecond without Debug), and each Reader method a
 	// gettid: keep it for tests. Pointer.Load's check is compiled only
 	// into race-detector builds (go test -race) and builds with the tag
-	// ctdefer_debug: a plain build keeps Load the bare atomic load.
+	// ctdefer_debug: a plain build keeps Load the bare atomic load. In the
+	// memb flavour, in those builds only, Handle misuse panics name the
+	// Handle's registration site, and a Synchronize, Wait or Barrier inside
+	// the caller's own read-side section returns an error wrapping
+	// ctdefer.ErrWouldDeadlock (Pointer.Load is not checked: a goroutine's
+	// sections are known only to its Handle).
 	Debug bool
 }
 
@@ -138,10 +155,13 @@ func NewQSBR(d *ctdefer.Domain, opts Options) (*Domain, error) {
 
 // flavourName names g's flavour in misuse reports.
 func (g *Domain) flavourName() string {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return "the kernel-stretch flavour (grace.New)"
+	case g.q != nil:
+		return "the QSBR flavour (grace.NewQSBR)"
 	}
-	return "the QSBR flavour (grace.NewQSBR)"
+	return "the memb flavour (grace.NewMemb)"
 }
 
 // wrongFlavour panics: method belongs to the flavour want, not to g's.
@@ -168,20 +188,26 @@ func misuse(method string, cpu int, reason, detail string) {
 // a concurrent Start), Start only records the request and returns at once:
 // that driver, or the caller's next Poll, completes it.
 func (g *Domain) Start() Token {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return g.s.Start()
+	case g.q != nil:
+		return g.q.Start()
 	}
-	return g.q.Start()
+	return g.m.Start()
 }
 
 // Completed reports whether the grace period of t is over, without driving
 // anything: one load. Everything every reader did before the quiescent
 // state the grace period observed happens before a true answer.
 func (g *Domain) Completed(t Token) bool {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return g.s.Completed(t)
+	case g.q != nil:
+		return g.q.Completed(t)
 	}
-	return g.q.Completed(t)
+	return g.m.Completed(t)
 }
 
 // Poll reports whether the grace period of t is over, advancing the engine
@@ -191,10 +217,13 @@ func (g *Domain) Completed(t Token) bool {
 // grace period to progress; in the kernel-stretch flavour, CPUs still in a
 // kernel stretch are nudged once NudgeAfter has passed.
 func (g *Domain) Poll(t Token) bool {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return g.s.Poll(t)
+	case g.q != nil:
+		return g.q.Poll(t)
 	}
-	return g.q.Poll(t)
+	return g.m.Poll(t)
 }
 
 // Synchronize returns once every reader has passed a quiescent state since
@@ -202,8 +231,10 @@ func (g *Domain) Poll(t Token) bool {
 // CPU was in user mode or idle, or has made a transition or reported
 // (Quiesce, Checkpoint) since; in the QSBR flavour, every online reader has
 // reported (Quiescent, Online) since, or gone offline, idle or been
-// released. Everything a reader did before its quiescent state happens
-// before Synchronize returns (grace periods cover what began before).
+// released; in the memb flavour, every read-side section that began before
+// the call has ended (Handle.Unlock). Everything a reader did before its
+// quiescent state happens before Synchronize returns (grace periods cover
+// what began before).
 //
 // If ctx ends first, it returns a *StallError naming the CPUs it waits for
 // (errors.Is: ErrStalled and ctx.Err()), within about a millisecond of
@@ -217,12 +248,19 @@ func (g *Domain) Poll(t Token) bool {
 // an online reader on its own thread, it takes the reader offline for the
 // wait and back online before it returns, as liburcu's synchronize_rcu
 // does, so the caller must hold no reference across the call (Wait and
-// Barrier do the same).
+// Barrier do the same). Memb flavour: called inside the caller's own
+// read-side section it would wait for itself: with Options.Debug (in the
+// builds that check) it returns an error wrapping ctdefer.ErrWouldDeadlock;
+// otherwise it logs the stalled readers after ten seconds and waits for
+// its context.
 func (g *Domain) Synchronize(ctx context.Context) error {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return g.s.Synchronize(ctx)
+	case g.q != nil:
+		return g.q.Synchronize(ctx)
 	}
-	return g.q.Synchronize(ctx)
+	return g.m.Synchronize(ctx)
 }
 
 // Wait blocks until the grace period of t is over, driving the engine, or
@@ -233,18 +271,24 @@ func (g *Domain) Synchronize(ctx context.Context) error {
 // caller's CPU (it has not begun, or it holds the CPU); one that began
 // while the CPU was in user mode is waited for.
 func (g *Domain) Wait(ctx context.Context, t Token) error {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return g.s.Wait(ctx, t)
+	case g.q != nil:
+		return g.q.Wait(ctx, t)
 	}
-	return g.q.Wait(ctx, t)
+	return g.m.Wait(ctx, t)
 }
 
 // rec is g's reclaimer.
 func (g *Domain) rec() *reclaimer {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return &g.s.rec
+	case g.q != nil:
+		return &g.q.rec
 	}
-	return &g.q.rec
+	return &g.m.rec
 }
 
 // Retire arranges for fn to run after a grace period that begins after
@@ -283,10 +327,13 @@ func (g *Domain) TryRetire(fn func()) error { return g.rec().retire(fn, false) }
 // ctdefer.ErrWouldDeadlock. QSBR flavour: called by an online reader on its
 // own thread, it takes the reader offline for the wait, as Synchronize does.
 func (g *Domain) Barrier(ctx context.Context) error {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return g.s.rec.barrier(ctx)
+	case g.q != nil:
+		return g.q.Barrier(ctx)
 	}
-	return g.q.Barrier(ctx)
+	return g.m.Barrier(ctx)
 }
 
 // Close refuses new Retires (ctdefer.ErrClosed), runs every function already
@@ -305,19 +352,25 @@ func (g *Domain) Barrier(ctx context.Context) error {
 // so does a nil ctx, with an *ctdefer.ArgError. When ctx ends, Close returns
 // within about a millisecond, whatever Options.SpinWait is.
 func (g *Domain) Close(ctx context.Context) error {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return g.s.rec.close(ctx)
+	case g.q != nil:
+		return g.q.Close(ctx)
 	}
-	return g.q.Close(ctx)
+	return g.m.Close(ctx)
 }
 
 // Stats returns the Domain's counters. Each field says which flavour
 // counts it; the other flavour's stay zero.
 func (g *Domain) Stats() Stats {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return g.s.Stats()
+	case g.q != nil:
+		return g.q.Stats()
 	}
-	return g.q.Stats()
+	return g.m.Stats()
 }
 
 // Reader (QSBR flavour only) registers c's owner as a reader and returns
@@ -396,8 +449,28 @@ func (g *Domain) ExpeditedBarrier(ctx context.Context) error {
 
 // debug reports whether g was created with Options.Debug.
 func (g *Domain) debug() bool {
-	if g.s != nil {
+	switch {
+	case g.s != nil:
 		return g.s.debug
+	case g.q != nil:
+		return g.q.debug
 	}
-	return g.q.debug
+	return g.m.debug
+}
+
+// Register (memb flavour only) registers a reader and returns its Handle,
+// outside any read-side section. Any goroutine may call it, at any time,
+// concurrently with grace periods; the Handle remembers where it was
+// registered (file:line) for the diagnostics of a reader that never
+// unlocks. After Close it returns an error wrapping ctdefer.ErrClosed. On a
+// Domain of another flavour it panics with a *ctdefer.MisuseError.
+func (g *Domain) Register() (*Handle, error) {
+	if g.m == nil {
+		g.wrongFlavour("Register", -1, "the memb flavour (grace.NewMemb)")
+	}
+	site := "unknown"
+	if _, file, line, ok := runtime.Caller(1); ok {
+		site = file + ":" + strconv.Itoa(line)
+	}
+	return g.m.register(site)
 }

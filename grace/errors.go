@@ -42,7 +42,8 @@ type StallError struct {
 	Err    error         // the context's error
 }
 
-// StalledCPU is one CPU that held up a grace period or a barrier.
+// StalledCPU is one CPU (or, in the memb flavour, one reader) that held up
+// a grace period or a barrier.
 type StalledCPU struct {
 	CPU     int
 	State   ctseq.State // its state when the error was built
@@ -63,13 +64,30 @@ type StalledCPU struct {
 	// its context-tracking word now).
 	Reader bool
 	// LastReport is the QSBR grace-period count at the reader's last
-	// report (Online, Quiescent); GracePeriod the one it holds up.
+	// report (Online, Quiescent), or the memb grace-period count when the
+	// reader's section began; GracePeriod the one it holds up.
 	LastReport, GracePeriod uint64
+
+	// Site (memb flavour) is where the reader's Handle was registered
+	// (file:line); CPU is then -1, and State, Seq and SnapSeq are zero.
+	Site string
+	// Dropped (memb flavour): the Handle was collected inside its section,
+	// without Unlock: it holds every later grace period up for good.
+	Dropped bool
 }
 
 // describe is the CPU's part of StallError's text.
 func (c StalledCPU) describe() string {
 	var b strings.Builder
+	if c.Site != "" {
+		fmt.Fprintf(&b, "memb reader registered at %s (inside a read-side section since grace period %d, waiting for %d: ", c.Site, c.LastReport, c.GracePeriod)
+		if c.Dropped {
+			b.WriteString("its Handle was dropped inside the section, without Unlock: it holds every grace period for good)")
+		} else {
+			b.WriteString("the goroutine holding its Handle has not called Unlock)")
+		}
+		return b.String()
+	}
 	if c.Reader {
 		fmt.Fprintf(&b, "CPU %d (QSBR reader online, in %v: last quiescent report at grace period %d, waiting for %d: "+
 			"the owner does not call Reader.Quiescent, or claimed the CPU without Domain.Reader)", c.CPU, c.State, c.LastReport, c.GracePeriod)

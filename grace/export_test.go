@@ -93,3 +93,41 @@ func CPUState(d *ctdefer.Domain, cpu int) ctseq.State {
 // (ctdefer_explore): its atomics allocate, and its waits do not reap exited
 // owners.
 const Instrumented = atomicx.Instrumented
+
+// NewMembFenced is NewMemb without membarrier: the read side fences
+// (liburcu's mb flavour), as where membarrier is missing.
+func NewMembFenced(opts Options) *Domain { return &Domain{m: newMemb(opts, false)} }
+
+// SetMembStallWarn sets how long a memb wait waits before it logs the
+// readers holding it, and returns a function that restores it.
+func SetMembStallWarn(d time.Duration) (restore func()) {
+	old := stallWarnAfter
+	stallWarnAfter = d
+	return func() { stallWarnAfter = old }
+}
+
+// MembStarted is the number of grace periods g (memb) has started.
+func MembStarted(g *Domain) uint64 { return g.m.gp.Load() }
+
+// MembCompleted is the number of grace periods g (memb) has completed.
+func MembCompleted(g *Domain) uint64 { return g.m.done.Load() }
+
+// MembState returns a digest (FNV-1a) of every word a memb Poll reads:
+// gp, done, the drive lock's and registry's state and each reader's word.
+// The explorer scenarios wait until it changes where a real waiter whose
+// Poll failed would sleep and poll again. It reads the registry without
+// its lock: under the explorer one thread runs at a time.
+func MembState(g *Domain) uint64 {
+	m := g.m
+	h := uint64(14695981039346656037)
+	mix := func(v uint64) { h = (h ^ v) * 1099511628211 }
+	mix(m.gp.Peek())
+	mix(m.done.Peek())
+	mix(m.drive.Peek())
+	mix(m.mu.Peek())
+	mix(uint64(len(m.readers)))
+	for _, r := range m.readers {
+		mix(r.ctr.Peek())
+	}
+	return h
+}

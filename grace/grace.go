@@ -528,8 +528,16 @@ type Stats struct {
 	Retired      uint64 // callbacks retired
 	Reclaimed    uint64 // retired callbacks run
 	Pending      uint64 // retired callbacks not yet run
-	Sleeps       uint64 // QSBR: futex sleeps by waiters
+	Sleeps       uint64 // QSBR: futex sleeps by waiters; memb: waiters' sleeps of a full millisecond
 	Wakeups      uint64 // QSBR: wake-ups issued by readers and drivers
+
+	// Membarrier (memb flavour): the read side relies on
+	// membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), with plain stores and
+	// no fence; false: membarrier is missing (old kernel, sandbox,
+	// non-Linux) and the read side fences (liburcu's mb flavour).
+	Membarrier  bool
+	Membarriers uint64 // memb: membarrier calls by grace periods and waiters
+	Readers     uint64 // memb: Handles registered
 }
 
 // Stats returns the Domain's counters.

@@ -940,3 +940,227 @@ func tortureUpdates(t *testing.T, fl tortureFlavour, cur *atomic.Pointer[torture
 	u.freed = freed.Load()
 	return u
 }
+
+var readerCounts = []int{1, 2, 4, 8, 16, 32, 64}
+
+// parallel runs body(i, n) on goroutines i = 0..readers-1, splitting b.N
+// among them, and times the whole.
+func parallel(b *testing.B, readers int, setup func(i int) func(n int)) {
+	bodies := make([]func(int), readers)
+	for i := range bodies {
+		bodies[i] = setup(i)
+	}
+	var start, done sync.WaitGroup
+	start.Add(1)
+	for i, body := range bodies {
+		n := b.N / readers
+		if i < b.N%readers {
+			n++
+		}
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Wait()
+			body(n)
+		}()
+	}
+	b.ResetTimer()
+	start.Done()
+	done.Wait()
+}
+
+// membModes builds a memb Domain in each read-side mode.
+var membModes = []struct {
+	name string
+	make func(opts grace.Options) *grace.Domain
+}{
+	{"membarrier", func(opts grace.Options) *grace.Domain {
+		g, err := grace.NewMemb(opts)
+		if err != nil {
+			panic(err)
+		}
+		return g
+	}},
+	{"fenced", grace.NewMembFenced},
+}
+
+// forEachMembMode runs f on a fresh Domain of each mode, closed at the end.
+func forEachMembMode(t *testing.T, opts grace.Options, f func(t *testing.T, g *grace.Domain)) {
+	for _, mode := range membModes {
+		t.Run(mode.name, func(t *testing.T) {
+			g := mode.make(opts)
+			t.Cleanup(func() {
+				if err := g.Close(ctxFor(t, faultLimit)); err != nil && !errors.Is(err, ctdefer.ErrClosed) {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			f(t, g)
+		})
+	}
+}
+
+// membReader runs a goroutine holding h that does what its commands say,
+// in order; each command is acknowledged once done.
+type membReader struct {
+	cmds chan func()
+	done chan struct{}
+}
+
+func newMembReader(t *testing.T, h *grace.Handle) *membReader {
+	r := &membReader{cmds: make(chan func()), done: make(chan struct{})}
+	go func() {
+		for c := range r.cmds {
+			c()
+			r.done <- struct{}{}
+		}
+	}()
+	t.Cleanup(func() { close(r.cmds) })
+	return r
+}
+
+func (r *membReader) do(f func()) {
+	r.cmds <- f
+	<-r.done
+}
+
+// notYet checks that ch has delivered nothing after a pause: a wait that
+// returned early (before the reader left its section) fails the test; a
+// slow machine only makes the check weaker, never failing.
+func notYet(t *testing.T, what string, ch <-chan error) {
+	t.Helper()
+	select {
+	case err := <-ch:
+		t.Fatalf("%s returned (%v) while a reader that began before it was still inside its section", what, err)
+	case <-time.After(20 * time.Millisecond):
+	}
+}
+
+// requireMisuseOf checks that v is a *ctdefer.MisuseError naming method.
+func requireMisuseOf(t *testing.T, v any, method string) {
+	t.Helper()
+	e, ok := v.(*ctdefer.MisuseError)
+	require.True(t, ok, "%s: want a panic with a *ctdefer.MisuseError, got %T %v", method, v, v)
+	require.Equal(t, method, e.Method)
+	require.Contains(t, e.Error(), method)
+}
+
+// registerAndDrop registers a Handle, optionally enters a section, and
+// drops it without Unregister.
+//
+//go:noinline
+func registerAndDrop(t *testing.T, g *grace.Domain, lock bool) {
+	h, err := g.Register()
+	require.NoError(t, err)
+	if lock {
+		h.Lock()
+	}
+}
+
+func membTorture(t *testing.T, g *grace.Domain, dur time.Duration) {
+	const readers = 64
+	gps := func() uint64 { return grace.MembCompleted(g) }
+	var cur atomic.Pointer[tortureObject]
+	cur.Store(&tortureObject{})
+	var stop atomic.Bool
+	type readerStats struct {
+		reads, retiredReads, sections, nested, yields, sleeps, reregs, poisoned uint64
+		pipe                                                                    [pipeLen]uint64
+	}
+	rs := make([]readerStats, readers)
+	var wg sync.WaitGroup
+	for i := range readers {
+		h, err := g.Register()
+		require.NoError(t, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := &rs[i]
+			rng := rand.New(rand.NewPCG(uint64(i), 7))
+			read := func(p *tortureObject, n int) {
+				for range n {
+					st.reads++
+					if p.poison.Load() {
+						st.poisoned++
+					}
+					age := uint64(0)
+					if ra := p.retiredAt.Load(); ra != 0 {
+						age = gps() - (ra - 1)
+						st.retiredReads++
+					}
+					st.pipe[min(age, pipeLen-1)]++
+				}
+			}
+			for !stop.Load() {
+				h.Lock()
+				p := cur.Load()
+				read(p, 1+rng.IntN(32))
+				switch x := rng.IntN(1024); {
+				case x == 0:
+					time.Sleep(50 * time.Microsecond) // blocks inside the section
+					st.sleeps++
+				case x < 16:
+					runtime.Gosched() // preempted inside the section, perhaps moved
+					st.yields++
+				case x < 256:
+					h.Lock()
+					read(cur.Load(), 4)
+					h.Unlock()
+					st.nested++
+				}
+				read(p, 1+rng.IntN(32))
+				h.Unlock()
+				st.sections++
+				if rng.IntN(4096) == 0 {
+					h.Unregister()
+					var err error
+					if h, err = g.Register(); err != nil {
+						t.Error(err)
+						return
+					}
+					st.reregs++
+				}
+			}
+			h.Unregister()
+		}()
+	}
+
+	up := tortureUpdates(t, g, &cur, gps, dur)
+	stop.Store(true)
+	wg.Wait()
+
+	var total readerStats
+	for _, s := range rs {
+		total.reads += s.reads
+		total.retiredReads += s.retiredReads
+		total.sections += s.sections
+		total.nested += s.nested
+		total.yields += s.yields
+		total.sleeps += s.sleeps
+		total.reregs += s.reregs
+		total.poisoned += s.poisoned
+		for k := range s.pipe {
+			total.pipe[k] += s.pipe[k]
+		}
+	}
+	st := g.Stats()
+	var b strings.Builder
+	fmt.Fprintf(&b, "memb torture: %v, %d reader goroutines, GOMAXPROCS %d, membarrier %v\n", dur, readers, runtime.GOMAXPROCS(0), st.Membarrier)
+	b.WriteString(up.String())
+	fmt.Fprintf(&b, "  grace periods %d (started %d), membarrier calls %d, waiter sleeps %d, retired %d, reclaimed %d\n",
+		st.GracePeriods, st.Started, st.Membarriers, st.Sleeps, st.Retired, st.Reclaimed)
+	fmt.Fprintf(&b, "  readers: %d sections (%d nested, %d yields and %d sleeps inside), %d re-registrations; %d reads, %d of unpublished objects; poisoned reads %d\n",
+		total.sections, total.nested, total.yields, total.sleeps, total.reregs, total.reads, total.retiredReads, total.poisoned)
+	fmt.Fprintf(&b, "  Reader Pipe (grace periods since unpublished, per read; 0 includes published): %v; any entry past bucket 1 is a bug\n", total.pipe)
+	ok := total.poisoned == 0 && total.pipe[2] == 0 && total.pipe[3] == 0 &&
+		up.freed == up.updates && st.Retired == st.Reclaimed
+	if ok {
+		b.WriteString("  SUCCESS")
+	} else {
+		b.WriteString("  FAILURE")
+	}
+	t.Log(b.String())
+	require.True(t, ok, "torture failed:\n%s", b.String())
+	require.Positive(t, total.pipe[0], "readers never saw a current object")
+	require.Positive(t, total.retiredReads, "readers never held an object across its unpublishing: the torture tests nothing")
+	require.NoError(t, g.Close(ctxFor(t, faultLimit)))
+}

@@ -14,7 +14,7 @@ import (
 // rcu_dereference (issue 18). The test builds testdata/inlineprobe, which
 // calls them from another package as a user does, and reads the compiler's
 // decisions (the Go runtime's TestIntendedInlining does the same).
-// Mutant caught: quiescent-not-inlined.
+// Mutants caught: quiescent-not-inlined, memb-lock-not-inlined, memb-unlock-not-inlined.
 func TestIntendedInlining(t *testing.T) {
 	out, err := inlinecheck.Build("-m", "./testdata/inlineprobe")
 	require.NoError(t, err, "go build -gcflags=-m ./testdata/inlineprobe:\n%s", out)
@@ -24,6 +24,8 @@ func TestIntendedInlining(t *testing.T) {
 		"grace.(*Pointer[go.shape.int]).Swap",
 		"grace.(*Pointer[go.shape.int]).CompareAndSwap",
 		"grace.(*Reader).Quiescent",
+		"grace.(*Handle).Lock",
+		"grace.(*Handle).Unlock",
 	} {
 		require.True(t, containsLine(string(out), "inlineprobe/probe.go", "inlining call to "+fn),
 			"%s is not inlined into its caller any more: the read side pays a call per read\n%s", fn, out)

@@ -27,6 +27,16 @@ func TestLayout(t *testing.T) {
 	require.Zero(t, unsafe.Offsetof(p.ownerSide)%percpu.CacheLine, "ownerSide does not start a line")
 	require.Empty(t, percpu.Misaligned64(reflect.TypeFor[stretch]()), "64-bit atomics not 8-byte aligned")
 	require.Empty(t, percpu.Misaligned64(reflect.TypeFor[perCPU]()), "64-bit atomics not 8-byte aligned")
+	// The memb flavour: each reader's word on a line of its own, the
+	// engine's words on theirs.
+	var m memb
+	for _, off := range []uintptr{unsafe.Offsetof(m.membGP), unsafe.Offsetof(m.qsbrDone), unsafe.Offsetof(m.qsbrDrive),
+		unsafe.Offsetof(m.membRegistry), unsafe.Offsetof(m.fenced)} {
+		require.Zero(t, off%percpu.CacheLine, "memb: group at offset %d does not start a line", off)
+	}
+	require.Zero(t, unsafe.Sizeof(membReader{})%percpu.CacheLine, "membReader size %d is not a multiple of the line", unsafe.Sizeof(membReader{}))
+	require.Empty(t, percpu.Misaligned64(reflect.TypeFor[memb]()), "64-bit atomics not 8-byte aligned")
+	require.Empty(t, percpu.Misaligned64(reflect.TypeFor[membReader]()), "64-bit atomics not 8-byte aligned")
 }
 
 // A plain build's Pointer.Load loads the word of an atomicx.UnsafePointer as

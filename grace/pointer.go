@@ -96,7 +96,7 @@ func (p *Pointer[T]) SwapAndRetire(v *T, free func(old *T)) (*T, error) {
 		return nil, nilArg("grace.Pointer.SwapAndRetire", "free")
 	}
 	if p.g == nil {
-		panic("grace: Pointer.SwapAndRetire: Pointer has no Domain (use NewPointer)")
+		misuse("Pointer.SwapAndRetire", -1, "no Domain", "the Pointer has no Domain: make it with NewPointer and a Domain")
 	}
 	old := p.Swap(v)
 	if old == nil {

@@ -189,7 +189,7 @@ func (r *Reader) report() {
 	r.checkOwner("Quiescent")
 	if r.off {
 		if r.q.debug {
-			panic(fmt.Sprintf("grace: Reader.Quiescent: CPU %d is offline: call Online before reading again", r.cpu))
+			misuse("Reader.Quiescent", r.cpu, "offline", "the reader is offline: call Online before reading again")
 		}
 		return // an offline reader stays offline
 	}
@@ -239,8 +239,8 @@ func (r *Reader) checkOwner(method string) {
 		return
 	}
 	if tid := sysx.Gettid(); tid > 0 && tid != r.tid {
-		panic(fmt.Sprintf("grace: Reader.%s: CPU %d: called on thread %d, but the reader was registered on thread %d: "+
-			"Reader methods are for the CPU's owner", method, r.cpu, tid, r.tid))
+		misuse("Reader."+method, r.cpu, "wrong thread", fmt.Sprintf("called on thread %d, but the reader was registered on thread %d: "+
+			"Reader methods are for the CPU's owner", tid, r.tid))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/grace"
 	"github.com/ctdefer/ctdefer/internal/sysx"
 )
@@ -178,4 +179,41 @@ func TestQSBRAllocatesNothing(t *testing.T) {
 			require.Zero(t, allocs, "allocations per Synchronize")
 		})
 	}
+}
+
+// With Debug, a Reader method called on a thread other than the owner's
+// (the reader handed to another goroutine) panics with a
+// *ctdefer.MisuseError, reason "wrong thread", naming the method and both
+// threads.
+// Mutant caught: qsbr-checkowner-never.
+func TestQSBRReaderWrongThread(t *testing.T) {
+	f := newQFixture(t, 1, grace.Options{Debug: true})
+	err := f.onOwner(t, func(_ context.Context, r *grace.Reader) error {
+		got := make(chan any, 1)
+		go func() { // another goroutine: never the owner's thread, which the owner holds locked
+			defer func() { got <- recover() }()
+			r.Offline()
+		}()
+		v := <-got
+		e, ok := v.(*ctdefer.MisuseError)
+		if !ok {
+			return fmt.Errorf("Offline on another thread: want a *ctdefer.MisuseError panic, got %T %v", v, v)
+		}
+		if e.Method != "grace.Reader.Offline" || e.Reason != "wrong thread" || e.CPU != f.cpus[0] {
+			return fmt.Errorf("Offline on another thread: %+v", e)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+// SwapAndRetire on a Pointer made without a Domain is a misuse: it panics
+// with a *ctdefer.MisuseError before publishing anything.
+// Mutant caught: pointer-swapandretire-no-domain-unchecked.
+func TestPointerSwapAndRetireWithoutDomain(t *testing.T) {
+	old := new(int)
+	p := grace.NewPointer[int](nil, old)
+	v := recoverFrom(func() { _, _ = p.SwapAndRetire(new(int), func(*int) {}) })
+	requireMisuseOf(t, v, "grace.Pointer.SwapAndRetire")
+	require.Same(t, old, p.Load(), "nothing was published")
 }

@@ -229,6 +229,7 @@ func TestPointerDebugChecks(t *testing.T) {
 			return
 		}
 		require.NotNil(t, v, "Load by an offline reader did not panic")
+		requireMisuseOf(t, v, "grace.Pointer.Load")
 		require.Contains(t, fmt.Sprint(v), "reads QSBR-protected data while its reader is offline")
 		require.NotPanics(t, func() { _ = p.Load() }, "a load by a goroutine that owns no CPU is an updater's")
 	})
@@ -245,7 +246,7 @@ func TestPointerDebugChecks(t *testing.T) {
 		})
 		require.Equal(t, started, grace.QSBRStarted(f.q), "no grace period started meanwhile")
 		require.NotNil(t, v, "Quiescent by an offline reader did not panic")
-		require.Contains(t, fmt.Sprint(v), "grace: Reader.Quiescent: CPU")
+		requireMisuseOf(t, v, "grace.Reader.Quiescent")
 		require.Contains(t, fmt.Sprint(v), "is offline")
 	})
 	t.Run("kernel-flavour-in-user-mode", func(t *testing.T) {
@@ -265,6 +266,7 @@ func TestPointerDebugChecks(t *testing.T) {
 			return
 		}
 		require.NotNil(t, v, "a user-mode load of kernel-flavour data did not panic")
+		requireMisuseOf(t, v, "grace.Pointer.Load")
 		require.Contains(t, fmt.Sprint(v), "needs the QSBR flavour")
 	})
 }

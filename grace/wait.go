@@ -138,7 +138,7 @@ func (g *stretch) selfWaitError(i int) error {
 		"which the wait would wait for (call it in user mode, or use Start and Poll): %w", g.cpus.List()[i], ctdefer.ErrWouldDeadlock)
 }
 
-// waitOn is Synchronize's and Wait's wait, for either flavour: a nil ctx is
+// waitOn is Synchronize's and Wait's wait, for every flavour: a nil ctx is
 // refused, a grace period already over returns at once, and a wait that
 // ctx ends becomes the flavour's *StallError.
 func waitOn(e engine, ctx context.Context, op string, t Token) error {

@@ -43,3 +43,11 @@ func (l *explorerLock) unlock() bool {
 	l.held, l.mine = false, false
 	return true
 }
+
+// peek reports whether a thread of the exploration holds the lock.
+func (l *explorerLock) peek() uint64 {
+	if l.held {
+		return 1
+	}
+	return 0
+}

@@ -9,3 +9,5 @@ type explorerLock struct{}
 func (explorerLock) lock() bool                  { return false }
 func (explorerLock) tryLock() (ok, handled bool) { return false, false }
 func (explorerLock) unlock() bool                { return false }
+
+func (explorerLock) peek() uint64 { return 0 }

@@ -17,3 +17,5 @@ func Quiescent(r *grace.Reader)                            { r.Quiescent() }
 
 // AtomicLoad is Load's baseline: sync/atomic's typed pointer.
 func AtomicLoad(p *atomic.Pointer[int]) *int { return p.Load() }
+func Lock(h *grace.Handle)                   { h.Lock() }
+func Unlock(h *grace.Handle)                 { h.Unlock() }
