@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/puzpuzpuz/xsync/v4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctdefer/ctdefer"
@@ -1163,4 +1164,68 @@ func membTorture(t *testing.T, g *grace.Domain, dur time.Duration) {
 	require.Positive(t, total.pipe[0], "readers never saw a current object")
 	require.Positive(t, total.retiredReads, "readers never held an object across its unpublishing: the torture tests nothing")
 	require.NoError(t, g.Close(ctxFor(t, faultLimit)))
+}
+
+// newBenchMemb is the memb Domain of the read-side benchmarks.
+func newBenchMemb(b *testing.B) *grace.Domain {
+	g, err := grace.NewMemb(grace.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("membarrier %v", g.Stats().Membarrier)
+	return g
+}
+
+// benchHandle times Lock+Unlock by readers goroutines, each its own Handle.
+func benchHandle(b *testing.B, g *grace.Domain, readers int) {
+	b.ReportAllocs()
+	hs := make([]*grace.Handle, readers)
+	parallel(b, readers, func(i int) func(int) {
+		h, err := g.Register()
+		if err != nil {
+			b.Fatal(err)
+		}
+		hs[i] = h
+		return func(n int) {
+			for range n {
+				h.Lock()
+				//lint:ignore SA2001 an empty section is the point: the read side's own cost
+				h.Unlock()
+			}
+		}
+	})
+	b.StopTimer()
+	for _, h := range hs {
+		h.Unregister()
+	}
+}
+
+// benchRWMutex times sync.RWMutex's RLock+RUnlock, one lock shared by
+// readers goroutines.
+func benchRWMutex(b *testing.B, readers int) {
+	b.ReportAllocs()
+	var mu sync.RWMutex
+	parallel(b, readers, func(int) func(int) {
+		return func(n int) {
+			for range n {
+				mu.RLock()
+				//lint:ignore SA2001 an empty section is the point: the read side's own cost
+				mu.RUnlock()
+			}
+		}
+	})
+}
+
+// benchRBMutex times xsync's reader-biased RWMutex the same way.
+func benchRBMutex(b *testing.B, readers int) {
+	b.ReportAllocs()
+	mu := xsync.NewRBMutex()
+	parallel(b, readers, func(int) func(int) {
+		return func(n int) {
+			for range n {
+				t := mu.RLock()
+				mu.RUnlock(t)
+			}
+		}
+	})
 }

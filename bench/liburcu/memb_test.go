@@ -3,8 +3,11 @@
 package liburcu
 
 import (
+	"context"
 	"runtime"
 	"testing"
+
+	"github.com/ctdefer/ctdefer/grace"
 )
 
 // BenchmarkLiburcuMembReadLockUnlock is liburcu-memb's rcu_read_lock and
@@ -40,6 +43,67 @@ func BenchmarkLiburcuMembSynchronize(b *testing.B) {
 		b.ResetTimer()
 		for range b.N {
 			membSynchronize()
+		}
+	})
+}
+
+// BenchmarkMembPeers is liburcu-memb and grace's memb flavour side by side
+// in one run, so that one run gives the ratios (issue 22's targets: the
+// read side at most 1.5x liburcu-memb's rcu_read_lock+rcu_read_unlock, and
+// Synchronize with 64 registered readers outside their sections at or
+// below its synchronize_rcu).
+func BenchmarkMembPeers(b *testing.B) {
+	b.Run("read/liburcu-memb", BenchmarkLiburcuMembReadLockUnlock)
+	b.Run("read/grace-memb", func(b *testing.B) {
+		g, err := grace.NewMemb(grace.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		h, err := g.Register()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer h.Unregister()
+		b.Logf("membarrier %v", g.Stats().Membarrier)
+		b.ReportAllocs()
+		for b.Loop() {
+			h.Lock()
+			//lint:ignore SA2001 an empty section is the point: the read side's own cost
+			h.Unlock()
+		}
+	})
+	b.Run("synchronize/readers=64/liburcu-memb", func(b *testing.B) {
+		idle, err := startMembIdle(64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer idle.stop()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			membSynchronize()
+		}
+	})
+	b.Run("synchronize/readers=64/grace-memb", func(b *testing.B) {
+		g, err := grace.NewMemb(grace.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range 64 {
+			h, err := g.Register()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Unregister()
+		}
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := g.Synchronize(ctx); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }
