@@ -31,20 +31,24 @@ func BenchmarkLiburcuMembReadLockUnlock(b *testing.B) {
 // reader threads outside their sections, the peer of grace's
 // BenchmarkMembSynchronize/membarrier/readers=64.
 func BenchmarkLiburcuMembSynchronize(b *testing.B) {
-	b.Run("readers=64", func(b *testing.B) {
-		idle, err := startMembIdle(64)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer idle.stop()
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			membSynchronize()
-		}
-	})
+	b.Run("readers=64", benchLiburcuMembSynchronize64)
+}
+
+// benchLiburcuMembSynchronize64 times synchronize_rcu with 64 idle
+// registered reader threads.
+func benchLiburcuMembSynchronize64(b *testing.B) {
+	idle, err := startMembIdle(64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer idle.stop()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		membSynchronize()
+	}
 }
 
 // BenchmarkMembPeers is liburcu-memb and grace's memb flavour side by side
@@ -72,20 +76,7 @@ func BenchmarkMembPeers(b *testing.B) {
 			h.Unlock()
 		}
 	})
-	b.Run("synchronize/readers=64/liburcu-memb", func(b *testing.B) {
-		idle, err := startMembIdle(64)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer idle.stop()
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			membSynchronize()
-		}
-	})
+	b.Run("synchronize/readers=64/liburcu-memb", benchLiburcuMembSynchronize64)
 	b.Run("synchronize/readers=64/grace-memb", func(b *testing.B) {
 		g, err := grace.NewMemb(grace.Options{})
 		if err != nil {
