@@ -375,6 +375,12 @@ func (d *Domain) waitFor(ctx context.Context, method string, s *slot, w Work, t 
 	// mailbox keeps the work for the next owner, which may never come; with
 	// no deadline to bound the wait, say so at once.
 	if !hasDeadline && !s.claimed.Load() {
+		if done() {
+			// load (done): the owner ran it, then released, between the
+			// first look and the claimed flag's (its completion store
+			// comes before Release's clear of the flag).
+			return d.completed(method, s, w, t)
+		}
 		return fmt.Errorf("ctdefer: %s(%d, %s): posted, not run: CPU %d has no worker (it runs when one claims the CPU, or Close hands it back): %w",
 			method, s.cpu, w.String(), s.cpu, ErrNotClaimed)
 	}

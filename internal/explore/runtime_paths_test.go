@@ -126,6 +126,10 @@ func waitScenario(kind string, rounds int, timed bool) explore.Scenario {
 				}
 			}
 			timedOut := errors.Is(werr, ctdefer.ErrIPITimeout) || errors.Is(werr, context.DeadlineExceeded)
+			// Without a deadline, a wait that finds no worker on the CPU
+			// (the owner released it) says so at once: its delivery is
+			// late, never lost, as a timed-out one's.
+			notClaimed := errors.Is(werr, ctdefer.ErrNotClaimed)
 			switch {
 			case stateInHandler != ctseq.Kernel:
 				return fmt.Errorf("kernel-stretch: a handler ran while the word said %v", stateInHandler)
@@ -140,6 +144,9 @@ func waitScenario(kind string, rounds int, timed bool) explore.Scenario {
 			case timedOut && ran+handed != 1:
 				return fmt.Errorf("late-never-lost: %s timed out, then its handler ran %d times and Close handed it back %d times: %v", kind, ran, handed, werr)
 			case timedOut:
+			case notClaimed && ran+handed != 1:
+				return fmt.Errorf("late-never-lost: %s found no worker, then its handler ran %d times and Close handed it back %d times: %v", kind, ran, handed, werr)
+			case notClaimed:
 			case werr != nil && !errors.Is(werr, ctdefer.ErrClosed):
 				return fmt.Errorf("%s: unexpected error %v", kind, werr)
 			case werr != nil && ran != 0:
@@ -353,7 +360,11 @@ func windowScenario() explore.Scenario {
 			}
 		})
 		r.Go("kicker", func() {
-			if err := d.IPI(context.Background(), 0, kick); err != nil {
+			// A deadline (far away: only the explorer ends a wait): the
+			// kick may come before the owner's Claim, and waits for it.
+			ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(time.Hour))
+			defer cancel()
+			if err := d.IPI(ctx, 0, kick); err != nil {
 				r.Fail(err)
 			}
 		})
@@ -421,7 +432,11 @@ func windowTicketScenario() explore.Scenario {
 			}
 		})
 		r.Go("kicker", func() {
-			if err := d.IPI(context.Background(), 0, kick); err != nil {
+			// A deadline (far away: only the explorer ends a wait): the
+			// kick may come before the owner's Claim, and waits for it.
+			ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(time.Hour))
+			defer cancel()
+			if err := d.IPI(ctx, 0, kick); err != nil {
 				r.Fail(err)
 			}
 			if _, err := d.Defer(0, other); err != nil {
@@ -453,7 +468,7 @@ func windowTicketScenario() explore.Scenario {
 }
 
 // TestRuntimePathsExplore runs the scenarios above over the real code.
-// Mutants caught: explore-completion-before-handler, explore-ipi-after-user-enter, explore-kill-load-store, explore-reclaim-live-owner, waiter-registers-late, window-announced-late, window-assumes-delivery, window-not-announced, window-retry-keeps-refused-ticket.
+// Mutants caught: explore-completion-before-handler, explore-ipi-after-user-enter, explore-kill-load-store, explore-reclaim-live-owner, unclaimed-no-recheck, waiter-registers-late, window-announced-late, window-assumes-delivery, window-not-announced, window-retry-keeps-refused-ticket.
 func TestRuntimePathsExplore(t *testing.T) {
 	for _, tc := range []struct {
 		s     explore.Scenario
