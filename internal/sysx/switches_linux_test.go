@@ -31,3 +31,20 @@ func TestThreadSwitches(t *testing.T) {
 	_, _, err = sysx.ThreadSwitches(1 << 30)
 	require.True(t, errors.Is(err, os.ErrNotExist), "%v", err)
 }
+
+// An open ThreadStatus re-reads its counters without allocating; the
+// parser finds a key and refuses a missing one.
+func TestThreadStatusRereads(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ts, err := sysx.OpenThreadStatus(sysx.Gettid())
+	require.NoError(t, err)
+	defer ts.Close()
+	v0, _, err := ts.Switches()
+	require.NoError(t, err)
+	time.Sleep(2 * time.Millisecond) // the locked thread parks: a voluntary switch
+	v1, _, err := ts.Switches()
+	require.NoError(t, err)
+	require.Greater(t, v1, v0, "after a sleep")
+	require.Zero(t, testing.AllocsPerRun(10, func() { _, _, _ = ts.Switches() }), "Switches allocates")
+}

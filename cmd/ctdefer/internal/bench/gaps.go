@@ -4,7 +4,7 @@ import (
 	"runtime/metrics"
 	"time"
 
-	"github.com/ctdefer/ctdefer/cmd/ctdefer/internal/host"
+	"github.com/ctdefer/ctdefer/internal/sysx"
 )
 
 // Where the hot loop's gaps came from.
@@ -75,7 +75,7 @@ type gapWatch struct {
 	threshold time.Duration
 	applied   *uint64 // items the worker handled
 	appliedAt uint64  // at the end of the previous iteration
-	status    *host.ThreadStatus
+	status    *sysx.ThreadStatus
 	vol       uint64
 	invol0    uint64
 	sig       uint64
@@ -89,7 +89,7 @@ func newGapWatch(threshold time.Duration, applied *uint64) *gapWatch {
 	w := &gapWatch{threshold: threshold, applied: applied, appliedAt: *applied,
 		samples: []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/sched/pauses/total/gc:seconds"}}}
 	w.src.Threshold = threshold
-	if st, err := host.OpenThreadStatus(); err == nil {
+	if st, err := sysx.OpenThreadStatus(sysx.Gettid()); err == nil {
 		if v, i, err := st.Switches(); err == nil {
 			w.status, w.vol, w.invol0, w.src.Known = st, v, i, true
 		} else {
