@@ -1,7 +1,6 @@
 package ctdefer
 
 import (
-	"math"
 	"math/bits"
 	"runtime"
 	"runtime/metrics"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/ctdefer/ctdefer/ctseq"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/rtnoise"
 	"github.com/ctdefer/ctdefer/internal/sysx"
 	"github.com/ctdefer/ctdefer/stats"
 )
@@ -178,8 +178,7 @@ type senderWorkStats struct {
 
 // gcNoise reads the Go runtime's garbage-collection counts from
 // runtime/metrics: completed cycles, and the total stop-the-world time for
-// GC, summed from its histogram (each bucket's count times its middle; the
-// open last bucket at its lower bound).
+// GC, summed from its histogram (internal/rtnoise).
 func gcNoise() (cycles uint64, pauses time.Duration) {
 	samples := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/sched/pauses/total/gc:seconds"}}
 	metrics.Read(samples)
@@ -187,20 +186,7 @@ func gcNoise() (cycles uint64, pauses time.Duration) {
 		cycles = samples[0].Value.Uint64()
 	}
 	if samples[1].Value.Kind() == metrics.KindFloat64Histogram {
-		h := samples[1].Value.Float64Histogram()
-		var sec float64
-		for i, n := range h.Counts {
-			lo, hi := h.Buckets[i], h.Buckets[i+1]
-			switch {
-			case n == 0 || math.IsInf(lo, -1):
-				continue
-			case math.IsInf(hi, 1):
-				sec += float64(n) * lo
-			default:
-				sec += float64(n) * (lo + hi) / 2
-			}
-		}
-		pauses = time.Duration(sec * float64(time.Second))
+		pauses, _ = rtnoise.Pauses(samples[1].Value.Float64Histogram(), nil)
 	}
 	return cycles, pauses
 }

@@ -4,7 +4,6 @@ package doctor
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"os/signal"
 	"runtime"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	ctdhost "github.com/ctdefer/ctdefer/host"
+	"github.com/ctdefer/ctdefer/internal/rtnoise"
 	"github.com/ctdefer/ctdefer/internal/sysx"
 )
 
@@ -80,7 +80,7 @@ func measureRuntime(cpu int, d, threshold time.Duration, alloc bool) (RuntimeRes
 		res.Signals = signals.Load() - sig0
 		metrics.Read(samples)
 		res.GCs = samples[0].Value.Uint64() - gc0
-		res.Pause, res.MaxPause = histDelta(pause0, samples[1].Value.Float64Histogram())
+		res.Pause, res.MaxPause = rtnoise.Pauses(samples[1].Value.Float64Histogram(), pause0)
 		done <- outcome{res: res}
 	}()
 	o := <-done
@@ -112,30 +112,4 @@ func restOfProgram(stop <-chan struct{}) {
 // copyHist copies a histogram sample (metrics.Read reuses its memory).
 func copyHist(v metrics.Value) []uint64 {
 	return append([]uint64(nil), v.Float64Histogram().Counts...)
-}
-
-// histDelta adds up the pauses recorded since counts0, each at the middle
-// of its bucket, and returns the total and the longest bucket's upper
-// bound.
-func histDelta(counts0 []uint64, h *metrics.Float64Histogram) (total, longest time.Duration) {
-	var sum float64
-	for i, c := range h.Counts {
-		n := c
-		if i < len(counts0) {
-			n -= counts0[i]
-		}
-		if n == 0 {
-			continue
-		}
-		lo, hi := h.Buckets[i], h.Buckets[i+1]
-		if math.IsInf(lo, -1) {
-			lo = 0
-		}
-		if math.IsInf(hi, 1) {
-			hi = lo
-		}
-		sum += float64(n) * (lo + hi) / 2
-		longest = max(longest, time.Duration(hi*1e9))
-	}
-	return time.Duration(sum * 1e9), longest
 }
