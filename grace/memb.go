@@ -485,7 +485,7 @@ func (m *memb) stallError(op string, waited time.Duration, err error) error {
 			continue
 		}
 		e.CPUs = append(e.CPUs, StalledCPU{CPU: -1, Reader: true, LastReport: (c >> snapShift) & snapMask40, GracePeriod: k,
-			Site: r.site, Dropped: r.dropped.Load() != 0})
+			Site: r.site, Dropped: r.dropped.Load() != 0}) // load (dropped): diagnostics; the cleanup's store
 	}
 	return e
 }
