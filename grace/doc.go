@@ -144,7 +144,7 @@
 //
 // # Who may call what
 //
-// Any goroutine may call Synchronize, Start, Poll, Completed, Wait, Retire,
+// Any goroutine may call Synchronize, Start, Poll, Wait, Retire,
 // Barrier and ExpeditedBarrier, except the owner of a CPU of the Domain inside
 // a kernel stretch (or a handler running on its thread): a wait that needs
 // that very CPU would wait for its caller. Synchronize, Wait, Barrier and

@@ -197,22 +197,12 @@ func (g *Domain) Start() Token {
 	return g.m.Start()
 }
 
-// Completed reports whether the grace period of t is over, without driving
-// anything: one load. Everything every reader did before the quiescent
-// state the grace period observed happens before a true answer.
-func (g *Domain) Completed(t Token) bool {
-	switch {
-	case g.s != nil:
-		return g.s.Completed(t)
-	case g.q != nil:
-		return g.q.Completed(t)
-	}
-	return g.m.Completed(t)
-}
-
-// Poll reports whether the grace period of t is over, advancing the engine
-// (starting a grace period, or scanning the readers it still waits for) if
-// it is not and no other goroutine drives it: it never blocks. There is no
+// Poll reports whether the grace period of t is over (poll_state_synchronize_rcu):
+// one load when it is. If it is not, Poll advances the engine (starting a
+// grace period, or scanning the readers it still waits for) unless another
+// goroutine drives it: it never blocks. Everything every reader did before
+// the quiescent state the grace period observed happens before a true
+// answer. There is no
 // background driver: some goroutine must Poll (or Wait) now and then for a
 // grace period to progress; in the kernel-stretch flavour, CPUs still in a
 // kernel stretch are nudged once NudgeAfter has passed.
@@ -237,7 +227,7 @@ func (g *Domain) Poll(t Token) bool {
 // what began before).
 //
 // If ctx ends first, it returns a *StallError naming the CPUs it waits for
-// (errors.Is: ErrStalled and ctx.Err()), within about a millisecond of
+// (it unwraps to ctx.Err()), within about a millisecond of
 // ctx's end whatever Options.SpinWait is. A nil ctx is refused with an
 // *ctdefer.ArgError. A CPU whose owner exited without Release is taken back
 // while Synchronize waits for it (see the package documentation).

@@ -10,19 +10,14 @@ import (
 	"github.com/ctdefer/ctdefer/ctseq"
 )
 
-// Sentinel errors; test with errors.Is. Bad arguments give a
-// *ctdefer.ArgError (ctdefer.ErrInvalid); a call after Close wraps
-// ctdefer.ErrClosed; Barrier or Close from a retired callback, which would
-// wait for itself, wraps ctdefer.ErrWouldDeadlock.
-var (
-	// ErrStalled: a wait ended (its context did) while some CPU had not
-	// passed the quiescent state or poll point it needed. The error is a
-	// *StallError naming the CPUs.
-	ErrStalled = errors.New("grace: CPU did not report a quiescent state")
-
-	// ErrBacklog: TryRetire found Options.MaxPending callbacks waiting.
-	ErrBacklog = errors.New("grace: too many retired callbacks pending")
-)
+// ErrBacklog is the error of a TryRetire that found Options.MaxPending
+// callbacks waiting; test with errors.Is. A wait that its context ended
+// (some CPU or reader had not passed the quiescent state or poll point it
+// needed) returns a *StallError naming them: test with errors.As. Bad
+// arguments give a *ctdefer.ArgError (ctdefer.ErrInvalid); a call after
+// Close wraps ctdefer.ErrClosed; Barrier or Close from a retired callback,
+// which would wait for itself, wraps ctdefer.ErrWouldDeadlock.
+var ErrBacklog = errors.New("grace: too many retired callbacks pending")
 
 // nilContext is the error of a wait given a nil context.
 func nilContext(op string) error { return nilArg("grace."+op, "ctx") }
@@ -33,8 +28,8 @@ func nilArg(call, arg string) error {
 }
 
 // StallError describes a wait that its context ended: which CPUs it was
-// still waiting for and what each was doing. It matches ErrStalled and the
-// context's error with errors.Is.
+// still waiting for and what each was doing. It unwraps to the context's
+// error (errors.Is(err, context.DeadlineExceeded)); find it with errors.As.
 type StallError struct {
 	Op     string        // "Synchronize", "Barrier", "ExpeditedBarrier", "Close"
 	Waited time.Duration // how long the caller waited
@@ -126,5 +121,5 @@ func (e *StallError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns ErrStalled and the context's error.
-func (e *StallError) Unwrap() []error { return []error{ErrStalled, e.Err} }
+// Unwrap returns the context's error.
+func (e *StallError) Unwrap() error { return e.Err }

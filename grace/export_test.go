@@ -131,3 +131,16 @@ func MembState(g *Domain) uint64 {
 	}
 	return h
 }
+
+// Completed reports whether the grace period of t is over without driving
+// anything (one load): what Poll answers first, for tests that must not
+// move the engine while they look.
+func (g *Domain) Completed(t Token) bool {
+	switch {
+	case g.s != nil:
+		return g.s.Completed(t)
+	case g.q != nil:
+		return g.q.Completed(t)
+	}
+	return g.m.Completed(t)
+}

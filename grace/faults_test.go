@@ -241,5 +241,5 @@ func TestQSBRStaleReaderAfterReclaim(t *testing.T) {
 	require.Contains(t, l, "WARN")
 	require.Contains(t, l, fmt.Sprintf("cpu=%d", cpu))
 	nf.wg.Wait()
-	require.False(t, errors.Is(err, grace.ErrStalled))
+	require.False(t, errors.As(err, new(*grace.StallError)))
 }

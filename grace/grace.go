@@ -254,8 +254,8 @@ func (g *stretch) Poll(t Token) bool {
 // transition or reported (Quiesce, Checkpoint) since. CPUs in user mode or
 // idle are not interrupted; CPUs in a kernel stretch are nudged once the
 // grace period has waited NudgeAfter for them. If ctx ends first, it
-// returns a *StallError naming the CPUs it waits for (errors.Is: ErrStalled
-// and ctx.Err()), within about a millisecond of ctx's end whatever
+// returns a *StallError naming the CPUs it waits for (it unwraps to
+// ctx.Err()), within about a millisecond of ctx's end whatever
 // Options.SpinWait is. A nil ctx is refused with an *ctdefer.ArgError.
 //
 // Everything a CPU did before its quiescent state happens before

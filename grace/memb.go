@@ -308,7 +308,8 @@ func (m *memb) Start() Token {
 	return t
 }
 
-// Completed implements Domain.Completed.
+// Completed reports whether the grace period of t is over, without driving
+// anything: one load (Domain.Poll's first step).
 func (m *memb) Completed(t Token) bool {
 	return m.done.Load() >= t.seq // load: pairs with the driver's end store
 }

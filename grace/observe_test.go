@@ -22,7 +22,7 @@ func TestLoggerEvents(t *testing.T) {
 		rec := &records{}
 		f := newQFixture(t, 1, grace.Options{Logger: slog.New(rec)})
 		f.reader(f.cpus[0], qStuck)
-		require.ErrorIs(t, f.q.Synchronize(ctxFor(t, 10*time.Millisecond)), grace.ErrStalled)
+		require.ErrorAs(t, f.q.Synchronize(ctxFor(t, 10*time.Millisecond)), new(*grace.StallError))
 		l := rec.find("ended by its context")
 		require.NotEmpty(t, l, "no stall logged: %v", rec.logs)
 		require.Contains(t, l, "WARN")
@@ -32,7 +32,7 @@ func TestLoggerEvents(t *testing.T) {
 		rec := &records{}
 		f := newFixture(t, 1, grace.Options{NudgeAfter: time.Nanosecond, Logger: slog.New(rec)})
 		f.ownerWith(f.cpus[0], modeKernelPoll) // polls (runs nudges) but never reports
-		require.ErrorIs(t, f.g.Synchronize(ctxFor(t, 20*time.Millisecond)), grace.ErrStalled)
+		require.ErrorAs(t, f.g.Synchronize(ctxFor(t, 20*time.Millisecond)), new(*grace.StallError))
 		require.Contains(t, rec.find("nudged CPUs"), "DEBUG", "nudge not logged: %v", rec.logs)
 		require.Contains(t, rec.find("ended by its context"), "WARN", "stall not logged: %v", rec.logs)
 	})
@@ -49,18 +49,18 @@ func TestLoggerStalledWaits(t *testing.T) {
 	sb := f.ownerWith(f.cpus[0], modeKernel) // never polls, never reports
 	require.NoError(t, f.g.Retire(func() {}))
 
-	require.ErrorIs(t, f.g.Barrier(ctxFor(t, 5*time.Millisecond)), grace.ErrStalled)
+	require.ErrorAs(t, f.g.Barrier(ctxFor(t, 5*time.Millisecond)), new(*grace.StallError))
 	l := rec.find("op=Barrier")
 	require.Contains(t, l, "WARN", "Barrier's stall not logged: %v", rec.logs)
 	require.Contains(t, l, fmt.Sprintf("CPU %d", f.cpus[0]), "the record names the CPU")
 
-	require.ErrorIs(t, f.g.ExpeditedBarrier(ctxFor(t, 5*time.Millisecond)), grace.ErrStalled)
+	require.ErrorAs(t, f.g.ExpeditedBarrier(ctxFor(t, 5*time.Millisecond)), new(*grace.StallError))
 	l = rec.find("op=ExpeditedBarrier")
 	require.Contains(t, l, "WARN", "ExpeditedBarrier's stall not logged: %v", rec.logs)
 	require.Contains(t, l, fmt.Sprintf("CPU %d", f.cpus[0]), "the record names the CPU")
 
 	err := f.g.Close(ctxFor(t, 5*time.Millisecond))
-	require.ErrorIs(t, err, grace.ErrStalled)
+	require.ErrorAs(t, err, new(*grace.StallError))
 	l = rec.find("Close dropped")
 	require.Contains(t, l, "ERROR", "Close's drop not logged: %v", rec.logs)
 	require.Contains(t, l, "dropped=1", "the record counts the callbacks")
@@ -75,7 +75,7 @@ func TestTraceTask(t *testing.T) {
 	f.reader(f.cpus[0], qStuck)
 	var buf bytes.Buffer
 	require.NoError(t, trace.Start(&buf))
-	require.ErrorIs(t, f.q.Synchronize(ctxFor(t, time.Millisecond)), grace.ErrStalled)
+	require.ErrorAs(t, f.q.Synchronize(ctxFor(t, time.Millisecond)), new(*grace.StallError))
 	trace.Stop()
 	name := "grace.Synchronize"
 	require.True(t, bytes.Contains(buf.Bytes(), append([]byte{byte(len(name))}, name...)), "the trace holds %q", name)

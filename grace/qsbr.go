@@ -373,7 +373,7 @@ func (q *qsbr) skippable(cpu int) bool {
 // futex that the reporting reader wakes; a waiter that runs on the CPU of a
 // reader it waits for sleeps at once, since that reader runs only when the
 // waiter stops. If ctx ends first, it returns a *StallError naming the
-// readers it waits for (errors.Is: ErrStalled and ctx.Err()). A nil ctx is
+// readers it waits for (it unwraps to ctx.Err()). A nil ctx is
 // refused with an *ctdefer.ArgError.
 //
 // Called by an online reader on its own thread, Synchronize takes the

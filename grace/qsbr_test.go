@@ -22,7 +22,7 @@ func TestQSBRSynchronizeWaitsForOnlineReader(t *testing.T) {
 	cpu := f.cpus[0]
 	qr := f.reader(cpu, qReportOne) // reported before the grace period: does not count
 	err := f.q.Synchronize(ctxFor(t, 30*time.Millisecond))
-	require.ErrorIs(t, err, grace.ErrStalled, "Synchronize over a reader that does not report")
+	require.ErrorAs(t, err, new(*grace.StallError), "Synchronize over a reader that does not report")
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	var se *grace.StallError
 	require.ErrorAs(t, err, &se)
@@ -54,7 +54,7 @@ func TestQSBRSkipsOfflineIdleAndReleased(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newQFixture(t, 1, grace.Options{})
 			qr := f.reader(f.cpus[0], qStuck)
-			require.ErrorIs(t, f.q.Synchronize(ctxFor(t, 10*time.Millisecond)), grace.ErrStalled, "stuck online reader")
+			require.ErrorAs(t, f.q.Synchronize(ctxFor(t, 10*time.Millisecond)), new(*grace.StallError), "stuck online reader")
 			qr.set(t, tc.mode)
 			for range 3 {
 				require.NoError(t, f.q.Synchronize(ctxFor(t, 10*time.Second)), "Synchronize over a %s reader", tc.name)
@@ -63,7 +63,7 @@ func TestQSBRSkipsOfflineIdleAndReleased(t *testing.T) {
 				return
 			}
 			qr.set(t, qStuck) // online again: waited for again
-			require.ErrorIs(t, f.q.Synchronize(ctxFor(t, 10*time.Millisecond)), grace.ErrStalled, "online again")
+			require.ErrorAs(t, f.q.Synchronize(ctxFor(t, 10*time.Millisecond)), new(*grace.StallError), "online again")
 		})
 	}
 }
@@ -117,7 +117,7 @@ func TestQSBRRetireBarrierClose(t *testing.T) {
 	for range 3 {
 		require.NoError(t, f.q.Retire(func() { ran.Add(1) }), "Retire")
 	}
-	require.ErrorIs(t, f.q.Barrier(ctxFor(t, 20*time.Millisecond)), grace.ErrStalled, "Barrier over a stuck reader")
+	require.ErrorAs(t, f.q.Barrier(ctxFor(t, 20*time.Millisecond)), new(*grace.StallError), "Barrier over a stuck reader")
 	require.Zero(t, ran.Load(), "retired functions ran while the reader holds references")
 	qr.set(t, qReporting)
 	require.NoError(t, f.q.Barrier(ctxFor(t, 10*time.Second)), "Barrier")
