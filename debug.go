@@ -42,7 +42,7 @@ func (w Work) AssertFlushed(cpu int) {
 	}
 	// load: owner-written danger bits; the owner is the only thread for
 	// which the answer is meaningful.
-	if s.danger.Load()&uint32(ctseq.Of(w.info.bit)) == 0 {
+	if s.danger.Load()&uint32(ctseq.Of(int(w.info.bit))) == 0 {
 		return
 	}
 	caller := "unknown"

@@ -89,7 +89,7 @@ func (d *Domain) Defer(cpu int, w Work) (Delivery, error) {
 	if i := d.cpus.Of(cpu); w.d == d && i >= 0 && !d.closed.Load() { // load: Close's CAS
 		s := &d.slots[i]
 		if s.policy.Load() == policyTracked { // load: set at Claim
-			if s.word.SetWorkIfUser(ctseq.Work(1) << w.info.bit) {
+			if _, ok := s.word.SetWorkIfUser(ctseq.Work(1) << w.info.bit); ok {
 				return Deferred, nil
 			}
 		}
@@ -163,8 +163,10 @@ func (d *Domain) Send(ctx context.Context, cpu int, w Work) (Delivery, error) {
 	}
 	// The deferral CAS alone first: a deferred Send does not wait, so it is not
 	// counted as a waiter (a refusal leaves no trace; deliver starts over).
-	if s.policy.Load() == policyTracked && s.word.SetWorkIfUser(ctseq.Work(1)<<w.info.bit) { // load: set at Claim
-		return Deferred, nil
+	if s.policy.Load() == policyTracked { // load: set at Claim
+		if _, ok := s.word.SetWorkIfUser(ctseq.Work(1) << w.info.bit); ok {
+			return Deferred, nil
+		}
 	}
 	s.ipiWaiters.Inc()       // RMW: before the delivery CAS; pairs with a hand-back's load (the log's bound)
 	defer s.ipiWaiters.Dec() // RMW: the wait is over
@@ -237,11 +239,11 @@ func (d *Domain) deliver(method string, s *slot, w Work) (ticket, error) {
 	default:
 		return d.ipi(method, s, w, bit)
 	}
-	at, ok := s.word.SetWorkIfUserAt(set)
+	at, ok := s.word.SetWorkIfUser(set)
 	if !ok && at.State() == ctseq.Kernel && s.awaitWindow() {
 		// The owner was in an interrupt window (Poll from user mode),
 		// which has closed: try the deferral CAS again, once (no IPI storm).
-		at, ok = s.word.SetWorkIfUserAt(set)
+		at, ok = s.word.SetWorkIfUser(set)
 	}
 	if ok {
 		// Deferred. The fast path ends here.

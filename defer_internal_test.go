@@ -24,7 +24,7 @@ func TestServedByAtWrap(t *testing.T) {
 			w.UserEnter()
 		}
 	}
-	at, ok := w.SetWorkIfUserAt(1)
+	at, ok := w.SetWorkIfUser(1)
 	require.True(t, ok, "a User word accepts work")
 	ticket := servedBy(at)
 	require.Equal(t, ctseq.Work(1), w.KernelEnter(), "the entry returns the work")

@@ -73,7 +73,7 @@ func (d *Domain) makeView() {
 // workInfo is one registered kind of work.
 type workInfo struct {
 	name       string
-	bit        ctseq.Bit
+	bit        uint8 // the work bit, < ctseq.WorkBits; unsigned, so that shifting by it needs no check
 	handler    func(cpu int)
 	remoteSafe bool
 	queue      valueQueue // the Queue whose ring the handler drains, or nil (queue.go)
@@ -206,13 +206,13 @@ func (d *Domain) Register(name string, h func(cpu int), opts ...RegisterOption) 
 		return Work{}, registerError("name", name, fmt.Sprintf("%d kinds of work are registered already, the limit (ctseq.WorkBits: one bit each in the per-CPU word)",
 			len(d.works)))
 	}
-	info := &workInfo{name: name, bit: ctseq.Bit(len(d.works)), handler: h}
+	info := &workInfo{name: name, bit: uint8(len(d.works)), handler: h}
 	for _, o := range opts {
 		o(info)
 	}
 	d.works = append(d.works, info)
 	d.publishWorks()
-	d.all |= ctseq.Of(info.bit)
+	d.all |= ctseq.Of(int(info.bit))
 	return Work{d: d, info: info}, nil
 }
 
@@ -226,7 +226,7 @@ func (d *Domain) seal() {
 	for i := range d.slots {
 		s := &d.slots[i]
 		for _, w := range d.works {
-			s.table.Set(w.bit, d.tableEntry(s, w))
+			s.table.Set(int(w.bit), d.tableEntry(s, w))
 		}
 	}
 }
@@ -238,7 +238,7 @@ func (d *Domain) tableEntry(s *slot, w *workInfo) func() {
 	if !d.opts.Debug {
 		return func() { h(cpu) }
 	}
-	mask := ^uint32(ctseq.Of(w.bit))
+	mask := ^uint32(ctseq.Of(int(w.bit)))
 	return func() {
 		h(cpu)
 		// load+store: only the owner writes danger; atomic for AssertFlushed readers.
@@ -398,12 +398,12 @@ func (d *Domain) closeMailbox(s *slot) (panics []error) {
 	work, gen := s.mbox.kill()
 	var back ctseq.Work
 	for b := range ctseq.WorkBits {
-		if !work.Has(ctseq.Bit(b)) {
+		if !work.Has(b) {
 			continue
 		}
 		w := d.works[b]
 		if !w.remoteSafe {
-			back |= ctseq.Of(ctseq.Bit(b))
+			back |= ctseq.Of(b)
 			continue
 		}
 		if p := runRecovered(w, s.cpu); p != nil {
@@ -425,7 +425,7 @@ func (d *Domain) closeMailbox(s *slot) (panics []error) {
 func runRecovered(w *workInfo, cpu int) (p *ctseq.HandlerPanic) {
 	defer func() {
 		if r := recover(); r != nil {
-			p = &ctseq.HandlerPanic{Bit: w.bit, Value: r, Stack: debug.Stack()}
+			p = &ctseq.HandlerPanic{Bit: int(w.bit), Value: r, Stack: debug.Stack()}
 		}
 	}()
 	w.handler(cpu)

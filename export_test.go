@@ -52,4 +52,7 @@ func (d *Domain) DeferCallCAS(cpu int, w Work) (Delivery, error) {
 }
 
 //go:noinline
-func setWorkOutOfLine(w *ctseq.Word, work ctseq.Work) bool { return w.SetWorkIfUser(work) }
+func setWorkOutOfLine(w *ctseq.Word, work ctseq.Work) bool {
+	_, ok := w.SetWorkIfUser(work)
+	return ok
+}

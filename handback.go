@@ -69,7 +69,7 @@ func (l *handLog) add(d *Domain, s *slot, kind uint8, seq uint64, work ctseq.Wor
 func (l *handLog) addToReport(d *Domain, s *slot, work ctseq.Work, err error) {
 	gone := errors.Is(err, ErrOwnerGone)
 	for b := range ctseq.WorkBits {
-		if !work.Has(ctseq.Bit(b)) || d.works[b].queue != nil {
+		if !work.Has(b) || d.works[b].queue != nil {
 			continue // a queue's values are listed instead (addValues)
 		}
 		w := Work{d: d, info: d.works[b]}

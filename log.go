@@ -147,7 +147,7 @@ func (d *Domain) logReleaseFailed(cpu int, err error) {
 func (d *Domain) workNames(work ctseq.Work) string {
 	var names []string
 	for b := range ctseq.WorkBits {
-		if work.Has(ctseq.Bit(b)) && b < len(d.works) {
+		if work.Has(int(b)) && b < len(d.works) {
 			names = append(names, d.works[b].name)
 		}
 	}

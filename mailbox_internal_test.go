@@ -152,7 +152,7 @@ func TestInjectPostIntoKill(t *testing.T) {
 		// mailbox, and the first write is the kill's.
 		return word == atomicx.Word(&s.mbox.v) && op.IsWrite()
 	}, func() {
-		_, posted = s.mbox.post(ctseq.Of(w.info.bit))
+		_, posted = s.mbox.post(ctseq.Of(int(w.info.bit)))
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -186,7 +186,7 @@ func NewQueue[T any](d *Domain, name string, capacity int, handle func(cpu int, 
 		}
 		return nil, err
 	}
-	q.w, q.bit = w, ctseq.Of(w.info.bit)
+	q.w, q.bit = w, ctseq.Of(int(w.info.bit))
 	return q, nil
 }
 
@@ -267,8 +267,10 @@ func (q *Queue[T]) send(method string, cpu int, vs []T) (pos uint64, how Deliver
 	// values are published (payload before handler: the delivery's CAS
 	// publishes them to the drain it triggers).
 	s := &d.slots[i]
-	if s.policy.Load() == policyTracked && s.word.SetWorkIfUser(q.bit) { // load: set at Claim; CAS: the deferral
-		return t, Deferred, nil
+	if s.policy.Load() == policyTracked { // load: set at Claim
+		if _, ok := s.word.SetWorkIfUser(q.bit); ok { // CAS: the deferral
+			return t, Deferred, nil
+		}
 	}
 	tk, err := d.deliver("Queue.Send", s, q.w)
 	if err != nil {
@@ -543,7 +545,7 @@ func (q *Queue[T]) closeRing(i int) (panics []error) {
 func (q *Queue[T]) runRecovered(cpu int, v T) (p *ctseq.HandlerPanic) {
 	defer func() {
 		if r := recover(); r != nil {
-			p = &ctseq.HandlerPanic{Bit: q.w.info.bit, Value: r, Stack: debug.Stack()}
+			p = &ctseq.HandlerPanic{Bit: int(q.w.info.bit), Value: r, Stack: debug.Stack()}
 		}
 	}()
 	q.handle(cpu, v)

@@ -15,7 +15,7 @@ func TestZeroAllocs(t *testing.T) {
 	var w ctseq.Word
 	var tab ctseq.Table
 	n := 0
-	for b := ctseq.Bit(0); b < ctseq.WorkBits; b++ {
+	for b := 0; b < ctseq.WorkBits; b++ {
 		tab.Set(b, func() { n++ })
 	}
 	snap := w.Snapshot()
@@ -26,7 +26,7 @@ func TestZeroAllocs(t *testing.T) {
 	}{
 		{"SetWorkIfUser", func() {
 			w.UserEnter()
-			sink = w.SetWorkIfUser(ctseq.Of(1))
+			_, sink = w.SetWorkIfUser(ctseq.Of(1))
 			w.KernelEnter()
 		}},
 		{"UserEnter+KernelEnter no work", func() {

@@ -30,7 +30,7 @@ func BenchmarkWordSetWorkIfUserUncontended(b *testing.B) {
 	var w ctseq.Word
 	w.UserEnter()
 	for i := 0; i < b.N; i++ {
-		sinkBool = w.SetWorkIfUser(ctseq.Work(1) << (i & 15))
+		_, sinkBool = w.SetWorkIfUser(ctseq.Work(1) << (i & 15))
 		if i&15 == 15 {
 			sinkWork = w.KernelEnter()
 			w.UserEnter()
@@ -70,7 +70,7 @@ func BenchmarkWordSetWorkIfUserContended(b *testing.B) {
 	})
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		sinkBool = w.SetWorkIfUser(ctseq.Work(1) << (i & 15))
+		_, sinkBool = w.SetWorkIfUser(ctseq.Work(1) << (i & 15))
 	}
 	b.StopTimer()
 	stop()

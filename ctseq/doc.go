@@ -16,8 +16,9 @@
 // any goroutine may send work or take snapshots.
 //
 //   - Send: [Word.SetWorkIfUser] sets work bits only while the word is User,
-//     with one CAS. It returns false, having written nothing, if the owner
-//     is in the kernel or idle: the caller then interrupts it (an IPI).
+//     with one CAS. It refuses (ok false), having written nothing, if the
+//     owner is in the kernel or idle, and returns the word it saw: the
+//     caller then interrupts a Kernel owner (an IPI) or wakes an Idle one.
 //   - Enter the kernel: [Word.KernelEnter] is one atomic add that returns
 //     the work accepted since the previous entry; run it with [Table.Drain].
 //   - Return to user: [Word.UserEnter] is one atomic add that also clears

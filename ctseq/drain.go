@@ -16,7 +16,7 @@ type Table struct {
 // not rely on state that another pending bit protects (the danger zone
 // between KernelEnter and its drain). Set panics if b is out of range or h
 // is nil. Not safe to call concurrently with Drain.
-func (t *Table) Set(b Bit, h func()) {
+func (t *Table) Set(b int, h func()) {
 	if b >= WorkBits {
 		panic(fmt.Sprintf("ctseq: Table.Set: bit %d out of range [0, %d)", b, WorkBits))
 	}
@@ -40,7 +40,7 @@ func (t *Table) registered() Work {
 // HandlerPanic is the value Drain panics with when handlers panicked: the
 // first one's bit, value and stack, and how many others panicked after it.
 type HandlerPanic struct {
-	Bit    Bit
+	Bit    int
 	Value  any
 	Stack  []byte
 	Others int
@@ -103,7 +103,7 @@ func (t *Table) run(work Work) *HandlerPanic {
 type runner struct {
 	t    *Table
 	work Work // the bits not yet started
-	cur  Bit  // the bit whose handler is running
+	cur  int  // the bit whose handler is running
 	// in is true while the handler of cur runs: a deferred recover that
 	// finds no panic while it is set sees a runtime.Goexit pass.
 	in bool

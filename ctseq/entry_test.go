@@ -14,7 +14,7 @@ import (
 func TestEnterFromUser(t *testing.T) {
 	var w ctseq.Word
 	w.UserEnter()
-	require.True(t, w.SetWorkIfUser(ctseq.Of(4)), "User accepts work")
+	require.True(t, accepted(w.SetWorkIfUser(ctseq.Of(4))), "User accepts work")
 	before := w.Snapshot()
 	e := w.Enter()
 	require.True(t, e.Outer(), "Enter from User makes the transition")

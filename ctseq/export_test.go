@@ -18,4 +18,4 @@ func (t *Table) Registered() Work { return t.registered() }
 func (t *Table) Run(work Work) *HandlerPanic { return t.run(work) }
 
 // Lowest returns the lowest bit set in w, and false if w is empty.
-func (w Work) Lowest() (Bit, bool) { return w.lowest() }
+func (w Work) Lowest() (int, bool) { return w.lowest() }

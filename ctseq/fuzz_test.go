@@ -64,7 +64,7 @@ func FuzzWordOps(f *testing.F) {
 					work = ctseq.Work(ops[i+1]) | ctseq.Work(ops[i+2])<<8
 					i += 2
 				}
-				ok := w.SetWorkIfUser(work)
+				_, ok := w.SetWorkIfUser(work)
 				require.Equal(t, m.state == ctseq.User, ok, "op %d: SetWorkIfUser(%v) accepts iff the state is User (state %v)", i, work, m.state)
 				if ok {
 					m.pending |= work

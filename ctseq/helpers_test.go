@@ -60,9 +60,9 @@ var sinkOther ctseq.Work
 
 // recordingTable registers a handler on every bit that appends its bit to
 // *ran.
-func recordingTable(ran *[]ctseq.Bit) *ctseq.Table {
+func recordingTable(ran *[]int) *ctseq.Table {
 	var tab ctseq.Table
-	for b := ctseq.Bit(0); b < ctseq.WorkBits; b++ {
+	for b := 0; b < ctseq.WorkBits; b++ {
 		tab.Set(b, func() { *ran = append(*ran, b) })
 	}
 	return &tab
@@ -228,7 +228,7 @@ func hammer(t *testing.T, w *ctseq.Word, cfg hammerConfig) hammerResult {
 	}
 	var tab ctseq.Table
 	for i := range cfg.senders {
-		tab.Set(ctseq.Bit(i), func() { run(i, 0, false) })
+		tab.Set(int(i), func() { run(i, 0, false) })
 	}
 	var box []ipi
 	drainMailbox := func() {
@@ -316,12 +316,12 @@ func hammer(t *testing.T, w *ctseq.Word, cfg hammerConfig) hammerResult {
 		go func() {
 			defer wg.Done()
 			s := &slots[i]
-			bit := ctseq.Of(ctseq.Bit(i))
+			bit := ctseq.Of(int(i))
 			for item := int64(1); item <= int64(cfg.items); item++ {
 				s.payload = item // plain: ordered before the handler's read only by the protocol
 				sent[i]++
 				before := entries.Load() // load: entry count k' <= k, the count at acceptance
-				if w.SetWorkIfUser(bit) {
+				if accepted(w.SetWorkIfUser(bit)) {
 					after := entries.Load() // load: entry count >= k
 					deferred[i]++
 					if !wait(&s.executed, item, cfg.timeout) {
@@ -444,7 +444,7 @@ func refusal(t *testing.T, w *ctseq.Word, state ctseq.State) {
 	before := w.Snapshot()
 	require.Equal(t, state, before.State(), "setup: word in %v", state)
 	for _, work := range []ctseq.Work{ctseq.Of(0), ctseq.Of(5) | ctseq.Of(9), 0xffff, 0} {
-		require.False(t, w.SetWorkIfUser(work), "SetWorkIfUser(%v) must refuse in %v", work, state)
+		require.False(t, accepted(w.SetWorkIfUser(work)), "SetWorkIfUser(%v) must refuse in %v", work, state)
 		require.Equal(t, before, w.Snapshot(), "a refused SetWorkIfUser(%v) must leave the word bit-for-bit unchanged", work)
 	}
 }
@@ -464,3 +464,6 @@ func requirePanicPrefix(t *testing.T, prefix string, f func()) {
 
 // next returns the sequence that follows s, modulo 2^SeqBits.
 func next(s uint64) uint64 { return (s + 1) & (1<<ctseq.SeqBits - 1) }
+
+// accepted is SetWorkIfUser's verdict alone: accepted(w.SetWorkIfUser(work)).
+func accepted(_ ctseq.Snapshot, ok bool) bool { return ok }

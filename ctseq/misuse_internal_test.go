@@ -33,7 +33,7 @@ func TestMisuseWindowRefusesSenders(t *testing.T) {
 			w.SetWorkIfUser(Of(3) | Of(WorkBits-1))
 		}},
 	}
-	const sent = Bit(0) // the bit the sender tries in the window
+	const sent = 0 // the bit the sender tries in the window
 	for _, op := range ownerOps {
 		for _, su := range setups {
 			if su.state == op.from {
@@ -55,7 +55,7 @@ func TestMisuseWindowRefusesSenders(t *testing.T) {
 				d := delta(enc(op.from), enc(op.to))
 				w.v.Add(d)
 				require.NotEqual(t, op.to, w.Snapshot().State(), "the method's check must see the misuse")
-				ok := w.SetWorkIfUser(Of(sent))
+				_, ok := w.SetWorkIfUser(Of(sent))
 				stays := op.name == "Quiesce" && su.state == User
 				if stays {
 					require.True(t, ok, "Quiesce's window leaves a User word User: senders are accepted")

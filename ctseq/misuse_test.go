@@ -16,7 +16,7 @@ import (
 // (a transition from the wrong state, which panics) must never make a
 // sender's accepted work vanish. The owner cycles Kernel -> User -> Kernel ->
 // Idle -> Kernel and, in every state, also calls each transition that is
-// wrong there, recovering the panic; senders meanwhile call SetWorkIfUserAt
+// wrong there, recovering the panic; senders meanwhile call SetWorkIfUser
 // without pause, each on its own bits, in turn (counting the refusals decided
 // on a Transient word, the misuse windows hit). A sender sends a bit again
 // only once the owner has claimed it, so each acceptance must be matched by
@@ -42,7 +42,7 @@ func TestMisuseNeverLosesWork(t *testing.T) {
 	var (
 		w        ctseq.Word
 		stop     atomic.Bool
-		accepted [ctseq.WorkBits]atomic.Int64 // by the bit's sender, after SetWorkIfUserAt accepted it
+		accepted [ctseq.WorkBits]atomic.Int64 // by the bit's sender, after SetWorkIfUser accepted it
 		claimed  [ctseq.WorkBits]atomic.Int64 // by the owner, for each bit an entry returned
 		misuses  int64                        // owner only: panics recovered
 		cycles   atomic.Int64                 // owner cycles completed
@@ -51,7 +51,7 @@ func TestMisuseNeverLosesWork(t *testing.T) {
 		wg       sync.WaitGroup
 	)
 	claim := func(work ctseq.Work) {
-		for b := ctseq.Bit(0); b < ctseq.WorkBits; b++ {
+		for b := 0; b < ctseq.WorkBits; b++ {
 			if work.Has(b) {
 				claimed[b].Add(1)
 			}
@@ -82,12 +82,12 @@ func TestMisuseNeverLosesWork(t *testing.T) {
 			// the claims it expects (its acceptances) and the owner cycle
 			// seen after the last acceptance.
 			var (
-				mine []ctseq.Bit
+				mine []int
 				want [ctseq.WorkBits]int64
 				at   [ctseq.WorkBits]int64
 			)
 			for b := s; b < ctseq.WorkBits; b += senders {
-				mine = append(mine, ctseq.Bit(b))
+				mine = append(mine, int(b))
 			}
 			for !stop.Load() {
 				idle := true
@@ -105,7 +105,7 @@ func TestMisuseNeverLosesWork(t *testing.T) {
 					}
 					idle = false
 					// Refused: the caller would send an IPI; try again.
-					snap, ok := w.SetWorkIfUserAt(ctseq.Of(b))
+					snap, ok := w.SetWorkIfUser(ctseq.Of(b))
 					if ok {
 						accepted[b].Add(1)
 						want[b]++

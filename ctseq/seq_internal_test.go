@@ -18,7 +18,7 @@ func TestServedByAtWrap(t *testing.T) {
 	w.v.Store(SeqMask<<seqShift | rawUser) // a User word, no work, at the last sequence
 	require.Equal(t, User, w.Snapshot().State(), "setup: a User word")
 	require.Equal(t, SeqMask, w.Snapshot().Seq(), "setup: at the last sequence")
-	at, ok := w.SetWorkIfUserAt(Of(3))
+	at, ok := w.SetWorkIfUser(Of(3))
 	require.True(t, ok, "a User word accepts work")
 	require.Equal(t, Of(3), w.KernelEnter(), "the entry returns the work")
 	entry := w.Snapshot().Seq()

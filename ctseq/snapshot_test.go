@@ -14,7 +14,7 @@ import (
 func TestSnapshotAccessors(t *testing.T) {
 	var w ctseq.Word
 	w.UserEnter()
-	require.True(t, w.SetWorkIfUser(ctseq.Of(2)|ctseq.Of(11)), "User accepts work")
+	require.True(t, accepted(w.SetWorkIfUser(ctseq.Of(2)|ctseq.Of(11))), "User accepts work")
 	s := w.Snapshot()
 	require.Equal(t, uint64(1), s.Seq(), "one transition from the zero word")
 	require.Equal(t, ctseq.User, s.State(), "snapshot state")
@@ -67,7 +67,7 @@ func TestQuiescentSinceAfterTransitions(t *testing.T) {
 func TestQuiescentSinceNotInSameKernelStretch(t *testing.T) {
 	var w ctseq.Word
 	w.UserEnter()
-	require.True(t, w.SetWorkIfUser(ctseq.Of(0)), "User accepts work")
+	require.True(t, accepted(w.SetWorkIfUser(ctseq.Of(0))), "User accepts work")
 	outer := w.Enter()
 	require.True(t, outer.Outer(), "Enter from User is the outer level")
 	s := w.Snapshot()
@@ -75,7 +75,7 @@ func TestQuiescentSinceNotInSameKernelStretch(t *testing.T) {
 	for depth := 0; depth < 3; depth++ {
 		e := w.Enter()
 		require.False(t, w.QuiescentSince(s), "nested Enter (depth %d) is not a quiescent state", depth)
-		require.False(t, w.SetWorkIfUser(ctseq.Of(1)), "nested level is still in Kernel: refuse")
+		require.False(t, accepted(w.SetWorkIfUser(ctseq.Of(1))), "nested level is still in Kernel: refuse")
 		w.Exit(e)
 		require.False(t, w.QuiescentSince(s), "nested Exit (depth %d) is not a quiescent state", depth)
 	}

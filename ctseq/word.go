@@ -186,16 +186,22 @@ func (w *Word) Quiesce() {
 }
 
 // SetWorkIfUser sets the bits of work in the word if, and only if, the owner
-// is in User, and reports whether it did.
+// is in User, reports whether it did, and returns the word it decided on
+// (at): on success the User word the bits were accepted in, on refusal the
+// word that was not in User.
 //
-// true: the owner will run the work at its next KernelEnter, which has not
+// ok: the owner will run the work at its next KernelEnter, which has not
 // happened yet; the caller must not also send an IPI. Bits already pending
-// are coalesced: one execution serves every request made before it.
+// are coalesced: one execution serves every request made before it. The
+// transition that returns the bits is the owner's next one, whose sequence
+// is at.Seq()+1 modulo SeqMask+1: a caller that must wait for the work to
+// have run waits for that entry (see SeqReached).
 //
-// false: the owner was in Kernel or Idle at the instant of the decision (or
-// the word was transient: caught in a misused transition, see Word), and the
-// word is unchanged; the caller must deliver the work another way (an IPI,
-// or running it on behalf of an idle owner).
+// Not ok: the owner was in Kernel or Idle at the instant of the decision
+// (at.State() says which; or the word was transient: caught in a misused
+// transition, see Word), and the word is unchanged; the caller must
+// deliver the work another way (an IPI to a Kernel owner, a wake-up or a run
+// on its behalf for an Idle one).
 //
 // Idle refuses on purpose: a parked CPU may never enter the kernel again on
 // its own, so work left in its word could wait forever; the runtime decides
@@ -205,18 +211,7 @@ func (w *Word) Quiesce() {
 // other senders. SetWorkIfUser(0) sets no bit but still writes the word when
 // the owner is in User, so that what the caller did before it happens before
 // the owner's next kernel entry (FlushOnEntry runtimes use this).
-func (w *Word) SetWorkIfUser(work Work) bool {
-	_, ok := w.setWork(work)
-	return ok
-}
-
-// SetWorkIfUserAt is SetWorkIfUser that also returns the word it decided on:
-// on success the User word the bits were accepted in, on refusal the word
-// that was not in User. After a success, the transition that returns the bits
-// is the owner's next one, whose sequence is at.Seq()+1 modulo SeqMask+1: a
-// caller that must wait for the work to have run waits for that entry (see
-// SeqReached).
-func (w *Word) SetWorkIfUserAt(work Work) (at Snapshot, ok bool) {
+func (w *Word) SetWorkIfUser(work Work) (at Snapshot, ok bool) {
 	old, ok := w.setWork(work)
 	return Snapshot{old}, ok
 }

@@ -29,15 +29,15 @@ func TestUserEnter(t *testing.T) {
 	require.Equal(t, ctseq.User, after.State(), "UserEnter moves Kernel to User")
 	require.Equal(t, next(before.Seq()), after.Seq(), "UserEnter advances the sequence by one")
 	require.Zero(t, after.Work(), "UserEnter sets no work")
-	require.True(t, w.SetWorkIfUser(ctseq.Of(0)), "a word in User accepts work")
+	require.True(t, accepted(w.SetWorkIfUser(ctseq.Of(0))), "a word in User accepts work")
 }
 
 // Mutants caught: exit-keeps-claimed-bits, work-reports-claimed-bits.
 func TestKernelEnterReturnsPendingWork(t *testing.T) {
 	w := inUser(t)
 	want := ctseq.Of(0) | ctseq.Of(7) | ctseq.Of(ctseq.WorkBits-1)
-	require.True(t, w.SetWorkIfUser(ctseq.Of(0)|ctseq.Of(7)), "User accepts bits 0 and 7")
-	require.True(t, w.SetWorkIfUser(ctseq.Of(ctseq.WorkBits-1)), "User accepts the top bit")
+	require.True(t, accepted(w.SetWorkIfUser(ctseq.Of(0)|ctseq.Of(7))), "User accepts bits 0 and 7")
+	require.True(t, accepted(w.SetWorkIfUser(ctseq.Of(ctseq.WorkBits-1))), "User accepts the top bit")
 	pending := w.Snapshot()
 	require.Equal(t, want, pending.Work(), "the User word shows every accepted bit as pending")
 
@@ -109,11 +109,11 @@ func TestSetWorkIfUserRefusedInIdle(t *testing.T) {
 // Mutants caught: none.
 func TestSetWorkIfUserCoalesces(t *testing.T) {
 	w := inUser(t)
-	require.True(t, w.SetWorkIfUser(ctseq.Of(3)), "first request for bit 3 accepted")
+	require.True(t, accepted(w.SetWorkIfUser(ctseq.Of(3))), "first request for bit 3 accepted")
 	before := w.Snapshot()
-	require.True(t, w.SetWorkIfUser(ctseq.Of(3)), "a second request for a pending bit is accepted")
+	require.True(t, accepted(w.SetWorkIfUser(ctseq.Of(3))), "a second request for a pending bit is accepted")
 	require.Equal(t, before, w.Snapshot(), "coalescing a pending bit changes nothing in the word")
-	require.True(t, w.SetWorkIfUser(ctseq.Of(3)|ctseq.Of(4)), "a request overlapping pending bits is accepted")
+	require.True(t, accepted(w.SetWorkIfUser(ctseq.Of(3)|ctseq.Of(4))), "a request overlapping pending bits is accepted")
 	require.Equal(t, ctseq.Of(3)|ctseq.Of(4), w.KernelEnter(), "one execution serves every coalesced request")
 }
 
@@ -122,10 +122,10 @@ func TestSetWorkIfUserCoalesces(t *testing.T) {
 func TestSetWorkIfUserZero(t *testing.T) {
 	w := inUser(t)
 	before := w.Snapshot()
-	require.True(t, w.SetWorkIfUser(0), "SetWorkIfUser(0) reports that the owner is in User")
+	require.True(t, accepted(w.SetWorkIfUser(0)), "SetWorkIfUser(0) reports that the owner is in User")
 	require.Equal(t, before, w.Snapshot(), "SetWorkIfUser(0) writes nothing")
 	require.Zero(t, w.KernelEnter(), "SetWorkIfUser(0) leaves no work")
-	require.False(t, w.SetWorkIfUser(0), "SetWorkIfUser(0) reports that the owner is in Kernel")
+	require.False(t, accepted(w.SetWorkIfUser(0)), "SetWorkIfUser(0) reports that the owner is in Kernel")
 }
 
 // Each transition from a state it does not apply to panics with a message
@@ -180,7 +180,7 @@ func TestQuiesce(t *testing.T) {
 	after := w.Snapshot()
 	require.Equal(t, ctseq.Kernel, after.State(), "Quiesce does not leave the kernel")
 	require.Equal(t, (snap.Seq()+1)&ctseq.SeqMask, after.Seq(), "Quiesce advances the sequence by one")
-	require.False(t, w.SetWorkIfUser(ctseq.Of(0)), "still refusing work in the kernel")
+	require.False(t, accepted(w.SetWorkIfUser(ctseq.Of(0))), "still refusing work in the kernel")
 	w.UserEnter()
 	require.PanicsWithError(t, "ctseq: Word.Quiesce outside kernel; transitions are owner-only and must alternate",
 		func() { w.Quiesce() }, "Quiesce in user mode is misuse")

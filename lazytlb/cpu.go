@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ctdefer/ctdefer"
+	"github.com/ctdefer/ctdefer/internal/lazytlbsim"
 	"github.com/ctdefer/ctdefer/internal/percpu"
 )
 
@@ -89,10 +90,9 @@ func (t *TLB) Attach(c *ctdefer.CPU) (*CPU, error) {
 // SwitchTo makes mm the CPU's active address space and reports whether it
 // flushed. It is the context switch, whatever the CPU ran before:
 //   - mm loaded lazily (after EnterLazy): the switch back, one atomic swap
-//     of the CPU's state word to OK; under PolicyLazy it flushes only if a
-//     shootdown marked the CPU Flush meanwhile and the CPU is behind mm's
-//     generation, under PolicyFlushOnSwitch always, under PolicyEager never
-//     (its shootdowns IPI lazy CPUs too). Never allocates.
+//     of the CPU's state word to OK; it flushes only if a shootdown marked
+//     the CPU Flush meanwhile and the CPU is behind mm's generation.
+//     Never allocates.
 //   - nothing loaded: a join of mm's set, which flushes if the CPU is
 //     behind mm's generation;
 //   - another address space loaded (active or lazy): Leave, then a join;
@@ -118,7 +118,7 @@ func (c *CPU) SwitchTo(mm *MM) bool {
 
 // EnterLazy lets the CPU run other work while keeping its address space
 // loaded (a kernel thread borrowing the mm): shootdowns stop interrupting it
-// (except under PolicyEager) and mark it instead. One atomic store; never
+// and mark it instead. One atomic store; never
 // allocates. It panics if no address space is loaded or the CPU is already
 // lazy.
 func (c *CPU) EnterLazy() {
@@ -150,7 +150,7 @@ func (c *CPU) Leave() {
 func (c *CPU) switchBack() bool {
 	s, t, mm := c.s, c.t, c.s.loaded
 	s.lazy = false
-	if t.opts.Policy == PolicyFlushOnSwitch {
+	if t.opts.policy == lazytlbsim.PolicyFlushOnSwitch {
 		s.state.store(stOK) // no shootdown writes a Lazy word under this policy
 		// load: after the store that makes shootdowns IPI this CPU:
 		// pairs with Shootdown's Add (Dekker).

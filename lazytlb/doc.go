@@ -39,12 +39,9 @@
 // still needed; at join and in the IPI handler they are the only truth.
 // Why, and how this compares with today's x86: docs/design/lazytlb.md.
 //
-// # Policies
+// # Kernel-range shootdowns
 //
-// Three policies run side by side, one per TLB: [PolicyLazy] (this design),
-// [PolicyEager] (IPI every CPU of the set, lazy or not) and
-// [PolicyFlushOnSwitch] (skip lazy CPUs without marking them; every switch
-// back flushes unconditionally). Shootdowns of kernel-range translations ([TLB.ShootdownKernel]),
+// Shootdowns of kernel-range translations ([TLB.ShootdownKernel]),
 // used only by kernel-mode code, go through [ctdefer.Domain.Send] instead: a
 // CPU in user mode gets a context-tracking work bit and flushes at its next
 // kernel entry, before any kernel-mode code, without being interrupted (the

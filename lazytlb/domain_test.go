@@ -104,11 +104,11 @@ func TestShootdownAfterLeaveAndRelease(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, d.Close(context.Background())) })
 	leaveB, bDone := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	tlb, err := lazytlb.New(d, lazytlb.Options{Policy: lazytlb.PolicyEager, Flush: func(cpu int, _ *lazytlb.MM, _ uint64) {
+	tlb, err := lazytlb.New(d, lazytlb.WithPolicy(lazytlb.PolicyEager, lazytlb.Options{Flush: func(cpu int, _ *lazytlb.MM, _ uint64) {
 		if cpu == 0 {
 			once.Do(func() { close(leaveB); <-bDone }) // A's flush lets B leave and release
 		}
-	}})
+	}}))
 	require.NoError(t, err)
 	mm := tlb.NewMM("a")
 	var stopA atomic.Bool

@@ -15,7 +15,8 @@ import (
 
 // lazytlbsim.New (NewWithSender here) refuses each bad argument with a
 // *ctdefer.ArgError (errors.Is ctdefer.ErrInvalid) naming it and the
-// reason; a bad CPU list is named in full.
+// reason; a bad CPU list is named in full. lazytlbsim.WithPolicy panics on
+// a policy that does not exist.
 // Mutants caught: none.
 func TestNewWithSenderErrors(t *testing.T) {
 	ok := lazytlb.Options{Flush: nopFlush}
@@ -30,7 +31,6 @@ func TestNewWithSenderErrors(t *testing.T) {
 	}{
 		{"nil sender", []int{0}, nil, ok, "send", "nil", false},
 		{"nil flush", []int{0}, nopSend, lazytlb.Options{}, "opts.Flush", "nil", false},
-		{"bad policy", []int{0}, nopSend, lazytlb.Options{Flush: nopFlush, Policy: 7}, "opts.Policy", "not one of the Policy constants", false},
 		{"empty", nil, nopSend, ok, "cpus", "empty", true},
 		{"negative", []int{-1}, nopSend, ok, "cpus", "CPU -1", true},
 		{"too large", []int{maxCPU + 1}, nopSend, ok, "cpus", "out of range", true},
@@ -44,8 +44,8 @@ func TestNewWithSenderErrors(t *testing.T) {
 			require.Equal(t, tc.cpus, err.(*ctdefer.ArgError).Value, "%s: names the list", tc.name)
 		}
 	}
-	_, err := lazytlb.NewWithSender([]int{0}, nopSend, lazytlb.Options{Flush: nopFlush, Policy: 7})
-	require.ErrorContains(t, err, "opts.Policy 7", "the error shows the value")
+	require.PanicsWithValue(t, "lazytlbsim: WithPolicy(7): not one of the Policy constants",
+		func() { lazytlb.WithPolicy(7, ok) }, "a policy that does not exist")
 }
 
 // An owner handle for a CPU outside the TLB is refused with an *ArgError
@@ -172,8 +172,8 @@ func TestOwnerMisusePanics(t *testing.T) {
 		"a second owner handle for one CPU")
 }
 
-// New refuses a nil Domain, a nil flush and a bad policy with an *ArgError
-// naming the argument.
+// New refuses a nil Domain and a nil flush with an *ArgError naming the
+// argument.
 // Mutants caught: none.
 func TestNewDomainErrors(t *testing.T) {
 	_, err := lazytlb.New(nil, lazytlb.Options{Flush: nopFlush})
@@ -182,8 +182,6 @@ func TestNewDomainErrors(t *testing.T) {
 	d := unpinnedDomain(t, ctdefer.Options{})
 	_, err = lazytlb.New(d, lazytlb.Options{})
 	requireArgError(t, err, "lazytlb.New", "opts.Flush", "nil", "nil flush")
-	_, err = lazytlb.New(d, lazytlb.Options{Flush: nopFlush, Policy: 3})
-	requireArgError(t, err, "lazytlb.New", "opts.Policy", "not one of the Policy constants", "bad policy")
 	tlb, err := lazytlb.New(d, lazytlb.Options{Flush: nopFlush})
 	require.NoError(t, err, "New before Claim")
 	_, err = tlb.CPU(0)

@@ -71,10 +71,21 @@ var stateNames = [...]string{"off", "ok", "lazy", "flush"}
 // String names the state in test messages.
 func (s State) String() string { return stateNames[s] }
 
-var policyNames = [...]string{"lazy", "eager", "flush-on-switch"}
+// Policy is lazytlbsim's: the lazy design or a baseline, for the tests
+// that run them side by side.
+type Policy = lazytlbsim.Policy
 
-// String names the policy in subtest names and messages.
-func (p Policy) String() string { return policyNames[p] }
+// The policies.
+const (
+	PolicyLazy          = lazytlbsim.PolicyLazy
+	PolicyEager         = lazytlbsim.PolicyEager
+	PolicyFlushOnSwitch = lazytlbsim.PolicyFlushOnSwitch
+)
+
+// WithPolicy is lazytlbsim.WithPolicy, typed: opts set to follow p.
+func WithPolicy(p Policy, opts Options) Options {
+	return lazytlbsim.WithPolicy(opts, p).(Options)
+}
 
 // State is a CPU's lazy-TLB state (tlbState), and its values, for the
 // tests.

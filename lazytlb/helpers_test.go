@@ -83,7 +83,7 @@ func newDirect(t *testing.T, cpus []int, p lazytlb.Policy) *direct {
 			return ctdefer.Deferred, nil
 		}
 		return ctdefer.IPI, nil
-	}, lazytlb.Options{Policy: p, Flush: d.log.flush})
+	}, lazytlb.WithPolicy(p, lazytlb.Options{Flush: d.log.flush}))
 	require.NoError(t, err, "NewWithSender(%v, %v)", cpus, p)
 	return d
 }
@@ -379,7 +379,7 @@ func benchShootdown(b *testing.B, p lazytlb.Policy, tg target) {
 func benchShootdownOn(b *testing.B, cpus []int, p lazytlb.Policy, tg target) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(6, runtime.GOMAXPROCS(0))))
 	d := newDomain(b, cpus)
-	tlb, err := lazytlb.New(d, lazytlb.Options{Policy: p, Flush: nopFlush})
+	tlb, err := lazytlb.New(d, lazytlb.WithPolicy(p, lazytlb.Options{Flush: nopFlush}))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -647,7 +647,7 @@ func hammer(t *testing.T, cpus []int, p lazytlb.Policy, flushers int, dur time.D
 	for i, c := range cpus {
 		k.cpuIndex[c] = i
 	}
-	tlb, err := lazytlb.New(d, lazytlb.Options{Policy: p, Flush: k.flush})
+	tlb, err := lazytlb.New(d, lazytlb.WithPolicy(p, lazytlb.Options{Flush: k.flush}))
 	require.NoError(t, err, "lazytlb.New")
 	var mms [hammerMMs]*lazytlb.MM
 	for i := range mms {

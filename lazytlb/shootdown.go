@@ -3,8 +3,10 @@ package lazytlb
 import (
 	"context"
 	"fmt"
-	"github.com/ctdefer/ctdefer/internal/tracex"
 	"math/bits"
+
+	"github.com/ctdefer/ctdefer/internal/lazytlbsim"
+	"github.com/ctdefer/ctdefer/internal/tracex"
 
 	"github.com/ctdefer/ctdefer"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
@@ -29,8 +31,10 @@ type Result struct {
 	Marked int
 	// AlreadyMarked counts CPUs found Flush: nothing to do.
 	AlreadyMarked int
-	// SkippedLazy counts lazy CPUs skipped without marking
-	// (PolicyFlushOnSwitch: they flush at every switch back anyway).
+	// SkippedLazy counts lazy CPUs skipped without marking. Always zero
+	// for the lazy design; the flush-on-switch baseline that the
+	// module's comparisons run (its lazy CPUs flush at every switch back
+	// anyway) counts here.
 	SkippedLazy int
 	// Left counts CPUs that left the set meanwhile: found Off, or out of
 	// the set at the re-check before a send.
@@ -44,13 +48,13 @@ type Result struct {
 // Shootdown publishes a new generation of mm's translations and returns
 // once no CPU can still use an older one: each CPU of mm's set has flushed
 // to the new generation, or will flush before its next use of mm. What it
-// does with each CPU depends on the policy and the CPU's state (see
-// [Policy]); [Result] counts it.
+// does with each CPU depends on the CPU's state (see the package
+// documentation): a CPU active on mm (OK) gets an IPI, a lazy one is marked
+// Flush with one CAS; [Result] counts it.
 //
-// The caller must not be the owner of a CPU that the shootdown may IPI:
-// under PolicyEager or in ShootdownKernel, of any CPU in mm's set; under the
-// other policies, of a CPU in the set that is active (OK) on mm. Its IPI
-// would wait for the caller itself.
+// The caller must not be the owner of a CPU of the set that is active (OK)
+// on mm (in ShootdownKernel, of any CPU of the set): its IPI would wait for
+// the caller itself.
 //
 // The wait for an IPI is [ctdefer.Domain.IPI]'s (or
 // [ctdefer.Domain.Send]'s): it honours ctx while it spins and while it
@@ -129,7 +133,7 @@ type shootdownConfig struct {
 
 // shootOne decides for one CPU: IPI, mark, or skip.
 func (t *TLB) shootOne(ctx context.Context, mm *MM, s *slot, cfg shootdownConfig, res *Result) error {
-	if cfg.kernel || t.opts.Policy == PolicyEager {
+	if cfg.kernel || t.opts.policy == lazytlbsim.PolicyEager {
 		return t.deliver(ctx, mm, s, cfg.kernel, res)
 	}
 	// load: after the Add (a store-then-load pattern with the
@@ -147,7 +151,7 @@ func (t *TLB) shootOne(ctx context.Context, mm *MM, s *slot, cfg shootdownConfig
 			res.Left++
 			return nil
 		}
-		if t.opts.Policy == PolicyFlushOnSwitch {
+		if t.opts.policy == lazytlbsim.PolicyFlushOnSwitch {
 			res.SkippedLazy++ // its switch back flushes unconditionally
 			return nil
 		}

@@ -15,9 +15,6 @@ import (
 // Options configures a TLB. The zero value is the documented default of
 // every field except Flush, which is required.
 type Options struct {
-	// Policy selects what a shootdown does with lazy CPUs. The zero value
-	// is PolicyLazy.
-	Policy Policy
 	// Flush drops the translations of mm that cpu has cached, bringing
 	// them to generation gen at least (the cache re-reads the shared
 	// structure on its next use). It runs on cpu's owner: at a switch back,
@@ -28,28 +25,12 @@ type Options struct {
 	// Name is the name of the flush work registered in the Domain; "" means
 	// "lazytlb.flush".
 	Name string
+
+	// policy is what a shootdown does with lazy CPUs: the lazy design
+	// (the zero value), or a baseline it is measured against, set only
+	// through lazytlbsim.WithPolicy.
+	policy lazytlbsim.Policy
 }
-
-// Policy is what a shootdown does with the CPUs of an address space.
-type Policy uint8
-
-// The policies, selectable side by side (one per TLB).
-const (
-	// PolicyLazy: IPI the CPUs using the address space (OK); mark the lazy
-	// ones Flush with one CAS and no IPI; a lazy CPU switching back flushes
-	// only if it was marked and is behind the generation. Rik van Riel's
-	// 2016 design ("make lazy TLB mode even lazier") with today's x86
-	// generations.
-	PolicyLazy Policy = iota
-	// PolicyEager: IPI every CPU of the set, lazy or not: the baseline
-	// before lazy TLB shootdowns.
-	PolicyEager
-	// PolicyFlushOnSwitch: IPI OK CPUs, skip lazy ones without marking
-	// them; every switch back flushes unconditionally (a CR3 reload without
-	// ASIDs).
-	PolicyFlushOnSwitch
-	numPolicies
-)
 
 // TLB is the lazy-TLB machinery of a set of CPUs: one state word per CPU,
 // the address spaces (NewMM) and their shootdowns. Create it with New; the
@@ -110,7 +91,7 @@ type slotData struct {
 // is waited for). Owners take their handles with Attach.
 //
 // Errors: a *ctdefer.ArgError (wrapping ctdefer.ErrInvalid) for a nil d, a
-// nil opts.Flush or an opts.Policy that is not one of the Policy constants;
+// nil opts.Flush;
 // the Domain's Register errors (an *ctdefer.ArgError after the first Claim
 // or beyond 16 kinds, ctdefer.ErrClosed), wrapped.
 func New(d *ctdefer.Domain, opts Options) (*TLB, error) {
@@ -148,6 +129,14 @@ func init() {
 	lazytlbsim.Owner = func(t any, cpu int) (any, error) { return t.(*TLB).owner(cpu) }
 	lazytlbsim.HandleIPI = func(t any, cpu int) { t.(*TLB).handleIPI(cpu) }
 	lazytlbsim.Flushed = func(mm any, cpu int) uint64 { return mm.(*MM).flushedTo(cpu) }
+	lazytlbsim.WithPolicy = func(opts any, p lazytlbsim.Policy) any {
+		if p > lazytlbsim.PolicyFlushOnSwitch {
+			panic(fmt.Sprintf("lazytlbsim: WithPolicy(%d): not one of the Policy constants", p))
+		}
+		o := opts.(Options)
+		o.policy = p
+		return o
+	}
 }
 
 // newWithSender creates a TLB over the given CPU numbers whose flushes are
@@ -175,9 +164,6 @@ func newWithSender(cpus []int, send lazytlbsim.SendFunc, poll lazytlbsim.PollFun
 func newTLB(call string, cpus []int, opts Options) (*TLB, error) {
 	if opts.Flush == nil {
 		return nil, &ctdefer.ArgError{Call: call, Arg: "opts.Flush", Reason: "nil"}
-	}
-	if opts.Policy >= numPolicies {
-		return nil, &ctdefer.ArgError{Call: call, Arg: "opts.Policy", Value: uint8(opts.Policy), Reason: "not one of the Policy constants"}
 	}
 	index, err := percpu.NewIndex(cpus, ctdefer.ErrInvalid, nil)
 	if err != nil {

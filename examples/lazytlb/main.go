@@ -10,6 +10,10 @@
 // reads: reads of a copy older than an update whose shootdown had returned.
 // It exits non-zero if any stale read was observed.
 //
+// A program that uses package lazytlb gets the lazy design. The two
+// baselines it is compared with here are internal to this module
+// (internal/lazytlbsim), selected by withPolicy below.
+//
 //	go run ./examples/lazytlb [-duration 1s] [-interval 100us] [-cpus 0,1] [-unpinned]
 package main
 
@@ -29,6 +33,7 @@ import (
 	"github.com/ctdefer/ctdefer/examples/internal/cpuflag"
 	"github.com/ctdefer/ctdefer/host"
 	"github.com/ctdefer/ctdefer/internal/atomicx"
+	"github.com/ctdefer/ctdefer/internal/lazytlbsim"
 	"github.com/ctdefer/ctdefer/lazytlb"
 )
 
@@ -65,14 +70,8 @@ type cache struct {
 	_       [64]byte
 }
 
-var policyNames = map[lazytlb.Policy]string{
-	lazytlb.PolicyLazy:          "lazy",
-	lazytlb.PolicyEager:         "eager",
-	lazytlb.PolicyFlushOnSwitch: "flush-on-switch",
-}
-
 type result struct {
-	policy  lazytlb.Policy
+	policy  lazytlbsim.Policy
 	updates uint64
 	stats   lazytlb.Stats
 	reads   uint64
@@ -112,24 +111,29 @@ func run(cfg config, cpuList string) error {
 		cfg.cpus, cfg.duration, cfg.interval)
 
 	var results []result
-	for _, p := range []lazytlb.Policy{lazytlb.PolicyLazy, lazytlb.PolicyEager, lazytlb.PolicyFlushOnSwitch} {
+	for _, p := range []lazytlbsim.Policy{lazytlbsim.PolicyLazy, lazytlbsim.PolicyEager, lazytlbsim.PolicyFlushOnSwitch} {
 		r, err := runPolicy(cfg, p)
 		if err != nil {
-			return fmt.Errorf("policy %s: %w", policyNames[p], err)
+			return fmt.Errorf("policy %s: %w", p, err)
 		}
 		results = append(results, r)
 	}
 	print(results)
 	for _, r := range results {
 		if r.stale != 0 {
-			return fmt.Errorf("policy %s: %d stale reads; first: %s", policyNames[r.policy], r.stale, r.first)
+			return fmt.Errorf("policy %s: %d stale reads; first: %s", r.policy, r.stale, r.first)
 		}
 	}
 	fmt.Println("\nno stale read observed under any policy")
 	return nil
 }
 
-func runPolicy(cfg config, p lazytlb.Policy) (result, error) {
+// withPolicy returns opts set to follow p: the lazy design, or a baseline.
+func withPolicy(p lazytlbsim.Policy, opts lazytlb.Options) lazytlb.Options {
+	return lazytlbsim.WithPolicy(opts, p).(lazytlb.Options)
+}
+
+func runPolicy(cfg config, p lazytlbsim.Policy) (result, error) {
 	d, err := ctdefer.New(ctdefer.Options{CPUs: cfg.cpus, Unpinned: cfg.unpinned, IPITimeout: 5 * time.Second})
 	if err != nil {
 		return result{}, err
@@ -142,9 +146,9 @@ func runPolicy(cfg config, p lazytlb.Policy) (result, error) {
 	for i, c := range cfg.cpus {
 		slot[c] = i
 	}
-	tlb, err := lazytlb.New(d, lazytlb.Options{Policy: p, Flush: func(cpu int, _ *lazytlb.MM, _ uint64) {
+	tlb, err := lazytlb.New(d, withPolicy(p, lazytlb.Options{Flush: func(cpu int, _ *lazytlb.MM, _ uint64) {
 		tab.snapshot(&caches[slot[cpu]])
-	}})
+	}}))
 	if err != nil {
 		return result{}, err
 	}
@@ -247,7 +251,7 @@ func print(results []result) {
 		s := r.stats
 		skipped := s.Marked + s.AlreadyMarked + s.SkippedLazy + s.Left // CPUs not interrupted
 		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n",
-			policyNames[r.policy], r.updates, s.IPIs, skipped, s.Marked, s.AlreadyMarked, s.SkippedLazy,
+			r.policy, r.updates, s.IPIs, skipped, s.Marked, s.AlreadyMarked, s.SkippedLazy,
 			s.JoinFlushes, s.SwitchFlushes, s.IPIFlushes, r.reads, r.stale)
 	}
 	w.Flush()

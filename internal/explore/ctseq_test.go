@@ -16,7 +16,7 @@ import (
 // sendersConfig shapes a senders scenario: one slice of work bits per
 // sender (one item per bit), and the owner's user/kernel round trips.
 type sendersConfig struct {
-	senders [][]ctseq.Bit
+	senders [][]int
 	rounds  int
 }
 
@@ -24,7 +24,7 @@ type sendersConfig struct {
 // "context-tracking: Introduce work deferral infrastructure": two senders,
 // one item each, bits at both ends of the work field; the owner makes two
 // round trips with a nested Enter/Exit after the first.
-var twoSenders = sendersConfig{senders: [][]ctseq.Bit{{0}, {ctseq.WorkBits - 1}}, rounds: 2}
+var twoSenders = sendersConfig{senders: [][]int{{0}, {ctseq.WorkBits - 1}}, rounds: 2}
 
 // sendersScenario: the owner goes to user and back rounds times, running
 // the work each KernelEnter returns and then its IPI mailbox, with a nested
@@ -175,7 +175,7 @@ func explorations() []exploration {
 	bounded := func(s explore.Scenario, bound int) {
 		rows = append(rows, exploration{scenario: s, impl: realWord, opts: explore.Options{Preemptions: bound}})
 	}
-	bounded(sendersScenario("ctseq/three-senders-1", realWord, sendersConfig{senders: [][]ctseq.Bit{{0}, {ctseq.WorkBits - 1}, {7}}, rounds: 2}), 4)
+	bounded(sendersScenario("ctseq/three-senders-1", realWord, sendersConfig{senders: [][]int{{0}, {ctseq.WorkBits - 1}, {7}}, rounds: 2}), 4)
 	bounded(sendersScenario("ctseq/three-senders", realWord, threeSenders), 3)
 	return rows
 }

@@ -14,7 +14,7 @@ import (
 // threeSenders is too big to enumerate: three senders with two items each
 // (bits spread over the work field) and three round trips of the owner.
 var threeSenders = sendersConfig{
-	senders: [][]ctseq.Bit{{0, ctseq.WorkBits - 1}, {1, 8}, {7, 2}},
+	senders: [][]int{{0, ctseq.WorkBits - 1}, {1, 8}, {7, 2}},
 	rounds:  3,
 }
 

@@ -75,12 +75,15 @@ func showCtseqWord(w *ctseq.Word) func(uint64) string {
 // adapt makes ctseq.Word observable.
 type adapt struct{ w *ctseq.Word }
 
-func (a adapt) UserEnter()                      { a.w.UserEnter() }
-func (a adapt) KernelEnter() ctseq.Work         { return a.w.KernelEnter() }
-func (a adapt) SetWorkIfUser(w ctseq.Work) bool { return a.w.SetWorkIfUser(w) }
-func (a adapt) IdleEnter()                      { a.w.IdleEnter() }
-func (a adapt) IdleExit() ctseq.Work            { return a.w.IdleExit() }
-func (a adapt) quiescentSince(s any) bool       { return a.w.QuiescentSince(s.(ctseq.Snapshot)) }
+func (a adapt) UserEnter()              { a.w.UserEnter() }
+func (a adapt) KernelEnter() ctseq.Work { return a.w.KernelEnter() }
+func (a adapt) SetWorkIfUser(w ctseq.Work) bool {
+	_, ok := a.w.SetWorkIfUser(w)
+	return ok
+}
+func (a adapt) IdleEnter()                { a.w.IdleEnter() }
+func (a adapt) IdleExit() ctseq.Work      { return a.w.IdleExit() }
+func (a adapt) quiescentSince(s any) bool { return a.w.QuiescentSince(s.(ctseq.Snapshot)) }
 
 func (a adapt) snap() (view, any) {
 	s := a.w.Snapshot()
@@ -121,7 +124,7 @@ var (
 
 // item is one unit of work a sender delivers, with its own work bit.
 type item struct {
-	bit      ctseq.Bit
+	bit      int
 	sending  bool // SetWorkIfUser called
 	accepted bool // SetWorkIfUser returned true
 	refused  bool // SetWorkIfUser returned false: sent by IPI
@@ -174,7 +177,7 @@ func (w *world) peek() (v view, ok bool) {
 
 // addSender declares a sender thread that delivers one item per bit, in
 // order: deferred if SetWorkIfUser accepts it, else by IPI (its mailbox).
-func (w *world) addSender(bits ...ctseq.Bit) {
+func (w *world) addSender(bits ...int) {
 	s := len(w.mbox)
 	mb := new(atomicx.Uint64)
 	w.r.Name(mb, fmt.Sprint("mbox", s), nil)

@@ -56,11 +56,11 @@ type realLazy struct {
 	mm *lazytlb.MM
 }
 
-func newRealLazy(p lazytlb.Policy, joined bool) func(r *explore.Run, ipi func(), poll func(done func() bool)) lazyCPU {
+func newRealLazy(p lazytlbsim.Policy, joined bool) func(r *explore.Run, ipi func(), poll func(done func() bool)) lazyCPU {
 	return func(r *explore.Run, ipi func(), poll func(done func() bool)) lazyCPU {
 		v, err := lazytlbsim.New([]int{0}, func(context.Context, int, bool) (ctdefer.Delivery, error) { ipi(); return ctdefer.IPI, nil },
 			func(_ int, done func() bool) { poll(done) },
-			lazytlb.Options{Policy: p, Flush: func(int, *lazytlb.MM, uint64) {}})
+			lazytlbsim.WithPolicy(lazytlb.Options{Flush: func(int, *lazytlb.MM, uint64) {}}, p))
 		if err != nil {
 			panic(err)
 		}
@@ -98,12 +98,8 @@ func (l *realLazy) shootdown() (uint64, bool) {
 	return res.Gen, res.Marked == 1
 }
 
-// lazyPolicyNames name the implementations in the subtests (the mutant
-// catalogue's run patterns use them).
-var lazyPolicyNames = map[lazytlb.Policy]string{lazytlb.PolicyLazy: "lazy", lazytlb.PolicyEager: "eager", lazytlb.PolicyFlushOnSwitch: "flush-on-switch"}
-
-var lazyReal = func(p lazytlb.Policy) lazyImpl {
-	return lazyImpl{name: "lazytlb/" + lazyPolicyNames[p], new: newRealLazy(p, true)}
+var lazyReal = func(p lazytlbsim.Policy) lazyImpl {
+	return lazyImpl{name: "lazytlb/" + p.String(), new: newRealLazy(p, true)}
 }
 
 // lazyWorld is one run's mailbox and bookkeeping.
@@ -216,8 +212,8 @@ func switchVsShootdown(im lazyImpl, rounds, flushes int) explore.Scenario {
 // uses it, leaves, joins again and uses it (the Dekker pattern of join
 // against the shootdown's read of the set), while the flusher shoots down
 // twice.
-func joinVsShootdown(p lazytlb.Policy) explore.Scenario {
-	im := lazyImpl{name: "lazytlb/" + lazyPolicyNames[p], new: newRealLazy(p, false)}
+func joinVsShootdown(p lazytlbsim.Policy) explore.Scenario {
+	im := lazyImpl{name: "lazytlb/" + p.String(), new: newRealLazy(p, false)}
 	return explore.Scenario{Name: "lazytlb/join-vs-shootdown", Setup: func(r *explore.Run) {
 		w := newLazyWorld(r, im)
 		r.Go("owner", func() {
@@ -242,8 +238,8 @@ func joinVsShootdown(p lazytlb.Policy) explore.Scenario {
 // set, or OK, before the leave must not then send it an IPI that nobody
 // will take (a deadlock); one whose send was already under way must be
 // served by the leaving owner.
-func leaveVsShootdown(p lazytlb.Policy, lazy bool) explore.Scenario {
-	im := lazyImpl{name: "lazytlb/" + lazyPolicyNames[p], new: newRealLazy(p, true)}
+func leaveVsShootdown(p lazytlbsim.Policy, lazy bool) explore.Scenario {
+	im := lazyImpl{name: "lazytlb/" + p.String(), new: newRealLazy(p, true)}
 	name := "lazytlb/leave-vs-shootdown"
 	if lazy {
 		name += "-lazy"
@@ -277,7 +273,7 @@ func lazyExplorations() []lazyExploration {
 	// (exhaustive, join-vs-shootdown alone runs 30 million schedules, six
 	// minutes); the others are exhaustive.
 	bounded := explore.Options{Preemptions: 7}
-	for _, p := range []lazytlb.Policy{lazytlb.PolicyLazy, lazytlb.PolicyEager, lazytlb.PolicyFlushOnSwitch} {
+	for _, p := range []lazytlbsim.Policy{lazytlbsim.PolicyLazy, lazytlbsim.PolicyEager, lazytlbsim.PolicyFlushOnSwitch} {
 		im := lazyReal(p)
 		rows = append(rows,
 			lazyExploration{scenario: switchVsShootdown(im, 1, 2), impl: im.name},
@@ -285,9 +281,9 @@ func lazyExplorations() []lazyExploration {
 			lazyExploration{scenario: joinVsShootdown(p), impl: im.name, opts: bounded},
 			lazyExploration{scenario: leaveVsShootdown(p, false), impl: im.name})
 	}
-	lazy := lazyReal(lazytlb.PolicyLazy)
+	lazy := lazyReal(lazytlbsim.PolicyLazy)
 	rows = append(rows,
-		lazyExploration{scenario: leaveVsShootdown(lazytlb.PolicyLazy, true), impl: lazy.name},
+		lazyExploration{scenario: leaveVsShootdown(lazytlbsim.PolicyLazy, true), impl: lazy.name},
 		// One shootdown against one lazy episode: the smallest scenario in
 		// which a plain-store switch back loses a flush
 		// (switch-back-plain-store-1x1).

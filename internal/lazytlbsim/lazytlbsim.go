@@ -1,6 +1,8 @@
 // Package lazytlbsim makes lazytlb TLBs whose flushes are delivered by a
-// function instead of a ctdefer.Domain: the interleaving explorer's mailbox,
-// and benchmarks in which one goroutine plays every CPU. Package lazytlb
+// function instead of a ctdefer.Domain (the interleaving explorer's mailbox,
+// and benchmarks in which one goroutine plays every CPU), and TLBs that
+// follow a baseline policy instead of the lazy design, for the comparisons
+// (the lazytlb example, benchmarks, the explorer). Package lazytlb
 // fills in the hooks at init (function values, since this package cannot
 // import it without a cycle), so a caller must import lazytlb too, which it
 // does to name the types it asserts. Only this module can import it.
@@ -8,6 +10,7 @@ package lazytlbsim
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/ctdefer/ctdefer"
 )
@@ -56,3 +59,44 @@ var HandleIPI func(tlb any, cpu int)
 // *lazytlb.MM) were last flushed to: one atomic load. A cpu not in mm's
 // TLB panics.
 var Flushed func(mm any, cpu int) uint64
+
+// Policy is what a shootdown does with the CPUs of an address space: the
+// lazy design package lazytlb implements, or one of the two baselines it is
+// measured against. Select one with WithPolicy.
+type Policy uint8
+
+// The policies, selectable side by side (one per TLB).
+const (
+	// PolicyLazy: IPI the CPUs using the address space (OK); mark the lazy
+	// ones Flush with one CAS and no IPI; a lazy CPU switching back flushes
+	// only if it was marked and is behind the generation. Rik van Riel's
+	// 2016 design ("make lazy TLB mode even lazier") with today's x86
+	// generations. Every lazytlb.TLB follows it unless WithPolicy says
+	// otherwise.
+	PolicyLazy Policy = iota
+	// PolicyEager: IPI every CPU of the set, lazy or not: the baseline
+	// before lazy TLB shootdowns.
+	PolicyEager
+	// PolicyFlushOnSwitch: IPI OK CPUs, skip lazy ones without marking
+	// them (lazytlb.Result.SkippedLazy); every switch back flushes
+	// unconditionally (a CR3 reload without ASIDs).
+	PolicyFlushOnSwitch
+)
+
+// String returns "lazy", "eager" or "flush-on-switch".
+func (p Policy) String() string {
+	switch p {
+	case PolicyLazy:
+		return "lazy"
+	case PolicyEager:
+		return "eager"
+	case PolicyFlushOnSwitch:
+		return "flush-on-switch"
+	}
+	return fmt.Sprintf("Policy(%d)", uint8(p))
+}
+
+// WithPolicy returns opts, a lazytlb.Options, set so that the TLB made
+// with it (lazytlb.New or New) follows p. It panics if p is not one of the
+// Policy constants.
+var WithPolicy func(opts any, p Policy) any
