@@ -157,12 +157,13 @@ go run ./internal/cmd/mutate
 step "benchmarks, one iteration each (smoke)"
 go test -count=1 -run '^$' -bench . -benchtime=1x ./...
 
-step "liburcu-qsbr beside the QSBR flavour (bench/liburcu, -tags liburcu, cgo), one iteration each (smoke)"
+step "liburcu-qsbr and liburcu-memb beside the QSBR and memb flavours (bench/liburcu, -tags liburcu, cgo), one iteration each (smoke)"
 go vet -tags liburcu ./bench/liburcu/...
 go tool -modfile=tools/go.mod staticcheck -tags liburcu ./bench/liburcu/...
 go test -count=1 -tags liburcu -run '^$' -bench Liburcu -benchtime=1x ./bench/liburcu/
-# liburcu's own workload on both sides (smoke: short runs; it fails if a
-# reader ever sees a poisoned object). The README quotes a full run.
+# liburcu's own workload on both sides, for both flavours (qsbr and memb;
+# smoke: short runs, about 5 s; it fails if a reader ever sees a poisoned
+# object). docs/measurements.md quotes full runs.
 if [ "$(nproc)" -ge 2 ]; then
 	go run -tags liburcu ./bench/liburcu/workload -d 200ms -rounds 1
 else

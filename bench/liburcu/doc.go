@@ -1,8 +1,9 @@
-// Package liburcu measures liburcu's QSBR flavour (liburcu-qsbr, the C
-// library of Desnoyers et al.) through cgo, beside package grace's QSBR
-// flavour, in the same shapes, so that one run on one machine gives the
-// ratios. It has no API, and without the build tag liburcu it holds only
-// this comment: the normal build, go vet and cross builds never see cgo.
+// Package liburcu measures liburcu's QSBR and memb flavours (liburcu-qsbr
+// and liburcu-memb, the C libraries of Desnoyers et al.) through cgo,
+// beside package grace's flavours of the same names, in the same shapes, so
+// that one run on one machine gives the ratios. It has no API, and without
+// the build tag liburcu it holds only this comment: the normal build, go
+// vet and cross builds never see cgo.
 //
 // It needs Linux, cgo, a C compiler and the library's headers (Debian:
 // apt-get install liburcu-dev). Run liburcu's side and ctdefer's side with
@@ -31,6 +32,18 @@
 //   - BenchmarkLiburcuSynchronize/offline-reader and
 //     BenchmarkQSBRSynchronize/offline-reader: the same with the reader
 //     registered and then offline (rcu_thread_offline).
+//   - BenchmarkMembPeers (-bench MembPeers, both sides in one run):
+//     liburcu-memb's rcu_read_lock+rcu_read_unlock (in a C loop) beside
+//     Handle.Lock+Unlock, and synchronize_rcu beside Synchronize with 64
+//     registered readers outside their sections.
 //
 // The busy-reader shape needs two allowed CPUs and is skipped with fewer.
+//
+// The command bench/liburcu/workload runs liburcu's own benchmark loops
+// (userspace-rcu's tests/benchmark/test_urcu_qsbr.c and, for urcu-memb,
+// test_urcu.c) on both sides, in C threads and in goroutines, for both
+// flavours (-flavour qsbr, memb or both), and fails if a reader ever sees a
+// poisoned object:
+//
+//	go run -tags liburcu ./bench/liburcu/workload
 package liburcu

@@ -2,19 +2,25 @@
 
 package main
 
-// The C side: liburcu-qsbr's test_urcu_qsbr workload, written here from its
-// description (readers read a pointer, check the value and report a
-// quiescent state every 1,024 reads; the writer swaps in a new object,
-// waits for a grace period, poisons and frees the old one). Every thread is
-// created in C with pthread_create, so that the C side never runs Go code.
-// _LGPL_SOURCE gives the static-inline read side a C program gets.
+// The C side: liburcu's own benchmark loops, written here from their
+// description, for two flavours. liburcu-qsbr (test_urcu_qsbr): readers
+// read a pointer, check the value and report a quiescent state every 1,024
+// reads. liburcu-memb (test_urcu, the urcu-memb flavour): readers bracket
+// the same read with rcu_read_lock and rcu_read_unlock, and report nothing.
+// In both, the writer swaps in a new object, waits for a grace period,
+// poisons and frees the old one. Every thread is created in C with
+// pthread_create, so that the C side never runs Go code. _LGPL_SOURCE gives
+// the static-inline read side a C program gets. The two libraries link into
+// one program: their symbols are namespaced (urcu_qsbr_*, urcu_memb_*), and
+// the namespaced headers leave no rcu_* names mapped.
 
 /*
 #cgo CFLAGS: -O2
-#cgo LDFLAGS: -lurcu-qsbr -lpthread
+#cgo LDFLAGS: -lurcu-qsbr -lurcu-memb -lpthread
 #define _GNU_SOURCE
 #define _LGPL_SOURCE
-#include <urcu-qsbr.h>
+#include <urcu/urcu-qsbr.h>
+#include <urcu/urcu-memb.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -30,7 +36,7 @@ static uint64_t wl_bad;      // reads that saw a poisoned object
 struct wl_thread {
 	pthread_t thread;
 	int cpu;            // the CPU to pin to
-	int writer;         // 1: the writer's loop
+	int memb;           // 1: liburcu-memb, 0: liburcu-qsbr
 	int err;            // the pinning errno
 	int ready;          // set once registered and pinned
 	uint64_t n;         // reads or writes done
@@ -52,6 +58,13 @@ static void wl_pin(struct wl_thread *t) {
 	t->err = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
+static void wl_synchronize(struct wl_thread *t) {
+	if (t->memb)
+		urcu_memb_synchronize_rcu();
+	else
+		urcu_qsbr_synchronize_rcu();
+}
+
 // wl_writer_end records a writer's count, and its voluntary context
 // switches and CPU time since r0.
 static void wl_writer_end(struct wl_thread *t, uint64_t n, struct rusage *r0) {
@@ -62,22 +75,42 @@ static void wl_writer_end(struct wl_thread *t, uint64_t n, struct rusage *r0) {
 	t->cpuns = wl_cpuns(&r1) - wl_cpuns(r0);
 }
 
-// wl_reader_begin pins the reader, registers it offline, tells wl_run it
-// is ready, and goes online once every thread may start.
+// wl_reader_begin pins the reader, registers it (a QSBR reader offline),
+// tells wl_run it is ready, and starts once every thread may (a QSBR
+// reader goes online).
 static void wl_reader_begin(struct wl_thread *t) {
 	wl_pin(t);
-	urcu_qsbr_register_thread();
-	urcu_qsbr_thread_offline();
+	if (t->memb) {
+		urcu_memb_register_thread();
+	} else {
+		urcu_qsbr_register_thread();
+		urcu_qsbr_thread_offline();
+	}
 	CMM_STORE_SHARED(t->ready, 1);
 	while (!CMM_LOAD_SHARED(wl_go))
 		;
-	urcu_qsbr_thread_online();
+	if (!t->memb)
+		urcu_qsbr_thread_online();
 }
 
-// wl_perf_reader is rcutorture's read-side performance loop: runs of
-// RCU_READ_RUN (1,000) empty read-side sections, which compile to nothing
-// in the QSBR flavour, then a quiescent state.
-static void *wl_perf_reader(void *arg) {
+// wl_reader_end unregisters the reader and records its reads.
+static void wl_reader_end(struct wl_thread *t, uint64_t n, uint64_t bad) {
+	if (t->memb) {
+		urcu_memb_unregister_thread();
+	} else {
+		urcu_qsbr_thread_offline();
+		urcu_qsbr_unregister_thread();
+	}
+	t->n = n;
+	if (bad)
+		uatomic_add(&wl_bad, bad);
+}
+
+// wl_qsbr_perf_reader and wl_memb_perf_reader are rcutorture's read-side
+// performance loop: runs of RCU_READ_RUN (1,000) empty read-side sections
+// (which compile to nothing in the QSBR flavour), then a quiescent state
+// (none in the memb flavour).
+static void *wl_qsbr_perf_reader(void *arg) {
 	struct wl_thread *t = arg;
 	uint64_t n = 0;
 	wl_reader_begin(t);
@@ -89,9 +122,22 @@ static void *wl_perf_reader(void *arg) {
 		n += 1000;
 		urcu_qsbr_quiescent_state();
 	}
-	urcu_qsbr_thread_offline();
-	urcu_qsbr_unregister_thread();
-	t->n = n;
+	wl_reader_end(t, n, 0);
+	return NULL;
+}
+
+static void *wl_memb_perf_reader(void *arg) {
+	struct wl_thread *t = arg;
+	uint64_t n = 0;
+	wl_reader_begin(t);
+	while (!CMM_LOAD_SHARED(wl_stop)) {
+		for (int i = 0; i < 1000; i++) {
+			urcu_memb_read_lock();
+			urcu_memb_read_unlock();
+		}
+		n += 1000;
+	}
+	wl_reader_end(t, n, 0);
 	return NULL;
 }
 
@@ -106,14 +152,15 @@ static void *wl_perf_updater(void *arg) {
 		;
 	getrusage(RUSAGE_THREAD, &r0);
 	while (!CMM_LOAD_SHARED(wl_stop)) {
-		urcu_qsbr_synchronize_rcu();
+		wl_synchronize(t);
 		n++;
 	}
 	wl_writer_end(t, n, &r0);
 	return NULL;
 }
 
-static void *wl_reader(void *arg) {
+// wl_qsbr_reader is test_urcu_qsbr's reader, wl_memb_reader test_urcu's.
+static void *wl_qsbr_reader(void *arg) {
 	struct wl_thread *t = arg;
 	uint64_t n = 0, bad = 0;
 	wl_reader_begin(t);
@@ -127,11 +174,23 @@ static void *wl_reader(void *arg) {
 		if ((n & 1023) == 0)
 			urcu_qsbr_quiescent_state();
 	}
-	urcu_qsbr_thread_offline();
-	urcu_qsbr_unregister_thread();
-	t->n = n;
-	if (bad)
-		uatomic_add(&wl_bad, bad);
+	wl_reader_end(t, n, bad);
+	return NULL;
+}
+
+static void *wl_memb_reader(void *arg) {
+	struct wl_thread *t = arg;
+	uint64_t n = 0, bad = 0;
+	wl_reader_begin(t);
+	while (!CMM_LOAD_SHARED(wl_stop)) {
+		urcu_memb_read_lock();
+		int *p = rcu_dereference(wl_ptr);
+		if (p != NULL && *p != 8)
+			bad++;
+		urcu_memb_read_unlock();
+		n++;
+	}
+	wl_reader_end(t, n, bad);
 	return NULL;
 }
 
@@ -150,7 +209,7 @@ static void *wl_writer(void *arg) {
 			abort();
 		*nv = 8;
 		int *old = rcu_xchg_pointer(&wl_ptr, nv);
-		urcu_qsbr_synchronize_rcu();
+		wl_synchronize(t);
 		if (old != NULL)
 			*old = 0; // poison: a reader that still held it would see 0
 		free(old);
@@ -160,10 +219,15 @@ static void *wl_writer(void *arg) {
 	return NULL;
 }
 
-// wl_run runs the workload for ms milliseconds: nr readers pinned to
-// rcpus[i], one writer pinned to wcpu. It returns 0 or an errno, and the
-// reads, writes, the writer's voluntary context switches and the bad reads.
-static int wl_run(int perf, int nr, int *rcpus, int wcpu, long ms, uint64_t *reads, uint64_t *writes,
+// wl_has_membarrier reports whether liburcu-memb uses membarrier (else its
+// read side fences).
+static int wl_has_membarrier(void) { return urcu_memb_has_sys_membarrier; }
+
+// wl_run runs the workload of one flavour (memb: liburcu-memb, else
+// liburcu-qsbr) for ms milliseconds: nr readers pinned to rcpus[i], one
+// writer pinned to wcpu. It returns 0 or an errno, and the reads, writes,
+// the writer's voluntary context switches and CPU time, and the bad reads.
+static int wl_run(int memb, int perf, int nr, int *rcpus, int wcpu, long ms, uint64_t *reads, uint64_t *writes,
 		uint64_t *vcsw, uint64_t *cpuns, uint64_t *bad) {
 	struct wl_thread th[nr + 1];
 	memset(th, 0, sizeof th);
@@ -175,9 +239,15 @@ static int wl_run(int perf, int nr, int *rcpus, int wcpu, long ms, uint64_t *rea
 	rcu_assign_pointer(wl_ptr, first);
 	int err = 0, started = 0;
 	for (int i = 0; i <= nr; i++) {
-		th[i].writer = i == nr;
+		th[i].memb = memb;
 		th[i].cpu = i == nr ? wcpu : rcpus[i];
-		void *(*fn)(void *) = th[i].writer ? (perf ? wl_perf_updater : wl_writer) : (perf ? wl_perf_reader : wl_reader);
+		void *(*fn)(void *);
+		if (i == nr)
+			fn = perf ? wl_perf_updater : wl_writer;
+		else if (memb)
+			fn = perf ? wl_memb_perf_reader : wl_memb_reader;
+		else
+			fn = perf ? wl_qsbr_perf_reader : wl_qsbr_reader;
 		err = pthread_create(&th[i].thread, NULL, fn, &th[i]);
 		if (err != 0)
 			break;
@@ -219,7 +289,7 @@ import (
 )
 
 // runC runs the C side of one placement for d.
-func runC(p placement, d time.Duration) (result, error) {
+func runC(f *flavour, p placement, d time.Duration) (result, error) {
 	rcpus := make([]C.int, len(p.readers))
 	for i, c := range p.readers {
 		rcpus[i] = C.int(c)
@@ -229,10 +299,18 @@ func runC(p placement, d time.Duration) (result, error) {
 	if p.perf {
 		perf = 1
 	}
-	errno := C.wl_run(perf, C.int(len(rcpus)), &rcpus[0], C.int(p.writer), C.long(d.Milliseconds()),
+	memb := C.int(0)
+	if f.memb {
+		memb = 1
+	}
+	errno := C.wl_run(memb, perf, C.int(len(rcpus)), &rcpus[0], C.int(p.writer), C.long(d.Milliseconds()),
 		&reads, &writes, &vcsw, &cpuns, &bad)
 	if errno != 0 {
-		return result{}, fmt.Errorf("workload: C side, placement %s: %w", p.name, syscall.Errno(errno))
+		return result{}, fmt.Errorf("workload: %s C side, placement %s: %w", f.name, p.name, syscall.Errno(errno))
 	}
 	return result{reads: uint64(reads), writes: uint64(writes), vcsw: uint64(vcsw), cpu: time.Duration(cpuns), bad: uint64(bad), d: d}, nil
 }
+
+// cHasMembarrier reports whether liburcu-memb uses membarrier (else its
+// read side fences).
+func cHasMembarrier() bool { return C.wl_has_membarrier() != 0 }

@@ -1,7 +1,7 @@
 //go:build !(liburcu && linux)
 
-// Command workload compares liburcu-qsbr with the QSBR flavour on
-// liburcu's own benchmark shape. It needs Linux, cgo, liburcu-dev and the
+// Command workload compares liburcu-qsbr and liburcu-memb with the QSBR
+// and memb flavours on liburcu's own benchmark shape. It needs Linux, cgo, liburcu-dev and the
 // build tag liburcu:
 //
 //	go run -tags liburcu ./bench/liburcu/workload
