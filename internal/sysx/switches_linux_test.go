@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ func TestThreadSwitches(t *testing.T) {
 	v0, _, err := sysx.ThreadSwitches(tid)
 	require.NoError(t, err)
 	for range 5 {
-		time.Sleep(time.Millisecond) // the locked thread parks: a voluntary switch each time
+		threadSleep(t)
 	}
 	v1, _, err := sysx.ThreadSwitches(tid)
 	require.NoError(t, err)
@@ -42,9 +43,26 @@ func TestThreadStatusRereads(t *testing.T) {
 	defer ts.Close()
 	v0, _, err := ts.Switches()
 	require.NoError(t, err)
-	time.Sleep(2 * time.Millisecond) // the locked thread parks: a voluntary switch
+	threadSleep(t)
 	v1, _, err := ts.Switches()
 	require.NoError(t, err)
 	require.Greater(t, v1, v0, "after a sleep")
 	require.Zero(t, testing.AllocsPerRun(10, func() { _, _, _ = ts.Switches() }), "Switches allocates")
+}
+
+// threadSleep blocks the calling thread in the kernel for a millisecond:
+// a nanosleep system call, which always schedules the thread out, so it is
+// one voluntary context switch of this thread. (A time.Sleep parks the
+// goroutine instead, and its thread may find the wake-up already there and
+// not switch at all.)
+func threadSleep(t *testing.T) {
+	t.Helper()
+	ts := syscall.Timespec{Nsec: int64(time.Millisecond)}
+	for {
+		err := syscall.Nanosleep(&ts, &ts)
+		if err != syscall.EINTR {
+			require.NoError(t, err, "nanosleep")
+			return
+		}
+	}
 }
