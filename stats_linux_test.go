@@ -2,6 +2,7 @@ package ctdefer_test
 
 import (
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,7 +22,13 @@ func TestStatsGoRuntimeNoise(t *testing.T) {
 	before := d.Stats()
 	o.do(func(*ctdefer.CPU) {
 		for range 5 {
-			time.Sleep(time.Millisecond) // the owner's locked thread sleeps: a voluntary switch each
+			// The owner's locked thread blocks in the kernel: a nanosleep
+			// always schedules it out, one voluntary switch each. (A
+			// time.Sleep parks the goroutine, and its thread may find the
+			// wake-up already there and not switch.)
+			ts := syscall.Timespec{Nsec: int64(time.Millisecond)}
+			for syscall.Nanosleep(&ts, &ts) == syscall.EINTR {
+			}
 		}
 	})
 	runtime.GC()
