@@ -26,7 +26,7 @@ func TestStatsGoRuntimeNoise(t *testing.T) {
 			// always schedules it out, one voluntary switch each. (A
 			// time.Sleep parks the goroutine, and its thread may find the
 			// wake-up already there and not switch.)
-			ts := syscall.Timespec{Nsec: int64(time.Millisecond)}
+			ts := syscall.NsecToTimespec(int64(time.Millisecond))
 			for syscall.Nanosleep(&ts, &ts) == syscall.EINTR {
 			}
 		}

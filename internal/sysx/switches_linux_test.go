@@ -57,7 +57,7 @@ func TestThreadStatusRereads(t *testing.T) {
 // not switch at all.)
 func threadSleep(t *testing.T) {
 	t.Helper()
-	ts := syscall.Timespec{Nsec: int64(time.Millisecond)}
+	ts := syscall.NsecToTimespec(int64(time.Millisecond))
 	for {
 		err := syscall.Nanosleep(&ts, &ts)
 		if err != syscall.EINTR {
